@@ -1,0 +1,47 @@
+"""MLAL Workbench: the Streamlit entry point (``streamlit run app.py``).
+
+Navigation over the pages in ``pages/`` and a shared sidebar (the current session and the device).
+The pages are thin: state lives in ``st.session_state`` (``ui/state.py``), everything else in
+``mlal_core``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:  # so that `mlal_core` and `ui` import however the app is started
+    sys.path.insert(0, str(ROOT))
+
+from ui import sidebar  # noqa: E402
+
+st.set_page_config(page_title="MLAL Workbench", page_icon=":material/hub:", layout="wide")
+
+# (file, title, icon, default); every file is in pages/
+SECTIONS: dict[str, list[tuple[str, str, str, bool]]] = {
+    "Set up": [
+        ("pages/home.py", "Home / set-up", ":material/home:", True),
+        ("pages/dataset_explorer.py", "Dataset explorer", ":material/dataset:", False),
+    ],
+    "Run and inspect": [
+        ("pages/active_learning.py", "Active learning", ":material/play_circle:", False),
+        ("pages/selection_inspector.py", "Selection inspector", ":material/manage_search:", False),
+        ("pages/correlations.py", "Label correlations", ":material/grid_on:", False),
+        ("pages/embeddings.py", "Embeddings", ":material/scatter_plot:", False),
+    ],
+    "Compare": [
+        ("pages/learning_curves.py", "Learning curves", ":material/show_chart:", False),
+    ],
+}
+
+pages = {
+    section: [st.Page(str(ROOT / f), title=title, icon=icon, default=default)
+              for f, title, icon, default in entries if (ROOT / f).is_file()]
+    for section, entries in SECTIONS.items()
+}
+nav = st.navigation({k: v for k, v in pages.items() if v})
+sidebar.render()
+nav.run()

@@ -1,0 +1,444 @@
+"""Analysis of experiments: learning curves over seeds, AULC, labels needed to reach the full-data
+score, per-round batch statistics and paired comparisons of strategies.
+
+Every function takes plain data frames (as :func:`mlal_core.experiments.load_results` returns them,
+or built by hand) and returns a data frame or a plotly figure; the app's learning-curve page and the
+reproduction report (:mod:`mlal_core.report`) both use them.
+
+Frames
+------
+``rounds``: one row per (run, learning-curve point) with at least the columns ``setting`` (what a
+comparison is made within, e.g. the dataset), ``strategy``, ``seed``, ``n_labeled`` and the metric
+columns; per-round statistics also use ``round``, ``final`` and the shared diagnostics
+(``mean_ir_selected``, ``hard_to_learn_count``, ``conflicting_count``). A run is identified by
+(setting, strategy, seed). ``references``: one row per full-data model with ``dataset``,
+``representation``, ``model``, ``seed`` and the metric columns.
+
+Statistics
+----------
+* AULC (:func:`mlal_core.metrics.area_under_learning_curve`): trapezoidal area under the metric
+  against the number of labelled samples, divided by the labelled-size range: on the metric's own
+  scale (a flat curve at 0.5 has AULC 0.5).
+* Curves: mean and sample standard deviation (ddof = 1) over seeds at each labelled size.
+* Paired tests over seeds (runs paired by seed within a setting): the mean and standard deviation of
+  the differences, wins / losses / ties, the paired t-test (``scipy.stats.ttest_rel``) and the
+  Wilcoxon signed-rank test (``scipy.stats.wilcoxon``, exact for small n), both two-sided. With
+  n seeds the smallest two-sided Wilcoxon p-value is ``2 / 2**n`` (0.0625 for n = 5), so it cannot
+  reach 0.05 with fewer than 6 seeds: ``test="auto"`` uses the t-test below 6 seeds and Wilcoxon
+  from 6 on, and every table says which. Holm's correction is applied within each setting's family
+  of comparisons (``p_holm``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from scipy import stats as sps
+
+from mlal_core import metrics
+from mlal_core.errors import ConfigError
+from mlal_core.viz import learning_curves, per_round_bars_or_lines
+from mlal_core.viz._common import new_figure
+
+__all__ = [
+    "METRIC_NAMES",
+    "aulc_per_run",
+    "aulc_summary",
+    "curve_summary",
+    "hard_conflicting_figure",
+    "holm",
+    "learning_curve_figure",
+    "mean_ir_figure",
+    "paired_test",
+    "paired_tests",
+    "pairwise_figure",
+    "per_round_summary",
+    "per_run_mean",
+    "reach_per_run",
+    "reach_summary",
+    "with_reference",
+]
+
+RUN = ("setting", "strategy", "seed")
+METRIC_NAMES = {
+    "micro_f1": "Micro-F1", "macro_f1": "Macro-F1", "p@1": "P@1", "p@3": "P@3", "p@5": "P@5",
+    "ndcg@1": "nDCG@1", "ndcg@3": "nDCG@3", "ndcg@5": "nDCG@5", "macro_auc": "Macro-AUC", "lrap": "LRAP",
+    "ranking_loss": "Ranking loss", "hamming_loss": "Hamming loss", "micro_f1_tuned": "Micro-F1 (tuned threshold)",
+    "macro_f1_tuned": "Macro-F1 (tuned threshold)", "mean_ir_selected": "MeanIR of the selected batch",
+    "hard_to_learn_count": "Hard-to-learn samples in the unlabelled pool",
+    "conflicting_count": "Conflicting samples in the unlabelled pool",
+}
+
+
+def metric_name(metric: str) -> str:
+    return METRIC_NAMES.get(metric, metric)
+
+
+def _need(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise ConfigError(f"{what} needs a pandas DataFrame; got {type(df).__name__}.")
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ConfigError(f"{what} needs the column(s) {missing}; the frame has {list(df.columns)}.")
+
+
+def _order(values, order: Sequence[str] | None) -> list:
+    present = list(pd.unique(values))
+    if not order:
+        return present
+    return [v for v in order if v in present] + [v for v in present if v not in order]
+
+
+# ====================================================================== curves
+def curve_summary(rounds: pd.DataFrame, metric: str, *, by: str = "setting") -> pd.DataFrame:
+    """Mean, std (ddof 1) and count of ``metric`` over seeds at each labelled size, per
+    (``by``, strategy): columns ``by``, ``strategy``, ``n_labeled``, ``mean``, ``std``, ``n``."""
+    _need(rounds, [by, "strategy", "n_labeled", metric], "curve_summary")
+    parts = []
+    for setting, d in rounds.groupby(by, sort=False):
+        s = metrics.summarize_curves(d, metric, by="strategy")
+        s.insert(0, by, setting)
+        parts.append(s)
+    if not parts:
+        return pd.DataFrame(columns=[by, "strategy", "n_labeled", "mean", "std", "n"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def learning_curve_figure(rounds: pd.DataFrame, metric: str = "micro_f1", *, setting=None, by: str = "setting",
+                          strategy_order: Sequence[str] | None = None, reference: float | None = None,
+                          x: str = "n_labeled", title: str | None = None) -> go.Figure:
+    """Learning curves of one setting (mean +- std over seeds per strategy); ``reference`` draws the
+    full-data score as a dashed horizontal line. ``x="labelled_fraction"`` plots against the
+    labelled fraction of the pool instead of the count."""
+    _need(rounds, [by, "strategy", x, metric], "learning_curve_figure")
+    d = rounds
+    if setting is not None:
+        d = rounds[rounds[by] == setting]
+    elif rounds[by].nunique() > 1:
+        raise ConfigError(f"learning_curve_figure: the frame has {rounds[by].nunique()} settings; choose one with setting=.")
+    if d.empty:
+        raise ConfigError(f"learning_curve_figure: no rows for setting {setting!r}.")
+    s = metrics.summarize_curves(d.rename(columns={x: "n_labeled"}) if x != "n_labeled" else d, metric, by="strategy")
+    name = metric_name(metric)
+    label = setting if setting is not None else d[by].iloc[0]
+    fig = learning_curves(
+        s, group="strategy", metric_name=name, group_order=_order(s["strategy"], strategy_order),
+        title=title or f"{label}: {name} (mean \u00b1 std over seeds)",
+        x_title="Labelled fraction of the pool" if x == "labelled_fraction" else "Labelled samples (count)",
+        clip=(0.0, 1.0) if metric not in ("ranking_loss", "hamming_loss") else None,
+    )
+    if reference is not None and np.isfinite(reference):
+        fig.add_hline(y=float(reference), line_dash="dash", line_color="#555555",
+                      annotation_text=f"full data {reference:.3f}", annotation_position="bottom right")
+    return fig
+
+
+# ====================================================================== AULC
+def aulc_per_run(rounds: pd.DataFrame, metric: str = "micro_f1", *, by: str = "setting") -> pd.DataFrame:
+    """One row per run: ``by``, strategy, seed, ``aulc`` (normalised area under ``metric`` vs
+    labelled size), ``first`` / ``last`` (the metric at the first and last point), ``n_points``."""
+    _need(rounds, [by, "strategy", "seed", "n_labeled", metric], "aulc_per_run")
+    rows = []
+    for (setting, strategy, seed), d in rounds.groupby([by, "strategy", "seed"], sort=False):
+        d = d.sort_values("n_labeled")
+        if d["n_labeled"].duplicated().any():
+            raise ConfigError(f"aulc_per_run: run ({setting}, {strategy}, seed {seed}) has two points at the same "
+                              "labelled size; is a run stored twice?")
+        x, y = d["n_labeled"].to_numpy(float), d[metric].to_numpy(float)
+        aulc = metrics.area_under_learning_curve(x, y) if len(x) >= 2 else float("nan")
+        rows.append({by: setting, "strategy": strategy, "seed": seed, "aulc": aulc, "first": y[0], "last": y[-1],
+                     "n_points": len(x)})
+    return pd.DataFrame(rows, columns=[by, "strategy", "seed", "aulc", "first", "last", "n_points"])
+
+
+def aulc_summary(per_run: pd.DataFrame, *, value: str = "aulc", by: str = "setting", baseline: str | None = None,
+                 higher_is_better: bool = True, strategy_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per (``by``, strategy): ``mean``, ``std`` (ddof 1), ``n`` of ``value`` over seeds and ``rank``
+    (1 = best mean within the setting); with ``baseline``, ``diff_vs_baseline`` = mean - the
+    baseline's mean."""
+    _need(per_run, [by, "strategy", value], "aulc_summary")
+    g = per_run.groupby([by, "strategy"], sort=False)[value]
+    out = g.agg(mean="mean", std="std", n="count").reset_index()
+    out["rank"] = out.groupby(by)["mean"].rank(ascending=not higher_is_better, method="min").astype(int)
+    if baseline is not None:
+        base = out[out["strategy"] == baseline].set_index(by)["mean"]
+        out["diff_vs_baseline"] = out["mean"] - out[by].map(base)
+    if strategy_order:
+        pos = {s: i for i, s in enumerate(_order(out["strategy"], strategy_order))}
+        settings = {s: i for i, s in enumerate(pd.unique(out[by]))}
+        out = out.sort_values([by, "strategy"], key=lambda c: c.map(settings) if c.name == by else c.map(pos))
+        out = out.reset_index(drop=True)
+    return out
+
+
+# ====================================================================== paired tests
+def paired_test(a, b, *, higher_is_better: bool = True) -> dict:
+    """Paired comparison of two equal-length samples (``a`` - ``b``): n, mean_a, mean_b,
+    mean_diff, std_diff (ddof 1), wins (a better) / losses / ties, t_stat / t_p (paired t-test)
+    and w_stat / w_p (Wilcoxon signed-rank; zero differences dropped, as scipy's default).
+    Statistics that are undefined (n < 2, all differences equal or zero) are NaN."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ConfigError(f"paired_test needs two 1-D samples of the same length; got {a.shape} and {b.shape}.")
+    d = a - b
+    n = int(d.size)
+    better = d > 0 if higher_is_better else d < 0
+    worse = d < 0 if higher_is_better else d > 0
+    out = {
+        "n": n,
+        "mean_a": float(a.mean()) if n else float("nan"),
+        "mean_b": float(b.mean()) if n else float("nan"),
+        "mean_diff": float(d.mean()) if n else float("nan"),
+        "std_diff": float(d.std(ddof=1)) if n > 1 else float("nan"),
+        "wins": int(better.sum()),
+        "losses": int(worse.sum()),
+        "ties": int((d == 0).sum()),
+        "t_stat": float("nan"), "t_p": float("nan"), "w_stat": float("nan"), "w_p": float("nan"),
+    }
+    if n >= 2 and np.ptp(d) > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = sps.ttest_rel(a, b)
+        out["t_stat"], out["t_p"] = float(t.statistic), float(t.pvalue)
+    if n >= 1 and np.any(d != 0):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                w = sps.wilcoxon(a, b)
+            out["w_stat"], out["w_p"] = float(w.statistic), float(w.pvalue)
+        except ValueError:
+            pass
+    return out
+
+
+def holm(p: Sequence[float]) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (NaN stays NaN and does not count in the family)."""
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    adj = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(adj)
+    return out
+
+
+def paired_tests(per_run: pd.DataFrame, *, value: str = "aulc", by: str = "setting", baseline: str | None = None,
+                 strategies: Sequence[str] | None = None, higher_is_better: bool = True, test: str = "auto",
+                 alpha: float = 0.05) -> pd.DataFrame:
+    """Paired comparisons over seeds of ``value`` within each setting.
+
+    ``baseline``: every strategy against it (rows ``strategy`` vs ``baseline``); otherwise every
+    pair of ``strategies`` (default all, in order). Runs are paired by seed; seeds missing on one
+    side are left out (``n`` says how many pairs were used). Columns: ``by``, ``strategy``,
+    ``other``, the :func:`paired_test` fields, ``test`` (the one used for ``p``: ``"t"`` or
+    ``"wilcoxon"``; ``test="auto"`` picks Wilcoxon from 6 pairs on), ``p``, ``p_holm`` (Holm within
+    the setting) and ``better`` / ``worse``: significant at ``alpha`` (unadjusted ``p``) in favour
+    of / against ``strategy``.
+    """
+    if test not in ("auto", "t", "wilcoxon"):
+        raise ConfigError(f"test must be 'auto', 't' or 'wilcoxon'; got {test!r}.")
+    _need(per_run, [by, "strategy", "seed", value], "paired_tests")
+    rows = []
+    for setting, d in per_run.groupby(by, sort=False):
+        wide = d.pivot_table(index="seed", columns="strategy", values=value, aggfunc="first")
+        names = [s for s in (strategies or _order(d["strategy"], None)) if s in wide.columns]
+        if baseline is not None:
+            if baseline not in wide.columns:
+                continue
+            pairs = [(s, baseline) for s in names if s != baseline]
+        else:
+            pairs = list(combinations(names, 2))
+        fam = []
+        for s, o in pairs:
+            both = wide[[s, o]].dropna()
+            r = {by: setting, "strategy": s, "other": o}
+            r.update(paired_test(both[s].to_numpy(), both[o].to_numpy(), higher_is_better=higher_is_better))
+            use = test if test != "auto" else ("wilcoxon" if r["n"] >= 6 else "t")
+            r["test"] = use
+            r["p"] = r["w_p"] if use == "wilcoxon" else r["t_p"]
+            fam.append(r)
+        if fam:
+            adj = holm([r["p"] for r in fam])
+            for r, pa in zip(fam, adj):
+                r["p_holm"] = float(pa)
+                sig = np.isfinite(r["p"]) and r["p"] < alpha
+                good = r["mean_diff"] > 0 if higher_is_better else r["mean_diff"] < 0
+                r["better"] = bool(sig and good)
+                r["worse"] = bool(sig and not good and r["mean_diff"] != 0)
+            rows += fam
+    cols = [by, "strategy", "other", "n", "mean_a", "mean_b", "mean_diff", "std_diff", "wins", "losses", "ties",
+            "t_stat", "t_p", "w_stat", "w_p", "test", "p", "p_holm", "better", "worse"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def pairwise_figure(tests: pd.DataFrame, *, setting=None, by: str = "setting", value_name: str = "AULC",
+                    strategy_order: Sequence[str] | None = None, alpha: float = 0.05,
+                    title: str | None = None) -> go.Figure:
+    """Heatmap of mean paired differences (row strategy minus column strategy) from an all-pairs
+    :func:`paired_tests` frame; cells significant at ``alpha`` are marked with ``*``."""
+    _need(tests, [by, "strategy", "other", "mean_diff", "p"], "pairwise_figure")
+    d = tests if setting is None else tests[tests[by] == setting]
+    if d.empty:
+        raise ConfigError(f"pairwise_figure: no comparisons for setting {setting!r}.")
+    names = _order(pd.concat([d["strategy"], d["other"]]), strategy_order)
+    idx = {s: i for i, s in enumerate(names)}
+    k = len(names)
+    z = np.full((k, k), np.nan)
+    text = np.full((k, k), "", dtype=object)
+    for r in d.itertuples(index=False):
+        i, j = idx[getattr(r, "strategy")], idx[getattr(r, "other")]
+        diff, p = float(r.mean_diff), float(r.p)
+        star = "*" if np.isfinite(p) and p < alpha else ""
+        z[i, j], z[j, i] = diff, -diff
+        text[i, j] = f"{diff:+.3f}{star}"
+        text[j, i] = f"{-diff:+.3f}{star}"
+    lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
+    label = setting if setting is not None else d[by].iloc[0]
+    fig = new_figure(title or f"{label}: paired \u0394 {value_name} (row \u2212 column, * p < {alpha:g})")
+    fig.add_trace(go.Heatmap(z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="RdBu",
+                             zmid=0, zmin=-lim, zmax=lim, colorbar=dict(title=f"\u0394 {value_name}"),
+                             hovertemplate="%{y} \u2212 %{x}: %{z:.4f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(width=max(520, 70 * k + 200), height=max(420, 55 * k + 160))
+    return fig
+
+
+# ====================================================================== full-data reference
+def with_reference(rounds: pd.DataFrame, references: pd.DataFrame, metric: str) -> pd.Series:
+    """The full-data ``metric`` of each row's (dataset, representation, model, seed), aligned with
+    ``rounds`` (NaN where no reference was computed)."""
+    keys = ["dataset", "representation", "model", "seed"]
+    _need(rounds, keys, "with_reference")
+    if references is None or references.empty or metric not in references.columns:
+        return pd.Series(np.nan, index=rounds.index, name=f"reference_{metric}")
+    ref = references[keys + [metric]].drop_duplicates(keys).rename(columns={metric: "_ref"})
+    merged = rounds[keys].merge(ref, on=keys, how="left")
+    return pd.Series(merged["_ref"].to_numpy(float), index=rounds.index, name=f"reference_{metric}")
+
+
+def reach_per_run(rounds: pd.DataFrame, references: pd.DataFrame, metric: str = "micro_f1", *,
+                  fractions: Sequence[float] = (1.0,), by: str = "setting") -> pd.DataFrame:
+    """BEAL Table 2 per run: the smallest labelled fraction of the pool at which the run's ``metric``
+    reaches ``fraction x`` the full-data score of the same dataset / representation / model / seed
+    (:func:`mlal_core.metrics.labelled_fraction_to_reach`). ``fraction`` is NaN when the curve never
+    reaches the target within the budget; ``max_fraction`` is the labelled fraction at the run's end
+    (the censoring point)."""
+    _need(rounds, [by, "strategy", "seed", "n_labeled", "pool_size", metric], "reach_per_run")
+    ref = with_reference(rounds, references, metric)
+    d = rounds.assign(_ref=ref)
+    rows = []
+    for (setting, strategy, seed), g in d.groupby([by, "strategy", "seed"], sort=False):
+        g = g.sort_values("n_labeled")
+        pool = int(g["pool_size"].iloc[0])
+        full = float(g["_ref"].iloc[0])
+        for f in fractions:
+            target = f * full
+            frac = (metrics.labelled_fraction_to_reach(g["n_labeled"].to_numpy(), g[metric].to_numpy(float), target, pool)
+                    if np.isfinite(target) else float("nan"))
+            rows.append({by: setting, "strategy": strategy, "seed": seed, "target_fraction": float(f),
+                         "full_data": full, "target": target, "fraction": frac,
+                         "max_fraction": float(g["n_labeled"].max() / pool)})
+    return pd.DataFrame(rows, columns=[by, "strategy", "seed", "target_fraction", "full_data", "target", "fraction",
+                                       "max_fraction"])
+
+
+def reach_summary(per_run: pd.DataFrame, *, by: str = "setting", strategy_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per (``by``, strategy, target fraction): ``n`` runs, ``reached`` (runs that reached it),
+    ``mean_fraction`` (over all runs; NaN unless every run reached it), ``median_fraction`` (over all
+    runs, unreached counted as never: NaN when fewer than half reached), ``mean_reached`` (over the
+    runs that reached it) and ``budget_fraction`` (the labelled fraction at the end of the budget)."""
+    _need(per_run, [by, "strategy", "target_fraction", "fraction", "max_fraction"], "reach_summary")
+    rows = []
+    for (setting, strategy, f), g in per_run.groupby([by, "strategy", "target_fraction"], sort=False):
+        v = g["fraction"].to_numpy(float)
+        reached = np.isfinite(v)
+        censored = np.where(reached, v, np.inf)
+        med = float(np.median(censored)) if v.size else float("nan")
+        rows.append({by: setting, "strategy": strategy, "target_fraction": f, "n": int(v.size),
+                     "reached": int(reached.sum()),
+                     "mean_fraction": float(v.mean()) if reached.all() and v.size else float("nan"),
+                     "median_fraction": med if np.isfinite(med) else float("nan"),
+                     "mean_reached": float(v[reached].mean()) if reached.any() else float("nan"),
+                     "budget_fraction": float(g["max_fraction"].max())})
+    out = pd.DataFrame(rows, columns=[by, "strategy", "target_fraction", "n", "reached", "mean_fraction",
+                                      "median_fraction", "mean_reached", "budget_fraction"])
+    if strategy_order and not out.empty:
+        pos = {s: i for i, s in enumerate(_order(out["strategy"], strategy_order))}
+        settings = {s: i for i, s in enumerate(pd.unique(out[by]))}
+        out = out.sort_values([by, "target_fraction", "strategy"],
+                              key=lambda c: c.map(settings) if c.name == by else (c.map(pos) if c.name == "strategy" else -c))
+        out = out.reset_index(drop=True)
+    return out
+
+
+# ====================================================================== per-round statistics
+def per_round_summary(rounds: pd.DataFrame, column: str, *, by: str = "setting", include_final: bool = False) -> pd.DataFrame:
+    """Mean, std (ddof 1) and count over seeds of ``column`` per (``by``, strategy, round); NaN values
+    (e.g. MeanIR of a batch without positives) are left out of the mean and the count. The final
+    record (no query) is left out unless ``include_final``."""
+    _need(rounds, [by, "strategy", "round", column], "per_round_summary")
+    d = rounds
+    if not include_final and "final" in d.columns:
+        d = d[~d["final"].astype(bool)]
+    g = d.groupby([by, "strategy", "round"], sort=False)[column]
+    out = g.agg(mean="mean", std="std", n="count").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def per_run_mean(rounds: pd.DataFrame, column: str, *, by: str = "setting", include_final: bool = False) -> pd.DataFrame:
+    """One row per run: the mean of ``column`` over its rounds (NaN values left out), as ``value``
+    (e.g. the run's average MeanIR of the selected batches, for :func:`paired_tests`)."""
+    _need(rounds, [by, "strategy", "seed", column], "per_run_mean")
+    d = rounds
+    if not include_final and "final" in d.columns:
+        d = d[~d["final"].astype(bool)]
+    out = d.groupby([by, "strategy", "seed"], sort=False)[column].mean().reset_index()
+    return out.rename(columns={column: "value"})
+
+
+def _per_round_figure(rounds, column, setting, by, strategy_order, title, y_title, kind="line") -> go.Figure:
+    s = per_round_summary(rounds, column, by=by)
+    if setting is not None:
+        s = s[s[by] == setting]
+    elif s[by].nunique() > 1:
+        raise ConfigError(f"the frame has {s[by].nunique()} settings; choose one with setting=.")
+    s = s.dropna(subset=["mean"])
+    if s.empty:
+        raise ConfigError(f"no {column} values for setting {setting!r}.")
+    label = setting if setting is not None else s[by].iloc[0]
+    return per_round_bars_or_lines(
+        s[["strategy", "round", "mean", "std"]].rename(columns={"mean": column}), y=column, group="strategy",
+        kind=kind, error="std", title=f"{label}: {title}", y_title=y_title,
+        group_order=_order(s["strategy"], strategy_order),
+    )
+
+
+def mean_ir_figure(rounds: pd.DataFrame, *, setting=None, by: str = "setting",
+                   strategy_order: Sequence[str] | None = None, kind: str = "line") -> go.Figure:
+    """CRAB Fig. 4: MeanIR of the batch each strategy selected, per round (mean +- std over seeds)."""
+    return _per_round_figure(rounds, "mean_ir_selected", setting, by, strategy_order,
+                             "MeanIR of the selected batch per round (mean \u00b1 std over seeds)",
+                             "MeanIR of the selected batch", kind)
+
+
+def hard_conflicting_figure(rounds: pd.DataFrame, which: str = "hard_to_learn_count", *, setting=None,
+                            by: str = "setting", strategy_order: Sequence[str] | None = None,
+                            kind: str = "line") -> go.Figure:
+    """CRAB Fig. 5: hard-to-learn (``which="hard_to_learn_count"``) or conflicting
+    (``"conflicting_count"``) samples left in the unlabelled pool, per round."""
+    if which not in ("hard_to_learn_count", "conflicting_count"):
+        raise ConfigError(f"which must be 'hard_to_learn_count' or 'conflicting_count'; got {which!r}.")
+    what = "Hard-to-learn" if which == "hard_to_learn_count" else "Conflicting (exclusive-pair)"
+    return _per_round_figure(rounds, which, setting, by, strategy_order,
+                             f"{what} samples in the unlabelled pool per round (mean \u00b1 std over seeds)",
+                             f"{what} samples (count)", kind)

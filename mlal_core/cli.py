@@ -1,0 +1,471 @@
+"""Command line: ``python -m mlal_core <command>``.
+
+Commands: ``datasets``, ``strategies``, ``run``, ``sessions``, ``export``, ``resume``, ``experiment``
+(a grid of runs from a config file, see ``mlal_core.experiments``) and ``report`` (the reproduction
+report of an experiment, see ``mlal_core.report``).
+Errors the workbench raises on purpose (``MLALError``) print one line to stderr and exit with
+code 2 (no traceback); so do argparse's usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mlal_core.errors import ConfigError, MLALError
+
+EXIT_USAGE = 2
+
+# (header, width, getter) of the per-round table
+_ROUND_COLUMNS = (
+    ("round", 5),
+    ("n_labeled", 9),
+    ("micro-F1", 8),
+    ("macro-F1", 8),
+    ("P@1", 6),
+    ("MeanIR(picks)", 13),
+    ("train_s", 7),
+    ("predict_s", 9),
+    ("select_s", 8),
+)
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _print_table(rows: list[dict[str, Any]], columns: Sequence[str], out=None) -> None:
+    """A plain fixed-width table (no third-party dependency)."""
+    out = out or sys.stdout
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)), file=out)
+
+
+def _round_header() -> str:
+    return "  ".join(h.rjust(w) for h, w in _ROUND_COLUMNS)
+
+
+def _round_row(record) -> str:
+    m = record.metrics
+    values = (
+        str(record.round),
+        str(record.n_labeled),
+        _fmt(m.get("micro_f1")),
+        _fmt(m.get("macro_f1")),
+        _fmt(m.get("p@1")),
+        _fmt(record.mean_ir_selected, 3),
+        _fmt(record.timings.get("train_s"), 2),
+        _fmt(record.timings.get("predict_s"), 2),
+        _fmt(record.timings.get("select_s"), 2),
+    )
+    return "  ".join(v.rjust(w) for v, (_, w) in zip(values, _ROUND_COLUMNS))
+
+
+class _Bar:
+    """A tqdm progress bar driven by ``progress(done, total, message)`` callbacks (on stderr)."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc = desc
+        self.bar = None
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=max(int(total), 1), desc=self.desc, file=sys.stderr, leave=False,
+                            disable=None, dynamic_ncols=True)
+        if total and self.bar.total != total:
+            self.bar.total = total
+        self.bar.n = int(done)
+        if message:
+            self.bar.set_postfix_str(str(message)[:60], refresh=False)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# ====================================================================== commands
+def cmd_datasets(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from mlal_core import correlation, data, stats
+
+    rows = []
+    for name in data.available():
+        ds = data.load(name)
+        Y = np.concatenate([ds.train.Y, ds.valid.Y, ds.test.Y])
+        meta = ds.meta or {}
+        licence = meta.get("licence_short") or meta.get("licence") or meta.get("license") or "unknown"
+        rows.append(
+            {
+                "name": name,
+                "kind": ds.kind,
+                "train": len(ds.train),
+                "valid": f"{len(ds.valid)}{'*' if ds.valid_carved else ''}",
+                "test": len(ds.test),
+                "K": ds.n_labels,
+                "cardinality": round(stats.label_cardinality(Y), 3),
+                "MeanIR": round(stats.mean_ir(Y), 2),
+                "CorrAvg": round(correlation.corr_avg(Y), 4),
+                "licence": str(licence)[:40],
+            }
+        )
+    _print_table(rows, ["name", "kind", "train", "valid", "test", "K", "cardinality", "MeanIR", "CorrAvg", "licence"])
+    if any(r["valid"].endswith("*") for r in rows):
+        print("* valid carved from the source's training split (seeded iterative stratification).")
+    return 0
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    from mlal_core import strategies
+
+    rows = [{"name": s.name, "display name": s.display_name, "paper": s.paper} for s in strategies.available()]
+    _print_table(rows, ["name", "display name", "paper"])
+    return 0
+
+
+def _parse_params(pairs: Sequence[str], strategy: str) -> dict[str, Any]:
+    from mlal_core import strategies
+    from mlal_core.config import parse_param_value
+
+    info = strategies.info(strategy)
+    defaults = {p.name: p.default for p in info.params}
+    out: dict[str, Any] = {}
+    for pair in pairs or ():
+        if "=" not in pair:
+            raise ConfigError(f"--param expects key=value; got {pair!r}.")
+        key, raw = pair.split("=", 1)
+        key = key.strip()
+        if key not in defaults:
+            from mlal_core.errors import unknown_name_error
+
+            if not defaults:
+                raise ConfigError(f"Strategy {strategy!r} has no parameters; got --param {pair!r}.")
+            raise unknown_name_error(f"parameter of strategy {strategy!r}", key, defaults, plural="parameters")
+        try:
+            out[key] = parse_param_value(raw, defaults[key])
+        except ConfigError as exc:
+            raise ConfigError(f"--param {key}: {exc}") from None
+    return out
+
+
+def _parse_model_params(pairs: Sequence[str], model: str = "mlp_ensemble") -> dict[str, Any]:
+    import inspect
+
+    from mlal_core import models
+    from mlal_core.config import parse_param_value
+    from mlal_core.errors import unknown_name_error
+
+    cls = models.MODELS[model]
+    sig = inspect.signature(cls.__init__)
+    defaults = {k: p.default for k, p in sig.parameters.items() if k not in ("self", "random_state")}
+    out: dict[str, Any] = {}
+    for pair in pairs or ():
+        if "=" not in pair:
+            raise ConfigError(f"--model-param expects key=value; got {pair!r}.")
+        key, raw = (x.strip() for x in pair.split("=", 1))
+        if key not in defaults:
+            raise unknown_name_error(f"parameter of model {model!r}", key, defaults, plural="parameters")
+        try:
+            out[key] = parse_param_value(raw, defaults[key])
+        except ConfigError as exc:
+            raise ConfigError(f"--model-param {key}: {exc}") from None
+    return out
+
+
+def _store(args: argparse.Namespace):
+    from mlal_core.store import SessionStore
+
+    return SessionStore(args.store)
+
+
+def _run_session(session, store, *, quiet: bool = False) -> int:
+    """Run a session to its end, printing one table row per finished round."""
+    printed = {"header": False}
+
+    def on_progress(done: int, total: int, message: str) -> None:
+        if done == 0:
+            return
+        if not printed["header"]:
+            print(_round_header(), flush=True)
+            printed["header"] = True
+        print(_round_row(session.history[-1]), flush=True)
+
+    if session.history and not quiet:
+        print(_round_header())
+        printed["header"] = True
+        for rec in session.history:
+            print(_round_row(rec))
+    session.run(progress=on_progress)
+    last = session.history[-1] if session.history else None
+    if last is not None:
+        state = "finished" if session.finished else "stopped"
+        print(f"Session {state}: {len(session.history)} record(s), {last.n_labeled} labelled samples.")
+    print(f"Stored in {store.path} as session {session.session_id}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from mlal_core.config import SessionConfig
+    from mlal_core.loop import ActiveLearningSession, SessionBudgetWarning
+
+    params = _parse_params(args.param, args.strategy)
+    model_params: dict[str, Any] = {"n_members": args.ensemble, "mc_passes": args.mc_passes}
+    if args.device:
+        model_params["device"] = args.device
+    if args.epochs is not None:
+        model_params["epochs"] = args.epochs
+    model_params.update(_parse_model_params(args.model_param))
+    config = SessionConfig(
+        dataset=args.dataset,
+        representation=args.representation,
+        max_length=args.max_length,
+        model_params=model_params,
+        strategy=args.strategy,
+        strategy_params=params,
+        initial_size=args.initial_size,
+        initial_method=args.initial_method,
+        query_size=args.query_size,
+        rounds=args.rounds,
+        seed=args.seed,
+        candidate_subset=args.candidate_subset,
+        name=args.name,
+    )
+    config.validate()
+    store = _store(args)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SessionBudgetWarning)
+        session = ActiveLearningSession(config, store=store)
+    for message in session.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    print(f"Session {session.session_id}: {config.dataset}, strategy {config.strategy}, "
+          f"representation {session.representation}, {config.rounds} rounds x {config.query_size}, "
+          f"initial {config.initial_size} ({config.initial_method}), seed {config.seed}", flush=True)
+    bar = _Bar(f"features ({session.representation})")
+    try:
+        session.prepare(progress=bar)
+    finally:
+        bar.close()
+    return _run_session(session, store)
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    store = _store(args)
+    df = store.list_sessions()
+    if df.empty:
+        print(f"No sessions in {store.path}.")
+        return 0
+    rows = df.to_dict("records")
+    for r in rows:
+        r["created_at"] = str(r["created_at"])[:19]
+        if isinstance(r.get("micro_f1"), float):
+            r["micro_f1"] = round(r["micro_f1"], 4)
+    _print_table(rows, ["id", "name", "dataset", "strategy", "status", "rounds_done", "rounds_planned",
+                        "records", "n_labeled", "micro_f1", "seed", "created_at"])
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = _store(args)
+    sid = store.resolve_id(args.session_id)
+    out = Path(args.out)
+    if args.format == "json":
+        path = store.export_json(sid, out if out.suffix else out / f"{sid}.json")
+        print(f"Wrote {path}")
+    else:
+        rounds_path, picks_path = store.export_csv(sid, out)
+        print(f"Wrote {rounds_path} and {picks_path}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from mlal_core.loop import ActiveLearningSession
+
+    store = _store(args)
+    sid = store.resolve_id(args.session_id)
+    session = ActiveLearningSession.resume(store, sid)
+    if session.finished:
+        print(f"Session {sid} has already finished ({len(session.history)} records); nothing to do.")
+        return 0
+    print(f"Resuming session {sid} at round {session.next_round}.", flush=True)
+    bar = _Bar(f"features ({session.representation})")
+    try:
+        session.prepare(progress=bar)
+    finally:
+        bar.close()
+    return _run_session(session, store)
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from mlal_core import experiments
+
+    config = experiments.load_config(args.config)
+    store = Path(args.store).expanduser().resolve() if args.store else config.store_path()
+    if args.dry_run:
+        plan = config.plan()
+        print(experiments.describe_plan(plan, store))
+        return 0
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=1, desc=f"experiment {config.name}", unit="task", file=sys.stderr, dynamic_ncols=True)
+
+    def log(line: str) -> None:
+        if args.quiet and not line.startswith("warning"):
+            return
+        if bar is not None:
+            bar.write(line, file=sys.stdout)
+        else:
+            print(line, flush=True)
+
+    def progress(done: int, total: int, message: str) -> None:
+        if bar is None:
+            return
+        if bar.total != total:
+            bar.total = total
+            bar.initial = done  # the rate (and ETA) counts this call's tasks only
+            bar.n = done
+        bar.n = done
+        bar.set_postfix_str(message[:60], refresh=False)
+        bar.refresh()
+
+    try:
+        outcome = experiments.run_experiment(
+            config, backend=args.backend, workers=args.workers, threads_per_run=args.threads, store=store,
+            ray_address=args.address, limit=args.limit, progress=progress, log=log,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    print(outcome.summary())
+    for f in outcome.failed:
+        print(f"failed: {f['what']}: {f['error']}", file=sys.stderr)
+    if outcome.failed:
+        print("Run the same command again to retry the failed runs (finished rounds are kept).", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from mlal_core import report
+
+    path = report.build_report(args.config, store=args.store, out_dir=args.out, formats=args.formats.split(","),
+                               log=lambda line: print(line, flush=True))
+    print(f"Wrote {path}")
+    return 0
+
+
+# ====================================================================== parser
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit code 2
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m mlal_core", description="MLAL Workbench: multi-label active learning.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("datasets", help="list the bundled datasets with their label statistics")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("strategies", help="list the query strategies")
+    p.set_defaults(func=cmd_strategies)
+
+    def add_store(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--store", default=None, help="SQLite session store (default: $MLAL_HOME/sessions.sqlite)")
+
+    p = sub.add_parser("run", help="run an active-learning session and store it")
+    p.add_argument("--dataset", required=True, help="bundled dataset name (see `datasets`)")
+    p.add_argument("--strategy", required=True, help="query strategy name (see `strategies`)")
+    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--query-size", type=int, default=50)
+    p.add_argument("--initial-size", type=int, default=100)
+    p.add_argument("--initial-method", default="random", help="random | per_label")
+    p.add_argument("--representation", default="auto", help="auto | minilm | tfidf | raw")
+    p.add_argument("--max-length", type=int, default=128, help="encoder max tokens (minilm)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ensemble", type=int, default=5, help="ensemble members")
+    p.add_argument("--mc-passes", type=int, default=0, help="MC-dropout passes per member (0 = off)")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs per round (model default if unset)")
+    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--candidate-subset", type=int, default=None, help="score a random subset of this size per round")
+    p.add_argument("--name", default=None, help="a name for the session")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="strategy parameter, typed like its default (repeatable)")
+    p.add_argument("--model-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="model parameter (e.g. hidden_size=128, min_steps=100), typed like its default (repeatable)")
+    add_store(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sessions", help="list the stored sessions")
+    add_store(p)
+    p.set_defaults(func=cmd_sessions)
+
+    p = sub.add_parser("export", help="export a stored session")
+    p.add_argument("session_id", help="session id (or a unique prefix)")
+    p.add_argument("--format", choices=("json", "csv"), default="json")
+    p.add_argument("--out", required=True, help="json: a file (or folder); csv: a folder for rounds.csv + picks.csv")
+    add_store(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("resume", help="continue a stored session to its planned end")
+    p.add_argument("session_id", help="session id (or a unique prefix)")
+    add_store(p)
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("experiment", help="run a grid of sessions from a config file (YAML/TOML); resumes")
+    p.add_argument("config", help="experiment config file (see mlal_core.experiments)")
+    p.add_argument("--backend", choices=("local", "ray"), default=None, help="override the config's backend")
+    p.add_argument("--workers", type=int, default=None, help="parallel runs (default: the config's, else auto)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: CPUs // workers)")
+    p.add_argument("--address", default=None, help="Ray cluster address (ray backend; default: start a local Ray)")
+    p.add_argument("--store", default=None, help="main session store (default: the config's)")
+    p.add_argument("--limit", type=int, default=None, help="execute at most this many runs/references, then stop")
+    p.add_argument("--dry-run", action="store_true", help="validate the config and show the plan; run nothing")
+    p.add_argument("--quiet", action="store_true", help="no per-run lines")
+    p.set_defaults(func=cmd_experiment)
+
+    p = sub.add_parser("report", help="write the reproduction report of an experiment (markdown + figures)")
+    p.add_argument("config", help="experiment config file")
+    p.add_argument("--out", default="reports", help="output folder (default: reports/)")
+    p.add_argument("--store", default=None, help="main session store (default: the config's)")
+    p.add_argument("--formats", default="png", help="figure formats, comma-separated: png, svg, html (default png)")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MLALError as exc:
+        message = " ".join(str(exc).split())
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted; the completed rounds are in the store (use `resume`).", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

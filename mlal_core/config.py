@@ -1,0 +1,239 @@
+"""Configuration of an active-learning session (``SessionConfig``).
+
+A config is plain data: it round-trips through JSON (``to_json`` / ``from_json``), is stored with
+every session, and is validated in two steps:
+
+* ``validate()`` checks what can be checked without the data: types and ranges, the names of the
+  dataset, strategy and representation (unknown names raise a ``ConfigError`` that suggests the
+  close known names), and the strategy's parameters.
+* ``validate(pool_size=N)`` (the session calls it once the dataset is loaded) also checks the
+  budget against the training pool of ``N`` samples.
+
+Budget decisions (also in the session docstring):
+
+* ``initial_size > pool`` and ``query_size > pool`` are errors.
+* ``initial_size + rounds * query_size > pool`` is **allowed**: ``validate`` returns a warning that
+  says how many full rounds fit, and the session stops cleanly when the pool runs out. A last,
+  smaller batch is queried when fewer than ``query_size`` samples are left; then the final record
+  is written and the session is ``finished``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from mlal_core.errors import ConfigError, unknown_name_error
+
+REPRESENTATIONS = ("auto", "minilm", "tfidf", "raw")
+INITIAL_METHODS = ("random", "per_label")
+MODELS = ("mlp_ensemble",)
+
+#: Model parameters the session uses unless ``model_params`` says otherwise.
+DEFAULT_MODEL_PARAMS: dict[str, Any] = {"n_members": 5, "mc_passes": 0}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass
+class SessionConfig:
+    """Everything that defines a session; same config + same data = same history.
+
+    ``dataset`` is a bundled dataset name (``mlal_core.data.available()``); leave it ``None`` when a
+    dataset object (e.g. a user's upload) is passed to the session directly.
+    ``representation``: ``"auto"`` = ``"minilm"`` for text sets, ``"raw"`` for tabular sets.
+    ``candidate_subset``: when set, each round only a seeded random subset of that many unlabelled
+    samples is scored (the whole pool is still predicted, for the shared diagnostics).
+    """
+
+    dataset: str | None = None
+    representation: str = "auto"
+    max_length: int = 128
+    model: str = "mlp_ensemble"
+    model_params: dict = field(default_factory=dict)
+    strategy: str = "random"
+    strategy_params: dict = field(default_factory=dict)
+    initial_size: int = 100
+    initial_method: str = "random"
+    query_size: int = 50
+    rounds: int = 10
+    seed: int = 0
+    candidate_subset: int | None = None
+    name: str | None = None
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SessionConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"A session config must be a JSON object; got {type(data).__name__}.")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"Unknown session config field(s) {unknown}; known fields: {sorted(known)}.")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SessionConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"The session config is not valid JSON: {exc}.") from None
+        return cls.from_dict(data)
+
+    # ------------------------------------------------------------------ derived values
+    def resolved_model_params(self) -> dict[str, Any]:
+        """``DEFAULT_MODEL_PARAMS`` overridden by ``model_params``."""
+        return {**DEFAULT_MODEL_PARAMS, **self.model_params}
+
+    def resolve_representation(self, kind: str) -> str:
+        """The representation for a dataset of ``kind`` ("text" or "tabular"); checks they fit."""
+        rep = self.representation
+        if rep == "auto":
+            return "minilm" if kind == "text" else "raw"
+        if kind == "text" and rep == "raw":
+            raise ConfigError(
+                "Representation 'raw' needs a tabular dataset; this dataset is text. "
+                "Use 'minilm', 'tfidf' or 'auto'."
+            )
+        if kind != "text" and rep in ("minilm", "tfidf"):
+            raise ConfigError(
+                f"Representation {rep!r} needs a text dataset; this dataset is tabular. Use 'raw' or 'auto'."
+            )
+        return rep
+
+    def rounds_that_fit(self, pool_size: int) -> int:
+        """How many full rounds of ``query_size`` fit in the pool after the initial set."""
+        return max(0, (pool_size - self.initial_size) // self.query_size)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, pool_size: int | None = None, *, check_names: bool = True) -> list[str]:
+        """Raise ``ConfigError`` for an unusable config; return warnings (strings) for a usable one.
+
+        With ``pool_size`` (the size of the training pool) the budget is checked too.
+        ``check_names=False`` skips the registry look-ups (dataset and strategy names).
+        """
+        warnings: list[str] = []
+        for name in ("max_length", "initial_size", "query_size", "rounds", "seed"):
+            value = getattr(self, name)
+            if not _is_int(value):
+                raise ConfigError(f"{name} must be an integer; got {value!r}.")
+        if self.max_length < 1:
+            raise ConfigError(f"max_length must be at least 1; got {self.max_length}.")
+        if self.initial_size < 1:
+            raise ConfigError(
+                f"initial_size must be at least 1 (the first model needs labelled data); got {self.initial_size}."
+            )
+        if self.query_size < 1:
+            raise ConfigError(f"query_size must be at least 1; got {self.query_size}.")
+        if self.rounds < 0:
+            raise ConfigError(f"rounds must be 0 or more; got {self.rounds}.")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer; got {self.seed}.")
+        if self.candidate_subset is not None and (not _is_int(self.candidate_subset) or self.candidate_subset < 1):
+            raise ConfigError(
+                f"candidate_subset must be a positive integer or None (score the whole pool); got {self.candidate_subset!r}."
+            )
+        if self.candidate_subset is not None and self.candidate_subset < self.query_size:
+            raise ConfigError(
+                f"candidate_subset ({self.candidate_subset}) must be at least the query size ({self.query_size})."
+            )
+        if self.representation not in REPRESENTATIONS:
+            raise unknown_name_error("representation", str(self.representation), REPRESENTATIONS)
+        if self.initial_method not in INITIAL_METHODS:
+            raise unknown_name_error("initial method", str(self.initial_method), INITIAL_METHODS)
+        if self.model not in MODELS:
+            raise unknown_name_error("model", str(self.model), MODELS)
+        for name in ("model_params", "strategy_params"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"{name} must be a dict; got {type(getattr(self, name)).__name__}.")
+        params = self.resolved_model_params()
+        for key in ("n_members",):
+            if not _is_int(params.get(key)) or params[key] < 1:
+                raise ConfigError(f"model_params[{key!r}] must be a positive integer; got {params.get(key)!r}.")
+        if not _is_int(params.get("mc_passes")) or params["mc_passes"] < 0:
+            raise ConfigError(f"model_params['mc_passes'] must be 0 or a positive integer; got {params.get('mc_passes')!r}.")
+        if self.dataset is not None and not isinstance(self.dataset, str):
+            raise ConfigError(f"dataset must be a bundled dataset name; got {self.dataset!r}.")
+        if not isinstance(self.strategy, str):
+            raise ConfigError(f"strategy must be a strategy name; got {self.strategy!r}.")
+
+        if check_names:
+            from mlal_core import data, strategies
+
+            if self.dataset is not None:
+                known = data.available()
+                if self.dataset not in known:
+                    raise unknown_name_error("dataset", self.dataset, known)
+            strategies.get(self.strategy, **self.strategy_params)  # unknown names/params raise
+
+        if pool_size is not None:
+            warnings += self.check_budget(pool_size)
+        return warnings
+
+    def check_budget(self, pool_size: int) -> list[str]:
+        """Budget checks against a training pool of ``pool_size`` samples (see the module docstring)."""
+        if self.initial_size > pool_size:
+            raise ConfigError(
+                f"initial_size ({self.initial_size}) is larger than the training pool ({pool_size} samples). "
+                f"Use an initial size of at most {pool_size}."
+            )
+        if self.query_size > pool_size:
+            raise ConfigError(
+                f"query_size ({self.query_size}) is larger than the training pool ({pool_size} samples). "
+                f"Use a query size of at most {max(1, pool_size - self.initial_size)}."
+            )
+        need = self.initial_size + self.rounds * self.query_size
+        if need > pool_size:
+            fit = self.rounds_that_fit(pool_size)
+            left = pool_size - self.initial_size - fit * self.query_size
+            extra = f", then a last batch of {left}" if left else ""
+            return [
+                f"The budget needs {need} samples (initial {self.initial_size} + {self.rounds} rounds x "
+                f"{self.query_size}) but the training pool has {pool_size}: {fit} full round(s) fit{extra}. "
+                "The session will stop cleanly when the pool is exhausted."
+            ]
+        return []
+
+
+def parse_param_value(raw: str, default: Any) -> Any:
+    """Type a ``key=value`` string by the type of the registry default (used by the CLI)."""
+    text = raw.strip()
+    if isinstance(default, bool):
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"Expected true/false; got {raw!r}.")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"Expected an integer; got {raw!r}.") from None
+    if isinstance(default, float):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(f"Expected a number; got {raw!r}.") from None
+        if math.isnan(value):
+            raise ConfigError(f"Expected a number; got {raw!r}.")
+        return value
+    if isinstance(default, str):
+        return text
+    # default None or a container: JSON if it parses, the string otherwise
+    if text.lower() in ("none", "null"):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text

@@ -1,0 +1,182 @@
+"""Label correlation matrices of CRAB (Eq. 8, 9) and the helpers CRAB and the loop share.
+
+With ``C = Y^T Y`` (co-occurrence counts) and ``c_n = C[n, n]`` (count of label n):
+
+* ``A[m, n] = C[m, n] / c_n`` = P(m present | n present); ``A[n, n] = 1``. Asymmetric.
+* ``NegA[m, n] = (c_n - C[m, n]) / c_n`` = P(m absent | n present) = ``1 - A[m, n]`` for m != n;
+  ``NegA[n, n] = 0``. We follow Eq. 9 (METHODS.md **[choice]**: the paper's sentence "if m and n
+  co-occur, both NegA are set to 1" contradicts it).
+* A label n with no positive (``c_n = 0``, "unseen") has an **all-zero column** in both matrices,
+  its diagonal entry included: there is no evidence about it. Its row still holds
+  ``A[n, m] = 0`` / ``NegA[n, m] = 1`` for seen m (n is never present with m).
+* ``CorrAvg`` = mean of ``A[m, n]`` over ordered pairs m != n of labels **that occur in Y**
+  (``c_m > 0`` and ``c_n > 0``). When every label occurs this is the plain mean of the off-diagonal
+  of A (CRAB Sec. 4); leaving absent labels out is what the bundled datasets' ``meta.json`` does for
+  splits where a label is missing, so the numbers agree. ``nan`` with fewer than two present labels.
+
+Everything is vectorised through one (sparse) matrix product; ``Y`` may be a numpy array (any 0/1 dtype)
+or a scipy sparse matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from mlal_core.stats import as_label_matrix
+
+__all__ = [
+    "asymmetric_pairs",
+    "conflicting_mask",
+    "cooccurrence",
+    "corr_avg",
+    "correlation_drift",
+    "exclusive_pairs",
+    "hard_to_learn_mask",
+    "negative_correlation",
+    "offdiag_zscores",
+    "positive_correlation",
+]
+
+
+def cooccurrence(Y) -> np.ndarray:
+    """``C = Y^T Y`` as float64 ``(K, K)``: ``C[m, n]`` = rows with both m and n; diagonal = counts."""
+    Y = as_label_matrix(Y)
+    # A sparse integer product: exact counts (uint8 products would overflow), and label matrices
+    # are sparse enough that this beats a dense BLAS product by 10-30x on tall Y.
+    B = sp.csr_matrix(Y != 0, dtype=np.int64)
+    return (B.T @ B).toarray().astype(np.float64)
+
+
+def _conditional(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.diag(C).copy()
+    seen = counts > 0
+    A = np.zeros_like(C)
+    np.divide(C, counts[None, :], out=A, where=seen[None, :])
+    return A, seen
+
+
+def positive_correlation(Y) -> np.ndarray:
+    """A (CRAB Eq. 8): ``A[m, n] = count(m & n) / count(n)``; diagonal 1; unseen columns all 0."""
+    A, seen = _conditional(cooccurrence(Y))
+    np.fill_diagonal(A, seen.astype(np.float64))
+    return A
+
+
+def negative_correlation(Y) -> np.ndarray:
+    """NegA (CRAB Eq. 9): ``NegA[m, n] = count(not m & n) / count(n)``; diagonal 0; unseen columns 0."""
+    A, seen = _conditional(cooccurrence(Y))
+    neg = np.where(seen[None, :], 1.0 - A, 0.0)
+    np.fill_diagonal(neg, 0.0)
+    return neg
+
+
+def corr_avg(Y) -> float:
+    """CorrAvg: mean of A[m, n] over ordered pairs m != n of labels present in ``Y``."""
+    A, seen = _conditional(cooccurrence(Y))
+    s = int(seen.sum())
+    if s < 2:
+        return float("nan")
+    sub = A[np.ix_(seen, seen)]
+    return float((sub.sum() - np.trace(sub)) / (s * (s - 1)))
+
+
+def _offdiag_mask(K: int) -> np.ndarray:
+    return ~np.eye(K, dtype=bool)
+
+
+def offdiag_zscores(A: np.ndarray) -> np.ndarray:
+    """z-scores of the off-diagonal entries of a square matrix (diagonal set to 0).
+
+    Mean and standard deviation (population, ``ddof=0``) are taken over all K (K - 1) off-diagonal
+    entries, unseen columns included, as METHODS.md (CRAB step 1) states. A constant off-diagonal
+    (std 0) gives all-zero z-scores.
+    """
+    A = np.asarray(A, dtype=np.float64)
+    K = A.shape[0]
+    z = np.zeros_like(A)
+    if K < 2:
+        return z
+    mask = _offdiag_mask(K)
+    vals = A[mask]
+    std = vals.std()
+    if std > 0:
+        z[mask] = (vals - vals.mean()) / std
+    return z
+
+
+def asymmetric_pairs(A: np.ndarray, z_threshold: float = 1.0) -> np.ndarray:
+    """Asymmetric pairs (m, n) of CRAB step 1: ``z(A[m, n]) > z_threshold`` and ``A[m, n] > A[n, m]``.
+
+    Such a pair says n's presence implies m's (m is the primary label of the chain). Returns an
+    int64 array of shape ``(P, 2)`` in row-major order of (m, n).
+    """
+    A = np.asarray(A, dtype=np.float64)
+    z = offdiag_zscores(A)
+    hit = (z > z_threshold) & (A > A.T) & _offdiag_mask(A.shape[0])
+    return np.argwhere(hit).astype(np.int64).reshape(-1, 2)
+
+
+def exclusive_pairs(Y, min_count: int = 2) -> tuple[np.ndarray, float]:
+    """Mutually exclusive label pairs of CRAB step 2 and the threshold tau used.
+
+    Over the labels with at least ``min_count`` positives in ``Y`` (METHODS.md **[choice]**), take
+    NegA restricted to them, ``tau = min(1, mean + 2 std)`` of its off-diagonal entries
+    (population std), and return the pairs (m, n), m < n, with both ``NegA[m, n] >= tau`` and
+    ``NegA[n, m] >= tau``, as label indices of ``Y``. With fewer than two eligible labels there is
+    no pair and tau is ``nan``.
+    """
+    Y = as_label_matrix(Y)
+    C = cooccurrence(Y)
+    counts = np.diag(C)
+    eligible = np.flatnonzero(counts >= min_count)
+    if eligible.size < 2:
+        return np.empty((0, 2), dtype=np.int64), float("nan")
+    sub = C[np.ix_(eligible, eligible)]
+    c = np.diag(sub)
+    neg = 1.0 - sub / c[None, :]
+    mask = _offdiag_mask(eligible.size)
+    vals = neg[mask]
+    tau = float(min(1.0, vals.mean() + 2.0 * vals.std()))
+    both = (neg >= tau) & (neg.T >= tau) & mask
+    iu = np.triu(both, k=1)
+    local = np.argwhere(iu)
+    return eligible[local].astype(np.int64).reshape(-1, 2), tau
+
+
+def conflicting_mask(ystar, pairs) -> np.ndarray:
+    """Rows whose pseudo labels contain an exclusive pair: ``ystar_m = ystar_n = 1`` for some (m, n)."""
+    ystar = np.asarray(ystar).astype(bool)
+    if ystar.ndim == 1:
+        ystar = ystar[None, :]
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if pairs.shape[0] == 0:
+        return np.zeros(ystar.shape[0], dtype=bool)
+    return (ystar[:, pairs[:, 0]] & ystar[:, pairs[:, 1]]).any(axis=1)
+
+
+def hard_to_learn_mask(pbar) -> np.ndarray:
+    """Rows with no predicted label: ``max_j pbar_j < 0.5`` (CRAB step 3)."""
+    pbar = np.asarray(pbar, dtype=np.float64)
+    if pbar.ndim == 1:
+        pbar = pbar[None, :]
+    if pbar.shape[1] == 0:
+        return np.ones(pbar.shape[0], dtype=bool)
+    return pbar.max(axis=1) < 0.5
+
+
+def correlation_drift(A_before: np.ndarray, A_after: np.ndarray) -> float:
+    """Mean absolute change of the off-diagonal entries between two correlation matrices.
+
+    Used to plot how much the label correlations estimated from the labelled set move from one
+    round to the next. ``nan`` for K < 2.
+    """
+    A_before = np.asarray(A_before, dtype=np.float64)
+    A_after = np.asarray(A_after, dtype=np.float64)
+    if A_before.shape != A_after.shape:
+        raise ValueError(f"Shapes differ: {A_before.shape} vs {A_after.shape}.")
+    K = A_before.shape[0]
+    if K < 2:
+        return float("nan")
+    mask = _offdiag_mask(K)
+    return float(np.abs(A_after[mask] - A_before[mask]).mean())

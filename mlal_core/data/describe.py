@@ -1,0 +1,58 @@
+"""Summary statistics of a dataset, per split and over all splits (what the app's data page shows)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mlal_core import stats
+from mlal_core.data.dataset import SPLIT_NAMES, MultiLabelDataset, Split, concat_splits
+
+
+def _split_summary(split: Split, words: np.ndarray | None = None) -> dict:
+    out = stats.label_summary(split.Y)
+    if split.texts is not None:
+        out["avg_words"] = float(words.mean()) if words.size else float("nan")
+    if split.X is not None:
+        out["n_features"] = int(split.X.shape[1])
+    return out
+
+
+def describe(ds: MultiLabelDataset) -> dict:
+    """Statistics of ``ds`` per split and overall.
+
+    Returns a dict with
+
+    * ``name``, ``kind``, ``n_labels``, ``label_names``, ``valid_carved``;
+    * ``per_split``: ``{"train": {...}, "valid": {...}, "test": {...}}`` and ``overall`` (all splits
+      together), each with ``n_samples, n_labels, labels_present, n_samples_without_label,
+      label_cardinality, label_density, MeanIR, MaxIR, CorrAvg, distinct_labelsets`` (definitions in
+      :mod:`mlal_core.stats` / :mod:`mlal_core.correlation`, named as in the bundled ``meta.json``)
+      plus ``avg_words`` (mean whitespace tokens per text) for text sets or ``n_features`` for tabular;
+    * ``label_counts``: DataFrame indexed by label name, columns ``train, valid, test, all`` (positives)
+      and ``IRLbl`` (over all splits; ``inf`` for a label with no positive);
+    * ``table``: DataFrame with one row per split plus ``all`` and the statistics as columns.
+
+    Values are unrounded floats; an empty split gives ``nan`` where a mean is undefined.
+    """
+    words = {s: (np.fromiter((len(t.split()) for t in ds.split(s).texts), dtype=np.int64)
+                 if ds.kind == "text" else None) for s in SPLIT_NAMES}
+    per_split = {s: _split_summary(ds.split(s), words[s]) for s in SPLIT_NAMES}
+    whole = concat_splits([ds.split(s) for s in SPLIT_NAMES])
+    overall = _split_summary(whole, np.concatenate([words[s] for s in SPLIT_NAMES]) if ds.kind == "text" else None)
+    counts = pd.DataFrame({s: stats.label_counts(ds.split(s).Y) for s in SPLIT_NAMES}, index=list(ds.label_names))
+    counts["all"] = counts[list(SPLIT_NAMES)].sum(axis=1)
+    counts["IRLbl"] = stats.irlbl(whole.Y)
+    counts.index.name = "label"
+    table = pd.DataFrame({**per_split, "all": overall}).T
+    return {
+        "name": ds.name,
+        "kind": ds.kind,
+        "n_labels": ds.n_labels,
+        "label_names": list(ds.label_names),
+        "valid_carved": ds.valid_carved,
+        "per_split": per_split,
+        "overall": overall,
+        "label_counts": counts,
+        "table": table,
+    }

@@ -1,0 +1,536 @@
+"""Load a user's own multi-label data: CSV / TSV / JSONL / Parquet files, uploads, DataFrames.
+
+Accepted layouts (one row per sample):
+
+* a text column (``text_column``, default ``"text"``), or ``text_column=None`` for a tabular file
+  whose remaining numeric columns are the features;
+* labels, either
+  - **one column** (``labels_column``) holding per row a list (Parquet / JSONL lists, or a string
+    such as ``'["a", "b"]'``) or a delimiter-separated string (``"a|b"``, ``"a;b"``, ``"a,b"``;
+    the delimiter is inferred among ``| ; ,`` when ``delimiter`` is None, and the choice is
+    reported in ``meta["notes"]``), or
+  - **one 0/1 column per label** (``label_columns``; values 0/1, true/false or "0"/"1").
+  With neither given, a column called ``labels`` / ``label`` / ``tags`` / ``categories`` /
+  ``topics`` (any case) is the label column; failing that, every column other than the text and
+  split columns that holds only 0/1 values is a label column (text files only);
+* optionally a ``split`` column with ``train`` / ``valid`` / ``test`` (``validation``, ``val``, ``dev``
+  and ``training`` / ``testing`` are accepted too). Without it the rows are split by seeded
+  iterative stratification into ``1 - valid_fraction - test_fraction`` / ``valid_fraction`` /
+  ``test_fraction`` of all rows.
+
+Problems raise :class:`mlal_core.errors.DataValidationError` with a message that says what is wrong
+and where (row numbers are 1-based data rows, the header not counted); the list of problems is also
+in the error's ``problems`` attribute.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlal_core.data.dataset import MultiLabelDataset, Split
+from mlal_core.data.splits import carve, train_valid_test
+from mlal_core.errors import ConfigError, DataValidationError
+
+SUPPORTED_EXTENSIONS = {
+    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
+    ".parquet": "parquet", ".pq": "parquet",
+}
+LABEL_COLUMN_NAMES = ("labels", "label", "tags", "categories", "topics")
+DELIMITER_CANDIDATES = ("|", ";", ",")
+SPLIT_ALIASES = {
+    "train": "train", "training": "train",
+    "valid": "valid", "validation": "valid", "val": "valid", "dev": "valid",
+    "test": "test", "testing": "test",
+}
+_SHOW = 10  # how many row numbers / values a message lists
+_EMPTY = "(empty)"  # stands for a missing / blank cell in messages
+
+
+def _validation_error(problems: list[str], hint: str | None = None) -> DataValidationError:
+    if len(problems) == 1:
+        msg = problems[0]
+    else:
+        msg = f"{len(problems)} problems with the data:\n" + "\n".join(f"- {p}" for p in problems)
+    if hint:
+        msg += "\n" + hint
+    err = DataValidationError(msg)
+    err.problems = list(problems)
+    return err
+
+
+def _invalid(message: str) -> DataValidationError:
+    """The error for one problem."""
+    return _validation_error([message])
+
+
+def _rows(positions) -> str:
+    """'rows 3, 7, 12 (and 5 more)' for 0-based positions, shown 1-based."""
+    positions = list(positions)
+    shown = ", ".join(str(int(p) + 1) for p in positions[:_SHOW])
+    more = f" (and {len(positions) - _SHOW} more)" if len(positions) > _SHOW else ""
+    word = "row" if len(positions) == 1 else "rows"
+    return f"{word} {shown}{more}"
+
+
+_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz", ".zst": "zstd"}
+
+
+def _format_of(filename: str) -> tuple[str, str | None, str]:
+    """(format, compression, stem) from a file name, e.g. 'data.csv.gz' -> ('csv', 'gzip', 'data')."""
+    base, suffix = os.path.splitext(filename)
+    compression = _COMPRESSIONS.get(suffix.lower())
+    if compression:
+        base, suffix = os.path.splitext(base)
+    fmt = SUPPORTED_EXTENSIONS.get(suffix.lower())
+    if compression and fmt == "parquet":
+        raise _invalid(f"{filename!r}: upload the Parquet file itself, not a compressed copy "
+                                 "(Parquet is compressed inside already).")
+    if fmt is None:
+        raise _invalid(f"Unsupported file type {suffix or '(no extension)'!r} for {filename!r}. Accepted: "
+            + ", ".join(sorted(SUPPORTED_EXTENSIONS)) + " (text formats may be .gz / .bz2 / .zip / .xz / .zst compressed).")
+    return fmt, compression, os.path.basename(base)
+
+
+def _read_frame(source, fmt: str, compression: str | None, sep: str | None) -> pd.DataFrame:
+    """Read a file path or a binary buffer into a DataFrame, keeping empty cells as ''."""
+    try:
+        if fmt in ("csv", "tsv"):
+            return pd.read_csv(source, sep=sep or ("," if fmt == "csv" else "\t"), keep_default_na=False,
+                               na_values=[], compression=compression)
+        if fmt == "jsonl":
+            return pd.read_json(source, lines=True, dtype=False, convert_dates=False, compression=compression)
+        if fmt == "json":  # a JSON array of records, or JSON lines under a .json name
+            try:
+                return pd.read_json(source, orient="records", dtype=False, convert_dates=False,
+                                    compression=compression)
+            except ValueError:
+                if hasattr(source, "seek"):
+                    source.seek(0)
+                return pd.read_json(source, lines=True, dtype=False, convert_dates=False, compression=compression)
+        return pd.read_parquet(source)
+    except DataValidationError:
+        raise
+    except (ValueError, UnicodeDecodeError, OSError, json.JSONDecodeError, pd.errors.ParserError) as exc:
+        raise _invalid(f"Could not read the file as {fmt.upper()}: {exc}") from exc
+
+
+def _check_size(size: int, max_mb: float, fname: str) -> None:
+    if size > float(max_mb) * 1024 * 1024:
+        raise _invalid(f"The file {fname!r} is {size / 1024 / 1024:.1f} MB; the limit is {max_mb:g} MB (max_mb). "
+                       "Pass a smaller file (a sample of its rows) or raise max_mb.")
+
+
+def load_file(
+    path,
+    *,
+    text_column: str | None = "text",
+    labels_column: str | None = None,
+    label_columns: list[str] | None = None,
+    delimiter: str | None = None,
+    allow_unlabeled: bool = False,
+    max_mb: float = 200,
+    test_fraction: float = 0.2,
+    valid_fraction: float = 0.1,
+    random_state: int = 0,
+    name: str | None = None,
+    split_column: str = "split",
+    sep: str | None = None,
+    min_rows: int = 10,
+    filename: str | None = None,
+) -> MultiLabelDataset:
+    """Load a CSV / TSV / JSONL / JSON / Parquet file of labelled samples (see the module docstring).
+
+    ``path`` is a file path, an uploaded file object (anything with ``name`` and ``getvalue()`` or
+    ``read()``, such as Streamlit's ``UploadedFile``), or raw ``bytes`` together with ``filename``.
+    Files larger than ``max_mb`` megabytes (MiB) are refused before reading. ``sep`` overrides
+    the field separator of CSV / TSV files. ``name`` defaults to the file's stem. The other
+    parameters are those of :func:`from_dataframe`.
+    """
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        if not filename:
+            raise ConfigError("Pass filename=... (for its extension) when giving load_file raw bytes.")
+        data, fname, size = bytes(path), filename, len(path)
+    elif isinstance(path, (str, os.PathLike)):
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise _invalid(f"No such file: {str(p)!r}.")
+        data, fname, size = None, filename or p.name, p.stat().st_size
+    elif hasattr(path, "getvalue") or hasattr(path, "read"):
+        declared = getattr(path, "size", None)  # e.g. Streamlit's UploadedFile: check before reading
+        if isinstance(declared, int):
+            _check_size(declared, max_mb, os.path.basename(str(filename or getattr(path, "name", "upload"))))
+        raw = path.getvalue() if hasattr(path, "getvalue") else path.read()
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8")
+        fname = filename or getattr(path, "name", None)
+        if not fname:
+            raise ConfigError("The file object has no name; pass filename=... (for its extension).")
+        data, size = bytes(raw), len(raw)
+        fname = os.path.basename(str(fname))
+    else:
+        raise ConfigError(f"load_file takes a path, an uploaded file or bytes; got {type(path).__name__}.")
+
+    _check_size(size, max_mb, fname)
+    fmt, compression, stem = _format_of(fname)
+    source = io.BytesIO(data) if data is not None else Path(path).expanduser()
+    df = _read_frame(source, fmt, compression, sep)
+    return from_dataframe(
+        df, text_column=text_column, labels_column=labels_column, label_columns=label_columns,
+        delimiter=delimiter, allow_unlabeled=allow_unlabeled, test_fraction=test_fraction,
+        valid_fraction=valid_fraction, random_state=random_state, name=name or stem,
+        split_column=split_column, min_rows=min_rows,
+        source={"file": fname, "format": fmt, "compression": compression, "size_bytes": int(size)},
+    )
+
+
+# --------------------------------------------------------------------------- label parsing
+
+def _is_missing(v) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float) and np.isnan(v):
+        return True
+    return v is pd.NA or v is pd.NaT
+
+
+def _as_01(series: pd.Series) -> tuple[np.ndarray | None, list[int], list[str]]:
+    """(0/1 uint8 vector or None, bad positions, distinct bad values as shown) for one indicator column."""
+    values = series.to_numpy(dtype=object)
+    out = np.zeros(len(values), dtype=np.uint8)
+    bad_pos, bad_vals = [], []
+    for i, v in enumerate(values):
+        if isinstance(v, (bool, np.bool_)):
+            out[i] = int(v)
+            continue
+        if isinstance(v, (int, np.integer, float, np.floating)) and not _is_missing(v) and v in (0, 1):
+            out[i] = int(v)
+            continue
+        if isinstance(v, str) and v.strip().lower() in ("0", "1", "0.0", "1.0", "true", "false"):
+            out[i] = 1 if v.strip().lower() in ("1", "1.0", "true") else 0
+            continue
+        bad_pos.append(i)
+        shown = _EMPTY if _is_missing(v) or (isinstance(v, str) and not v.strip()) else repr(v)
+        if shown not in bad_vals:
+            bad_vals.append(shown)
+    return (None if bad_pos else out), bad_pos, bad_vals
+
+
+def _is_01_column(series: pd.Series) -> bool:
+    if len(series) == 0:
+        return False
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return True
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        vals = series.to_numpy()
+        return bool(np.isin(vals, (0, 1)).all())
+    return _as_01(series)[0] is not None
+
+
+def _split_string(s: str, delim: str | None) -> list[str]:
+    parts = [s] if delim is None else s.split(delim)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _parse_label_column(series: pd.Series, delimiter: str | None, column: str, notes: list[str]):
+    """Return (list of label lists, problems). Infers the delimiter of string values when None."""
+    values = series.to_numpy(dtype=object)
+    problems: list[str] = []
+    parsed: list[list[str] | None] = [None] * len(values)
+    plain_strings: list[int] = []
+    bad_rows: list[int] = []
+    n_lists = 0
+    for i, v in enumerate(values):
+        if _is_missing(v):
+            parsed[i] = []
+        elif isinstance(v, (list, tuple, set, np.ndarray)):
+            parsed[i] = [str(x).strip() for x in v if not _is_missing(x) and str(x).strip()]
+            n_lists += 1
+        elif isinstance(v, str):
+            s = v.strip()
+            if s.startswith("[") and s.endswith("]"):
+                try:
+                    obj = json.loads(s)
+                except json.JSONDecodeError:
+                    try:
+                        obj = ast.literal_eval(s)
+                    except (ValueError, SyntaxError):
+                        obj = None
+                if isinstance(obj, (list, tuple)):
+                    parsed[i] = [str(x).strip() for x in obj if x is not None and str(x).strip()]
+                    n_lists += 1
+                else:
+                    bad_rows.append(i)
+            else:
+                plain_strings.append(i)
+        elif isinstance(v, (int, np.integer, float, np.floating, bool, np.bool_)):
+            parsed[i] = [str(v)]
+        else:
+            bad_rows.append(i)
+    if bad_rows:
+        problems.append(
+            f"Label column {column!r}: could not read the labels of {_rows(bad_rows)} "
+            "(expected a list such as [\"a\", \"b\"] or a delimited string such as \"a|b\")."
+        )
+    if plain_strings:
+        delim = delimiter
+        if delim is None:
+            counts = {d: sum(1 for i in plain_strings if d in values[i]) for d in DELIMITER_CANDIDATES}
+            best = max(DELIMITER_CANDIDATES, key=lambda d: (counts[d], -DELIMITER_CANDIDATES.index(d)))
+            delim = best if counts[best] > 0 else None
+            if delim is None:
+                notes.append(f"Label column {column!r}: one label per row (no delimiter among "
+                             f"{' '.join(DELIMITER_CANDIDATES)} found; pass delimiter=... to split).")
+            else:
+                notes.append(f"Label column {column!r}: labels split on {delim!r} (inferred; pass delimiter=... to override).")
+        else:
+            notes.append(f"Label column {column!r}: labels split on {delim!r}.")
+        for i in plain_strings:
+            parsed[i] = _split_string(values[i], delim)
+    if n_lists:
+        notes.append(f"Label column {column!r}: {n_lists} rows hold label lists.")
+    return parsed, problems
+
+
+# --------------------------------------------------------------------------- the main entry
+
+def from_dataframe(
+    df: pd.DataFrame,
+    *,
+    text_column: str | None = "text",
+    labels_column: str | None = None,
+    label_columns: list[str] | None = None,
+    delimiter: str | None = None,
+    allow_unlabeled: bool = False,
+    test_fraction: float = 0.2,
+    valid_fraction: float = 0.1,
+    random_state: int = 0,
+    name: str | None = None,
+    split_column: str = "split",
+    min_rows: int = 10,
+    source: dict | None = None,
+) -> MultiLabelDataset:
+    """Validate a DataFrame of labelled samples and turn it into a :class:`MultiLabelDataset`.
+
+    See the module docstring for the accepted layouts. Label names are sorted alphabetically for
+    a label column and kept in column order for indicator columns. Rows keep their file order
+    within each split. ``meta["notes"]`` says how the file was read (label format, delimiter,
+    ignored columns, how the splits were made).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise ConfigError(f"from_dataframe takes a pandas DataFrame; got {type(df).__name__}.")
+    if labels_column is not None and label_columns is not None:
+        raise ConfigError("Give either labels_column (one column of label lists) or label_columns "
+                          "(one 0/1 column per label), not both.")
+    df = df.reset_index(drop=True)
+    df.columns = [str(c) for c in df.columns]
+    columns = list(df.columns)
+    found = ", ".join(repr(c) for c in columns) or "(none)"
+    notes: list[str] = []
+    name = name or "uploaded"
+
+    # ---- structure
+    if len(df) < min_rows:
+        raise _invalid(f"The data has {len(df)} rows; at least {min_rows} are needed "
+                                 "to make train / valid / test splits.")
+    if text_column is not None and text_column not in columns:
+        close = difflib.get_close_matches(text_column, columns, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise _invalid(f"Text column {text_column!r} not found.{hint} Columns found: {found}. "
+                                 "Pass text_column=... (or text_column=None for a table of numeric features).")
+    has_split = split_column in columns
+    auto_hint = None  # said with any error when the label columns were guessed
+    reserved = {c for c in (text_column, split_column if has_split else None) if c is not None}
+
+    if label_columns is not None:
+        label_columns = [str(c) for c in label_columns]
+        missing = [c for c in label_columns if c not in columns]
+        if missing:
+            raise _invalid(f"Label column(s) not found: {', '.join(map(repr, missing))}. Columns found: {found}.")
+        clash = [c for c in label_columns if c in reserved]
+        if clash:
+            raise _invalid(f"Column(s) {', '.join(map(repr, clash))} cannot be both labels and the text/split column.")
+        if not label_columns:
+            raise _invalid("label_columns is empty: name at least one 0/1 label column.")
+    elif labels_column is not None:
+        if labels_column not in columns:
+            close = difflib.get_close_matches(labels_column, columns, n=1, cutoff=0.6)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise _invalid(f"Label column {labels_column!r} not found.{hint} Columns found: {found}.")
+        if labels_column in reserved:
+            raise _invalid(f"Column {labels_column!r} cannot be both the labels and the text/split column.")
+    else:
+        conventional = [c for c in columns if c.lower() in LABEL_COLUMN_NAMES and c not in reserved]
+        candidates = [c for c in columns if c not in reserved]
+        if conventional:
+            labels_column = conventional[0]
+            notes.append(f"Labels read from column {labels_column!r} (found by name).")
+        elif text_column is None:
+            raise _invalid("A table without a text column needs its labels named: pass labels_column=... or "
+                f"label_columns=[...]. Columns found: {found}.")
+        else:
+            label_columns = [c for c in candidates if _is_01_column(df[c])]
+            if not label_columns:
+                raise _invalid("No label columns found: no column is called " + "/".join(LABEL_COLUMN_NAMES)
+                    + " and no column other than the text column holds only 0/1 values. Pass labels_column=... "
+                    f"(one column of label lists or delimited labels) or label_columns=[...]. Columns found: {found}.")
+            notes.append(f"Labels read from the 0/1 columns {', '.join(map(repr, label_columns))} (auto-detected).")
+            skipped = [c for c in candidates if c not in label_columns]
+            auto_hint = (f"Labels were auto-detected as the 0/1 columns {', '.join(map(repr, label_columns))}"
+                         + (f"; ignored (not only 0/1): {', '.join(map(repr, skipped))}" if skipped else "")
+                         + ". Pass label_columns=[...] to choose them.")
+
+    problems: list[str] = []
+    label_set = set(label_columns) if label_columns is not None else {labels_column}
+    others = [c for c in columns if c not in reserved and c not in label_set]
+
+    # ---- texts or features
+    texts = X = None
+    feature_names: list[str] = []
+    if text_column is not None:
+        raw = df[text_column].to_numpy(dtype=object)
+        texts = ["" if _is_missing(v) else str(v) for v in raw]
+        empty = [i for i, t in enumerate(texts) if not t.strip()]
+        if empty:
+            problems.append(f"Empty text in column {text_column!r} in {_rows(empty)}.")
+        if others:
+            notes.append(f"Columns ignored: {', '.join(map(repr, others))}.")
+    else:
+        feature_names = others
+        non_numeric = [c for c in feature_names if not pd.api.types.is_numeric_dtype(df[c].dtype)]
+        if non_numeric:
+            problems.append(f"Feature column(s) {', '.join(map(repr, non_numeric[:_SHOW]))} are not numeric "
+                            "(a table without a text column uses every other column as a feature).")
+        elif not feature_names:
+            problems.append(f"No feature columns: a table without a text column needs numeric feature columns. Columns found: {found}.")
+        else:
+            X = df[feature_names].to_numpy(dtype=np.float32)
+            bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+            if bad.size:
+                problems.append(f"Missing or non-finite feature values in {_rows(bad)}.")
+
+    # ---- labels
+    no_pos: list[str] = []
+    if label_columns is not None:
+        label_format = "indicator columns"
+        label_names = list(label_columns)
+        Y = np.zeros((len(df), len(label_names)), dtype=np.uint8)
+        value_problems = []
+        for j, c in enumerate(label_names):
+            vec, bad, vals = _as_01(df[c])
+            if bad:
+                shown = ", ".join(vals[:5])
+                value_problems.append(f"Label column {c!r} holds values other than 0/1: {shown} in {_rows(bad)}.")
+            else:
+                Y[:, j] = vec
+        if value_problems:
+            raise _validation_error(problems + value_problems, auto_hint)
+        no_pos = [c for j, c in enumerate(label_names) if Y[:, j].sum() == 0]
+        if no_pos:
+            problems.append(f"Label(s) with no positive example: {', '.join(map(repr, no_pos[:_SHOW]))}"
+                            f"{' (and more)' if len(no_pos) > _SHOW else ''}. Remove these columns or add examples.")
+    else:
+        label_format = "label column"
+        parsed, parse_problems = _parse_label_column(df[labels_column], delimiter, labels_column, notes)
+        problems += parse_problems
+        if parse_problems:
+            raise _validation_error(problems)
+        label_names = sorted({lab for row in parsed for lab in row})
+        if not label_names:
+            raise _validation_error(problems + [f"Label column {labels_column!r} holds no label at all."])
+        index = {lab: j for j, lab in enumerate(label_names)}
+        Y = np.zeros((len(df), len(label_names)), dtype=np.uint8)
+        rows = np.fromiter((i for i, row in enumerate(parsed) for _ in row), dtype=np.int64)
+        cols = np.fromiter((index[lab] for row in parsed for lab in row), dtype=np.int64)
+        Y[rows, cols] = 1
+
+    unlabeled = np.flatnonzero(Y.sum(axis=1) == 0)
+    if unlabeled.size and not allow_unlabeled:
+        problems.append(f"No label in {_rows(unlabeled)}. Give every row a label, or pass "
+                        "allow_unlabeled=True to keep rows with an empty label set.")
+    if Y.shape[0] and Y.shape[1] and not no_pos:
+        constant = (Y.min(axis=0) == Y.max(axis=0))
+        if constant.all():
+            problems.append("Every label is constant (the same value in every row), so there is nothing to learn: "
+                            f"labels {', '.join(map(repr, label_names[:_SHOW]))}.")
+        elif constant.any():
+            always = ", ".join(repr(label_names[j]) for j in np.flatnonzero(constant))
+            notes.append(f"Label(s) present in every row: {always}.")
+
+    # ---- splits
+    split_of = None
+    if has_split:
+        raw = df[split_column].to_numpy(dtype=object)
+        norm = [SPLIT_ALIASES.get(str(v).strip().lower()) if not _is_missing(v) else None for v in raw]
+        bad = [i for i, s in enumerate(norm) if s is None]
+        if bad:
+            vals = sorted({_EMPTY if _is_missing(raw[i]) or not str(raw[i]).strip() else repr(str(raw[i])) for i in bad})
+            problems.append(f"Split column {split_column!r} holds values other than train/valid/test: "
+                            f"{', '.join(vals[:5])} in {_rows(bad)}.")
+        else:
+            split_of = np.asarray(norm, dtype=object)
+            if not (split_of == "train").any():
+                problems.append(f"Split column {split_column!r} has no 'train' row.")
+    if problems:
+        raise _validation_error(problems, auto_hint)
+
+    valid_carved = True
+    if split_of is not None:
+        idx = {s: np.flatnonzero(split_of == s) for s in ("train", "valid", "test")}
+        if idx["test"].size == 0:
+            kept, carved = carve(Y[idx["train"]], test_fraction, random_state)
+            idx["train"], idx["test"] = idx["train"][kept], idx["train"][carved]
+            notes.append(f"No 'test' rows in the split column: {carved.size} test rows carved from train "
+                         f"(test_fraction={test_fraction} of train, iterative stratification, random_state={random_state}).")
+        if idx["valid"].size == 0:
+            kept, carved = carve(Y[idx["train"]], valid_fraction, random_state)
+            idx["train"], idx["valid"] = idx["train"][kept], idx["train"][carved]
+            notes.append(f"No 'valid' rows in the split column: {carved.size} valid rows carved from train "
+                         f"(valid_fraction={valid_fraction} of train, iterative stratification, random_state={random_state}).")
+        else:
+            valid_carved = False
+        split_note = f"from the {split_column!r} column"
+    else:
+        tr, va, te = train_valid_test(Y, valid_fraction, test_fraction, random_state)
+        idx = {"train": tr, "valid": va, "test": te}
+        split_note = (f"iterative stratification of all rows, random_state={random_state}: "
+                      f"train {1 - valid_fraction - test_fraction:.2f} / valid {valid_fraction:.2f} / test {test_fraction:.2f}")
+        notes.append(f"Splits made by {split_note}.")
+    for s in ("train", "test"):
+        if idx[s].size == 0:
+            raise _invalid(f"The {s} split would be empty with {len(df)} rows; add rows or change the fractions.")
+
+    whole = Split(Y=Y, texts=texts, X=X)
+    parts = {s: whole.subset(np.sort(i)) for s, i in idx.items()}
+    absent = [label_names[j] for j in np.flatnonzero(parts["train"].Y.sum(axis=0) == 0)]
+    if absent:
+        notes.append(f"Label(s) with no positive in the train split: {', '.join(map(repr, absent[:_SHOW]))}.")
+    meta = {
+        "name": name,
+        "description": f"User data{' from ' + repr(source['file']) if source else ''}: {len(df)} rows, {len(label_names)} labels.",
+        "source": source or {"dataframe": True},
+        "licence": "user-supplied",
+        "licence_short": "user-supplied",
+        "citation": None,
+        "format": "text" if texts is not None else "tabular",
+        "text_column": text_column,
+        "label_format": label_format,
+        "labels_column": labels_column if label_columns is None else None,
+        "label_columns": label_columns,
+        "split_note": split_note,
+        "splits": {s: len(p) for s, p in parts.items()},
+        "label_names": list(label_names),
+        "notes": notes,
+    }
+    if X is not None:
+        meta["feature_names"] = feature_names
+        meta["n_features"] = len(feature_names)
+    return MultiLabelDataset(name=name, kind=meta["format"], label_names=label_names, train=parts["train"],
+                             valid=parts["valid"], test=parts["test"], meta=meta, valid_carved=valid_carved)

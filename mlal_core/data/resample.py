@@ -1,0 +1,188 @@
+"""Top-K label subsets resampled to a chosen MeanIR, in the spirit of CRAB's RCV1-T10-x sets."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlal_core import stats
+from mlal_core.data.dataset import MultiLabelDataset, Split
+from mlal_core.errors import ConfigError
+
+_PROVENANCE_KEYS = ("description", "source", "citation", "licence", "licence_short", "split_note",
+                    "feature_names", "n_features")
+
+
+def _reduce_to(P: np.ndarray, sizes: np.ndarray, counts: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """How many rows to remove from each label-set group so that labels come down to ``targets``.
+
+    Repeatedly takes the group all of whose labels are still above their target, with the
+    largest smallest excess (so single-label rows of the most over-represented label go first),
+    and removes as many of its rows as that smallest excess allows. A label only ever loses rows
+    while it is above its target, so labels at or below target are never touched; a label whose
+    rows all carry such labels keeps its excess. At most G + K iterations.
+    """
+    c = counts.astype(np.int64).copy()
+    left = sizes.astype(np.int64).copy()
+    Pb = P.astype(bool)
+    big = np.iinfo(np.int64).max
+    while True:
+        excess = c - targets
+        over = excess > 0
+        ok = (left > 0) & ~(Pb & ~over[None, :]).any(axis=1)
+        if not ok.any():
+            break
+        min_excess = np.where(Pb, excess[None, :], big).min(axis=1)
+        g = int(np.argmax(np.where(ok, min_excess, -1)))
+        k = int(min(left[g], min_excess[g]))
+        c -= k * P[g]
+        left[g] -= k
+    return sizes - left
+
+
+def resample_to_mean_ir(
+    ds: MultiLabelDataset,
+    top_k: int = 10,
+    target_mean_ir: float | None = None,
+    random_state: int = 0,
+    *,
+    allow_increase: bool = False,
+    min_label_count: int = 1,
+) -> tuple[MultiLabelDataset, float]:
+    """Keep the ``top_k`` most frequent labels and subsample training rows to a target MeanIR.
+
+    Returns ``(dataset, achieved MeanIR of its train split)``.
+
+    Algorithm:
+
+    1. The ``top_k`` labels with the most positives in the **train** split are kept (ties: the
+       earlier label in ``ds.label_names``), in their original order. In every split, rows left
+       without any kept label are dropped.
+    2. Only the train split (the active-learning pool) is subsampled; valid and test keep every
+       remaining row, so results at different imbalance levels are evaluated on the same data, as
+       in CRAB's RCV1-T10-x sets (train MeanIR 5 / 10 / 20 / 50, test fixed).
+    3. Target label counts follow a power profile with one free exponent g. Lowering MeanIR:
+       ``t_j = c_min (c_j / c_min)^g``, g in [0, 1] (g = 1 keeps the counts, g = 0 caps every label
+       at the rarest one's count), so the frequent labels are thinned and the rare ones untouched.
+       Raising it (only with ``allow_increase=True``): ``t_j = c_max (c_j / c_max)^g``, g >= 1, so
+       the rare labels are thinned (never below ``min_label_count``) and the most frequent kept.
+    4. Rows are removed towards the targets by label-set group: always from the group all of whose
+       labels are still above target, with the largest smallest excess (single-label rows of the
+       most over-represented label first). A label at or below its target never loses a row, so
+       co-occurring rare labels are protected. Which rows of a group go is fixed by a seeded
+       permutation (``random_state``); nothing else is random.
+    5. g is found by bisection (MeanIR grows with g); of the two bracketing outcomes the one
+       closer to the target is kept. The counts are integers, so the achieved MeanIR differs from
+       the target by at most about one count step of one label.
+
+    Raises :class:`~mlal_core.errors.ConfigError` when ``target_mean_ir`` is above the MeanIR of the
+    top-K train split (unless ``allow_increase=True``), or beyond what the removal can reach (g = 0,
+    or every label below the top at ``min_label_count``; the message gives the bound), or when
+    ``top_k`` is larger than the number of labels present in train.
+    """
+    if target_mean_ir is None:
+        raise ConfigError("Pass target_mean_ir (the MeanIR the train split should have).")
+    target = float(target_mean_ir)
+    top_k = int(top_k)
+    if not np.isfinite(target) or target < 1.0:
+        raise ConfigError(f"target_mean_ir must be a number >= 1 (MeanIR is never below 1); got {target_mean_ir}.")
+    if min_label_count < 1:
+        raise ConfigError(f"min_label_count must be >= 1; got {min_label_count}.")
+    counts = stats.label_counts(ds.train.Y)
+    present = int((counts > 0).sum())
+    if top_k < 2 or top_k > present:
+        raise ConfigError(f"top_k must be between 2 and the {present} labels present in the train split of "
+                          f"{ds.name!r}; got {top_k}.")
+    keep = np.sort(np.argsort(-counts, kind="stable")[:top_k])
+
+    def restrict(split: Split) -> tuple[Split, int]:
+        s = split.select_labels(keep)
+        has = s.Y.any(axis=1)
+        return s.subset(np.flatnonzero(has)), int((~has).sum())
+
+    (train, drop_tr), (valid, drop_va), (test, drop_te) = (restrict(ds.train), restrict(ds.valid), restrict(ds.test))
+    if int(stats.label_counts(train.Y).min()) < min_label_count:
+        raise ConfigError(f"A kept label has fewer than min_label_count={min_label_count} positives in train.")
+
+    patterns, group_of = np.unique(train.Y, axis=0, return_inverse=True)
+    group_of = group_of.ravel()
+    P = patterns.astype(np.int64)
+    sizes = np.bincount(group_of, minlength=P.shape[0]).astype(np.int64)
+    rng = np.random.default_rng(random_state)
+    order = rng.permutation(len(train))
+    members = [order[group_of[order] == g] for g in range(P.shape[0])]  # rows of each group, removal order
+    c = stats.label_counts(train.Y)
+    start = stats.mean_ir(train.Y)
+    if target > start and not allow_increase:
+        raise ConfigError(
+            f"target_mean_ir={target:g} is above the MeanIR of the top-{top_k} train split of {ds.name!r} "
+            f"({start:.4g}). Subsampling lowers MeanIR by default; pass allow_increase=True to thin the "
+            "rare labels instead."
+        )
+
+    # target counts t_j(g): a power profile through the rarest (lowering) or the most frequent (raising) label
+    lower = target <= start
+    anchor = float(c.min() if lower else c.max())
+    ratio = c / anchor
+    if lower:
+        g_lo, g_hi = 0.0, 1.0  # g = 0: every label capped at the rarest count; g = 1: unchanged
+    else:
+        rare = ratio < 1
+        need = np.log(min_label_count / anchor) / np.log(ratio[rare]) if rare.any() else np.array([1.0])
+        g_lo, g_hi = 1.0, max(1.0, float(need.max()))  # g_hi: every label below the top at min_label_count
+
+    def outcome(g: float) -> tuple[float, np.ndarray]:
+        targets = np.maximum(np.round(anchor * ratio**g), min_label_count).astype(np.int64)
+        removed = _reduce_to(P, sizes, c, targets)
+        new_c = c - removed @ P
+        return float((new_c.max() / new_c).mean()), removed
+
+    ir_lo, rem_lo = outcome(g_lo)  # lowering: the lowest reachable; raising: the start
+    ir_hi, rem_hi = outcome(g_hi)  # lowering: the start; raising: the highest reachable
+    reach = ir_lo if lower else ir_hi
+    if (lower and target < reach - 1e-12) or (not lower and target > reach + 1e-12):
+        word = "lowest" if lower else "highest"
+        raise ConfigError(
+            f"target_mean_ir={target:g} is out of reach: the {word} train MeanIR this resampler reaches for the "
+            f"top-{top_k} labels of {ds.name!r} is {reach:.4g} (it starts at {start:.4g}). "
+            f"Choose a target {'>=' if lower else '<='} {reach:.4g}."
+        )
+    # bisection on g: MeanIR grows with g; keep [g_lo, g_hi] bracketing the target
+    for _ in range(60):
+        if g_hi - g_lo < 1e-12 or ir_lo == target or ir_hi == target:
+            break
+        mid = 0.5 * (g_lo + g_hi)
+        ir_mid, rem_mid = outcome(mid)
+        if ir_mid <= target:
+            g_lo, ir_lo, rem_lo = mid, ir_mid, rem_mid
+        else:
+            g_hi, ir_hi, rem_hi = mid, ir_mid, rem_mid
+    removed = rem_lo if abs(ir_lo - target) <= abs(ir_hi - target) else rem_hi
+    dropped = np.concatenate([members[g][: removed[g]] for g in range(P.shape[0])])
+    new_train = train.subset(np.setdiff1d(np.arange(len(train)), dropped))
+    achieved = stats.mean_ir(new_train.Y)
+
+    label_names = [ds.label_names[j] for j in keep]
+    name = f"{ds.name}-T{top_k}-IR{target:g}"
+    meta = {k: ds.meta[k] for k in _PROVENANCE_KEYS if k in ds.meta}
+    meta.update({
+        "name": name,
+        "format": ds.kind,
+        "label_names": label_names,
+        "resampled": {
+            "from": ds.name,
+            "top_k": top_k,
+            "labels_kept": label_names,
+            "target_mean_ir": target,
+            "achieved_mean_ir": achieved,
+            "top_k_train_mean_ir_before": start,
+            "train_rows": {"original": len(ds.train), "with_a_kept_label": len(train), "kept": len(new_train)},
+            "rows_dropped_without_kept_label": {"train": drop_tr, "valid": drop_va, "test": drop_te},
+            "random_state": random_state,
+            "min_label_count": min_label_count,
+            "algorithm": "top-K labels by train frequency; greedy removal of train rows by label-set group "
+                         "towards the target MeanIR (see mlal_core.data.resample_to_mean_ir); valid/test not subsampled",
+        },
+    })
+    out = MultiLabelDataset(name=name, kind=ds.kind, label_names=label_names, train=new_train, valid=valid,
+                            test=test, meta=meta, valid_carved=ds.valid_carved)
+    return out, achieved

@@ -1,0 +1,30 @@
+"""Errors that tell the user what to fix."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class MLALError(Exception):
+    """Base class of every error the workbench raises on purpose."""
+
+
+class ConfigError(MLALError, ValueError):
+    """A parameter or a configuration is invalid."""
+
+
+class DataValidationError(MLALError, ValueError):
+    """A dataset or an uploaded file is not usable; the message says why."""
+
+
+class PoolExhaustedError(MLALError):
+    """The unlabelled pool has no sample left to query."""
+
+
+def unknown_name_error(kind: str, name: str, known: Iterable[str], plural: str | None = None) -> ConfigError:
+    """Build a ``ConfigError`` for an unknown ``name``, suggesting the close known names."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return ConfigError(f"Unknown {kind} {name!r}.{hint} Known {plural or kind + 's'}: {', '.join(known)}.")

@@ -1,0 +1,227 @@
+"""Feature representations of a dataset's splits.
+
+``featurize(ds, representation)`` turns a ``MultiLabelDataset`` into a ``Features`` object with one
+matrix per split:
+
+* ``"minilm"`` (text sets): frozen all-MiniLM-L6-v2 sentence embeddings, (n, 384) float32, mean
+  pooled and L2-normalised, cached on disk (see ``cache.py``); a second call with the same dataset
+  and settings reads the cache and never loads the encoder.
+* ``"tfidf"`` (text sets): TF-IDF fitted on train only (unigrams, sublinear tf, max_features 20000,
+  min_df 2), scipy CSR float32.
+* ``"raw"`` (tabular sets): the dataset's X standardised with a StandardScaler fitted on train,
+  dense float32.
+
+Non-finite feature values raise ``DataValidationError`` naming the split; a representation that
+does not fit the dataset's kind raises ``ConfigError`` naming the ones that do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import paths
+from ..errors import ConfigError, DataValidationError, unknown_name_error
+from . import cache, encoder
+from .device import cpu_has_native_bf16, precision_name, resolve_device, resolve_precision
+from .tfidf import SPLITS, check_finite, fit_standardizer, fit_tfidf
+
+__all__ = [
+    "Features",
+    "featurize",
+    "resolve_device",
+    "resolve_precision",
+    "cpu_has_native_bf16",
+    "REPRESENTATIONS",
+    "representations_for",
+]
+
+#: representation -> (dataset kind it applies to, short description)
+REPRESENTATIONS: dict[str, tuple[str, str]] = {
+    "minilm": ("text", "frozen all-MiniLM-L6-v2 sentence embeddings (384 dims, mean pooled, L2-normalised)"),
+    "tfidf": ("text", "TF-IDF of unigrams fitted on the training split (sparse)"),
+    "raw": ("tabular", "the dataset's own features, standardised on the training split"),
+}
+
+
+def representations_for(kind: str) -> list[str]:
+    """Representation names that apply to a dataset of ``kind`` ("text" or "tabular")."""
+    return [name for name, (k, _) in REPRESENTATIONS.items() if k == kind]
+
+
+@dataclass
+class Features:
+    """One feature matrix per split: np.float32 (n, d), or scipy CSR float32 for ``"tfidf"``.
+
+    ``transformer`` is the fitted TfidfVectorizer / StandardScaler (None for MiniLM); ``info`` holds
+    provenance (dataset, dims, cache key and whether the cache was hit, seconds spent, ...).
+    """
+
+    name: str
+    train: Any
+    valid: Any
+    test: Any
+    transformer: Any = None
+    info: dict = field(default_factory=dict)
+
+    def split(self, name: str):
+        if name not in SPLITS:
+            raise unknown_name_error("split", name, SPLITS)
+        return getattr(self, name)
+
+    @property
+    def dim(self) -> int:
+        return int(self.train.shape[1])
+
+    @property
+    def is_sparse(self) -> bool:
+        return sp.issparse(self.train)
+
+    def dense(self, name: str) -> np.ndarray:
+        """The split as a dense float32 array (densifies TF-IDF: mind the memory on large sets)."""
+        X = self.split(name)
+        return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
+
+
+Progress = Callable[[int, int, str], None]
+
+
+def _check_kind(ds, representation: str) -> None:
+    if representation not in REPRESENTATIONS:
+        raise unknown_name_error("representation", str(representation), REPRESENTATIONS)
+    needed = REPRESENTATIONS[representation][0]
+    kind = getattr(ds, "kind", None)
+    if kind != needed:
+        fits = representations_for(kind) if kind in ("text", "tabular") else []
+        hint = f" use {' or '.join(repr(f) for f in fits)} instead" if fits else ""
+        raise ConfigError(
+            f"Representation {representation!r} needs a {needed} dataset, but "
+            f"{getattr(ds, 'name', 'this dataset')!r} is {kind!r};{hint}."
+        )
+
+
+def featurize(
+    ds,
+    representation: str = "minilm",
+    *,
+    max_length: int = 128,
+    batch_size: int = 64,
+    device=None,
+    precision: str = "auto",
+    cache_dir=None,
+    progress: Progress | None = None,
+    max_features: int | None = 20000,
+    min_df: int | float = 2,
+    use_cache: bool = True,
+) -> Features:
+    """Feature matrices for ``ds.train`` / ``ds.valid`` / ``ds.test`` (see the module docstring).
+
+    ``max_length``, ``batch_size``, ``device``, ``precision`` and the cache apply to ``"minilm"``;
+    ``max_features`` and ``min_df`` to ``"tfidf"``. ``progress(done, total, message)`` reports
+    encoding progress (and one final call for the other representations).
+    """
+    representation = str(representation).lower()
+    _check_kind(ds, representation)
+    name = getattr(ds, "name", "dataset")
+    t0 = time.perf_counter()
+    if representation == "raw":
+        scaler, out = fit_standardizer(
+            ds.train.X, {"valid": ds.valid.X, "test": ds.test.X}, dataset_name=name
+        )
+        feats = Features("raw", out["train"], out["valid"], out["test"], transformer=scaler)
+    elif representation == "tfidf":
+        texts = _texts(ds)
+        vec, out = fit_tfidf(
+            texts["train"], {"valid": texts["valid"], "test": texts["test"]},
+            max_features=max_features, min_df=min_df, dataset_name=name,
+        )
+        feats = Features("tfidf", out["train"], out["valid"], out["test"], transformer=vec)
+        feats.info["vocabulary_size"] = len(vec.vocabulary_)
+        feats.info["min_df"] = vec.min_df
+    else:
+        feats = _minilm(ds, max_length, batch_size, device, precision, cache_dir, progress, use_cache)
+    for split in SPLITS:
+        check_finite(feats.split(split), split, name)
+    feats.info.update(
+        dataset=name,
+        representation=representation,
+        dim=feats.dim,
+        rows={s: int(feats.split(s).shape[0]) for s in SPLITS},
+        seconds=time.perf_counter() - t0,
+    )
+    if progress is not None and representation != "minilm":
+        n = sum(feats.info["rows"].values())
+        progress(n, n, f"{representation} features ready")
+    return feats
+
+
+def _texts(ds) -> dict[str, list[str]]:
+    out = {}
+    for split in SPLITS:
+        texts = getattr(ds, split).texts
+        if texts is None:
+            raise DataValidationError(
+                f"Split {split!r} of {getattr(ds, 'name', 'dataset')!r} has no texts."
+            )
+        out[split] = list(texts)
+    return out
+
+
+def minilm_cache_key(ds, max_length: int, precision_used: str) -> str:
+    """Cache key of MiniLM embeddings of ``ds`` (see ``cache.py``)."""
+    return cache.cache_key(
+        dataset=ds.content_hash(),
+        encoder=encoder.ENCODER_NAME,
+        max_length=int(max_length),
+        pooling=encoder.POOLING + "+l2",
+        precision=precision_used,
+    )
+
+
+def _minilm(ds, max_length, batch_size, device, precision, cache_dir, progress, use_cache) -> Features:
+    texts = _texts(ds)
+    dev = resolve_device(device)
+    prec = precision_name(resolve_precision(precision, dev))
+    key = minilm_cache_key(ds, max_length, prec)
+    folder = cache.entry_dir(cache_dir if cache_dir is not None else paths.cache_dir(), key)
+    arrays: dict[str, np.ndarray] = {}
+    if use_cache:
+        for split in SPLITS:
+            arr = cache.load_array(folder / f"{split}.npy", (len(texts[split]), encoder.EMBEDDING_DIM))
+            if arr is not None:
+                arrays[split] = arr
+    missing = [s for s in SPLITS if s not in arrays]
+    total = sum(len(texts[s]) for s in missing)
+    done = 0
+    for split in missing:
+        arr = encoder.encode_texts(
+            texts[split], max_length=max_length, batch_size=batch_size, device=dev,
+            precision=precision, progress=progress, progress_offset=done, progress_total=total,
+            message=f"Encoding {split} of {getattr(ds, 'name', 'dataset')} with MiniLM",
+        )
+        check_finite(arr, split, getattr(ds, "name", "dataset"))
+        done += len(texts[split])
+        arrays[split] = arr
+        if use_cache:
+            cache.save_array(folder / f"{split}.npy", arr)
+    if use_cache and missing:
+        cache.save_meta(folder, {
+            "dataset": getattr(ds, "name", None), "content_hash": ds.content_hash(),
+            "encoder": encoder.ENCODER_NAME, "max_length": max_length, "pooling": "mean+l2",
+            "precision": prec, "format_version": cache.FORMAT_VERSION,
+            "rows": {s: len(texts[s]) for s in SPLITS},
+        })
+    if progress is not None and not missing:
+        total = sum(len(t) for t in texts.values())
+        progress(total, total, "MiniLM embeddings read from the cache")
+    feats = Features("minilm", arrays["train"], arrays["valid"], arrays["test"])
+    feats.info.update(
+        encoder=encoder.ENCODER_NAME, max_length=max_length, precision=prec, device=str(dev),
+        cache_key=key, cache_dir=str(folder), cache_hit=not missing, encoded_splits=missing,
+    )
+    return feats

@@ -1,0 +1,714 @@
+"""The active-learning session: rounds, oracle, history (DESIGN.md "Core contracts").
+
+Round semantics
+---------------
+The pool is the training split; positions index it. ``L_0`` is the initial set (``initial_method``
+``"random"``, or ``"per_label"``: at least one positive per label where the pool has one, then a
+random fill; both seeded). Record ``t`` (``t = 0 .. R-1``, ``R = config.rounds``) holds:
+
+1. a model trained **from scratch** on ``L_t`` (cold start, ``random_state = seed + t``; the valid
+   split is passed to ``fit`` as held-out data);
+2. its metrics on the test split (``metrics.evaluate``), with the threshold tuned on the valid
+   split (``metrics.tune_threshold``) reported as ``*_tuned``;
+3. a ``QueryContext`` over the pool: ``proba_samples = model.predict_proba_samples(pool)``,
+   ``features`` = the pool features (when they are sparse, TF-IDF CSR, the model's ``embed()`` of
+   the pool instead: strategies get a dense representation the model computed), ``texts`` = the pool
+   texts, ``model``, ``round = t``, ``total_rounds = R``, ``rng = np.random.default_rng([seed, t])``;
+4. ``strategy.select(ctx, query_size)`` -> the oracle labels the picks -> ``L_{t+1}``.
+
+After the last planned round, or as soon as the unlabelled pool is empty, a **final record** (round
+``R``, or earlier when the pool ran out) holds the metrics of the model trained on the final ``L``
+with ``selection = None``; the session is then ``finished``. A session with ``R`` rounds thus has
+``R + 1`` learning-curve points. When fewer than ``query_size`` samples are left, the last batch is
+smaller (all that is left).
+
+``candidate_subset = m`` scores only a seeded random subset of ``m`` unlabelled samples each round
+(``np.random.default_rng([seed, t, 1])``); the whole pool is still predicted (the shared
+diagnostics need it) and the subset size is recorded as ``n_candidates``.
+
+Oracle
+------
+``y_labeled`` is built from the **oracle's answers**, never read from the ground truth, so a person
+can be the oracle. ``oracle=None`` is the simulated oracle (the ground truth of the train split).
+A callable ``oracle(positions) -> (n, K) 0/1`` is asked for the initial set and for every round
+committed without labels. The app's human oracle uses the two-phase API: ``propose()`` trains,
+evaluates and selects (nothing is stored), ``commit(pending, labels)`` records the person's labels.
+(``initial_method="per_label"`` reads the pool's ground truth to choose the initial set, a
+simulation convenience; with a human oracle pass ``initial_labels`` or use ``"random"``.)
+
+Shared diagnostics (every strategy, every round)
+------------------------------------------------
+``mean_ir_selected`` (MeanIR of the oracle's label matrix of the batch over the labels present in
+it; NaN for a batch without positives and for the final record), ``label_coverage`` (fraction of
+labels with >= 1 positive in L after the round), ``hard_to_learn_count`` / ``conflicting_count`` in
+the unlabelled pool (CRAB: ``max_j pbar_j < 0.5``; pseudo labels ``pbar > 0.5`` containing an
+exclusive pair of ``correlation.exclusive_pairs(y_labeled)``), ``n_exclusive_pairs``,
+``n_unlabeled`` (size of the unlabelled pool the round scored, before its picks: ``n_labeled +
+n_unlabeled`` = pool size) and ``n_candidates`` (candidates given to the strategy).
+
+Reproducibility
+---------------
+Same config + same data = same history: the initial set, each round's model and strategy rng are
+seeded by ``(seed, t)`` only, so a session resumed from the store after a crash continues with
+exactly the picks of an uninterrupted run. Strategies must be deterministic functions of the
+context (the strategy contract).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from mlal_core.config import SessionConfig
+from mlal_core.errors import ConfigError, DataValidationError, MLALError, PoolExhaustedError
+from mlal_core.strategies.base import QueryContext, Selection
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlal_core.data import MultiLabelDataset
+    from mlal_core.store import SessionStore
+
+Progress = Callable[[int, int, str], None]
+
+#: stream id of the initial-set rng: ``np.random.default_rng([seed, INITIAL_STREAM])``
+INITIAL_STREAM = 1_000_003
+
+SHARED_FIELDS = (
+    "mean_ir_selected",
+    "label_coverage",
+    "hard_to_learn_count",
+    "conflicting_count",
+    "n_exclusive_pairs",
+    "n_unlabeled",
+    "n_candidates",
+)
+
+
+class SessionBudgetWarning(UserWarning):
+    """The configured rounds need more samples than the pool holds (the session stops early)."""
+
+
+# ====================================================================== records
+@dataclass
+class RoundRecord:
+    """One learning-curve point and the query made from it (``selection=None`` for the final one)."""
+
+    round: int
+    n_labeled: int
+    metrics: dict
+    selected: np.ndarray | None
+    labels: np.ndarray | None
+    selection: Selection | None
+    timings: dict
+    mean_ir_selected: float = float("nan")
+    label_coverage: float = float("nan")
+    hard_to_learn_count: int = 0
+    conflicting_count: int = 0
+    n_exclusive_pairs: int = 0
+    n_unlabeled: int = 0
+    n_candidates: int = 0
+    created_at: str | None = None
+
+    @property
+    def final(self) -> bool:
+        """True for the last record of a session (no query was made from it)."""
+        return self.selected is None
+
+    def shared_diagnostics(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in SHARED_FIELDS}
+
+    @classmethod
+    def from_parts(cls, *, shared: dict, **kwargs: Any) -> RoundRecord:
+        known = {k: v for k, v in shared.items() if k in SHARED_FIELDS}
+        for key in ("mean_ir_selected", "label_coverage"):
+            if known.get(key) is None:
+                known[key] = float("nan")
+        return cls(**kwargs, **known)
+
+
+@dataclass
+class PendingRound:
+    """A round that was trained, evaluated and selected but not yet labelled or stored.
+
+    ``context`` and ``model`` are there for the app (e.g. to show the model's predictions for the
+    picks to a human oracle); they are not persisted. ``final`` pendings carry no selection.
+    """
+
+    round: int
+    n_labeled: int
+    metrics: dict
+    selection: Selection | None
+    timings: dict
+    shared: dict
+    context: QueryContext | None
+    model: Any
+    final: bool
+    _token: tuple = field(default=(), repr=False)
+
+    @property
+    def selected(self) -> np.ndarray | None:
+        return None if self.selection is None else np.asarray(self.selection.indices, dtype=np.int64)
+
+    def predicted_proba(self) -> np.ndarray | None:
+        """``pbar`` of the picks, ``(n, K)`` (what the model believed when it picked them)."""
+        if self.context is None or self.selection is None:
+            return None
+        return self.context.mean_proba(self.selected)
+
+
+# ====================================================================== oracles
+class SimulatedOracle:
+    """Answers with the ground truth of the pool (the training split's ``Y``)."""
+
+    simulated = True
+
+    def __init__(self, Y: Any) -> None:
+        self.Y = Y
+
+    def __call__(self, positions: np.ndarray) -> np.ndarray:
+        rows = self.Y[np.asarray(positions, dtype=np.int64)]
+        if sp.issparse(rows):
+            rows = rows.toarray()
+        return np.asarray(rows, dtype=np.uint8).copy()
+
+
+# ====================================================================== helpers
+def _dense_Y(Y: Any) -> np.ndarray:
+    return np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.uint8)
+
+
+def choose_initial(Y_pool: Any, size: int, method: str = "random", seed: int = 0) -> np.ndarray:
+    """The initial labelled set: ``size`` pool positions (int64, in the order they were chosen).
+
+    ``"random"``: a seeded random draw. ``"per_label"``: labels are visited from the rarest to the
+    most frequent (ties in seeded random order); for each label not yet covered by the chosen rows,
+    one random pool row with that label is added, until ``size`` rows are chosen or every label that
+    occurs in the pool is covered; the rest is a random fill. Labels absent from the pool cannot be
+    covered, and with ``size < K`` only the rarest labels may be.
+    """
+    n = Y_pool.shape[0]
+    size = int(min(size, n))
+    rng = np.random.default_rng([seed, INITIAL_STREAM])
+    if method == "random":
+        return rng.choice(n, size=size, replace=False).astype(np.int64)
+    if method != "per_label":
+        from mlal_core.errors import unknown_name_error
+
+        raise unknown_name_error("initial method", method, ("random", "per_label"))
+    Y = _dense_Y(Y_pool).astype(bool)
+    counts = Y.sum(axis=0)
+    tiebreak = rng.permutation(Y.shape[1])
+    order = np.lexsort((tiebreak, counts))  # rarest first, random among equal counts
+    chosen: list[int] = []
+    taken = np.zeros(n, dtype=bool)
+    covered = np.zeros(Y.shape[1], dtype=bool)
+    for j in order:
+        if len(chosen) >= size:
+            break
+        if counts[j] == 0 or covered[j]:
+            continue
+        cands = np.flatnonzero(Y[:, j] & ~taken)
+        if cands.size == 0:  # pragma: no cover - a covered label is skipped above
+            continue
+        pick = int(cands[rng.integers(cands.size)])
+        chosen.append(pick)
+        taken[pick] = True
+        covered |= Y[pick]
+    rest = np.flatnonzero(~taken)
+    fill = rng.permutation(rest)[: size - len(chosen)]
+    return np.concatenate([np.asarray(chosen, dtype=np.int64), fill.astype(np.int64)])
+
+
+def _check_finite(features: Any) -> None:
+    for split in ("train", "valid", "test"):
+        X = getattr(features, split)
+        vals = X.data if sp.issparse(X) else np.asarray(X)
+        if not np.isfinite(vals).all():
+            bad = int((~np.isfinite(vals)).sum())
+            raise DataValidationError(
+                f"The features of the {split} split contain {bad} NaN or infinite value(s); "
+                "fix or impute the input features (or choose another representation)."
+            )
+
+
+def _check_raw_features(ds: Any) -> None:
+    """Tabular sets: refuse NaN / inf in X before anything is trained (text sets are checked after
+    featurizing)."""
+    for split in ("train", "valid", "test"):
+        X = getattr(ds, split).X
+        if X is None:
+            continue
+        bad = ~np.isfinite(X)
+        if bad.any():
+            rows = np.flatnonzero(bad.any(axis=1))
+            cols = np.flatnonzero(bad.any(axis=0))
+            raise DataValidationError(
+                f"The {split} split of dataset {ds.name!r} has {int(bad.sum())} NaN or infinite feature value(s) "
+                f"in {rows.size} row(s) (first rows {rows[:5].tolist()}) and column(s) {cols[:10].tolist()}; "
+                "impute or drop them before starting a session."
+            )
+
+
+def _check_labels_usable(ds: Any) -> None:
+    Y = ds.train.Y
+    total = int(Y.sum())
+    size = Y.shape[0] * Y.shape[1]
+    if size == 0:
+        raise DataValidationError(f"Dataset {ds.name!r} has an empty training split; nothing to learn from.")
+    if total == 0:
+        raise DataValidationError(
+            f"Every label of dataset {ds.name!r} is 0 in the training split: no sample has a label, so "
+            "there is nothing to learn. Check the label column of the data."
+        )
+    if total == size:
+        raise DataValidationError(
+            f"Every label of dataset {ds.name!r} is 1 in the training split: every sample has every "
+            "label, so there is nothing to learn. Check the label column of the data."
+        )
+
+
+def _check_oracle_labels(labels: Any, n: int, k: int, who: str = "The oracle") -> np.ndarray:
+    arr = np.asarray(labels.toarray() if sp.issparse(labels) else labels)
+    if arr.shape != (n, k):
+        raise DataValidationError(f"{who} must answer an ({n}, {k}) 0/1 label matrix; got shape {arr.shape}.")
+    if arr.size and not np.isin(arr, (0, 1, True, False)).all():
+        raise DataValidationError(f"{who} answered values other than 0/1.")
+    return arr.astype(np.uint8)
+
+
+def _build_model(config: SessionConfig, random_state: int) -> Any:
+    """The (unfitted) model of one round; a module-level hook so tests can wrap it."""
+    from mlal_core import models
+
+    return models.make_model(config.model, **{**config.resolved_model_params(), "random_state": random_state})
+
+
+def _safe_mean_ir(Y: np.ndarray) -> float:
+    from mlal_core import stats
+
+    if Y is None or len(Y) == 0 or not np.asarray(Y).any():
+        return float("nan")
+    return float(stats.mean_ir(np.asarray(Y)))
+
+
+# ====================================================================== the session
+class ActiveLearningSession:
+    """One active-learning run over a dataset's training pool (see the module docstring).
+
+    ``store``: a ``SessionStore``; when given, the session is created there at construction and
+    each completed round is written in one transaction. ``features``: precomputed ``Features``
+    (else ``features.featurize`` runs on first use; call ``prepare(progress)`` to show progress).
+    ``oracle``: ``None`` (simulated) or a callable ``positions -> (n, K)`` labels.
+    ``initial_labels``: the labels of the initial set, when they come from somewhere else than the
+    oracle (e.g. a person in the app).
+    """
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        *,
+        dataset: MultiLabelDataset | None = None,
+        features: Any = None,
+        store: SessionStore | None = None,
+        oracle: Callable[[np.ndarray], np.ndarray] | None = None,
+        initial_labels: np.ndarray | None = None,
+        _restore: tuple | None = None,
+    ) -> None:
+        if not isinstance(config, SessionConfig):
+            raise ConfigError(f"config must be a SessionConfig; got {type(config).__name__}.")
+        config.validate()
+        if dataset is None:
+            if config.dataset is None:
+                raise ConfigError("No dataset: set config.dataset to a bundled dataset name or pass dataset=.")
+            from mlal_core import data
+
+            dataset = data.load(config.dataset)
+        _check_labels_usable(dataset)
+        _check_raw_features(dataset)
+        self.config = config
+        self.dataset = dataset
+        self.representation = config.resolve_representation(dataset.kind)
+        self.n_pool = len(dataset.train)
+        self.n_labels = dataset.n_labels
+        self.warnings: list[str] = config.check_budget(self.n_pool)
+        for message in self.warnings:
+            warnings.warn(message, SessionBudgetWarning, stacklevel=2)
+        if features is not None:
+            _check_finite(features)
+        self._features = features
+        self.oracle = oracle if oracle is not None else SimulatedOracle(dataset.train.Y)
+        self.oracle_is_simulated = oracle is None
+
+        from mlal_core import strategies
+
+        self.strategy = strategies.get(config.strategy, **config.strategy_params)
+        self.store = store
+        self.session_id: str | None = None
+        self.history: list[RoundRecord] = []
+        self._finished = False
+        self._labeled_mask = np.zeros(self.n_pool, dtype=bool)
+
+        if _restore is None:
+            positions = choose_initial(dataset.train.Y, config.initial_size, config.initial_method, config.seed)
+            if initial_labels is None:
+                labels = _check_oracle_labels(self.oracle(positions), len(positions), self.n_labels)
+            else:
+                labels = _check_oracle_labels(initial_labels, len(positions), self.n_labels, "initial_labels")
+            self.initial_positions = positions
+            self.initial_labels = labels
+            self._labeled = positions.copy()
+            self._y_labeled = labels.copy()
+            self._labeled_mask[positions] = True
+            if store is not None:
+                self.session_id = store.create_session(
+                    config,
+                    positions,
+                    labels,
+                    dataset_name=config.dataset or dataset.name,
+                    dataset_hash=dataset.content_hash(),
+                    label_names=list(dataset.label_names),
+                )
+        else:
+            initial, rounds, session_id = _restore
+            self._restore_state(initial, rounds)
+            self.session_id = session_id
+
+    # ------------------------------------------------------------------ restore / resume
+    def _restore_state(self, initial: dict, rounds: list[RoundRecord]) -> None:
+        positions = np.asarray(initial["positions"], dtype=np.int64)
+        labels = initial.get("labels")
+        if labels is None:
+            labels = self.oracle(positions)
+        labels = _check_oracle_labels(labels, len(positions), self.n_labels, "The stored initial set")
+        if positions.size and (positions.min() < 0 or positions.max() >= self.n_pool):
+            raise DataValidationError("The stored initial set has positions outside this dataset's pool.")
+        self.initial_positions, self.initial_labels = positions, labels
+        parts_pos, parts_y = [positions], [labels]
+        n_labeled = len(positions)
+        for i, rec in enumerate(rounds):
+            if rec.round != i:
+                raise DataValidationError(f"The stored session is missing round {i} (found round {rec.round}).")
+            if rec.n_labeled != n_labeled:
+                raise DataValidationError(
+                    f"Stored round {i} says {rec.n_labeled} samples were labelled, but the stored picks make "
+                    f"{n_labeled}; the store is inconsistent."
+                )
+            n_labeled += 0 if rec.final else len(rec.selected)
+            if rec.final and i != len(rounds) - 1:
+                raise DataValidationError(f"The stored session has a final record at round {i} followed by more rounds.")
+            if not rec.final:
+                parts_pos.append(np.asarray(rec.selected, dtype=np.int64))
+                parts_y.append(_check_oracle_labels(rec.labels, len(rec.selected), self.n_labels, f"Stored round {i}"))
+        self._labeled = np.concatenate(parts_pos)
+        self._y_labeled = np.concatenate(parts_y).astype(np.uint8)
+        if np.unique(self._labeled).size != self._labeled.size:
+            raise DataValidationError("The stored session labels a pool position twice; the store is inconsistent.")
+        self._labeled_mask[self._labeled] = True
+        self.history = list(rounds)
+        self._finished = bool(rounds) and rounds[-1].final
+
+    @classmethod
+    def resume(
+        cls,
+        store: SessionStore,
+        session_id: str,
+        dataset: MultiLabelDataset | None = None,
+        *,
+        features: Any = None,
+        oracle: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> ActiveLearningSession:
+        """Rebuild a stored session (L = initial set + every stored round's picks and labels) and
+        continue it: the next round index is ``len(rounds)``. A user dataset must be passed again;
+        its content hash must match the stored one."""
+        config, initial, rounds = store.load_session(session_id)
+        info = store.session_info(session_id)
+        if dataset is None and config.dataset is None:
+            raise ConfigError(
+                f"Session {session_id} was run on a user dataset ({info.get('dataset_name')!r}); pass it as dataset=."
+            )
+        if dataset is None:
+            from mlal_core import data
+
+            dataset = data.load(config.dataset)
+        if info.get("dataset_hash") and dataset.content_hash() != info["dataset_hash"]:
+            raise DataValidationError(
+                f"The dataset {dataset.name!r} differs from the one session {session_id} was run on "
+                "(content hash mismatch); resume it with the same data."
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SessionBudgetWarning)
+            session = cls(config, dataset=dataset, features=features, store=None, oracle=oracle,
+                          _restore=(initial, rounds, session_id))
+        session.store = store
+        store.set_status(session_id, "finished" if session.finished else "running")
+        return session
+
+    # ------------------------------------------------------------------ state
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    @property
+    def labeled(self) -> np.ndarray:
+        """Labelled pool positions, in the order they were labelled."""
+        return self._labeled.copy()
+
+    @property
+    def unlabeled(self) -> np.ndarray:
+        """Unlabelled pool positions, ascending."""
+        return np.flatnonzero(~self._labeled_mask).astype(np.int64)
+
+    @property
+    def y_labeled(self) -> np.ndarray:
+        """The oracle's answers for ``labeled`` (rows aligned)."""
+        return self._y_labeled.copy()
+
+    @property
+    def next_round(self) -> int:
+        return len(self.history)
+
+    def planned_records(self) -> int:
+        """How many records the session will have when finished (R + 1, fewer if the pool runs out)."""
+        left = self.n_pool - self.config.initial_size
+        rounds_possible = math.ceil(left / self.config.query_size) if left > 0 else 0
+        return min(self.config.rounds, rounds_possible) + 1
+
+    @property
+    def features(self) -> Any:
+        self.prepare()
+        return self._features
+
+    def prepare(self, progress: Progress | None = None) -> None:
+        """Compute the features (the slow step for text sets) if not done yet."""
+        if self._features is not None:
+            return
+        from mlal_core import features as feat
+
+        feats = feat.featurize(self.dataset, self.representation, max_length=self.config.max_length, progress=progress)
+        _check_finite(feats)
+        self._features = feats
+
+    # ------------------------------------------------------------------ one round
+    def _finished_error(self) -> PoolExhaustedError:
+        last = self.history[-1] if self.history else None
+        n_l = len(self._labeled)
+        if last is not None and last.round < self.config.rounds:
+            why = (f"the pool is exhausted: all {self.n_pool} training samples are labelled "
+                   f"after {last.round} round(s)")
+        else:
+            why = f"all {self.config.rounds} planned rounds are done ({n_l} of {self.n_pool} samples labelled)"
+        return PoolExhaustedError(
+            f"The session has finished: {why}. Start a new session (or one with more rounds) to query more."
+        )
+
+    def propose(self) -> PendingRound:
+        """Train on L, evaluate, and select the next batch; nothing is stored or labelled yet."""
+        if self._finished:
+            raise self._finished_error()
+        from mlal_core import correlation, metrics
+
+        self.prepare()
+        cfg = self.config
+        t = len(self.history)
+        feats = self._features
+        X_pool = feats.train
+        unl = self.unlabeled
+        final = t >= cfg.rounds or unl.size == 0
+        ds = self.dataset
+        t_start = time.perf_counter()
+
+        model = _build_model(cfg, cfg.seed + t)
+        model.fit(X_pool[self._labeled], self._y_labeled, feats.valid, _dense_Y(ds.valid.Y))
+        t_fit = time.perf_counter()
+
+        P_test = model.predict_proba(feats.test)
+        P_valid = model.predict_proba(feats.valid)
+        threshold = metrics.tune_threshold(_dense_Y(ds.valid.Y), P_valid)
+        result = metrics.evaluate(_dense_Y(ds.test.Y), P_test, threshold=0.5, tuned_threshold=threshold)
+        proba = np.asarray(model.predict_proba_samples(X_pool))
+        if proba.ndim == 2:
+            proba = proba[None]
+        ctx_features = model.embed(X_pool) if sp.issparse(X_pool) else np.asarray(X_pool)
+        t_pred = time.perf_counter()
+
+        pbar_u = proba[:, unl, :].mean(axis=0) if unl.size else np.zeros((0, self.n_labels))
+        pairs, _tau = correlation.exclusive_pairs(self._y_labeled)
+        shared = {
+            "hard_to_learn_count": int(correlation.hard_to_learn_mask(pbar_u).sum()) if unl.size else 0,
+            "conflicting_count": int(correlation.conflicting_mask(pbar_u > 0.5, pairs).sum()) if unl.size else 0,
+            "n_exclusive_pairs": len(pairs),
+            "n_unlabeled": int(unl.size),
+            "n_candidates": 0,
+        }
+
+        selection = None
+        ctx = None
+        if not final:
+            candidates = unl
+            if cfg.candidate_subset is not None and cfg.candidate_subset < unl.size:
+                sub_rng = np.random.default_rng([cfg.seed, t, 1])
+                candidates = np.sort(sub_rng.choice(unl, size=cfg.candidate_subset, replace=False))
+            shared["n_candidates"] = int(candidates.size)
+            ctx = QueryContext(
+                labeled=self._labeled.copy(),
+                unlabeled=candidates,
+                y_labeled=self._y_labeled.copy(),
+                proba_samples=proba,
+                features=ctx_features,
+                texts=ds.train.texts,
+                model=model,
+                round=t,
+                total_rounds=cfg.rounds,
+                rng=np.random.default_rng([cfg.seed, t]),
+            )
+            n = int(min(cfg.query_size, candidates.size))
+            selection = self.strategy.select(ctx, n)
+            self._check_selection(selection, candidates, n)
+        t_sel = time.perf_counter()
+
+        timings = {
+            "train_s": t_fit - t_start,
+            "predict_s": t_pred - t_fit,
+            "select_s": t_sel - t_pred,
+            "total_s": t_sel - t_start,
+        }
+        return PendingRound(
+            round=t,
+            n_labeled=len(self._labeled),
+            metrics=result,
+            selection=selection,
+            timings=timings,
+            shared=shared,
+            context=ctx,
+            model=model,
+            final=final,
+            _token=(t, len(self._labeled)),
+        )
+
+    def _check_selection(self, selection: Selection, candidates: np.ndarray, n: int) -> None:
+        name = self.config.strategy
+        if not isinstance(selection, Selection):
+            raise MLALError(f"Strategy {name!r} returned {type(selection).__name__}, not a Selection.")
+        idx = np.asarray(selection.indices, dtype=np.int64).reshape(-1)
+        if idx.size != n:
+            raise MLALError(f"Strategy {name!r} picked {idx.size} samples; {n} were asked for.")
+        if np.unique(idx).size != idx.size:
+            raise MLALError(f"Strategy {name!r} picked the same sample twice.")
+        if not np.isin(idx, candidates).all():
+            raise MLALError(f"Strategy {name!r} picked samples that are not unlabelled candidates.")
+        selection.indices = idx
+
+    def commit(self, pending: PendingRound, labels: np.ndarray | None = None) -> RoundRecord:
+        """Record a proposed round: ``labels`` are the oracle's answers for ``pending.selected``
+        (``(n, K)`` 0/1; ``None`` asks the session's oracle, i.e. the simulated one by default).
+        Writes the round to the store (one transaction) and returns its record."""
+        if self._finished:
+            raise self._finished_error()
+        if pending._token != (len(self.history), len(self._labeled)):
+            raise ConfigError(
+                f"This proposal is for round {pending.round}, but the session is at round {len(self.history)}; "
+                "propose() again."
+            )
+        if pending.final:
+            if labels is not None and np.asarray(labels).size:
+                raise ConfigError("The final round queries nothing; commit it without labels.")
+            record = RoundRecord(
+                round=pending.round,
+                n_labeled=pending.n_labeled,
+                metrics=pending.metrics,
+                selected=None,
+                labels=None,
+                selection=None,
+                timings=pending.timings,
+                label_coverage=float((self._y_labeled.sum(axis=0) > 0).mean()) if self.n_labels else float("nan"),
+                **pending.shared,
+            )
+            if self.store is not None and self.session_id is not None:
+                self.store.append_round(self.session_id, record, status="finished")
+            self.history.append(record)
+            self._finished = True
+            return record
+
+        picks = pending.selected
+        if labels is None:
+            labels = self.oracle(picks)
+            who = "The oracle"
+        else:
+            who = "The labels given to commit()"
+        labels = _check_oracle_labels(labels, len(picks), self.n_labels, who)
+        new_labeled = np.concatenate([self._labeled, picks])
+        new_y = np.concatenate([self._y_labeled, labels]).astype(np.uint8)
+        record = RoundRecord(
+            round=pending.round,
+            n_labeled=pending.n_labeled,
+            metrics=pending.metrics,
+            selected=picks.copy(),
+            labels=labels.copy(),
+            selection=pending.selection,
+            timings=pending.timings,
+            mean_ir_selected=_safe_mean_ir(labels),
+            label_coverage=float((new_y.sum(axis=0) > 0).mean()) if self.n_labels else float("nan"),
+            **pending.shared,
+        )
+        if self.store is not None and self.session_id is not None:
+            self.store.append_round(self.session_id, record)
+        self._labeled, self._y_labeled = new_labeled, new_y
+        self._labeled_mask[picks] = True
+        self.history.append(record)
+        return record
+
+    def step(self) -> RoundRecord:
+        """One round with the session's oracle: ``commit(propose())``."""
+        if self._finished:
+            raise self._finished_error()
+        return self.commit(self.propose())
+
+    def run(
+        self,
+        rounds: int | None = None,
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[RoundRecord]:
+        """Run the remaining rounds (at most ``rounds`` records when given), including the final
+        record; stop cleanly between rounds when ``should_stop()`` is True. An exhausted pool ends
+        the session (no exception). Calls ``progress(done, total, message)`` after each record.
+        An error marks the stored session ``failed`` (its completed rounds stay) and is re-raised."""
+        done_records: list[RoundRecord] = []
+        if self._finished:
+            return done_records
+        total = self.planned_records() - len(self.history)
+        if rounds is not None:
+            total = min(total, int(rounds))
+        if progress is not None:
+            progress(0, total, "starting")
+        try:
+            while not self._finished and len(done_records) < total:
+                if should_stop is not None and should_stop():
+                    break
+                record = self.step()
+                done_records.append(record)
+                if progress is not None:
+                    f1 = record.metrics.get("micro_f1", float("nan"))
+                    tag = "final" if record.final else f"{0 if record.selected is None else len(record.selected)} picked"
+                    progress(len(done_records), total,
+                             f"round {record.round}: {record.n_labeled} labelled, micro-F1 {f1:.4f}, {tag}")
+        except BaseException as exc:
+            if self.store is not None and self.session_id is not None:
+                note = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+                try:
+                    self.store.set_status(self.session_id, "failed", note=note[:500])
+                except Exception:  # pragma: no cover - never hide the original error
+                    pass
+            raise
+        return done_records
+
+    def __repr__(self) -> str:
+        state = "finished" if self._finished else f"next round {len(self.history)}"
+        return (f"ActiveLearningSession(dataset={self.dataset.name!r}, strategy={self.config.strategy!r}, "
+                f"labelled={len(self._labeled)}/{self.n_pool}, {state})")

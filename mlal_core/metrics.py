@@ -1,0 +1,153 @@
+"""Evaluation metrics, threshold tuning and learning-curve summaries (METHODS.md "Evaluation").
+
+Metrics come from scikit-learn where it has them; P@k is written here (vectorised). Every metric
+is "higher is better" except ``ranking_loss`` and ``hamming_loss``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    f1_score,
+    hamming_loss,
+    label_ranking_average_precision_score,
+    label_ranking_loss,
+    ndcg_score,
+    roc_auc_score,
+)
+
+from mlal_core.errors import ConfigError
+
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
+TOP_K = (1, 3, 5)
+LOWER_IS_BETTER = frozenset({"ranking_loss", "hamming_loss", "hamming_loss_tuned"})
+
+
+def _check(Y_true: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    Y_true = np.asarray(Y_true)
+    P = np.asarray(P, dtype=np.float64)
+    if Y_true.shape != P.shape or Y_true.ndim != 2:
+        raise ConfigError(f"Y_true and P must both have shape (n, K); got {Y_true.shape} and {P.shape}.")
+    if np.isnan(P).any():
+        raise ConfigError("P contains NaN probabilities; check the model's output.")
+    return (Y_true > 0).astype(np.int8), P
+
+
+def precision_at_k(Y_true: np.ndarray, P: np.ndarray, k: int) -> float:
+    """P@k: mean over samples of (true labels among the k highest-scored) / k."""
+    Y_true, P = _check(Y_true, P)
+    k = min(k, P.shape[1])
+    top = np.argsort(-P, axis=1, kind="stable")[:, :k]
+    return float(np.take_along_axis(Y_true, top, axis=1).sum(axis=1).mean() / k)
+
+
+def macro_auc(Y_true: np.ndarray, P: np.ndarray) -> float:
+    """Mean ROC-AUC over the labels that have both classes in ``Y_true`` (NaN if none has)."""
+    Y_true, P = _check(Y_true, P)
+    pos = Y_true.sum(axis=0)
+    ok = (pos > 0) & (pos < len(Y_true))
+    if not ok.any():
+        return float("nan")
+    return float(roc_auc_score(Y_true[:, ok], P[:, ok], average="macro"))
+
+
+def _f1_scores(Y_true: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    micro = f1_score(Y_true, pred, average="micro", zero_division=0)
+    macro = f1_score(Y_true, pred, average="macro", zero_division=0)
+    return float(micro), float(macro)
+
+
+def macro_f1_per_threshold(Y_true: np.ndarray, P: np.ndarray, thresholds: np.ndarray = THRESHOLD_GRID) -> np.ndarray:
+    """Macro-F1 (zero_division=0, as scikit-learn) at each threshold, vectorised over thresholds."""
+    Y_true, P = _check(Y_true, P)
+    pred = P[None, :, :] > np.asarray(thresholds)[:, None, None]  # (T, n, K)
+    y = Y_true.astype(bool)[None]
+    tp = (pred & y).sum(axis=1)
+    fp = (pred & ~y).sum(axis=1)
+    fn = (~pred & y).sum(axis=1)
+    denom = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape, dtype=float), where=denom > 0)
+    return f1.mean(axis=1)
+
+
+def tune_threshold(Y_valid: np.ndarray, P_valid: np.ndarray, thresholds: np.ndarray = THRESHOLD_GRID) -> float:
+    """The global threshold in {0.05, ..., 0.95} that maximises macro-F1 on validation data.
+
+    The XMTC study's "variable threshold" (Fromme et al.); ties go to the threshold closest to 0.5.
+    """
+    scores = macro_f1_per_threshold(Y_valid, P_valid, thresholds)
+    best = np.flatnonzero(np.isclose(scores, scores.max()))
+    return float(thresholds[best[np.argmin(np.abs(thresholds[best] - 0.5))]])
+
+
+def evaluate(Y_true: np.ndarray, P: np.ndarray, threshold: float = 0.5, tuned_threshold: float | None = None) -> dict[str, float]:
+    """All metrics of METHODS.md "Evaluation" for probabilities ``P`` against ``Y_true``.
+
+    F1 and Hamming loss are computed at ``threshold``; with ``tuned_threshold`` they are also
+    reported at that threshold under ``*_tuned`` keys (and the threshold as ``threshold_tuned``).
+    """
+    Y_true, P = _check(Y_true, P)
+    pred = (P > threshold).astype(np.int8)
+    micro, macro = _f1_scores(Y_true, pred)
+    out: dict[str, float] = {"micro_f1": micro, "macro_f1": macro}
+    for k in TOP_K:
+        out[f"p@{k}"] = precision_at_k(Y_true, P, k)
+    for k in TOP_K:
+        out[f"ndcg@{k}"] = float(ndcg_score(Y_true, P, k=k))
+    out["macro_auc"] = macro_auc(Y_true, P)
+    out["ranking_loss"] = float(label_ranking_loss(Y_true, P))
+    out["hamming_loss"] = float(hamming_loss(Y_true, pred))
+    out["lrap"] = float(label_ranking_average_precision_score(Y_true, P))
+    if tuned_threshold is not None:
+        pred_t = (P > tuned_threshold).astype(np.int8)
+        out["micro_f1_tuned"], out["macro_f1_tuned"] = _f1_scores(Y_true, pred_t)
+        out["hamming_loss_tuned"] = float(hamming_loss(Y_true, pred_t))
+        out["threshold_tuned"] = float(tuned_threshold)
+    return out
+
+
+# --- learning curves -------------------------------------------------------------------------
+
+
+def area_under_learning_curve(n_labeled: np.ndarray, score: np.ndarray) -> float:
+    """Trapezoidal area under score vs labelled size, divided by the labelled-size range.
+
+    The result is on the metric's own scale (a curve constant at s has area s).
+    """
+    x = np.asarray(n_labeled, dtype=float)
+    y = np.asarray(score, dtype=float)
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    if len(x) < 2 or x[-1] == x[0]:
+        raise ConfigError("The area under a learning curve needs at least two distinct labelled sizes.")
+    return float(np.trapezoid(y, x) / (x[-1] - x[0]))
+
+
+def labelled_fraction_to_reach(
+    n_labeled: np.ndarray, score: np.ndarray, target: float, pool_size: int, higher_is_better: bool = True
+) -> float:
+    """Smallest labelled fraction of the pool at which ``score`` reaches ``target`` (BEAL Table 2).
+
+    NaN when the curve never reaches it.
+    """
+    x = np.asarray(n_labeled, dtype=float)
+    y = np.asarray(score, dtype=float)
+    reached = y >= target if higher_is_better else y <= target
+    if not reached.any():
+        return float("nan")
+    return float(x[reached].min() / pool_size)
+
+
+def summarize_curves(rounds: pd.DataFrame, metric: str, by: str = "strategy") -> pd.DataFrame:
+    """Mean, std and count of ``metric`` over seeds at each labelled size, per ``by`` group.
+
+    ``rounds`` has one row per (run, round) with columns ``by``, ``n_labeled`` and ``metric``.
+    """
+    missing = {by, "n_labeled", metric} - set(rounds.columns)
+    if missing:
+        raise ConfigError(f"summarize_curves needs the columns {sorted(missing)}; got {sorted(rounds.columns)}.")
+    g = rounds.groupby([by, "n_labeled"])[metric]
+    out = g.agg(mean="mean", std="std", n="count").reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out

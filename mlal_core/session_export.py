@@ -1,0 +1,158 @@
+"""Export a whole stored session as one zip: its config, rounds, picks and figures.
+
+``session_export_zip(store, session_id)`` returns the bytes of a zip with
+
+* ``config.json``: the session's ``SessionConfig`` (``SessionConfig.from_dict`` reads it back);
+* ``session.json``: everything the store holds (``SessionStore.export_json``): the session row, the
+  label names, the initial set, and per round the metrics, timings, shared diagnostics, picks, their
+  labels and the strategy's details, scores and diagnostics;
+* ``rounds.csv``: one row per round (``reporting.rounds_frame``);
+* ``picks.csv``: one row per picked sample with its labels and score components
+  (``reporting.picks_frame``);
+* ``figures/<name>.png|svg|html``: the default session figures (:func:`session_figures`) plus any
+  passed in ``figures``; PNG / SVG need the system Chromium (``export.static_export_available``);
+  without it they are skipped and listed under ``skipped`` in ``manifest.json``;
+* ``manifest.json``: the members and the session's facts (id, dataset, strategy, seed, rounds).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from mlal_core import export, reporting, viz
+from mlal_core.errors import ConfigError
+
+__all__ = ["session_export_zip", "session_figures", "DEFAULT_FIGURE_FORMATS"]
+
+DEFAULT_FIGURE_FORMATS = ("png", "svg", "html")
+
+METRIC_NAMES = {
+    "micro_f1": "Micro-F1",
+    "macro_f1": "Macro-F1",
+    "micro_f1_tuned": "Micro-F1 (tuned threshold)",
+    "macro_f1_tuned": "Macro-F1 (tuned threshold)",
+    "macro_auc": "Macro-AUC",
+    "p@1": "Precision@1",
+    "p@3": "Precision@3",
+    "p@5": "Precision@5",
+    "ndcg@1": "nDCG@1",
+    "ndcg@3": "nDCG@3",
+    "ndcg@5": "nDCG@5",
+    "lrap": "LRAP (label ranking average precision)",
+    "hamming_loss": "Hamming loss",
+    "ranking_loss": "Ranking loss",
+}
+
+
+def metric_name(metric: str) -> str:
+    """A readable name of a metric column (``"micro_f1"`` -> ``"Micro-F1"``)."""
+    return METRIC_NAMES.get(metric, metric.replace("_", " "))
+
+
+def session_figures(records: Sequence, *, title_prefix: str = "",
+                    metrics: Iterable[str] = ("micro_f1", "macro_f1")) -> dict[str, go.Figure]:
+    """The default figures of one session's records (``RoundRecord`` list), by file stem:
+
+    * ``learning_curve``: the chosen metrics against the number of labelled samples;
+    * ``batch_mean_ir``: MeanIR of the labels of each round's picks (how imbalanced each batch is);
+    * ``pool_hard_conflicting``: hard-to-learn and conflicting samples left in the unlabelled pool;
+    * ``label_coverage``: the share of labels with at least one positive in the labelled set.
+
+    Empty for a session without records.
+    """
+    frame = reporting.rounds_frame(records)
+    if frame.empty:
+        return {}
+    prefix = f"{title_prefix}: " if title_prefix else ""
+    out: dict[str, go.Figure] = {}
+    metrics = [m for m in metrics if m in frame.columns]
+    if metrics:
+        rows = [pd.DataFrame({"group": metric_name(m), "n_labeled": frame["n_labeled"], "mean": frame[m],
+                              "std": 0.0}) for m in metrics]
+        summary = pd.concat(rows, ignore_index=True).dropna(subset=["mean"])
+        if not summary.empty:
+            fig = viz.learning_curves(summary, group="group", metric_name="Score", n=None, band=False,
+                                      title=f"{prefix}learning curve (test split)",
+                                      y_title="Score on the test split (0-1)")
+            fig.update_layout(showlegend=True)
+            out["learning_curve"] = fig
+    picked = frame[frame["n_selected"] > 0]
+    if not picked.empty:
+        d = picked.assign(mean_ir_selected=picked["mean_ir_selected"].astype(float))
+        if d["mean_ir_selected"].notna().any():
+            out["batch_mean_ir"] = viz.per_round_bars_or_lines(
+                d, "mean_ir_selected", kind="bar", title=f"{prefix}MeanIR of each round's picks",
+                y_title="MeanIR of the batch (ratio, 1 = balanced)")
+        out["pool_hard_conflicting"] = viz.per_round_bars_or_lines(
+            frame.astype({"hard_to_learn_count": float, "conflicting_count": float}),
+            ["hard_to_learn_count", "conflicting_count"], kind="line",
+            title=f"{prefix}hard-to-learn and conflicting samples in the unlabelled pool",
+            y_title="Unlabelled samples (count)")
+    cov = frame.dropna(subset=["label_coverage"])
+    if not cov.empty:
+        out["label_coverage"] = viz.per_round_bars_or_lines(
+            cov.assign(label_coverage=cov["label_coverage"].astype(float) * 100.0), "label_coverage",
+            kind="line", title=f"{prefix}labels seen in the labelled set",
+            y_title="Labels with at least one positive (%)")
+        out["label_coverage"].update_yaxes(range=[0, 105])
+    return out
+
+
+def session_export_zip(store, session_id: str, figures: Mapping[str, go.Figure] | None = None, *,
+                       figure_formats: Iterable[str] = DEFAULT_FIGURE_FORMATS,
+                       default_figures: bool = True, figure_kwargs: Mapping | None = None) -> bytes:
+    """A zip (bytes) of the stored session ``session_id`` (see the module docstring).
+
+    ``figures``: extra plotly figures by file stem (e.g. the ones a page shows; a stem may hold
+    folders); they replace default figures of the same stem. ``default_figures=False`` leaves the
+    defaults out. ``figure_formats``: formats written per figure (``export.FORMATS``).
+    """
+    info = store.session_info(session_id)  # raises StoreError for an unknown id
+    records = store.load_rounds(session_id)
+    config = info["config"]
+    names = info.get("label_names")
+
+    with tempfile.TemporaryDirectory(prefix="mlal-export-") as tmp:
+        full = json.loads(store.export_json(session_id, Path(tmp) / "session.json").read_text())
+
+    items: dict[str, object] = {
+        "config.json": config,
+        "session.json": full,
+        "rounds.csv": reporting.rounds_frame(records),
+        "picks.csv": reporting.picks_frame(records, names),
+    }
+    figs: dict[str, go.Figure] = {}
+    if default_figures:
+        prefix = f"{info.get('dataset_name') or config.get('dataset')}, {config.get('strategy')}"
+        figs.update(session_figures(records, title_prefix=prefix))
+    for stem, fig in (figures or {}).items():
+        if not isinstance(fig, (go.Figure, dict)):
+            raise ConfigError(f"figures[{stem!r}] is a {type(fig).__name__}, not a plotly figure.")
+        figs[str(stem)] = fig
+    for stem, fig in figs.items():
+        items[f"figures/{stem}"] = fig
+
+    last = records[-1] if records else None
+    manifest = {
+        "session_id": session_id,
+        "name": info.get("name"),
+        "dataset": info.get("dataset_name") or config.get("dataset"),
+        "dataset_hash": info.get("dataset_hash"),
+        "strategy": config.get("strategy"),
+        "seed": config.get("seed"),
+        "status": info.get("status"),
+        "rounds_planned": config.get("rounds"),
+        "records": len(records),
+        "n_labeled": None if last is None else int(last.n_labeled),
+        "last_metrics": None if last is None else {k: (float(v) if np.isfinite(v) else None)
+                                                   for k, v in last.metrics.items()},
+    }
+    return export.session_zip(items, figure_formats=tuple(figure_formats), figure_kwargs=figure_kwargs,
+                              manifest=manifest)

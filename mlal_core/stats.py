@@ -1,0 +1,153 @@
+"""Label statistics of a multi-label matrix (Charte et al. 2015; CRAB Sec. 4).
+
+Every function takes a label matrix ``Y`` of shape ``(n, K)`` holding 0/1: a numpy array of any
+integer / bool / float dtype, or a scipy sparse matrix (CSR, CSC, ...). Nothing is copied to a dense
+matrix for the per-label counts; only :func:`distinct_labelsets` looks at whole rows.
+
+Conventions (they match ``meta.json`` of the bundled datasets):
+
+* ``label_counts(Y)[j]`` = number of rows with label j.
+* ``label_cardinality`` = mean number of labels per row; ``label_density`` = cardinality / K.
+  Both are ``nan`` for a matrix with no rows (and density is ``nan`` for K = 0).
+* ``irlbl(Y)[j] = max_k count_k / count_j``; a label with count 0 gets ``inf`` (it is absent, so it
+  has no finite imbalance ratio). With no positive at all every entry is ``inf``.
+* ``mean_ir`` = mean of the **finite** IRLbl, i.e. over labels with count > 0 (labels absent from
+  ``Y`` are left out, as in Charte et al. and the dataset cards); ``nan`` when no label occurs.
+* ``max_ir`` = max of the finite IRLbl (``nan`` when no label occurs).
+* CorrAvg lives in :mod:`mlal_core.correlation` (:func:`mlal_core.correlation.corr_avg`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "as_label_matrix",
+    "distinct_labelsets",
+    "irlbl",
+    "label_cardinality",
+    "label_counts",
+    "label_density",
+    "label_summary",
+    "max_ir",
+    "mean_ir",
+    "n_without_label",
+]
+
+
+def as_label_matrix(Y):
+    """Return ``Y`` as a 2-D numpy array or scipy sparse matrix, checking its shape.
+
+    A 1-D array is read as a single sample (one row). Dense input is returned as a numpy array
+    (no copy when it already is one); sparse input is converted to CSR.
+    """
+    if sp.issparse(Y):
+        return Y.tocsr()
+    Y = np.asarray(Y)
+    if Y.ndim == 1:
+        Y = Y[None, :]
+    if Y.ndim != 2:
+        raise ValueError(f"A label matrix must be 2-D (n_samples, n_labels); got shape {Y.shape}.")
+    return Y
+
+
+def label_counts(Y) -> np.ndarray:
+    """Number of positive rows per label, shape ``(K,)``, int64."""
+    Y = as_label_matrix(Y)
+    if sp.issparse(Y):
+        return np.asarray((Y != 0).sum(axis=0), dtype=np.int64).ravel()
+    return np.count_nonzero(Y, axis=0).astype(np.int64)
+
+
+def _row_counts(Y) -> np.ndarray:
+    Y = as_label_matrix(Y)
+    if sp.issparse(Y):
+        return np.asarray((Y != 0).sum(axis=1), dtype=np.int64).ravel()
+    return np.count_nonzero(Y, axis=1).astype(np.int64)
+
+
+def label_cardinality(Y) -> float:
+    """Mean number of labels per row (``nan`` for an empty matrix)."""
+    Y = as_label_matrix(Y)
+    if Y.shape[0] == 0:
+        return float("nan")
+    return float(label_counts(Y).sum() / Y.shape[0])
+
+
+def label_density(Y) -> float:
+    """Label cardinality divided by the number of labels K (``nan`` when n = 0 or K = 0)."""
+    Y = as_label_matrix(Y)
+    if Y.shape[0] == 0 or Y.shape[1] == 0:
+        return float("nan")
+    return label_cardinality(Y) / Y.shape[1]
+
+
+def irlbl(Y) -> np.ndarray:
+    """Per-label imbalance ratio ``max_k count_k / count_j``; ``inf`` for labels with count 0."""
+    counts = label_counts(Y).astype(np.float64)
+    out = np.full(counts.shape, np.inf)
+    seen = counts > 0
+    if seen.any():
+        out[seen] = counts.max() / counts[seen]
+    return out
+
+
+def mean_ir(Y) -> float:
+    """MeanIR: mean of the finite IRLbl (labels with count > 0); ``nan`` if no label occurs."""
+    ir = irlbl(Y)
+    finite = ir[np.isfinite(ir)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+def max_ir(Y) -> float:
+    """MaxIR: largest finite IRLbl (the rarest present label); ``nan`` if no label occurs."""
+    ir = irlbl(Y)
+    finite = ir[np.isfinite(ir)]
+    return float(finite.max()) if finite.size else float("nan")
+
+
+def distinct_labelsets(Y) -> int:
+    """Number of distinct label sets (distinct rows of ``Y``; the empty set counts as one)."""
+    Y = as_label_matrix(Y)
+    if Y.shape[0] == 0:
+        return 0
+    if sp.issparse(Y):
+        Y = Y.tocsr()
+        Y.sum_duplicates()
+        rows = {
+            tuple(Y.indices[Y.indptr[i] : Y.indptr[i + 1]][Y.data[Y.indptr[i] : Y.indptr[i + 1]] != 0])
+            for i in range(Y.shape[0])
+        }
+        return len(rows)
+    packed = np.packbits(Y != 0, axis=1)
+    return int(np.unique(packed, axis=0).shape[0])
+
+
+def n_without_label(Y) -> int:
+    """Number of rows with no positive label."""
+    return int((_row_counts(Y) == 0).sum())
+
+
+def label_summary(Y) -> dict:
+    """The statistics of one label matrix, named as in the datasets' ``meta.json``.
+
+    Keys: ``n_samples, n_labels, labels_present, n_samples_without_label, label_cardinality,
+    label_density, MeanIR, MaxIR, CorrAvg, distinct_labelsets``.
+    """
+    from mlal_core.correlation import corr_avg  # stats is the lower layer; import lazily
+
+    Y = as_label_matrix(Y)
+    counts = label_counts(Y)
+    return {
+        "n_samples": int(Y.shape[0]),
+        "n_labels": int(Y.shape[1]),
+        "labels_present": int((counts > 0).sum()),
+        "n_samples_without_label": n_without_label(Y),
+        "label_cardinality": label_cardinality(Y),
+        "label_density": label_density(Y),
+        "MeanIR": mean_ir(Y),
+        "MaxIR": max_ir(Y),
+        "CorrAvg": corr_avg(Y),
+        "distinct_labelsets": distinct_labelsets(Y),
+    }

@@ -1,0 +1,675 @@
+"""SQLite persistence of sessions and rounds (stdlib ``sqlite3``, WAL mode, foreign keys).
+
+One row per session and one per completed round. A round is written in **one transaction** after
+it has completed (``append_round``), so a crash in the middle of a round leaves the session at its
+last completed round, and ``ActiveLearningSession.resume`` continues from there.
+
+Schema (version 1; ``schema_version`` holds the applied version, ``MIGRATIONS`` upgrades older
+files in order and a file from a newer version is refused):
+
+* ``sessions(id, name, created_at, updated_at, config_json, status, dataset_name, dataset_hash,
+  label_names_json, initial_labeled_json, note)``; ``status`` is ``running`` / ``finished`` /
+  ``failed``; ``initial_labeled_json`` = ``{"positions": [...], "labels": [[0/1, ...], ...]}``
+  (the oracle's answers for the initial set).
+* ``rounds(session_id, round, created_at, n_labeled, metrics_json, selected_json, labels_json,
+  details, scores, diagnostics, shared_diag_json, timings_json)`` with ``PRIMARY KEY(session_id,
+  round)``; ``details`` = the Selection's details DataFrame as Parquet bytes, ``scores`` = ``.npy``
+  bytes, ``diagnostics`` = the codec below.
+
+Payload codec (``encode_payload`` / ``decode_payload``): an ``.npz`` whose ``__json__`` entry is
+the JSON skeleton of the object; numpy arrays are stored as npz entries, DataFrames as Parquet bytes,
+numpy scalars keep their dtype, tuples / sets / dicts with non-string keys are tagged. NaN and
+infinities survive. It round-trips dicts of arrays, scalars, lists and DataFrames exactly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from mlal_core import paths
+from mlal_core.errors import ConfigError, MLALError
+from mlal_core.reporting import picks_frame, rounds_frame
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlal_core.config import SessionConfig
+    from mlal_core.loop import RoundRecord
+
+SCHEMA_VERSION = 1
+
+#: version -> SQL statements that bring a file from version - 1 to version.
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            name TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            config_json TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed')),
+            dataset_name TEXT,
+            dataset_hash TEXT,
+            label_names_json TEXT,
+            initial_labeled_json TEXT NOT NULL,
+            note TEXT
+        )
+        """,
+        """
+        CREATE TABLE rounds (
+            session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+            round INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            n_labeled INTEGER NOT NULL,
+            metrics_json TEXT NOT NULL,
+            selected_json TEXT,
+            labels_json TEXT,
+            details BLOB,
+            scores BLOB,
+            diagnostics BLOB,
+            shared_diag_json TEXT NOT NULL,
+            timings_json TEXT NOT NULL,
+            PRIMARY KEY (session_id, round)
+        )
+        """,
+    ],
+}
+
+
+class StoreError(MLALError):
+    """The session store cannot do what was asked (unknown session, newer schema, ...)."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+# ====================================================================== payload codec
+def _array_to_npy(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _npy_to_array(blob: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(blob), allow_pickle=False)
+
+
+def _frames_identical(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    try:
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    except (AssertionError, TypeError, ValueError):
+        return False
+    for col in range(a.shape[1]):
+        if a.dtypes.iloc[col] == object:
+            if [type(v) for v in a.iloc[:, col]] != [type(v) for v in b.iloc[:, col]]:
+                return False
+    return True
+
+
+def dataframe_to_bytes(df: pd.DataFrame) -> bytes:
+    """Bytes of ``df`` that read back identical: Parquet when it round-trips exactly (the usual
+    case: numbers, strings, NaN), else the column-wise payload codec (e.g. object columns holding
+    Python lists, which Parquet would turn into arrays)."""
+    try:
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=True)
+        blob = buf.getvalue()
+        if _frames_identical(df, pd.read_parquet(io.BytesIO(blob))):
+            return blob
+    except Exception:  # noqa: BLE001 - fall back to the codec below
+        pass
+    return encode_payload({"frame": _frame_to_obj(df)})
+
+
+def bytes_to_dataframe(blob: bytes) -> pd.DataFrame:
+    if blob[:4] == b"PAR1":
+        return pd.read_parquet(io.BytesIO(blob))
+    return _frame_from_obj(decode_payload(blob)["frame"])
+
+
+def _column_to_obj(values: pd.Series | pd.Index) -> dict:
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
+        return {"array": values.to_numpy()}
+    return {"values": list(values.to_numpy(dtype=object)), "dtype": str(dtype)}
+
+
+def _column_from_obj(obj: dict) -> Any:
+    if "array" in obj:
+        return obj["array"]
+    values = np.empty(len(obj["values"]), dtype=object)
+    values[:] = obj["values"]
+    series = pd.Series(values, dtype=object)
+    if obj["dtype"] != "object":
+        try:
+            series = series.astype(obj["dtype"])
+        except (TypeError, ValueError):
+            pass
+    return series.to_numpy() if obj["dtype"] == "object" else series.array
+
+
+def _frame_to_obj(df: pd.DataFrame) -> dict:
+    idx = df.index
+    if isinstance(idx, pd.RangeIndex):
+        index = {"range": [idx.start, idx.stop, idx.step]}
+    else:
+        index = _column_to_obj(idx)
+    return {
+        "columns": list(df.columns),
+        "data": [_column_to_obj(df.iloc[:, i]) for i in range(df.shape[1])],
+        "index": index,
+        "index_name": idx.name,
+    }
+
+
+def _frame_from_obj(obj: dict) -> pd.DataFrame:
+    ix = obj["index"]
+    index = pd.RangeIndex(*ix["range"]) if "range" in ix else pd.Index(_column_from_obj(ix))
+    index.name = obj["index_name"]
+    data = {i: _column_from_obj(c) for i, c in enumerate(obj["data"])}
+    df = pd.DataFrame(data, index=index)
+    df.columns = obj["columns"]
+    return df
+
+
+class _Encoder:
+    def __init__(self) -> None:
+        self.blobs: dict[str, np.ndarray] = {}
+
+    def _put(self, arr: np.ndarray) -> str:
+        key = f"a{len(self.blobs)}"
+        self.blobs[key] = arr
+        return key
+
+    def enc(self, obj: Any) -> Any:
+        if obj is None or isinstance(obj, (bool, str)):
+            return obj
+        if isinstance(obj, int) and not isinstance(obj, np.integer):
+            return obj
+        if isinstance(obj, float) and not isinstance(obj, np.floating):
+            if math.isfinite(obj):
+                return obj
+            return {"__float__": repr(obj)}
+        if isinstance(obj, np.generic):
+            if obj.dtype.kind in "biufc":
+                return {"__npscalar__": obj.dtype.str, "array": self._put(np.asarray(obj))}
+            return self.enc(obj.item())
+        if isinstance(obj, np.ndarray):
+            if obj.dtype.kind == "O":
+                return {"__objarray__": [self.enc(v) for v in obj.ravel().tolist()], "shape": list(obj.shape)}
+            return {"__ndarray__": self._put(obj)}
+        if isinstance(obj, pd.DataFrame):
+            return {"__dataframe__": self._put(np.frombuffer(dataframe_to_bytes(obj), dtype=np.uint8))}
+        if isinstance(obj, pd.Series):
+            return {"__series__": self.enc(obj.to_frame(name=obj.name if obj.name is not None else 0))}
+        if isinstance(obj, dict):
+            if all(isinstance(k, str) for k in obj):
+                if any(k.startswith("__") and k.endswith("__") for k in obj):
+                    return {"__dict__": [[k, self.enc(v)] for k, v in obj.items()]}
+                return {k: self.enc(v) for k, v in obj.items()}
+            return {"__dict__": [[self.enc(k), self.enc(v)] for k, v in obj.items()]}
+        if isinstance(obj, tuple):
+            return {"__tuple__": [self.enc(v) for v in obj]}
+        if isinstance(obj, (set, frozenset)):
+            return {"__set__": [self.enc(v) for v in sorted(obj, key=repr)]}
+        if isinstance(obj, list):
+            return [self.enc(v) for v in obj]
+        if isinstance(obj, bytes):
+            return {"__bytes__": self._put(np.frombuffer(obj, dtype=np.uint8))}
+        if isinstance(obj, Path):
+            return str(obj)
+        raise StoreError(f"Cannot store a value of type {type(obj).__name__} in round diagnostics.")
+
+
+def _decode(obj: Any, blobs: Any) -> Any:
+    if isinstance(obj, list):
+        return [_decode(v, blobs) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if len(obj) in (1, 2):
+        if "__ndarray__" in obj:
+            return blobs[obj["__ndarray__"]]
+        if "__npscalar__" in obj:
+            return blobs[obj["array"]].astype(np.dtype(obj["__npscalar__"]))[()]
+        if "__float__" in obj:
+            return float(obj["__float__"])
+        if "__objarray__" in obj:
+            out = np.empty(len(obj["__objarray__"]), dtype=object)
+            out[:] = [_decode(v, blobs) for v in obj["__objarray__"]]
+            return out.reshape(obj["shape"])
+        if "__dataframe__" in obj:
+            return bytes_to_dataframe(blobs[obj["__dataframe__"]].tobytes())
+        if "__series__" in obj:
+            frame = _decode(obj["__series__"], blobs)
+            return frame.iloc[:, 0]
+        if "__dict__" in obj:
+            return {_hashable(_decode(k, blobs)): _decode(v, blobs) for k, v in obj["__dict__"]}
+        if "__tuple__" in obj:
+            return tuple(_decode(v, blobs) for v in obj["__tuple__"])
+        if "__set__" in obj:
+            return {_hashable(_decode(v, blobs)) for v in obj["__set__"]}
+        if "__bytes__" in obj:
+            return blobs[obj["__bytes__"]].tobytes()
+    return {k: _decode(v, blobs) for k, v in obj.items()}
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
+
+
+def encode_payload(obj: Any) -> bytes:
+    """Bytes (an ``.npz``) holding ``obj``: arrays as npz entries, the rest as JSON."""
+    enc = _Encoder()
+    skeleton = json.dumps(enc.enc(obj), allow_nan=False)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, __json__=np.frombuffer(skeleton.encode("utf-8"), dtype=np.uint8), **enc.blobs)
+    return buf.getvalue()
+
+
+def decode_payload(blob: bytes | None) -> Any:
+    """The object ``encode_payload`` stored (``None`` for ``None``)."""
+    if blob is None:
+        return None
+    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+        blobs = {k: npz[k] for k in npz.files}
+    skeleton = json.loads(blobs.pop("__json__").tobytes().decode("utf-8"))
+    return _decode(skeleton, blobs)
+
+
+def _dumps(obj: Any) -> str:
+    """JSON for the plain-JSON columns; NaN / inf are written as JSON NaN / Infinity."""
+    return json.dumps(_plain(obj))
+
+
+def _plain(obj: Any) -> Any:
+    """numpy scalars and arrays -> Python numbers and lists (for the JSON columns and exports)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, pd.DataFrame):
+        return json.loads(obj.to_json(orient="records", double_precision=15))
+    if isinstance(obj, (set, frozenset)):
+        return [_plain(v) for v in sorted(obj, key=repr)]
+    if isinstance(obj, bytes):
+        return f"<{len(obj)} bytes>"
+    return obj
+
+
+def _finite(obj: Any) -> Any:
+    """NaN and infinities -> ``None`` (standard JSON has no such numbers)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _labels_to_json(labels: np.ndarray | None) -> str | None:
+    if labels is None:
+        return None
+    return json.dumps(np.asarray(labels, dtype=np.uint8).tolist())
+
+
+def _labels_from_json(text: str | None, n_labels: int | None = None) -> np.ndarray | None:
+    if text is None:
+        return None
+    arr = np.asarray(json.loads(text), dtype=np.uint8)
+    if arr.size == 0 and n_labels is not None:
+        arr = arr.reshape(0, n_labels)
+    return arr
+
+
+# ====================================================================== the store
+class SessionStore:
+    """A SQLite file of sessions; one connection per operation (safe across threads)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else paths.default_store_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            self._migrate(con)
+
+    def __repr__(self) -> str:
+        return f"SessionStore({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ connections
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA foreign_keys=ON")
+            con.execute("PRAGMA synchronous=NORMAL")
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def _migrate(self, con: sqlite3.Connection) -> None:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = con.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"The session store {self.path} has schema version {current}, newer than this "
+                    f"workbench understands ({SCHEMA_VERSION}). Update the workbench or use another store."
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for sql in MIGRATIONS[version]:
+                    con.execute(sql)
+                con.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        with self._connect() as con:
+            return int(con.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+
+    def journal_mode(self) -> str:
+        with self._connect() as con:
+            return str(con.execute("PRAGMA journal_mode").fetchone()[0])
+
+    # ------------------------------------------------------------------ sessions
+    def create_session(
+        self,
+        config: SessionConfig,
+        initial_labeled: np.ndarray,
+        initial_labels: np.ndarray | None = None,
+        *,
+        name: str | None = None,
+        dataset_name: str | None = None,
+        dataset_hash: str | None = None,
+        label_names: list[str] | None = None,
+        note: str | None = None,
+    ) -> str:
+        """Insert a new ``running`` session and return its id (uuid4 hex)."""
+        sid = uuid.uuid4().hex
+        now = _now()
+        initial = {
+            "positions": np.asarray(initial_labeled, dtype=np.int64).tolist(),
+            "labels": None if initial_labels is None else np.asarray(initial_labels, dtype=np.uint8).tolist(),
+        }
+        with self._transaction() as con:
+            con.execute(
+                "INSERT INTO sessions (id, name, created_at, updated_at, config_json, status, dataset_name, "
+                "dataset_hash, label_names_json, initial_labeled_json, note) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    sid,
+                    name if name is not None else config.name,
+                    now,
+                    now,
+                    config.to_json(),
+                    "running",
+                    dataset_name if dataset_name is not None else config.dataset,
+                    dataset_hash,
+                    None if label_names is None else json.dumps(list(label_names)),
+                    json.dumps(initial),
+                    note,
+                ),
+            )
+        return sid
+
+    def _require(self, con: sqlite3.Connection, session_id: str) -> sqlite3.Row:
+        con.row_factory = sqlite3.Row
+        row = con.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        if row is None:
+            ids = [r[0] for r in con.execute("SELECT id FROM sessions").fetchall()]
+            close = [i for i in ids if i.startswith(session_id[:6])] if session_id else []
+            hint = f" Did you mean {', '.join(close[:3])}?" if close else ""
+            raise StoreError(f"No session {session_id!r} in the store {self.path}.{hint}")
+        return row
+
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the one session whose id starts with ``prefix``."""
+        with self._connect() as con:
+            ids = [r[0] for r in con.execute("SELECT id FROM sessions WHERE id LIKE ?", (prefix + "%",)).fetchall()]
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise StoreError(f"No session {prefix!r} in the store {self.path}.")
+        raise StoreError(f"{len(ids)} sessions start with {prefix!r}; give more of the id.")
+
+    def set_status(self, session_id: str, status: str, note: str | None = None) -> None:
+        if status not in ("running", "finished", "failed"):
+            raise ConfigError(f"Unknown session status {status!r}.")
+        with self._transaction() as con:
+            self._require(con, session_id)
+            con.execute(
+                "UPDATE sessions SET status = ?, updated_at = ?, note = COALESCE(?, note) WHERE id = ?",
+                (status, _now(), note, session_id),
+            )
+
+    def session_info(self, session_id: str) -> dict[str, Any]:
+        """The session row as a dict (JSON columns decoded)."""
+        with self._connect() as con:
+            row = dict(self._require(con, session_id))
+        row["config"] = json.loads(row.pop("config_json"))
+        row["label_names"] = json.loads(row.pop("label_names_json")) if row["label_names_json"] else None
+        row["initial_labeled"] = json.loads(row.pop("initial_labeled_json"))
+        return row
+
+    def append_round(self, session_id: str, record: RoundRecord, *, status: str | None = None) -> None:
+        """Write one completed round (and optionally the new session status) in one transaction."""
+        sel = record.selection
+        details = scores = diagnostics = None
+        if sel is not None:
+            details = dataframe_to_bytes(sel.details) if sel.details is not None else None
+            scores = _array_to_npy(np.asarray(sel.scores)) if sel.scores is not None else None
+            diagnostics = encode_payload(sel.diagnostics if sel.diagnostics is not None else {})
+        now = _now()
+        with self._transaction() as con:
+            self._require(con, session_id)
+            try:
+                con.execute(
+                    "INSERT INTO rounds (session_id, round, created_at, n_labeled, metrics_json, selected_json, "
+                    "labels_json, details, scores, diagnostics, shared_diag_json, timings_json) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        session_id,
+                        int(record.round),
+                        now,
+                        int(record.n_labeled),
+                        _dumps(record.metrics),
+                        None if record.selected is None else json.dumps(np.asarray(record.selected).tolist()),
+                        _labels_to_json(record.labels),
+                        details,
+                        scores,
+                        diagnostics,
+                        _dumps(record.shared_diagnostics()),
+                        _dumps(record.timings),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise StoreError(f"Round {record.round} of session {session_id} is already stored.") from None
+            con.execute(
+                "UPDATE sessions SET updated_at = ?, status = COALESCE(?, status) WHERE id = ?",
+                (now, status, session_id),
+            )
+
+    def _round_rows(self, con: sqlite3.Connection, session_id: str) -> list[sqlite3.Row]:
+        con.row_factory = sqlite3.Row
+        return con.execute("SELECT * FROM rounds WHERE session_id = ? ORDER BY round", (session_id,)).fetchall()
+
+    def load_rounds(self, session_id: str) -> list[RoundRecord]:
+        """The stored rounds of a session as ``RoundRecord`` objects, in round order."""
+        from mlal_core.loop import RoundRecord
+        from mlal_core.strategies.base import Selection
+
+        with self._connect() as con:
+            srow = self._require(con, session_id)
+            rows = self._round_rows(con, session_id)
+        n_labels = None
+        if srow["label_names_json"]:
+            n_labels = len(json.loads(srow["label_names_json"]))
+        records = []
+        for row in rows:
+            selected = None if row["selected_json"] is None else np.asarray(json.loads(row["selected_json"]), dtype=np.int64)
+            selection = None
+            if selected is not None:
+                selection = Selection(
+                    indices=selected.copy(),
+                    scores=_npy_to_array(row["scores"]) if row["scores"] is not None else np.empty(0),
+                    details=bytes_to_dataframe(row["details"]) if row["details"] is not None else pd.DataFrame(),
+                    diagnostics=decode_payload(row["diagnostics"]) or {},
+                )
+            shared = json.loads(row["shared_diag_json"])
+            records.append(
+                RoundRecord.from_parts(
+                    round=int(row["round"]),
+                    n_labeled=int(row["n_labeled"]),
+                    metrics=json.loads(row["metrics_json"]),
+                    selected=selected,
+                    labels=_labels_from_json(row["labels_json"], n_labels),
+                    selection=selection,
+                    timings=json.loads(row["timings_json"]),
+                    shared=shared,
+                    created_at=row["created_at"],
+                )
+            )
+        return records
+
+    def load_session(self, session_id: str) -> tuple[SessionConfig, dict[str, Any], list[RoundRecord]]:
+        """``(config, initial_labeled, rounds)``.
+
+        ``initial_labeled`` is ``{"positions": int64 array, "labels": uint8 (n, K) array or None}``.
+        """
+        from mlal_core.config import SessionConfig
+
+        info = self.session_info(session_id)
+        config = SessionConfig.from_dict(info["config"])
+        init = info["initial_labeled"]
+        initial = {
+            "positions": np.asarray(init["positions"], dtype=np.int64),
+            "labels": None if init.get("labels") is None else np.asarray(init["labels"], dtype=np.uint8),
+        }
+        return config, initial, self.load_rounds(session_id)
+
+    def list_sessions(self) -> pd.DataFrame:
+        """One row per session, newest first: id, name, dataset, strategy, status, rounds_done (queries
+        made), rounds_planned, records (learning-curve points stored), n_labeled and micro-F1 of the
+        last record, seed, created/updated times, note."""
+        with self._connect() as con:
+            con.row_factory = sqlite3.Row
+            rows = con.execute(
+                "SELECT s.*, (SELECT COUNT(*) FROM rounds r WHERE r.session_id = s.id) AS n_records, "
+                "(SELECT COUNT(*) FROM rounds r WHERE r.session_id = s.id AND r.selected_json IS NOT NULL) AS n_rounds, "
+                "(SELECT r.n_labeled FROM rounds r WHERE r.session_id = s.id ORDER BY r.round DESC LIMIT 1) AS last_n, "
+                "(SELECT r.metrics_json FROM rounds r WHERE r.session_id = s.id ORDER BY r.round DESC LIMIT 1) AS last_m "
+                "FROM sessions s ORDER BY s.created_at DESC, s.id"
+            ).fetchall()
+        out = []
+        for r in rows:
+            cfg = json.loads(r["config_json"])
+            metrics = json.loads(r["last_m"]) if r["last_m"] else {}
+            out.append(
+                {
+                    "id": r["id"],
+                    "name": r["name"],
+                    "dataset": r["dataset_name"] or cfg.get("dataset"),
+                    "strategy": cfg.get("strategy"),
+                    "status": r["status"],
+                    "rounds_done": int(r["n_rounds"]),
+                    "records": int(r["n_records"]),
+                    "rounds_planned": cfg.get("rounds"),
+                    "n_labeled": r["last_n"],
+                    "micro_f1": metrics.get("micro_f1"),
+                    "seed": cfg.get("seed"),
+                    "created_at": r["created_at"],
+                    "updated_at": r["updated_at"],
+                    "note": r["note"],
+                }
+            )
+        columns = [
+            "id", "name", "dataset", "strategy", "status", "rounds_done", "rounds_planned", "records", "n_labeled",
+            "micro_f1", "seed", "created_at", "updated_at", "note",
+        ]  # fmt: skip
+        return pd.DataFrame(out, columns=columns)
+
+    def delete_session(self, session_id: str) -> None:
+        with self._transaction() as con:
+            self._require(con, session_id)
+            con.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    # ------------------------------------------------------------------ exports
+    def export_json(self, session_id: str, path: str | Path) -> Path:
+        """One standard JSON document with the session, its config and every round: metrics, shared
+        diagnostics, timings, picks and their labels, the strategy's details (records), scores and
+        diagnostics (arrays as nested lists). NaN and infinities are written as ``null``."""
+        info = self.session_info(session_id)
+        rounds = self.load_rounds(session_id)
+        doc = {
+            "session": {k: info[k] for k in ("id", "name", "created_at", "updated_at", "status", "dataset_name", "dataset_hash", "note")},
+            "config": info["config"],
+            "label_names": info["label_names"],
+            "initial_labeled": info["initial_labeled"],
+            "rounds": [],
+        }
+        for rec in rounds:
+            sel = rec.selection
+            doc["rounds"].append(
+                {
+                    "round": rec.round,
+                    "created_at": rec.created_at,
+                    "n_labeled": rec.n_labeled,
+                    "metrics": rec.metrics,
+                    "timings": rec.timings,
+                    "shared_diagnostics": rec.shared_diagnostics(),
+                    "selected": None if rec.selected is None else rec.selected.tolist(),
+                    "labels": None if rec.labels is None else rec.labels.tolist(),
+                    "details": None if sel is None else sel.details,
+                    "scores": None if sel is None else sel.scores,
+                    "diagnostics": None if sel is None else sel.diagnostics,
+                }
+            )
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(_finite(_plain(doc)), indent=1, allow_nan=False))
+        return path
+
+    def export_csv(self, session_id: str, directory: str | Path) -> tuple[Path, Path]:
+        """``rounds.csv`` (one row per round: sizes, metrics, shared diagnostics, timings) and
+        ``picks.csv`` (one row per picked sample: round, pick order, position, its labels and the
+        strategy's details columns). Returns both paths."""
+        info = self.session_info(session_id)
+        rounds = self.load_rounds(session_id)
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        rounds_path = directory / "rounds.csv"
+        picks_path = directory / "picks.csv"
+        rounds_frame(rounds).to_csv(rounds_path, index=False)
+        picks_frame(rounds, info["label_names"]).to_csv(picks_path, index=False)
+        return rounds_path, picks_path
+

@@ -1,0 +1,120 @@
+"""Copy sessions between SQLite session stores (``store.py`` files) without decoding them.
+
+The experiment runner gives every run its own store file (one writer per file, so parallel workers
+never contend for a SQLite lock) and merges each finished run into the experiment's main store.
+The copy is done in SQL (``ATTACH``), row for row: the session keeps its id, its config, its
+initial set and every round's blobs exactly as they were written.
+
+``import_session(dest, src, session_id)`` copies one session in one transaction;
+``merge_store(dest, src)`` copies every (finished) session of ``src`` that ``dest`` lacks.
+Both stores must have the same schema version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mlal_core.store import SessionStore, StoreError
+
+__all__ = ["import_session", "merge_store", "session_ids"]
+
+_SESSION_COLUMNS = (
+    "id, name, created_at, updated_at, config_json, status, dataset_name, dataset_hash, "
+    "label_names_json, initial_labeled_json, note"
+)
+_ROUND_COLUMNS = (
+    "session_id, round, created_at, n_labeled, metrics_json, selected_json, labels_json, details, scores, "
+    "diagnostics, shared_diag_json, timings_json"
+)
+
+
+def _path(store: SessionStore | str | Path) -> Path:
+    return store.path if isinstance(store, SessionStore) else Path(store)
+
+
+@contextmanager
+def _attached(dest: Path, src: Path) -> Iterator[sqlite3.Connection]:
+    if not src.is_file():
+        raise StoreError(f"No session store at {src}.")
+    con = sqlite3.connect(dest, timeout=60.0, isolation_level=None)
+    try:
+        con.execute("PRAGMA foreign_keys=ON")
+        con.execute("ATTACH DATABASE ? AS src", (str(src),))
+        try:
+            versions = [
+                con.execute(f"SELECT MAX(version) FROM {db}.schema_version").fetchone()[0] for db in ("main", "src")
+            ]
+        except sqlite3.OperationalError:
+            raise StoreError(f"{src} is not a session store (no schema_version table).") from None
+        if versions[0] != versions[1]:
+            raise StoreError(
+                f"Cannot copy sessions between stores of schema versions {versions[1]} ({src}) and "
+                f"{versions[0]} ({dest}); open both with this workbench first to upgrade them."
+            )
+        yield con
+    finally:
+        try:
+            con.execute("DETACH DATABASE src")
+        except sqlite3.Error:
+            pass
+        con.close()
+
+
+def session_ids(store: SessionStore | str | Path, *, status: str | None = None) -> list[str]:
+    """Ids of the sessions of a store file (optionally only those with ``status``)."""
+    path = _path(store)
+    con = sqlite3.connect(path, timeout=60.0)
+    try:
+        if status is None:
+            rows = con.execute("SELECT id FROM sessions ORDER BY created_at, id").fetchall()
+        else:
+            rows = con.execute("SELECT id FROM sessions WHERE status = ? ORDER BY created_at, id", (status,)).fetchall()
+    finally:
+        con.close()
+    return [r[0] for r in rows]
+
+
+def import_session(dest: SessionStore, src: SessionStore | str | Path, session_id: str, *,
+                   replace: bool = False) -> bool:
+    """Copy session ``session_id`` (its row and all its rounds) from the store ``src`` into ``dest``.
+
+    Returns True when it was copied, False when ``dest`` already has a session with that id (it
+    is then left alone unless ``replace=True``, which deletes it first). One transaction: a crash
+    leaves ``dest`` without the session, never with part of it.
+    """
+    src_path = _path(src)
+    with _attached(dest.path, src_path) as con:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if con.execute("SELECT 1 FROM src.sessions WHERE id = ?", (session_id,)).fetchone() is None:
+                raise StoreError(f"No session {session_id!r} in the store {src_path}.")
+            if con.execute("SELECT 1 FROM main.sessions WHERE id = ?", (session_id,)).fetchone() is not None:
+                if not replace:
+                    con.execute("ROLLBACK")
+                    return False
+                con.execute("DELETE FROM main.sessions WHERE id = ?", (session_id,))
+            con.execute(
+                f"INSERT INTO main.sessions ({_SESSION_COLUMNS}) SELECT {_SESSION_COLUMNS} FROM src.sessions WHERE id = ?",
+                (session_id,),
+            )
+            con.execute(
+                f"INSERT INTO main.rounds ({_ROUND_COLUMNS}) SELECT {_ROUND_COLUMNS} FROM src.rounds "
+                "WHERE session_id = ? ORDER BY round",
+                (session_id,),
+            )
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+    return True
+
+
+def merge_store(dest: SessionStore, src: SessionStore | str | Path, *, only_finished: bool = True) -> list[str]:
+    """Copy every session of ``src`` that ``dest`` does not have yet (only ``finished`` ones by
+    default); returns the ids copied."""
+    ids = session_ids(src, status="finished" if only_finished else None)
+    return [sid for sid in ids if import_session(dest, src, sid)]

@@ -1,0 +1,351 @@
+"""Private helpers shared by the strategy modules (not part of the public API).
+
+Everything here is vectorised with numpy; loops run over picks (at most ``n`` per round) or over
+chunks of rows, never over individual candidates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from mlal_core.errors import ConfigError
+from mlal_core.strategies.base import (
+    QueryContext,
+    ScoreBasedStrategy,
+    Selection,
+    check_query_size,
+    selection_details,
+    top_n,
+)
+
+LN2 = float(np.log(2.0))
+# rows per chunk in distance computations: bounds memory at about CHUNK x n_other floats
+CHUNK = 4096
+
+
+# ----------------------------------------------------------------------------------------------
+# validation
+# ----------------------------------------------------------------------------------------------
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"{name} must be True or False; got {value!r}.")
+    return bool(value)
+
+
+def check_number(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    integer: bool = False,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    allow_none: bool = False,
+) -> Any:
+    """Validate a numeric hyperparameter and say what to pass when it is wrong."""
+    if value is None and allow_none:
+        return None
+    kind = "an integer" if integer else "a number"
+    ok_type = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.integer, np.floating))
+    if isinstance(value, (bool, np.bool_)) or not ok_type or (not integer and not np.isfinite(value)):
+        extra = " or None" if allow_none else ""
+        raise ConfigError(f"{name} must be {kind}{extra}; got {value!r}.")
+    lo_ok = low is None or (value >= low if low_inclusive else value > low)
+    hi_ok = high is None or (value <= high if high_inclusive else value < high)
+    if not (lo_ok and hi_ok):
+        lo = "-inf" if low is None else f"{low:g}"
+        hi = "inf" if high is None else f"{high:g}"
+        lb = "[" if low_inclusive else "("
+        rb = "]" if high_inclusive else ")"
+        raise ConfigError(f"{name} must be {kind} in {lb}{lo}, {hi}{rb}; got {value!r}.")
+    return int(value) if integer else float(value)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {list(choices)}; got {value!r}.")
+    return value
+
+
+def require(ctx: QueryContext, field: str, strategy: str, what: str) -> Any:
+    """The context field ``field`` or a ConfigError saying that ``strategy`` needs it."""
+    value = getattr(ctx, field)
+    if value is None:
+        raise ConfigError(f"Strategy {strategy!r} needs ctx.{field} ({what}); the context has none.")
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# randomness and hashing
+# ----------------------------------------------------------------------------------------------
+def derive_seed(rng: np.random.Generator) -> int:
+    """An integer seed for libraries that take one (sklearn, torch), drawn from ``ctx.rng``."""
+    return int(rng.integers(0, 2**31 - 1))
+
+
+def texts_hash(texts: Sequence[str]) -> str:
+    """A stable digest of a list of texts (for caches computed once per text list)."""
+    h = hashlib.sha256()
+    for t in texts:
+        b = str(t).encode("utf-8", "surrogatepass")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------
+# information
+# ----------------------------------------------------------------------------------------------
+def binary_entropy(p: np.ndarray) -> np.ndarray:
+    """``H(p) = -p log2 p - (1-p) log2 (1-p)`` in bits, elementwise, with ``H(0) = H(1) = 0``.
+
+    Keeps a float32 input in float32 (the probability samples usually are) for speed.
+    """
+    p = np.asarray(p)
+    if p.dtype not in (np.float32, np.float64):
+        p = p.astype(np.float64)
+    p = np.clip(p, 0.0, 1.0)
+    q = 1.0 - p
+    tiny = np.finfo(p.dtype).tiny
+    return -(p * np.log2(np.maximum(p, tiny)) + q * np.log2(np.maximum(q, tiny)))
+
+
+def pseudo_labels(pbar: np.ndarray) -> np.ndarray:
+    """``ystar_j = 1[pbar_j > 0.5]`` as bool."""
+    return np.asarray(pbar) > 0.5
+
+
+# ----------------------------------------------------------------------------------------------
+# geometry
+# ----------------------------------------------------------------------------------------------
+def sq_norms(X: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", X, X)
+
+
+def sq_dists_to(X: np.ndarray, x: np.ndarray, X_sq: np.ndarray | None = None) -> np.ndarray:
+    """Squared Euclidean distances from every row of ``X`` to one point ``x`` (clipped at 0),
+    in ``X``'s dtype (float32 features stay float32: half the memory traffic)."""
+    X_sq = sq_norms(X) if X_sq is None else X_sq
+    d = X @ x
+    d *= -2.0
+    d += X_sq
+    d += x @ x
+    return np.maximum(d, 0.0, out=d)
+
+
+def min_sq_dists(X: np.ndarray, C: np.ndarray, chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``X``: squared distance to the nearest row of ``C`` and that row's index.
+
+    Chunked over the rows of ``X`` so memory stays at ``chunk x len(C)``. With no centres, the
+    distances are ``inf`` and the indices ``-1``.
+    """
+    n = len(X)
+    if len(C) == 0:
+        return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+    C_sq = sq_norms(C)
+    out_d = np.empty(n, dtype=np.float64)
+    out_i = np.empty(n, dtype=np.int64)
+    for start in range(0, n, chunk):
+        Xc = X[start : start + chunk]
+        d = sq_norms(Xc)[:, None] - 2.0 * (Xc @ C.T) + C_sq[None, :]
+        idx = np.argmin(d, axis=1)
+        out_i[start : start + chunk] = idx
+        out_d[start : start + chunk] = np.maximum(d[np.arange(len(Xc)), idx], 0.0)
+    return out_d, out_i
+
+
+def kmeanspp_seeding(
+    n: int,
+    n_points: int,
+    sq_dist_to: Callable[[int], np.ndarray],
+    norms_sq: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """k-means++ seeding as in BADGE (Ash et al. 2020): the first seed is the point of largest
+    norm, each next one is drawn with probability proportional to its squared distance to the
+    nearest seed chosen so far (D^2 sampling).
+
+    ``sq_dist_to(i)`` returns the squared distances of all points to point ``i``. Returns the
+    picks, the squared distance each had to the nearest earlier seed when it was drawn (its norm^2
+    for the first), and a reason per pick. If every remaining point coincides with a seed (all
+    D^2 = 0) the next pick is uniform among the points not yet chosen.
+    """
+    picks = np.empty(n, dtype=np.int64)
+    at_pick = np.empty(n, dtype=np.float64)
+    reasons: list[str] = []
+    if n == 0:
+        return picks, at_pick, reasons
+    chosen = np.zeros(n_points, dtype=bool)
+    first = int(np.argmax(norms_sq))
+    picks[0], at_pick[0] = first, float(norms_sq[first])
+    reasons.append("first seed: largest gradient norm")
+    chosen[first] = True
+    d2 = sq_dist_to(first)
+    d2[chosen] = 0.0
+    for t in range(1, n):
+        total = float(d2.sum())
+        if total > 0 and np.isfinite(total):
+            i = int(rng.choice(n_points, p=d2 / total))
+            reasons.append(f"k-means++ D^2 draw (probability {d2[i] / total:.3g})")
+        else:
+            i = int(rng.choice(np.flatnonzero(~chosen)))
+            reasons.append("k-means++: all remaining points coincide with seeds; uniform draw")
+        picks[t], at_pick[t] = i, float(d2[i])
+        chosen[i] = True
+        d2 = np.minimum(d2, sq_dist_to(i))
+        d2[chosen] = 0.0
+    return picks, at_pick, reasons
+
+
+def kcenter_greedy(
+    X: np.ndarray,
+    init_min_sq: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """k-center greedy (Sener & Savarese 2018): repeatedly take the point farthest from its nearest
+    centre, then update every point's nearest-centre distance with the new centre (one vectorised
+    ``O(N d)`` update per pick).
+
+    ``init_min_sq`` is each point's squared distance to the nearest initial centre (``inf`` when
+    there is none: then the first pick is uniform at random). Returns picks, the distance (not
+    squared) each had to its nearest centre when picked, reasons, and the final squared
+    nearest-centre distances (0 for the picks).
+    """
+    picks = np.empty(n, dtype=np.int64)
+    dist = np.empty(n, dtype=np.float64)
+    reasons: list[str] = []
+    m = np.array(init_min_sq, dtype=np.float64, copy=True)
+    X_sq = sq_norms(X)
+    taken = np.zeros(len(X), dtype=bool)
+    for t in range(n):
+        if np.isinf(m).all():
+            i = int(rng.choice(np.flatnonzero(~taken)))
+            reasons.append("first centre: no labelled samples, uniform draw")
+            dist[t] = np.inf
+        else:
+            key = np.where(taken, -np.inf, m)
+            i = int(np.argmax(key))
+            reasons.append("farthest from every centre (labelled + picked)")
+            dist[t] = float(np.sqrt(max(m[i], 0.0)))
+        picks[t] = i
+        taken[i] = True
+        m = np.minimum(m, sq_dists_to(X, X[i], X_sq))
+        m[taken] = 0.0
+    return picks, dist, reasons, m
+
+
+def kmeans_nearest(
+    X: np.ndarray, n: int, seed: int, *, n_init: int | str = "auto"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """k-means with ``n`` clusters (seeded), then the sample nearest each centroid, no duplicates.
+
+    Centroids are served in order; a centroid whose nearest sample is taken gets its nearest
+    untaken sample. Returns the picks (row indices of ``X``), their cluster, and their distance
+    to that centroid.
+    """
+    from sklearn.cluster import KMeans
+
+    X = np.asarray(X, dtype=np.float64)
+    n = int(min(n, len(X)))
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
+    n_distinct = len(np.unique(X, axis=0)) if len(X) <= 20000 else len(X)
+    k = max(1, min(n, n_distinct))
+    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(X)
+    centres = km.cluster_centers_
+    # distances centroid -> samples, (k, N)
+    d = sq_norms(centres)[:, None] - 2.0 * (centres @ X.T) + sq_norms(X)[None, :]
+    d = np.maximum(d, 0.0)
+    taken = np.zeros(len(X), dtype=bool)
+    picks, clusters, dists = [], [], []
+    for c in range(k):
+        i = int(np.argmin(np.where(taken, np.inf, d[c])))
+        taken[i] = True
+        picks.append(i)
+        clusters.append(c)
+        dists.append(float(np.sqrt(d[c, i])))
+    # fewer distinct points than n: fill with the untaken samples nearest any centroid
+    if len(picks) < n:
+        rest = np.flatnonzero(~taken)
+        near = d[:, rest].min(axis=0)
+        extra = rest[np.argsort(near, kind="stable")[: n - len(picks)]]
+        for i in extra:
+            c = int(np.argmin(d[:, i]))
+            picks.append(int(i))
+            clusters.append(c)
+            dists.append(float(np.sqrt(d[c, i])))
+    return np.asarray(picks, np.int64), np.asarray(clusters, np.int64), np.asarray(dists)
+
+
+# ----------------------------------------------------------------------------------------------
+# selections
+# ----------------------------------------------------------------------------------------------
+def empty_selection(ctx: QueryContext, diagnostics: dict | None = None) -> Selection:
+    return Selection(
+        indices=np.empty(0, dtype=np.int64),
+        scores=np.full(len(ctx.unlabeled), np.nan),
+        details=selection_details(ctx, np.empty(0, np.int64), np.full(len(ctx.unlabeled), np.nan), "none"),
+        diagnostics=dict(diagnostics or {}),
+    )
+
+
+def make_selection(
+    ctx: QueryContext,
+    order: np.ndarray,
+    scores: np.ndarray,
+    reasons: str | Sequence[str],
+    components: pd.DataFrame | None = None,
+    diagnostics: dict | None = None,
+) -> Selection:
+    """A Selection from positions ``order`` into ``ctx.unlabeled`` (pick order)."""
+    order = np.asarray(order, dtype=np.int64)
+    scores = np.asarray(scores, dtype=float)
+    return Selection(
+        indices=ctx.unlabeled[order],
+        scores=scores,
+        details=selection_details(ctx, order, scores, reasons, components),
+        diagnostics=dict(diagnostics or {}),
+    )
+
+
+class ScoreWithDiagnostics(ScoreBasedStrategy):
+    """A score-based strategy whose score computation also yields round-level diagnostics.
+
+    Subclasses implement ``_score_parts(ctx) -> (score, components, diagnostics)``; ``select``
+    takes the top ``n`` (ties to the lower position, as ``ScoreBasedStrategy``).
+    """
+
+    reason: ClassVar[str] = "highest score"
+
+    def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _score_components(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame]:
+        score, components, _ = self._score_parts(ctx)
+        return score, components
+
+    def _extra_details(self, ctx: QueryContext, order: np.ndarray) -> dict[str, list] | None:
+        """Optional per-pick columns that are too costly to build for every candidate."""
+        return None
+
+    def select(self, ctx: QueryContext, n: int) -> Selection:
+        n = check_query_size(ctx, n)
+        if n == 0:
+            return empty_selection(ctx)
+        score, components, diagnostics = self._score_parts(ctx)
+        order = top_n(score, n)
+        diagnostics = dict(diagnostics)
+        diagnostics.setdefault("n_candidates", int(len(ctx.unlabeled)))
+        sel = make_selection(ctx, order, score, self.reason, components, diagnostics)
+        extra = self._extra_details(ctx, order)
+        if extra:
+            for col, values in extra.items():
+                sel.details[col] = values
+        return sel

@@ -1,0 +1,209 @@
+"""The query-strategy contract: ``QueryContext`` in, ``Selection`` out (DESIGN.md, "Core contracts").
+
+A strategy is a small class: hyperparameters validated and stored as given in ``__init__``,
+``select(ctx, n)`` returning a :class:`Selection`, and, for strategies that rank by a per-sample
+quantity, ``score(ctx)`` returning a utility aligned with ``ctx.unlabeled`` (higher is picked first).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from mlal_core.errors import ConfigError
+
+
+@dataclass
+class QueryContext:
+    """Everything a strategy may use in one round, and nothing else.
+
+    A strategy never sees the labels of unlabelled samples: only ``y_labeled``, aligned with
+    ``labeled``. ``proba_samples`` covers the whole pool (``N_pool`` rows) so that positions index it.
+    """
+
+    labeled: np.ndarray
+    unlabeled: np.ndarray
+    y_labeled: np.ndarray
+    proba_samples: np.ndarray
+    features: np.ndarray | None = None
+    texts: Sequence[str] | None = None
+    model: object | None = None
+    round: int = 0
+    total_rounds: int = 1
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+
+    def __post_init__(self) -> None:
+        self.labeled = np.asarray(self.labeled, dtype=np.int64).reshape(-1)
+        self.unlabeled = np.asarray(self.unlabeled, dtype=np.int64).reshape(-1)
+        self.y_labeled = np.asarray(self.y_labeled)
+        self.proba_samples = np.asarray(self.proba_samples)
+        if self.proba_samples.ndim == 2:
+            self.proba_samples = self.proba_samples[None]
+        if self.proba_samples.ndim != 3:
+            raise ConfigError(
+                "proba_samples must have shape (S, N_pool, K); "
+                f"got an array with {self.proba_samples.ndim} dimensions."
+            )
+        n_pool, k = self.proba_samples.shape[1:]
+        if self.y_labeled.ndim != 2 or self.y_labeled.shape != (len(self.labeled), k):
+            raise ConfigError(
+                f"y_labeled must have shape (len(labeled), K) = ({len(self.labeled)}, {k}); "
+                f"got {self.y_labeled.shape}."
+            )
+        for name in ("labeled", "unlabeled"):
+            pos = getattr(self, name)
+            if pos.size and (pos.min() < 0 or pos.max() >= n_pool):
+                raise ConfigError(f"{name} holds positions outside the pool of {n_pool} samples.")
+        if np.intersect1d(self.labeled, self.unlabeled).size:
+            raise ConfigError("A pool position cannot be both labelled and unlabelled.")
+        if self.features is not None and len(self.features) != n_pool:
+            raise ConfigError(
+                f"features must have one row per pool sample ({n_pool}); got {len(self.features)}."
+            )
+        if self.texts is not None and len(self.texts) != n_pool:
+            raise ConfigError(f"texts must hold one text per pool sample ({n_pool}); got {len(self.texts)}.")
+
+    @property
+    def n_pool(self) -> int:
+        return int(self.proba_samples.shape[1])
+
+    @property
+    def n_labels(self) -> int:
+        return int(self.proba_samples.shape[2])
+
+    @property
+    def n_samples(self) -> int:
+        """S: ensemble members or dropout passes."""
+        return int(self.proba_samples.shape[0])
+
+    def proba_unlabeled(self) -> np.ndarray:
+        """``(S, nU, K)`` probability samples of the unlabelled candidates."""
+        return self.proba_samples[:, self.unlabeled, :]
+
+    def mean_proba(self, positions: np.ndarray | None = None) -> np.ndarray:
+        """``pbar``: mean over the S samples, ``(n, K)``, for ``positions`` (default: unlabelled)."""
+        pos = self.unlabeled if positions is None else positions
+        return self.proba_samples[:, pos, :].mean(axis=0)
+
+    def label_cardinality(self) -> float:
+        """LC: mean number of labels per labelled sample (0 when nothing is labelled)."""
+        return float(self.y_labeled.sum(axis=1).mean()) if len(self.labeled) else 0.0
+
+
+@dataclass
+class Selection:
+    """What a strategy picked and why.
+
+    ``scores`` is aligned with ``ctx.unlabeled`` (NaN where a candidate was not scored).
+    ``details`` has one row per selected sample, in pick order, with at least the columns
+    ``position``, ``score`` and ``reason``, plus the components of the score.
+    """
+
+    indices: np.ndarray
+    scores: np.ndarray
+    details: pd.DataFrame
+    diagnostics: dict = field(default_factory=dict)
+
+
+class QueryStrategy:
+    """Base class: parameters as given in ``__init__``, ``select`` in subclasses.
+
+    Subclasses set ``name`` (the registry key) and validate their hyperparameters in ``__init__``.
+    """
+
+    name: ClassVar[str] = ""
+
+    def select(self, ctx: QueryContext, n: int) -> Selection:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # scikit-learn style parameter access, so a strategy can be cloned and stored.
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self" and sig.parameters[p].kind is not inspect.Parameter.VAR_KEYWORD]
+
+    def get_params(self) -> dict[str, Any]:
+        return {p: getattr(self, p) for p in self._param_names()}
+
+    def clone(self) -> QueryStrategy:
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class ScoreBasedStrategy(QueryStrategy):
+    """A strategy that ranks candidates by one utility: subclasses implement ``_score_components``.
+
+    ``_score_components(ctx)`` returns ``(score, components)``: the utility ``(nU,)`` and a
+    DataFrame of the quantities it is made of (one row per candidate, aligned with
+    ``ctx.unlabeled``). ``select`` takes the top ``n``; ties go to the lower pool position.
+    """
+
+    reason: ClassVar[str] = "highest score"
+
+    def _score_components(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame]:  # pragma: no cover
+        raise NotImplementedError
+
+    def score(self, ctx: QueryContext) -> np.ndarray:
+        return self._score_components(ctx)[0]
+
+    def select(self, ctx: QueryContext, n: int) -> Selection:
+        n = check_query_size(ctx, n)
+        score, components = self._score_components(ctx)
+        order = top_n(score, n)
+        return Selection(
+            indices=ctx.unlabeled[order],
+            scores=np.asarray(score, dtype=float),
+            details=selection_details(ctx, order, score, self.reason, components),
+            diagnostics={},
+        )
+
+
+def check_query_size(ctx: QueryContext, n: int) -> int:
+    """Validate the query size: a positive integer, capped at the number of candidates."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ConfigError(f"The query size must be a positive integer; got {n!r}.")
+    return int(min(n, len(ctx.unlabeled)))
+
+
+def top_n(score: np.ndarray, n: int) -> np.ndarray:
+    """Positions (into ``score``) of the ``n`` highest finite scores; ties to the lower index."""
+    score = np.asarray(score, dtype=float)
+    key = np.where(np.isnan(score), -np.inf, score)
+    if n >= len(key):
+        return np.argsort(-key, kind="stable")
+    part = np.argpartition(-key, n - 1)[:n]
+    # a stable order among the chosen, with ties broken by position; include boundary ties
+    threshold = key[part].min()
+    cand = np.flatnonzero(key >= threshold)
+    return cand[np.argsort(-key[cand], kind="stable")][:n]
+
+
+def selection_details(
+    ctx: QueryContext,
+    order: np.ndarray,
+    score: np.ndarray | None,
+    reason: str | Sequence[str],
+    components: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """One row per picked candidate (``order`` indexes ``ctx.unlabeled``), in pick order."""
+    order = np.asarray(order, dtype=np.int64)
+    df = pd.DataFrame(
+        {
+            "position": ctx.unlabeled[order],
+            "pick": np.arange(1, len(order) + 1),
+            "score": np.asarray(score, dtype=float)[order] if score is not None else np.nan,
+            "reason": list(reason) if not isinstance(reason, str) else [reason] * len(order),
+        }
+    )
+    if components is not None and len(components.columns):
+        comp = components.iloc[order].reset_index(drop=True)
+        df = pd.concat([df, comp], axis=1)
+    return df

@@ -1,0 +1,238 @@
+"""CoMAL: prototype-based sampling in a label-wise contrastive embedding space (Peng et al. 2024).
+
+Each round a fresh contrastive module (:mod:`mlal_core.contrastive`) is trained on the labelled
+samples' features ``ctx.features`` (the frozen representation the classifier was trained on, so no
+gradient reaches the backbone: the paper's stop-gradient setting). Label prototypes are the
+normalised mean embeddings of the positives; every unlabelled sample gets
+
+    SLCI = | #labels with k_j > kbar_j - LC |,   PFD = sum_{j: ystar_j = 1} (1 - k_j),
+    Q = SLCI^gamma * PFD^(1 - gamma)
+
+and the n highest Q are picked (ties to the lower pool position). ystar comes from the
+classifier's mean probabilities ``ctx.proba_samples`` (> 0.5).
+
+Embeddings for the app (CoMAL Fig. 1, 12) go to ``diagnostics["embeddings"]``: the label-wise
+``z`` of at most ``embedding_cap`` samples (every selected sample, then up to half of the rest of
+the cap from the labelled set and the remainder from the unlabelled pool, both drawn at random
+from ``ctx.rng`` after the selection), stored as float16 ``(m, K, d_z)``, with their k-values and
+labels (true labels for labelled samples, pseudo labels for unlabelled ones). With the defaults
+(cap 1000, d_z 64) that is 128 KB per label, e.g. 3.6 MB for K = 28.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from mlal_core import contrastive as cl
+from mlal_core.errors import ConfigError
+from mlal_core.features.device import resolve_device
+from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size, top_n
+from mlal_core.strategies.registry import Param, register
+
+
+def _check_int(name, v, minimum):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}; got {v!r}.")
+
+
+def _check_float(name, v, low, high, low_open=True):
+    ok = not isinstance(v, bool) and isinstance(v, (int, float, np.floating)) and np.isfinite(v)
+    ok = ok and (v > low if low_open else v >= low) and v <= high
+    if not ok:
+        raise ConfigError(f"{name} must be a number in {'(' if low_open else '['}{low}, {high}]; got {v!r}.")
+
+
+@register(
+    display_name="CoMAL (contrastive multi-label AL)",
+    paper="Peng, Wang, Chen, Shou, Yao, Wu & Chen (2024). CoMAL: Contrastive Active Learning for "
+    "Multi-Label Text Classification. KDD '24.",
+    explanation=(
+        "CoMAL learns one small embedding per (sample, label) with supervised contrastive learning: "
+        "embeddings of samples that have label j are pulled together (and towards a prototype for j), and all "
+        "'label absent' embeddings form one shared cluster. For an unlabelled sample it compares each label "
+        "embedding with that label's prototype. SLCI counts the labels whose embedding looks more prototypical "
+        "than usual and compares that count with the average number of labels per sample (an uncertainty); "
+        "PFD adds up how far the embeddings of the predicted labels are from their prototypes (novelty). "
+        "Samples with high SLCI and high PFD are picked."
+    ),
+    params=(
+        Param("gamma", 0.5, "trade-off: Q = SLCI^gamma * PFD^(1-gamma)", 0.0, 1.0),
+        Param("epochs", 10, "training passes of the contrastive module over the labelled set", 1, 1000),
+        Param("d_u", 128, "size of each label-specific sub-feature (paper: 512)", 1, 4096),
+        Param("d_z", 64, "size of the latent label-wise embedding (paper: 64-256)", 2, 4096),
+        Param("temperature", 0.07, "SupCon temperature tau", 1e-3, 10.0),
+        Param("lr", 1e-3, "Adam learning rate of the module", 1e-6, 1.0),
+        Param("batch_size", 64, "mini-batch size (capped so B*K <= 4096 embeddings)", 2, 4096),
+        Param("embedding_cap", 1000, "at most this many samples' embeddings are kept for plots", 0, 100_000),
+        Param("device", None, "None (CUDA when available), 'cpu' or 'cuda'"),
+    ),
+    needs=("features",),
+    choice=(
+        "The module trains on the frozen features the classifier used (stop-gradient), from scratch each "
+        "round for a fixed number of epochs; L = L_scl + L_rec + L_cls with unit weights; negatives of every "
+        "label share one contrastive class; labels without a labelled positive have no prototype (k = 0)."
+    ),
+)
+class CoMAL(QueryStrategy):
+    """CoMAL (METHODS.md, "CoMAL")."""
+
+    name = "comal"
+
+    def __init__(
+        self,
+        gamma: float = 0.5,
+        epochs: int = 10,
+        d_u: int = 128,
+        d_z: int = 64,
+        temperature: float = 0.07,
+        lr: float = 1e-3,
+        batch_size: int = 64,
+        embedding_cap: int = 1000,
+        device: str | None = None,
+    ):
+        _check_float("gamma", gamma, 0.0, 1.0, low_open=False)
+        _check_int("epochs", epochs, 1)
+        _check_int("d_u", d_u, 1)
+        _check_int("d_z", d_z, 2)
+        _check_float("temperature", temperature, 0.0, 100.0)
+        _check_float("lr", lr, 0.0, 10.0)
+        _check_int("batch_size", batch_size, 2)
+        _check_int("embedding_cap", embedding_cap, 0)
+        if device is not None and not isinstance(device, str):
+            raise ConfigError(f"device must be None, 'cpu' or 'cuda'; got {device!r}.")
+        self.gamma = gamma
+        self.epochs = epochs
+        self.d_u = d_u
+        self.d_z = d_z
+        self.temperature = temperature
+        self.lr = lr
+        self.batch_size = batch_size
+        self.embedding_cap = embedding_cap
+        self.device = device
+
+    def _compute(self, ctx: QueryContext) -> dict:
+        if ctx.features is None:
+            raise ConfigError("CoMAL needs ctx.features (the representation the classifier was trained on).")
+        if len(ctx.labeled) == 0:
+            raise ConfigError("CoMAL needs at least one labelled sample to train its contrastive module.")
+        seed = int(ctx.rng.integers(0, 2**31 - 1))
+        trained = cl.train_module(
+            ctx.features[ctx.labeled],
+            ctx.y_labeled,
+            d_u=self.d_u,
+            d_z=self.d_z,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            temperature=self.temperature,
+            seed=seed,
+            device=resolve_device(self.device),
+        )
+        module = trained.module
+        z_lab = cl.embed(module, ctx.features, ctx.labeled)
+        P, has_proto = cl.prototypes(z_lab, ctx.y_labeled)
+        k_lab = cl.k_values(z_lab, P)
+        kbar = k_lab.mean(axis=0)
+        lc = ctx.label_cardinality()
+        # unlabelled: k-values in chunks, without keeping every z
+        nU = len(ctx.unlabeled)
+        k_unl = np.empty((nU, ctx.n_labels))
+        step = 4096
+        for s in range(0, nU, step):
+            k_unl[s : s + step] = cl.k_values(cl.embed(module, ctx.features, ctx.unlabeled[s : s + step]), P)
+        ystar = ctx.mean_proba() > 0.5
+        s_ = cl.slci(k_unl, kbar, lc)
+        p_ = cl.pfd(k_unl, ystar)
+        q_ = cl.comal_value(s_, p_, self.gamma)
+        return {
+            "trained": trained,
+            "P": P,
+            "has_proto": has_proto,
+            "kbar": kbar,
+            "lc": lc,
+            "k_lab": k_lab,
+            "k_unl": k_unl,
+            "ystar": ystar,
+            "slci": s_,
+            "pfd": p_,
+            "Q": q_,
+        }
+
+    def score(self, ctx: QueryContext) -> np.ndarray:
+        """Q of every unlabelled sample (trains the module; seeded from ``ctx.rng``)."""
+        return self._compute(ctx)["Q"]
+
+    def _embeddings(self, ctx: QueryContext, r: dict, picked_rows: np.ndarray) -> dict:
+        module = r["trained"].module
+        cap = int(self.embedding_cap)
+        sel = picked_rows[:cap]
+        rest = max(0, cap - len(sel))
+        n_lab = min(len(ctx.labeled), rest // 2)
+        lab_rows = (
+            np.sort(ctx.rng.choice(len(ctx.labeled), size=n_lab, replace=False))
+            if n_lab
+            else np.empty(0, int)
+        )
+        others = np.setdiff1d(np.arange(len(ctx.unlabeled)), picked_rows)
+        n_unl = min(len(others), rest - n_lab)
+        unl_rows = np.sort(ctx.rng.choice(others, size=n_unl, replace=False)) if n_unl else np.empty(0, int)
+        positions = np.concatenate([ctx.labeled[lab_rows], ctx.unlabeled[sel], ctx.unlabeled[unl_rows]])
+        role = np.array(
+            ["labelled"] * len(lab_rows) + ["selected"] * len(sel) + ["unlabelled"] * len(unl_rows)
+        )
+        z = (
+            cl.embed(module, ctx.features, positions)
+            if len(positions)
+            else np.empty((0, ctx.n_labels, self.d_z))
+        )
+        k = np.concatenate([r["k_lab"][lab_rows], r["k_unl"][sel], r["k_unl"][unl_rows]]).astype(np.float32)
+        y = np.concatenate(
+            [np.asarray(ctx.y_labeled)[lab_rows] > 0, r["ystar"][sel], r["ystar"][unl_rows]]
+        ).astype(np.uint8)
+        return {
+            "positions": positions,
+            "role": role,
+            "z": z.astype(np.float16),
+            "k": k,
+            "y": y,
+            "note": "y holds the true labels of labelled samples and the pseudo labels (pbar > 0.5) of the others; "
+            f"at most {cap} samples, z stored as float16.",
+        }
+
+    def select(self, ctx: QueryContext, n: int) -> Selection:
+        n = check_query_size(ctx, n)
+        r = self._compute(ctx)
+        order = top_n(r["Q"], n)
+        above = (r["k_unl"][order] > r["kbar"][None, :]).sum(axis=1)
+        details = pd.DataFrame(
+            {
+                "position": ctx.unlabeled[order],
+                "pick": np.arange(1, n + 1),
+                "score": r["Q"][order],
+                "reason": [
+                    f"high Q = SLCI^{self.gamma:g} * PFD^{1 - self.gamma:g}: {a} labels above their mean "
+                    f"prototype similarity vs LC {r['lc']:.2f}; predicted labels {p:.2f} away from prototypes"
+                    for a, p in zip(above, r["pfd"][order])
+                ],
+                "SLCI": r["slci"][order],
+                "PFD": r["pfd"][order],
+                "Q": r["Q"][order],
+                "n_above_kbar": above,
+                "n_predicted": r["ystar"][order].sum(axis=1),
+            }
+        )
+        trained = r["trained"]
+        diagnostics = {
+            "prototypes": r["P"].astype(np.float32),
+            "has_prototype": r["has_proto"],
+            "kbar": r["kbar"],
+            "label_cardinality": float(r["lc"]),
+            "loss_history": trained.history,
+            "train_steps": int(trained.steps),
+            "batch_size": int(trained.batch_size),
+            "embeddings": self._embeddings(ctx, r, order),
+        }
+        return Selection(
+            indices=ctx.unlabeled[order], scores=r["Q"], details=details, diagnostics=diagnostics
+        )

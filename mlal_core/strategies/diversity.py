@@ -1,0 +1,358 @@
+"""Representation-based strategies: BADGE (multi-label), Core-Set, DAL.
+
+BADGE and Core-Set work on ``h``: ``ctx.model.embed(ctx.features)`` when the context carries a model
+with ``embed``, else ``ctx.features`` (INTERFACES.md). DAL trains a small discriminator on
+``ctx.features``. Definitions: METHODS.md ("BADGE (multi-label), Core-Set", "XMTC strategies").
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from mlal_core.strategies._common import (
+    check_number,
+    derive_seed,
+    empty_selection,
+    kcenter_greedy,
+    kmeanspp_seeding,
+    make_selection,
+    min_sq_dists,
+    pseudo_labels,
+    require,
+    sq_dists_to,
+    sq_norms,
+)
+from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size
+from mlal_core.strategies.registry import Param, register
+
+
+def representation(ctx: QueryContext, positions: np.ndarray, strategy: str) -> tuple[np.ndarray, str]:
+    """``h`` for ``positions``: the model's penultimate features when it has ``embed``, else the
+    context's features. Returns the array and where it came from."""
+    X = require(ctx, "features", strategy, "the (N_pool, d) representation of the pool")
+    if ctx.model is not None and hasattr(ctx.model, "embed"):
+        return np.asarray(ctx.model.embed(X[positions]), dtype=np.float32), "model.embed(features)"
+    rows = X[positions]
+    rows = rows.toarray() if hasattr(rows, "toarray") else rows
+    return np.asarray(rows, dtype=np.float32), "features"
+
+
+# ----------------------------------------------------------------------------------------------
+# BADGE
+# ----------------------------------------------------------------------------------------------
+@register(
+    display_name="BADGE (multi-label gradient embeddings)",
+    paper="Ash et al. 2020, Deep batch active learning by diverse, uncertain gradient lower bounds (ICLR); baseline in BEAL and CoMAL",
+    explanation=(
+        "BADGE imagines the gradient the last layer would get if the model's own guess were the "
+        "true label: large when the model is unsure, and pointing in a direction that depends on "
+        "the sample's features. It then spreads the batch over these gradient vectors with "
+        "k-means++ seeding, so it picks samples that are both uncertain and different from each other."
+    ),
+    params=(
+        Param(
+            "projection_dims",
+            512,
+            "When K x d exceeds this, the gradient embeddings are random-projected (seeded Gaussian) "
+            "to this many dimensions; None = never project (exact distances, computed without "
+            "building the K x d vectors).",
+            low=1,
+            high=65536,
+        ),
+    ),
+    needs=("features",),
+    choice=(
+        "Multi-label gradient embedding g_i = vec((pbar_i - ystar_i) outer h_i), h = penultimate "
+        "features (model.embed) or the context features; random projection to <= 512 dims when "
+        "K x d > 512; k-means++ seeding as in BADGE's code (first seed = largest gradient norm, "
+        "then D^2 sampling with ctx.rng)."
+    ),
+)
+class BADGEStrategy(QueryStrategy):
+    """Multi-label BADGE.
+
+    ``a_i = pbar_i - ystar_i`` (K), ``h_i`` (d), ``g_i = vec(a_i h_i^T)`` (K d), ``||g_i|| = ||a_i|| ||h_i||``.
+    If ``K d > projection_dims``: ``g_i R`` with ``R`` a ``(K d, projection_dims)`` Gaussian matrix
+    scaled by ``1/sqrt(projection_dims)`` drawn from ``ctx.rng``. Otherwise (or with
+    ``projection_dims=None``) distances are exact, from
+    ``||g_i - g_j||^2 = ||a_i||^2 ||h_i||^2 + ||a_j||^2 ||h_j||^2 - 2 (a_i . a_j)(h_i . h_j)``.
+    Picks: k-means++ seeding over the g's (first seed = largest norm, then D^2 sampling).
+    ``scores`` = the gradient norm of every candidate (for display; the picks are not its top n).
+    """
+
+    name: ClassVar[str] = "badge"
+    CHUNK_FLOATS: ClassVar[int] = 2**24
+
+    def __init__(self, projection_dims: int | None = 512) -> None:
+        self.projection_dims = check_number("projection_dims", projection_dims, 1, 65536, integer=True, allow_none=True)
+
+    def gradient_factors(self, ctx: QueryContext) -> tuple[np.ndarray, np.ndarray, str]:
+        """``a = pbar - ystar`` and ``h`` for the candidates (the factors of ``g``)."""
+        h, source = representation(ctx, ctx.unlabeled, self.name)
+        pbar = ctx.mean_proba()
+        a = pbar - pseudo_labels(pbar)
+        return a, h, source
+
+    @staticmethod
+    def gradient_embedding(a: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """The explicit ``(n, K d)`` vectors ``vec(a_i outer h_i)`` (row-major: label, then feature)."""
+        return (a[:, :, None] * h[:, None, :]).reshape(len(a), -1)
+
+    def select(self, ctx: QueryContext, n: int) -> Selection:
+        n = check_query_size(ctx, n)
+        if n == 0:
+            return empty_selection(ctx)
+        a, h, source = self.gradient_factors(ctx)
+        nU, K = a.shape
+        d = h.shape[1]
+        na2, nh2 = sq_norms(a), sq_norms(h)
+        grad_norm = np.sqrt(na2 * nh2)
+        project = self.projection_dims is not None and K * d > self.projection_dims
+        if project:
+            m = int(self.projection_dims)
+            R = (ctx.rng.standard_normal((K * d, m)) / np.sqrt(m)).astype(np.float32)
+            G = np.empty((nU, m), dtype=np.float32)
+            step = max(1, self.CHUNK_FLOATS // max(K * d, 1))
+            a32, h32 = a.astype(np.float32), h.astype(np.float32)
+            for s in range(0, nU, step):
+                G[s : s + step] = self.gradient_embedding(a32[s : s + step], h32[s : s + step]) @ R
+            G = G.astype(np.float64)
+            G_sq = sq_norms(G)
+
+            def dist_to(i: int) -> np.ndarray:
+                return sq_dists_to(G, G[i], G_sq)
+
+            norms_sq = G_sq
+            space = f"random projection of the {K}x{d} = {K * d}-dim gradients to {m} dims"
+        else:
+            def dist_to(i: int) -> np.ndarray:
+                return np.maximum(na2 * nh2 + na2[i] * nh2[i] - 2.0 * (a @ a[i]) * (h @ h[i]), 0.0)
+
+            norms_sq = na2 * nh2
+            space = f"exact {K}x{d} = {K * d}-dim gradients"
+        picks, d2, reasons = kmeanspp_seeding(n, nU, dist_to, norms_sq, ctx.rng)
+        comps = pd.DataFrame({"gradient_norm": grad_norm, "sq_dist_to_earlier_seeds": np.nan})
+        comps.loc[comps.index[picks], "sq_dist_to_earlier_seeds"] = d2
+        comps.loc[comps.index[picks[:1]], "sq_dist_to_earlier_seeds"] = np.nan
+        diag = {
+            "embedding_source": source,
+            "space": space,
+            "projected": bool(project),
+            "gradient_dims": int(K * d),
+            "mean_gradient_norm": float(grad_norm.mean()),
+            "n_candidates": int(nU),
+        }
+        return make_selection(ctx, picks, grad_norm, reasons, comps, diag)
+
+
+# ----------------------------------------------------------------------------------------------
+# Core-Set
+# ----------------------------------------------------------------------------------------------
+@register(
+    display_name="Core-Set (k-center greedy)",
+    paper="Sener & Savarese 2018, Active learning for convolutional neural networks: a core-set approach (ICLR); baseline in BEAL and CoMAL",
+    explanation=(
+        "Core-Set tries to cover the data: it repeatedly picks the unlabelled sample that is farthest "
+        "from everything already labelled or picked (in the model's feature space). After the round, "
+        "every sample is close to some labelled one, so the labelled set represents the whole pool."
+    ),
+    params=(),
+    needs=("features",),
+    choice="k-center greedy with Euclidean distance on h, the labelled samples as initial centres.",
+)
+class CoreSetStrategy(QueryStrategy):
+    """k-center greedy on ``h`` with the labelled samples as the initial centres.
+
+    ``scores`` = each candidate's distance to its nearest labelled sample (before the round).
+    Diagnostics: covering radius (max over candidates of the distance to the nearest centre)
+    before and after the picks.
+    """
+
+    name: ClassVar[str] = "coreset"
+
+    def __init__(self) -> None:
+        pass
+
+    def select(self, ctx: QueryContext, n: int) -> Selection:
+        n = check_query_size(ctx, n)
+        if n == 0:
+            return empty_selection(ctx)
+        pos = np.concatenate([ctx.unlabeled, ctx.labeled])
+        H, source = representation(ctx, pos, self.name)
+        nU = len(ctx.unlabeled)
+        HU, HL = H[:nU], H[nU:]
+        init, _ = min_sq_dists(HU, HL)
+        picks, dist, reasons, final = kcenter_greedy(HU, init, n, ctx.rng)
+        d0 = np.sqrt(init)
+        comps = pd.DataFrame({"dist_to_nearest_labelled": d0, "dist_to_nearest_centre_at_pick": np.nan})
+        comps.loc[comps.index[picks], "dist_to_nearest_centre_at_pick"] = dist
+        remaining = np.ones(nU, dtype=bool)
+        remaining[picks] = False
+        diag = {
+            "embedding_source": source,
+            "covering_radius_before": float(d0.max()) if len(ctx.labeled) else float("inf"),
+            "covering_radius_after": float(np.sqrt(final[remaining].max())) if remaining.any() else 0.0,
+            "n_candidates": int(nU),
+        }
+        return make_selection(ctx, picks, d0, reasons, comps, diag)
+
+
+# ----------------------------------------------------------------------------------------------
+# DAL
+# ----------------------------------------------------------------------------------------------
+@register(
+    display_name="DAL (discriminative active learning)",
+    paper="Gissin & Shalev-Shwartz 2019, Discriminative active learning (arXiv:1907.06347); as used in the XMTC study (Fromme et al.)",
+    explanation=(
+        "DAL trains a small network to tell labelled from unlabelled samples. Samples it is surest "
+        "are unlabelled look least like anything labelled so far, so labelling them makes the "
+        "labelled set resemble the pool. It picks the batch in several sub-batches, retraining the "
+        "discriminator after each so the batch does not pile up in one region."
+    ),
+    params=(
+        Param("sub_batches", 10, "The batch is selected in this many sub-batches, retraining the discriminator before each.", low=1, high=100),
+        Param(
+            "unlabeled_ratio",
+            10,
+            "Unlabelled training examples for the discriminator: min(ratio x |labelled|, |unlabelled|), drawn at random.",
+            low=1,
+            high=1000,
+        ),
+        Param("epochs", 10, "Maximum training epochs of the discriminator (stops early at 98 % training accuracy).", low=1, high=1000),
+        Param("hidden_size", 256, "Width of the discriminator's two hidden layers.", low=1, high=4096),
+    ),
+    needs=("features",),
+    choice=(
+        "MLP discriminator (2 hidden ReLU layers) on ctx.features, class-balanced BCE, Adam 1e-3, "
+        "batch 64, seeded from ctx.rng; trained up to `epochs` epochs or until 98 % training accuracy "
+        "(Gissin & Shalev-Shwartz's stopping rule). The sub-batch's picks count as labelled for the "
+        "next sub-batch."
+    ),
+)
+class DALStrategy(QueryStrategy):
+    """Discriminative active learning, in ``sub_batches`` rounds of retraining.
+
+    In each sub-batch: labelled set L' = labelled + earlier picks; the discriminator is trained on
+    L' (target 0) and ``min(unlabeled_ratio |L'|, |U'|)`` random unlabelled candidates (target 1),
+    weighting the classes equally; the next ``~n / sub_batches`` picks are the candidates with the
+    highest ``P(unlabelled)``. With no labelled sample at all, the first sub-batch is uniform random.
+    """
+
+    name: ClassVar[str] = "dal"
+    STOP_ACCURACY: ClassVar[float] = 0.98
+    BATCH_SIZE: ClassVar[int] = 64
+    LEARNING_RATE: ClassVar[float] = 1e-3
+
+    def __init__(self, sub_batches: int = 10, unlabeled_ratio: int = 10, epochs: int = 10, hidden_size: int = 256) -> None:
+        self.sub_batches = check_number("sub_batches", sub_batches, 1, 100, integer=True)
+        self.unlabeled_ratio = check_number("unlabeled_ratio", unlabeled_ratio, 1, 1000, integer=True)
+        self.epochs = check_number("epochs", epochs, 1, 1000, integer=True)
+        self.hidden_size = check_number("hidden_size", hidden_size, 1, 4096, integer=True)
+
+    def _train(self, X: np.ndarray, y: np.ndarray, seed: int):
+        import torch
+        from torch import nn
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = nn.Sequential(
+                nn.Linear(X.shape[1], self.hidden_size),
+                nn.ReLU(),
+                nn.Linear(self.hidden_size, self.hidden_size),
+                nn.ReLU(),
+                nn.Linear(self.hidden_size, 1),
+            )
+            gen = torch.Generator().manual_seed(seed)
+            Xt = torch.as_tensor(X, dtype=torch.float32)
+            yt = torch.as_tensor(y, dtype=torch.float32)
+            n_pos = float(y.sum())
+            n_neg = float(len(y) - n_pos)
+            pos_weight = torch.tensor([n_neg / n_pos if n_pos > 0 else 1.0])
+            loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+            opt = torch.optim.Adam(net.parameters(), lr=self.LEARNING_RATE)
+            acc, epochs_run = 0.0, 0
+            for _ in range(self.epochs):
+                perm = torch.randperm(len(Xt), generator=gen)
+                net.train()
+                for s in range(0, len(Xt), self.BATCH_SIZE):
+                    b = perm[s : s + self.BATCH_SIZE]
+                    opt.zero_grad()
+                    loss = loss_fn(net(Xt[b]).squeeze(1), yt[b])
+                    loss.backward()
+                    opt.step()
+                epochs_run += 1
+                net.eval()
+                with torch.no_grad():
+                    pred = (net(Xt).squeeze(1) > 0).float()
+                    # balanced accuracy: the two classes count equally, as in the loss
+                    acc_pos = float((pred[yt == 1] == 1).float().mean()) if n_pos else 1.0
+                    acc_neg = float((pred[yt == 0] == 0).float().mean()) if n_neg else 1.0
+                    acc = 0.5 * (acc_pos + acc_neg)
+                if acc >= self.STOP_ACCURACY:
+                    break
+        return net, acc, epochs_run
+
+    @staticmethod
+    def _proba_unlabelled(net, X: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return torch.sigmoid(net(torch.as_tensor(X, dtype=torch.float32)).squeeze(1)).double().numpy()
+
+    def select(self, ctx: QueryContext, n: int) -> Selection:
+        n = check_query_size(ctx, n)
+        if n == 0:
+            return empty_selection(ctx)
+        X = np.asarray(require(ctx, "features", self.name, "the (N_pool, d) representation"), dtype=np.float32)
+        XU = X[ctx.unlabeled]
+        nU = len(ctx.unlabeled)
+        sizes = [len(c) for c in np.array_split(np.arange(n), min(self.sub_batches, n))]
+        base_seed = derive_seed(ctx.rng)
+        in_L = np.zeros(nU, dtype=bool)  # candidates picked in earlier sub-batches
+        labelled_X = X[ctx.labeled]
+        picks: list[int] = []
+        p_at_pick: list[float] = []
+        sub_of_pick: list[int] = []
+        reasons: list[str] = []
+        sub_info: list[dict] = []
+        first_scores = np.full(nU, np.nan)
+        for b, size in enumerate(sizes):
+            free = np.flatnonzero(~in_L)
+            n_lab = len(labelled_X) + len(picks)
+            if n_lab == 0:
+                chosen = ctx.rng.choice(free, size=size, replace=False)
+                for i in chosen:
+                    picks.append(int(i))
+                    p_at_pick.append(np.nan)
+                    sub_of_pick.append(b + 1)
+                    reasons.append(f"sub-batch {b + 1}: no labelled samples yet, uniform draw")
+                in_L[chosen] = True
+                sub_info.append({"sub_batch": b + 1, "n_labelled": 0, "n_unlabelled": 0, "train_accuracy": None, "epochs": 0})
+                continue
+            n_unl = int(min(self.unlabeled_ratio * n_lab, len(free)))
+            sub = ctx.rng.choice(free, size=n_unl, replace=False)
+            X_train = np.concatenate([labelled_X, XU[np.asarray(picks, dtype=np.int64)], XU[sub]])
+            y_train = np.concatenate([np.zeros(n_lab), np.ones(n_unl)])
+            net, acc, ep = self._train(X_train, y_train, base_seed + b)
+            p = self._proba_unlabelled(net, XU[free])
+            if b == 0:
+                first_scores[free] = p
+            best = np.argsort(-p, kind="stable")[:size]
+            top, ptop = free[best], p[best]
+            for i, pv in zip(top, ptop):
+                picks.append(int(i))
+                p_at_pick.append(float(pv))
+                sub_of_pick.append(b + 1)
+                reasons.append(f"sub-batch {b + 1}: highest P(unlabelled)")
+            in_L[top] = True
+            sub_info.append(
+                {"sub_batch": b + 1, "n_labelled": int(n_lab), "n_unlabelled": n_unl, "train_accuracy": float(acc), "epochs": int(ep)}
+            )
+        comps = pd.DataFrame({"p_unlabelled": np.nan, "sub_batch": np.nan}, index=np.arange(nU))
+        comps.loc[picks, "p_unlabelled"] = p_at_pick
+        comps.loc[picks, "sub_batch"] = sub_of_pick
+        diag = {"sub_batches": sub_info, "n_candidates": int(nU)}
+        return make_selection(ctx, np.asarray(picks), first_scores, reasons, comps, diag)

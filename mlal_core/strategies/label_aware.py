@@ -1,0 +1,512 @@
+"""Label-aware baselines from the multi-label AL literature: MMC, Adaptive, AUDI, CVIRS.
+
+They combine the model's mean probabilities ``pbar`` with what the labelled set says about label
+sets (label cardinality, observed label vectors). Definitions: METHODS.md ("MMC", "Adaptive",
+"AUDI", "CVIRS"); notation there (``ystar_j = 1[pbar_j > 0.5]``, ``LC`` = mean labels per labelled
+sample).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy.special import xlogy
+from scipy.stats import rankdata
+
+from mlal_core.errors import ConfigError
+from mlal_core.strategies._common import (
+    CHUNK,
+    LN2,
+    ScoreWithDiagnostics,
+    binary_entropy,
+    check_bool,
+    check_number,
+    empty_selection,
+    make_selection,
+    pseudo_labels,
+    sq_dists_to,
+    sq_norms,
+)
+from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size, top_n
+from mlal_core.strategies.registry import Param, register
+
+
+# ----------------------------------------------------------------------------------------------
+# MMC
+# ----------------------------------------------------------------------------------------------
+@register(
+    display_name="MMC (maximum loss reduction with maximal confidence)",
+    paper="Yang et al. 2009, Effective multi-label active learning for text classification (KDD)",
+    explanation=(
+        "MMC first guesses how many labels each sample has, with a small logistic-regression model "
+        "trained on the labelled set. It then treats the top-k labels as the predicted label set "
+        "and scores how far the model's probabilities are from that set: the more the model would "
+        "have to change its mind, the more the sample is expected to reduce the loss."
+    ),
+    params=(
+        Param(
+            "C",
+            1.0,
+            "Inverse regularisation strength of the logistic regression that predicts the label "
+            "count (smaller = stronger regularisation, predictions drift to the most common count).",
+            low=1e-6,
+            high=1e6,
+        ),
+    ),
+    choice=(
+        "Count model: multinomial logistic regression on the sorted, sum-normalised pbar of the "
+        "labelled samples, target = their true label count; a constant k when the labelled set has "
+        "one count only; with no labelled sample, k = the model's own predicted count."
+    ),
+)
+class MMCStrategy(ScoreWithDiagnostics):
+    """Score ``sum_j (1 - yhat_j (2 pbar_j - 1)) / 2`` with ``yhat = +1`` on the top-k labels.
+
+    Equivalently ``sum_{top k} (1 - pbar_j) + sum_{other} pbar_j`` (the two columns
+    ``loss_top_k`` and ``loss_other`` in the details).
+    """
+
+    name: ClassVar[str] = "mmc"
+    reason: ClassVar[str] = "among the highest expected loss reduction (MMC)"
+
+    def __init__(self, C: float = 1.0) -> None:
+        self.C = check_number("C", C, 1e-6, 1e6)
+
+    @staticmethod
+    def count_features(pbar: np.ndarray) -> np.ndarray:
+        """Each row of ``pbar`` sorted descending and normalised to sum 1 (uniform if it sums to 0)."""
+        f = -np.sort(-np.asarray(pbar, dtype=np.float64), axis=1)
+        tot = f.sum(axis=1, keepdims=True)
+        k = f.shape[1]
+        return np.where(tot > 0, f / np.where(tot > 0, tot, 1.0), 1.0 / max(k, 1))
+
+    def predict_counts(self, ctx: QueryContext) -> tuple[np.ndarray, str]:
+        """Predicted label count ``k`` per candidate, and how it was obtained."""
+        pbar_u = ctx.mean_proba()
+        if len(ctx.labeled) == 0:
+            return pseudo_labels(pbar_u).sum(axis=1).astype(np.int64), "no labelled samples: the model's own count"
+        counts = np.asarray(ctx.y_labeled).astype(bool).sum(axis=1).astype(np.int64)
+        uniq = np.unique(counts)
+        if len(uniq) == 1:
+            return np.full(len(ctx.unlabeled), int(uniq[0]), dtype=np.int64), f"constant: every labelled sample has {int(uniq[0])} label(s)"
+        from sklearn.linear_model import LogisticRegression
+
+        X_l = self.count_features(ctx.mean_proba(ctx.labeled))
+        lr = LogisticRegression(C=self.C, max_iter=2000)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence warnings on tiny labelled sets
+            lr.fit(X_l, counts)
+        return lr.predict(self.count_features(pbar_u)).astype(np.int64), "multinomial logistic regression"
+
+    def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
+        pbar = ctx.mean_proba()
+        nU, K = pbar.shape
+        k, how = self.predict_counts(ctx)
+        k = np.clip(k, 0, K)
+        srt = -np.sort(-pbar, axis=1)
+        prefix = np.concatenate([np.zeros((nU, 1)), np.cumsum(srt, axis=1)], axis=1)
+        top_sum = np.take_along_axis(prefix, k[:, None], axis=1)[:, 0]
+        loss_top = k - top_sum
+        loss_other = pbar.sum(axis=1) - top_sum
+        score = loss_top + loss_other
+        comps = pd.DataFrame({"k": k, "loss_top_k": loss_top, "loss_other": loss_other})
+        ks, cnt = np.unique(k, return_counts=True)
+        diag = {
+            "count_model": how,
+            "predicted_count_distribution": {int(a): int(b) for a, b in zip(ks, cnt)},
+        }
+        if len(ctx.labeled):
+            lk, lc = np.unique(np.asarray(ctx.y_labeled).astype(bool).sum(axis=1), return_counts=True)
+            diag["labelled_count_distribution"] = {int(a): int(b) for a, b in zip(lk, lc)}
+        return score, comps, diag
+
+
+# ----------------------------------------------------------------------------------------------
+# Adaptive
+# ----------------------------------------------------------------------------------------------
+BETA_GRID = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def separation_margin(pbar: np.ndarray) -> np.ndarray:
+    """``min_{ystar=1} pbar - max_{ystar=0} pbar``; the top-1 / top-2 gap when nothing or everything
+    is predicted (with one label: ``|2 pbar - 1|``)."""
+    pbar = np.asarray(pbar, dtype=np.float64)
+    n, K = pbar.shape
+    if K == 1:
+        return np.abs(2.0 * pbar[:, 0] - 1.0)
+    pos = pseudo_labels(pbar)
+    min_pos = np.where(pos, pbar, np.inf).min(axis=1)
+    max_neg = np.where(pos, -np.inf, pbar).max(axis=1)
+    top2 = -np.partition(-pbar, 1, axis=1)[:, :2]
+    gap = top2[:, 0] - top2[:, 1]
+    n_pos = pos.sum(axis=1)
+    mixed = (n_pos > 0) & (n_pos < K)
+    return np.where(mixed, min_pos - max_neg, gap)
+
+
+@register(
+    display_name="Adaptive (max-margin uncertainty x label cardinality inconsistency)",
+    paper="Li & Guo 2013, Active learning with multi-label SVM classification (IJCAI)",
+    explanation=(
+        "Adaptive mixes two signals. Uncertainty: how small the gap is between the weakest label the "
+        "model predicts and the strongest one it rejects. Label-cardinality inconsistency: how far "
+        "the number of predicted labels is from the average number in the labelled data. Beta "
+        "weighs the two (score = uncertainty^beta x inconsistency^(1-beta))."
+    ),
+    params=(
+        Param("beta", 0.5, "Weight of the uncertainty part (1 = margin only, 0 = cardinality only).", low=0.0, high=1.0),
+        Param(
+            "adaptive_beta",
+            False,
+            "Pick beta each round from {0, 0.1, ..., 1}: the value whose top-n, pseudo-labelled and "
+            "added to a retrained copy of the model, gives the lowest Hamming loss on the labelled "
+            "set. Needs ctx.model and ctx.features.",
+            choices=(False, True),
+        ),
+    ),
+    choice=(
+        "Default beta = 0.5 fixed. With adaptive_beta=True the 'approximate error' of Li & Guo is read "
+        "as the Hamming loss, on the labelled set, of a fresh copy of the model retrained on the "
+        "labelled set plus the top-n candidates with their pseudo labels."
+    ),
+)
+class AdaptiveStrategy(ScoreWithDiagnostics):
+    """``sm`` = separation margin, ``unc = 1 / max(sm, 0.01)``, ``LCI = |#ystar - LC| + 1``,
+    score ``unc^beta * LCI^(1-beta)``.
+
+    ``adaptive_beta=True``: for every beta in {0, 0.1, ..., 1}, take its top-n, pseudo-label them
+    with ``ystar``, retrain a clone of ``ctx.model`` (``type(model)(**model.get_params())``) on the
+    labelled set plus those n, and measure the Hamming loss of its 0.5-thresholded predictions on
+    the labelled set. The beta with the lowest loss wins (ties: the one closest to 0.5, then the
+    smaller). Betas with the same top-n share one retrain. With no labelled samples, beta stays fixed.
+    """
+
+    name: ClassVar[str] = "adaptive"
+    reason: ClassVar[str] = "among the highest uncertainty^beta x LCI^(1-beta)"
+
+    def __init__(self, beta: float = 0.5, adaptive_beta: bool = False) -> None:
+        self.beta = check_number("beta", beta, 0.0, 1.0)
+        self.adaptive_beta = check_bool("adaptive_beta", adaptive_beta)
+
+    @staticmethod
+    def components(ctx: QueryContext) -> pd.DataFrame:
+        pbar = ctx.mean_proba()
+        sm = separation_margin(pbar)
+        unc = 1.0 / np.maximum(sm, 0.01)
+        n_pos = pseudo_labels(pbar).sum(axis=1)
+        lci = np.abs(n_pos - ctx.label_cardinality()) + 1.0
+        return pd.DataFrame({"sm": sm, "unc": unc, "n_predicted": n_pos, "LCI": lci})
+
+    @staticmethod
+    def combine(comps: pd.DataFrame, beta: float) -> np.ndarray:
+        return comps["unc"].to_numpy() ** beta * comps["LCI"].to_numpy() ** (1.0 - beta)
+
+    def choose_beta(self, ctx: QueryContext, comps: pd.DataFrame, n: int) -> tuple[float, dict]:
+        """The beta of lowest approximate error (see the class docstring) and the errors per beta."""
+        if ctx.model is None or ctx.features is None:
+            raise ConfigError(
+                "Adaptive with adaptive_beta=True needs ctx.model (a fitted model with get_params, "
+                "fit and predict_proba) and ctx.features to retrain it; pass them, or use "
+                "adaptive_beta=False."
+            )
+        model = ctx.model
+        if not all(hasattr(model, a) for a in ("get_params", "fit", "predict_proba")):
+            raise ConfigError("adaptive_beta=True needs a model with get_params(), fit(X, Y) and predict_proba(X).")
+        if len(ctx.labeled) == 0:
+            return self.beta, {"note": "no labelled samples: beta kept fixed"}
+        X = np.asarray(ctx.features)
+        Y_l = np.asarray(ctx.y_labeled).astype(np.uint8)
+        ystar = pseudo_labels(ctx.mean_proba()).astype(np.uint8)
+        errors: dict[float, float] = {}
+        cache: dict[tuple, float] = {}
+        for beta in BETA_GRID:
+            picks = top_n(self.combine(comps, beta), n)
+            key = tuple(sorted(int(i) for i in picks))
+            if key not in cache:
+                clone = type(model)(**model.get_params())
+                X_fit = np.concatenate([X[ctx.labeled], X[ctx.unlabeled[picks]]])
+                Y_fit = np.concatenate([Y_l, ystar[picks]])
+                clone.fit(X_fit, Y_fit)
+                pred = np.asarray(clone.predict_proba(X[ctx.labeled])) > 0.5
+                cache[key] = float(np.mean(pred != Y_l.astype(bool)))
+            errors[beta] = cache[key]
+        best = min(BETA_GRID, key=lambda b: (errors[b], abs(b - 0.5), b))
+        return best, {"beta_errors": errors, "n_retrains": len(cache)}
+
+    def _score_parts(self, ctx: QueryContext, n: int | None = None) -> tuple[np.ndarray, pd.DataFrame, dict]:
+        comps = self.components(ctx)
+        beta, info = self.beta, {}
+        if self.adaptive_beta and n is not None:
+            beta, info = self.choose_beta(ctx, comps, n)
+        comps["beta"] = beta
+        diag = {"beta": beta, "adaptive_beta": self.adaptive_beta, "LC": ctx.label_cardinality(), **info}
+        return self.combine(comps, beta), comps, diag
+
+    def score(self, ctx: QueryContext) -> np.ndarray:
+        """The utility with the fixed ``beta`` (the adaptive choice needs the query size: see select)."""
+        return self._score_parts(ctx)[0]
+
+    def select(self, ctx: QueryContext, n: int) -> Selection:
+        n = check_query_size(ctx, n)
+        if n == 0:
+            return empty_selection(ctx)
+        score, comps, diag = self._score_parts(ctx, n)
+        order = top_n(score, n)
+        diag["n_candidates"] = int(len(ctx.unlabeled))
+        return make_selection(ctx, order, score, self.reason, comps, diag)
+
+
+# ----------------------------------------------------------------------------------------------
+# AUDI
+# ----------------------------------------------------------------------------------------------
+@register(
+    display_name="AUDI (uncertainty and diversity, instance part)",
+    paper="Huang & Zhou 2013, Active query driven by uncertainty and diversity for incremental multi-label learning (ICDM)",
+    explanation=(
+        "AUDI favours samples whose number of predicted labels differs from the usual number in the "
+        "labelled data, weighted by how close the model's most uncertain label is to 0.5. It walks "
+        "down that ranking and skips any sample lying closer to an already picked one than the "
+        "nearest-neighbour distance of the 10 % most crowded samples, so the batch holds no near-copies."
+    ),
+    params=(
+        Param(
+            "radius_quantile",
+            0.1,
+            "Diversity radius = this quantile of the candidates' nearest-neighbour distances (0.1: the "
+            "10 % nearest-neighbour radius); 0 turns the filter off.",
+            low=0.0,
+            high=0.99,
+        ),
+    ),
+    needs=(),
+    choice=(
+        "Whole label vectors are queried, so AUDI reduces to its instance part: score = |#predicted "
+        "positives - LC| x (1 - 2 min_j |pbar_j - 0.5|). Diversity: top-n by score after removing "
+        "candidates within the 10 % nearest-neighbour radius (the 10th percentile of the candidates' "
+        "distances to their nearest other candidate) of an already chosen one, in ctx.features (in "
+        "pbar space when there are no features); if every candidate left is inside the radius, the "
+        "rest of the batch is filled by score."
+    ),
+)
+class AUDIStrategy(QueryStrategy):
+    """Score ``|#ystar - LC| * (1 - min_j |pbar_j - 0.5| * 2)``; greedy top-n with a diversity radius.
+
+    The radius ``r`` is the ``radius_quantile`` quantile of the candidates' nearest-neighbour
+    distances (Euclidean distance to the nearest other candidate). With more than 1000 candidates,
+    it is estimated from 1000 of them drawn with ``ctx.rng`` (their nearest neighbour is still
+    searched among all candidates). Walking down the score ranking, a candidate within ``r``
+    (distance <= r) of an already chosen one is skipped. The space is ``ctx.features``, or ``pbar``
+    when the context has no features.
+    """
+
+    name: ClassVar[str] = "audi"
+    MAX_RADIUS_SAMPLE: ClassVar[int] = 1000
+
+    def __init__(self, radius_quantile: float = 0.1) -> None:
+        self.radius_quantile = check_number("radius_quantile", radius_quantile, 0.0, 0.99)
+
+    @staticmethod
+    def components(ctx: QueryContext) -> pd.DataFrame:
+        pbar = ctx.mean_proba()
+        n_pos = pseudo_labels(pbar).sum(axis=1)
+        gap = np.abs(n_pos - ctx.label_cardinality())
+        unc = 1.0 - np.abs(pbar - 0.5).min(axis=1) * 2.0 if pbar.shape[1] else np.zeros(len(pbar))
+        return pd.DataFrame({"n_predicted": n_pos, "cardinality_gap": gap, "uncertainty": unc})
+
+    def score(self, ctx: QueryContext) -> np.ndarray:
+        c = self.components(ctx)
+        return c["cardinality_gap"].to_numpy() * c["uncertainty"].to_numpy()
+
+    def radius(self, Z: np.ndarray, rng: np.random.Generator) -> float:
+        """The ``radius_quantile`` quantile of nearest-neighbour distances among the rows of ``Z``."""
+        m = len(Z)
+        if m < 2:
+            return 0.0
+        idx = np.arange(m) if m <= self.MAX_RADIUS_SAMPLE else np.sort(rng.choice(m, self.MAX_RADIUS_SAMPLE, replace=False))
+        Z_sq = sq_norms(Z)
+        nn = np.empty(len(idx))
+        step = max(1, (1 << 22) // m)  # bounds the (step, m) distance block at ~4M entries
+        for s in range(0, len(idx), step):
+            rows = idx[s : s + step]
+            d2 = Z_sq[rows, None] - 2.0 * (Z[rows] @ Z.T) + Z_sq[None, :]
+            d2[np.arange(len(rows)), rows] = np.inf  # not its own neighbour
+            nn[s : s + len(rows)] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+        return float(np.quantile(nn, self.radius_quantile))
+
+    def select(self, ctx: QueryContext, n: int) -> Selection:
+        n = check_query_size(ctx, n)
+        if n == 0:
+            return empty_selection(ctx)
+        comps = self.components(ctx)
+        score = comps["cardinality_gap"].to_numpy() * comps["uncertainty"].to_numpy()
+        space = "features" if ctx.features is not None else "pbar"
+        if ctx.features is not None:
+            Z = ctx.features[ctx.unlabeled]
+            Z = np.asarray(Z.toarray() if hasattr(Z, "toarray") else Z, dtype=np.float32)
+        else:
+            Z = ctx.mean_proba().astype(np.float32)
+        ranked = top_n(score, len(score))  # full ranking, ties to the lower position
+        diag: dict = {"space": space, "radius_quantile": self.radius_quantile, "LC": ctx.label_cardinality()}
+        if self.radius_quantile == 0:
+            order = ranked[:n]
+            comps["min_dist_to_earlier_picks"] = np.nan
+            diag.update(radius=0.0, filter="off", n_skipped=0, filter_exhausted=False)
+            diag["n_candidates"] = int(len(ctx.unlabeled))
+            return make_selection(ctx, order, score, "among the highest AUDI score", comps, diag)
+        r = self.radius(Z, ctx.rng)
+        Z_sq = sq_norms(Z)
+        min_d = np.full(len(Z), np.inf)
+        picked: list[int] = []
+        reasons: list[str] = []
+        at_pick: list[float] = []
+        ptr = 0
+        skipped_total = 0
+        exhausted = False
+        while len(picked) < n:
+            rest = ranked[ptr:]
+            ok = np.flatnonzero(min_d[rest] > r)
+            if len(ok) == 0:
+                exhausted = True
+                break
+            skipped_total += int(ok[0])
+            i = int(rest[ok[0]])
+            ptr += int(ok[0]) + 1
+            picked.append(i)
+            at_pick.append(float(min_d[i]))
+            reasons.append(
+                "highest AUDI score" if len(picked) == 1 else "highest AUDI score outside the diversity radius of earlier picks"
+            )
+            min_d = np.minimum(min_d, np.sqrt(sq_dists_to(Z, Z[i], Z_sq)))
+        if exhausted:
+            taken = np.zeros(len(Z), dtype=bool)
+            taken[picked] = True
+            fill = ranked[~taken[ranked]][: n - len(picked)]
+            for i in fill:
+                picked.append(int(i))
+                at_pick.append(float(min_d[i]))
+                reasons.append("filled by score: every remaining candidate is inside the diversity radius")
+        comps["min_dist_to_earlier_picks"] = np.nan
+        comps.loc[comps.index[picked], "min_dist_to_earlier_picks"] = at_pick
+        diag.update(
+            radius=r,
+            filter="on",
+            n_skipped=skipped_total,
+            filter_exhausted=exhausted,
+            n_candidates=int(len(ctx.unlabeled)),
+        )
+        return make_selection(ctx, np.asarray(picked), score, reasons, comps, diag)
+
+
+# ----------------------------------------------------------------------------------------------
+# CVIRS
+# ----------------------------------------------------------------------------------------------
+def unique_rows(B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct rows of a 0/1 matrix: (rows, index of each input row's distinct row, counts)."""
+    B = np.asarray(B).astype(bool)
+    if B.shape[1] == 0 or len(B) == 0:
+        return B[:1], np.zeros(len(B), dtype=np.int64), np.array([len(B)])
+    packed = np.ascontiguousarray(np.packbits(B, axis=1))
+    keys = packed.view(np.dtype((np.void, packed.shape[1])))[:, 0]
+    _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    return B[first], inverse.reshape(-1), counts
+
+
+def normalised_entropy_distance(U: np.ndarray, L: np.ndarray, chunk: int = CHUNK) -> np.ndarray:
+    """Reyes et al. (2018) distance between binary label vectors, ``(nU, nL)``.
+
+    For two vectors u, l of length K, count a = #(u=1, l=1), b = #(u=1, l=0), c = #(u=0, l=1),
+    d = #(u=0, l=0). With ``H`` in bits:
+
+    * ``H(u) = Hb(|u| / K)``, ``H(l) = Hb(|l| / K)`` (entropy of the 0/1 values of one vector),
+    * ``H(u, l) = -sum_{x in a,b,c,d} (x/K) log2 (x/K)`` (joint entropy of the paired values),
+    * ``dE(u, l) = (H(u|l) + H(l|u)) / H(u, l) = 2 - (H(u) + H(l)) / H(u, l)``,
+    * ``d(u, l) = 1`` if the Hamming distance ``(b + c) / K`` is 1 (complementary vectors, where
+      dE would be 0), ``0`` if it is 0 (identical), ``dE(u, l)`` otherwise.
+    """
+    U = np.asarray(U, dtype=np.float64)
+    L = np.asarray(L, dtype=np.float64)
+    K = U.shape[1]
+    h_l = binary_entropy(L.sum(axis=1) / K)
+    out = np.empty((len(U), len(L)))
+    for start in range(0, len(U), chunk):
+        Uc = U[start : start + chunk]
+        a = Uc @ L.T
+        b = Uc @ (1.0 - L).T
+        c = (1.0 - Uc) @ L.T
+        d = K - a - b - c
+        joint = -(xlogy(a / K, a / K) + xlogy(b / K, b / K) + xlogy(c / K, c / K) + xlogy(d / K, d / K)) / LN2
+        h_u = binary_entropy(Uc.sum(axis=1) / K)
+        ham = (b + c) / K
+        with np.errstate(divide="ignore", invalid="ignore"):
+            de = 2.0 - (h_u[:, None] + h_l[None, :]) / joint
+        out[start : start + chunk] = np.where(ham >= 1.0, 1.0, np.where(ham <= 0.0, 0.0, de))
+    return out
+
+
+@register(
+    display_name="CVIRS (category vector inconsistency and ranking of scores)",
+    paper="Reyes, Morell & Ventura 2018, Effective active learning strategy for multi-label learning (Neurocomputing)",
+    explanation=(
+        "CVIRS multiplies two things. First, for each label it ranks the unlabelled samples by how "
+        "undecided the model is (probability near 0.5) and averages those ranks over labels. Second, "
+        "it measures how different the sample's predicted label set is from the label sets already "
+        "in the labelled data (an entropy-based distance). Undecided samples with unusual predicted "
+        "label sets come first."
+    ),
+    params=(),
+    choice=(
+        "Ranks use the average rank for ties; N is the number of unlabelled candidates. The distance "
+        "is Reyes et al.'s normalised entropy distance, set to 1 for complementary label vectors; "
+        "with no labelled samples v = 1."
+    ),
+)
+class CVIRSStrategy(ScoreWithDiagnostics):
+    """Score ``s_i * v_i``.
+
+    * Margin ``m_ij = |2 pbar_ij - 1|``; per label, the candidates are ranked by ascending margin
+      (rank 1 = most uncertain; ties, after rounding margins to 12 decimals, share their average
+      rank); with N candidates,
+      ``s_i = sum_j (N - rank_ij) / (K (N - 1))`` (``s = 1`` when N = 1).
+    * ``v_i = mean_l d(ystar(x_i), y_l)`` over the labelled samples (computed once per distinct
+      pair of label vectors), with ``d`` the normalised entropy distance of
+      :func:`normalised_entropy_distance`:
+      ``d = 1`` if Hamming(u, l) = 1, ``0`` if Hamming = 0, else ``2 - (H(u) + H(l)) / H(u, l)``.
+    """
+
+    name: ClassVar[str] = "cvirs"
+    reason: ClassVar[str] = "among the highest s x v (uncertain, unusual predicted label set)"
+
+    def __init__(self) -> None:
+        pass
+
+    @staticmethod
+    def rank_score(pbar: np.ndarray) -> np.ndarray:
+        N, K = pbar.shape
+        if N <= 1 or K == 0:
+            return np.ones(N)
+        # rounded so that margins equal up to float noise (|2 * 0.8 - 1| vs |2 * 0.2 - 1|) tie
+        margin = np.round(np.abs(2.0 * pbar - 1.0), 12)
+        ranks = rankdata(margin, method="average", axis=0)
+        return (N - ranks).sum(axis=1) / (K * (N - 1))
+
+    def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
+        pbar = ctx.mean_proba()
+        s = self.rank_score(pbar)
+        ystar = pseudo_labels(pbar)
+        diag: dict = {}
+        if len(ctx.labeled):
+            # the distance depends only on the two label vectors: compute it once per distinct pair
+            Uu, inv_u, _ = unique_rows(ystar)
+            Lu, _, w_l = unique_rows(np.asarray(ctx.y_labeled))
+            v = (normalised_entropy_distance(Uu, Lu) @ w_l / len(ctx.labeled))[inv_u]
+            diag["distinct_predicted_sets"] = int(len(Uu))
+            diag["distinct_labelled_sets"] = int(len(Lu))
+        else:
+            v = np.ones(len(pbar))
+            diag["note"] = "no labelled samples: v = 1 for every candidate"
+        comps = pd.DataFrame({"s": s, "v": v, "n_predicted": ystar.sum(axis=1)})
+        diag["n_labelled_compared"] = int(len(ctx.labeled))
+        return s * v, comps, diag

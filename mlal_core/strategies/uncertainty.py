@@ -1,0 +1,224 @@
+"""Uncertainty strategies over the model's probability samples: Random, Entropy, BALD, BEAL.
+
+Definitions are those of METHODS.md ("BALD, entropy", "BEAL"). ``H`` is the binary entropy in bits,
+summed over labels. All of them read only ``ctx.proba_samples`` (and ``ctx.rng`` for Random).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from mlal_core.errors import ConfigError
+from mlal_core.strategies._common import (
+    ScoreWithDiagnostics,
+    binary_entropy,
+    check_bool,
+    empty_selection,
+    make_selection,
+)
+from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size
+from mlal_core.strategies.registry import Param, register
+
+
+@register(
+    display_name="Random",
+    paper="Baseline (uniform random sampling), as in BEAL, CoMAL, CRAB and the XMTC study",
+    explanation=(
+        "Picks unlabelled samples uniformly at random, without looking at the model. "
+        "It is the baseline every other strategy has to beat: if a clever strategy does no better "
+        "than Random, its extra computation is wasted."
+    ),
+    params=(),
+)
+class RandomStrategy(QueryStrategy):
+    """Uniform sampling without replacement with ``ctx.rng`` (no scores: ``scores`` is all NaN)."""
+
+    name: ClassVar[str] = "random"
+
+    def __init__(self) -> None:
+        pass
+
+    def select(self, ctx: QueryContext, n: int) -> Selection:
+        n = check_query_size(ctx, n)
+        if n == 0:
+            return empty_selection(ctx)
+        order = ctx.rng.choice(len(ctx.unlabeled), size=n, replace=False)
+        scores = np.full(len(ctx.unlabeled), np.nan)
+        return make_selection(
+            ctx, order, scores, "uniform random draw", None, {"n_candidates": int(len(ctx.unlabeled))}
+        )
+
+
+@register(
+    display_name="Entropy",
+    paper="Classic uncertainty sampling (Lewis & Gale 1994), multi-label form: sum of per-label entropies",
+    explanation=(
+        "For every label the model gives a probability; a label is most uncertain when that "
+        "probability is near 0.5. Entropy adds up this uncertainty (in bits) over all labels and "
+        "picks the samples where the model is, in total, least sure."
+    ),
+    params=(),
+)
+class EntropyStrategy(ScoreWithDiagnostics):
+    """Score ``sum_j H(pbar_j)`` with ``pbar`` the mean of the S probability samples."""
+
+    name: ClassVar[str] = "entropy"
+    reason: ClassVar[str] = "among the highest total label entropy"
+
+    def __init__(self) -> None:
+        pass
+
+    def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
+        pbar = ctx.mean_proba()
+        h = binary_entropy(pbar)
+        score = h.sum(axis=1)
+        j = np.argmax(h, axis=1) if h.shape[1] else np.zeros(len(h), dtype=np.int64)
+        comps = pd.DataFrame(
+            {
+                "entropy_bits": score,
+                "most_uncertain_label": j,
+                "pbar_of_that_label": pbar[np.arange(len(pbar)), j] if h.shape[1] else np.nan,
+            }
+        )
+        diag = {"mean_entropy_bits": float(score.mean()) if len(score) else float("nan")}
+        return score, comps, diag
+
+
+@register(
+    display_name="BALD",
+    paper="Houlsby et al. 2011; Gal, Islam & Ghahramani 2017 (baseline in BEAL, Wang et al. 2024)",
+    explanation=(
+        "BALD looks at several versions of the model (ensemble members or dropout passes). A sample "
+        "scores high when each version is confident but the versions disagree with each other: "
+        "the entropy of their average prediction minus the average of their own entropies. "
+        "Labelling such samples settles the disagreement between the model versions."
+    ),
+    params=(),
+)
+class BALDStrategy(ScoreWithDiagnostics):
+    """``sum_j [ H(mean_s p_sj) - mean_s H(p_sj) ]`` (mutual information per label, summed).
+
+    Needs S >= 2 probability samples: with one sample the score is 0 everywhere.
+    """
+
+    name: ClassVar[str] = "bald"
+    reason: ClassVar[str] = "among the highest BALD (model versions disagree)"
+
+    def __init__(self) -> None:
+        pass
+
+    def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
+        if ctx.n_samples < 2:
+            raise ConfigError(
+                "BALD needs at least 2 probability samples per candidate (ensemble members or "
+                f"MC-dropout passes); the context has S = {ctx.n_samples}. Use an ensemble with "
+                "n_members >= 2 or turn on MC dropout (mc_passes > 0)."
+            )
+        P = ctx.proba_unlabeled()
+        h_mean = binary_entropy(P.mean(axis=0)).sum(axis=1)
+        mean_h = np.zeros(P.shape[1])
+        for s in range(P.shape[0]):  # loop over samples S, not over candidates
+            mean_h += binary_entropy(P[s]).sum(axis=1)
+        mean_h /= P.shape[0]
+        score = h_mean - mean_h
+        comps = pd.DataFrame({"entropy_of_mean": h_mean, "mean_entropy": mean_h, "bald": score})
+        diag = {"n_probability_samples": int(ctx.n_samples)}
+        return score, comps, diag
+
+
+@register(
+    display_name="BEAL",
+    paper="Wang et al. 2024, Deep active learning for multi-label text classification (Sci. Rep.), Eq. 1-9",
+    explanation=(
+        "BEAL ranks the labels of a sample by how relevant the model finds them and adds up the "
+        "relevances, discounting lower ranks (like a search-result score). Averaged over dropout "
+        "passes this is the model's expected confidence; BEAL labels the samples with the lowest "
+        "expected confidence."
+    ),
+    params=(
+        Param(
+            "deterministic",
+            False,
+            "Ablation 'Deterministic BEAL': use the mean probabilities as a single pass instead of "
+            "averaging over the S passes.",
+            choices=(False, True),
+        ),
+    ),
+    choice=(
+        "The MC-dropout passes are the context's probability samples (S = passes). Utility = -EC, so "
+        "the lowest expected confidence is picked first. Deterministic BEAL feeds pbar (the mean of "
+        "the passes) through the same formula as one pass."
+    ),
+)
+class BEALStrategy(ScoreWithDiagnostics):
+    """Bayesian Expected confidence Active Learning.
+
+    ``R(y) = 2^y - 1``; labels are ranked by ``rel_j = mean_t R(Y_j^t)`` descending, ``pi(j)`` the
+    1-based position (ties to the lower label index); ``conf_t = sum_j R(Y_j^t) / pi(j)``;
+    ``EC = mean_t conf_t`` (which equals ``sum_j rel_j / pi(j)``). The utility is ``-EC``.
+
+    ``deterministic=True`` (the paper's ablation) uses one pass ``Y = pbar``, i.e. ``R(pbar_j)``
+    instead of ``mean_t R(Y_j^t)``; note ``R`` is convex, so ``R(pbar) <= mean_t R(Y^t)``.
+    """
+
+    name: ClassVar[str] = "beal"
+    reason: ClassVar[str] = "among the lowest expected confidence (EC)"
+
+    def __init__(self, deterministic: bool = False) -> None:
+        self.deterministic = check_bool("deterministic", deterministic)
+
+    @staticmethod
+    def relevance(p: np.ndarray) -> np.ndarray:
+        """``R(y) = 2^y - 1`` (Eq. 1)."""
+        return np.exp2(p) - 1.0
+
+    def _passes(self, ctx: QueryContext, rows: np.ndarray | None = None) -> np.ndarray:
+        pos = ctx.unlabeled if rows is None else ctx.unlabeled[rows]
+        if self.deterministic:
+            return ctx.mean_proba(pos)[None]
+        return ctx.proba_samples[:, pos, :]
+
+    @staticmethod
+    def _ranks(rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: label order (descending relevance, stable) and 1-based rank of each label."""
+        order = np.argsort(-rel, axis=1, kind="stable")
+        ranks = np.empty_like(order)
+        np.put_along_axis(ranks, order, np.arange(1, rel.shape[1] + 1)[None, :].repeat(len(rel), 0), axis=1)
+        return order, ranks
+
+    def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
+        P = self._passes(ctx)
+        T, nU, K = P.shape
+        rel = np.zeros((nU, K))
+        for t in range(T):  # loop over passes, not candidates
+            rel += self.relevance(P[t])
+        rel /= T
+        _, ranks = self._ranks(rel)
+        inv = 1.0 / ranks
+        conf = np.empty((T, nU))
+        for t in range(T):
+            conf[t] = (self.relevance(P[t]) * inv).sum(axis=1)
+        ec = conf.mean(axis=0)
+        top = np.argmin(ranks, axis=1) if K else np.zeros(nU, dtype=np.int64)
+        comps = pd.DataFrame(
+            {
+                "EC": ec,
+                "conf_std_over_passes": conf.std(axis=0),
+                "top_label": top,
+                "top_relevance": rel[np.arange(nU), top] if K else np.nan,
+            }
+        )
+        diag = {"n_passes": int(T), "deterministic": self.deterministic}
+        return -ec, comps, diag
+
+    def _extra_details(self, ctx: QueryContext, order: np.ndarray) -> dict[str, list]:
+        P = self._passes(ctx, order)
+        rel = self.relevance(P).mean(axis=0)
+        lab_order, _ = self._ranks(rel)
+        return {
+            "label_ranking": [" > ".join(str(j) for j in row) for row in lab_order],
+            "relevance_sorted": [" ".join(f"{v:.3f}" for v in r[o]) for r, o in zip(rel, lab_order)],
+        }

@@ -1,0 +1,106 @@
+"""Learning curves: a metric against the number of labelled samples, mean over seeds +- std."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from mlal_core.errors import ConfigError
+from mlal_core.viz._common import new_figure, require_columns
+from mlal_core.viz.theme import series_style, with_alpha
+
+__all__ = ["band_polygon", "learning_curves"]
+
+
+def band_polygon(x, lower, upper) -> tuple[np.ndarray, np.ndarray]:
+    """Closed polygon (x forward then back, upper then lower reversed) for a ``fill="toself"`` band."""
+    x = np.asarray(x, dtype=float)
+    return np.concatenate([x, x[::-1]]), np.concatenate([np.asarray(upper, float), np.asarray(lower, float)[::-1]])
+
+
+def learning_curves(summary: pd.DataFrame, *, group: str | None = None, x: str = "n_labeled",
+                    mean: str = "mean", std: str = "std", n: str | None = "n",
+                    metric_name: str = "Macro-F1", title: str | None = None,
+                    x_title: str = "Labelled samples (count)", y_title: str | None = None,
+                    band: bool = True, band_alpha: float = 0.18, clip: tuple[float, float] | None = None,
+                    group_order=None, markers: bool | None = None) -> go.Figure:
+    """Mean learning curve per group with a shaded ``mean +- std`` band.
+
+    ``summary`` has one row per (group, labelled size) with columns ``group`` (default: ``"group"``,
+    else ``"strategy"``), ``x`` (``"n_labeled"``), ``mean`` and ``std`` (the output of
+    :func:`mlal_core.metrics.summarize_curves` fits as is); an optional ``n`` column (seeds per
+    point) goes into the hover. A missing / NaN ``std`` (one seed) draws no band for that point
+    (std 0). Each group draws two traces: the band (``fill="toself"``, no legend entry, legend group
+    shared with its line) and the mean line. ``clip=(lo, hi)`` clips the band (e.g. ``(0, 1)`` for a
+    score). ``group_order`` fixes the legend / colour order (default: order of first appearance).
+    """
+    if group is None:
+        if isinstance(summary, pd.DataFrame) and "group" in summary.columns:
+            group = "group"
+        elif isinstance(summary, pd.DataFrame) and "strategy" in summary.columns:
+            group = "strategy"
+        else:
+            group = "group"
+    require_columns(summary, [group, x, mean, std], "learning_curves")
+    if summary.empty:
+        raise ConfigError("learning_curves got an empty summary.")
+    df = summary.copy()
+    for col in (x, mean, std):
+        try:
+            df[col] = pd.to_numeric(df[col], errors="raise").astype(float)
+        except (TypeError, ValueError):
+            raise ConfigError(f"learning_curves: column {col!r} must be numeric.") from None
+    if not np.isfinite(df[x]).all() or not np.isfinite(df[mean]).all():
+        raise ConfigError(f"learning_curves: columns {x!r} and {mean!r} must be finite.")
+    if (df[std].dropna() < 0).any():
+        raise ConfigError("learning_curves: std must be non-negative.")
+    df[std] = df[std].fillna(0.0)
+    if df.duplicated([group, x]).any():
+        dup = df.loc[df.duplicated([group, x], keep=False), [group, x]].iloc[0].tolist()
+        raise ConfigError(f"learning_curves: more than one row for {group}={dup[0]!r}, {x}={dup[1]!r}; "
+                          "summarise over seeds first (mlal_core.metrics.summarize_curves).")
+    if clip is not None and (len(clip) != 2 or not clip[0] < clip[1]):
+        raise ConfigError(f"clip must be (low, high) with low < high; got {clip!r}.")
+
+    groups = list(pd.unique(df[group]))
+    if group_order is not None:
+        group_order = list(group_order)
+        unknown = [g for g in group_order if g not in groups]
+        if unknown:
+            raise ConfigError(f"group_order names group(s) not in the data: {unknown}.")
+        groups = group_order + [g for g in groups if g not in group_order]
+    has_n = n is not None and n in df.columns
+
+    title = title or f"Learning curves: {metric_name} (mean \u00b1 std over seeds)"
+    fig = new_figure(title, x_title, y_title or metric_name)
+    for i, g in enumerate(groups):
+        d = df[df[group] == g].sort_values(x)
+        if d.empty:
+            continue
+        style = series_style(i)
+        xs, m, s = d[x].to_numpy(), d[mean].to_numpy(), d[std].to_numpy()
+        lo, hi = m - s, m + s
+        if clip is not None:
+            lo, hi = np.clip(lo, *clip), np.clip(hi, *clip)
+        name = str(g)
+        if band:
+            bx, by = band_polygon(xs, lo, hi)
+            fig.add_trace(go.Scatter(
+                x=bx, y=by, fill="toself", fillcolor=with_alpha(style["color"], band_alpha),
+                line=dict(width=0, color=with_alpha(style["color"], 0)), mode="lines",
+                hoverinfo="skip", showlegend=False, legendgroup=name, name=f"{name} \u00b1 std",
+            ))
+        show_markers = markers if markers is not None else len(xs) <= 30
+        custom = np.column_stack([s, d[n].to_numpy() if has_n else np.full(len(xs), np.nan)])
+        hover = f"<b>{name}</b><br>labelled: %{{x:,.0f}}<br>{metric_name}: %{{y:.4f}} \u00b1 %{{customdata[0]:.4f}}"
+        if has_n:
+            hover += "<br>seeds: %{customdata[1]:.0f}"
+        fig.add_trace(go.Scatter(
+            x=xs, y=m, mode="lines+markers" if show_markers else "lines", name=name, legendgroup=name,
+            line=dict(color=style["color"], dash=style["dash"], width=2),
+            marker=dict(symbol=style["symbol"], size=6, color=style["color"]),
+            customdata=custom, hovertemplate=hover + "<extra></extra>",
+        ))
+    fig.update_layout(showlegend=len(groups) > 1, hovermode="closest")
+    return fig

@@ -1,0 +1,158 @@
+"""2-D scatter of a projection (t-SNE / UMAP) of features or CoMAL label-wise embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from mlal_core.errors import ConfigError
+from mlal_core.viz._common import as_1d, as_mask, new_figure
+from mlal_core.viz.theme import PICKED_RING_COLOR, SEQUENTIAL, series_style
+
+__all__ = ["embedding_scatter"]
+
+
+def _as_xy(xy, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(xy, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{name} must be a numeric (n, 2) array: {e}") from None
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ConfigError(f"{name} must have shape (n, 2); got {arr.shape}.")
+    if not np.isfinite(arr).all():
+        raise ConfigError(f"{name} has NaN or infinite coordinates.")
+    return arr
+
+
+def embedding_scatter(xy, groups=None, picked_mask=None, prototypes_xy=None, hover_text=None, *,
+                      colors=None, color_name: str = "value", prototype_names=None,
+                      prototype_groups=None, group_name: str = "group", group_order=None,
+                      title: str | None = None, axis_prefix: str = "Dimension", equal_aspect: bool = True,
+                      point_size: float = 6, opacity: float = 0.75, webgl_threshold: int = 20000) -> go.Figure:
+    """Scatter of a 2-D projection.
+
+    * ``groups`` (n,) categories (e.g. ``"positive"`` / ``"negative"`` for one label, or the label
+      names): one trace per group in the Okabe-Ito colours; **or** ``colors`` (n,) numbers (e.g. a
+      score): one trace on the Viridis scale with a colour bar. Neither: one grey-blue trace.
+    * ``picked_mask`` (n,) bool: the picked points get a black ring on top (one trace,
+      ``"picked (k)"``), so both the group colour and the pick stay visible.
+    * ``prototypes_xy`` (P, 2): star markers (e.g. CoMAL's label prototypes), named by
+      ``prototype_names``; ``prototype_groups`` (P,) colours a star like the group of the same name.
+    * ``hover_text`` (n,) strings shown on hover (e.g. the first words of the text).
+    * ``axis_prefix`` names the axes (``"t-SNE"`` gives "t-SNE 1" / "t-SNE 2").
+
+    Above ``webgl_threshold`` points the traces use WebGL (``Scattergl``).
+    """
+    xy = _as_xy(xy, "xy")
+    n = xy.shape[0]
+    if n == 0:
+        raise ConfigError("embedding_scatter needs at least one point.")
+    if groups is not None and colors is not None:
+        raise ConfigError("give either groups (categories) or colors (numbers), not both.")
+    picked = as_mask(picked_mask, n, "picked_mask")
+    if hover_text is not None:
+        hover_text = [str(t) for t in hover_text]
+        if len(hover_text) != n:
+            raise ConfigError(f"hover_text has {len(hover_text)} entries for {n} points.")
+    Scatter = go.Scattergl if n > webgl_threshold else go.Scatter
+    idx_all = np.arange(n)
+
+    def _custom(idx):
+        texts = np.asarray(hover_text, dtype=object)[idx] if hover_text is not None else np.full(idx.size, "", object)
+        return np.column_stack([idx, texts])
+
+    hover_tail = "<br>%{customdata[1]}" if hover_text is not None else ""
+    fig = new_figure(title or f"2-D projection ({n} points)", f"{axis_prefix} 1", f"{axis_prefix} 2")
+    n_series = 0
+    colour_scale = False
+    group_colors: dict[str, str] = {}
+    if groups is not None:
+        g = np.asarray(groups, dtype=object).reshape(-1)
+        if g.size != n:
+            raise ConfigError(f"groups has {g.size} entries for {n} points.")
+        if pd.isna(pd.Series(g)).any():
+            raise ConfigError("groups has missing values.")
+        g = np.array([str(v) for v in g], dtype=object)
+        levels = list(pd.unique(pd.Series(g)))
+        if group_order is not None:
+            order = [str(v) for v in group_order]
+            levels = [v for v in order if v in levels] + [v for v in levels if v not in order]
+        for i, level in enumerate(levels):
+            idx = idx_all[g == level]
+            color = series_style(i)["color"]
+            group_colors[level] = color
+            fig.add_trace(Scatter(
+                x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=f"{level} ({idx.size})",
+                marker=dict(size=point_size, color=color, opacity=opacity, symbol=series_style(i)["symbol"]
+                            if len(levels) > 8 else "circle"),
+                customdata=_custom(idx),
+                hovertemplate=f"<b>{level}</b><br>sample %{{customdata[0]}}" + hover_tail + "<extra></extra>",
+            ))
+            n_series += 1
+    elif colors is not None:
+        c = as_1d(colors, "colors", min_len=n)
+        if c.size != n:
+            raise ConfigError(f"colors has {c.size} entries for {n} points.")
+        fig.add_trace(Scatter(
+            x=xy[:, 0], y=xy[:, 1], mode="markers", name=f"samples ({n})", showlegend=False,
+            marker=dict(size=point_size, color=c, colorscale=SEQUENTIAL, opacity=opacity, showscale=True,
+                        colorbar=dict(title=dict(text=color_name, side="right"), outlinewidth=0,
+                                      ticks="outside", thickness=14)),
+            customdata=np.column_stack([_custom(idx_all), c]),
+            hovertemplate=f"sample %{{customdata[0]}}<br>{color_name}: %{{customdata[2]:.4g}}" + hover_tail
+            + "<extra></extra>",
+        ))
+        colour_scale = True
+    else:
+        fig.add_trace(Scatter(
+            x=xy[:, 0], y=xy[:, 1], mode="markers", name=f"samples ({n})",
+            marker=dict(size=point_size, color=series_style(0)["color"], opacity=opacity),
+            customdata=_custom(idx_all), hovertemplate="sample %{customdata[0]}" + hover_tail + "<extra></extra>",
+        ))
+        n_series += 1
+
+    if picked.any():
+        idx = idx_all[picked]
+        fig.add_trace(Scatter(
+            x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=f"picked ({idx.size})",
+            marker=dict(symbol="circle-open", size=point_size + 8, color=PICKED_RING_COLOR, line=dict(width=2.2)),
+            customdata=_custom(idx),
+            hovertemplate="<b>picked</b><br>sample %{customdata[0]}" + hover_tail + "<extra></extra>",
+        ))
+        n_series += 1
+
+    if prototypes_xy is not None:
+        pxy = _as_xy(prototypes_xy, "prototypes_xy")
+        p = pxy.shape[0]
+        names = [f"prototype {j}" for j in range(p)] if prototype_names is None else [str(s) for s in prototype_names]
+        if len(names) != p:
+            raise ConfigError(f"prototype_names has {len(names)} entries for {p} prototypes.")
+        if prototype_groups is not None:
+            pg = [str(v) for v in prototype_groups]
+            if len(pg) != p:
+                raise ConfigError(f"prototype_groups has {len(pg)} entries for {p} prototypes.")
+            pcolors = [group_colors.get(v, "#000000") for v in pg]
+        else:
+            pcolors = "#000000"
+        if p:
+            fig.add_trace(go.Scatter(
+                x=pxy[:, 0], y=pxy[:, 1], mode="markers", name=f"prototypes ({p})", text=names,
+                marker=dict(symbol="star", size=point_size + 12, color=pcolors, line=dict(color="black", width=1.2)),
+                hovertemplate="<b>%{text}</b><extra></extra>",
+            ))
+            n_series += 1
+
+    if equal_aspect:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    fig.update_xaxes(showgrid=False, zeroline=False)
+    fig.update_yaxes(showgrid=False, zeroline=False)
+    if groups is not None:
+        fig.update_layout(legend=dict(title=dict(text=group_name)))
+    if colour_scale:
+        # the colour bar takes the right side: legend entries (picked, prototypes) go above the plot
+        fig.update_layout(showlegend=n_series > 0,
+                          legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom"))
+    else:
+        fig.update_layout(showlegend=n_series > 1)
+    return fig

@@ -1,0 +1,296 @@
+"""One look for every figure: a colour-blind-safe palette, a plotly template, paper sizing.
+
+* Categories (strategies, label groups, positive / negative) use the Okabe-Ito palette (Okabe & Ito
+  2008), ordered so that the first colours stay distinct on white and in grey-scale print; the yellow
+  is last but one because it is faint on white. Past eight series the colours repeat with another
+  dash / marker symbol (:func:`series_style`), so no two series look the same.
+* Heatmaps of quantities in [0, 1] use a perceptually uniform sequential scale (:data:`SEQUENTIAL`,
+  Viridis; :data:`SEQUENTIAL_ALT`, Cividis, for the second matrix of a pair such as A / NegA), and
+  signed differences a diverging scale centred at 0 (:data:`DIVERGING`, RdBu: red < 0 < blue).
+* :data:`TEMPLATE_NAME` is a plotly template registered once (white background, light y-grid only,
+  axis lines, outside ticks, a sans-serif font at readable sizes, no plotly logo clutter). Builders set
+  it on each figure explicitly, so importing this module never changes plotly's global default;
+  :func:`use_as_default` does that for a notebook that wants it for its own figures too.
+* :func:`paper_layout` sizes a figure for one paper column (3.5 in = 336 px at 96 px/in) or two
+  (7.16 in = 687 px), with fonts that print at 8-9 pt; export at ``scale = 300 / 96`` for 300 dpi
+  (:data:`PRINT_SCALE_300DPI`, or ``dpi=300`` in :func:`mlal_core.export.figure_to_bytes`).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from mlal_core.errors import ConfigError
+
+__all__ = [
+    "CATEGORY_COLORS",
+    "COLUMN_WIDTH_IN",
+    "CSS_PX_PER_INCH",
+    "DIVERGING",
+    "DOUBLE_COLUMN_WIDTH_IN",
+    "HIGHLIGHT_COLOR",
+    "NEGATIVE_COLOR",
+    "OKABE_ITO",
+    "PICKED_COLOR",
+    "PICKED_RING_COLOR",
+    "POSITIVE_COLOR",
+    "PRINT_SCALE_300DPI",
+    "SEQUENTIAL",
+    "SEQUENTIAL_ALT",
+    "TEMPLATE_NAME",
+    "UNPICKED_COLOR",
+    "category_color",
+    "dpi_scale",
+    "paper_layout",
+    "register_template",
+    "series_style",
+    "use_as_default",
+    "with_alpha",
+]
+
+#: Okabe-Ito colours by name (hex).
+OKABE_ITO: dict[str, str] = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "bluish_green": "#009E73",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+    "sky_blue": "#56B4E9",
+    "yellow": "#F0E442",
+    "black": "#000000",
+}
+
+#: The category colour cycle (the order series get their colours in).
+CATEGORY_COLORS: tuple[str, ...] = (
+    OKABE_ITO["blue"],
+    OKABE_ITO["orange"],
+    OKABE_ITO["bluish_green"],
+    OKABE_ITO["vermillion"],
+    OKABE_ITO["reddish_purple"],
+    OKABE_ITO["sky_blue"],
+    OKABE_ITO["black"],
+    OKABE_ITO["yellow"],
+)
+
+SEQUENTIAL = "Viridis"
+SEQUENTIAL_ALT = "Cividis"
+DIVERGING = "RdBu"
+
+PICKED_COLOR = OKABE_ITO["vermillion"]
+PICKED_RING_COLOR = OKABE_ITO["black"]  # rings around picked points drawn over category colours
+HIGHLIGHT_COLOR = OKABE_ITO["black"]
+UNPICKED_COLOR = "#9E9E9E"
+POSITIVE_COLOR = OKABE_ITO["blue"]
+NEGATIVE_COLOR = OKABE_ITO["orange"]
+
+_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "triangle-down", "pentagon")
+
+TEMPLATE_NAME = "mlal"
+FONT_FAMILY = "Arial, Helvetica, 'Liberation Sans', 'DejaVu Sans', sans-serif"
+TEXT_COLOR = "#222222"
+GRID_COLOR = "#E5E5E5"
+AXIS_COLOR = "#444444"
+
+CSS_PX_PER_INCH = 96
+COLUMN_WIDTH_IN = 3.5
+DOUBLE_COLUMN_WIDTH_IN = 7.16
+PRINT_SCALE_300DPI = 300 / CSS_PX_PER_INCH
+
+_lock = threading.Lock()
+
+
+def _axis() -> dict:
+    return dict(
+        showline=True,
+        linecolor=AXIS_COLOR,
+        linewidth=1,
+        mirror=False,
+        ticks="outside",
+        tickcolor=AXIS_COLOR,
+        ticklen=4,
+        showgrid=False,
+        zeroline=False,
+        title=dict(standoff=8, font=dict(size=13)),
+        automargin=True,
+    )
+
+
+def _build_template() -> go.layout.Template:
+    xaxis = _axis()
+    yaxis = dict(_axis(), showgrid=True, gridcolor=GRID_COLOR, gridwidth=1)
+    layout = go.Layout(
+        font=dict(family=FONT_FAMILY, size=12, color=TEXT_COLOR),
+        title=dict(font=dict(size=15), x=0.0, xanchor="left", xref="paper", yref="container", y=1.0,
+                   yanchor="top", pad=dict(t=12, b=8), automargin=True),
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        colorway=list(CATEGORY_COLORS),
+        colorscale=dict(sequential=SEQUENTIAL, sequentialminus=SEQUENTIAL, diverging=DIVERGING),
+        xaxis=xaxis,
+        yaxis=yaxis,
+        legend=dict(bgcolor="rgba(255,255,255,0.8)", borderwidth=0, font=dict(size=11),
+                    title=dict(font=dict(size=11))),
+        hoverlabel=dict(font=dict(family=FONT_FAMILY, size=12), namelength=-1),
+        hovermode="closest",
+        margin=dict(l=60, r=20, t=60, b=55),
+        bargap=0.15,
+        coloraxis=dict(colorbar=dict(outlinewidth=0, ticks="outside", thickness=14)),
+    )
+    template = go.layout.Template(layout=layout)
+    # trace defaults: thin lines, no marker outlines, colour bars without frames
+    template.data.scatter = [go.Scatter(line=dict(width=2), marker=dict(size=7, line=dict(width=0)))]
+    template.data.heatmap = [go.Heatmap(colorbar=dict(outlinewidth=0, ticks="outside", thickness=14))]
+    template.data.histogram = [go.Histogram(marker=dict(line=dict(width=0)))]
+    template.data.bar = [go.Bar(marker=dict(line=dict(width=0)))]
+    return template
+
+
+def register_template() -> str:
+    """Register the ``"mlal"`` plotly template (once per process) and return its name."""
+    with _lock:
+        if TEMPLATE_NAME not in pio.templates:
+            pio.templates[TEMPLATE_NAME] = _build_template()
+    return TEMPLATE_NAME
+
+
+def use_as_default() -> None:
+    """Make ``"mlal"`` plotly's default template (for a notebook's own figures)."""
+    pio.templates.default = register_template()
+
+
+def category_color(i: int) -> str:
+    """Colour of the ``i``-th category (cycles through :data:`CATEGORY_COLORS`)."""
+    return CATEGORY_COLORS[int(i) % len(CATEGORY_COLORS)]
+
+
+def series_style(i: int) -> dict:
+    """``{"color", "dash", "symbol"}`` of the ``i``-th series: colour cycles first, then dash / symbol."""
+    i = int(i)
+    n = len(CATEGORY_COLORS)
+    return {
+        "color": CATEGORY_COLORS[i % n],
+        "dash": _DASHES[(i // n) % len(_DASHES)],
+        "symbol": _SYMBOLS[(i // n) % len(_SYMBOLS)],
+    }
+
+
+def with_alpha(color: str, alpha: float) -> str:
+    """``"#RRGGBB"`` (or ``"rgb(r, g, b)"``) as ``"rgba(r, g, b, alpha)"``."""
+    c = color.strip()
+    if c.startswith("#") and len(c) == 7:
+        r, g, b = (int(c[i:i + 2], 16) for i in (1, 3, 5))
+    elif c.startswith("rgb(") and c.endswith(")"):
+        r, g, b = (int(float(v)) for v in c[4:-1].split(","))
+    else:
+        raise ConfigError(f"with_alpha needs a '#RRGGBB' or 'rgb(r, g, b)' colour; got {color!r}.")
+    return f"rgba({r}, {g}, {b}, {float(alpha):g})"
+
+
+def dpi_scale(dpi: float) -> float:
+    """Export ``scale`` that turns a layout in CSS pixels (96 per inch) into ``dpi`` dots per inch."""
+    if not dpi or dpi <= 0:
+        raise ConfigError(f"dpi must be positive; got {dpi!r}.")
+    return float(dpi) / CSS_PX_PER_INCH
+
+
+def _legend_entries(fig: go.Figure) -> list[str]:
+    """Names of the traces that will get a legend entry (empty when the legend is hidden)."""
+    if fig.layout.showlegend is False:
+        return []
+    legend_types = {"scatter", "scattergl", "bar", "box", "violin", "histogram"}
+    out = []
+    for t in fig.data:
+        if t.type in legend_types and t.showlegend is not False:
+            out.append(str(t.name or t.type))
+    if fig.layout.showlegend is None and len(out) < 2:
+        return []
+    return out
+
+
+def paper_layout(fig: go.Figure, width: str | float = "column", height: float | None = None, *,
+                 aspect: float = 0.75, font_size: float | None = None,
+                 legend: str = "top", scale_markers: bool = True) -> go.Figure:
+    """Size ``fig`` (in place, also returned) for a paper: ``width`` ``"column"`` (3.5 in = 336 px),
+    ``"double"`` (7.16 in = 687 px) or a number of CSS pixels.
+
+    ``height`` defaults to ``aspect * width``. Fonts shrink to print at about 8-9 pt (12 px at the
+    96 px/in layout scale = 9 pt), margins tighten, and the legend moves above the plot
+    (``legend="top"``), to the right (``"right"``) or stays where it was (``"keep"``).
+    ``scale_markers`` shrinks marker sizes with the width (factor ``width / 700``, at least 0.5), and
+    colour bars get the smaller fonts too. Export at
+    ``dpi=300`` (``scale = 300 / 96``) for a 300-dpi bitmap of the same physical size.
+    """
+    if isinstance(width, str):
+        if width == "column":
+            px = COLUMN_WIDTH_IN * CSS_PX_PER_INCH
+        elif width in ("double", "two-column", "page"):
+            px = DOUBLE_COLUMN_WIDTH_IN * CSS_PX_PER_INCH
+        else:
+            raise ConfigError(f"paper_layout width must be 'column', 'double' or a number of pixels; got {width!r}.")
+    else:
+        px = float(width)
+        if not px > 0:
+            raise ConfigError(f"paper_layout width must be positive; got {width!r}.")
+    if height is None:
+        if not aspect > 0:
+            raise ConfigError(f"aspect must be positive; got {aspect!r}.")
+        height = px * aspect
+    if not height > 0:
+        raise ConfigError(f"paper_layout height must be positive; got {height!r}.")
+    if legend not in ("top", "right", "keep"):
+        raise ConfigError(f"legend must be 'top', 'right' or 'keep'; got {legend!r}.")
+    narrow = px < 500
+    base = float(font_size or (10.5 if narrow else 12))
+    title_size = base + 1.5
+    has_title = bool(fig.layout.title.text)
+    title_h = (title_size * 1.25 + 12 + 6) if has_title else 6
+    entries = _legend_entries(fig)
+    margin = dict(l=50 if narrow else 60, r=10 if narrow else 20, t=title_h + 8, b=40 if narrow else 50)
+    fig.update_layout(
+        width=round(px),
+        height=round(height),
+        font=dict(size=base),
+        title=dict(font=dict(size=title_size), yref="container", y=1.0, yanchor="top", pad=dict(t=12, b=6),
+                   automargin=False),
+        legend=dict(font=dict(size=base - 1)),
+    )
+    fig.update_xaxes(title=dict(font=dict(size=base)), tickfont=dict(size=base - 1))
+    fig.update_yaxes(title=dict(font=dict(size=base)), tickfont=dict(size=base - 1))
+    bar_font = dict(title=dict(font=dict(size=base - 0.5)), tickfont=dict(size=base - 1.5),
+                    thickness=10 if narrow else 14)
+    for t in fig.data:
+        if t.type in ("heatmap", "histogram2d", "contour"):
+            t.update(colorbar=bar_font)
+        elif t.type in ("scatter", "scattergl") and t.marker is not None:
+            if t.marker.showscale:
+                t.marker.update(colorbar=bar_font)
+            if scale_markers and t.marker.size is not None and np.isscalar(t.marker.size):
+                t.marker.size = float(t.marker.size) * min(1.0, max(0.5, px / 700.0))
+    if legend == "top" and entries:
+        # rows of a horizontal legend, packed greedily into the plot width
+        avail = px - margin["l"] - margin["r"]
+        rows, used = 1, 0.0
+        for name in entries:
+            w = 40 + 0.58 * (base - 1) * len(name) + 8
+            if used and used + w > avail:
+                rows, used = rows + 1, 0.0
+            used += w
+        row_h = (base - 1) * 1.35 + 6
+        legend_h = rows * row_h + 4
+        margin["t"] = title_h + legend_h + 6
+        fig.update_layout(legend=dict(orientation="h", xref="paper", x=0, xanchor="left", yref="container",
+                                      y=1 - title_h / float(height), yanchor="top", tracegroupgap=0,
+                                      itemwidth=30))
+    elif legend == "right" and entries:
+        fig.update_layout(legend=dict(orientation="v", xref="paper", x=1.02, xanchor="left", yref="paper",
+                                      y=1, yanchor="top"))
+    fig.update_layout(margin=margin)
+    return fig
+
+
+register_template()

@@ -1,0 +1,275 @@
+"""Page 3, Active learning: run rounds (one, or N with progress and cancel), label picks as a person,
+see this round's metrics and picks, export the session."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from mlal_core import views
+from mlal_core.errors import MLALError
+from mlal_core.reporting import rounds_frame
+from mlal_core.session_export import metric_name, session_export_zip, session_figures
+from mlal_core.strategies import registry
+from ui import state, widgets
+
+HEADLINE_METRICS = {
+    "micro_f1": "F1 over all (sample, label) decisions pooled: dominated by the frequent labels.",
+    "macro_f1": "F1 computed per label, then averaged: every label counts the same, so rare labels matter.",
+    "p@1": "Share of test samples whose most probable label is one of their true labels.",
+    "macro_auc": "Per-label area under the ROC curve, averaged: how well probabilities rank positives "
+                 "above negatives (0.5 = chance, 1 = perfect).",
+    "hamming_loss": "Share of wrong (sample, label) decisions at threshold 0.5: lower is better.",
+}
+
+session = state.require_session()
+ds = session.dataset
+names = list(ds.label_names)
+cfg = session.config
+sinfo = registry.info(cfg.strategy)
+
+st.title("Active learning")
+st.caption(f"Dataset **{ds.name}** · strategy **{sinfo.display_name}** · query size {cfg.query_size} · "
+           f"{cfg.rounds} rounds planned · seed {cfg.seed} · session `{(session.session_id or '-')[:8]}`")
+widgets.explain(
+    "a round, its metrics and its picks",
+    "Each **round** $t$ trains the model from scratch on the labelled set $L_t$, measures it on the test "
+    "split (the *metrics* below), then the strategy scores the unlabelled samples and picks the "
+    f"$b = {cfg.query_size}$ with the highest utility. The **oracle** answers their labels and they join the "
+    "labelled set. After the last round, a final model is trained and measured (no picks).\n\n"
+    "* **F1** balances precision (of the labels predicted, how many are right) and recall (of the true "
+    "labels, how many were found). *Micro* pools every (sample, label) decision; *macro* averages over "
+    "labels, so rare labels weigh as much as frequent ones.\n"
+    "* In the picks table, **score** is the strategy's utility (higher = picked first), the other numeric "
+    "columns are the parts it is made of, and **reason** says why the sample was chosen. **predicted (p)** "
+    "lists the model's most probable labels with their probability (the mean over ensemble members).",
+    [r"\mathrm{F1} = \frac{2\,\mathrm{TP}}{2\,\mathrm{TP} + \mathrm{FP} + \mathrm{FN}}, \qquad "
+     r"\text{macro-F1} = \frac{1}{K}\sum_{j=1}^{K} \mathrm{F1}_j"],
+)
+
+progress_area = st.container()
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _next_is_final(s) -> bool:
+    return s.next_round >= s.config.rounds or s.unlabeled.size == 0
+
+
+def _query_rounds_left(s) -> int:
+    return 0 if s.finished else max(0, s.planned_records() - len(s.history) - 1)
+
+
+def _records_for(n_query: int) -> int:
+    """Records to write for ``n_query`` query rounds (+1 for the final evaluation when they finish
+    the session)."""
+    left = _query_rounds_left(session)
+    n_query = min(n_query, left)
+    return n_query + (1 if n_query == left else 0)
+
+
+def _run_one_round() -> None:
+    """One record: train, evaluate, select, ask the simulated oracle, store."""
+    pending = session.propose()
+    proba = pending.predicted_proba()
+    record = session.commit(pending)
+    state.remember_predictions(session, record.round, proba)
+
+
+def _start(n_query: int) -> None:
+    state.clear_pending(session)
+    state.start_run(session, _records_for(n_query))
+
+
+# ------------------------------------------------------------------------------------ controls
+run = state.get_run()
+pending = state.get_pending(session)
+if "al_oracle_choice" not in st.session_state:
+    st.session_state["al_oracle_choice"] = state.get_oracle()
+oracle = st.radio(
+    "Who labels the picks (the oracle)?", ["simulated", "person"], horizontal=True, key="al_oracle_choice",
+    format_func={"simulated": "Simulated: the dataset's true labels",
+                 "person": "A person: you label each pick below"}.get,
+    disabled=run is not None,
+    help="A simulated oracle answers instantly with the ground truth (how papers compare strategies). With "
+         "a person, each round stops after the picks are made until you submit their labels.",
+)
+state.set_oracle(oracle)
+
+left = _query_rounds_left(session)
+if session.finished:
+    st.success(f"This session has finished: {len(session.labeled):,} of {session.n_pool:,} pool samples labelled "
+               f"in {sum(1 for r in session.history if not r.final)} rounds. Compare it with others on "
+               "**Learning curves**, or start a new one on **Home / set-up**.", icon=":material/flag:")
+    st.page_link("pages/learning_curves.py", label="Go to Learning curves", icon=":material/show_chart:")
+elif oracle == "simulated":
+    c1, c2, c3 = st.columns([1, 1, 1], vertical_alignment="bottom")
+    next_label = "Next round" if left else "Final evaluation"
+    if c1.button(next_label, type="primary", disabled=run is not None, key="al_next",
+                 help="Train, evaluate, pick and label one round." if left else
+                 "All planned rounds are done: train and measure the final model."):
+        _start(1)
+        st.rerun()
+    n_run = c2.number_input("Rounds to run", 1, max(1, left), max(1, left), key=f"al_n_{left}",
+                            disabled=run is not None or left == 0)
+    if c3.button(f"Run {int(n_run)} rounds" if left else "Run", disabled=run is not None or left == 0,
+                 key="al_run"):
+        _start(int(n_run))
+        st.rerun()
+    st.caption(f"{left} round(s) left of {cfg.rounds}; then a final evaluation. Each round is stored as soon as "
+               "it completes, so cancelling or closing the page loses nothing that finished.")
+else:
+    if pending is None:
+        label = "Propose the next picks" if left else "Final evaluation"
+        if st.button(label, type="primary", key="al_propose",
+                     help="Train the model and let the strategy pick; you then label the picks."):
+            with st.spinner(f"Round {session.next_round}: training the model and picking samples..."):
+                try:
+                    pend = session.propose()
+                    if pend.final:
+                        session.commit(pend)
+                    else:
+                        state.set_pending(session, pend)
+                except MLALError as e:
+                    st.error(str(e), icon=":material/error:")
+                else:
+                    st.rerun()
+        st.caption("With a person as the oracle, each round waits for your labels. The initial labelled set "
+                   "was labelled from the dataset's ground truth.")
+
+
+# ------------------------------------------------------------------------------------ labelling
+def _submit_labels(pend) -> None:
+    picks = pend.selected
+    Y = np.zeros((len(picks), len(names)), dtype=np.uint8)
+    for i, pos in enumerate(picks):
+        for lab in st.session_state.get(f"al_lab_{pend.round}_{pos}", []):
+            Y[i, names.index(lab)] = 1
+    try:
+        record = session.commit(pend, Y)
+        state.remember_predictions(session, record.round, pend.predicted_proba())
+        state.clear_pending(session)
+        if not session.finished and _next_is_final(session):
+            session.step()  # the final evaluation needs no labels
+    except MLALError as e:
+        st.session_state["al_error"] = str(e)
+
+
+if oracle == "person" and pending is not None and not pending.final:
+    picks = pending.selected
+    proba = pending.predicted_proba()
+    st.subheader(f"Label the {len(picks)} picks of round {pending.round}")
+    st.caption("Choose every label that applies to each sample (none is allowed), then submit. The model's "
+               "guess is shown for reference; it is not an answer.")
+    widgets.table(views.pick_table(picks, ds, proba=proba, details=pending.selection.details),
+                  key="al_pending_picks", file_name=f"picks_round{pending.round}_to_label.csv", hide_index=True)
+    prefill = st.checkbox("Start from the model's guesses (labels with p > 0.5)", key="al_prefill")
+    with st.form(f"al_label_form_{pending.round}"):
+        for i, pos in enumerate(picks):
+            text = ds.train.texts[pos] if ds.train.texts is not None else None
+            st.markdown(f"**{i + 1}. Pool sample {pos}**" + ("" if text else
+                        f" (a tabular sample: {ds.train.X.shape[1]} numbers, no text)"))
+            if text:
+                st.text(views.shorten_text(text, 1200))
+            guess = [names[j] for j in np.flatnonzero(proba[i] > 0.5)] if prefill else []
+            st.multiselect(f"Labels of sample {pos}", names, default=guess, key=f"al_lab_{pending.round}_{pos}",
+                           help=f"Model: {views.predicted_string(proba[i], names)}")
+        st.form_submit_button("Submit labels", type="primary", on_click=_submit_labels, args=(pending,))
+    if st.session_state.get("al_error"):
+        st.error(st.session_state.pop("al_error"), icon=":material/error:")
+
+# ------------------------------------------------------------------------------------ results
+history = session.history
+if not history and run is None:
+    st.info("No round yet: the model has not been trained. Press **Next round** (or, with a person as the oracle, "
+            "**Propose the next picks**).", icon=":material/info:")
+elif history:
+    st.subheader("Round")
+    options = [r.round for r in history]
+    t = options[-1] if len(options) == 1 else st.select_slider(
+        "Round to inspect", options, value=options[-1], key=f"al_round_{len(options)}",
+        format_func=lambda r: f"{r} (final)" if history[r].final else str(r),
+        help="Moves the metrics and the picks table to that round.")
+    rec = history[t]
+    prev = history[t - 1] if t > 0 else None
+    st.markdown(f"**Round {t}**: the model was trained on **{rec.n_labeled:,}** labelled samples "
+                f"({rec.n_labeled / session.n_pool:.1%} of the pool) and measured on {len(ds.test):,} test samples."
+                + (" This is the final evaluation: it picks nothing (move the slider to an earlier round to see "
+                   "its picks)." if rec.final else ""))
+    cols = st.columns(len(HEADLINE_METRICS))
+    for col, (m, help_) in zip(cols, HEADLINE_METRICS.items()):
+        value = rec.metrics.get(m, float("nan"))
+        delta = None if prev is None else value - prev.metrics.get(m, float("nan"))
+        col.metric(metric_name(m), f"{value:.3f}", None if delta is None else f"{delta:+.3f}",
+                   delta_color="inverse" if m == "hamming_loss" else "normal", help=help_)
+
+    if not rec.final:
+        st.markdown(f"**The {len(rec.selected)} picks of round {t}** (in pick order)")
+        proba = state.predictions(session, t)
+        table = views.pick_table(rec.selected, ds, labels=rec.labels, proba=proba,
+                                 details=rec.selection.details if rec.selection is not None else None)
+        widgets.table(table, key="al_picks", file_name=f"picks_round{t}.csv", hide_index=True)
+        if proba is None:
+            st.caption("The model's probabilities are shown for rounds run in this browser session (the store "
+                       "keeps the picks, labels and scores, not the predictions).")
+
+    figs = session_figures(history, title_prefix=f"{ds.name}, {cfg.strategy}")
+    st.subheader("Progress so far")
+    widgets.explain(
+        "the progress figures",
+        "**Learning curve**: the test score after each retraining against the number of labelled samples; a "
+        "good strategy climbs faster. **MeanIR of each round's picks**: how imbalanced the labels of the "
+        "picked batch are (1 = every label present equally often; higher = a few labels dominate). "
+        "**Hard-to-learn** unlabelled samples are those for which the model gives every label a probability "
+        "below 0.5; **conflicting** ones are predicted to carry two labels that never occur together in the "
+        "labelled set (CRAB). **Labels seen**: the share of labels with at least one labelled positive.",
+        [r"\mathrm{IRLbl}(j) = \frac{\max_{k} n_k}{n_j}, \qquad \mathrm{MeanIR} = \frac{1}{K}\sum_{j} "
+         r"\mathrm{IRLbl}(j)", r"\text{hard-to-learn}(x) \iff \max_j \bar p_j(x) < 0.5"],
+    )
+    if "learning_curve" in figs:
+        widgets.figure(figs["learning_curve"], key="al_curve")
+    others = {"batch_mean_ir": "MeanIR of the picks", "pool_hard_conflicting": "Hard-to-learn / conflicting",
+              "label_coverage": "Labels seen"}
+    others = {k: v for k, v in others.items() if k in figs}
+    if others:
+        for tab, k in zip(st.tabs(list(others.values())), others):
+            with tab:
+                widgets.figure(figs[k], key=f"al_{k}")
+    with st.expander("All rounds (table)"):
+        frame = rounds_frame(history)
+        widgets.table(frame, key="al_rounds", file_name="rounds.csv", hide_index=True)
+
+    st.subheader("Export this session")
+    st.download_button(
+        "Download the whole session (zip)", key="al_zip", on_click="ignore", mime="application/zip",
+        data=lambda: session_export_zip(state.get_store(), session.session_id),
+        file_name=f"mlal-session-{(session.session_id or 'x')[:8]}.zip", icon=":material/folder_zip:",
+        help="config.json, session.json (everything stored), rounds.csv, picks.csv and every figure as PNG, SVG "
+             "and standalone HTML.")
+    st.caption("Each figure and table above also has its own download buttons (PNG / SVG / HTML, CSV).")
+
+
+# ------------------------------------------------------------------------------------ running
+if run is not None:
+    with progress_area:
+        done = run["total"] - run["remaining"]
+        final = _next_is_final(session)
+        what = "training and measuring the final model" if final else "training the model, scoring the pool, picking"
+        c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
+        c1.progress(done / run["total"], text=f"{'Final evaluation' if final else f'Round {session.next_round}'}: "
+                                              f"{what}... ({done} of {run['total']} steps done)")
+        c2.button("Cancel", key="al_cancel", on_click=state.stop_run, icon=":material/stop_circle:",
+                  help="Stops after the round in progress (it is stored).")
+    if session.finished:
+        state.stop_run()
+        st.rerun()
+    try:
+        _run_one_round()
+    except MLALError as e:
+        state.stop_run()
+        with progress_area:
+            st.error(f"The round could not run: {e}", icon=":material/error:")
+    else:
+        run["remaining"] -= 1
+        if run["remaining"] <= 0:
+            state.stop_run()
+        st.rerun()

@@ -1,0 +1,224 @@
+"""Correlations: CRAB's A and NegA of the labelled set at any round, their change, CRAB's pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from mlal_core import correlation
+from mlal_core import inspect as ins
+from mlal_core import viz
+from ui import widgets
+from ui.state import require_session
+
+st.title("Label correlations")
+st.caption("How the labels of the labelled set co-occur, round by round, and the pairs CRAB acts on.")
+
+session = require_session()
+names = ins.label_names(session)
+K = len(names)
+rounds = ins.labelled_rounds(session)
+key = ins.session_key(session)
+
+widgets.explain(
+    "A, NegA and CRAB's thresholds",
+    f"""
+Each round the strategy sees only the **labelled set** `L_t` (the initial set plus the picks of the
+rounds before `t`). From its label matrix CRAB (Qi et al., Eq. 8-9) estimates two {K} x {K} matrices:
+
+* **A** (positive correlation): cell (row *m*, column *n*) is the share of the samples with label *n*
+  that also have label *m*, i.e. P(*m* | *n*). It is **asymmetric**: "most *n* are also *m*" does not
+  mean "most *m* are also *n*". The diagonal is 1.
+* **NegA** (negative correlation): the share of the samples with label *n* that do **not** have *m*,
+  i.e. P(not *m* | *n*) = 1 - A off the diagonal. A label with no positive in `L_t` has an empty
+  column ("unseen": no evidence about it).
+
+CRAB uses two thresholds on them (white markers on the heatmaps):
+
+* **Asymmetric pairs** (m, n): the z-score of A[m, n] among all off-diagonal entries is above 1 and
+  A[m, n] > A[n, m]. Then *n* implies *m*, and CRAB stops drawing label-wise samples for *n*
+  (*m*, the primary label of the chain, is kept).
+* **Mutually exclusive pairs**: both NegA[m, n] and NegA[n, m] are at least tau = min(1, mean + 2 std)
+  of the off-diagonal NegA (over labels with at least 2 positives). Unlabelled samples whose
+  *predicted* labels contain such a pair are "conflicting" and go to CRAB's negatively-correlated pool.
+
+**How to read it.** Rows are the label whose probability is read, columns the label conditioned on.
+A bright column *n* in A means *n* rarely comes alone. Move the round slider to watch the estimates
+settle as more samples are labelled; with few labelled samples many pairs never co-occur, so NegA is
+1 for them and tau is often 1.
+""",
+    latex=[
+        r"A_{mn} = \frac{\#\{i \in L_t: y_{im}=1,\ y_{in}=1\}}{\#\{i \in L_t: y_{in}=1\}}, \qquad A_{nn}=1",
+        r"\mathrm{NegA}_{mn} = \frac{\#\{i \in L_t: y_{im}=0,\ y_{in}=1\}}{\#\{i \in L_t: y_{in}=1\}}"
+        r" = 1 - A_{mn}\ (m \ne n)",
+        r"(m,n)\ \text{asymmetric} \iff z(A_{mn}) > 1 \ \wedge\ A_{mn} > A_{nm}, \qquad "
+        r"z(A_{mn}) = \frac{A_{mn} - \mu_{A}}{\sigma_{A}}",
+        r"(m,n)\ \text{exclusive} \iff \mathrm{NegA}_{mn} \ge \tau \ \wedge\ \mathrm{NegA}_{nm} \ge \tau,"
+        r" \qquad \tau = \min(1,\ \mu_{\mathrm{NegA}} + 2\sigma_{\mathrm{NegA}})",
+    ],
+)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _snapshot(session_key: str, t: int, _session) -> ins.CorrelationSnapshot:
+    return ins.correlation_at(_session, t)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _pool_snapshot(session_key: str, _session) -> ins.CorrelationSnapshot:
+    return ins.snapshot_from_labels(_session.dataset.train.Y, -1)
+
+
+def _snap(t: int) -> ins.CorrelationSnapshot:
+    return _snapshot(key, int(t), session)
+
+
+latest = _snap(rounds[-1])
+
+
+def _round_label(t: int) -> str:
+    return f"L_{t} ({_snap(t).n_labeled} labelled)"
+
+
+# ---------------------------------------------------------------- label display options
+with st.expander("Labels shown: sorting and filtering", expanded=K > 30):
+    c1, c2, c3 = st.columns([1.2, 1.2, 1])
+    order_by = c1.selectbox(
+        "Sort labels by", ["frequency", "cluster", "name", "index"], key="corr_order_by",
+        help="frequency: most frequent first in the latest labelled set; cluster: correlated labels next to "
+        "each other (average linkage on the rows of the latest A); name: A to Z; index: the dataset's order. "
+        "The order is the same for every round, so the matrices stay comparable.",
+    )
+    top_k = c2.slider("Show the most frequent labels", 2, K, min(K, 30), key="corr_top_k",
+                      help="Keeps the k labels with most positives in the latest labelled set.") if K > 2 else K
+    hide_unseen = c3.checkbox("Hide unseen labels", value=False, key="corr_hide_unseen",
+                              help="Drop labels without a positive in the latest labelled set.")
+    only = st.multiselect("Only these labels (empty: all)", options=list(range(K)), format_func=lambda j: names[j],
+                          key="corr_only")
+    c4, c5 = st.columns(2)
+    show_values = c4.checkbox("Write the values in the cells", value=K <= 12, key="corr_values")
+    marks = c5.multiselect("Mark CRAB's pairs", ["asymmetric", "exclusive"], default=["asymmetric", "exclusive"],
+                           key="corr_marks")
+
+order = ins.display_order(names, latest.counts, by=order_by, top_k=top_k if top_k < K else None,
+                          only=only or None, hide_unseen=hide_unseen, matrix=latest.A)
+kk = len(order)
+fig_height = int(np.clip(260 + 16 * kk, 480, 1100))
+
+
+def _heatmap(matrix, kind: str, title: str, marked=None):
+    fig = viz.correlation_heatmap(matrix, names, title=title, kind=kind, marked_pairs=marked, order=order,
+                                  show_values=show_values and kk <= 25, mask_diagonal=kind == "diff")
+    fig.update_layout(height=fig_height)
+    return fig
+
+
+tab_round, tab_change, tab_pairs = st.tabs(["Matrices at a round", "Change between rounds", "CRAB's pairs"])
+
+# ---------------------------------------------------------------- one round
+with tab_round:
+    if len(rounds) > 1:
+        t = st.select_slider("Labelled set of round", options=rounds, value=rounds[-1], format_func=_round_label,
+                             key="corr_round",
+                             help="L_t is what round t's model was trained on and what its strategy saw.")
+    else:
+        t = rounds[0]
+        st.caption(f"Only the initial labelled set exists ({_round_label(t)}); run rounds to see it change.")
+    snap = _snap(t)
+    which = st.radio("Matrix", ["A", "NegA"], horizontal=True, key="corr_matrix",
+                     captions=["P(row | column)", "P(not row | column)"])
+    m1, m2, m3, m4, m5 = st.columns(5)
+    m1.metric("Labelled samples", snap.n_labeled)
+    m2.metric("Labels seen", f"{int(snap.seen.sum())} / {K}")
+    m3.metric("CorrAvg", "n/a" if not np.isfinite(snap.corr_avg) else f"{snap.corr_avg:.3f}",
+              help="Mean of the off-diagonal A over labels seen in L_t.")
+    m4.metric("Asymmetric pairs", len(snap.asymmetric_pairs))
+    m5.metric("Exclusive pairs", len(snap.exclusive_pairs),
+              help=f"tau = {snap.tau:.3f}" if np.isfinite(snap.tau) else "fewer than two labels with 2 positives")
+    unseen = [names[j] for j in np.flatnonzero(~snap.seen)]
+    if unseen:
+        st.caption(f"Unseen in L_{t} (empty columns): " + ", ".join(unseen[:30]) + (" ..." if len(unseen) > 30 else ""))
+    marked = ins.crab_marks(snap, marks) if marks else None
+    matrix = snap.A if which == "A" else snap.NegA
+    widgets.figure(_heatmap(matrix, which, f"{which} of L_{t} ({snap.n_labeled} labelled samples)", marked),
+                   key=f"corr_{which}_round")
+    with st.expander(f"{which} of L_{t} as a table"):
+        widgets.table(pd.DataFrame(matrix, index=names, columns=names).round(4).reset_index(names="label m"),
+                      key=f"corr_{which}_table", file_name=f"{which}_round{t}.csv")
+
+# ---------------------------------------------------------------- change between rounds
+with tab_change:
+    simulated = bool(getattr(session, "oracle_is_simulated", False))
+    opts = [f"L_{r}" for r in rounds] + (["whole pool"] if simulated else [])
+    if len(opts) < 2:
+        st.info("Only one labelled set so far: run a round to compare two.")
+    else:
+        lo, hi = st.select_slider(
+            "Compare", options=opts, value=(opts[0], f"L_{rounds[-1]}"), key="corr_change_range",
+            help="The difference is (right) - (left). 'whole pool' is the ground truth of the whole training pool "
+            "(what the estimates would be with every label known; simulated oracle only).",
+        )
+
+        def _get(o: str) -> ins.CorrelationSnapshot:
+            return _pool_snapshot(key.split(":")[0], session) if o == "whole pool" else _snap(int(o[2:]))
+
+        before, after = _get(lo), _get(hi)
+        which_d = st.radio("Matrix ", ["A", "NegA"], horizontal=True, key="corr_change_matrix")
+        ch = ins.correlation_change(before, after)
+        c1, c2, c3 = st.columns(3)
+        c1.metric(f"Mean |change| of {which_d}", f"{ch['drift_' + which_d]:.4f}",
+                  help="Mean absolute change of the off-diagonal entries.")
+        c2.metric("Asymmetric pairs", f"{len(after.asymmetric_pairs)}",
+                  delta=f"+{len(ch['new_asymmetric'])} / -{len(ch['gone_asymmetric'])}", delta_color="off")
+        c3.metric("Exclusive pairs", f"{len(after.exclusive_pairs)}",
+                  delta=f"+{len(ch['new_exclusive'])} / -{len(ch['gone_exclusive'])}", delta_color="off")
+        marked = {}
+        if "asymmetric" in marks:
+            marked["new asymmetric pair"] = ch["new_asymmetric"]
+            marked["asymmetric pair gone"] = ch["gone_asymmetric"]
+        if "exclusive" in marks:
+            marked["new exclusive pair"] = ins.both_directions(ch["new_exclusive"])
+            marked["exclusive pair gone"] = ins.both_directions(ch["gone_exclusive"])
+        fig = _heatmap(ch["d" + which_d], "diff", f"Change of {which_d}: {hi} minus {lo}", marked or None)
+        widgets.figure(fig, key=f"corr_diff_{which_d}")
+        if len(ch["newly_seen"]):
+            st.caption("Labels first seen between the two: " + ", ".join(names[j] for j in ch["newly_seen"]))
+
+    if len(rounds) > 1:
+        rows = []
+        for r in rounds:
+            s = _snap(r)
+            rows.append({"round": r, "n_labeled": s.n_labeled, "corr_avg": s.corr_avg,
+                         "drift_A": np.nan if r == 0 else correlation.correlation_drift(_snap(r - 1).A, s.A),
+                         "asymmetric_pairs": len(s.asymmetric_pairs), "exclusive_pairs": len(s.exclusive_pairs),
+                         "tau": s.tau})
+        drift = pd.DataFrame(rows)
+        st.markdown("**Round by round.** How much A moves from one labelled set to the next (it settles as "
+                    "L grows), and CorrAvg, the mean off-diagonal A.")
+        plot_df = drift.rename(columns={"drift_A": "mean |A(L_t) - A(L_t-1)|", "corr_avg": "CorrAvg of L_t"})
+        fig = viz.per_round_bars_or_lines(plot_df, ["mean |A(L_t) - A(L_t-1)|", "CorrAvg of L_t"],
+                                          kind="line", title="Correlation estimates round by round",
+                                          y_title="value", x_title="Labelled set of round t")
+        widgets.figure(fig, key="corr_drift")
+        widgets.table(drift, key="corr_drift_table", file_name="correlation_by_round.csv")
+
+# ---------------------------------------------------------------- CRAB's pairs
+with tab_pairs:
+    t_p = st.session_state.get("corr_round", rounds[-1])
+    t_p = t_p if t_p in rounds else rounds[-1]
+    snap = _snap(t_p)
+    st.markdown(
+        f"The pairs CRAB derives from **L_{t_p}** ({snap.n_labeled} labelled samples; change the round on the "
+        f"first tab). Asymmetric: z-score of A above {snap.z_threshold:g}; exclusive: tau = "
+        + (f"{snap.tau:.3f}" if np.isfinite(snap.tau) else "undefined (fewer than two labels with 2 positives)")
+        + f" over the labels with at least {snap.min_count} positives."
+    )
+    dropped = [names[j] for j in snap.dropped_labels]
+    if dropped:
+        st.markdown("**Left out of the label-wise pool** (they imply another label): " + ", ".join(dropped))
+    recs = ins.query_records(session)
+    if session.config.strategy == "crab" and t_p < len(recs):
+        st.caption(f"These are the pairs CRAB used when it picked round {t_p}'s batch (its diagnostics record the same).")
+    widgets.table(ins.pairs_table(snap, names), key="corr_pairs", file_name=f"crab_pairs_round{t_p}.csv",
+                  hide_index=True)

@@ -1,0 +1,284 @@
+"""Page 1, Home / set-up: choose data, representation, model, strategy and budget; start or reopen a
+session."""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import streamlit as st
+
+from mlal_core import data, features
+from mlal_core.config import INITIAL_METHODS, SessionConfig
+from mlal_core.errors import MLALError
+from mlal_core.loop import ActiveLearningSession, SessionBudgetWarning
+from mlal_core.session_export import session_export_zip
+from mlal_core.strategies import registry
+from ui import sidebar, state, widgets
+
+REPRESENTATION_NAMES = {
+    "minilm": "MiniLM sentence embeddings",
+    "tfidf": "TF-IDF word weights",
+    "raw": "The dataset's own features (standardised)",
+}
+REPRESENTATION_HELP = {
+    "minilm": "Each text becomes a 384-number vector from a small pretrained language model "
+              "(all-MiniLM-L6-v2) that places texts with similar meaning close together. The first time a "
+              "dataset is embedded this takes a while (a progress bar is shown); the vectors are then cached "
+              "on disk.",
+    "tfidf": "Each text becomes a long, mostly-zero vector with one entry per word: how often the word occurs "
+             "in the text, down-weighted when it occurs in many texts. Fast; knows nothing about meaning.",
+    "raw": "The numbers that describe each sample in the dataset, rescaled to mean 0 and standard deviation 1 "
+           "on the training split.",
+}
+INITIAL_METHOD_HELP = {
+    "random": "a seeded random draw from the pool",
+    "per_label": "at least one example of every label (rarest labels first), then a random fill",
+}
+DEFAULT_DATASET = "yeast"
+DEFAULT_STRATEGY = "bald"
+
+st.title("MLAL Workbench")
+st.markdown(
+    "**Multi-label active learning**: a model is trained on a few labelled samples, a *query strategy* "
+    "picks which unlabelled samples a person (the *oracle*) should label next, the model is retrained, "
+    "and the loop repeats. Each sample may carry several labels at once (a news story can be about "
+    "*trade* and *grain*), so strategies must cope with label correlations and very rare labels. "
+    "Set up a session below, then step through it on **Active learning**."
+)
+widgets.explain(
+    "the active-learning loop",
+    "A session starts from a small labelled set $L_0$ drawn from the training split (the *pool*). In each "
+    "round $t$ the model is trained **from scratch** on $L_t$ and scored on the test split; the strategy "
+    "gives every unlabelled sample $x$ in $U_t$ a *utility* $u_t(x)$ (how useful labelling it looks) and "
+    "the $b$ samples with the highest utility (the *query size*) go to the oracle. Their labels are added "
+    "to the labelled set. A session with $R$ rounds has $R + 1$ points on its learning curve: the score "
+    "after each retraining, including the last.",
+    [r"L_{t+1} = L_t \cup \operatorname*{top-}b_{\,x \in U_t}\; u_t(x), \qquad U_{t+1} = U_t \setminus L_{t+1}"],
+)
+st.caption(f"Models train on: **{sidebar.device_text()}**")
+
+tab_new, tab_open = st.tabs(["Start a new session", "Reopen a stored session"])
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _load_upload(uploaded, text_column: str, labels_column: str):
+    """The validated upload (memoised per file and options); errors propagate."""
+    key = ("upload", uploaded.file_id, text_column, labels_column)
+    return state.memo(key, lambda: data.load_file(
+        uploaded, text_column=text_column or None, labels_column=labels_column or None), max_entries=4)
+
+
+def _dataset_blurb(ds) -> str:
+    desc = (ds.meta or {}).get("description", "")
+    kind = "texts" if ds.kind == "text" else "tabular samples"
+    return (f"{desc} **{len(ds.train):,}** training (pool), {len(ds.valid):,} validation and "
+            f"{len(ds.test):,} test {kind}; **{ds.n_labels}** labels.").strip()
+
+
+# ------------------------------------------------------------------------------------ new session
+with tab_new:
+    st.subheader("1. Data")
+    source = st.radio("Where does the data come from?", ["A bundled dataset", "My own file"],
+                      horizontal=True, key="home_source")
+    ds = None
+    if source == "A bundled dataset":
+        names = data.available()
+        ds_name = st.selectbox("Dataset", names, index=names.index(DEFAULT_DATASET) if DEFAULT_DATASET in names else 0,
+                               key="home_dataset")
+        ds = data.load(ds_name)
+        st.caption(_dataset_blurb(ds))
+    else:
+        with st.expander("Which files work?"):
+            st.markdown(
+                "CSV, TSV, JSONL, JSON or Parquet, one row per sample:\n"
+                "* a **text column** (default name `text`), or no text column for a table of numbers "
+                "(then leave *Text column* empty and every numeric column is a feature);\n"
+                "* the **labels**, either one column with a list per row (`earn|acq`, `earn;acq` or "
+                "`[\"earn\", \"acq\"]`; found automatically when it is called `labels`, `label`, `tags`, "
+                "`categories` or `topics`) or one 0/1 column per label;\n"
+                "* optionally a `split` column (`train` / `valid` / `test`); otherwise the rows are split "
+                "70 / 10 / 20 keeping every label's share similar in each part.\n\n"
+                "At least 10 rows; at most 200 MB."
+            )
+        c1, c2 = st.columns(2)
+        text_col = c1.text_input("Text column (empty for a table of numbers)", value="text", key="home_text_col")
+        labels_col = c2.text_input("Labels column (empty: find it)", value="", key="home_labels_col")
+        uploaded = st.file_uploader("Upload a file", type=["csv", "tsv", "tab", "jsonl", "ndjson", "json",
+                                                           "parquet", "pq"], key="home_upload")
+        if uploaded is not None:
+            try:
+                ds = _load_upload(uploaded, text_col.strip(), labels_col.strip())
+            except MLALError as e:
+                st.error(f"**This file cannot be used.** {e}", icon=":material/error:")
+            else:
+                st.session_state[state.UPLOAD_KEY] = ds
+                st.success(f"Read **{uploaded.name}**: {_dataset_blurb(ds)}", icon=":material/check_circle:")
+                for note in (ds.meta or {}).get("notes", [])[:6]:
+                    st.caption(f"- {note}")
+        else:
+            st.caption("No file uploaded yet.")
+
+    if ds is not None:
+        st.subheader("2. Representation")
+        reps = features.representations_for(ds.kind)
+        rep = st.radio("How samples become numbers the model can read", reps,
+                       format_func=lambda r: REPRESENTATION_NAMES[r], key=f"home_rep_{ds.kind}", horizontal=True)
+        st.caption(REPRESENTATION_HELP[rep])
+
+        st.subheader("3. Model")
+        st.caption(
+            "A small neural network (one hidden layer) on top of the representation, trained several times "
+            "from different random starts: an **ensemble**. Where the members disagree, the model is unsure; "
+            "strategies such as BALD use that disagreement. **MC-dropout passes** add more opinions per "
+            "member by switching off random hidden units at prediction time."
+        )
+        c1, c2 = st.columns(2)
+        n_members = c1.number_input("Ensemble size (members)", 1, 20, 5, key="home_members")
+        mc_passes = c2.number_input("MC-dropout passes per member (0 = off)", 0, 50, 0, key="home_mc")
+        with st.expander("Advanced training settings"):
+            c1, c2, c3 = st.columns(3)
+            hidden = c1.number_input("Hidden units", 8, 4096, 256, key="home_hidden")
+            epochs = c2.number_input("Epochs (passes over the labelled set)", 1, 500, 30, key="home_epochs")
+            min_steps = c3.number_input("Minimum updates", 0, 100_000, 300, key="home_min_steps",
+                                        help="At least this many optimiser updates per training, so that a "
+                                             "tiny labelled set is still trained enough.")
+
+        st.subheader("4. Query strategy")
+        infos = [i for i in registry.available() if ds.kind == "text" or "texts" not in i.needs]
+        names = [i.name for i in infos]
+        skipped = [i.display_name for i in registry.available() if i.name not in names]
+        strategy = st.selectbox("Strategy", names, index=names.index(DEFAULT_STRATEGY) if DEFAULT_STRATEGY in names else 0,
+                                format_func=lambda n: registry.info(n).display_name, key="home_strategy")
+        info = registry.info(strategy)
+        st.info(info.explanation, icon=":material/lightbulb:")
+        st.caption(f"Paper: {info.paper}" + (f"  \nImplementation choice: {info.choice}" if info.choice else ""))
+        if skipped:
+            st.caption(f"Not offered for tabular data (they read the texts): {', '.join(skipped)}.")
+        params = {}
+        if info.params:
+            st.markdown("**Parameters**")
+            cols = st.columns(3)
+            for i, p in enumerate(info.params):
+                value = widgets.param_input(p, key=f"home_param_{strategy}_{p.name}", container=cols[i % 3])
+                if value != p.default:
+                    params[p.name] = value
+        else:
+            st.caption("This strategy has no parameters.")
+
+        st.subheader("5. Budget")
+        pool = len(ds.train)
+        c1, c2, c3, c4, c5 = st.columns(5)
+        initial_size = c1.number_input("Initial labelled set", 1, None, min(100, max(1, pool // 4)), key="home_initial")
+        query_size = c2.number_input("Query size (per round)", 1, None, min(50, max(1, pool // 10)), key="home_query")
+        rounds = c3.number_input("Rounds", 0, 10_000, 10, key="home_rounds")
+        seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="home_seed")
+        initial_method = c5.selectbox("Initial set", INITIAL_METHODS, key="home_initial_method",
+                                      format_func=lambda m: {"random": "random", "per_label": "one per label"}[m])
+        st.caption(f"Initial set: {INITIAL_METHOD_HELP[initial_method]}. The pool has {pool:,} samples; "
+                   f"this budget labels up to {min(pool, initial_size + rounds * query_size):,} of them "
+                   f"({min(1.0, (initial_size + rounds * query_size) / pool):.0%}). Same seed, same settings: "
+                   "same picks.")
+        name = st.text_input("Session name (optional)", key="home_name", placeholder="e.g. yeast-bald-seed0")
+
+        model_params = {"n_members": int(n_members), "mc_passes": int(mc_passes), "hidden_size": int(hidden),
+                        "epochs": int(epochs), "min_steps": int(min_steps)}
+        config = SessionConfig(
+            dataset=ds.name if source == "A bundled dataset" else None, representation=rep,
+            model_params=model_params, strategy=strategy, strategy_params=params,
+            initial_size=int(initial_size), initial_method=initial_method, query_size=int(query_size),
+            rounds=int(rounds), seed=int(seed), name=name.strip() or None,
+        )
+        problem = None
+        try:
+            for w in config.validate(pool_size=pool):
+                st.warning(w, icon=":material/warning:")
+        except MLALError as e:
+            problem = str(e)
+            st.error(problem, icon=":material/error:")
+
+        if st.button("Start session", type="primary", disabled=problem is not None, key="home_start"):
+            bar = st.progress(0.0, text="Preparing the features...")
+            try:
+                feats = state.features_for(ds, rep, config.max_length, progress=state.progress_callback(bar))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", SessionBudgetWarning)
+                    session = ActiveLearningSession(config, dataset=ds, features=feats, store=state.get_store())
+            except MLALError as e:
+                bar.empty()
+                st.error(f"The session could not start: {e}", icon=":material/error:")
+            else:
+                bar.empty()
+                state.set_session(session)
+                st.session_state["home_started"] = session.session_id
+                st.rerun()  # so the sidebar shows the new session
+
+    started = st.session_state.get("home_started")
+    current = state.get_session()
+    if started and current is not None and current.session_id == started:
+        st.success(f"Session `{started[:8]}` started: {len(current.labeled)} samples labelled. "
+                   "Run its rounds on **Active learning**.", icon=":material/check_circle:")
+        st.page_link("pages/active_learning.py", label="Go to Active learning", icon=":material/play_circle:")
+
+
+# ------------------------------------------------------------------------------------ reopen
+def _label(row: pd.Series) -> str:
+    title = row["name"] or row["dataset"]
+    return (f"{title} · {row['strategy']} · seed {row['seed']} · {row['rounds_done']}/{row['rounds_planned']} "
+            f"rounds · {row['status']} · {str(row['created_at'])[:16].replace('T', ' ')} · {row['id'][:8]}")
+
+
+def _delete(store, sid: str) -> None:
+    current = state.get_session()
+    if current is not None and current.session_id == sid:
+        state.set_session(None)
+    store.delete_session(sid)
+    st.session_state["home_delete_arm"] = False
+
+
+with tab_open:
+    store = state.get_store()
+    sessions = store.list_sessions()
+    if sessions.empty:
+        st.info("No stored sessions yet. Every session you start is stored (in "
+                f"`{store.path}`) and can be reopened here.")
+    else:
+        st.caption(f"Sessions stored in `{store.path}`, newest first.")
+        widgets.table(sessions.drop(columns=["note"]), key="home_sessions", file_name="sessions.csv",
+                      hide_index=True)
+        labels = {r["id"]: _label(r) for _, r in sessions.iterrows()}
+        sid = st.selectbox("Session", list(labels), format_func=labels.get, key="home_reopen_id")
+        c1, c2, c3 = st.columns([1, 1, 2])
+        if c1.button("Open", type="primary", key="home_reopen"):
+            info = store.session_info(sid)
+            cfg = SessionConfig.from_dict(info["config"])
+            ds = data.load(cfg.dataset) if cfg.dataset else st.session_state.get(state.UPLOAD_KEY)
+            if ds is None or (cfg.dataset is None and info.get("dataset_hash") and
+                              state.dataset_key(ds) != info["dataset_hash"]):
+                st.error(f"Session `{sid[:8]}` was run on an uploaded file ({info.get('dataset_name')!r}). Upload "
+                         "the same file on **Start a new session** first, then open the session again.",
+                         icon=":material/error:")
+            else:
+                bar = st.progress(0.0, text="Preparing the features...")
+                try:
+                    rep = cfg.resolve_representation(ds.kind)
+                    feats = state.features_for(ds, rep, cfg.max_length, progress=state.progress_callback(bar))
+                    session = ActiveLearningSession.resume(store, sid, dataset=ds, features=feats)
+                except MLALError as e:
+                    bar.empty()
+                    st.error(f"The session could not be opened: {e}", icon=":material/error:")
+                else:
+                    bar.empty()
+                    state.set_session(session)
+                    st.session_state["home_started"] = None
+                    st.rerun()
+        c2.download_button("Export (zip)", data=lambda: session_export_zip(store, sid),
+                           file_name=f"mlal-session-{sid[:8]}.zip", mime="application/zip", key="home_zip",
+                           on_click="ignore", help="Config, rounds, picks and figures (PNG, SVG, HTML) in one zip.")
+        if c3.toggle("Delete this session", key="home_delete_arm"):
+            st.warning("Deleting removes the session and its rounds from the store for good.")
+            st.button("Delete for good", key="home_delete", on_click=_delete, args=(store, sid))
+    current = state.get_session()
+    if current is not None:
+        st.caption(f"Open now: `{current.session_id[:8] if current.session_id else '-'}` "
+                   f"({current.dataset.name}, {current.config.strategy}).")

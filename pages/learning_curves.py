@@ -1,0 +1,150 @@
+"""Page 7, Learning curves: a metric against the labelled size for several sessions / strategies
+(seeds averaged with a std band), the area under each curve, and the labelled fraction needed to reach
+the full-data score."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mlal_core import data, reference, viz
+from mlal_core.config import SessionConfig
+from mlal_core.errors import MLALError
+from mlal_core.session_export import metric_name
+from mlal_core.strategies import registry
+from mlal_core.views import higher_is_better, learning_curve_tables, session_rounds
+from ui import state, widgets
+
+METRICS = ["micro_f1", "macro_f1", "micro_f1_tuned", "macro_f1_tuned", "macro_auc", "p@1", "p@3", "ndcg@3", "lrap",
+           "hamming_loss", "ranking_loss"]
+
+st.title("Learning curves")
+widgets.explain(
+    "learning curves, their area and the full-data score",
+    "A **learning curve** plots a test score against the number of labelled samples: one point per retraining "
+    "of a session. Sessions of the same strategy with different **seeds** (different initial sets and model "
+    "initialisations) are averaged: the line is the mean, the shaded band the mean $\\pm$ one standard "
+    "deviation over seeds, so overlapping bands mean the difference may be luck.\n\n"
+    "The **area under the learning curve** (AUC) sums the whole curve into one number: the average score "
+    "over the labelled range, on the metric's own scale (a strategy that is better early gets a larger "
+    "area). The **full-data score** $s^*$ is the score of the same model trained once on the whole pool; "
+    "the **labelled fraction to reach it** is the smallest share of the pool at which a curve first reaches "
+    "$s^*$ (BEAL, Table 2). Empty when it never does within the budget.",
+    [r"\mathrm{AUC} = \frac{1}{n_R - n_0}\int_{n_0}^{n_R} s(n)\,dn \approx "
+     r"\frac{1}{n_R - n_0}\sum_{t=1}^{R}\frac{s_{t-1} + s_t}{2}\,(n_t - n_{t-1})",
+     r"f^* = \min\{\, n_t / N \;:\; s_t \ge s^* \,\}"],
+)
+
+store = state.get_store()
+sessions = store.list_sessions()
+sessions = sessions[sessions["records"] > 0]
+if sessions.empty:
+    st.info("No stored session has a completed round yet. Start one on **Home / set-up** and run a few rounds "
+            "on **Active learning**; each session you run appears here.", icon=":material/info:")
+    st.page_link("pages/home.py", label="Go to Home / set-up", icon=":material/home:")
+    st.stop()
+
+# ------------------------------------------------------------------------------------ choose
+current = state.get_session()
+datasets = list(pd.unique(sessions["dataset"].astype(str)))
+default_ds = current.dataset.name if current is not None and current.dataset.name in datasets else datasets[0]
+c1, c2, c3 = st.columns([1, 1, 1])
+dataset = c1.selectbox("Dataset", datasets, index=datasets.index(default_ds), key="lc_dataset",
+                       help="Curves are compared on one dataset at a time.")
+metric = c2.selectbox("Metric", METRICS, format_func=metric_name, key="lc_metric")
+by = c3.radio("One curve per", ["strategy", "session"], horizontal=True, key="lc_by",
+              format_func={"strategy": "strategy (seeds averaged)", "session": "session"}.get)
+of_ds = sessions[sessions["dataset"].astype(str) == dataset]
+
+
+def _session_label(row) -> str:
+    return f"{row['name'] or row['strategy']} · seed {row['seed']} · {row['rounds_done']} rounds · {row['id'][:6]}"
+
+
+labels = {r["id"]: _session_label(r) for _, r in of_ds.iterrows()}
+chosen = st.multiselect("Sessions", list(labels), default=list(labels)[:20], format_func=labels.get,
+                        key=f"lc_sessions_{dataset}", help="Every stored session of this dataset (newest first).")
+if not chosen:
+    st.info("Choose at least one session.")
+    st.stop()
+
+
+def _rounds(sid: str) -> pd.DataFrame:
+    row = of_ds[of_ds["id"] == sid].iloc[0]
+    return state.memo(("lc_rounds", sid, row["updated_at"], int(row["records"])),
+                      lambda: session_rounds(store, [sid]), max_entries=64)
+
+
+runs = pd.concat([_rounds(sid) for sid in chosen], ignore_index=True)
+runs["session_label"] = runs["session"].map(labels)
+group = "strategy" if by == "strategy" else "session_label"
+
+# ------------------------------------------------------------------------------------ reference
+info = store.session_info(chosen[0])
+ref_cfg = SessionConfig.from_dict(info["config"])
+ref_ds = None
+if ref_cfg.dataset:
+    ref_ds = data.load(ref_cfg.dataset)
+elif current is not None and current.session_id in chosen:
+    ref_ds, ref_cfg = current.dataset, current.config
+target = None
+ref = None
+with st.container(border=True):
+    st.markdown("**Full-data score**: the same model trained once on the whole pool")
+    if ref_ds is None:
+        st.caption("These sessions were run on an uploaded file: open one of them (Home / set-up) to compute the "
+                   "full-data score.")
+    else:
+        try:
+            ref = reference.cached_full_data_score(ref_cfg, ref_ds)
+        except MLALError as e:
+            st.error(str(e))
+        mp = ref_cfg.resolved_model_params()
+        st.caption(f"Model settings of session `{chosen[0][:6]}`: representation "
+                   f"{ref_cfg.resolve_representation(ref_ds.kind)}, {mp.get('n_members')} members, "
+                   f"{mp.get('hidden_size', 256)} hidden units, seed {ref_cfg.seed}; {len(ref_ds.train):,} samples.")
+        if ref is None:
+            if st.button("Compute the full-data score", key="lc_ref",
+                         help="Trains the model once on every pool sample (a few seconds to minutes); the "
+                              "result is cached on disk."):
+                bar = st.progress(0.0, text="Training on the whole pool...")
+                try:
+                    ref = reference.full_data_score(ref_cfg, ref_ds, features=state.features_for(
+                        ref_ds, ref_cfg.resolve_representation(ref_ds.kind), ref_cfg.max_length,
+                        progress=state.progress_callback(bar)), progress=state.progress_callback(bar))
+                except MLALError as e:
+                    st.error(f"The full-data score could not be computed: {e}")
+                bar.empty()
+        if ref is not None:
+            target = ref["metrics"].get(metric)
+            st.metric(f"Full-data {metric_name(metric)}", f"{target:.4f}" if target is not None else "n/a",
+                      help=f"Trained on all {ref['pool_size']:,} pool samples in {ref['seconds']:.1f} s.")
+
+# ------------------------------------------------------------------------------------ curves
+try:
+    summary, per_session, per_group = learning_curve_tables(runs, metric, by=group, target=target)
+except MLALError as e:
+    st.error(str(e))
+    st.stop()
+fig = viz.learning_curves(summary, group=group, metric_name=metric_name(metric), clip=(0.0, 1.0),
+                          title=f"Learning curves on {dataset}: {metric_name(metric)}"
+                                + (" (mean \u00b1 std over seeds)" if by == "strategy" else ""),
+                          y_title=f"{metric_name(metric)} on the test split (0-1)")
+if target is not None:
+    fig.add_hline(y=target, line_dash="dot", line_color="#555555",
+                  annotation_text=f"full-data score {target:.3f}", annotation_position="bottom right")
+widgets.figure(fig, key="lc_curves")
+if by == "strategy":
+    st.caption("Strategies: " + "; ".join(f"**{s}** = {registry.info(s).display_name}"
+                                          for s in pd.unique(runs["strategy"]) if s))
+
+better = "higher" if higher_is_better(metric) else "lower"
+st.subheader("Area under the curve")
+st.caption(f"Mean {metric_name(metric)} over the labelled range ({better} is better)"
+           + ("; *fraction to reach*: share of the pool labelled when the curve first reached the full-data score."
+              if target is not None else "."))
+shown = per_group.rename(columns={group: "curve", "auc_mean": "AUC (mean)", "auc_std": "AUC (std over sessions)"})
+widgets.table(shown.round(4), key="lc_auc", file_name=f"auc_{dataset}_{metric}.csv", hide_index=True)
+with st.expander("Per session"):
+    widgets.table(per_session.round(4), key="lc_auc_sessions", file_name=f"auc_sessions_{dataset}_{metric}.csv",
+                  hide_index=True)

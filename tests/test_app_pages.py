@@ -1,0 +1,220 @@
+"""AppTest tests of the Streamlit app's pages (app shell, Home, Dataset explorer, Active learning,
+Learning curves): every page renders with and without a session, and the main controls work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mlal_core.store import SessionStore
+from mlal_core.strategies import registry
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+MY_PAGES = ["pages/home.py", "pages/dataset_explorer.py", "pages/active_learning.py", "pages/learning_curves.py"]
+#: a small, fast model for the tests (set through the Home page's widgets)
+FAST = {"home_members": 2, "home_hidden": 32, "home_epochs": 3, "home_min_steps": 20}
+TIMEOUT = 240
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    _ok(at)
+    return at
+
+
+def _configure(at: AppTest, *, initial=40, query=10, rounds=2, strategy=None) -> None:
+    for key, value in {**FAST, "home_initial": initial, "home_query": query, "home_rounds": rounds}.items():
+        at.number_input(key=key).set_value(value)
+    if strategy is not None:
+        at.selectbox(key="home_strategy").set_value(strategy)
+    at.run()
+    _ok(at)
+
+
+def _start(at: AppTest, **kw) -> str:
+    _configure(at, **kw)
+    at.button(key="home_start").click().run()
+    _ok(at)
+    sid = at.session_state["home_started"]
+    assert sid and any("started" in s.value for s in at.success)
+    return sid
+
+
+def _store(mlal_home: Path) -> SessionStore:
+    return SessionStore(mlal_home / "sessions.sqlite")
+
+
+def _download_labels(at: AppTest) -> list[str]:
+    return [el.proto.label for el in at.get("download_button")]
+
+
+@pytest.mark.parametrize("page", MY_PAGES)
+def test_page_renders_without_a_session(page):
+    at = _app()
+    at.switch_page(page).run()
+    _ok(at)
+    if page == "pages/active_learning.py":
+        assert any("No active-learning session" in i.value for i in at.info)
+    if page == "pages/learning_curves.py":
+        assert any("No stored session" in i.value for i in at.info)
+    if page == "pages/home.py":
+        assert at.button(key="home_start").label == "Start session"
+    if page == "pages/dataset_explorer.py":
+        assert at.metric and at.selectbox(key="dx_dataset").value == "yeast"
+
+
+def test_session_two_rounds_slider_pages_and_exports(mlal_home):
+    at = _app()
+    sid = _start(at)
+
+    at.switch_page("pages/active_learning.py").run()
+    _ok(at)
+    assert any("No round yet" in i.value for i in at.info)
+    at.button(key="al_run").click().run()  # "Run 2 rounds": both rounds and the final evaluation
+    _ok(at)
+    records = _store(mlal_home).load_rounds(sid)
+    assert [r.round for r in records] == [0, 1, 2] and records[-1].final
+    assert any("has finished" in s.value for s in at.success)
+    assert {m.label for m in at.metric} >= {"Micro-F1", "Macro-F1"}
+
+    # the round slider moves the metrics and the picks table to that round
+    slider = at.select_slider[0]
+    assert slider.value == 2
+    slider.set_value(0).run()
+    _ok(at)
+    assert any("**Round 0**" in m.value for m in at.markdown)
+    micro = next(m for m in at.metric if m.label == "Micro-F1")
+    assert micro.value == f"{records[0].metrics['micro_f1']:.3f}"
+    picks = at.dataframe[0].value
+    assert list(picks["position"]) == records[0].selected.tolist()
+    assert "predicted (p)" in picks.columns and "score" in picks.columns and "true labels" in picks.columns
+
+    labels = _download_labels(at)
+    assert {"PNG", "SVG", "HTML", "CSV", "Download the whole session (zip)"} <= set(labels)
+
+    for page in ("pages/dataset_explorer.py", "pages/learning_curves.py", "pages/home.py"):
+        at.switch_page(page).run()
+        _ok(at)
+    at.switch_page("pages/learning_curves.py").run()
+    assert at.dataframe, "the AUC table"
+    assert "PNG" in _download_labels(at)
+    at.button(key="lc_ref").click().run()  # the full-data score
+    _ok(at)
+    assert any(m.label.startswith("Full-data") for m in at.metric)
+    auc = at.dataframe[0].value
+    assert "fraction_to_reach (mean curve)" in auc.columns
+
+
+def test_next_round_button_runs_one_round(mlal_home):
+    at = _app()
+    sid = _start(at, rounds=3)
+    at.switch_page("pages/active_learning.py").run()
+    at.button(key="al_next").click().run()
+    _ok(at)
+    assert len(_store(mlal_home).load_rounds(sid)) == 1
+    assert at.session_state["al_session"].next_round == 1
+    # the shared sidebar summarises the session (a fresh run of the app with this browser session's state)
+    side = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    side.session_state["al_session"] = at.session_state["al_session"]
+    side.run()
+    _ok(side)
+    summary = " ".join(m.value for m in side.sidebar.markdown)
+    assert "**Dataset:** yeast" in summary and "**Rounds done:** 1 of 3" in summary
+    assert not at.select_slider  # one record: no slider to move yet
+    assert any("**Round 0**" in m.value for m in at.markdown)
+
+
+def test_switch_strategy_updates_explanation_and_parameters(mlal_home):
+    at = _app()
+    at.selectbox(key="home_strategy").set_value("crab").run()
+    _ok(at)
+    assert at.info[0].value == registry.info("crab").explanation
+    alpha = at.number_input(key="home_param_crab_alpha")
+    assert alpha.value == pytest.approx(0.1)
+    at.selectbox(key="home_strategy").set_value("random").run()
+    _ok(at)
+    assert at.info[0].value == registry.info("random").explanation
+    assert any("no parameters" in c.value for c in at.caption)
+    at.selectbox(key="home_strategy").set_value("crab").run()
+    at.number_input(key="home_param_crab_alpha").set_value(0.5)
+    sid = _start(at, strategy="crab")
+    cfg = _store(mlal_home).session_info(sid)["config"]
+    assert cfg["strategy"] == "crab" and cfg["strategy_params"] == {"alpha": 0.5}
+
+
+def test_human_oracle_labels_are_stored(mlal_home):
+    at = _app()
+    sid = _start(at, query=4, rounds=1)
+    at.switch_page("pages/active_learning.py").run()
+    at.radio(key="al_oracle_choice").set_value("person").run()
+    _ok(at)
+    at.button(key="al_propose").click().run()
+    _ok(at)
+    session = at.session_state["al_session"]
+    pending = at.session_state["al_pending"][sid]
+    picks = pending.selected.tolist()
+    names = list(session.dataset.label_names)
+    chosen = {pos: [names[(i * 3) % len(names)], names[(i * 3 + 1) % len(names)]] for i, pos in enumerate(picks)}
+    chosen[picks[-1]] = []  # a sample with no label is a valid answer
+    for pos, labs in chosen.items():
+        at.multiselect(key=f"al_lab_0_{pos}").set_value(labs)
+    submit = next(b for b in at.button if b.label == "Submit labels")
+    submit.click().run()
+    _ok(at)
+    records = _store(mlal_home).load_rounds(sid)
+    assert records[0].selected.tolist() == picks
+    expected = np.zeros((len(picks), len(names)), dtype=np.uint8)
+    for i, pos in enumerate(picks):
+        for lab in chosen[pos]:
+            expected[i, names.index(lab)] = 1
+    np.testing.assert_array_equal(records[0].labels, expected)
+    # the person's labels differ from the ground truth: they are what the session learns from
+    truth = np.asarray(session.dataset.train.Y)[picks]
+    assert not np.array_equal(expected, truth)
+    np.testing.assert_array_equal(session.y_labeled[-len(picks):], expected)
+    assert records[-1].final  # rounds=1: the final evaluation follows the last labelled round
+
+
+def test_upload_validation_error_and_valid_upload():
+    at = _app()
+    at.radio(key="home_source").set_value("My own file").run()
+    _ok(at)
+    at.file_uploader(key="home_upload").set_value(("bad.csv", b"a,b\n1,2\n3,4\n", "text/csv")).run()
+    assert not at.exception
+    assert at.error and "cannot be used" in at.error[0].value
+    assert not [b for b in at.button if b.key == "home_start"]
+
+    rows = ["text,labels"] + [f"sample text number {i} about {'grain' if i % 2 else 'trade'},"
+                              f"{'grain|wheat' if i % 2 else 'trade'}" for i in range(40)]
+    at.file_uploader(key="home_upload").set_value(("good.csv", "\n".join(rows).encode(), "text/csv")).run()
+    _ok(at)
+    assert any("good.csv" in s.value for s in at.success)
+    assert at.radio(key="home_rep_text").options == ["MiniLM sentence embeddings", "TF-IDF word weights"]
+
+
+def test_reopen_a_stored_session(mlal_home):
+    at = _app()
+    sid = _start(at)
+    at.switch_page("pages/active_learning.py").run()
+    at.button(key="al_next").click().run()
+    _ok(at)
+
+    fresh = _app()  # a new browser session: nothing in its session state
+    assert fresh.session_state["home_reopen_id"] == sid
+    assert "Export (zip)" in _download_labels(fresh)
+    fresh.button(key="home_reopen").click().run()
+    _ok(fresh)
+    session = fresh.session_state["al_session"]
+    assert session.session_id == sid and session.next_round == 1
+    fresh.switch_page("pages/active_learning.py").run()
+    _ok(fresh)
+    assert any("**Round 0**" in m.value for m in fresh.markdown)

@@ -1,0 +1,284 @@
+"""The ``crab`` strategy: refined pools from A / NegA, Z_t schedules, label attention, ablations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mlal_core import bemps
+from mlal_core.errors import ConfigError
+from mlal_core.strategies import QueryContext, get
+from mlal_core.strategies.bemps_family import (
+    attention_matrix,
+    decay_factor,
+    hard_to_learn_size,
+    per_label_size,
+)
+
+# Labelled set with K = 4. Label 1 only occurs with label 0 (1 implies 0; 0 often occurs alone):
+# A[0, 1] = 1, A[1, 0] = 5/14, the only off-diagonal z-score above 1 -> asymmetric pair (0, 1),
+# label 1 dropped. Labels 2 and 3 never co-occur: NegA[2, 3] = NegA[3, 2] = 1 -> exclusive pair.
+Y_LAB = np.array(
+    [[1, 1, 0, 0]] * 5
+    + [[1, 0, 1, 0]] * 2
+    + [[1, 0, 0, 1]] * 2
+    + [[1, 0, 0, 0]] * 5
+    + [[0, 0, 1, 0]] * 6
+    + [[0, 0, 0, 1]] * 6,
+    dtype=np.uint8,
+)
+N_LAB = len(Y_LAB)
+
+
+def _pool(n_unl=80, seed=0, E=4):
+    """Unlabelled rows by design (pseudo labels from pbar):
+    rows 0-4: labels 2 and 3 predicted (conflicting); rows 5-14: nothing predicted (hard to learn);
+    the rest: one of labels 0, 1, 2, 3 predicted."""
+    rng = np.random.default_rng(seed)
+    K = 4
+    base = np.full((n_unl, K), 0.1)
+    base[:5, 2] = base[:5, 3] = 0.8
+    base[5:15] = 0.2
+    for i in range(15, n_unl):
+        base[i, i % K] = 0.8
+    P_unl = np.clip(base[None] + rng.normal(0, 0.05, size=(E, n_unl, K)), 0.01, 0.99)
+    P_lab = np.clip(Y_LAB[None] * 0.8 + 0.1 + rng.normal(0, 0.02, size=(E, N_LAB, K)), 0.01, 0.99)
+    P = np.concatenate([P_lab, P_unl], axis=1)
+    lab = np.arange(N_LAB)
+    unl = np.arange(N_LAB, N_LAB + n_unl)
+    return P, lab, unl
+
+
+def _ctx(P, lab, unl, seed=1, round=0, total_rounds=10, features=None):
+    return QueryContext(
+        labeled=lab,
+        unlabeled=unl,
+        y_labeled=Y_LAB,
+        proba_samples=P,
+        features=features,
+        round=round,
+        total_rounds=total_rounds,
+        rng=np.random.default_rng(seed),
+    )
+
+
+def test_pools_follow_A_and_NegA():
+    P, lab, unl = _pool()
+    sel = get("crab", n_reference=20).select(_ctx(P, lab, unl), 5)
+    dg = sel.diagnostics
+    assert dg["kept_labels"] == [0, 2, 3]
+    assert [(d["label"], d["pairs"]) for d in dg["dropped_labels"]] == [(1, [(0, 1)])]
+    assert dg["dropped_labels"][0]["reason"] == "implies 0 (A[0,1]=1.00 > A[1,0]=0.36)"
+    assert [2, 3] in dg["exclusive_pairs"].tolist()
+    assert dg["tau"] == pytest.approx(1.0)
+    assert dg["conflicting_count"] == 5  # rows 0-4 predict both 2 and 3
+    assert dg["hard_to_learn_count"] == 10
+    # negative pool (up to n = 5 draws): exactly the 5 conflicting samples
+    assert dg["pool_sizes"]["negative"] == 5
+    # Z_t at round 0 = Z_0 = n = 5 hard-to-learn samples
+    assert dg["Z_t"] == 5 and dg["pool_sizes"]["hard-to-learn"] == 5
+    np.testing.assert_allclose(dg["A"][0, 1], 1.0)
+    assert set(sel.indices) <= set(dg["refined_pool"])
+    pools = dict(zip(sel.details["position"], sel.details["pools"]))
+    for pos, text in pools.items():
+        assert text  # every pick says where it came from
+        if pos - N_LAB < 5:
+            assert "negative:2-3" in text
+        assert "label-wise:1" not in text  # label 1 was dropped
+
+
+def test_negative_pool_members_are_the_conflicting_samples():
+    P, lab, unl = _pool()
+    strat = get("crab", n_reference=10, per_label_size=1, hard_pool=False)
+    sel = strat.select(_ctx(P, lab, unl), 8)
+    refined = set(sel.diagnostics["refined_pool"] - N_LAB)
+    assert set(range(5)) <= refined  # all conflicting samples are in U*
+    conf = sel.details[sel.details["conflicting"]]
+    assert (conf["label_pairs"] == "2-3").all()
+
+
+def test_per_label_size_default_scales_to_pool():
+    assert per_label_size(43_000, 28) == 100
+    assert per_label_size(1000, 10) == 25
+    assert per_label_size(3, 10) == 1
+    P, lab, unl = _pool()
+    sel = get("crab").select(_ctx(P, lab, unl), 3)
+    assert sel.diagnostics["per_label_size"] == math.ceil(80 / 16)
+
+
+@pytest.mark.parametrize(
+    "decay,t,T,expected",
+    [
+        ("polynomial", 0, 10, 100),
+        ("polynomial", 2, 10, 64),
+        ("polynomial", 5, 10, 25),
+        ("polynomial", 10, 10, 0),
+        ("linear", 2, 10, 80),
+        ("linear", 5, 10, 50),
+        ("linear", 10, 10, 0),
+        # cosine: 100 * (1 + cos(pi * 0.2)) / 2 = 100 * (1 + 0.809017) / 2 = 90.45 -> 90
+        ("cosine", 2, 10, 90),
+        ("cosine", 5, 10, 50),
+        ("cosine", 10, 10, 0),
+        ("polynomial", 12, 10, 0),  # past the plan: nothing
+    ],
+)
+def test_hard_to_learn_schedule(decay, t, T, expected):
+    assert hard_to_learn_size(100, t, T, decay) == expected
+
+
+def test_decay_option_changes_Z_t():
+    P, lab, unl = _pool()
+    zs = {}
+    for decay in ("polynomial", "linear", "cosine"):
+        sel = get("crab", decay=decay, hard_size=10, n_reference=5).select(
+            _ctx(P, lab, unl, round=5, total_rounds=10), 3
+        )
+        zs[decay] = sel.diagnostics["Z_t"]
+    # Z_0 = 10 at t/T = 1/2: 10 * 0.25 = 2.5 -> 3 (round half up), 10 * 0.5 = 5, 10 * (1 + cos(pi/2))/2 = 5
+    assert zs == {"polynomial": 3, "linear": 5, "cosine": 5}
+    assert decay_factor(5, 10, "polynomial") == pytest.approx(0.25)
+
+
+def test_attention_matrix_by_hand():
+    A = np.array([[1.0, 0.5, 0.2], [0.4, 1.0, 0.6], [0.1, 0.3, 1.0]])
+    # off-diagonal column sums: 0.4 + 0.1 = 0.5, 0.5 + 0.3 = 0.8, 0.2 + 0.6 = 0.8 -> max 0.8;
+    # alpha_c = 2 -> denominator 1.6
+    Ahat = attention_matrix(A, 2.0)
+    expected = np.array([[0.0, 0.3125, 0.125], [0.25, 0.0, 0.375], [0.0625, 0.1875, 0.0]])
+    np.testing.assert_allclose(Ahat, expected)
+    # dQ = (1, 2, 3): dQ_AB,0 = 1 + 0.25*2 + 0.0625*3 = 1.6875, dQ_AB,1 = 2 + 0.3125 + 0.1875*3 = 2.875,
+    # dQ_AB,2 = 3 + 0.125 + 0.375*2 = 3.875; their sum 8.4375 = sum_m w_m dQ_m with
+    # w = 1 + row sums = (1.4375, 1.625, 1.25)
+    mixed = bemps.mix_labels(np.array([1.0, 2.0, 3.0]), np.eye(3) + Ahat)
+    np.testing.assert_allclose(mixed, [1.6875, 2.875, 3.875])
+    w = bemps.mixed_label_weights(np.eye(3) + Ahat)
+    np.testing.assert_allclose(w, [1.4375, 1.625, 1.25])
+    assert float(w @ [1.0, 2.0, 3.0]) == pytest.approx(8.4375)
+    np.testing.assert_array_equal(attention_matrix(np.eye(3)), np.zeros((3, 3)))
+
+
+def test_scores_recompute_with_attention():
+    P, lab, unl = _pool()
+    strat = get("crab", n_reference=12)
+    sel = strat.select(_ctx(P, lab, unl), 4)
+    dg = sel.diagnostics
+    ref = dg["reference_set"]
+    cand = dg["refined_pool"]
+    dq = bemps.expected_score_change(P[:, cand, :], P[:, ref, :], 0.1, 3)  # (nC, nR, K)
+    expected = bemps.mix_labels(dq, np.eye(4) + dg["Ahat"]).sum(-1).mean(-1)
+    rows = np.searchsorted(unl, cand)
+    np.testing.assert_allclose(sel.scores[rows], expected, atol=1e-14)
+    assert np.isnan(np.delete(sel.scores, rows)).all()
+    pick_rows = np.searchsorted(cand, sel.details["position"].to_numpy())
+    np.testing.assert_allclose(sel.details["dQ"], dq.sum(-1).mean(-1)[pick_rows], atol=1e-14)
+
+
+# --- one test per ablation option -------------------------------------------------------------
+
+
+def test_ablation_asymmetric_off_keeps_all_labels():
+    P, lab, unl = _pool()
+    dg = get("crab", asymmetric=False, n_reference=5).select(_ctx(P, lab, unl), 3).diagnostics
+    assert dg["kept_labels"] == [0, 1, 2, 3] and dg["dropped_labels"] == []
+    assert len(dg["asymmetric_pairs"]) == 1  # still reported
+
+
+def test_ablation_negative_pool_off():
+    P, lab, unl = _pool()
+    sel = get("crab", negative_pool=False, n_reference=5).select(_ctx(P, lab, unl), 3)
+    assert sel.diagnostics["pool_sizes"]["negative"] == 0
+    assert sel.diagnostics["conflicting_count"] == 5  # still counted
+    assert not sel.details["pools"].str.contains("negative").any()
+
+
+def test_ablation_hard_pool_off():
+    P, lab, unl = _pool()
+    sel = get("crab", hard_pool=False, n_reference=5).select(_ctx(P, lab, unl), 3)
+    assert sel.diagnostics["Z_t"] == 0 and sel.diagnostics["pool_sizes"]["hard-to-learn"] == 0
+    assert not sel.details["pools"].str.contains("hard-to-learn").any()
+
+
+def test_ablation_correlation_attention_off_is_plain_sum():
+    P, lab, unl = _pool()
+    sel = get("crab", correlation_attention=False, n_reference=8).select(_ctx(P, lab, unl), 3)
+    np.testing.assert_array_equal(sel.diagnostics["label_weights"], np.ones(4))
+    np.testing.assert_allclose(sel.details["dQ"], sel.details["dQ_AB"], atol=1e-15)
+    on = get("crab", n_reference=8).select(_ctx(P, lab, unl), 3)
+    assert (on.details["dQ_AB"] > on.details["dQ"]).all()  # A has off-diagonal mass
+
+
+def test_ablation_refined_sampling_cluster_spreads_draws():
+    # label-wise draws for label 0 among two tight, far-apart groups of eligible samples:
+    # with M = 2, k-means sampling takes one from each group
+    P, lab, unl = _pool(n_unl=80)
+    feats = np.zeros((P.shape[1], 2))
+    rows0 = np.array([i for i in range(15, 80) if i % 4 == 0])  # pseudo label 0
+    feats[N_LAB + rows0[: len(rows0) // 2]] = [10.0, 0.0]
+    feats[N_LAB + rows0[len(rows0) // 2 :]] = [-10.0, 0.0]
+    feats += np.random.default_rng(0).normal(0, 0.01, feats.shape)
+    strat = get(
+        "crab",
+        refined_sampling="cluster",
+        per_label_size=2,
+        negative_pool=False,
+        hard_pool=False,
+        n_reference=5,
+    )
+    sel = strat.select(_ctx(P, lab, unl, features=feats), 1)
+    assert sel.diagnostics["refined_representation"] == "features"
+    masks_rows = [int(p) - N_LAB for p in sel.diagnostics["refined_pool"]]
+    drawn0 = [r for r in masks_rows if r in set(rows0)]
+    # U* = label-wise draws (2 per kept label) topped up to 2n = 2: the two draws of label 0 are
+    # one per group
+    sides = {np.sign(feats[N_LAB + r, 0]) for r in drawn0}
+    assert sides == {1.0, -1.0}
+    rnd = get("crab", per_label_size=2, negative_pool=False, hard_pool=False, n_reference=5).select(
+        _ctx(P, lab, unl, features=feats), 1
+    )
+    assert rnd.diagnostics["refined_representation"] is None
+
+
+def test_top_up_to_two_n():
+    P, lab, unl = _pool()
+    sel = get("crab", per_label_size=1, negative_pool=False, hard_pool=False, n_reference=5).select(
+        _ctx(P, lab, unl), 10
+    )
+    ps = sel.diagnostics["pool_sizes"]
+    assert ps["union"] == 3  # one per kept label
+    assert ps["top-up"] == 17 and ps["refined"] == 20
+    assert (sel.details["pools"] != "").all()
+    topped = sel.details["pools"].str.contains("top-up")
+    assert (sel.details.loc[topped, "labels"] == "").all()
+
+
+def test_same_seed_same_picks():
+    P, lab, unl = _pool()
+    a = get("crab").select(_ctx(P, lab, unl, seed=3), 5)
+    b = get("crab").select(_ctx(P, lab, unl, seed=3), 5)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.diagnostics["reference_set"], b.diagnostics["reference_set"])
+
+
+def test_no_labelled_data_still_selects():
+    P, _, unl = _pool()
+    ctx = QueryContext(
+        labeled=[], unlabeled=unl, y_labeled=np.zeros((0, 4)), proba_samples=P, rng=np.random.default_rng(0)
+    )
+    sel = get("crab", n_reference=5).select(ctx, 4)
+    assert len(set(sel.indices)) == 4
+    np.testing.assert_array_equal(sel.diagnostics["Ahat"], np.zeros((4, 4)))
+
+
+def test_bad_parameters():
+    for kw in (
+        {"decay": "exp"},
+        {"refined_sampling": "greedy"},
+        {"alpha_c": 0},
+        {"per_label_size": 0},
+        {"asymmetric": "yes"},
+    ):
+        with pytest.raises(ConfigError):
+            get("crab", **kw)

@@ -1,0 +1,214 @@
+"""MLPEnsemble: learning, determinism, samples, cold start, batching equivalence, registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.metrics import f1_score
+
+from mlal_core.errors import ConfigError
+from mlal_core.features import featurize
+from mlal_core.models import MLPEnsemble, available_models, make_model
+from mlal_core.models import training
+
+FAST = dict(n_members=3, hidden_size=32, epochs=5, min_steps=30, batch_size=16)
+
+
+def _toy(n=120, d=10, K=4, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    W = rng.normal(size=(d, K))
+    Y = (X @ W + rng.normal(scale=0.3, size=(n, K)) > 0.5).astype(np.uint8)
+    return X, Y
+
+
+def test_training_loss_decreases():
+    X, Y = _toy()
+    m = MLPEnsemble(**{**FAST, "epochs": 20}).fit(X, Y)
+    loss = m.history_["train_loss"]
+    assert len(loss) == 20 and m.n_steps_ == 20 * 8
+    assert loss[-1] < 0.6 * loss[0]
+    assert all(b < a + 0.02 for a, b in zip(loss, loss[1:]))  # no blow-up
+
+
+def test_learns_yeast_better_than_baselines(small_datasets):
+    ds = small_datasets["yeast"]
+    f = featurize(ds, "raw")
+    m = MLPEnsemble(random_state=0).fit(f.train, ds.train.Y)
+    P = m.predict_proba(f.test)
+    Yte = ds.test.Y
+    ours = f1_score(Yte, P > 0.5, average="micro")
+    zeros = f1_score(Yte, np.zeros_like(Yte), average="micro", zero_division=0)
+    prior = ds.train.Y.mean(axis=0)
+    # label-prior predictors: thresholded prior (predicts the frequent labels for everyone) and
+    # sampling each label with its prior probability (seeded)
+    prior_thr = f1_score(Yte, np.broadcast_to(prior > 0.5, Yte.shape), average="micro")
+    rng = np.random.default_rng(0)
+    prior_draw = f1_score(Yte, rng.random(Yte.shape) < prior, average="micro")
+    assert zeros == 0.0
+    assert ours > max(prior_thr, prior_draw) + 0.08, (ours, prior_thr, prior_draw)
+    assert ours > 0.6  # published MLP baselines on yeast: ~0.63-0.66 micro-F1
+
+
+def test_same_seed_same_probabilities_and_different_seed_differs():
+    X, Y = _toy()
+    a = MLPEnsemble(**FAST, random_state=7).fit(X, Y).predict_proba(X)
+    b = MLPEnsemble(**FAST, random_state=7).fit(X, Y).predict_proba(X)
+    c = MLPEnsemble(**FAST, random_state=8).fit(X, Y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 1e-3
+    assert a.shape == (120, 4) and a.dtype == np.float32 and (a >= 0).all() and (a <= 1).all()
+
+
+def test_members_differ_and_neighbouring_seeds_share_no_member():
+    X, Y = _toy()
+    s0 = MLPEnsemble(**FAST, random_state=0).fit(X, Y).predict_proba_samples(X)
+    s1 = MLPEnsemble(**FAST, random_state=1).fit(X, Y).predict_proba_samples(X)
+    for i in range(3):
+        for j in range(3):
+            assert np.abs(s0[i] - s1[j]).max() > 1e-3
+        for j in range(i + 1, 3):
+            assert np.abs(s0[i] - s0[j]).max() > 1e-3
+
+
+def test_predict_proba_samples_shapes_and_determinism():
+    X, Y = _toy()
+    m = MLPEnsemble(**FAST).fit(X, Y)
+    S = m.predict_proba_samples(X[:50])
+    assert S.shape == (3, 50, 4) and S.dtype == np.float32
+    np.testing.assert_array_equal(S, m.predict_proba_samples(X[:50]))  # deterministic
+    np.testing.assert_allclose(S.mean(axis=0), m.predict_proba(X[:50]), atol=1e-6)
+    assert m.n_samples == 3
+
+    mc = MLPEnsemble(**FAST, mc_passes=4, dropout=0.3).fit(X, Y)
+    T = mc.predict_proba_samples(X[:50])
+    assert T.shape == (12, 50, 4) and mc.n_samples == 12
+    # dropout is on: passes of one member differ from each other
+    for e in range(3):
+        block = T[e * 4 : (e + 1) * 4]
+        assert np.abs(block[0] - block[1]).max() > 1e-3
+        # ... and scatter around that member's deterministic output
+        det = MLPEnsemble(**FAST, dropout=0.3).fit(X, Y).predict_proba_samples(X[:50])[e]
+        assert np.abs(block.mean(axis=0) - det).mean() < np.abs(block[0] - det).mean()
+    # the same call gives the same samples
+    np.testing.assert_array_equal(T, mc.predict_proba_samples(X[:50]))
+    # mc_passes does not change training: predict_proba is the same as without MC
+    np.testing.assert_array_equal(
+        mc.predict_proba(X), MLPEnsemble(**FAST, dropout=0.3).fit(X, Y).predict_proba(X)
+    )
+
+
+def test_inference_chunks_do_not_change_results():
+    X, Y = _toy(n=300)
+    m = MLPEnsemble(**FAST, mc_passes=3).fit(X, Y)
+    small = clone(m).set_params(eval_batch_size=7).fit(X, Y)
+    np.testing.assert_allclose(m.predict_proba(X), small.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(m.embed(X), small.embed(X), atol=1e-6)
+    assert small.predict_proba_samples(X).shape == (9, 300, 4)
+
+
+def test_cold_start():
+    X, Y = _toy(seed=0)
+    X2, Y2 = _toy(n=90, seed=5)
+    m = MLPEnsemble(**FAST).fit(X, Y)
+    m.fit(X2, Y2)
+    fresh = MLPEnsemble(**FAST).fit(X2, Y2)
+    np.testing.assert_array_equal(m.predict_proba(X), fresh.predict_proba(X))
+
+
+def test_batched_members_equal_separate_training():
+    X, Y = _toy()
+    rows, Yt = training.Rows(X, torch.device("cpu")), torch.from_numpy(Y.astype(np.float32))
+    kw = dict(random_state=3, hidden_size=16, dropout=0.2, epochs=3, batch_size=16, learning_rate=1e-2,
+              weight_decay=1e-2, min_steps=0, max_steps=None)
+    together = training.train_stack(rows, Yt, members=range(3), **kw).stack
+    for e in range(3):
+        alone = training.train_stack(rows, Yt, members=[e], **kw).stack
+        for p_all, p_one in zip(together.parameters(), alone.parameters()):
+            torch.testing.assert_close(p_all[e : e + 1], p_one, atol=1e-5, rtol=1e-4)
+
+
+def test_sparse_input_matches_dense():
+    X, Y = _toy()
+    X[np.abs(X) < 0.8] = 0
+    dense = MLPEnsemble(**FAST).fit(X, Y)
+    sparse = MLPEnsemble(**FAST).fit(sp.csr_matrix(X), Y)
+    np.testing.assert_allclose(dense.predict_proba(X), sparse.predict_proba(sp.csr_matrix(X)), atol=1e-5)
+    np.testing.assert_allclose(dense.predict_proba_samples(X), sparse.predict_proba_samples(sp.csr_matrix(X)), atol=1e-5)
+
+
+def test_embed():
+    X, Y = _toy()
+    m = MLPEnsemble(**FAST).fit(X, Y)
+    H = m.embed(X)
+    assert H.shape == (120, 32) and H.dtype == np.float32 and (H >= 0).all()
+    W1, b1 = m.stack_.W1[0].numpy(), m.stack_.b1[0].numpy()
+    np.testing.assert_allclose(H, np.maximum(X @ W1 + b1, 0), atol=1e-5)
+
+
+def test_early_stopping_keeps_best_members():
+    X, Y = _toy(n=200)
+    Xv, Yv = _toy(n=100, seed=9)
+    m = MLPEnsemble(**{**FAST, "epochs": 200, "hidden_size": 128, "dropout": 0.0, "learning_rate": 1e-2},
+                    early_stopping=True, patience=3).fit(X[:60], Y[:60], Xv, Yv)
+    vl = np.array(m.history_["valid_loss"])  # (evaluations, members)
+    assert m.history_["stopped_early"] and len(vl) < 200
+    # the restored weights are each member's best
+    best = torch.tensor(vl.min(axis=0), dtype=torch.float32)
+    got = training.member_losses(m.stack_, training.Rows(Xv, torch.device("cpu")),
+                                 torch.from_numpy(Yv.astype(np.float32)), 4096)
+    torch.testing.assert_close(got, best, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ConfigError, match="X_valid"):
+        MLPEnsemble(**FAST, early_stopping=True).fit(X, Y)
+
+
+def test_progress_and_schedule():
+    X, Y = _toy(n=50)
+    seen = []
+    m = MLPEnsemble(**{**FAST, "min_steps": 37}).fit(X, Y, progress=lambda d, t, msg: seen.append((d, t, msg)))
+    # 5 epochs x ceil(50 / 16) = 20 steps < min_steps = 37
+    assert m.n_steps_ == 37 and seen[-1][:2] == (37, 37) and "MLP" in seen[-1][2]
+    assert training.n_steps(1000, 32, 30, 300, None) == 960
+    assert training.n_steps(50, 32, 30, 300, None) == 300
+    assert training.n_steps(50_000, 32, 30, 300, 5000) == 5000
+
+
+def test_params_clone_and_registry():
+    m = make_model("mlp_ensemble", n_members=2, hidden_size=8)
+    assert isinstance(m, MLPEnsemble) and m.get_params()["hidden_size"] == 8
+    c = clone(m)
+    assert c.get_params() == m.get_params() and c is not m
+    assert m.clone().get_params() == m.get_params()
+    assert "mlp_ensemble" in available_models()
+    with pytest.raises(ConfigError, match="Did you mean 'mlp_ensemble'"):
+        make_model("mlp_ensembel")
+    with pytest.raises(ConfigError, match="did you mean 'hidden_size'"):
+        make_model("mlp_ensemble", hiden_size=3)
+
+
+def test_invalid_inputs():
+    X, Y = _toy()
+    with pytest.raises(ConfigError, match="dropout"):
+        MLPEnsemble(dropout=1.0).fit(X, Y)
+    with pytest.raises(ConfigError, match="not fitted"):
+        MLPEnsemble().predict_proba(X)
+    with pytest.raises(ConfigError, match=r"shape \(120, K\)"):
+        MLPEnsemble(**FAST).fit(X, Y[:10])
+    m = MLPEnsemble(**FAST).fit(X, Y)
+    with pytest.raises(ConfigError, match="10 features"):
+        m.predict_proba(X[:, :5])
+    Xn = X.copy()
+    Xn[0, 0] = np.nan
+    with pytest.raises(ConfigError, match="NaN"):
+        MLPEnsemble(**FAST).fit(Xn, Y)
+
+
+def test_tiny_labelled_set_and_unseen_labels():
+    X, Y = _toy(n=6)
+    Y[:, 3] = 0  # a label without a positive
+    m = MLPEnsemble(**FAST).fit(X, Y)
+    P = m.predict_proba(X)
+    assert P.shape == (6, 4) and (P[:, 3] < 0.2).all()

@@ -1,0 +1,96 @@
+"""Export of a whole stored session as a zip (``mlal_core.session_export``)."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from conftest import FAST_MODEL
+
+from mlal_core import export
+from mlal_core.config import SessionConfig
+from mlal_core.loop import ActiveLearningSession
+from mlal_core.session_export import session_export_zip, session_figures
+from mlal_core.store import SessionStore, StoreError
+
+needs_browser = pytest.mark.skipif(not export.static_export_available()[0],
+                                   reason="static export needs the system Chromium")
+
+
+@pytest.fixture(scope="module")
+def stored_session(small_datasets, tmp_path_factory):
+    ds = small_datasets["yeast_small"]
+    store = SessionStore(tmp_path_factory.mktemp("store") / "s.sqlite")
+    cfg = SessionConfig(dataset=None, model_params=dict(FAST_MODEL), strategy="bald", initial_size=30,
+                        query_size=10, rounds=2, seed=1, name="export-test")
+    session = ActiveLearningSession(cfg, dataset=ds, store=store)
+    session.run()
+    return store, session
+
+
+def _zip(data: bytes) -> zipfile.ZipFile:
+    return zipfile.ZipFile(io.BytesIO(data))
+
+
+def test_zip_holds_config_rounds_picks_session_and_figures(stored_session):
+    store, session = stored_session
+    zf = _zip(session_export_zip(store, session.session_id, figure_formats=("html",)))
+    names = set(zf.namelist())
+    assert {"config.json", "session.json", "rounds.csv", "picks.csv", "manifest.json",
+            "figures/learning_curve.html", "figures/batch_mean_ir.html", "figures/pool_hard_conflicting.html",
+            "figures/label_coverage.html"} <= names
+
+    assert SessionConfig.from_dict(json.loads(zf.read("config.json"))) == session.config
+    rounds = pd.read_csv(io.BytesIO(zf.read("rounds.csv")))
+    assert rounds["round"].tolist() == [0, 1, 2]
+    assert rounds["micro_f1"].tolist() == pytest.approx([r.metrics["micro_f1"] for r in session.history])
+    picks = pd.read_csv(io.BytesIO(zf.read("picks.csv")))
+    assert picks["position"].tolist() == [int(p) for r in session.history[:-1] for p in r.selected]
+    assert "score" in picks.columns
+    full = json.loads(zf.read("session.json"))
+    assert full["session"]["id"] == session.session_id and len(full["rounds"]) == 3
+    manifest = json.loads(zf.read("manifest.json"))
+    assert manifest["session_id"] == session.session_id and manifest["strategy"] == "bald"
+    assert manifest["records"] == 3 and manifest["n_labeled"] == session.history[-1].n_labeled
+    assert "figures/learning_curve.html" in manifest["members"]
+    assert b"<html" in zf.read("figures/learning_curve.html")[:500].lower()
+
+
+def test_extra_figures_and_no_defaults(stored_session):
+    store, session = stored_session
+    extra = go.Figure(go.Scatter(x=[0, 1], y=[1, 0])).update_layout(title="extra")
+    zf = _zip(session_export_zip(store, session.session_id, {"mine/extra": extra}, figure_formats=("json",),
+                                 default_figures=False))
+    figs = [n for n in zf.namelist() if n.startswith("figures/")]
+    assert figs == ["figures/mine/extra.json"]
+    with pytest.raises(Exception, match="not a plotly figure"):
+        session_export_zip(store, session.session_id, {"bad": 3}, figure_formats=("json",))
+
+
+def test_unknown_session_is_a_clear_error(stored_session):
+    store, _ = stored_session
+    with pytest.raises(StoreError, match="No session"):
+        session_export_zip(store, "nope")
+
+
+def test_session_figures_have_titles_and_axis_titles(stored_session):
+    _, session = stored_session
+    figs = session_figures(session.history, title_prefix="yeast, bald")
+    assert set(figs) == {"learning_curve", "batch_mean_ir", "pool_hard_conflicting", "label_coverage"}
+    for fig in figs.values():
+        assert fig.layout.title.text.startswith("yeast, bald: ")
+        assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+    assert session_figures([]) == {}
+
+
+@needs_browser
+def test_default_export_has_png_and_svg(stored_session):
+    store, session = stored_session
+    zf = _zip(session_export_zip(store, session.session_id))
+    assert zf.read("figures/learning_curve.png")[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in zf.read("figures/learning_curve.svg")[:2000]
+    assert "skipped" not in json.loads(zf.read("manifest.json"))

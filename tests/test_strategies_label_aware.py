@@ -1,0 +1,312 @@
+"""MMC, Adaptive, AUDI and CVIRS against hand-computed values (METHODS.md definitions)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlal_core.errors import ConfigError
+from mlal_core.strategies import QueryContext, get
+from mlal_core.strategies.label_aware import (
+    AdaptiveStrategy,
+    CVIRSStrategy,
+    normalised_entropy_distance,
+    separation_margin,
+)
+
+
+def ctx_with(pbar_unl, pbar_lab, y_lab, features=None, model=None, seed=0):
+    """Pool = labelled rows then unlabelled rows; one probability sample (S = 1)."""
+    pbar_unl = np.asarray(pbar_unl, float)
+    pbar_lab = np.asarray(pbar_lab, float).reshape(-1, pbar_unl.shape[1])
+    nL = len(pbar_lab)
+    P = np.concatenate([pbar_lab, pbar_unl])[None]
+    return QueryContext(
+        labeled=np.arange(nL),
+        unlabeled=np.arange(nL, nL + len(pbar_unl)),
+        y_labeled=np.asarray(y_lab).reshape(nL, pbar_unl.shape[1]),
+        proba_samples=P,
+        features=features,
+        model=model,
+        rng=np.random.default_rng(seed),
+    )
+
+
+# ------------------------------------------------------------------------------------ MMC
+def test_mmc_constant_count_by_hand():
+    # every labelled sample has exactly one label -> k = 1 for every candidate (no regression fitted).
+    # score = sum_{top-1} (1 - p) + sum_{others} p:
+    #   c0 (0.9, 0.2, 0.1): 0.1 + 0.3 = 0.4 ; c1 (0.6, 0.55, 0.1): 0.4 + 0.65 = 1.05 ; c2 (0.3, 0.2, 0.1): 0.7 + 0.3 = 1.0
+    lab = np.eye(3)
+    ctx = ctx_with([[0.9, 0.2, 0.1], [0.6, 0.55, 0.1], [0.3, 0.2, 0.1]], lab * 0.8 + 0.1, lab)
+    s = get("mmc")
+    np.testing.assert_allclose(s.score(ctx), [0.4, 1.05, 1.0])
+    sel = s.select(ctx, 2)
+    assert (sel.indices - 3).tolist() == [1, 2]
+    assert sel.details["k"].tolist() == [1, 1]
+    assert sel.details["loss_top_k"].tolist() == pytest.approx([0.4, 0.7])
+    assert sel.details["loss_other"].tolist() == pytest.approx([0.65, 0.3])
+    assert sel.diagnostics["count_model"].startswith("constant")
+    assert sel.diagnostics["predicted_count_distribution"] == {1: 3}
+
+
+def test_mmc_score_is_the_margin_formula():
+    # sum_j (1 - yhat_j (2 p_j - 1)) / 2 with yhat = +1 on the top-k: k = 2 for (0.7, 0.6, 0.2)
+    # -> (1 - 0.4)/2 + (1 - 0.2)/2 + (1 + (-0.6))/2 = 0.3 + 0.4 + 0.2 = 0.9
+    lab = np.array([[1, 1, 0], [0, 1, 1]])
+    ctx = ctx_with([[0.7, 0.6, 0.2]], [[0.8, 0.8, 0.1], [0.1, 0.8, 0.8]], lab)
+    assert get("mmc").score(ctx)[0] == pytest.approx(0.9)
+
+
+def _count_pool():
+    # labelled: 12 one-label rows, 5 two-label rows, 5 three-label rows, with pbar that shows it
+    rng = np.random.default_rng(0)
+    rows, ys = [], []
+    for count, reps in ((1, 12), (2, 5), (3, 5)):
+        for _ in range(reps):
+            y = np.zeros(3)
+            y[:count] = 1
+            rows.append(np.clip(np.where(y == 1, 0.9, 0.05) + rng.normal(0, 0.02, 3), 0.01, 0.99))
+            ys.append(y)
+    cands = [[0.95, 0.05, 0.05], [0.88, 0.9, 0.06], [0.9, 0.92, 0.9]]
+    return cands, np.array(rows), np.array(ys)
+
+
+def test_mmc_logistic_regression_predicts_counts():
+    cands, rows, ys = _count_pool()
+    sel = get("mmc", C=1000.0).select(ctx_with(cands, rows, ys), 3)
+    k = dict(zip((sel.indices - len(rows)).tolist(), sel.details["k"].tolist()))
+    assert k == {0: 1, 1: 2, 2: 3}
+    assert sel.diagnostics["count_model"] == "multinomial logistic regression"
+    assert sel.diagnostics["labelled_count_distribution"] == {1: 12, 2: 5, 3: 5}
+
+
+def test_mmc_C_parameter():
+    # strong regularisation (tiny C) flattens the count model: every candidate gets the majority count 1
+    cands, rows, ys = _count_pool()
+    sel = get("mmc", C=1e-6).select(ctx_with(cands, rows, ys), 3)
+    assert set(sel.details["k"].tolist()) == {1}
+    for bad in (0, -1.0, "1", None, 1e9):
+        with pytest.raises(ConfigError, match="C"):
+            get("mmc", C=bad)
+
+
+def test_mmc_sorted_normalised_features():
+    f = get("mmc").count_features(np.array([[0.1, 0.3, 0.6], [0.0, 0.0, 0.0]]))
+    np.testing.assert_allclose(f, [[0.6, 0.3, 0.1], [1 / 3, 1 / 3, 1 / 3]])
+
+
+# ------------------------------------------------------------------------------------ Adaptive
+# LC = 1 (two labelled samples with one label each). Hand values, beta = 0.5:
+#   c0 (0.9, 0.6, 0.2): predicted {0, 1}; sm = 0.6 - 0.2 = 0.4; unc = 2.5; LCI = |2 - 1| + 1 = 2; score sqrt(5)
+#   c1 (0.4, 0.3, 0.1): nothing predicted -> sm = top1 - top2 = 0.1; unc = 10; LCI = 2; score sqrt(20)
+#   c2 (0.501, 0.499, 0.1): sm = 0.002 -> unc = 1 / 0.01 = 100; LCI = 1; score 10
+#   c3 (0.9, 0.8, 0.7): everything predicted -> sm = 0.1; unc = 10; LCI = |3 - 1| + 1 = 3; score sqrt(30)
+ADA_U = [[0.9, 0.6, 0.2], [0.4, 0.3, 0.1], [0.501, 0.499, 0.1], [0.9, 0.8, 0.7]]
+ADA_LAB = [[0.9, 0.1, 0.1], [0.1, 0.9, 0.1]]
+ADA_Y = [[1, 0, 0], [0, 1, 0]]
+
+
+def test_adaptive_by_hand():
+    ctx = ctx_with(ADA_U, ADA_LAB, ADA_Y)
+    s = get("adaptive")
+    np.testing.assert_allclose(s.score(ctx), [np.sqrt(5), np.sqrt(20), 10.0, np.sqrt(30)])
+    sel = s.select(ctx, 4)
+    assert (sel.indices - 2).tolist() == [2, 3, 1, 0]
+    d = sel.details.set_index(sel.indices - 2)
+    assert d.loc[0, "sm"] == pytest.approx(0.4) and d.loc[0, "unc"] == pytest.approx(2.5) and d.loc[0, "LCI"] == 2
+    assert d.loc[2, "unc"] == pytest.approx(100.0) and d.loc[2, "LCI"] == 1
+    assert (sel.details["beta"] == 0.5).all()
+    assert sel.diagnostics["beta"] == 0.5
+
+
+def test_separation_margin_cases():
+    np.testing.assert_allclose(separation_margin(np.array(ADA_U)), [0.4, 0.1, 0.002, 0.1], atol=1e-12)
+    np.testing.assert_allclose(separation_margin(np.array([[0.8], [0.3]])), [0.6, 0.4])
+
+
+def test_adaptive_beta_parameter():
+    ctx = ctx_with(ADA_U, ADA_LAB, ADA_Y)
+    # beta = 1: uncertainty only (c2 has unc 100); beta = 0: cardinality inconsistency only (c3 has LCI 3)
+    assert (get("adaptive", beta=1.0).select(ctx, 1).indices - 2).tolist() == [2]
+    assert (get("adaptive", beta=0.0).select(ctx, 1).indices - 2).tolist() == [3]
+    np.testing.assert_allclose(get("adaptive", beta=0.0).score(ctx), [2, 2, 1, 3])
+    for bad in (-0.1, 1.5, "a", None):
+        with pytest.raises(ConfigError, match="beta"):
+            get("adaptive", beta=bad)
+
+
+class MemorisingModel:
+    """A fake model: memorises its training rows (feature 0 = row id); it predicts 0.9 for every
+    label of everything if the row with id ``bad_id`` was in its training set (a bad retrain)."""
+
+    def __init__(self, bad_id: int = -1):
+        self.bad_id = bad_id
+
+    def get_params(self):
+        return {"bad_id": self.bad_id}
+
+    def fit(self, X, Y):
+        self.rows_ = {int(x[0]): np.asarray(y, float) for x, y in zip(X, Y)}
+        self.bad_ = self.bad_id in self.rows_
+        return self
+
+    def predict_proba(self, X):
+        if self.bad_:
+            return np.full((len(X), len(next(iter(self.rows_.values())))), 0.9)
+        return np.array([self.rows_[int(x[0])] for x in X])
+
+
+def test_adaptive_beta_option_picks_lowest_approximate_error():
+    # features: column 0 is the pool position. Retraining with candidate c2 (position 4) added is
+    # "bad" (Hamming loss 0.5 on the labelled set); any other retrain reproduces the labels (loss 0).
+    # Top-1 per beta: c3 for beta <= 0.3, c2 for beta >= 0.4 (beta ln 100 vs beta ln 10 + (1-beta) ln 3).
+    # Zero-error betas are {0, ..., 0.3}; the tie rule takes the one closest to 0.5 -> 0.3, which picks c3.
+    X = np.arange(6, dtype=float)[:, None].repeat(2, axis=1)
+    ctx = ctx_with(ADA_U, ADA_LAB, ADA_Y, features=X, model=MemorisingModel(bad_id=4))
+    sel = get("adaptive", adaptive_beta=True).select(ctx, 1)
+    diag = sel.diagnostics
+    assert len(diag["beta_errors"]) == 11
+    assert diag["beta_errors"][0.5] == pytest.approx(2 / 3) and diag["beta_errors"][0.0] == 0.0
+    assert diag["beta"] == 0.3
+    assert diag["n_retrains"] == 2
+    assert (sel.indices - 2).tolist() == [3]
+    assert (sel.details["beta"] == 0.3).all()
+
+
+def test_adaptive_beta_option_needs_model_and_features():
+    ctx = ctx_with(ADA_U, ADA_LAB, ADA_Y)
+    with pytest.raises(ConfigError, match="ctx.model"):
+        get("adaptive", adaptive_beta=True).select(ctx, 1)
+    # off by default: the same context works
+    assert len(get("adaptive").select(ctx, 1).indices) == 1
+    with pytest.raises(ConfigError, match="adaptive_beta"):
+        get("adaptive", adaptive_beta="yes")
+
+
+def test_adaptive_beta_option_with_real_model():
+    from mlal_core.models import MLPEnsemble
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4)).astype(np.float32)
+    Y = (X[:, :3] > 0).astype(np.uint8)
+    lab = np.arange(15)
+    m = MLPEnsemble(n_members=1, hidden_size=8, epochs=2, min_steps=5, device="cpu").fit(X[lab], Y[lab])
+    P = m.predict_proba_samples(X)
+    ctx = QueryContext(labeled=lab, unlabeled=np.arange(15, 40), y_labeled=Y[lab], proba_samples=P, features=X, model=m)
+    sel = get("adaptive", adaptive_beta=True).select(ctx, 3)
+    errs = sel.diagnostics["beta_errors"]
+    assert sel.diagnostics["beta"] in errs and errs[sel.diagnostics["beta"]] == min(errs.values())
+    expected = AdaptiveStrategy.combine(AdaptiveStrategy.components(ctx), sel.diagnostics["beta"])
+    assert sorted(sel.indices.tolist()) == sorted((15 + np.argsort(-expected, kind="stable")[:3]).tolist())
+
+
+# ------------------------------------------------------------------------------------ AUDI
+# LC = 1. score = |#predicted - LC| x (1 - 2 min_j |p_j - 0.5|):
+#   c0 (0.9, 0.8, 0.3): 2 predicted -> 1 x (1 - 0.4) = 0.6
+#   c1 (0.9, 0.1, 0.1): 1 predicted -> 0
+#   c2 (0.6, 0.55, 0.45): 2 predicted -> 1 x (1 - 0.1) = 0.9
+#   c3 (0.4, 0.1, 0.1): 0 predicted -> 1 x (1 - 0.2) = 0.8
+AUDI_U = [[0.9, 0.8, 0.3], [0.9, 0.1, 0.1], [0.6, 0.55, 0.45], [0.4, 0.1, 0.1]]
+# features: c2 and c3 coincide; c0 and c1 far away. Pairwise candidate distances: 0, 10 (x4), 14.14
+# -> 10 % quantile (linear) = 5.0
+AUDI_X = np.array([[0, 0], [0, 0], [10, 0], [0, 10], [0, 0], [0, 0]], float)
+
+
+def test_audi_score_by_hand():
+    ctx = ctx_with(AUDI_U, ADA_LAB, ADA_Y, features=AUDI_X)
+    np.testing.assert_allclose(get("audi").score(ctx), [0.6, 0.0, 0.9, 0.8])
+
+
+def test_audi_diversity_filter_skips_near_duplicates():
+    ctx = ctx_with(AUDI_U, ADA_LAB, ADA_Y, features=AUDI_X)
+    sel = get("audi").select(ctx, 2)
+    # c3 (score 0.8) sits on c2 (picked first) -> skipped for c0
+    assert (sel.indices - 2).tolist() == [2, 0]
+    assert sel.diagnostics["radius"] == pytest.approx(5.0)
+    assert sel.diagnostics["n_skipped"] == 1
+    assert sel.details["min_dist_to_earlier_picks"].iloc[1] == pytest.approx(10.0)
+
+
+def test_audi_fills_by_score_when_the_radius_excludes_everything_left():
+    ctx = ctx_with(AUDI_U, ADA_LAB, ADA_Y, features=AUDI_X)
+    sel = get("audi").select(ctx, 4)
+    assert (sel.indices - 2).tolist() == [2, 0, 1, 3]
+    assert sel.diagnostics["filter_exhausted"] is True
+    assert "filled by score" in sel.details["reason"].iloc[3]
+
+
+def test_audi_radius_quantile_parameter():
+    ctx = ctx_with(AUDI_U, ADA_LAB, ADA_Y, features=AUDI_X)
+    # 0 turns the filter off: plain top-n by score
+    sel = get("audi", radius_quantile=0.0).select(ctx, 2)
+    assert (sel.indices - 2).tolist() == [2, 3]
+    assert sel.diagnostics["filter"] == "off"
+    # a larger quantile gives a larger radius (0.9 -> beyond 10: c0 and c1 also excluded after c2)
+    big = get("audi", radius_quantile=0.9).select(ctx, 2)
+    assert big.diagnostics["radius"] > 10.0
+    assert big.diagnostics["filter_exhausted"] is True
+    for bad in (-0.1, 1.0, "0.1"):
+        with pytest.raises(ConfigError, match="radius_quantile"):
+            get("audi", radius_quantile=bad)
+
+
+def test_audi_uses_pbar_without_features():
+    ctx = ctx_with(AUDI_U, ADA_LAB, ADA_Y)
+    sel = get("audi").select(ctx, 2)
+    assert sel.diagnostics["space"] == "pbar"
+    assert (sel.indices - 2).tolist()[0] == 2
+
+
+# ------------------------------------------------------------------------------------ CVIRS
+def test_normalised_entropy_distance_by_hand():
+    # u = (1,1,0,0), l = (1,0,0,0): a=1, b=1, c=0, d=2; H(u) = 1, H(l) = H(1/4) = 0.811278,
+    # H(u,l) = -(1/4 log 1/4 + 1/4 log 1/4 + 1/2 log 1/2) = 1.5 -> d = 2 - 1.811278/1.5 = 0.792481
+    U = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0]], bool)
+    L = np.array([[1, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1]], bool)
+    D = normalised_entropy_distance(U, L)
+    assert D[0, 0] == pytest.approx(0.7924812503605781)
+    assert D[1, 1] == 0.0  # identical
+    assert D[2, 2] == 1.0  # complementary (Hamming 1): set to 1
+    # all-zero prediction vs (1,0,0,0): H(u) = 0, H(u,l) = H(l) -> 2 - 1 = 1
+    assert D[3, 0] == pytest.approx(1.0)
+    # symmetric
+    assert normalised_entropy_distance(L[:1], U[:1])[0, 0] == pytest.approx(D[0, 0])
+    # chunking does not change anything
+    np.testing.assert_allclose(normalised_entropy_distance(U, L, chunk=1), D)
+
+
+def test_cvirs_rank_score_by_hand():
+    # margins |2p - 1|: label 0 (0, 0.6, 0.8) -> ranks 1, 2, 3; label 1 (0.1, 0.2, 0.9) -> ranks 1, 2, 3
+    # s = sum_j (N - r) / (K (N - 1)) = (2 + 2)/4, (1 + 1)/4, 0
+    pbar = np.array([[0.5, 0.55], [0.8, 0.6], [0.1, 0.95]])
+    np.testing.assert_allclose(CVIRSStrategy.rank_score(pbar), [1.0, 0.5, 0.0])
+    # ties share the average rank
+    np.testing.assert_allclose(CVIRSStrategy.rank_score(np.array([[0.5, 0.5], [0.5, 0.5], [0.9, 0.9]])), [0.75, 0.75, 0.0])
+
+
+def test_cvirs_score_by_hand():
+    # labelled (1,0,0,0) and (1,1,0,0); K = 4, N = 3
+    #   c0 (0.9, 0.8, 0.2, 0.1): ystar (1,1,0,0): d = 0.792481 and 0 -> v = 0.396241
+    #   c1 (0.9, 0.2, 0.1, 0.3): ystar (1,0,0,0): d = 0 and 0.792481 -> v = 0.396241
+    #   c2 (0.2, 0.1, 0.7, 0.8): ystar (0,0,1,1): d = 0.792481 (a=0,b=2,c=1,d=1) and 1 (complement) -> v = 0.896241
+    # margins per label: (.8,.8,.6) -> ranks (2.5,2.5,1); (.6,.6,.8) -> (1.5,1.5,3); (.6,.8,.4) -> (2,3,1); (.8,.4,.6) -> (3,1,2)
+    #   s = (0.5 + 1.5 + 1 + 0)/8 = 0.375 ; (0.5 + 1.5 + 0 + 2)/8 = 0.5 ; (2 + 0 + 2 + 1)/8 = 0.625
+    cands = [[0.9, 0.8, 0.2, 0.1], [0.9, 0.2, 0.1, 0.3], [0.2, 0.1, 0.7, 0.8]]
+    lab_y = np.array([[1, 0, 0, 0], [1, 1, 0, 0]])
+    ctx = ctx_with(cands, lab_y * 0.8 + 0.1, lab_y)
+    s = get("cvirs")
+    np.testing.assert_allclose(s.score(ctx), [0.1485902344, 0.1981203126, 0.5601503907], atol=1e-9)
+    sel = s.select(ctx, 3)
+    assert (sel.indices - 2).tolist() == [2, 1, 0]
+    d = sel.details
+    assert d["s"].tolist() == pytest.approx([0.625, 0.5, 0.375])
+    assert d["v"].tolist() == pytest.approx([0.8962406252, 0.3962406252, 0.3962406252])
+
+
+def test_cvirs_without_labelled_samples():
+    P = np.array([[[0.5, 0.55], [0.8, 0.6], [0.1, 0.95]]])
+    ctx = QueryContext(labeled=np.empty(0, int), unlabeled=np.arange(3), y_labeled=np.zeros((0, 2)), proba_samples=P)
+    sel = get("cvirs").select(ctx, 1)
+    assert sel.indices.tolist() == [0]
+    assert "v = 1" in sel.diagnostics["note"]

@@ -1,0 +1,553 @@
+"""Figure builders: traces, values, titles, palette, and input validation (mlal_core.viz)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import plotly.colors as pc
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+
+from mlal_core import viz
+from mlal_core.errors import ConfigError
+from mlal_core.viz import theme
+
+OKABE = {"#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"}
+
+
+def _colorscale(name):
+    return [(round(float(p), 6), c) for p, c in pc.get_colorscale(name)]
+
+
+def _scale_of(trace):
+    return [(round(float(p), 6), c) for p, c in trace.colorscale]
+
+
+# ----------------------------------------------------------------------------------------- theme
+def test_palette_is_okabe_ito_and_template_registered():
+    assert set(viz.CATEGORY_COLORS) == OKABE and len(viz.CATEGORY_COLORS) == 8
+    assert viz.CATEGORY_COLORS[0] == "#0072B2"
+    assert viz.register_template() == "mlal" and "mlal" in pio.templates
+    # registering again keeps the same object (once per process)
+    t = pio.templates["mlal"]
+    viz.register_template()
+    assert pio.templates["mlal"] is t
+    assert list(t.layout.colorway) == list(viz.CATEGORY_COLORS)
+    assert t.layout.plot_bgcolor == "white" and t.layout.paper_bgcolor == "white"
+
+
+def test_series_style_cycles_colour_then_dash():
+    s0, s8 = viz.series_style(0), viz.series_style(8)
+    assert s0["color"] == s8["color"] == "#0072B2"
+    assert s0["dash"] == "solid" and s8["dash"] != "solid"
+    assert len({viz.series_style(i)["color"] for i in range(8)}) == 8
+    assert theme.with_alpha("#0072B2", 0.2) == "rgba(0, 114, 178, 0.2)"
+    with pytest.raises(ConfigError):
+        theme.with_alpha("blue", 0.2)
+
+
+def test_paper_layout_sizes():
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[1, 2], marker=dict(size=10)))
+    fig.update_layout(title="t")
+    viz.paper_layout(fig, "column")
+    assert fig.layout.width == 336 and fig.layout.height == 252
+    assert fig.data[0].marker.size == pytest.approx(10 * max(0.5, 336 / 700))
+    fig2 = viz.paper_layout(go.Figure(), "double", height=300)
+    assert fig2.layout.width == 687 and fig2.layout.height == 300
+    assert viz.paper_layout(go.Figure(), 500, aspect=0.5).layout.height == 250
+    assert viz.dpi_scale(300) == pytest.approx(3.125) == viz.PRINT_SCALE_300DPI
+    for bad in ("huge", -3, 0):
+        with pytest.raises(ConfigError):
+            viz.paper_layout(go.Figure(), bad)
+    with pytest.raises(ConfigError):
+        viz.paper_layout(go.Figure(), "column", legend="left")
+    with pytest.raises(ConfigError):
+        viz.dpi_scale(0)
+
+
+def test_paper_layout_puts_a_multi_series_legend_under_the_title():
+    df = pd.DataFrame({"group": ["a"] * 2 + ["b"] * 2, "n_labeled": [10, 20] * 2,
+                       "mean": [0.1, 0.2, 0.2, 0.3], "std": [0.0] * 4})
+    fig = viz.paper_layout(viz.learning_curves(df), "column")
+    assert fig.layout.legend.orientation == "h"
+    assert fig.layout.legend.yref == "container" and fig.layout.legend.y < 1
+    assert fig.layout.margin.t > 40  # room for the title and the legend above the plot
+
+
+# ----------------------------------------------------------------------------------------- labels
+def test_label_order_by_frequency_name_topk():
+    names = ["delta", "Alpha", "charlie", "bravo", "echo"]
+    counts = [5, 9, 5, 1, 7]
+    assert viz.label_order(names, counts).tolist() == [1, 4, 0, 2, 3]  # ties (0, 2) by position
+    assert viz.label_order(names, counts, descending=False).tolist() == [3, 0, 2, 4, 1]
+    assert viz.label_order(names, counts, by="name").tolist() == [1, 3, 2, 0, 4]
+    assert viz.label_order(names, counts, by="index").tolist() == [0, 1, 2, 3, 4]
+    # top 3 most frequent (1, 4, 0 - position breaks the 5/5 tie), then alphabetically
+    assert viz.label_order(names, counts, by="name", top_k=3).tolist() == [1, 0, 4]
+    assert viz.label_order(names, counts, top_k=10).tolist() == [1, 4, 0, 2, 3]
+
+
+def test_label_order_cluster_groups_correlated_labels():
+    # two blocks {0, 2, 4} and {1, 3}: strongly correlated inside, not across
+    k = 5
+    A = np.full((k, k), 0.05)
+    for block in ([0, 2, 4], [1, 3]):
+        for i in block:
+            for j in block:
+                A[i, j] = 0.9
+    order = viz.label_order(matrix=A, by="cluster").tolist()
+    assert sorted(order) == list(range(k))
+    first = set(order[:3]), set(order[3:])
+    second = set(order[:2]), set(order[2:])
+    assert first == ({0, 2, 4}, {1, 3}) or second == ({1, 3}, {0, 2, 4})
+
+
+def test_label_order_errors():
+    with pytest.raises(ConfigError):
+        viz.label_order(["a", "b"])  # frequency needs counts
+    with pytest.raises(ConfigError):
+        viz.label_order(["a", "b"], [1, 2, 3])
+    with pytest.raises(ConfigError):
+        viz.label_order(["a", "b"], [1, 2], top_k=0)
+    with pytest.raises(ConfigError):
+        viz.label_order(["a", "b"], [1, 2], by="size")
+    with pytest.raises(ConfigError):
+        viz.label_order(k=3, by="cluster")
+    with pytest.raises(ConfigError):
+        viz.label_order()
+
+
+def test_irlbl_from_counts_matches_stats():
+    from mlal_core import stats
+
+    Y = np.array([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 0, 1], [1, 0, 0, 0]], dtype=np.uint8)
+    got = viz.irlbl_from_counts(Y.sum(0))
+    np.testing.assert_allclose(got, stats.irlbl(Y))
+    assert got.tolist() == [1.0, 2.0, np.inf, 4.0]
+
+
+def test_label_frequency_bar():
+    Y = np.zeros((20, 4), dtype=np.uint8)
+    Y[:10, 0] = 1
+    Y[:2, 1] = 1
+    Y[:5, 3] = 1
+    counts = Y.sum(0)
+    names = ["a", "b", "c", "d"]
+    fig = viz.label_frequency_bar(counts, names, n_samples=20)
+    assert [t.type for t in fig.data] == ["bar"]
+    bar = fig.data[0]
+    assert list(bar.y) == [10, 5, 2, 0]
+    assert list(fig.layout.xaxis.ticktext) == ["a", "d", "b", "c"]
+    assert fig.layout.yaxis.type == "log"
+    # IRLbl in the hover: max / count, "inf (absent)" for the unseen label
+    assert [row[1] for row in bar.customdata] == ["1.00", "2.00", "5.00", "\u221e (absent)"]
+    assert "IRLbl" in bar.hovertemplate and "share of samples" in bar.hovertemplate
+    assert bar.marker.color == viz.CATEGORY_COLORS[0]
+    assert "MeanIR = 2.67" in fig.layout.title.text  # mean of 1, 2, 5 (absent label excluded)
+    assert fig.layout.xaxis.title.text == "Label" and "count" in fig.layout.yaxis.title.text
+    top = viz.label_frequency_bar(counts, names, top_k=2, log_y=False)
+    assert list(top.data[0].y) == [10, 5] and "2 of 4 labels" in top.layout.title.text
+    assert top.layout.yaxis.type != "log"
+    by_name = viz.label_frequency_bar(counts, names, order_by="name")
+    assert list(by_name.data[0].y) == [10, 2, 0, 5]
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(counts=[1, -1], label_names=["a", "b"]),
+    dict(counts=[1, 2], label_names=["a"]),
+    dict(counts=[[1, 2]], label_names=["a", "b"]),
+    dict(counts=[1, np.nan], label_names=["a", "b"]),
+    dict(counts=[1, 3], label_names=["a", "b"], n_samples=2),
+])
+def test_label_frequency_bar_rejects(kwargs):
+    with pytest.raises(ConfigError):
+        viz.label_frequency_bar(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------- correlation
+def _toy_A():
+    rng = np.random.default_rng(0)
+    Y = (rng.random((200, 5)) < [0.6, 0.4, 0.3, 0.2, 0.05]).astype(np.uint8)
+    counts = Y.sum(0)
+    A = (Y.T @ Y) / counts[None, :]
+    return A, counts
+
+
+def test_correlation_heatmap_values_and_marked_pairs():
+    A, _ = _toy_A()
+    names = list("abcde")
+    pairs = {"asymmetric": [(0, 3), (4, 1)], "mutually exclusive": [(2, 4)]}
+    fig = viz.correlation_heatmap(A, names, "A of toy", pairs, kind="A", show_values=False)
+    assert [t.type for t in fig.data] == ["heatmap", "scatter", "scatter"]
+    hm = fig.data[0]
+    np.testing.assert_allclose(np.asarray(hm.z, float), A)
+    assert hm.zmin == 0 and hm.zmax == 1
+    assert _scale_of(hm) == _colorscale(viz.SEQUENTIAL)
+    asym, excl = fig.data[1], fig.data[2]
+    # (m, n) is drawn at x = column n, y = row m
+    assert list(asym.x) == [3, 1] and list(asym.y) == [0, 4]
+    assert list(excl.x) == [4] and list(excl.y) == [2]
+    assert asym.name == "asymmetric (2)" and excl.name == "mutually exclusive (1)"
+    assert np.asarray(asym.customdata).tolist() == [[0, 3], [4, 1]]
+    assert asym.marker.symbol != excl.marker.symbol
+    assert fig.layout.showlegend is True
+    assert fig.layout.title.text == "A of toy"
+    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+    assert list(fig.layout.yaxis.range) == [4.5, -0.5]  # row 0 at the top
+
+
+def test_correlation_heatmap_ordering_topk_and_offsets():
+    A, counts = _toy_A()
+    names = list("abcde")
+    order = viz.label_order(names, counts[::-1].copy(), by="frequency")  # reversed: e first
+    assert order.tolist() == [4, 3, 2, 1, 0]
+    fig = viz.correlation_heatmap(A, names, marked_pairs=[(0, 3)], counts=counts[::-1].copy(),
+                                  order_by="frequency", show_values=True)
+    np.testing.assert_allclose(np.asarray(fig.data[0].z, float), A[np.ix_(order, order)])
+    assert list(fig.layout.xaxis.ticktext) == ["e", "d", "c", "b", "a"]
+    # label 0 sits at position 4, label 3 at position 1; with values shown the marker is in the corner
+    assert fig.data[1].x[0] == pytest.approx(1 + 0.3) and fig.data[1].y[0] == pytest.approx(4 - 0.3)
+    assert fig.data[0].texttemplate
+    top = viz.correlation_heatmap(A, names, marked_pairs=[(0, 1), (0, 4)], counts=counts, top_k=3)
+    assert np.asarray(top.data[0].z).shape == (3, 3)
+    assert "1 of 2 shown" in top.data[1].name and "3 of 5 labels" in top.layout.title.text
+
+
+def test_correlation_heatmap_negA_and_diff():
+    A, _ = _toy_A()
+    neg = viz.correlation_heatmap(1 - A, kind="NegA", mask_diagonal=True)
+    assert _scale_of(neg.data[0]) == _colorscale(viz.SEQUENTIAL_ALT)
+    assert np.isnan(np.asarray(neg.data[0].z, float)[0, 0])
+    assert neg.layout.showlegend is False
+    d = A - A.T
+    diff = viz.correlation_heatmap(d, kind="diff")
+    hm = diff.data[0]
+    assert hm.zmid == 0 and hm.zmin == pytest.approx(-np.abs(d).max()) and hm.zmax == pytest.approx(np.abs(d).max())
+    assert _scale_of(hm) == _colorscale(viz.DIVERGING)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(matrix=np.ones((2, 3))),
+    dict(matrix=np.full((2, 2), 1.5)),
+    dict(matrix=np.eye(2), kind="corr"),
+    dict(matrix=np.eye(2), marked_pairs=[(0, 2)]),
+    dict(matrix=np.eye(2), marked_pairs=[(0, 1, 1)]),
+    dict(matrix=np.eye(2), marked_pairs=[(0.5, 1)]),
+    dict(matrix=np.eye(2), label_names=["a"]),
+    dict(matrix=np.eye(3), order=[0, 0, 1]),
+    dict(matrix=np.eye(3), order_by="frequency"),
+    dict(matrix=np.array([[1, np.inf], [0, 1]])),
+])
+def test_correlation_heatmap_rejects(kwargs):
+    with pytest.raises(ConfigError):
+        viz.correlation_heatmap(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------- curves
+def _summary():
+    return pd.DataFrame({
+        "group": ["crab"] * 3 + ["random"] * 3,
+        "n_labeled": [30, 10, 20, 10, 20, 30],  # unsorted on purpose
+        "mean": [0.6, 0.4, 0.5, 0.35, 0.42, 0.5],
+        "std": [0.02, 0.05, np.nan, 0.03, 0.03, 0.01],
+        "n": [3, 3, 1, 3, 3, 3],
+    })
+
+
+def test_learning_curves_bands_are_mean_plus_minus_std():
+    fig = viz.learning_curves(_summary(), metric_name="Micro-F1")
+    assert [t.type for t in fig.data] == ["scatter"] * 4
+    band, line = fig.data[0], fig.data[1]
+    assert band.fill == "toself" and band.showlegend is False and band.legendgroup == line.legendgroup == "crab"
+    assert list(line.x) == [10, 20, 30]
+    np.testing.assert_allclose(line.y, [0.4, 0.5, 0.6])
+    # polygon: upper bound forward, lower bound back; NaN std (one seed) -> 0
+    np.testing.assert_allclose(band.x, [10, 20, 30, 30, 20, 10])
+    np.testing.assert_allclose(band.y, [0.45, 0.5, 0.62, 0.58, 0.5, 0.35])
+    assert line.line.color == viz.CATEGORY_COLORS[0] and fig.data[3].line.color == viz.CATEGORY_COLORS[1]
+    assert fig.data[3].name == "random"
+    assert fig.layout.showlegend is True
+    assert "Micro-F1" in fig.layout.title.text and fig.layout.yaxis.title.text == "Micro-F1"
+    assert fig.layout.xaxis.title.text == "Labelled samples (count)"
+
+
+def test_learning_curves_accepts_summarize_curves_output_and_clips():
+    from mlal_core.metrics import summarize_curves
+
+    rounds = pd.DataFrame({"strategy": ["a"] * 4, "n_labeled": [10, 10, 20, 20], "f1": [0.9, 1.0, 0.2, 0.4]})
+    summary = summarize_curves(rounds, "f1")
+    fig = viz.learning_curves(summary, clip=(0, 1))
+    band = fig.data[0]
+    assert max(band.y) <= 1.0 and min(band.y) >= 0.0
+    assert fig.layout.showlegend is False  # one series
+    assert "seeds: %{customdata[1]" in fig.data[1].hovertemplate
+    nob = viz.learning_curves(summary, band=False)
+    assert len(nob.data) == 1
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d.drop(columns="std"),
+    lambda d: pd.concat([d, d.iloc[:1]]),
+    lambda d: d.assign(mean="x"),
+    lambda d: d.assign(std=-1.0),
+    lambda d: d.iloc[0:0],
+])
+def test_learning_curves_rejects(mutate):
+    with pytest.raises(ConfigError):
+        viz.learning_curves(mutate(_summary()))
+
+
+# ----------------------------------------------------------------------------------------- per round
+def _per_round():
+    return pd.DataFrame({
+        "strategy": ["crab"] * 3 + ["random"] * 3,
+        "round": [1, 2, 3] * 2,
+        "mean_ir": [2.0, 2.5, 3.0, 4.0, 4.5, 4.1],
+        "n_hard_to_learn": [5, 3, 1, 2, 2, 2],
+        "n_conflicting": [1, 0, 2, 0, 1, 0],
+        "sd": [0.1] * 6,
+    })
+
+
+def test_per_round_bars_and_lines():
+    df = _per_round()
+    fig = viz.per_round_bars_or_lines(df, "mean_ir", "strategy")
+    assert [t.type for t in fig.data] == ["bar", "bar"] and fig.layout.barmode == "group"
+    assert [t.name for t in fig.data] == ["crab", "random"]
+    assert list(fig.data[1].y) == [4.0, 4.5, 4.1]
+    assert fig.data[0].marker.color == viz.CATEGORY_COLORS[0]
+    assert "MeanIR" in fig.layout.title.text and "MeanIR" in fig.layout.yaxis.title.text
+    assert fig.layout.xaxis.title.text == "AL round" and fig.layout.showlegend is True
+    lines = viz.per_round_bars_or_lines(df, "mean_ir", "strategy", kind="line", error="sd")
+    assert [t.mode for t in lines.data] == ["lines+markers"] * 2
+    assert list(lines.data[0].error_y.array) == [0.1] * 3
+    counts = viz.per_round_bars_or_lines(df[df.strategy == "crab"], ["n_hard_to_learn", "n_conflicting"])
+    assert len(counts.data) == 2 and "Hard-to-learn" in counts.data[0].name
+    assert list(counts.data[1].y) == [1, 0, 2]
+    both = viz.per_round_bars_or_lines(df, ["n_hard_to_learn", "n_conflicting"], "strategy")
+    assert len(both.data) == 4 and both.data[0].name.startswith("crab: ")
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(y="nope"),
+    dict(y="mean_ir", kind="pie"),
+    dict(y=[]),
+    dict(y="mean_ir"),  # two rows per round without a group
+    dict(y=["mean_ir", "n_conflicting"], group="strategy", error="sd"),
+    dict(y="strategy"),
+])
+def test_per_round_rejects(kwargs):
+    with pytest.raises(ConfigError):
+        viz.per_round_bars_or_lines(_per_round(), **kwargs)
+
+
+# ----------------------------------------------------------------------------------------- scores
+def test_score_distribution_histogram_rug_highlight():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=200)
+    scores[[3, 7]] = np.nan
+    picked = np.zeros(200, bool)
+    top = np.argsort(-np.nan_to_num(scores, nan=-9))[:10]
+    picked[top] = True
+    fig = viz.score_distribution(scores, picked, highlight=int(top[0]), bins=20, score_name="Uncertainty")
+    assert [t.type for t in fig.data] == ["bar", "scatter", "scatter", "scatter"]
+    hist, rug, hl = fig.data[0], fig.data[1], fig.data[2]
+    assert sum(hist.y) == 198 and len(hist.y) == 20
+    counts, _ = np.histogram(scores[np.isfinite(scores)], bins=20)
+    assert list(hist.y) == counts.tolist()
+    assert len(rug.x) == 10 and rug.name == "picked (10)"
+    np.testing.assert_allclose(sorted(rug.x), sorted(scores[picked]))
+    assert rug.marker.color == theme.PICKED_COLOR
+    assert list(hl.x) == [scores[top[0]]] * 2
+    assert "2 not scored" in fig.layout.title.text and "10 picked" in fig.layout.title.text
+    assert fig.layout.xaxis2.title.text == "Uncertainty" and "count" in fig.layout.yaxis.title.text
+
+
+def test_score_distribution_constant_scores_and_no_picks():
+    fig = viz.score_distribution(np.ones(10))
+    assert sum(fig.data[0].y) == 10 and len(fig.data[1].x) == 0
+
+
+@pytest.mark.parametrize("args", [
+    (np.full(5, np.nan), None, None),
+    (np.array([1.0, np.nan]), np.array([False, True]), None),
+    (np.ones(5), np.ones(4, bool), None),
+    (np.ones(5), None, 5),
+    (np.array([1.0, np.nan, 2.0]), None, 1),
+    (np.ones(5), np.array([0, 2, 0, 0, 0]), None),
+    (np.array([1.0, np.inf]), None, None),
+])
+def test_score_distribution_rejects(args):
+    with pytest.raises(ConfigError):
+        viz.score_distribution(*args)
+
+
+# ----------------------------------------------------------------------------------------- overlap
+def test_jaccard_and_overlap_heatmap():
+    j = viz.jaccard_matrix({"a": [1, 2, 3, 4], "b": [3, 4, 5], "c": []})
+    assert j.loc["a", "b"] == pytest.approx(2 / 5) and j.loc["a", "a"] == 1.0
+    assert j.loc["a", "c"] == 0.0 and np.isnan(j.loc["c", "c"])
+    fig = viz.strategy_overlap_heatmap(j)
+    assert [t.type for t in fig.data] == ["heatmap"]
+    assert fig.data[0].zmin == 0 and fig.data[0].zmax == 1
+    np.testing.assert_allclose(np.asarray(fig.data[0].z, float), j.to_numpy(), equal_nan=True)
+    assert list(fig.layout.xaxis.ticktext) == ["a", "b", "c"]
+    assert "Jaccard" in fig.layout.title.text and fig.layout.xaxis.title.text == "Strategy"
+    with pytest.raises(ConfigError):
+        viz.strategy_overlap_heatmap(pd.DataFrame(np.ones((2, 3))))
+    with pytest.raises(ConfigError):
+        viz.strategy_overlap_heatmap(pd.DataFrame([[1, 2], [2, 1]], index=["a", "b"], columns=["a", "b"]))
+    with pytest.raises(ConfigError):
+        viz.strategy_overlap_heatmap(pd.DataFrame([[1, 0], [0, 1]], index=["a", "b"], columns=["b", "a"]))
+    with pytest.raises(ConfigError):
+        viz.jaccard_matrix({})
+
+
+# ----------------------------------------------------------------------------------------- sampling probabilities
+def test_sampling_probability_boxes():
+    rng = np.random.default_rng(0)
+    P = rng.dirichlet(np.ones(50), size=4)
+    fig = viz.sampling_probability_distribution(P)
+    box = fig.data[0]
+    assert box.type == "box" and list(box.x) == ["1", "2", "3", "4"]
+    np.testing.assert_allclose(box.median, np.median(P, axis=1))
+    np.testing.assert_allclose(box.q1, np.quantile(P, 0.25, axis=1))
+    assert all(lo <= q for lo, q in zip(box.lowerfence, box.q1)) and all(hi >= q for hi, q in zip(box.upperfence, box.q3))
+    uni = fig.data[1]
+    assert uni.y[0] == pytest.approx(1 / 50) and fig.layout.showlegend is True
+    assert fig.layout.xaxis.title.text == "Epoch" and "probability" in fig.layout.yaxis.title.text.lower()
+    vio = viz.sampling_probability_distribution(P, epochs=[5, 6, 7, 8], kind="violin")
+    assert vio.data[0].type == "violin" and len(vio.data[0].y) == 200 and set(vio.data[0].x) == {"5", "6", "7", "8"}
+    ragged = viz.sampling_probability_distribution([np.full(4, 0.25), np.full(5, 0.2)])
+    assert len(ragged.data) == 1  # sizes differ: no single uniform reference
+    long = pd.DataFrame({"epoch": [1, 1, 2, 2], "probability": [0.5, 0.5, 0.9, 0.1]})
+    assert list(viz.sampling_probability_distribution(long).data[0].median) == [0.5, 0.5]
+
+
+@pytest.mark.parametrize("args,kwargs", [
+    ((np.array([[0.5, -0.1]]),), {}),
+    ((np.array([[0.5, np.nan]]),), {}),
+    ((np.ones(3),), {}),
+    ((np.ones((2, 2)) / 2,), dict(kind="bar")),
+    ((np.ones((2, 2)) / 2,), dict(epochs=[1])),
+    (([[]],), {}),
+    ((pd.DataFrame({"e": [1]}),), {}),
+])
+def test_sampling_probability_rejects(args, kwargs):
+    with pytest.raises(ConfigError):
+        viz.sampling_probability_distribution(*args, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------- embedding
+def test_embedding_scatter_groups_picks_prototypes():
+    rng = np.random.default_rng(0)
+    xy = rng.normal(size=(30, 2))
+    groups = np.array(["positive"] * 12 + ["negative"] * 18)
+    picked = np.zeros(30, bool)
+    picked[[0, 5, 20]] = True
+    fig = viz.embedding_scatter(xy, groups, picked, prototypes_xy=[[0, 0], [1, 1]],
+                                hover_text=[f"text {i}" for i in range(30)],
+                                prototype_names=["+ proto", "- proto"], prototype_groups=["positive", "negative"],
+                                axis_prefix="UMAP")
+    names = [t.name for t in fig.data]
+    assert names == ["positive (12)", "negative (18)", "picked (3)", "prototypes (2)"]
+    pos, neg, pk, proto = fig.data
+    assert len(pos.x) == 12 and len(neg.x) == 18
+    assert pos.marker.color == viz.CATEGORY_COLORS[0] and neg.marker.color == viz.CATEGORY_COLORS[1]
+    np.testing.assert_allclose(np.column_stack([pk.x, pk.y]), xy[[0, 5, 20]])
+    assert proto.marker.symbol == "star" and list(proto.marker.color) == [viz.CATEGORY_COLORS[0], viz.CATEGORY_COLORS[1]]
+    assert pk.customdata[2][1] == "text 20"
+    assert fig.layout.xaxis.title.text == "UMAP 1" and fig.layout.yaxis.title.text == "UMAP 2"
+    assert fig.layout.showlegend is True and fig.layout.title.text
+
+
+def test_embedding_scatter_continuous_colours():
+    xy = np.arange(20, dtype=float).reshape(10, 2)
+    fig = viz.embedding_scatter(xy, colors=np.linspace(0, 1, 10), color_name="entropy", picked_mask=np.arange(10) < 2)
+    assert fig.data[0].marker.showscale and fig.data[0].marker.colorbar.title.text == "entropy"
+    assert fig.data[1].name == "picked (2)"
+    assert viz.embedding_scatter(xy).layout.showlegend is False
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(xy=np.ones((5, 3))),
+    dict(xy=np.array([[0, np.nan]] * 5)),
+    dict(xy=np.ones((5, 2)), groups=["a"] * 4),
+    dict(xy=np.ones((5, 2)), groups=["a"] * 5, colors=np.ones(5)),
+    dict(xy=np.ones((5, 2)), picked_mask=np.ones(3, bool)),
+    dict(xy=np.ones((5, 2)), hover_text=["x"]),
+    dict(xy=np.ones((5, 2)), prototypes_xy=np.ones((2, 3))),
+    dict(xy=np.ones((5, 2)), prototypes_xy=np.ones((2, 2)), prototype_names=["a"]),
+    dict(xy=np.zeros((0, 2))),
+])
+def test_embedding_scatter_rejects(kwargs):
+    with pytest.raises(ConfigError):
+        viz.embedding_scatter(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------- every builder
+def _all_figures():
+    A, counts = _toy_A()
+    rng = np.random.default_rng(1)
+    return {
+        "frequency": viz.label_frequency_bar(counts),
+        "heatmap": viz.correlation_heatmap(A),
+        "curves": viz.learning_curves(_summary()),
+        "per_round": viz.per_round_bars_or_lines(_per_round(), "mean_ir", "strategy"),
+        "scores": viz.score_distribution(rng.normal(size=50), np.arange(50) < 5, highlight=0),
+        "overlap": viz.strategy_overlap_heatmap(viz.jaccard_matrix({"a": [1, 2], "b": [2, 3]})),
+        "sampling": viz.sampling_probability_distribution(rng.dirichlet(np.ones(10), size=3)),
+        "embedding": viz.embedding_scatter(rng.normal(size=(10, 2)), ["x", "y"] * 5),
+    }
+
+
+@pytest.mark.parametrize("name", list(_all_figures()))
+def test_every_builder_sets_title_axes_template(name):
+    fig = _all_figures()[name]
+    assert isinstance(fig, go.Figure)
+    assert fig.layout.title.text
+    xt = fig.layout.xaxis2.title.text if name == "scores" else fig.layout.xaxis.title.text
+    assert xt and fig.layout.yaxis.title.text
+    assert fig.layout.template.layout.colorway == tuple(viz.CATEGORY_COLORS)
+    series = [t for t in fig.data if t.type in ("scatter", "bar", "box", "violin") and t.showlegend is not False]
+    if len(series) > 1:
+        assert fig.layout.showlegend is True
+    fig.to_json()  # serialisable (and valid for plotly.js)
+
+
+def test_mlal_core_visual_modules_do_not_import_streamlit():
+    code = ("import sys, mlal_core.viz, mlal_core.export, mlal_core.projection; "
+            "print('streamlit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------------------- real data
+def test_crab_matrices_of_yeast_in_the_heatmap(small_datasets):
+    """The heatmap of real A / NegA with CRAB's pairs marked where mlal_core.correlation puts them."""
+    from mlal_core import correlation, stats
+
+    ds = small_datasets["yeast_small"]
+    Y = ds.train.Y
+    A = correlation.positive_correlation(Y)
+    asym = correlation.asymmetric_pairs(A)
+    excl, _tau = correlation.exclusive_pairs(Y)
+    counts = stats.label_counts(Y)
+    fig = viz.correlation_heatmap(A, ds.label_names, marked_pairs={"asymmetric": asym, "mutually exclusive": excl},
+                                  counts=counts, order_by="frequency", show_values=False)
+    order = viz.label_order(ds.label_names, counts)
+    pos = np.empty_like(order)
+    pos[order] = np.arange(order.size)
+    np.testing.assert_allclose(np.asarray(fig.data[0].z, float), A[np.ix_(order, order)])
+    for trace, pairs in zip(fig.data[1:], (asym, excl), strict=True):
+        assert len(trace.x) == len(pairs)
+        np.testing.assert_array_equal(trace.x, pos[pairs[:, 1]])
+        np.testing.assert_array_equal(trace.y, pos[pairs[:, 0]])
+    neg = viz.correlation_heatmap(correlation.negative_correlation(Y), ds.label_names, kind="NegA")
+    assert np.asarray(neg.data[0].z).shape == (ds.n_labels, ds.n_labels)
+    bar = viz.label_frequency_bar(counts, ds.label_names, n_samples=len(ds.train))
+    assert f"MeanIR = {stats.mean_ir(Y):.2f}" in bar.layout.title.text

@@ -1,0 +1,175 @@
+"""The app's session state: the store, the current active-learning session, its dataset.
+
+Pages read and write state only through these functions, so the keys live in one place.
+
+* ``al_session``: the current :class:`ActiveLearningSession` (or None).
+* ``al_pending``: ``{session_id: PendingRound}``, a round proposed for a person to label.
+* ``al_run_job``: ``{"session": id, "remaining": n, "total": n}`` while "run N rounds" is going on.
+* ``al_predictions``: ``{(session_id, round): (n, K) probabilities of that round's picks}``, kept
+  for rounds run in this browser session (the store does not hold predictions).
+* ``al_oracle``: ``"simulated"`` or ``"person"``.
+* ``uploaded_dataset``: the last uploaded, validated dataset (or None).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+from mlal_core import paths
+from mlal_core.loop import ActiveLearningSession, PendingRound
+from mlal_core.store import SessionStore
+
+SESSION_KEY = "al_session"
+PENDING_KEY = "al_pending"
+RUN_KEY = "al_run_job"
+PREDICTIONS_KEY = "al_predictions"
+ORACLE_KEY = "al_oracle"
+UPLOAD_KEY = "uploaded_dataset"
+HOME_PAGE = "pages/home.py"
+
+
+@st.cache_resource(show_spinner=False)
+def _store_at(path: str) -> SessionStore:
+    return SessionStore(path)
+
+
+def get_store(path: str | None = None) -> SessionStore:
+    """One SQLite store per server process and path (``$MLAL_HOME/sessions.sqlite`` by default)."""
+    return _store_at(str(path or paths.default_store_path()))
+
+
+def get_session() -> ActiveLearningSession | None:
+    """The session the user is working on, or None."""
+    return st.session_state.get(SESSION_KEY)
+
+
+def set_session(session: ActiveLearningSession | None) -> None:
+    st.session_state[SESSION_KEY] = session
+    stop_run()
+
+
+def require_session() -> ActiveLearningSession:
+    """The current session; otherwise a hint to start one on the home page, and the page stops."""
+    session = get_session()
+    if session is None:
+        st.info("No active-learning session yet. Start a new one or reopen a stored one on the **Home** page.")
+        try:
+            st.page_link(HOME_PAGE, label="Go to Home / set-up", icon=":material/home:")
+        except StreamlitAPIException:  # a page run on its own (e.g. AppTest.from_file): no navigation
+            pass
+        st.stop()
+    return session
+
+
+# ---------------------------------------------------------------------------------- oracle
+def get_oracle() -> str:
+    """``"simulated"`` (answers from the ground truth) or ``"person"`` (the user labels the picks)."""
+    return st.session_state.get(ORACLE_KEY, "simulated")
+
+
+def set_oracle(kind: str) -> None:
+    st.session_state[ORACLE_KEY] = kind
+
+
+def get_pending(session: ActiveLearningSession) -> PendingRound | None:
+    """The round proposed for a person to label, if it still fits the session."""
+    pending = st.session_state.get(PENDING_KEY, {}).get(session.session_id)
+    if pending is not None and pending.round != session.next_round:
+        clear_pending(session)
+        return None
+    return pending
+
+
+def set_pending(session: ActiveLearningSession, pending: PendingRound) -> None:
+    st.session_state.setdefault(PENDING_KEY, {})[session.session_id] = pending
+
+
+def clear_pending(session: ActiveLearningSession) -> None:
+    st.session_state.setdefault(PENDING_KEY, {}).pop(session.session_id, None)
+
+
+# ---------------------------------------------------------------------------------- running
+def get_run() -> dict | None:
+    """The "run N rounds" job of the current session: ``{"session", "remaining", "total"}``."""
+    run = st.session_state.get(RUN_KEY)
+    session = get_session()
+    if not run or session is None or run.get("session") != session.session_id or run.get("remaining", 0) <= 0:
+        return None
+    return run
+
+
+def start_run(session: ActiveLearningSession, n: int) -> None:
+    st.session_state[RUN_KEY] = {"session": session.session_id, "remaining": int(n), "total": int(n)}
+
+
+def stop_run() -> None:
+    """Cancel the running job (the round in progress completes and is stored; no new one starts)."""
+    st.session_state[RUN_KEY] = None
+
+
+def remember_predictions(session: ActiveLearningSession, round_: int, proba: np.ndarray | None) -> None:
+    if proba is not None:
+        st.session_state.setdefault(PREDICTIONS_KEY, {})[(session.session_id, int(round_))] = np.asarray(proba)
+
+
+def predictions(session: ActiveLearningSession, round_: int) -> np.ndarray | None:
+    """The model's probabilities for the picks of ``round_`` (when that round ran in this browser)."""
+    return st.session_state.get(PREDICTIONS_KEY, {}).get((session.session_id, int(round_)))
+
+
+# ---------------------------------------------------------------------------------- caches
+@st.cache_resource(show_spinner=False)
+def _memo_store() -> OrderedDict:
+    return OrderedDict()
+
+
+def memo(key: tuple, compute: Callable[[], Any], max_entries: int = 16) -> Any:
+    """``compute()`` once per ``key`` per server process (least recently used entries dropped).
+
+    For objects ``st.cache_data`` cannot hash (datasets, features): key them by content hash."""
+    cache = _memo_store()
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = compute()
+    cache[key] = value
+    while len(cache) > max_entries:
+        cache.popitem(last=False)
+    return value
+
+
+def dataset_key(ds) -> str:
+    """A cache key for a dataset: its content hash (memoised on the object)."""
+    key = getattr(ds, "_ui_hash", None)
+    if key is None:
+        key = ds.content_hash()
+        try:
+            object.__setattr__(ds, "_ui_hash", key)
+        except (AttributeError, TypeError):  # pragma: no cover - a frozen object
+            pass
+    return key
+
+
+def features_for(ds, representation: str, max_length: int = 128, progress=None):
+    """The dataset's features (``mlal_core.features.featurize``), computed once per server process."""
+    from mlal_core import features
+
+    return memo(("features", dataset_key(ds), representation, max_length),
+                lambda: features.featurize(ds, representation, max_length=max_length, progress=progress),
+                max_entries=6)
+
+
+def progress_callback(bar) -> Callable[[int, int, str], None]:
+    """A ``progress(done, total, message)`` callback that moves a ``st.progress`` bar."""
+
+    def update(done: int, total: int, message: str) -> None:
+        frac = 0.0 if not total else min(1.0, max(0.0, done / total))
+        bar.progress(frac, text=f"{message} ({done}/{total})" if total else message)
+
+    return update

@@ -1,0 +1,91 @@
+"""Widgets every page uses: explanations, figures with export buttons, tables with CSV export."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+import streamlit as st
+
+from mlal_core import export
+
+
+def explain(title: str, body: str, latex: str | list[str] | None = None, expanded: bool = False) -> None:
+    """A "what am I looking at" section: plain words, then the formula(s)."""
+    with st.expander(f"What am I looking at? {title}", expanded=expanded):
+        st.markdown(body)
+        for eq in [latex] if isinstance(latex, str) else latex or []:
+            st.latex(eq)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _figure_bytes(fig_json: str, fmt: str) -> bytes:
+    """Render a figure (given as plotly JSON, so it can be a cache key) to ``fmt`` bytes."""
+    return export.figure_to_bytes(pio.from_json(fig_json), fmt)
+
+
+def figure(fig: go.Figure, key: str, formats: tuple[str, ...] = ("png", "svg", "html"), **chart_kwargs):
+    """Show a plotly figure with download buttons; PNG/SVG are rendered only when asked for.
+
+    ``chart_kwargs`` go to ``st.plotly_chart`` (e.g. ``on_select="rerun", selection_mode="points"``);
+    returns what it returns (the selection event when ``on_select`` is set). The chart's widget key
+    is ``f"chart_{key}"``."""
+    event = st.plotly_chart(fig, width="stretch", key=f"chart_{key}", **chart_kwargs)
+    title = fig.layout.title.text if fig.layout.title and fig.layout.title.text else key
+    static_ok, why = export.static_export_available()
+    cols = st.columns(len(formats) + 2)
+    for col, fmt in zip(cols, formats):
+        if fmt in ("png", "svg") and not static_ok:
+            col.button(fmt.upper(), key=f"dl_{key}_{fmt}", disabled=True, help=why)
+            continue
+        col.download_button(
+            fmt.upper(),
+            data=lambda fmt=fmt: _figure_bytes(fig.to_json(), fmt),
+            file_name=export.figure_filename(title, fmt),
+            key=f"dl_{key}_{fmt}",
+            on_click="ignore",
+        )
+    return event
+
+
+def table(df: pd.DataFrame, key: str, file_name: str, **kwargs):
+    """Show a table with a CSV download button. ``kwargs`` go to ``st.dataframe`` (e.g.
+    ``on_select="rerun", selection_mode="single-row"``); returns what it returns. The table's widget
+    key is ``f"table_{key}"``."""
+    event = st.dataframe(df, width="stretch", key=f"table_{key}", **kwargs)
+    st.download_button(
+        "CSV", data=export.table_to_csv_bytes(df), file_name=file_name, key=f"dl_{key}_csv", on_click="ignore"
+    )
+    return event
+
+
+def param_input(param, key: str, container=st):
+    """A widget for one strategy hyperparameter (``registry.Param``); returns its value.
+
+    Booleans -> checkbox; choices -> select box; numbers -> number input within ``[low, high]``;
+    a ``None`` default -> an empty input that means "the strategy's automatic choice"."""
+    label = param.name.replace("_", " ")
+    help_ = param.help or None
+    default, choices = param.default, param.choices
+    if isinstance(default, bool) or (choices is not None and set(choices) <= {True, False}):
+        return container.checkbox(label, value=bool(default), key=key, help=help_)
+    if choices is not None:
+        options = list(choices)
+        return container.selectbox(label, options, index=options.index(default) if default in options else 0,
+                                   key=key, help=help_)
+    lo, hi = param.low, param.high
+    integral = isinstance(default, int) or (default is None and all(isinstance(v, int) for v in (lo, hi)
+                                                                      if v is not None) and (lo, hi) != (None, None))
+    if isinstance(default, (int, float)) or (default is None and (lo is not None or hi is not None)):
+        if integral:
+            return container.number_input(label, min_value=None if lo is None else int(lo),
+                                          max_value=None if hi is None else int(hi),
+                                          value=None if default is None else int(default), step=1, key=key,
+                                          help=help_, placeholder="automatic")
+        return container.number_input(label, min_value=None if lo is None else float(lo),
+                                      max_value=None if hi is None else float(hi),
+                                      value=None if default is None else float(default), key=key, help=help_,
+                                      format="%g", placeholder="automatic")
+    text = container.text_input(label, value="" if default is None else str(default), key=key, help=help_,
+                                placeholder="automatic")
+    return None if default is None and not text.strip() else text
