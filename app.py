@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # so that `mlal_core` and `ui` import however the app is started
     sys.path.insert(0, str(ROOT))
 
-from ui import sidebar  # noqa: E402
+from ui import sidebar, state
 
 st.set_page_config(page_title="MLAL Workbench", page_icon=":material/hub:", layout="wide")
 
@@ -34,6 +34,7 @@ SECTIONS: dict[str, list[tuple[str, str, str, bool]]] = {
     ],
     "Compare": [
         ("pages/learning_curves.py", "Learning curves", ":material/show_chart:", False),
+        ("pages/batch_selection.py", "Batch selection", ":material/shuffle:", False),
     ],
 }
 
@@ -43,5 +44,12 @@ pages = {
     for section, entries in SECTIONS.items()
 }
 nav = st.navigation({k: v for k, v in pages.items() if v})
+session = state.get_session()
+if session is not None and state.session_lock(session).locked():
+    # A click during a long round starts a new script run while Streamlit lets the old one finish
+    # in the background: wait for its round (it is stored), so every page shows it and no two
+    # threads step the session at once.
+    with st.spinner("A round that started earlier is finishing; it will be stored..."):
+        state.wait_for_round(session)
 sidebar.render()
 nav.run()

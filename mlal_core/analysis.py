@@ -181,7 +181,8 @@ def paired_test(a, b, *, higher_is_better: bool = True) -> dict:
     """Paired comparison of two equal-length samples (``a`` - ``b``): n, mean_a, mean_b,
     mean_diff, std_diff (ddof 1), wins (a better) / losses / ties, t_stat / t_p (paired t-test)
     and w_stat / w_p (Wilcoxon signed-rank; zero differences dropped, as scipy's default).
-    Statistics that are undefined (n < 2, all differences equal or zero) are NaN."""
+    Statistics that are undefined (n < 2; all differences equal, to 1e-12, for t; all zero for
+    Wilcoxon) are NaN."""
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 1:
@@ -201,7 +202,7 @@ def paired_test(a, b, *, higher_is_better: bool = True) -> dict:
         "ties": int((d == 0).sum()),
         "t_stat": float("nan"), "t_p": float("nan"), "w_stat": float("nan"), "w_p": float("nan"),
     }
-    if n >= 2 and np.ptp(d) > 0:
+    if n >= 2 and np.ptp(d) > 1e-12 * max(1.0, float(np.abs(d).max())):  # constant differences: t undefined
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = sps.ttest_rel(a, b)
@@ -295,7 +296,7 @@ def pairwise_figure(tests: pd.DataFrame, *, setting=None, by: str = "setting", v
     z = np.full((k, k), np.nan)
     text = np.full((k, k), "", dtype=object)
     for r in d.itertuples(index=False):
-        i, j = idx[getattr(r, "strategy")], idx[getattr(r, "other")]
+        i, j = idx[r.strategy], idx[r.other]
         diff, p = float(r.mean_diff), float(r.p)
         star = "*" if np.isfinite(p) and p < alpha else ""
         z[i, j], z[j, i] = diff, -diff
@@ -305,7 +306,7 @@ def pairwise_figure(tests: pd.DataFrame, *, setting=None, by: str = "setting", v
     label = setting if setting is not None else d[by].iloc[0]
     fig = new_figure(title or f"{label}: paired \u0394 {value_name} (row \u2212 column, * p < {alpha:g})")
     fig.add_trace(go.Heatmap(z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="RdBu",
-                             zmid=0, zmin=-lim, zmax=lim, colorbar=dict(title=f"\u0394 {value_name}"),
+                             zmid=0, zmin=-lim, zmax=lim, colorbar={"title": f"\u0394 {value_name}"},
                              hovertemplate="%{y} \u2212 %{x}: %{z:.4f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(width=max(520, 70 * k + 200), height=max(420, 55 * k + 160))

@@ -124,15 +124,6 @@ def expected_score(p, alpha: float = scoring.DEFAULT_ALPHA, beta: float = scorin
     return scoring.expected_beta_score(p, p, alpha, beta)
 
 
-def _check_params(alpha: float, beta: float) -> tuple[float, float]:
-    alpha, beta = float(alpha), float(beta)
-    if not (np.isfinite(alpha) and np.isfinite(beta)) or alpha < 0 or beta < 0:
-        raise ConfigError(
-            f"Beta scoring rule parameters must be finite and >= 0; got alpha={alpha}, beta={beta}."
-        )
-    return alpha, beta
-
-
 def _is_small_int(x: float) -> bool:
     return float(x).is_integer() and 1 <= x <= _MAX_CLOSED_DEGREE
 
@@ -274,7 +265,7 @@ def expected_score_fn(
     ``"table"`` or ``"exact"`` (see the module docstring). Returned functions take and return
     float64 arrays and are cached per (alpha, beta, method).
     """
-    alpha, beta = _check_params(alpha, beta)
+    alpha, beta = scoring.check_beta_params(alpha, beta)
     return _cached_fn(alpha, beta, method)
 
 
@@ -391,7 +382,7 @@ class ReferenceSet:
         q = np.asarray(ref_probs, dtype=np.float64)
         if q.ndim != 3:
             raise ConfigError(f"ref_probs must have shape (E, nR, K); got {q.shape}.")
-        self.alpha, self.beta = _check_params(alpha, beta)
+        self.alpha, self.beta = scoring.check_beta_params(alpha, beta)
         self.G, self.method = expected_score_fn(self.alpha, self.beta, method)
         self.n_members, self.n_ref, self.n_labels = q.shape
         self.q_by_label = np.ascontiguousarray(q.transpose(2, 0, 1))  # (K, E, nR)

@@ -1,8 +1,9 @@
 """Command line: ``python -m mlal_core <command>``.
 
 Commands: ``datasets``, ``strategies``, ``run``, ``sessions``, ``export``, ``resume``, ``experiment``
-(a grid of runs from a config file, see ``mlal_core.experiments``) and ``report`` (the reproduction
-report of an experiment, see ``mlal_core.report``).
+(a grid of runs from a config file, see ``mlal_core.experiments``), ``report`` (the reproduction
+report of an experiment, see ``mlal_core.report``) and ``batch-selection`` (training mini-batch
+samplers compared, see ``mlal_core.batch_selection.experiment``).
 Errors the workbench raises on purpose (``MLALError``) print one line to stderr and exit with
 code 2 (no traceback); so do argparse's usage errors.
 """
@@ -374,6 +375,35 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_batch_selection(args: argparse.Namespace) -> int:
+    from mlal_core.batch_selection.experiment import METRICS, run_batch_selection
+
+    def progress(done: int, total: int, message: str) -> None:
+        if not args.quiet:
+            print(f"[{done}/{total}] {message}", file=sys.stderr, flush=True)
+
+    res = run_batch_selection(args.dataset, args.sampler, epochs=args.epochs, seeds=args.seeds,
+                              include_random=not args.no_random, max_train=args.max_train, progress=progress)
+    summ = res.summary("best")
+    rows = []
+    for r in summ.to_dict("records"):
+        row = {"sampler": r["sampler"], "seeds": r["n_seeds"]}
+        for m in METRICS:
+            row[m] = f"{r[m + '_mean']:.4f} +- {0.0 if r[m + '_std'] != r[m + '_std'] else r[m + '_std']:.4f}"
+        rows.append(row)
+    print(f"{res.dataset}: test metrics at the best-validation epoch (mean +- std over {len(res.seeds)} seeds), "
+          f"{res.epochs} epochs, {res.seconds:.1f} s")
+    _print_table(rows, ["sampler", "seeds", *METRICS])
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        res.curves.to_csv(out / f"{res.dataset}_curves.csv", index=False)
+        res.runs.to_csv(out / f"{res.dataset}_runs.csv", index=False)
+        summ.to_csv(out / f"{res.dataset}_summary.csv", index=False)
+        print(f"Wrote {out}/{res.dataset}_{{curves,runs,summary}}.csv")
+    return 0
+
+
 # ====================================================================== parser
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit code 2
@@ -450,6 +480,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, help="main session store (default: the config's)")
     p.add_argument("--formats", default="png", help="figure formats, comma-separated: png, svg, html (default png)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("batch-selection", help="compare training mini-batch samplers (uncertainty batch selection)")
+    p.add_argument("--dataset", default="yeast", help="bundled tabular dataset (yeast, scene, emotions, enron, medical)")
+    p.add_argument("--sampler", default="all",
+                   help="sampler name(s), comma-separated, or 'all' (random, balance, active_bias, recency_bias, "
+                        "hard_imbalance, uncertainty); 'random' is added as the reference")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--seeds", type=int, default=5, help="number of seeds (0..n-1)")
+    p.add_argument("--max-train", type=int, default=None, help="use a seeded subset of this many training rows")
+    p.add_argument("--no-random", action="store_true", help="do not add the random reference")
+    p.add_argument("--out", default=None, help="folder for curves / runs / summary CSV files")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_batch_selection)
     return parser
 
 

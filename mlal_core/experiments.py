@@ -459,7 +459,10 @@ class ExperimentConfig:
                 bad = [m for m in (ms if isinstance(ms, list) else [ms]) if m not in known_metrics]
                 problems.append(f"analysis.{key} must be a non-empty list of metric names; unknown: {bad}; "
                                 f"known: {', '.join(known_metrics)}")
-        if analysis["baseline"] not in [s.label for s in strategies] and strategies:
+        labels = [s.label for s in strategies]
+        if "baseline" not in raw_an and labels and analysis["baseline"] not in labels:
+            analysis["baseline"] = labels[0]  # the default 'random' is not in the grid: compare with the first
+        if analysis["baseline"] not in labels and strategies:
             problems.append(f"analysis.baseline {analysis['baseline']!r} is not one of the strategy labels "
                             f"({', '.join(s.label for s in strategies)})")
         fr = analysis["reach_fractions"]
@@ -503,6 +506,7 @@ class ExperimentConfig:
         budget_warnings: list[str] = []
         runs: list[RunSpec] = []
         refs: dict[str, ReferenceSpec] = {}
+        ref_keys: dict[tuple, str] = {}
         for dspec in self.datasets:
             ds = data_mod.load(dspec.name)
             dhash = ds.content_hash()
@@ -555,11 +559,18 @@ class ExperimentConfig:
                     cfg.name = f"run {key} | {dspec.label} | {sspec.label} | seed {seed}"
                     ref_key = None
                     if self.reference:
+                        # mc_passes only changes the probability samples a strategy sees, not the
+                        # model: runs whose strategy overrides it share the model's reference
+                        base = SessionConfig(model=mspec.name, model_params=dict(mspec.params)).resolved_model_params()
+                        ref_params = {**cfg.model_params, "mc_passes": base["mc_passes"]}
                         ref_cfg = SessionConfig(
                             dataset=dspec.name, representation=rep, max_length=self.max_length,
-                            model=mspec.name, model_params=dict(cfg.model_params), seed=seed,
+                            model=mspec.name, model_params=ref_params, seed=seed,
                         )
-                        ref_key = ref_mod.cache_key(ref_cfg, ds)
+                        memo = (dspec.name, ref_cfg.to_json())
+                        if memo not in ref_keys:  # content_hash() reads the whole dataset: once per reference
+                            ref_keys[memo] = ref_mod.cache_key(ref_cfg, ds)
+                        ref_key = ref_keys[memo]
                         if ref_key not in refs:
                             refs[ref_key] = ReferenceSpec(
                                 key=ref_key, config=ref_cfg, dataset=dspec.label, representation=rep,
@@ -805,6 +816,14 @@ class _Tables:
                  json.dumps(doc, default=str, allow_nan=False), _now()),
             )
 
+    def prune_runs(self, experiment: str, keys: set[str]) -> int:
+        """Forget the experiment's rows of runs no longer in its grid (their sessions stay in the store)."""
+        with self._con() as con:
+            rows = con.execute("SELECT key FROM exp_runs WHERE experiment = ?", (experiment,)).fetchall()
+            stale = [r[0] for r in rows if r[0] not in keys]
+            con.executemany("DELETE FROM exp_runs WHERE experiment = ? AND key = ?", [(experiment, k) for k in stale])
+        return len(stale)
+
     def reference_keys(self) -> set[str]:
         with self._con() as con:
             return {r[0] for r in con.execute("SELECT key FROM exp_references").fetchall()}
@@ -865,19 +884,32 @@ def _apply_env(env: dict | None) -> None:
             os.environ[k] = str(v)
 
 
+_THREADS_SET: list[int] = []
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
 def _set_threads(threads: int | None) -> None:
+    """torch intra-op threads and the BLAS / OpenMP pools of numpy, scipy and scikit-learn
+    (threadpoolctl): without the latter, two workers on two cores each run 2-thread BLAS calls and
+    slow each other down."""
     if not threads:
         return
+    threads = int(threads)
     import torch
 
-    if torch.get_num_threads() != int(threads):
-        torch.set_num_threads(int(threads))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    if _THREADS_SET != [threads]:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads)
+        _THREADS_SET[:] = [threads]
 
 
 def _init_worker(threads: int, env: dict | None) -> None:
     """Process-pool initializer: environment first (before torch reads it), then torch threads."""
     env = dict(env or {})
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for var in _THREAD_VARS:
         env.setdefault(var, str(threads))
     _apply_env(env)
     _set_threads(threads)
@@ -963,7 +995,7 @@ def _execute_reference(task: dict) -> dict:
 def execute_task(task: dict) -> dict:
     """Run one task (``kind`` "run" or "reference") in this process; never raises for a failed run:
     the result has ``ok`` False and the error. Used by both backends."""
-    t0 = time.perf_counter()
+    t0, c0, started = time.perf_counter(), time.process_time(), time.time()
     _apply_env(task.get("env"))
     _set_threads(task.get("threads"))
     try:
@@ -972,7 +1004,8 @@ def execute_task(task: dict) -> dict:
     except Exception as exc:  # noqa: BLE001 - reported to the parent, the other runs go on
         out = {"ok": False, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}",
                "traceback": traceback.format_exc()}
-    out.update(key=task["key"], kind=task["kind"], seconds=time.perf_counter() - t0, pid=os.getpid())
+    out.update(key=task["key"], kind=task["kind"], seconds=time.perf_counter() - t0,
+               cpu_seconds=time.process_time() - c0, started_at=started, ended_at=time.time(), pid=os.getpid())
     return out
 
 
@@ -989,6 +1022,10 @@ def _run_local(tasks: list[dict], workers: int, threads: int, env: dict, on_done
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = mp.get_context("spawn")  # never fork a process that has torch threads running
+    # spawned workers inherit this environment when they start: their BLAS / OpenMP pools are sized
+    # by it before anything is imported (the initializer is too late for numpy, which it imports)
+    saved = {v: os.environ.get(v) for v in _THREAD_VARS}
+    os.environ.update({v: str(threads) for v in _THREAD_VARS})
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, env))
     futures = {}
     try:
@@ -1008,6 +1045,8 @@ def _run_local(tasks: list[dict], workers: int, threads: int, env: dict, on_done
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
+    finally:
+        _apply_env(saved)
     pool.shutdown(wait=True)
 
 
@@ -1061,8 +1100,11 @@ def _run_ray(tasks: list[dict], workers: int, threads: int, on_done: Callable[[d
                 t = queue.pop(0)
                 inflight[remote.remote(t)] = t
             done, _ = ray.wait(list(inflight), num_returns=1)
-            for ref in done:
-                task = inflight.pop(ref)
+            finished = [(ref, inflight.pop(ref)) for ref in done]
+            while queue and len(inflight) < workers:  # refill first: workers never wait on the merge
+                t = queue.pop(0)
+                inflight[remote.remote(t)] = t
+            for ref, task in finished:
                 try:
                     res = ray.get(ref)
                 except Exception as exc:  # noqa: BLE001 - a worker that died
@@ -1073,7 +1115,7 @@ def _run_ray(tasks: list[dict], workers: int, threads: int, on_done: Callable[[d
         for ref in inflight:
             try:
                 ray.cancel(ref, force=True)
-            except Exception:  # noqa: BLE001 - best effort
+            except Exception:  # noqa: BLE001, S110 - best effort: the task may have finished
                 pass
         raise
 
@@ -1120,7 +1162,7 @@ class ExperimentOutcome:
 def _fmt_seconds(s: float) -> str:
     if not math.isfinite(s):
         return "?"
-    s = int(round(s))
+    s = round(s)
     if s < 60:
         return f"{s}s"
     if s < 3600:
@@ -1185,6 +1227,7 @@ def run_experiment(
                     merged += 1
             if finished:
                 _remove_db(part)
+    tables.prune_runs(config.name, set(planned))
     done_keys = _finished_sessions(store_path)
     for key, sid in done_keys.items():
         if key in planned:
@@ -1468,6 +1511,9 @@ def _rounds_of(con: sqlite3.Connection, runs: pd.DataFrame) -> pd.DataFrame:
                                      "strategy_name", "seed", "pool_size", "round", "n_labeled", "final", "n_selected",
                                      "labelled_fraction"])
     out = pd.concat(frames, ignore_index=True)
+    order = {k: i for i, k in enumerate(runs["key"])}
+    out = out.assign(_o=out["key"].map(order)).sort_values(["_o", "round"], kind="stable")
+    out = out.drop(columns="_o").reset_index(drop=True)
     for col in ("mean_ir_selected", "label_coverage"):
         if col in out.columns:
             out[col] = pd.to_numeric(out[col], errors="coerce")
@@ -1500,12 +1546,12 @@ def _references_frame(rows, plan: Plan | None) -> pd.DataFrame:
 def describe_plan(plan: Plan, store_path: Path | None = None) -> str:
     """A few lines about a plan: the grid's size and, with a store, how much of it is done."""
     cfg = plan.config
-    lines = [
+    lines = [(
         f"experiment {cfg.name!r}: {len(plan.runs)} runs = {len(cfg.datasets)} dataset(s) x "
         f"{len(cfg.representations)} representation(s) x {len(cfg.models)} model(s) x "
         f"{len(cfg.initial_size) * len(cfg.query_size) * len(cfg.rounds)} budget(s) x {len(cfg.strategies)} "
-        f"strategies x {len(cfg.seeds)} seed(s); {len(plan.references)} full-data reference(s)",
-    ]
+        f"strategies x {len(cfg.seeds)} seed(s); {len(plan.references)} full-data reference(s)"
+    )]
     if store_path is not None and Path(store_path).is_file():
         done = _finished_sessions(Path(store_path))
         n = sum(1 for r in plan.runs if r.key in done)

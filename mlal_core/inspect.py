@@ -23,7 +23,8 @@ and the ``(S, N, K)`` predictions are large). :func:`round_state` gives it back:
   first ``t`` records calls ``propose()``, which trains the round's model (cold start, seed
   ``seed + t``, deterministic) and rebuilds the context exactly as the session did. It also re-runs
   the session's strategy, so :attr:`RoundState.reproduced` says whether the replay picked the same
-  samples as the original round (it does on CPU; a GPU can differ in the last bits).
+  samples as the original round (it does on CPU with the same code; a GPU can differ in the last bits,
+  and a session recorded with older model or strategy code can differ altogether).
 
 :func:`compare_strategies` runs several strategies on that **same** context (each with a fresh copy
 of the round's rng, so the session's own strategy reproduces its original picks) and returns their
@@ -63,11 +64,11 @@ __all__ = [
     "CorrelationSnapshot",
     "RoundState",
     "StrategyComparison",
-    "comal_embeddings",
     "both_directions",
     "cached_state",
-    "comal_rounds",
+    "comal_embeddings",
     "comal_k_profile",
+    "comal_rounds",
     "compare_strategies",
     "correlation_at",
     "correlation_change",
@@ -81,13 +82,13 @@ __all__ = [
     "pairs_table",
     "per_round_frame",
     "pick_explanation",
+    "picks_table",
     "position_from_chart_event",
     "position_from_table_event",
-    "picks_table",
     "query_records",
+    "roles_at",
     "round_candidates",
     "round_state",
-    "roles_at",
     "session_key",
     "snapshot_from_labels",
     "strategy_choices",
@@ -241,19 +242,21 @@ def pairs_table(snap: CorrelationSnapshot, names: Sequence[str]) -> pd.DataFrame
     for m, n in snap.asymmetric_pairs:
         rows.append({
             "kind": "asymmetric", "label m": names[m], "label n": names[n],
-            "meaning": f"{names[n]} implies {names[m]}; CRAB drops {names[n]} from its label-wise pool",
+            "meaning": f"CRAB reads it as '{names[n]} implies {names[m]}' (P({names[m]} | {names[n]}) = {A[m, n]:.2f} > "
+                       f"P({names[n]} | {names[m]}) = {A[n, m]:.2f}) and drops {names[n]} from its label-wise pool",
             "A[m,n]": A[m, n], "A[n,m]": A[n, m], "z(A[m,n])": snap.z[m, n],
             "NegA[m,n]": N[m, n], "NegA[n,m]": N[n, m], "count m": int(c[m]), "count n": int(c[n]),
         })
     for m, n in snap.exclusive_pairs:
         rows.append({
             "kind": "mutually exclusive", "label m": names[m], "label n": names[n],
-            "meaning": f"{names[m]} and {names[n]} rarely occur together (threshold tau = {snap.tau:.3f})",
+            "meaning": f"{names[m]} and {names[n]} rarely occur together (P(not {names[m]} | {names[n]}) = "
+                       f"{N[m, n]:.2f} and P(not {names[n]} | {names[m]}) = {N[n, m]:.2f}, both >= tau = {snap.tau:.2f})",
             "A[m,n]": A[m, n], "A[n,m]": A[n, m], "z(A[m,n])": snap.z[m, n],
             "NegA[m,n]": N[m, n], "NegA[n,m]": N[n, m], "count m": int(c[m]), "count n": int(c[n]),
         })
-    cols = ["kind", "label m", "label n", "meaning", "A[m,n]", "A[n,m]", "z(A[m,n])", "NegA[m,n]",
-            "NegA[n,m]", "count m", "count n"]
+    cols = ["kind", "label m", "label n", "A[m,n]", "A[n,m]", "z(A[m,n])", "NegA[m,n]", "NegA[n,m]", "count m",
+            "count n", "meaning"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -556,20 +559,26 @@ def keep_contexts(session: ActiveLearningSession, max_rounds: int = DEFAULT_KEEP
     returned for round ``t`` while its labelled set is unchanged (the token is checked).
     """
     session.__dict__["_inspect_keep"] = int(max_rounds)
-    if session.__dict__.get("_inspect_wrapped"):
+    if isinstance(session.__dict__.get("propose"), _KeepingPropose):
         return session
-    original = session.propose
+    # an instance attribute shadows the method: step() / run() call self.propose()
+    session.propose = _KeepingPropose(session)
+    return session
 
-    def propose(*args, **kwargs):
-        pending = original(*args, **kwargs)
+
+class _KeepingPropose:
+    """``session.propose`` that also remembers the proposed round's context (picklable, unlike a closure)."""
+
+    def __init__(self, session: ActiveLearningSession) -> None:
+        self.session = session
+
+    def __call__(self, *args, **kwargs):
+        session = self.session
+        pending = type(session).propose(session, *args, **kwargs)
         if pending.context is not None:
             _remember(session, pending.round, (pending.context, pending.model, len(pending.context.labeled), "memory"),
                       session.__dict__.get("_inspect_keep", DEFAULT_KEEP))
         return pending
-
-    session.propose = propose  # instance attribute: step() / run() call self.propose()
-    session.__dict__["_inspect_wrapped"] = True
-    return session
 
 
 def _replay(session: ActiveLearningSession, t: int) -> PendingRound:
@@ -705,7 +714,7 @@ def compare_strategies(session: ActiveLearningSession, t: int, names: Sequence[s
             picks[name] = np.asarray(sel.indices, dtype=np.int64)
             selections[name] = sel
             err = ""
-        except Exception as exc:  # a strategy that cannot run here must not hide the others
+        except Exception as exc:  # noqa: BLE001 - a strategy that cannot run here must not hide the others
             err = f"{type(exc).__name__}: {exc}"
             errors[name] = err
         secs = time.perf_counter() - t0

@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import threading
 import time
 import warnings
@@ -51,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from mlal_core._io import atomic_write
 from mlal_core.errors import ConfigError
 
 __all__ = [
@@ -224,23 +223,9 @@ def _disk_load(key: str, n: int) -> np.ndarray | None:
 
 def _disk_save(key: str, arr: np.ndarray, meta: dict) -> None:
     path = _disk_path(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for target, write in ((path, lambda fh: np.save(fh, arr, allow_pickle=False)),
-                          (path.with_suffix(".json"),
-                           lambda fh: fh.write(json.dumps(meta, indent=2, sort_keys=True, default=str).encode()))):
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                write(fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+    atomic_write(path, lambda fh: np.save(fh, arr, allow_pickle=False))
+    meta_json = json.dumps(meta, indent=2, sort_keys=True, default=str).encode()
+    atomic_write(path.with_suffix(".json"), lambda fh: fh.write(meta_json))
 
 
 def _memory_get(key: str) -> np.ndarray | None:

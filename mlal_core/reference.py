@@ -143,7 +143,7 @@ def full_data_score(config: SessionConfig, dataset: Any = None, *, features: Any
                               tuned_threshold=threshold)
     out = {
         "metrics": {k: float(v) for k, v in result.items()},
-        "pool_size": int(len(dataset.train)),
+        "pool_size": len(dataset.train),
         "dataset": config.dataset or dataset.name,
         "representation": rep,
         "model": config.model,

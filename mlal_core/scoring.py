@@ -65,7 +65,7 @@ def _clip(p) -> np.ndarray:
     return np.clip(np.asarray(p, dtype=np.float64), EPS, 1.0 - EPS)
 
 
-def _check_params(alpha: float, beta: float) -> tuple[float, float]:
+def check_beta_params(alpha: float, beta: float) -> tuple[float, float]:
     alpha, beta = float(alpha), float(beta)
     if not (np.isfinite(alpha) and np.isfinite(beta)) or alpha < 0 or beta < 0:
         raise ConfigError(
@@ -110,7 +110,7 @@ def beta_partial_losses(p, alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_B
     Both are non-negative; L1 decreases and L0 increases in p. See the module docstring for the
     formulas and for how the alpha = 0 / beta = 0 limits are evaluated.
     """
-    a, b = _check_params(alpha, beta)
+    a, b = check_beta_params(alpha, beta)
     p = _clip(p)
     if a >= _TINY:
         L1 = special.beta(a, b + 1.0) * special.betaincc(a, b + 1.0, p)

@@ -29,7 +29,7 @@ import plotly.graph_objects as go
 from mlal_core import export, reporting, viz
 from mlal_core.errors import ConfigError
 
-__all__ = ["session_export_zip", "session_figures", "DEFAULT_FIGURE_FORMATS"]
+__all__ = ["DEFAULT_FIGURE_FORMATS", "session_export_zip", "session_figures"]
 
 DEFAULT_FIGURE_FORMATS = ("png", "svg", "html")
 

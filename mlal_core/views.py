@@ -195,7 +195,7 @@ def learning_curve_tables(runs: pd.DataFrame, metric: str, *, by: str = "strateg
                if ok.sum() >= 2 and np.unique(x[ok]).size >= 2 else float("nan"))
         pool = float(d["pool_size"].iloc[0]) if "pool_size" in d else float("nan")
         row = {by: d[by].iloc[0], "session": sid, "seed": d["seed"].iloc[0] if "seed" in d else None,
-               "points": int(len(d)), "final labelled": int(x[-1]), "final score": float(y[-1]), "auc": auc}
+               "points": len(d), "final labelled": int(x[-1]), "final score": float(y[-1]), "auc": auc}
         if target is not None:
             row["fraction_to_reach"] = (_metrics.labelled_fraction_to_reach(x[ok], y[ok], target, int(pool), hib)
                                         if np.isfinite(pool) and pool > 0 else float("nan"))
@@ -204,7 +204,7 @@ def learning_curve_tables(runs: pd.DataFrame, metric: str, *, by: str = "strateg
     groups = []
     pool_sizes = runs.groupby(by)["pool_size"].max() if "pool_size" in runs else None
     for g, d in per_session.groupby(by, sort=False):
-        row = {by: g, "sessions": int(len(d)), "auc_mean": float(d["auc"].mean()),
+        row = {by: g, "sessions": len(d), "auc_mean": float(d["auc"].mean()),
                "auc_std": float(d["auc"].std(ddof=1)) if len(d) > 1 else 0.0}
         if target is not None:
             s = summary[summary[by] == g]

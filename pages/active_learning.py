@@ -22,6 +22,18 @@ HEADLINE_METRICS = {
     "hamming_loss": "Share of wrong (sample, label) decisions at threshold 0.5: lower is better.",
 }
 
+#: narrow number columns, a readable text column, in every picks table
+PICK_COLUMNS = {
+    "order": st.column_config.NumberColumn("order", width="small", help="1 = picked first"),
+    "position": st.column_config.NumberColumn("position", width="small", help="Row of the sample in the pool"),
+    "text": st.column_config.TextColumn("text", width="medium", help="The sample's text (hover to read more)"),
+    "true labels": st.column_config.TextColumn("true labels", help="The oracle's answer"),
+    "predicted (p)": st.column_config.TextColumn("predicted (p)",
+                                                 help="The model's three most probable labels, mean over members"),
+    "score": st.column_config.NumberColumn("score", format="%.4g", help="The strategy's utility: higher is "
+                                                                        "picked first"),
+}
+
 session = state.require_session()
 ds = session.dataset
 names = list(ds.label_names)
@@ -43,8 +55,8 @@ widgets.explain(
     "* In the picks table, **score** is the strategy's utility (higher = picked first), the other numeric "
     "columns are the parts it is made of, and **reason** says why the sample was chosen. **predicted (p)** "
     "lists the model's most probable labels with their probability (the mean over ensemble members).",
-    [r"\mathrm{F1} = \frac{2\,\mathrm{TP}}{2\,\mathrm{TP} + \mathrm{FP} + \mathrm{FN}}, \qquad "
-     r"\text{macro-F1} = \frac{1}{K}\sum_{j=1}^{K} \mathrm{F1}_j"],
+    [(r"\mathrm{F1} = \frac{2\,\mathrm{TP}}{2\,\mathrm{TP} + \mathrm{FP} + \mathrm{FN}}, \qquad "
+      r"\text{macro-F1} = \frac{1}{K}\sum_{j=1}^{K} \mathrm{F1}_j")],
 )
 
 progress_area = st.container()
@@ -69,9 +81,12 @@ def _records_for(n_query: int) -> int:
 
 def _run_one_round() -> None:
     """One record: train, evaluate, select, ask the simulated oracle, store."""
-    pending = session.propose()
-    proba = pending.predicted_proba()
-    record = session.commit(pending)
+    with state.session_lock(session):
+        if state.get_run() is None:  # finished (or cancelled) while this thread waited
+            return
+        pending = session.propose()
+        proba = pending.predicted_proba()
+        record = session.commit(pending)
     state.remember_predictions(session, record.round, proba)
 
 
@@ -111,7 +126,7 @@ elif oracle == "simulated":
         st.rerun()
     n_run = c2.number_input("Rounds to run", 1, max(1, left), max(1, left), key=f"al_n_{left}",
                             disabled=run is not None or left == 0)
-    if c3.button(f"Run {int(n_run)} rounds" if left else "Run", disabled=run is not None or left == 0,
+    if c3.button((f"Run {int(n_run)} rounds" if int(n_run) > 1 else "Run 1 round") if left else "Run", disabled=run is not None or left == 0,
                  key="al_run"):
         _start(int(n_run))
         st.rerun()
@@ -124,10 +139,11 @@ else:
                      help="Train the model and let the strategy pick; you then label the picks."):
             with st.spinner(f"Round {session.next_round}: training the model and picking samples..."):
                 try:
-                    pend = session.propose()
-                    if pend.final:
-                        session.commit(pend)
-                    else:
+                    with state.session_lock(session):
+                        pend = session.propose()
+                        if pend.final:
+                            session.commit(pend)
+                    if not pend.final:
                         state.set_pending(session, pend)
                 except MLALError as e:
                     st.error(str(e), icon=":material/error:")
@@ -145,11 +161,12 @@ def _submit_labels(pend) -> None:
         for lab in st.session_state.get(f"al_lab_{pend.round}_{pos}", []):
             Y[i, names.index(lab)] = 1
     try:
-        record = session.commit(pend, Y)
-        state.remember_predictions(session, record.round, pend.predicted_proba())
-        state.clear_pending(session)
-        if not session.finished and _next_is_final(session):
-            session.step()  # the final evaluation needs no labels
+        with state.session_lock(session):
+            record = session.commit(pend, Y)
+            state.remember_predictions(session, record.round, pend.predicted_proba())
+            state.clear_pending(session)
+            if not session.finished and _next_is_final(session):
+                session.step()  # the final evaluation needs no labels
     except MLALError as e:
         st.session_state["al_error"] = str(e)
 
@@ -158,10 +175,14 @@ if oracle == "person" and pending is not None and not pending.final:
     picks = pending.selected
     proba = pending.predicted_proba()
     st.subheader(f"Label the {len(picks)} picks of round {pending.round}")
-    st.caption("Choose every label that applies to each sample (none is allowed), then submit. The model's "
-               "guess is shown for reference; it is not an answer.")
+    m = pending.metrics
+    st.caption(f"The model of round {pending.round} was trained on {pending.n_labeled:,} labelled samples (test "
+               f"micro-F1 {m.get('micro_f1', float('nan')):.3f}, macro-F1 {m.get('macro_f1', float('nan')):.3f}) and "
+               "picked these samples. Choose every label that applies to each sample (none is allowed), then submit. "
+               "The model's guess is shown for reference; it is not an answer.")
     widgets.table(views.pick_table(picks, ds, proba=proba, details=pending.selection.details),
-                  key="al_pending_picks", file_name=f"picks_round{pending.round}_to_label.csv", hide_index=True)
+                  key="al_pending_picks", file_name=f"picks_round{pending.round}_to_label.csv", hide_index=True,
+                  column_config=PICK_COLUMNS)
     prefill = st.checkbox("Start from the model's guesses (labels with p > 0.5)", key="al_prefill")
     with st.form(f"al_label_form_{pending.round}"):
         for i, pos in enumerate(picks):
@@ -171,8 +192,8 @@ if oracle == "person" and pending is not None and not pending.final:
             if text:
                 st.text(views.shorten_text(text, 1200))
             guess = [names[j] for j in np.flatnonzero(proba[i] > 0.5)] if prefill else []
-            st.multiselect(f"Labels of sample {pos}", names, default=guess, key=f"al_lab_{pending.round}_{pos}",
-                           help=f"Model: {views.predicted_string(proba[i], names)}")
+            st.multiselect(f"Labels of sample {pos}", names, default=guess, key=f"al_lab_{pending.round}_{pos}")
+            st.caption(f"Model's guess: {views.predicted_string(proba[i], names)}")
         st.form_submit_button("Submit labels", type="primary", on_click=_submit_labels, args=(pending,))
     if st.session_state.get("al_error"):
         st.error(st.session_state.pop("al_error"), icon=":material/error:")
@@ -207,7 +228,8 @@ elif history:
         proba = state.predictions(session, t)
         table = views.pick_table(rec.selected, ds, labels=rec.labels, proba=proba,
                                  details=rec.selection.details if rec.selection is not None else None)
-        widgets.table(table, key="al_picks", file_name=f"picks_round{t}.csv", hide_index=True)
+        widgets.table(table, key="al_picks", file_name=f"picks_round{t}.csv", hide_index=True,
+                      column_config=PICK_COLUMNS)
         if proba is None:
             st.caption("The model's probabilities are shown for rounds run in this browser session (the store "
                        "keeps the picks, labels and scores, not the predictions).")
@@ -222,8 +244,8 @@ elif history:
         "**Hard-to-learn** unlabelled samples are those for which the model gives every label a probability "
         "below 0.5; **conflicting** ones are predicted to carry two labels that never occur together in the "
         "labelled set (CRAB). **Labels seen**: the share of labels with at least one labelled positive.",
-        [r"\mathrm{IRLbl}(j) = \frac{\max_{k} n_k}{n_j}, \qquad \mathrm{MeanIR} = \frac{1}{K}\sum_{j} "
-         r"\mathrm{IRLbl}(j)", r"\text{hard-to-learn}(x) \iff \max_j \bar p_j(x) < 0.5"],
+        [(r"\mathrm{IRLbl}(j) = \frac{\max_{k} n_k}{n_j}, \qquad \mathrm{MeanIR} = \frac{1}{K}\sum_{j} "
+          r"\mathrm{IRLbl}(j)"), r"\text{hard-to-learn}(x) \iff \max_j \bar p_j(x) < 0.5"],
     )
     if "learning_curve" in figs:
         widgets.figure(figs["learning_curve"], key="al_curve")
@@ -251,17 +273,14 @@ elif history:
 # ------------------------------------------------------------------------------------ running
 if run is not None:
     with progress_area:
-        done = run["total"] - run["remaining"]
         final = _next_is_final(session)
         what = "training and measuring the final model" if final else "training the model, scoring the pool, picking"
         c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
-        c1.progress(done / run["total"], text=f"{'Final evaluation' if final else f'Round {session.next_round}'}: "
-                                              f"{what}... ({done} of {run['total']} steps done)")
+        c1.progress(run["done"] / run["total"],
+                    text=f"{'Final evaluation' if final else f'Round {session.next_round}'}: "
+                         f"{what}... ({run['done']} of {run['total']} steps done)")
         c2.button("Cancel", key="al_cancel", on_click=state.stop_run, icon=":material/stop_circle:",
                   help="Stops after the round in progress (it is stored).")
-    if session.finished:
-        state.stop_run()
-        st.rerun()
     try:
         _run_one_round()
     except MLALError as e:
@@ -269,7 +288,4 @@ if run is not None:
         with progress_area:
             st.error(f"The round could not run: {e}", icon=":material/error:")
     else:
-        run["remaining"] -= 1
-        if run["remaining"] <= 0:
-            state.stop_run()
         st.rerun()

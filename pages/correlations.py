@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mlal_core import correlation
+from mlal_core import correlation, viz
 from mlal_core import inspect as ins
-from mlal_core import viz
 from ui import widgets
 from ui.state import require_session
 
@@ -50,12 +49,12 @@ settle as more samples are labelled; with few labelled samples many pairs never 
 """,
     latex=[
         r"A_{mn} = \frac{\#\{i \in L_t: y_{im}=1,\ y_{in}=1\}}{\#\{i \in L_t: y_{in}=1\}}, \qquad A_{nn}=1",
-        r"\mathrm{NegA}_{mn} = \frac{\#\{i \in L_t: y_{im}=0,\ y_{in}=1\}}{\#\{i \in L_t: y_{in}=1\}}"
-        r" = 1 - A_{mn}\ (m \ne n)",
-        r"(m,n)\ \text{asymmetric} \iff z(A_{mn}) > 1 \ \wedge\ A_{mn} > A_{nm}, \qquad "
-        r"z(A_{mn}) = \frac{A_{mn} - \mu_{A}}{\sigma_{A}}",
-        r"(m,n)\ \text{exclusive} \iff \mathrm{NegA}_{mn} \ge \tau \ \wedge\ \mathrm{NegA}_{nm} \ge \tau,"
-        r" \qquad \tau = \min(1,\ \mu_{\mathrm{NegA}} + 2\sigma_{\mathrm{NegA}})",
+        (r"\mathrm{NegA}_{mn} = \frac{\#\{i \in L_t: y_{im}=0,\ y_{in}=1\}}{\#\{i \in L_t: y_{in}=1\}}"
+        r" = 1 - A_{mn}\ (m \ne n)"),
+        (r"(m,n)\ \text{asymmetric} \iff z(A_{mn}) > 1 \ \wedge\ A_{mn} > A_{nm}, \qquad "
+        r"z(A_{mn}) = \frac{A_{mn} - \mu_{A}}{\sigma_{A}}"),
+        (r"(m,n)\ \text{exclusive} \iff \mathrm{NegA}_{mn} \ge \tau \ \wedge\ \mathrm{NegA}_{nm} \ge \tau,"
+        r" \qquad \tau = \min(1,\ \mu_{\mathrm{NegA}} + 2\sigma_{\mathrm{NegA}})"),
     ],
 )
 
@@ -75,6 +74,7 @@ def _snap(t: int) -> ins.CorrelationSnapshot:
 
 
 latest = _snap(rounds[-1])
+MANY_PAIRS = 40  # more exclusive pairs than this are not marked by default (they would hide the colours)
 
 
 def _round_label(t: int) -> str:
@@ -92,14 +92,18 @@ with st.expander("Labels shown: sorting and filtering", expanded=K > 30):
     )
     top_k = c2.slider("Show the most frequent labels", 2, K, min(K, 30), key="corr_top_k",
                       help="Keeps the k labels with most positives in the latest labelled set.") if K > 2 else K
-    hide_unseen = c3.checkbox("Hide unseen labels", value=False, key="corr_hide_unseen",
+    hide_unseen = c3.checkbox("Hide unseen labels", value=K > 30, key="corr_hide_unseen",
                               help="Drop labels without a positive in the latest labelled set.")
     only = st.multiselect("Only these labels (empty: all)", options=list(range(K)), format_func=lambda j: names[j],
                           key="corr_only")
     c4, c5 = st.columns(2)
     show_values = c4.checkbox("Write the values in the cells", value=K <= 12, key="corr_values")
-    marks = c5.multiselect("Mark CRAB's pairs", ["asymmetric", "exclusive"], default=["asymmetric", "exclusive"],
-                           key="corr_marks")
+    many = len(latest.exclusive_pairs) > MANY_PAIRS
+    marks = c5.multiselect("Mark CRAB's pairs", ["asymmetric", "exclusive"],
+                           default=["asymmetric"] if many else ["asymmetric", "exclusive"], key="corr_marks",
+                           help="White markers on the cells of the pairs CRAB acts on." + (
+                               f" The latest labelled set has {len(latest.exclusive_pairs)} exclusive pairs, too many "
+                               "to mark legibly, so they are off by default." if many else ""))
 
 order = ins.display_order(names, latest.counts, by=order_by, top_k=top_k if top_k < K else None,
                           only=only or None, hide_unseen=hide_unseen, matrix=latest.A)
@@ -136,6 +140,9 @@ with tab_round:
     m4.metric("Asymmetric pairs", len(snap.asymmetric_pairs))
     m5.metric("Exclusive pairs", len(snap.exclusive_pairs),
               help=f"tau = {snap.tau:.3f}" if np.isfinite(snap.tau) else "fewer than two labels with 2 positives")
+    if np.isfinite(snap.tau) and snap.tau >= 1.0 and len(snap.exclusive_pairs):
+        st.caption("tau = 1 here: with this few labelled samples, every two labels (with at least 2 positives) that "
+                   "never occur together count as mutually exclusive.")
     unseen = [names[j] for j in np.flatnonzero(~snap.seen)]
     if unseen:
         st.caption(f"Unseen in L_{t} (empty columns): " + ", ".join(unseen[:30]) + (" ..." if len(unseen) > 30 else ""))
@@ -145,7 +152,7 @@ with tab_round:
                    key=f"corr_{which}_round")
     with st.expander(f"{which} of L_{t} as a table"):
         widgets.table(pd.DataFrame(matrix, index=names, columns=names).round(4).reset_index(names="label m"),
-                      key=f"corr_{which}_table", file_name=f"{which}_round{t}.csv")
+                      key=f"corr_{which}_table", file_name=f"{which}_round{t}.csv", hide_index=True)
 
 # ---------------------------------------------------------------- change between rounds
 with tab_change:
@@ -169,10 +176,13 @@ with tab_change:
         c1, c2, c3 = st.columns(3)
         c1.metric(f"Mean |change| of {which_d}", f"{ch['drift_' + which_d]:.4f}",
                   help="Mean absolute change of the off-diagonal entries.")
-        c2.metric("Asymmetric pairs", f"{len(after.asymmetric_pairs)}",
-                  delta=f"+{len(ch['new_asymmetric'])} / -{len(ch['gone_asymmetric'])}", delta_color="off")
-        c3.metric("Exclusive pairs", f"{len(after.exclusive_pairs)}",
-                  delta=f"+{len(ch['new_exclusive'])} / -{len(ch['gone_exclusive'])}", delta_color="off")
+        c2.metric(f"Asymmetric pairs in {hi}", f"{len(after.asymmetric_pairs)}",
+                  help=f"{len(before.asymmetric_pairs)} in {lo}.")
+        c3.metric(f"Exclusive pairs in {hi}", f"{len(after.exclusive_pairs)}",
+                  help=f"{len(before.exclusive_pairs)} in {lo}.")
+        st.caption(f"From {lo} to {hi}: {len(ch['new_asymmetric'])} asymmetric pairs appeared and "
+                   f"{len(ch['gone_asymmetric'])} disappeared; {len(ch['new_exclusive'])} exclusive pairs appeared and "
+                   f"{len(ch['gone_exclusive'])} disappeared (markers on the matrix).")
         marked = {}
         if "asymmetric" in marks:
             marked["new asymmetric pair"] = ch["new_asymmetric"]
@@ -196,12 +206,13 @@ with tab_change:
         drift = pd.DataFrame(rows)
         st.markdown("**Round by round.** How much A moves from one labelled set to the next (it settles as "
                     "L grows), and CorrAvg, the mean off-diagonal A.")
-        plot_df = drift.rename(columns={"drift_A": "mean |A(L_t) - A(L_t-1)|", "corr_avg": "CorrAvg of L_t"})
-        fig = viz.per_round_bars_or_lines(plot_df, ["mean |A(L_t) - A(L_t-1)|", "CorrAvg of L_t"],
+        cols = {"drift_A": "mean |A(t) - A(t-1)| (off-diagonal)", "corr_avg": "CorrAvg(t)"}
+        plot_df = drift.rename(columns=cols)
+        fig = viz.per_round_bars_or_lines(plot_df, list(cols.values()),
                                           kind="line", title="Correlation estimates round by round",
                                           y_title="value", x_title="Labelled set of round t")
         widgets.figure(fig, key="corr_drift")
-        widgets.table(drift, key="corr_drift_table", file_name="correlation_by_round.csv")
+        widgets.table(drift, key="corr_drift_table", file_name="correlation_by_round.csv", hide_index=True)
 
 # ---------------------------------------------------------------- CRAB's pairs
 with tab_pairs:

@@ -11,11 +11,11 @@ from ui import state, widgets
 STAT_HELP = {
     "label_cardinality": ("Cardinality", "Mean number of labels per sample."),
     "label_density": ("Density", "Cardinality divided by the number of labels K."),
-    "MeanIR": ("MeanIR", "Mean imbalance ratio: how many times rarer than the most frequent label a label is, "
-                         "on average (1 = perfectly balanced)."),
+    "MeanIR": ("MeanIR", ("Mean imbalance ratio: how many times rarer than the most frequent label a label is, "
+                          "on average (1 = perfectly balanced).")),
     "MaxIR": ("MaxIR", "Imbalance ratio of the rarest label that occurs."),
-    "CorrAvg": ("CorrAvg", "Mean of the off-diagonal entries of A: how often, on average, a label comes with "
-                           "another given one."),
+    "CorrAvg": ("CorrAvg", ("Mean of the off-diagonal entries of A: how often, on average, a label comes with "
+                            "another given one.")),
     "distinct_labelsets": ("Label sets", "Number of different label combinations that occur."),
 }
 
@@ -62,11 +62,11 @@ widgets.explain(
     "* **A** (CRAB Eq. 8): $A_{mn}$ is the chance that a sample with label $n$ also has label $m$. "
     "**NegA** (Eq. 9): the chance that it does **not** have $m$. **CorrAvg** is the mean of A off the "
     "diagonal.",
-    [r"\mathrm{Card} = \frac{1}{N}\sum_{i=1}^{N}\sum_{j=1}^{K} y_{ij}, \qquad "
-     r"\mathrm{IRLbl}(j) = \frac{\max_{k} n_k}{n_j}, \qquad \mathrm{MeanIR} = \frac{1}{K}\sum_{j=1}^{K}\mathrm{IRLbl}(j)",
-     r"A_{mn} = \frac{|\{i : y_{im} = 1,\ y_{in} = 1\}|}{n_n}, \qquad "
-     r"\mathrm{NegA}_{mn} = \frac{|\{i : y_{im} = 0,\ y_{in} = 1\}|}{n_n}, \qquad "
-     r"\mathrm{CorrAvg} = \frac{1}{K(K-1)}\sum_{m \ne n} A_{mn}"],
+    [(r"\mathrm{Card} = \frac{1}{N}\sum_{i=1}^{N}\sum_{j=1}^{K} y_{ij}, \qquad "
+      r"\mathrm{IRLbl}(j) = \frac{\max_{k} n_k}{n_j}, \qquad \mathrm{MeanIR} = \frac{1}{K}\sum_{j=1}^{K}\mathrm{IRLbl}(j)"),
+     (r"A_{mn} = \frac{|\{i : y_{im} = 1,\ y_{in} = 1\}|}{n_n}, \qquad "
+      r"\mathrm{NegA}_{mn} = \frac{|\{i : y_{im} = 0,\ y_{in} = 1\}|}{n_n}, \qquad "
+      r"\mathrm{CorrAvg} = \frac{1}{K(K-1)}\sum_{m \ne n} A_{mn}")],
 )
 
 cols = st.columns(len(STAT_HELP) + 1)

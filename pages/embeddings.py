@@ -46,13 +46,13 @@ seeded, so the same data give the same picture.
   The module is retrained each round, so each round has its own map.
 """,
     latex=[
-        r"p_j = \frac{\sum_{x \in L:\ y_j(x)=1} z_j(x)}{\left\|\sum_{x \in L:\ y_j(x)=1} z_j(x)\right\|},\qquad "
-        r"k_j(x) = \cos\big(z_j(x),\ p_j\big),\qquad \bar k_j = \frac{1}{|L|}\sum_{x \in L} k_j(x)",
-        r"\mathrm{SLCI}(x) = \Big|\sum_j \mathbb{1}[k_j(x) > \bar k_j] - \mathrm{LC}\Big|,\qquad "
+        (r"p_j = \frac{\sum_{x \in L:\ y_j(x)=1} z_j(x)}{\left\|\sum_{x \in L:\ y_j(x)=1} z_j(x)\right\|},\qquad "
+        r"k_j(x) = \cos\big(z_j(x),\ p_j\big),\qquad \bar k_j = \frac{1}{|L|}\sum_{x \in L} k_j(x)"),
+        (r"\mathrm{SLCI}(x) = \Big|\sum_j \mathbb{1}[k_j(x) > \bar k_j] - \mathrm{LC}\Big|,\qquad "
         r"\mathrm{PFD}(x) = \sum_{j:\ y^*_j(x)=1} \big(1 - k_j(x)\big),\qquad "
-        r"Q = \mathrm{SLCI}^{\gamma}\,\mathrm{PFD}^{1-\gamma}",
-        r"\text{t-SNE: } \min_{Y} \mathrm{KL}(P \,\|\, Q),\quad p_{j|i} \propto e^{-\|x_i - x_j\|^2 / 2\sigma_i^2},"
-        r"\quad q_{ij} \propto (1 + \|y_i - y_j\|^2)^{-1}",
+        r"Q = \mathrm{SLCI}^{\gamma}\,\mathrm{PFD}^{1-\gamma}"),
+        (r"\text{t-SNE: } \min_{Y} \mathrm{KL}(P \,\|\, Q),\quad p_{j|i} \propto e^{-\|x_i - x_j\|^2 / 2\sigma_i^2},"
+        r"\quad q_{ij} \propto (1 + \|y_i - y_j\|^2)^{-1}"),
     ],
 )
 
@@ -191,7 +191,7 @@ else:
     view = st.radio("View", ["One label: positive vs negative", "Several labels (CoMAL Fig. 1 / 12)"],
                     horizontal=True, key="emb_comal_view")
     counts = y[role == "labelled"].sum(axis=0) if (role == "labelled").any() else y.sum(axis=0)
-    with_proto = [int(j) for j in np.argsort(-counts, kind="stable") if has_p[j]]
+    with_proto = [int(j) for j in np.argsort(-counts.astype(np.int64), kind="stable") if has_p[j]]
     if not with_proto:
         st.info("No label has a prototype yet (no labelled positive).")
         st.stop()
@@ -204,7 +204,11 @@ else:
     take = np.sort(np.concatenate([sel_rows, rng.choice(rest, size=max(0, min(rest.size, max_n - sel_rows.size)),
                                                         replace=False)]))
     if view.startswith("One label"):
-        j = st.selectbox("Label", with_proto, format_func=lambda i: f"{names[i]} ({int(counts[i])} labelled positives)",
+        # default: the label with the most even split of positives and negatives among the shown samples
+        balance = np.minimum(y[take].sum(axis=0), len(take) - y[take].sum(axis=0))
+        best = max(with_proto, key=lambda i: (balance[i], counts[i]))
+        j = st.selectbox("Label", with_proto, index=with_proto.index(best),
+                         format_func=lambda i: f"{names[i]} ({int(counts[i])} labelled positives)",
                          key="emb_comal_label")
         Z = z[take, j, :]
         xy, pxy = _project(Z, P[[j]])
@@ -248,6 +252,9 @@ else:
             if str(tr.name).startswith("negative"):
                 tr.marker.color = UNPICKED_COLOR
                 tr.marker.opacity = 0.4
+            if str(tr.name).startswith("picked ("):
+                n_sel = int((role[take] == "selected").sum())
+                tr.name = f"picked ({n_sel} samples x {len(chosen)} labels)"
     fig.update_layout(height=620)
     widgets.figure(fig, key="emb_comal")
     st.caption(f"Round {t}: {int((role[take] == 'selected').sum())} picked, {int((role[take] == 'labelled').sum())} "

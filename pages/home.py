@@ -225,7 +225,7 @@ with tab_new:
 def _label(row: pd.Series) -> str:
     title = row["name"] or row["dataset"]
     return (f"{title} · {row['strategy']} · seed {row['seed']} · {row['rounds_done']}/{row['rounds_planned']} "
-            f"rounds · {row['status']} · {str(row['created_at'])[:16].replace('T', ' ')} · {row['id'][:8]}")
+            f"rounds · {'in progress' if row['status'] == 'running' else row['status']} · {str(row['created_at'])[:16].replace('T', ' ')} · {row['id'][:8]}")
 
 
 def _delete(store, sid: str) -> None:
@@ -244,12 +244,17 @@ with tab_open:
                 f"`{store.path}`) and can be reopened here.")
     else:
         st.caption(f"Sessions stored in `{store.path}`, newest first.")
-        widgets.table(sessions.drop(columns=["note"]), key="home_sessions", file_name="sessions.csv",
-                      hide_index=True)
+        shown = sessions.drop(columns=["note"]).assign(
+            status=sessions["status"].map({"running": "in progress"}).fillna(sessions["status"]))
+        shown = shown.rename(columns={"rounds_done": "rounds done", "rounds_planned": "rounds planned",
+                                      "records": "curve points", "n_labeled": "labelled",
+                                      "micro_f1": "last micro-F1", "created_at": "created (UTC)",
+                                      "updated_at": "updated (UTC)"})
+        widgets.table(shown, key="home_sessions", file_name="sessions.csv", hide_index=True)
         labels = {r["id"]: _label(r) for _, r in sessions.iterrows()}
         sid = st.selectbox("Session", list(labels), format_func=labels.get, key="home_reopen_id")
         c1, c2, c3 = st.columns([1, 1, 2])
-        if c1.button("Open", type="primary", key="home_reopen"):
+        if c1.button("Open this session", type="primary", key="home_reopen"):
             info = store.session_info(sid)
             cfg = SessionConfig.from_dict(info["config"])
             ds = data.load(cfg.dataset) if cfg.dataset else st.session_state.get(state.UPLOAD_KEY)

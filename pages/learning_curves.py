@@ -30,8 +30,8 @@ widgets.explain(
     "area). The **full-data score** $s^*$ is the score of the same model trained once on the whole pool; "
     "the **labelled fraction to reach it** is the smallest share of the pool at which a curve first reaches "
     "$s^*$ (BEAL, Table 2). Empty when it never does within the budget.",
-    [r"\mathrm{AUC} = \frac{1}{n_R - n_0}\int_{n_0}^{n_R} s(n)\,dn \approx "
-     r"\frac{1}{n_R - n_0}\sum_{t=1}^{R}\frac{s_{t-1} + s_t}{2}\,(n_t - n_{t-1})",
+    [(r"\mathrm{AUC} = \frac{1}{n_R - n_0}\int_{n_0}^{n_R} s(n)\,dn \approx "
+      r"\frac{1}{n_R - n_0}\sum_{t=1}^{R}\frac{s_{t-1} + s_t}{2}\,(n_t - n_{t-1})"),
      r"f^* = \min\{\, n_t / N \;:\; s_t \ge s^* \,\}"],
 )
 
@@ -103,18 +103,19 @@ with st.container(border=True):
         st.caption(f"Model settings of session `{chosen[0][:6]}`: representation "
                    f"{ref_cfg.resolve_representation(ref_ds.kind)}, {mp.get('n_members')} members, "
                    f"{mp.get('hidden_size', 256)} hidden units, seed {ref_cfg.seed}; {len(ref_ds.train):,} samples.")
-        if ref is None:
-            if st.button("Compute the full-data score", key="lc_ref",
-                         help="Trains the model once on every pool sample (a few seconds to minutes); the "
-                              "result is cached on disk."):
-                bar = st.progress(0.0, text="Training on the whole pool...")
-                try:
-                    ref = reference.full_data_score(ref_cfg, ref_ds, features=state.features_for(
-                        ref_ds, ref_cfg.resolve_representation(ref_ds.kind), ref_cfg.max_length,
-                        progress=state.progress_callback(bar)), progress=state.progress_callback(bar))
-                except MLALError as e:
-                    st.error(f"The full-data score could not be computed: {e}")
+        if ref is None and st.button("Compute the full-data score", key="lc_ref",
+                                     help="Trains the model once on every pool sample (a few seconds to minutes); "
+                                          "the result is cached on disk."):
+            bar = st.progress(0.0, text="Training on the whole pool...")
+            try:
+                ref = reference.full_data_score(ref_cfg, ref_ds, features=state.features_for(
+                    ref_ds, ref_cfg.resolve_representation(ref_ds.kind), ref_cfg.max_length,
+                    progress=state.progress_callback(bar)), progress=state.progress_callback(bar))
+            except MLALError as e:
                 bar.empty()
+                st.error(f"The full-data score could not be computed: {e}")
+            else:
+                st.rerun()
         if ref is not None:
             target = ref["metrics"].get(metric)
             st.metric(f"Full-data {metric_name(metric)}", f"{target:.4f}" if target is not None else "n/a",
@@ -143,8 +144,20 @@ st.subheader("Area under the curve")
 st.caption(f"Mean {metric_name(metric)} over the labelled range ({better} is better)"
            + ("; *fraction to reach*: share of the pool labelled when the curve first reached the full-data score."
               if target is not None else "."))
+
+
+def _fraction(v: float) -> str:
+    return "not reached" if pd.isna(v) else f"{v:.1%}"
+
+
+reach = "labelled fraction to reach the full-data score"
 shown = per_group.rename(columns={group: "curve", "auc_mean": "AUC (mean)", "auc_std": "AUC (std over sessions)"})
+if "fraction_to_reach (mean curve)" in shown:
+    shown[f"{reach} (mean curve)"] = shown.pop("fraction_to_reach (mean curve)").map(_fraction)
 widgets.table(shown.round(4), key="lc_auc", file_name=f"auc_{dataset}_{metric}.csv", hide_index=True)
 with st.expander("Per session"):
-    widgets.table(per_session.round(4), key="lc_auc_sessions", file_name=f"auc_sessions_{dataset}_{metric}.csv",
+    per = per_session.rename(columns={"auc": "AUC", "final labelled": "final labelled (count)"})
+    if "fraction_to_reach" in per:
+        per[reach] = per.pop("fraction_to_reach").map(_fraction)
+    widgets.table(per.round(4), key="lc_auc_sessions", file_name=f"auc_sessions_{dataset}_{metric}.csv",
                   hide_index=True)

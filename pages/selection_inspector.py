@@ -10,7 +10,13 @@ import streamlit as st
 from mlal_core import inspect as ins
 from mlal_core import strategies, viz
 from mlal_core.errors import ConfigError, MLALError
-from mlal_core.viz.theme import HIGHLIGHT_COLOR, POSITIVE_COLOR, TEMPLATE_NAME, UNPICKED_COLOR, register_template
+from mlal_core.viz.theme import (
+    HIGHLIGHT_COLOR,
+    POSITIVE_COLOR,
+    TEMPLATE_NAME,
+    UNPICKED_COLOR,
+    register_template,
+)
 from ui import widgets
 from ui.state import require_session
 
@@ -18,6 +24,7 @@ st.title("Selection inspector")
 st.caption("What the strategy picked each round, why it picked each sample, and what the others would have picked.")
 
 session = require_session()
+ins.keep_contexts(session)  # rounds run from now on keep their model state in memory (idempotent)
 names = ins.label_names(session)
 K = len(names)
 key = ins.session_key(session)
@@ -65,10 +72,10 @@ model gets more confident and more consistent; compare sessions of different str
 **Learning curves** page.
 """,
     latex=[
-        r"\mathrm{IRLbl}_j = \frac{\max_k \mathrm{count}_k}{\mathrm{count}_j}, \qquad "
-        r"\mathrm{MeanIR} = \frac{1}{|\{j: \mathrm{count}_j > 0\}|} \sum_{j:\ \mathrm{count}_j>0} \mathrm{IRLbl}_j",
-        r"\text{hard-to-learn}(x) \iff \max_j \bar p_j(x) < 0.5, \qquad "
-        r"\text{conflicting}(x) \iff \exists (m,n)\ \text{exclusive}: \ y^*_m(x) = y^*_n(x) = 1",
+        (r"\mathrm{IRLbl}_j = \frac{\max_k \mathrm{count}_k}{\mathrm{count}_j}, \qquad "
+        r"\mathrm{MeanIR} = \frac{1}{|\{j: \mathrm{count}_j > 0\}|} \sum_{j:\ \mathrm{count}_j>0} \mathrm{IRLbl}_j"),
+        (r"\text{hard-to-learn}(x) \iff \max_j \bar p_j(x) < 0.5, \qquad "
+        r"\text{conflicting}(x) \iff \exists (m,n)\ \text{exclusive}: \ y^*_m(x) = y^*_n(x) = 1"),
         r"\text{coverage}_t = \frac{|\{j : \sum_{i \in L_{t+1}} y_{ij} > 0\}|}{K}",
     ],
 )
@@ -129,8 +136,8 @@ Choose a round, then a pick: click a row of the table, a tick under the histogra
 
 This session's strategy: **{strategy_display}**; its score: {score_name}.
 """,
-    latex=[r"\mathrm{percentile}(x) = 100 \cdot \frac{|\{x' \in U_{\mathrm{scored}} : s(x') \le s(x)\}|}"
-           r"{|U_{\mathrm{scored}}|}"],
+    latex=[(r"\mathrm{percentile}(x) = 100 \cdot \frac{|\{x' \in U_{\mathrm{scored}} : s(x') \le s(x)\}|}"
+            r"{|U_{\mathrm{scored}}|}")],
 )
 
 q_rounds = [int(r.round) for r in recs]
@@ -220,7 +227,7 @@ if k_profile is not None:
     st.markdown(
         "**CoMAL's components per label.** Bars: how close this sample's embedding for each label is to that "
         "label's prototype (k); diamonds: the labelled set's average (kbar). SLCI counts the bars above their "
-        "diamond and compares the count with LC; PFD adds up 1 - k over the predicted labels (darker bars).")
+        "diamond and compares the count with LC; PFD adds up 1 - k over the predicted labels (blue bars).")
     register_template()
     kp = k_profile
     fig = go.Figure()
@@ -228,7 +235,7 @@ if k_profile is not None:
                          marker_color=[POSITIVE_COLOR if p else UNPICKED_COLOR for p in kp["predicted"]],
                          hovertemplate="%{x}: k = %{y:.3f}<extra></extra>"))
     fig.add_trace(go.Scatter(x=kp["label"], y=kp["kbar"], mode="markers", name="kbar_j (labelled mean)",
-                             marker=dict(symbol="diamond", size=10, color=HIGHLIGHT_COLOR)))
+                             marker={"symbol": "diamond", "size": 10, "color": HIGHLIGHT_COLOR}))
     fig.update_layout(template=TEMPLATE_NAME, title=f"Pool sample {pos}: prototype similarity per label "
                       "(blue = predicted label)", xaxis_title="Label", yaxis_title="cosine similarity")
     widgets.figure(fig, key="insp_kprofile")
@@ -286,8 +293,10 @@ if st.button(f"Compare on round {t}'s model", key="insp_compare", type="primary"
 result = cmp_store.get(cmp_key)
 if result is not None:
     if result.reproduced is False:
-        st.warning(f"Retraining round {t}'s model did not reproduce the recorded picks of {strategy} exactly "
-                   "(e.g. a GPU's non-deterministic kernels); the comparison uses the retrained model.")
+        st.warning(f"Retraining round {t}'s model did not reproduce the recorded picks of {strategy}: the model or "
+                   "strategy code changed since the round was recorded, or the hardware computes differently (e.g. "
+                   "a GPU's non-deterministic kernels). The comparison uses the retrained model; its row "
+                   f"'{strategy}' shows what {strategy} picks on it.")
     else:
         how = "kept in memory from the live run" if result.source == "memory" else \
             f"retrained on L_{t}; {strategy} picks the recorded samples again"

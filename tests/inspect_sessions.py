@@ -34,8 +34,8 @@ def small_yeast():
 def make_config(strategy: str, **overrides):
     from mlal_core.config import SessionConfig
 
-    params = dict(representation="raw", model_params=dict(FAST_MODEL), initial_size=30, query_size=10,
-                  rounds=3, strategy=strategy)
+    params = {"representation": "raw", "model_params": dict(FAST_MODEL), "initial_size": 30, "query_size": 10,
+              "rounds": 3, "strategy": strategy}
     if strategy == "comal":
         params["strategy_params"] = {"epochs": 3, "embedding_cap": 200}
     params.update(overrides)

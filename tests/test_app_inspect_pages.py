@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from inspect_sessions import comal_session, crab_session
 from streamlit.testing.v1 import AppTest
 
-from inspect_sessions import comal_session, crab_session
 from mlal_core import inspect as ins
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +58,17 @@ def test_pages_render_with_a_session(page, crab):
     assert at.expander and "What am I looking at?" in at.expander[0].label
     assert at.get("plotly_chart"), "every page draws at least one figure"
     assert at.get("download_button"), "figures and tables come with export buttons"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_with_a_session_before_its_first_round(page):
+    from inspect_sessions import new_session
+
+    at = _app(page, new_session("random", rounds_to_run=0))
+    if page.endswith("selection_inspector.py"):
+        assert any("No round has been run yet" in i.value for i in at.info)
+    else:
+        assert at.get("plotly_chart")  # the initial labelled set already has correlations and a map
 
 
 # ---------------------------------------------------------------- correlations

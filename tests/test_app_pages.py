@@ -111,7 +111,7 @@ def test_session_two_rounds_slider_pages_and_exports(mlal_home):
     _ok(at)
     assert any(m.label.startswith("Full-data") for m in at.metric)
     auc = at.dataframe[0].value
-    assert "fraction_to_reach (mean curve)" in auc.columns
+    assert "labelled fraction to reach the full-data score (mean curve)" in auc.columns
 
 
 def test_next_round_button_runs_one_round(mlal_home):
@@ -184,7 +184,7 @@ def test_human_oracle_labels_are_stored(mlal_home):
     assert records[-1].final  # rounds=1: the final evaluation follows the last labelled round
 
 
-def test_upload_validation_error_and_valid_upload():
+def test_upload_validation_error_and_a_session_on_a_valid_upload(mlal_home):
     at = _app()
     at.radio(key="home_source").set_value("My own file").run()
     _ok(at)
@@ -199,6 +199,20 @@ def test_upload_validation_error_and_valid_upload():
     _ok(at)
     assert any("good.csv" in s.value for s in at.success)
     assert at.radio(key="home_rep_text").options == ["MiniLM sentence embeddings", "TF-IDF word weights"]
+
+    # a session on the upload (TF-IDF): it runs, and is stored under the file's name
+    at.radio(key="home_rep_text").set_value("TF-IDF word weights")
+    sid = _start(at, initial=6, query=3, rounds=1)
+    session = at.session_state["al_session"]
+    assert session.config.dataset is None and session.dataset.name == "good" and session.representation == "tfidf"
+    at.switch_page("pages/active_learning.py").run()
+    at.button(key="al_run").click().run()
+    _ok(at)
+    assert session.finished and len(session.history) == 2
+    assert _store(mlal_home).session_info(sid)["dataset_name"] == "good"
+    at.switch_page("pages/dataset_explorer.py").run()
+    _ok(at)
+    assert at.selectbox(key="dx_dataset").value == "good (this session's uploaded file)"
 
 
 def test_reopen_a_stored_session(mlal_home):

@@ -43,7 +43,7 @@ def _free_port() -> int:
 def server(tmp_path):
     port = _free_port()
     env = {**os.environ, "MLAL_HOME": str(tmp_path / "mlal_home"), "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path / "server.log", "w")
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - closed when the server is stopped
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
@@ -174,7 +174,7 @@ def test_browser_session_of_two_rounds_every_page_and_downloads(server, tmp_path
             _no_error_box(page, "after downloads")
 
             # every page in the navigation
-            titles = [t.strip() for t in nav.get_by_role("link").all_inner_texts()]
+            titles = [t.strip().splitlines()[-1].strip() for t in nav.get_by_role("link").all_inner_texts()]
             assert {"Home / set-up", "Dataset explorer", "Active learning", "Learning curves"} <= set(titles)
             for i, title in enumerate(titles, 1):
                 nav.get_by_role("link", name=title, exact=True).click()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,11 +12,10 @@ import scipy.sparse as sp
 import torch
 
 from mlal_core.errors import ConfigError, DataValidationError
-from mlal_core.features import Features, featurize, resolve_device, resolve_precision
+from mlal_core.features import Features, featurize, minilm_cache_key, resolve_device, resolve_precision
 from mlal_core.features import cache as fcache
 from mlal_core.features import device as fdevice
 from mlal_core.features import encoder as fencoder
-from mlal_core.features import minilm_cache_key
 
 
 # ----------------------------------------------------------------------------- small datasets
@@ -61,12 +61,12 @@ def _text_ds(name="tiny-text") -> _DS:
     ]
     valid = ["wheat prices rose", "the bank report"]
     test = ["zebra market wheat", "zebra zebra quokka", "rates fell"]
-    y = lambda n: (np.arange(n * 3).reshape(n, 3) % 2).astype(np.uint8)  # noqa: E731
+    y = lambda n: (np.arange(n * 3).reshape(n, 3) % 2).astype(np.uint8)
     return _DS(name, "text", _Split(y(6), texts=train), _Split(y(2), texts=valid), _Split(y(3), texts=test))
 
 
 def _tab_ds(X_train, X_valid, X_test, name="tiny-tab") -> _DS:
-    y = lambda n: np.zeros((n, 2), dtype=np.uint8)  # noqa: E731
+    y = lambda n: np.zeros((n, 2), dtype=np.uint8)
     return _DS(
         name, "tabular",
         _Split(y(len(X_train)), X=X_train), _Split(y(len(X_valid)), X=X_valid), _Split(y(len(X_test)), X=X_test),
@@ -102,10 +102,20 @@ def test_tfidf_on_real_reuters_subset(small_datasets):
     f = featurize(ds, "tfidf")
     assert f.train.shape[0] == len(ds.train) and f.test.shape[0] == len(ds.test)
     assert 1000 < f.dim <= 20000
-    test_only = set(" ".join(ds.test.texts).lower().split()) - set(" ".join(ds.train.texts).lower().split())
-    test_only = {w for w in test_only if w.isalpha() and len(w) > 3}
-    assert test_only, "expected some words that occur only in the test split"
-    assert not (test_only & set(f.transformer.vocabulary_))
+    analyze = f.transformer.build_analyzer()
+    train_docs = [set(analyze(t)) for t in ds.train.texts]
+    train_tokens = set().union(*train_docs)
+    test_only = set().union(*(analyze(t) for t in ds.test.texts)) - train_tokens
+    assert len(test_only) > 50, "expected words that occur only in the test split"
+    vocab = set(f.transformer.vocabulary_)
+    assert not (test_only & vocab)
+    # every column is a word of at least min_df = 2 training texts
+    doc_freq = {}
+    for doc in train_docs:
+        for w in doc:
+            doc_freq[w] = doc_freq.get(w, 0) + 1
+    assert all(doc_freq[w] >= 2 for w in vocab)
+    assert vocab == {w for w, c in doc_freq.items() if c >= 2}  # fewer than max_features words here
 
 
 # ----------------------------------------------------------------------------- raw
@@ -172,7 +182,8 @@ def test_resolve_device_and_precision(monkeypatch):
         assert resolve_precision("auto", cpu) is want
     monkeypatch.delenv("MLAL_ASSUME_NATIVE_BF16")
     fdevice.cpu_has_native_bf16.cache_clear()
-    flags = open("/proc/cpuinfo").read() if __import__("os").path.exists("/proc/cpuinfo") else ""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text() if cpuinfo.exists() else ""
     native = ("avx512_bf16" in flags) or ("amx_bf16" in flags)
     assert fdevice.cpu_has_native_bf16() == native
 

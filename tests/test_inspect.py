@@ -3,11 +3,13 @@ round states and strategy comparisons, on small real sessions (tests/inspect_ses
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
-
 from inspect_sessions import comal_session, crab_session, new_session, small_yeast
+
 from mlal_core import correlation, stats
 from mlal_core import inspect as ins
 from mlal_core.errors import ConfigError
@@ -26,7 +28,7 @@ def comal():
 # ---------------------------------------------------------------- labelled sets and correlations
 def test_labelled_at_rebuilds_each_rounds_labelled_set(crab):
     assert ins.labelled_rounds(crab) == [0, 1, 2]
-    pos0, y0 = ins.labelled_at(crab, 0)
+    pos0, _ = ins.labelled_at(crab, 0)
     assert np.array_equal(pos0, crab.initial_positions)
     pos2, y2 = ins.labelled_at(crab, 2)
     assert np.array_equal(pos2, crab.labeled) and np.array_equal(y2, crab.y_labeled)
@@ -184,6 +186,8 @@ def test_keep_contexts_keeps_live_rounds_in_memory():
     s = new_session("entropy", rounds_to_run=0)
     assert ins.keep_contexts(s, max_rounds=1) is s
     ins.keep_contexts(s, max_rounds=1)  # idempotent
+    copy = pickle.loads(pickle.dumps(s))  # the wrapper is picklable (a closure would not be)
+    assert copy.propose.session is copy
     s.run(rounds=2)
     assert ins.cached_state(s, 0) is None  # only the last round is kept
     state = ins.cached_state(s, 1)

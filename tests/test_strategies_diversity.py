@@ -69,6 +69,11 @@ def test_badge_projection_dims_parameter():
     for bad in (0, -3, 1.5, "512"):
         with pytest.raises(ConfigError, match="projection_dims"):
             get("badge", projection_dims=bad)
+    # the default never projects, even when K x d (3 x 300) exceeds 512
+    wide = rng.normal(size=(30, 300))
+    default = get("badge").select(ctx_pool(pbar, wide), 5)
+    assert default.diagnostics["projected"] is False
+    assert get("badge", projection_dims=512).select(ctx_pool(pbar, wide), 5).diagnostics["projected"] is True
 
 
 def test_badge_exact_distances_match_explicit_vectors():
@@ -137,7 +142,7 @@ def test_kcenter_greedy_helpers_chunking():
     full = ((X[:, None] - C[None]) ** 2).sum(-1)
     np.testing.assert_allclose(d, full.min(1), atol=1e-10)
     assert (i == full.argmin(1)).all()
-    picks, dist, _, _ = kcenter_greedy(X, d, 3, np.random.default_rng(0))
+    _, dist, _, _ = kcenter_greedy(X, d, 3, np.random.default_rng(0))
     assert dist[0] == pytest.approx(np.sqrt(full.min(1).max()))
 
 
@@ -189,7 +194,7 @@ def test_dal_epochs_parameter():
 
 def test_dal_hidden_size_parameter():
     s = get("dal", hidden_size=7, epochs=1)
-    net, acc, ep = s._train(np.random.default_rng(0).normal(size=(10, 3)), np.r_[np.zeros(5), np.ones(5)], 0)
+    net, _, _ = s._train(np.random.default_rng(0).normal(size=(10, 3)), np.r_[np.zeros(5), np.ones(5)], 0)
     assert net[0].out_features == 7 and net[2].out_features == 7
     with pytest.raises(ConfigError, match="hidden_size"):
         get("dal", hidden_size=0)

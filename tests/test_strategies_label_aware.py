@@ -208,8 +208,8 @@ def test_adaptive_beta_option_with_real_model():
 #   c2 (0.6, 0.55, 0.45): 2 predicted -> 1 x (1 - 0.1) = 0.9
 #   c3 (0.4, 0.1, 0.1): 0 predicted -> 1 x (1 - 0.2) = 0.8
 AUDI_U = [[0.9, 0.8, 0.3], [0.9, 0.1, 0.1], [0.6, 0.55, 0.45], [0.4, 0.1, 0.1]]
-# features: c2 and c3 coincide; c0 and c1 far away. Pairwise candidate distances: 0, 10 (x4), 14.14
-# -> 10 % quantile (linear) = 5.0
+# features: c2 and c3 coincide; c0 and c1 far away. Nearest-neighbour distances of the candidates:
+# c0 10, c1 10, c2 0, c3 0 -> 10 % quantile = 0: the filter removes exact duplicates of a pick
 AUDI_X = np.array([[0, 0], [0, 0], [10, 0], [0, 10], [0, 0], [0, 0]], float)
 
 
@@ -223,7 +223,7 @@ def test_audi_diversity_filter_skips_near_duplicates():
     sel = get("audi").select(ctx, 2)
     # c3 (score 0.8) sits on c2 (picked first) -> skipped for c0
     assert (sel.indices - 2).tolist() == [2, 0]
-    assert sel.diagnostics["radius"] == pytest.approx(5.0)
+    assert sel.diagnostics["radius"] == pytest.approx(0.0)
     assert sel.diagnostics["n_skipped"] == 1
     assert sel.details["min_dist_to_earlier_picks"].iloc[1] == pytest.approx(10.0)
 
@@ -242,13 +242,42 @@ def test_audi_radius_quantile_parameter():
     sel = get("audi", radius_quantile=0.0).select(ctx, 2)
     assert (sel.indices - 2).tolist() == [2, 3]
     assert sel.diagnostics["filter"] == "off"
-    # a larger quantile gives a larger radius (0.9 -> beyond 10: c0 and c1 also excluded after c2)
+    # a larger quantile gives a larger radius (0.9 -> 10: c0 and c1, 10 away from c2, are also excluded)
     big = get("audi", radius_quantile=0.9).select(ctx, 2)
-    assert big.diagnostics["radius"] > 10.0
+    assert big.diagnostics["radius"] == pytest.approx(10.0)
     assert big.diagnostics["filter_exhausted"] is True
+    assert big.details["reason"].iloc[1].startswith("filled by score")
     for bad in (-0.1, 1.0, "0.1"):
         with pytest.raises(ConfigError, match="radius_quantile"):
             get("audi", radius_quantile=bad)
+
+
+def test_audi_blocked_walk_matches_a_naive_walk():
+    from mlal_core.strategies.label_aware import AUDIStrategy
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(700, 3)).astype(np.float32)
+    Z[100:150] = Z[0]  # a clump of duplicates
+    ranked = rng.permutation(700)
+    for r in (0.0, 0.3, 1.0):
+        picked, _, _, skipped, _ = AUDIStrategy()._greedy(Z, ranked, 40, r)
+        naive = []
+        for i in ranked:
+            if len(naive) == 40:
+                break
+            if all(np.linalg.norm(Z[i] - Z[j]) > r for j in naive):
+                naive.append(int(i))
+        assert picked[: len(naive)] == naive
+        if len(naive) == 40:
+            assert skipped == list(ranked).index(naive[-1]) + 1 - 40
+
+
+def test_audi_radius_is_a_nearest_neighbour_quantile():
+    # 1-D candidates at 0, 1, 3, 7, 15: nearest-neighbour distances 1, 1, 2, 4, 8
+    Z = np.array([[0.0], [1.0], [3.0], [7.0], [15.0]])
+    rng = np.random.default_rng(0)
+    assert get("audi", radius_quantile=0.5).radius(Z, rng) == pytest.approx(2.0)
+    assert get("audi", radius_quantile=0.75).radius(Z, rng) == pytest.approx(4.0)
 
 
 def test_audi_uses_pbar_without_features():

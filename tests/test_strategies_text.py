@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from mlal_core.errors import ConfigError
-from mlal_core.strategies import QueryContext, get
-from mlal_core.strategies import text_based
+from mlal_core.strategies import QueryContext, get, text_based
 from mlal_core.strategies.text_based import subword_counts
 
 

@@ -27,15 +27,12 @@ from hypothesis import strategies as st
 
 from mlal_core.errors import ConfigError
 from mlal_core.strategies import QueryContext, Selection, available, get, info
-from mlal_core.strategies.base import QueryStrategy
+from mlal_core.strategies.base import QueryStrategy, ScoreBasedStrategy, top_n
 
 K = 5
 S = 5
 NAMES = [i.name for i in available()]
-WORDS = (
-    "the cat sat on a mat while photosynthesis happened near an xylophonist who said hello world "
-    "antidisestablishmentarianism tokenization is serendipitously unbelievable today"
-).split()
+WORDS = ["the", "cat", "sat", "on", "a", "mat", "while", "photosynthesis", "happened", "near", "an", "xylophonist", "who", "said", "hello", "world", "antidisestablishmentarianism", "tokenization", "is", "serendipitously", "unbelievable", "today"]
 
 #: tiny settings for the project's model (trains in well under a second)
 TINY_MODEL = {"n_members": 2, "hidden_size": 16, "epochs": 3, "min_steps": 20, "random_state": 0, "device": "cpu"}
@@ -75,9 +72,12 @@ def make_pool(seed: int, N: int):
     Y[np.arange(K), np.arange(K)] = 1
     P = rng.beta(1 + 3 * Y, 1 + 3 * (1 - Y), size=(S, N, K))
     X = rng.normal(size=(N, 8)) + Y @ rng.normal(size=(K, 8))
-    texts = [" ".join(rng.choice(WORDS, size=int(rng.integers(1, 12)))) for _ in range(N)]
-    return Y, P, X, texts
+    return Y, P, X, TEXTS[:N]
 
+
+#: one fixed text pool (a pool of N uses the first N), so text-based strategies reuse their caches
+_TEXT_RNG = np.random.default_rng(12345)
+TEXTS = [" ".join(_TEXT_RNG.choice(WORDS, size=int(_TEXT_RNG.integers(1, 12)))) for _ in range(120)]
 
 _MODELS: dict = {}
 
@@ -198,6 +198,19 @@ def test_unlabelled_labels_cannot_leak(name, tiny_mlm, pool, seed):
     assert np.array_equal(a.indices, b.indices)
 
 
+@pytest.mark.parametrize("name", [i.name for i in available() if issubclass(i.cls, ScoreBasedStrategy)])
+def test_score_based_select_takes_the_top_n_of_score(name, tiny_mlm):
+    Y, P, X, texts, labeled, unlabeled = scenario(11, 90, 15, 12)
+    model = fitted_model(X, Y, labeled)
+    s = make_strategy(name, tiny_mlm)
+    score = s.score(build_context(Y, P, X, texts, labeled, unlabeled, 0, model))
+    assert score.shape == (len(unlabeled),)
+    sel = s.select(build_context(Y, P, X, texts, labeled, unlabeled, 0, model), 12)
+    assert sel.indices.tolist() == unlabeled[top_n(score, 12)].tolist()
+    np.testing.assert_allclose(np.asarray(sel.scores, float), score)
+    assert np.all(np.diff(sel.details["score"].to_numpy()) <= 0)  # higher is picked first
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_context_has_no_field_for_unlabelled_labels(name):
     fields = set(inspect.signature(QueryContext).parameters)
@@ -262,7 +275,7 @@ def test_missing_needed_context_field_is_a_config_error(name, tiny_mlm):
     entry = info(name)
     Y, P, X, texts, labeled, unlabeled = scenario(4, 60, 10, 5)
     for field in entry.needs:
-        kwargs = dict(features=X, texts=texts, model=fitted_model(X, Y, labeled))
+        kwargs = {"features": X, "texts": texts, "model": fitted_model(X, Y, labeled)}
         kwargs[field] = None
         ctx = QueryContext(labeled=labeled, unlabeled=unlabeled, y_labeled=Y[labeled], proba_samples=P, **kwargs)
         with pytest.raises(ConfigError):

@@ -4,7 +4,8 @@ Pages read and write state only through these functions, so the keys live in one
 
 * ``al_session``: the current :class:`ActiveLearningSession` (or None).
 * ``al_pending``: ``{session_id: PendingRound}``, a round proposed for a person to label.
-* ``al_run_job``: ``{"session": id, "remaining": n, "total": n}`` while "run N rounds" is going on.
+* ``al_run_job``: ``{"session": id, "target": records, "total": n}`` while "run N rounds" is going on
+  (the job is done when the session has ``target`` records).
 * ``al_predictions``: ``{(session_id, round): (n, K) probabilities of that round's picks}``, kept
   for rounds run in this browser session (the store does not hold predictions).
 * ``al_oracle``: ``"simulated"`` or ``"person"``.
@@ -13,6 +14,8 @@ Pages read and write state only through these functions, so the keys live in one
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -50,8 +53,37 @@ def get_session() -> ActiveLearningSession | None:
 
 
 def set_session(session: ActiveLearningSession | None) -> None:
+    if session is not None and getattr(session, "_ui_lock", None) is None:
+        session._ui_lock = threading.Lock()
+    if session is not None:  # keep the last rounds' model state, so the inspector need not retrain it
+        from mlal_core import inspect as mlal_inspect
+
+        mlal_inspect.keep_contexts(session)
     st.session_state[SESSION_KEY] = session
     stop_run()
+
+
+def session_lock(session: ActiveLearningSession) -> threading.Lock:
+    """Held while a round trains / commits. Streamlit starts a new script thread when the user
+    interacts during a long run and lets the old one finish its work, so two threads could otherwise
+    step the same session at once."""
+    lock = getattr(session, "_ui_lock", None)
+    if lock is None:
+        lock = session._ui_lock = threading.Lock()
+    return lock
+
+
+def wait_for_round(session: ActiveLearningSession, timeout_s: float = 3600) -> bool:
+    """Block (politely) until no round of ``session`` is in progress; True if one was."""
+    lock = session_lock(session)
+    if not lock.locked():
+        return False
+    deadline = time.monotonic() + timeout_s
+    while not lock.acquire(timeout=0.25):
+        if time.monotonic() > deadline:
+            return True
+    lock.release()
+    return True
 
 
 def require_session() -> ActiveLearningSession:
@@ -96,16 +128,22 @@ def clear_pending(session: ActiveLearningSession) -> None:
 
 # ---------------------------------------------------------------------------------- running
 def get_run() -> dict | None:
-    """The "run N rounds" job of the current session: ``{"session", "remaining", "total"}``."""
+    """The "run N rounds" job of the current session: ``{"session", "target", "total", "done",
+    "remaining"}`` (``done`` / ``remaining`` count records, from the session's history), or None."""
     run = st.session_state.get(RUN_KEY)
     session = get_session()
-    if not run or session is None or run.get("session") != session.session_id or run.get("remaining", 0) <= 0:
+    if not run or session is None or run.get("session") != session.session_id:
         return None
-    return run
+    remaining = run["target"] - len(session.history)
+    if remaining <= 0 or session.finished:
+        return None
+    return {**run, "remaining": remaining, "done": run["total"] - remaining}
 
 
 def start_run(session: ActiveLearningSession, n: int) -> None:
-    st.session_state[RUN_KEY] = {"session": session.session_id, "remaining": int(n), "total": int(n)}
+    """Write ``n`` more records (rounds), one per script run, until done or cancelled."""
+    st.session_state[RUN_KEY] = {"session": session.session_id, "target": len(session.history) + int(n),
+                                 "total": int(n)}
 
 
 def stop_run() -> None:
@@ -125,22 +163,32 @@ def predictions(session: ActiveLearningSession, round_: int) -> np.ndarray | Non
 
 # ---------------------------------------------------------------------------------- caches
 @st.cache_resource(show_spinner=False)
-def _memo_store() -> OrderedDict:
-    return OrderedDict()
+def _memo_store() -> tuple[OrderedDict, dict, threading.Lock]:
+    return OrderedDict(), {}, threading.Lock()
 
 
 def memo(key: tuple, compute: Callable[[], Any], max_entries: int = 16) -> Any:
     """``compute()`` once per ``key`` per server process (least recently used entries dropped).
 
-    For objects ``st.cache_data`` cannot hash (datasets, features): key them by content hash."""
-    cache = _memo_store()
-    if key in cache:
-        cache.move_to_end(key)
-        return cache[key]
-    value = compute()
-    cache[key] = value
-    while len(cache) > max_entries:
-        cache.popitem(last=False)
+    For objects ``st.cache_data`` cannot hash (datasets, features): key them by content hash. A
+    caller that finds the key being computed (e.g. by the script thread of an earlier rerun) waits
+    for that result instead of computing it again."""
+    cache, key_locks, guard = _memo_store()
+    with guard:
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        lock = key_locks.setdefault(key, threading.Lock())
+    with lock:
+        with guard:
+            if key in cache:
+                return cache[key]
+        value = compute()
+        with guard:
+            cache[key] = value
+            key_locks.pop(key, None)
+            while len(cache) > max_entries:
+                cache.popitem(last=False)
     return value
 
 

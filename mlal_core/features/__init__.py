@@ -32,13 +32,13 @@ from .device import cpu_has_native_bf16, precision_name, resolve_device, resolve
 from .tfidf import SPLITS, check_finite, fit_standardizer, fit_tfidf
 
 __all__ = [
+    "REPRESENTATIONS",
     "Features",
+    "cpu_has_native_bf16",
     "featurize",
+    "representations_for",
     "resolve_device",
     "resolve_precision",
-    "cpu_has_native_bf16",
-    "REPRESENTATIONS",
-    "representations_for",
 ]
 
 #: representation -> (dataset kind it applies to, short description)
@@ -116,7 +116,7 @@ def featurize(
     cache_dir=None,
     progress: Progress | None = None,
     max_features: int | None = 20000,
-    min_df: int | float = 2,
+    min_df: float = 2,
     use_cache: bool = True,
 ) -> Features:
     """Feature matrices for ``ds.train`` / ``ds.valid`` / ``ds.test`` (see the module docstring).

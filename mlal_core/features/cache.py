@@ -14,10 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from mlal_core._io import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -33,27 +34,10 @@ def entry_dir(cache_dir: str | os.PathLike, key: str) -> Path:
     return Path(cache_dir) / "embeddings" / key
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def save_array(path: Path, array: np.ndarray) -> None:
     """Write ``array`` as float32 ``.npy`` atomically."""
     arr = np.ascontiguousarray(array, dtype=np.float32)
-    _atomic_write_bytes(Path(path), lambda fh: np.save(fh, arr, allow_pickle=False))
+    atomic_write(Path(path), lambda fh: np.save(fh, arr, allow_pickle=False))
 
 
 def load_array(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray | None:
@@ -74,4 +58,4 @@ def load_array(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray |
 
 def save_meta(directory: Path, meta: dict) -> None:
     data = json.dumps(meta, indent=2, sort_keys=True, default=str).encode("utf-8")
-    _atomic_write_bytes(Path(directory) / "meta.json", lambda fh: fh.write(data))
+    atomic_write(Path(directory) / "meta.json", lambda fh: fh.write(data))

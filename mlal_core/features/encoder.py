@@ -51,9 +51,21 @@ def _offline_env() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+_TOKENIZER = None
+
+
 def load_tokenizer():
-    """The encoder's (fast) tokenizer, cached with the model."""
-    return load_encoder("cpu")[0]
+    """The encoder's (fast) tokenizer, without loading the model weights (cached per process)."""
+    global _TOKENIZER
+    with _LOCK:
+        for tok, _ in _ENCODERS.values():
+            return tok
+        if _TOKENIZER is None:
+            _offline_env()
+            from transformers import AutoTokenizer
+
+            _TOKENIZER = AutoTokenizer.from_pretrained(str(model_path()), local_files_only=True)
+        return _TOKENIZER
 
 
 def load_encoder(device: str | torch.device | None = None):

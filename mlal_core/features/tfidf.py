@@ -16,7 +16,7 @@ from ..errors import DataValidationError
 SPLITS = ("train", "valid", "test")
 
 
-def tfidf_vectorizer(max_features: int | None = 20000, min_df: int | float = 2) -> TfidfVectorizer:
+def tfidf_vectorizer(max_features: int | None = 20000, min_df: float = 2) -> TfidfVectorizer:
     """The vectorizer the workbench uses: unigrams, sublinear tf, l2 rows, float32."""
     return TfidfVectorizer(
         sublinear_tf=True,

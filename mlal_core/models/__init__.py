@@ -13,7 +13,7 @@ import inspect
 from ..errors import ConfigError, unknown_name_error
 from .mlp import MLPEnsemble
 
-__all__ = ["MLPEnsemble", "make_model", "available_models", "MODELS"]
+__all__ = ["MODELS", "MLPEnsemble", "available_models", "make_model"]
 
 MODELS: dict[str, type] = {
     "mlp_ensemble": MLPEnsemble,

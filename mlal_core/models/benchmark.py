@@ -13,11 +13,16 @@ import time
 import numpy as np
 import torch
 
-from .mlp import MLPEnsemble
 from . import training
+from .mlp import MLPEnsemble, _torch_threads
 
 
 def _round(model: MLPEnsemble, X, Y, pool, loop: bool) -> tuple[float, float, float]:
+    with _torch_threads(model.num_threads, torch.device("cpu")):
+        return _round_inner(model, X, Y, pool, loop)
+
+
+def _round_inner(model: MLPEnsemble, X, Y, pool, loop: bool) -> tuple[float, float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     if not loop:
         model.fit(X, Y)

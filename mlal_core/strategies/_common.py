@@ -67,12 +67,6 @@ def check_number(
     return int(value) if integer else float(value)
 
 
-def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
-    if value not in choices:
-        raise ConfigError(f"{name} must be one of {list(choices)}; got {value!r}.")
-    return value
-
-
 def require(ctx: QueryContext, field: str, strategy: str, what: str) -> Any:
     """The context field ``field`` or a ConfigError saying that ``strategy`` needs it."""
     value = getattr(ctx, field)
@@ -342,7 +336,7 @@ class ScoreWithDiagnostics(ScoreBasedStrategy):
         score, components, diagnostics = self._score_parts(ctx)
         order = top_n(score, n)
         diagnostics = dict(diagnostics)
-        diagnostics.setdefault("n_candidates", int(len(ctx.unlabeled)))
+        diagnostics.setdefault("n_candidates", len(ctx.unlabeled))
         sel = make_selection(ctx, order, score, self.reason, components, diagnostics)
         extra = self._extra_details(ctx, order)
         if extra:

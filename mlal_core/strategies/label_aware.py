@@ -27,7 +27,6 @@ from mlal_core.strategies._common import (
     empty_selection,
     make_selection,
     pseudo_labels,
-    sq_dists_to,
     sq_norms,
 )
 from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size, top_n
@@ -134,7 +133,7 @@ def separation_margin(pbar: np.ndarray) -> np.ndarray:
     """``min_{ystar=1} pbar - max_{ystar=0} pbar``; the top-1 / top-2 gap when nothing or everything
     is predicted (with one label: ``|2 pbar - 1|``)."""
     pbar = np.asarray(pbar, dtype=np.float64)
-    n, K = pbar.shape
+    K = pbar.shape[1]
     if K == 1:
         return np.abs(2.0 * pbar[:, 0] - 1.0)
     pos = pseudo_labels(pbar)
@@ -255,7 +254,7 @@ class AdaptiveStrategy(ScoreWithDiagnostics):
             return empty_selection(ctx)
         score, comps, diag = self._score_parts(ctx, n)
         order = top_n(score, n)
-        diag["n_candidates"] = int(len(ctx.unlabeled))
+        diag["n_candidates"] = len(ctx.unlabeled)
         return make_selection(ctx, order, score, self.reason, comps, diag)
 
 
@@ -295,15 +294,15 @@ class AUDIStrategy(QueryStrategy):
     """Score ``|#ystar - LC| * (1 - min_j |pbar_j - 0.5| * 2)``; greedy top-n with a diversity radius.
 
     The radius ``r`` is the ``radius_quantile`` quantile of the candidates' nearest-neighbour
-    distances (Euclidean distance to the nearest other candidate). With more than 1000 candidates,
-    it is estimated from 1000 of them drawn with ``ctx.rng`` (their nearest neighbour is still
+    distances (Euclidean distance to the nearest other candidate). With more than 500 candidates,
+    it is estimated from 500 of them drawn with ``ctx.rng`` (their nearest neighbour is still
     searched among all candidates). Walking down the score ranking, a candidate within ``r``
     (distance <= r) of an already chosen one is skipped. The space is ``ctx.features``, or ``pbar``
     when the context has no features.
     """
 
     name: ClassVar[str] = "audi"
-    MAX_RADIUS_SAMPLE: ClassVar[int] = 1000
+    MAX_RADIUS_SAMPLE: ClassVar[int] = 500
 
     def __init__(self, radius_quantile: float = 0.1) -> None:
         self.radius_quantile = check_number("radius_quantile", radius_quantile, 0.0, 0.99)
@@ -336,6 +335,54 @@ class AUDIStrategy(QueryStrategy):
             nn[s : s + len(rows)] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
         return float(np.quantile(nn, self.radius_quantile))
 
+    BLOCK: ClassVar[int] = 256
+
+    def _greedy(self, Z: np.ndarray, ranked: np.ndarray, n: int, r: float):
+        """Walk down ``ranked`` and accept a candidate when it is farther than ``r`` from every
+        accepted one. Candidates are checked in blocks: one matrix of distances to the earlier picks
+        and one within the block, so the cost is O((picks + skipped) x picks x d), never O(N x picks x d)."""
+        picked: list[int] = []
+        at_pick: list[float] = []
+        reasons: list[str] = []
+        skipped = 0
+        ptr = 0
+        while len(picked) < n and ptr < len(ranked):
+            blk = ranked[ptr : ptr + self.BLOCK]
+            ptr += len(blk)
+            Zb = Z[blk]
+            Zb_sq = sq_norms(Zb)
+            if picked:
+                P_ = Z[picked]
+                d_prev = Zb_sq[:, None] - 2.0 * (Zb @ P_.T) + sq_norms(P_)[None, :]
+                min_d = np.sqrt(np.maximum(d_prev.min(axis=1), 0.0)).astype(np.float64)
+            else:
+                min_d = np.full(len(blk), np.inf)
+            D_in = np.sqrt(np.maximum(Zb_sq[:, None] - 2.0 * (Zb @ Zb.T) + Zb_sq[None, :], 0.0))
+            for j in range(len(blk)):  # at most BLOCK steps, over candidates in rank order
+                if min_d[j] <= r:
+                    skipped += 1
+                    continue
+                picked.append(int(blk[j]))
+                at_pick.append(float(min_d[j]))
+                reasons.append(
+                    "highest AUDI score" if len(picked) == 1 else "highest AUDI score outside the diversity radius of earlier picks"
+                )
+                min_d = np.minimum(min_d, D_in[j])
+                if len(picked) == n:
+                    break
+        exhausted = len(picked) < n
+        if exhausted:
+            taken = np.zeros(len(Z), dtype=bool)
+            taken[picked] = True
+            fill = ranked[~taken[ranked]][: n - len(picked)]
+            F, P_ = Z[fill], Z[picked]
+            d = sq_norms(F)[:, None] - 2.0 * (F @ P_.T) + sq_norms(P_)[None, :]
+            for i, dist in zip(fill, np.sqrt(np.maximum(d.min(axis=1), 0.0))):
+                picked.append(int(i))
+                at_pick.append(float(dist))
+                reasons.append("filled by score: every remaining candidate is inside the diversity radius")
+        return picked, at_pick, reasons, skipped, exhausted
+
     def select(self, ctx: QueryContext, n: int) -> Selection:
         n = check_query_size(ctx, n)
         if n == 0:
@@ -354,40 +401,10 @@ class AUDIStrategy(QueryStrategy):
             order = ranked[:n]
             comps["min_dist_to_earlier_picks"] = np.nan
             diag.update(radius=0.0, filter="off", n_skipped=0, filter_exhausted=False)
-            diag["n_candidates"] = int(len(ctx.unlabeled))
+            diag["n_candidates"] = len(ctx.unlabeled)
             return make_selection(ctx, order, score, "among the highest AUDI score", comps, diag)
         r = self.radius(Z, ctx.rng)
-        Z_sq = sq_norms(Z)
-        min_d = np.full(len(Z), np.inf)
-        picked: list[int] = []
-        reasons: list[str] = []
-        at_pick: list[float] = []
-        ptr = 0
-        skipped_total = 0
-        exhausted = False
-        while len(picked) < n:
-            rest = ranked[ptr:]
-            ok = np.flatnonzero(min_d[rest] > r)
-            if len(ok) == 0:
-                exhausted = True
-                break
-            skipped_total += int(ok[0])
-            i = int(rest[ok[0]])
-            ptr += int(ok[0]) + 1
-            picked.append(i)
-            at_pick.append(float(min_d[i]))
-            reasons.append(
-                "highest AUDI score" if len(picked) == 1 else "highest AUDI score outside the diversity radius of earlier picks"
-            )
-            min_d = np.minimum(min_d, np.sqrt(sq_dists_to(Z, Z[i], Z_sq)))
-        if exhausted:
-            taken = np.zeros(len(Z), dtype=bool)
-            taken[picked] = True
-            fill = ranked[~taken[ranked]][: n - len(picked)]
-            for i in fill:
-                picked.append(int(i))
-                at_pick.append(float(min_d[i]))
-                reasons.append("filled by score: every remaining candidate is inside the diversity radius")
+        picked, at_pick, reasons, skipped_total, exhausted = self._greedy(Z, ranked, n, r)
         comps["min_dist_to_earlier_picks"] = np.nan
         comps.loc[comps.index[picked], "min_dist_to_earlier_picks"] = at_pick
         diag.update(
@@ -395,7 +412,7 @@ class AUDIStrategy(QueryStrategy):
             filter="on",
             n_skipped=skipped_total,
             filter_exhausted=exhausted,
-            n_candidates=int(len(ctx.unlabeled)),
+            n_candidates=len(ctx.unlabeled),
         )
         return make_selection(ctx, np.asarray(picked), score, reasons, comps, diag)
 
@@ -502,11 +519,11 @@ class CVIRSStrategy(ScoreWithDiagnostics):
             Uu, inv_u, _ = unique_rows(ystar)
             Lu, _, w_l = unique_rows(np.asarray(ctx.y_labeled))
             v = (normalised_entropy_distance(Uu, Lu) @ w_l / len(ctx.labeled))[inv_u]
-            diag["distinct_predicted_sets"] = int(len(Uu))
-            diag["distinct_labelled_sets"] = int(len(Lu))
+            diag["distinct_predicted_sets"] = len(Uu)
+            diag["distinct_labelled_sets"] = len(Lu)
         else:
             v = np.ones(len(pbar))
             diag["note"] = "no labelled samples: v = 1 for every candidate"
         comps = pd.DataFrame({"s": s, "v": v, "n_predicted": ystar.sum(axis=1)})
-        diag["n_labelled_compared"] = int(len(ctx.labeled))
+        diag["n_labelled_compared"] = len(ctx.labeled)
         return s * v, comps, diag

@@ -109,8 +109,14 @@ def subword_counts(texts: Sequence[str], tokenizer) -> tuple[np.ndarray, np.ndar
     """
     texts = ["" if t is None else str(t) for t in texts]
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None and backend.truncation is None:
-        # the Rust tokenizer directly: one parallel batch call, no Python-side encoding objects
+    if backend is not None:
+        # the Rust tokenizer directly (a copy without the saved truncation / padding): one parallel
+        # batch call, no Python-side encoding objects
+        from tokenizers import Tokenizer
+
+        backend = Tokenizer.from_str(backend.to_str())
+        backend.no_truncation()
+        backend.no_padding()
         encs = backend.encode_batch(texts, add_special_tokens=False)
         units = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(texts))
     else:
@@ -346,7 +352,7 @@ class ALPSStrategy(QueryStrategy):
             entry["loss"][todo] = loss
             entry["eligible"][todo] = ok
             entry["done"][todo] = True
-        return entry["loss"], entry["eligible"], int(len(todo))
+        return entry["loss"], entry["eligible"], len(todo)
 
     def surprisal_embeddings(self, ctx: QueryContext) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         """L2-normalised surprisal vectors of the candidates, the raw masked losses, the number of
@@ -375,10 +381,10 @@ class ALPSStrategy(QueryStrategy):
         comps.loc[comps.index[picks], "dist_to_centroid"] = dists
         diag = {
             "mlm": "bundled" if self.mlm is None else str(self.mlm),
-            "n_clusters": int(len(np.unique(clusters))),
+            "n_clusters": len(np.unique(clusters)),
             "texts_run_through_mlm_now": computed,
             "mean_sampled_tokens": float(n_sampled.mean()),
             "vector_length": int(emb.shape[1]),
-            "n_candidates": int(len(ctx.unlabeled)),
+            "n_candidates": len(ctx.unlabeled),
         }
         return make_selection(ctx, picks, mean_surprisal, "nearest text to a surprisal-cluster centre", comps, diag)

@@ -48,7 +48,7 @@ class RandomStrategy(QueryStrategy):
         order = ctx.rng.choice(len(ctx.unlabeled), size=n, replace=False)
         scores = np.full(len(ctx.unlabeled), np.nan)
         return make_selection(
-            ctx, order, scores, "uniform random draw", None, {"n_candidates": int(len(ctx.unlabeled))}
+            ctx, order, scores, "uniform random draw", None, {"n_candidates": len(ctx.unlabeled)}
         )
 
 
