@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from mlal_core import features
-from mlal_core.config import SessionConfig
-from mlal_core.loop import ActiveLearningSession
-from mlal_core.data import load
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from mlal_core import features  # noqa: E402
+from mlal_core.config import SessionConfig  # noqa: E402
+from mlal_core.data import load  # noqa: E402
+from mlal_core.loop import ActiveLearningSession  # noqa: E402
 
 
 def main() -> None:

@@ -407,8 +407,9 @@ def per_run_mean(rounds: pd.DataFrame, column: str, *, by: str = "setting", incl
     return out.rename(columns={column: "value"})
 
 
-def _per_round_figure(rounds, column, setting, by, strategy_order, title, y_title, kind="line") -> go.Figure:
-    s = per_round_summary(rounds, column, by=by)
+def _per_round_figure(rounds, column, setting, by, strategy_order, title, y_title, kind="line",
+                      include_final: bool = False) -> go.Figure:
+    s = per_round_summary(rounds, column, by=by, include_final=include_final)
     if setting is not None:
         s = s[s[by] == setting]
     elif s[by].nunique() > 1:
@@ -436,10 +437,11 @@ def hard_conflicting_figure(rounds: pd.DataFrame, which: str = "hard_to_learn_co
                             by: str = "setting", strategy_order: Sequence[str] | None = None,
                             kind: str = "line") -> go.Figure:
     """CRAB Fig. 5: hard-to-learn (``which="hard_to_learn_count"``) or conflicting
-    (``"conflicting_count"``) samples left in the unlabelled pool, per round."""
+    (``"conflicting_count"``) samples left in the unlabelled pool, per round (the final record
+    included: its model's view of the pool that is left)."""
     if which not in ("hard_to_learn_count", "conflicting_count"):
         raise ConfigError(f"which must be 'hard_to_learn_count' or 'conflicting_count'; got {which!r}.")
     what = "Hard-to-learn" if which == "hard_to_learn_count" else "Conflicting (exclusive-pair)"
     return _per_round_figure(rounds, which, setting, by, strategy_order,
                              f"{what} samples in the unlabelled pool per round (mean \u00b1 std over seeds)",
-                             f"{what} samples (count)", kind)
+                             f"{what} samples (count)", kind, include_final=True)

@@ -354,6 +354,10 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             config, backend=args.backend, workers=args.workers, threads_per_run=args.threads, store=store,
             ray_address=args.address, limit=args.limit, progress=progress, log=log,
         )
+    except KeyboardInterrupt:
+        print("interrupted: the finished runs are in the store and unfinished ones keep their completed rounds; "
+              "run the same command again to continue.", file=sys.stderr)
+        return 130
     finally:
         if bar is not None:
             bar.close()

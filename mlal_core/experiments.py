@@ -54,6 +54,10 @@ interrupted run is resumed round by round (the session is deterministic, so the 
 uninterrupted run), and a finished one left by an interrupted parent is merged on the next start.
 On Ray clusters reached by ``address`` the part file's bytes travel back with the result.
 
+Only one ``experiment`` process may work on a store at a time (a lock file ``<store>.lock``; a
+second one stops with a message). Ctrl-C stops the parent and its workers: finished runs are in
+the store, a run cut short keeps its completed rounds in its part file.
+
 Features of each (dataset, representation) are computed once in the parent before dispatch
 (MiniLM embeddings are cached on disk by :func:`mlal_core.features.featurize`); workers read the
 cache. Each worker sets ``torch.set_num_threads(threads_per_run)``.
@@ -83,7 +87,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -859,6 +863,49 @@ def _session_of_key(store, key: str) -> tuple[str, str] | None:
     return None if row is None else (row[0], row[1])
 
 
+class _StoreLock:
+    """An exclusive lock on ``<store>.lock`` while an experiment runs on a store: a second
+    ``experiment`` process on the same store would run the same runs twice."""
+
+    def __init__(self, store_path: Path) -> None:
+        self.path = store_path.with_name(store_path.name + ".lock")
+        self.fh = None
+
+    def __enter__(self) -> Self:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.path, "a+")  # held until __exit__
+        try:
+            fcntl.flock(self.fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.fh.seek(0)
+            holder = self.fh.read().strip() or "?"
+            self.fh.close()
+            self.fh = None
+            raise ConfigError(
+                f"Another experiment process (pid {holder}) is running on the store {self.path.with_suffix('')}; "
+                "wait for it to finish or stop it (its finished runs are kept), then run this again."
+            ) from None
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.fh.write(str(os.getpid()))
+        self.fh.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fh is not None:
+            import fcntl
+
+            self.fh.seek(0)
+            self.fh.truncate()
+            fcntl.flock(self.fh.fileno(), fcntl.LOCK_UN)
+            self.fh.close()
+            self.fh = None
+
+
 def _parts_dir(store_path: Path) -> Path:
     return store_path.with_name(store_path.name + ".parts")
 
@@ -1043,7 +1090,13 @@ def _run_local(tasks: list[dict], workers: int, threads: int, env: dict, on_done
                            "error": f"{type(exc).__name__}: {exc}"}
                 on_done(task, res)
     except BaseException:
+        # Ctrl-C or an error in the parent: drop the queued runs and stop the workers now (otherwise
+        # they would go on with the runs already handed to them); a run cut short keeps its
+        # completed rounds in its part file and continues from there next time
         pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            if proc.is_alive():
+                proc.terminate()
         raise
     finally:
         _apply_env(saved)
@@ -1203,10 +1256,17 @@ def run_experiment(
     for w in plan.warnings:
         log(f"warning: {w}")
 
+    store_path = Path(store).expanduser().resolve() if store is not None else config.store_path()
+    with _StoreLock(store_path):
+        return _run_locked(config, plan, store_path, backend, workers, threads_per_run, ray_address, limit,
+                           progress, log, t_start)
+
+
+def _run_locked(config, plan, store_path, backend, workers, threads_per_run, ray_address, limit, progress, log,
+                t_start) -> ExperimentOutcome:
     from mlal_core.store import SessionStore
     from mlal_core.store_merge import import_session, session_ids
 
-    store_path = Path(store).expanduser().resolve() if store is not None else config.store_path()
     main = SessionStore(store_path)
     tables = _Tables(store_path)
     tables.record_experiment(config)

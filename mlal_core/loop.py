@@ -12,7 +12,8 @@ random fill; both seeded). Record ``t`` (``t = 0 .. R-1``, ``R = config.rounds``
    split (``metrics.tune_threshold``) reported as ``*_tuned``;
 3. a ``QueryContext`` over the pool: ``proba_samples = model.predict_proba_samples(pool)``,
    ``features`` = the pool features (when they are sparse, TF-IDF CSR, the model's ``embed()`` of
-   the pool instead: strategies get a dense representation the model computed), ``texts`` = the pool
+   the pool instead, also given as ``embedding`` so that strategies using the model's penultimate
+   features do not embed it twice: strategies get a dense representation), ``texts`` = the pool
    texts, ``model``, ``round = t``, ``total_rounds = R``, ``rng = np.random.default_rng([seed, t])``;
 4. ``strategy.select(ctx, query_size)`` -> the oracle labels the picks -> ``L_{t+1}``.
 
@@ -534,7 +535,10 @@ class ActiveLearningSession:
         proba = np.asarray(model.predict_proba_samples(X_pool))
         if proba.ndim == 2:
             proba = proba[None]
-        ctx_features = model.embed(X_pool) if sp.issparse(X_pool) else np.asarray(X_pool)
+        # Strategies get a dense representation: for sparse (TF-IDF) features, the model's own
+        # penultimate features of the pool, passed as `embedding` too so nobody embeds them twice.
+        embedding = model.embed(X_pool) if sp.issparse(X_pool) else None
+        ctx_features = embedding if embedding is not None else np.asarray(X_pool)
         t_pred = time.perf_counter()
 
         pbar_u = proba[:, unl, :].mean(axis=0) if unl.size else np.zeros((0, self.n_labels))
@@ -561,6 +565,7 @@ class ActiveLearningSession:
                 y_labeled=self._y_labeled.copy(),
                 proba_samples=proba,
                 features=ctx_features,
+                embedding=embedding,
                 texts=ds.train.texts,
                 model=model,
                 round=t,

@@ -3,8 +3,8 @@
 Reads an experiment's finished runs from its store (:func:`mlal_core.experiments.load_results`),
 computes the analysis of :mod:`mlal_core.analysis` and writes ``<out>/<experiment>.md`` with
 figures (PNG through :mod:`mlal_core.export`; standalone HTML when no browser is available for
-static export) under ``<out>/<experiment>_figures/`` and the tables as CSV under
-``<out>/<experiment>_data/``.
+static export) under ``<out>/figures/<experiment>_*`` and the tables as CSV under
+``<out>/<experiment>/``.
 
 Each paper's main claim gets a verdict computed from the numbers by the rules below (the text
 around the numbers is a template; the caveats are written out in ``CAVEATS``):
@@ -439,8 +439,8 @@ def claim_verdicts(res, *, metrics: Sequence[str], reach_metrics: Sequence[str],
 
 # ====================================================================== the report
 class _Figures:
-    def __init__(self, folder: Path, rel: str, formats: Sequence[str], log) -> None:
-        self.folder, self.rel, self.formats, self.log = folder, rel, list(formats), log
+    def __init__(self, folder: Path, rel: str, formats: Sequence[str], log, prefix: str = "") -> None:
+        self.folder, self.rel, self.formats, self.log, self.prefix = folder, rel, list(formats), log, prefix
         self.written: list[Path] = []
         from mlal_core import export
 
@@ -453,6 +453,7 @@ class _Figures:
         from mlal_core import export
 
         links = []
+        name = self.prefix + name
         for fmt in self.formats:
             path = self.folder / f"{name}.{fmt}"
             try:
@@ -487,13 +488,13 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
     out_dir.mkdir(parents=True, exist_ok=True)
     name = config.name
     md_path = out_dir / f"{name}.md"
-    fig_dir = out_dir / f"{name}_figures"
-    data_dir = out_dir / f"{name}_data"
+    fig_dir = out_dir / "figures"  # as the other reports: reports/figures/<name>_*.png, reports/<name>/*.csv
+    data_dir = out_dir / name
     data_dir.mkdir(parents=True, exist_ok=True)
     an = config.analysis
     baseline, test, alpha = an["baseline"], an["test"], float(an["alpha"])
     order = res.strategy_order
-    figs = _Figures(fig_dir, fig_dir.name, formats, log) if figures else None
+    figs = _Figures(fig_dir, fig_dir.name, formats, log, prefix=f"{_slug(name)}_") if figures else None
 
     src = config.source.as_posix() if config.source else "the config"
     lines: list[str] = []

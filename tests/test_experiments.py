@@ -502,9 +502,9 @@ def test_report_from_a_stored_experiment(tmp_path):
     assert "| BEAL (Wang et al.) |" in text and "not assessed" in text  # crab / beal / comal absent
     assert "Full-data reference" in text and "| entropy |" in text
     assert "paired t-test" in text and "n = 2 seeds" in text
-    figs = list((tmp_path / "rep" / "tiny_figures").glob("*.html"))
-    assert len(figs) >= 6 and all(f.name in text for f in figs)
-    assert (tmp_path / "rep" / "tiny_data" / "aulc_per_run.csv").is_file()
+    figs = list((tmp_path / "rep" / "figures").glob("tiny_*.html"))
+    assert len(figs) >= 6 and all(f"figures/{f.name}" in text for f in figs)
+    assert (tmp_path / "rep" / "tiny" / "aulc_per_run.csv").is_file()
 
 
 def test_cli_experiment_dry_run_and_errors(tmp_path):

@@ -290,6 +290,20 @@ def test_tfidf_text_session_gives_strategies_dense_model_features(small_datasets
     assert s.finished and [r.n_labeled for r in s.history] == [50, 70]
 
 
+@pytest.mark.parametrize("strategy", ["badge", "coreset"])
+def test_tfidf_session_embedding_strategies_do_not_embed_twice(small_datasets, strategy):
+    # Regression: with sparse features the context carries the model's embedding of the pool;
+    # BADGE / Core-Set must use it as is (embedding it again failed on the width mismatch).
+    ds = small_datasets["reuters_small"]
+    s = ActiveLearningSession(
+        make_config(representation="tfidf", strategy=strategy, rounds=1, initial_size=50), dataset=ds
+    )
+    p = s.propose()
+    np.testing.assert_array_equal(p.context.embedding, p.context.features)
+    assert p.context.embedding.shape == (600, FAST_MODEL["hidden_size"])
+    assert len(p.selection.indices) == 20
+
+
 # ---------------------------------------------------------------------------- bad inputs
 def test_unknown_names_suggest_close_ones(small_datasets):
     with pytest.raises(ConfigError, match=r"Unknown dataset 'yeest'\. Did you mean 'yeast'"):

@@ -33,6 +33,7 @@ class QueryContext:
     features: np.ndarray | None = None
     texts: Sequence[str] | None = None
     model: object | None = None
+    embedding: np.ndarray | None = None  # (N_pool, h) model.embed of the pool, when already computed
     round: int = 0
     total_rounds: int = 1
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
@@ -64,6 +65,10 @@ class QueryContext:
         if self.features is not None and len(self.features) != n_pool:
             raise ConfigError(
                 f"features must have one row per pool sample ({n_pool}); got {len(self.features)}."
+            )
+        if self.embedding is not None and len(self.embedding) != n_pool:
+            raise ConfigError(
+                f"embedding must have one row per pool sample ({n_pool}); got {len(self.embedding)}."
             )
         if self.texts is not None and len(self.texts) != n_pool:
             raise ConfigError(f"texts must hold one text per pool sample ({n_pool}); got {len(self.texts)}.")

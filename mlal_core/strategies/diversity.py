@@ -30,8 +30,11 @@ from mlal_core.strategies.registry import Param, register
 
 
 def representation(ctx: QueryContext, positions: np.ndarray, strategy: str) -> tuple[np.ndarray, str]:
-    """``h`` for ``positions``: the model's penultimate features when it has ``embed``, else the
-    context's features. Returns the array and where it came from."""
+    """``h`` for ``positions``: the model's penultimate features (``ctx.embedding`` when the loop
+    already computed them, else ``model.embed(features)``), or the context's features when there is
+    no model. Returns the array and where it came from."""
+    if ctx.embedding is not None:
+        return np.asarray(ctx.embedding[positions], dtype=np.float32), "model embedding"
     X = require(ctx, "features", strategy, "the (N_pool, d) representation of the pool")
     if ctx.model is not None and hasattr(ctx.model, "embed"):
         return np.asarray(ctx.model.embed(X[positions]), dtype=np.float32), "model.embed(features)"
