@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """Write a file through ``write(fh)`` into a temporary sibling, then rename it into place.
@@ -30,3 +32,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
             pass
         raise
     return path
+
+
+def load_npy(path: str | os.PathLike) -> np.ndarray | None:
+    """A cached ``.npy`` array, or ``None`` when it is missing or unreadable (the caller re-creates it)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None

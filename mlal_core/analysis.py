@@ -43,7 +43,7 @@ from scipy import stats as sps
 from mlal_core import metrics
 from mlal_core.errors import ConfigError
 from mlal_core.viz import learning_curves, per_round_bars_or_lines
-from mlal_core.viz._common import new_figure
+from mlal_core.viz._common import new_figure, require_columns
 
 __all__ = [
     "METRIC_NAMES",
@@ -79,14 +79,6 @@ def metric_name(metric: str) -> str:
     return METRIC_NAMES.get(metric, metric)
 
 
-def _need(df: pd.DataFrame, cols: Sequence[str], what: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise ConfigError(f"{what} needs a pandas DataFrame; got {type(df).__name__}.")
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ConfigError(f"{what} needs the column(s) {missing}; the frame has {list(df.columns)}.")
-
-
 def _order(values, order: Sequence[str] | None) -> list:
     present = list(pd.unique(values))
     if not order:
@@ -98,7 +90,7 @@ def _order(values, order: Sequence[str] | None) -> list:
 def curve_summary(rounds: pd.DataFrame, metric: str, *, by: str = "setting") -> pd.DataFrame:
     """Mean, std (ddof 1) and count of ``metric`` over seeds at each labelled size, per
     (``by``, strategy): columns ``by``, ``strategy``, ``n_labeled``, ``mean``, ``std``, ``n``."""
-    _need(rounds, [by, "strategy", "n_labeled", metric], "curve_summary")
+    require_columns(rounds, [by, "strategy", "n_labeled", metric], "curve_summary")
     parts = []
     for setting, d in rounds.groupby(by, sort=False):
         s = metrics.summarize_curves(d, metric, by="strategy")
@@ -115,7 +107,7 @@ def learning_curve_figure(rounds: pd.DataFrame, metric: str = "micro_f1", *, set
     """Learning curves of one setting (mean +- std over seeds per strategy); ``reference`` draws the
     full-data score as a dashed horizontal line. ``x="labelled_fraction"`` plots against the
     labelled fraction of the pool instead of the count."""
-    _need(rounds, [by, "strategy", x, metric], "learning_curve_figure")
+    require_columns(rounds, [by, "strategy", x, metric], "learning_curve_figure")
     d = rounds
     if setting is not None:
         d = rounds[rounds[by] == setting]
@@ -142,7 +134,7 @@ def learning_curve_figure(rounds: pd.DataFrame, metric: str = "micro_f1", *, set
 def aulc_per_run(rounds: pd.DataFrame, metric: str = "micro_f1", *, by: str = "setting") -> pd.DataFrame:
     """One row per run: ``by``, strategy, seed, ``aulc`` (normalised area under ``metric`` vs
     labelled size), ``first`` / ``last`` (the metric at the first and last point), ``n_points``."""
-    _need(rounds, [by, "strategy", "seed", "n_labeled", metric], "aulc_per_run")
+    require_columns(rounds, [by, "strategy", "seed", "n_labeled", metric], "aulc_per_run")
     rows = []
     for (setting, strategy, seed), d in rounds.groupby([by, "strategy", "seed"], sort=False):
         d = d.sort_values("n_labeled")
@@ -161,7 +153,7 @@ def aulc_summary(per_run: pd.DataFrame, *, value: str = "aulc", by: str = "setti
     """Per (``by``, strategy): ``mean``, ``std`` (ddof 1), ``n`` of ``value`` over seeds and ``rank``
     (1 = best mean within the setting); with ``baseline``, ``diff_vs_baseline`` = mean - the
     baseline's mean."""
-    _need(per_run, [by, "strategy", value], "aulc_summary")
+    require_columns(per_run, [by, "strategy", value], "aulc_summary")
     g = per_run.groupby([by, "strategy"], sort=False)[value]
     out = g.agg(mean="mean", std="std", n="count").reset_index()
     out["rank"] = out.groupby(by)["mean"].rank(ascending=not higher_is_better, method="min").astype(int)
@@ -247,7 +239,7 @@ def paired_tests(per_run: pd.DataFrame, *, value: str = "aulc", by: str = "setti
     """
     if test not in ("auto", "t", "wilcoxon"):
         raise ConfigError(f"test must be 'auto', 't' or 'wilcoxon'; got {test!r}.")
-    _need(per_run, [by, "strategy", "seed", value], "paired_tests")
+    require_columns(per_run, [by, "strategy", "seed", value], "paired_tests")
     rows = []
     for setting, d in per_run.groupby(by, sort=False):
         wide = d.pivot_table(index="seed", columns="strategy", values=value, aggfunc="first")
@@ -286,7 +278,7 @@ def pairwise_figure(tests: pd.DataFrame, *, setting=None, by: str = "setting", v
                     title: str | None = None) -> go.Figure:
     """Heatmap of mean paired differences (row strategy minus column strategy) from an all-pairs
     :func:`paired_tests` frame; cells significant at ``alpha`` are marked with ``*``."""
-    _need(tests, [by, "strategy", "other", "mean_diff", "p"], "pairwise_figure")
+    require_columns(tests, [by, "strategy", "other", "mean_diff", "p"], "pairwise_figure")
     d = tests if setting is None else tests[tests[by] == setting]
     if d.empty:
         raise ConfigError(f"pairwise_figure: no comparisons for setting {setting!r}.")
@@ -318,7 +310,7 @@ def with_reference(rounds: pd.DataFrame, references: pd.DataFrame, metric: str) 
     """The full-data ``metric`` of each row's (dataset, representation, model, seed), aligned with
     ``rounds`` (NaN where no reference was computed)."""
     keys = ["dataset", "representation", "model", "seed"]
-    _need(rounds, keys, "with_reference")
+    require_columns(rounds, keys, "with_reference")
     if references is None or references.empty or metric not in references.columns:
         return pd.Series(np.nan, index=rounds.index, name=f"reference_{metric}")
     ref = references[keys + [metric]].drop_duplicates(keys).rename(columns={metric: "_ref"})
@@ -333,7 +325,7 @@ def reach_per_run(rounds: pd.DataFrame, references: pd.DataFrame, metric: str = 
     (:func:`mlal_core.metrics.labelled_fraction_to_reach`). ``fraction`` is NaN when the curve never
     reaches the target within the budget; ``max_fraction`` is the labelled fraction at the run's end
     (the censoring point)."""
-    _need(rounds, [by, "strategy", "seed", "n_labeled", "pool_size", metric], "reach_per_run")
+    require_columns(rounds, [by, "strategy", "seed", "n_labeled", "pool_size", metric], "reach_per_run")
     ref = with_reference(rounds, references, metric)
     d = rounds.assign(_ref=ref)
     rows = []
@@ -357,7 +349,7 @@ def reach_summary(per_run: pd.DataFrame, *, by: str = "setting", strategy_order:
     ``mean_fraction`` (over all runs; NaN unless every run reached it), ``median_fraction`` (over all
     runs, unreached counted as never: NaN when fewer than half reached), ``mean_reached`` (over the
     runs that reached it) and ``budget_fraction`` (the labelled fraction at the end of the budget)."""
-    _need(per_run, [by, "strategy", "target_fraction", "fraction", "max_fraction"], "reach_summary")
+    require_columns(per_run, [by, "strategy", "target_fraction", "fraction", "max_fraction"], "reach_summary")
     rows = []
     for (setting, strategy, f), g in per_run.groupby([by, "strategy", "target_fraction"], sort=False):
         v = g["fraction"].to_numpy(float)
@@ -386,7 +378,7 @@ def per_round_summary(rounds: pd.DataFrame, column: str, *, by: str = "setting",
     """Mean, std (ddof 1) and count over seeds of ``column`` per (``by``, strategy, round); NaN values
     (e.g. MeanIR of a batch without positives) are left out of the mean and the count. The final
     record (no query) is left out unless ``include_final``."""
-    _need(rounds, [by, "strategy", "round", column], "per_round_summary")
+    require_columns(rounds, [by, "strategy", "round", column], "per_round_summary")
     d = rounds
     if not include_final and "final" in d.columns:
         d = d[~d["final"].astype(bool)]
@@ -399,7 +391,7 @@ def per_round_summary(rounds: pd.DataFrame, column: str, *, by: str = "setting",
 def per_run_mean(rounds: pd.DataFrame, column: str, *, by: str = "setting", include_final: bool = False) -> pd.DataFrame:
     """One row per run: the mean of ``column`` over its rounds (NaN values left out), as ``value``
     (e.g. the run's average MeanIR of the selected batches, for :func:`paired_tests`)."""
-    _need(rounds, [by, "strategy", "seed", column], "per_run_mean")
+    require_columns(rounds, [by, "strategy", "seed", column], "per_run_mean")
     d = rounds
     if not include_final and "final" in d.columns:
         d = d[~d["final"].astype(bool)]

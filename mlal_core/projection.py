@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from mlal_core._io import atomic_write
+from mlal_core._io import atomic_write, load_npy
 from mlal_core.errors import ConfigError
 
 __all__ = [
@@ -209,12 +209,8 @@ def _disk_path(key: str) -> Path:
 
 
 def _disk_load(key: str, n: int) -> np.ndarray | None:
-    path = _disk_path(key)
-    if not path.is_file():
-        return None
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
+    arr = load_npy(_disk_path(key))
+    if arr is None:
         return None
     if arr.shape != (n, 2) or arr.dtype != np.float32 or not np.isfinite(arr).all():
         return None

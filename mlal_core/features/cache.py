@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlal_core._io import atomic_write
+from mlal_core._io import atomic_write, load_npy
 
 FORMAT_VERSION = 1
 
@@ -42,12 +42,8 @@ def save_array(path: Path, array: np.ndarray) -> None:
 
 def load_array(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray | None:
     """The cached array, or ``None`` when missing, unreadable, or not of ``shape``."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
+    arr = load_npy(path)
+    if arr is None:
         return None
     if arr.dtype != np.float32 or arr.ndim != 2:
         return None
