@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.metrics import (
     f1_score,
     hamming_loss,
     label_ranking_average_precision_score,
     label_ranking_loss,
     ndcg_score,
-    roc_auc_score,
 )
 
 from mlal_core.errors import ConfigError
@@ -43,13 +43,23 @@ def precision_at_k(Y_true: np.ndarray, P: np.ndarray, k: int) -> float:
 
 
 def macro_auc(Y_true: np.ndarray, P: np.ndarray) -> float:
-    """Mean ROC-AUC over the labels that have both classes in ``Y_true`` (NaN if none has)."""
+    """Mean ROC-AUC over the labels that have both classes in ``Y_true`` (NaN if none has).
+
+    Computed for all labels at once from tie-averaged ranks (Mann-Whitney U): the values of
+    scikit-learn's ``roc_auc_score`` per label (tested), about 10x faster, which matters where it
+    runs every training epoch (batch selection).
+    """
     Y_true, P = _check(Y_true, P)
-    pos = Y_true.sum(axis=0)
-    ok = (pos > 0) & (pos < len(Y_true))
+    Y = Y_true.astype(bool)
+    npos = Y.sum(axis=0)
+    nneg = len(Y) - npos
+    ok = (npos > 0) & (nneg > 0)
     if not ok.any():
         return float("nan")
-    return float(roc_auc_score(Y_true[:, ok], P[:, ok], average="macro"))
+    R = rankdata(P[:, ok], axis=0)
+    pos = npos[ok].astype(np.float64)
+    auc = ((R * Y[:, ok]).sum(axis=0) - pos * (pos + 1) / 2) / (pos * nneg[ok])
+    return float(auc.mean())
 
 
 def _f1_scores(Y_true: np.ndarray, pred: np.ndarray) -> tuple[float, float]:

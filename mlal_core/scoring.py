@@ -49,6 +49,7 @@ __all__ = [
     "EPS",
     "beta_partial_losses",
     "beta_score",
+    "binary_entropy",
     "brier_score",
     "expected_beta_score",
     "log_score",
@@ -152,3 +153,18 @@ def brier_score(p, y) -> np.ndarray:
     p = _clip(p)
     y = np.asarray(y, dtype=np.float64)
     return -((y - p) ** 2)
+
+
+def binary_entropy(p: np.ndarray) -> np.ndarray:
+    """``H(p) = -p log2 p - (1-p) log2 (1-p)`` in bits, elementwise, with ``H(0) = H(1) = 0``.
+
+    The expected log loss of p under itself, in bits: the entropy of the entropy / BALD strategies
+    and Eq. 1 of uncertainty batch selection. Keeps a float32 input in float32 (the probability samples usually are) for speed.
+    """
+    p = np.asarray(p)
+    if p.dtype not in (np.float32, np.float64):
+        p = p.astype(np.float64)
+    p = np.clip(p, 0.0, 1.0)
+    q = 1.0 - p
+    tiny = np.finfo(p.dtype).tiny
+    return -(p * np.log2(np.maximum(p, tiny)) + q * np.log2(np.maximum(q, tiny)))

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import f1_score
+from sklearn.metrics import f1_score, roc_auc_score
 
 from mlal_core import metrics
 from mlal_core.errors import ConfigError
@@ -58,6 +58,17 @@ def test_vectorised_macro_f1_equals_sklearn(seed):
     ours = metrics.macro_f1_per_threshold(Yr, Pr)
     ref = [f1_score(Yr, (Pr > t).astype(int), average="macro", zero_division=0) for t in metrics.THRESHOLD_GRID]
     np.testing.assert_allclose(ours, ref, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000))
+def test_rank_based_macro_auc_equals_sklearn_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    Yr = rng.random((50, 5)) < 0.4
+    Pr = np.round(rng.random((50, 5)), 1)  # many ties
+    ok = [j for j in range(5) if 0 < Yr[:, j].sum() < 50]
+    ref = np.mean([roc_auc_score(Yr[:, j], Pr[:, j]) for j in ok]) if ok else np.nan
+    assert metrics.macro_auc(Yr, Pr) == pytest.approx(ref, nan_ok=True)
 
 
 def test_tune_threshold_picks_best_and_prefers_half_on_ties():

@@ -30,20 +30,12 @@ from collections import deque
 import numpy as np
 
 from ..errors import ConfigError, unknown_name_error
+from ..scoring import binary_entropy
 
 _EPS = 1e-12
 
 
 # ----------------------------------------------------------------------------- pure functions
-def binary_entropy(p: np.ndarray) -> np.ndarray:
-    """Eq. 1: ``e = -(p log2 p + (1 - p) log2 (1 - p))`` element-wise, 0 at p in {0, 1}."""
-    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(p > 0, p * np.log2(np.where(p > 0, p, 1.0)), 0.0)
-        b = np.where(p < 1, (1 - p) * np.log2(np.where(p < 1, 1 - p, 1.0)), 0.0)
-    return -(a + b)
-
-
 def window_difference(window: np.ndarray) -> np.ndarray:
     """Eq. 4: mean absolute difference of successive predictions; ``window`` is (T, n, K), oldest
     first. With fewer than two predictions the difference is 0."""

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mlal_core.errors import ConfigError
+from mlal_core.scoring import binary_entropy  # noqa: F401  (re-exported for the strategies)
 from mlal_core.strategies.base import (
     QueryContext,
     ScoreBasedStrategy,
@@ -96,20 +97,6 @@ def texts_hash(texts: Sequence[str]) -> str:
 # ----------------------------------------------------------------------------------------------
 # information
 # ----------------------------------------------------------------------------------------------
-def binary_entropy(p: np.ndarray) -> np.ndarray:
-    """``H(p) = -p log2 p - (1-p) log2 (1-p)`` in bits, elementwise, with ``H(0) = H(1) = 0``.
-
-    Keeps a float32 input in float32 (the probability samples usually are) for speed.
-    """
-    p = np.asarray(p)
-    if p.dtype not in (np.float32, np.float64):
-        p = p.astype(np.float64)
-    p = np.clip(p, 0.0, 1.0)
-    q = 1.0 - p
-    tiny = np.finfo(p.dtype).tiny
-    return -(p * np.log2(np.maximum(p, tiny)) + q * np.log2(np.maximum(q, tiny)))
-
-
 def pseudo_labels(pbar: np.ndarray) -> np.ndarray:
     """``ystar_j = 1[pbar_j > 0.5]`` as bool."""
     return np.asarray(pbar) > 0.5
