@@ -198,8 +198,14 @@ def _store(args: argparse.Namespace):
     return SessionStore(args.store)
 
 
-def _run_session(session, store, *, quiet: bool = False) -> int:
-    """Run a session to its end, printing one table row per finished round."""
+def _run_session(session, store) -> int:
+    """Compute the features (with a progress bar), then run the session to its end, printing one
+    table row per finished round."""
+    bar = _Bar(f"features ({session.representation})")
+    try:
+        session.prepare(progress=bar)
+    finally:
+        bar.close()
     printed = {"header": False}
 
     def on_progress(done: int, total: int, message: str) -> None:
@@ -210,7 +216,7 @@ def _run_session(session, store, *, quiet: bool = False) -> int:
             printed["header"] = True
         print(_round_row(session.history[-1]), flush=True)
 
-    if session.history and not quiet:
+    if session.history:
         print(_round_header())
         printed["header"] = True
         for rec in session.history:
@@ -260,11 +266,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"Session {session.session_id}: {config.dataset}, strategy {config.strategy}, "
           f"representation {session.representation}, {config.rounds} rounds x {config.query_size}, "
           f"initial {config.initial_size} ({config.initial_method}), seed {config.seed}", flush=True)
-    bar = _Bar(f"features ({session.representation})")
-    try:
-        session.prepare(progress=bar)
-    finally:
-        bar.close()
     return _run_session(session, store)
 
 
@@ -307,11 +308,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
         print(f"Session {sid} has already finished ({len(session.history)} records); nothing to do.")
         return 0
     print(f"Resuming session {sid} at round {session.next_round}.", flush=True)
-    bar = _Bar(f"features ({session.representation})")
-    try:
-        session.prepare(progress=bar)
-    finally:
-        bar.close()
     return _run_session(session, store)
 
 
