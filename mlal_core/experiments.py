@@ -1294,7 +1294,9 @@ def _run_locked(config, plan, store_path, backend, workers, threads_per_run, ray
             tables.record_run(config.name, planned[key], sid, None, backend)
     done_refs = tables.reference_keys() if config.reference else set()
 
-    pending_runs = [r for r in plan.runs if r.key not in done_keys]
+    # seed-major order: an experiment stopped early leaves whole seeds (every dataset and strategy)
+    # rather than whole datasets, so the finished part can already be compared
+    pending_runs = sorted((r for r in plan.runs if r.key not in done_keys), key=lambda r: config.seeds.index(r.config.seed))
     pending_refs = [f for f in plan.references if f.key not in done_refs]
     total = len(plan.runs) + len(plan.references)
     already = total - len(pending_runs) - len(pending_refs)

@@ -114,6 +114,25 @@ def _set_number(page, label: str, value: int) -> None:
     _idle(page)
 
 
+def _download(page, button, target: Path, tries: int = 3) -> None:
+    """Click a download button and save what arrives. A script rerun between drawing the button and
+    the click can leave the button pointing at a replaced media file, so wait for the app to be idle
+    and try again (at most ``tries`` times)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(1, tries + 1):
+        _idle(page)
+        button.wait_for(state="visible", timeout=60_000)
+        try:
+            with page.expect_download(timeout=40_000) as dl:
+                button.click()
+            dl.value.save_as(target)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries:
+                raise
+
+
 def test_browser_session_of_two_rounds_every_page_and_downloads(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -159,16 +178,14 @@ def test_browser_session_of_two_rounds_every_page_and_downloads(server, tmp_path
             _screenshot(page, shots, "03_active_learning")
 
             # downloads: a figure as PNG and a table as CSV
-            with page.expect_download(timeout=120_000) as dl:
-                page.get_by_role("button", name="PNG", exact=True).first.click()
             png = tmp_path / "figure.png"
-            dl.value.save_as(png)
+            _download(page, page.get_by_role("button", name="PNG", exact=True).first, png)
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
-            page.get_by_text("All rounds (table)").click()
-            with page.expect_download(timeout=60_000) as dl:
-                page.get_by_role("button", name="CSV", exact=True).first.click()
+            _idle(page)
+            rounds_box = page.locator('[data-testid="stExpander"]').filter(has_text="All rounds (table)")
+            rounds_box.get_by_text("All rounds (table)").click()
             table = tmp_path / "table.csv"
-            dl.value.save_as(table)
+            _download(page, rounds_box.get_by_role("button", name="CSV", exact=True), table)
             rows = list(csv.DictReader(io.StringIO(table.read_text())))
             assert [r["round"] for r in rows] == ["0", "1", "2"] and "micro_f1" in rows[0]
             _no_error_box(page, "after downloads")
