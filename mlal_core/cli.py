@@ -199,33 +199,53 @@ def _store(args: argparse.Namespace):
 
 
 def _run_session(session, store) -> int:
-    """Compute the features (with a progress bar), then run the session to its end, printing one
-    table row per finished round."""
+    """Compute the features (with a progress bar), then run the session to its end in a background
+    worker, printing one table row per finished round and the round in progress on a progress bar.
+    Ctrl-C cancels the round in progress (nothing of it is stored) and says how to resume."""
+    from mlal_core.worker import SessionWorker
+
     bar = _Bar(f"features ({session.representation})")
     try:
         session.prepare(progress=bar)
     finally:
         bar.close()
-    printed = {"header": False}
-
-    def on_progress(done: int, total: int, message: str) -> None:
-        if done == 0:
-            return
-        if not printed["header"]:
-            print(_round_header(), flush=True)
-            printed["header"] = True
-        print(_round_row(session.history[-1]), flush=True)
-
-    if session.history:
-        print(_round_header())
-        printed["header"] = True
-        for rec in session.history:
-            print(_round_row(rec))
-    session.run(progress=on_progress)
+    print(_round_header(), flush=True)
+    for rec in session.history:
+        print(_round_row(rec), flush=True)
+    left = session.planned_records() - len(session.history)
+    worker = SessionWorker(session, records=max(1, left)).start()
+    round_bar = _Bar("round")
+    printed = len(session.history)
+    try:
+        while True:
+            ended = worker.join(timeout=0.25)
+            st = worker.status()
+            while printed < len(session.history):
+                round_bar.close()
+                print(_round_row(session.history[printed]), flush=True)
+                printed += 1
+            if ended:
+                break
+            round_bar(st.step_done, st.step_total, st.message)
+    except KeyboardInterrupt:
+        worker.cancel()
+        worker.join()
+        round_bar.close()
+        print(f"Cancelled: the round in progress was dropped. Session {session.session_id} is stored at its "
+              f"last completed round ({len(session.history)} record(s)); continue with "
+              f"`python -m mlal_core resume {session.session_id}`.", file=sys.stderr)
+        return 130
+    finally:
+        round_bar.close()
+    st = worker.status()
+    if st.state == "failed":
+        print(f"error: {st.error}\nThe session keeps its {len(session.history)} completed record(s) (marked "
+              f"failed); fix the cause and `resume {session.session_id}`.", file=sys.stderr)
+        return 1
     last = session.history[-1] if session.history else None
     if last is not None:
-        state = "finished" if session.finished else "stopped"
-        print(f"Session {state}: {len(session.history)} record(s), {last.n_labeled} labelled samples.")
+        print(f"Session {'finished' if session.finished else 'stopped'}: {len(session.history)} record(s), "
+              f"{last.n_labeled} labelled samples.")
     print(f"Stored in {store.path} as session {session.session_id}")
     return 0
 
@@ -245,6 +265,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         representation=args.representation,
         max_length=args.max_length,
+        model=args.model,
         model_params=model_params,
         strategy=args.strategy,
         strategy_params=params,
@@ -430,9 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--query-size", type=int, default=50)
     p.add_argument("--initial-size", type=int, default=100)
     p.add_argument("--initial-method", default="random", help="random | per_label")
-    p.add_argument("--representation", default="auto", help="auto | minilm | tfidf | raw")
-    p.add_argument("--max-length", type=int, default=128, help="encoder max tokens (minilm)")
+    p.add_argument("--representation", default="auto", help="auto | minilm | tfidf | raw (the text backbones read token ids: leave auto)")
+    p.add_argument("--max-length", type=int, default=128, help="frozen encoder's max tokens (minilm); a text backbone's is its model parameter max_length")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", default="mlp_ensemble",
+                   help="mlp_ensemble (over frozen features; default) | textcnn | textrnn | transformer "
+                        "(text backbones trained end to end; slow on a CPU)")
     p.add_argument("--ensemble", type=int, default=5, help="ensemble members")
     p.add_argument("--mc-passes", type=int, default=0, help="MC-dropout passes per member (0 = off)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs per round (model default if unset)")

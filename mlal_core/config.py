@@ -27,9 +27,13 @@ from typing import Any
 
 from mlal_core.errors import ConfigError, unknown_name_error
 
-REPRESENTATIONS = ("auto", "minilm", "tfidf", "raw")
+REPRESENTATIONS = ("auto", "minilm", "tfidf", "raw", "tokens")
 INITIAL_METHODS = ("random", "per_label")
-MODELS = ("mlp_ensemble",)
+#: models over fixed feature vectors (MiniLM embeddings, TF-IDF, a tabular set's own features)
+FEATURE_MODELS = ("mlp_ensemble",)
+#: deep text backbones trained end to end on token ids (representation ``"tokens"``; issue 5)
+TEXT_BACKBONES = ("textcnn", "textrnn", "transformer")
+MODELS = FEATURE_MODELS + TEXT_BACKBONES
 
 #: Model parameters the session uses unless ``model_params`` says otherwise.
 DEFAULT_MODEL_PARAMS: dict[str, Any] = {"n_members": 5, "mc_passes": 0}
@@ -96,8 +100,26 @@ class SessionConfig:
         return {**DEFAULT_MODEL_PARAMS, **self.model_params}
 
     def resolve_representation(self, kind: str) -> str:
-        """The representation for a dataset of ``kind`` ("text" or "tabular"); checks they fit."""
+        """The representation for a dataset of ``kind`` ("text" or "tabular"); checks they fit.
+
+        The deep text backbones read token ids (``"tokens"``); the MLP head reads feature vectors."""
         rep = self.representation
+        if self.model in TEXT_BACKBONES:
+            if kind != "text":
+                raise ConfigError(
+                    f"Model {self.model!r} is a text backbone, but this dataset is {kind}; use model 'mlp_ensemble'."
+                )
+            if rep not in ("auto", "tokens"):
+                raise ConfigError(
+                    f"Model {self.model!r} learns from the token ids of the texts, not from {rep!r} features: "
+                    "use representation 'auto' (or 'tokens'), or model 'mlp_ensemble' for fixed features."
+                )
+            return "tokens"
+        if rep == "tokens":
+            raise ConfigError(
+                f"Representation 'tokens' (token ids) is for the text backbones {', '.join(TEXT_BACKBONES)}; "
+                f"model {self.model!r} needs feature vectors: use 'auto', 'minilm' or 'tfidf'."
+            )
         if rep == "auto":
             return "minilm" if kind == "text" else "raw"
         if kind == "text" and rep == "raw":
@@ -162,6 +184,7 @@ class SessionConfig:
                 raise ConfigError(f"model_params[{key!r}] must be a positive integer; got {params.get(key)!r}.")
         if not _is_int(params.get("mc_passes")) or params["mc_passes"] < 0:
             raise ConfigError(f"model_params['mc_passes'] must be 0 or a positive integer; got {params.get('mc_passes')!r}.")
+        _check_model_params(self.model, params)
         bsel = params.get("batch_sampler")
         if bsel is not None:
             # training mini-batch selection: a registry name of mlal_core.batch_selection, or
@@ -215,6 +238,16 @@ class SessionConfig:
                 "The session will stop cleanly when the pool is exhausted."
             ]
         return []
+
+
+def _check_model_params(name: str, params: dict[str, Any]) -> None:
+    """Build the model (unknown parameter names raise) and check its values, before any training."""
+    from mlal_core import models
+
+    model = models.make_model(name, **params)
+    check = getattr(model, "_validate_params", None)
+    if check is not None:
+        check()
 
 
 def parse_param_value(raw: str, default: Any) -> Any:

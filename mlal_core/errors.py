@@ -22,6 +22,10 @@ class PoolExhaustedError(MLALError):
     """The unlabelled pool has no sample left to query."""
 
 
+class RoundCancelled(MLALError):
+    """The round in progress was cancelled; nothing of it was stored (the session is unchanged)."""
+
+
 def unknown_name_error(kind: str, name: str, known: Iterable[str], plural: str | None = None) -> ConfigError:
     """Build a ``ConfigError`` for an unknown ``name``, suggesting the close known names."""
     known = sorted(known)

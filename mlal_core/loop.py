@@ -57,6 +57,7 @@ context (the strategy contract).
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
@@ -298,6 +299,40 @@ def _safe_mean_ir(Y: np.ndarray) -> float:
     return float(stats.mean_ir(np.asarray(Y)))
 
 
+# ====================================================================== round progress
+def _predict(model: Any, method: str, X: Any, progress: Progress | None) -> np.ndarray:
+    """``model.<method>(X)``, passing ``progress`` to models that report inference progress."""
+    fn = getattr(model, method)
+    try:
+        accepts = "progress" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        accepts = False
+    return fn(X, progress=progress) if accepts else fn(X)
+
+
+class _PhaseProgress:
+    """Forwards a round's phases to a ``progress(done, total, message)`` callback, prefixing
+    "Round t: <phase>" to the model's own messages; a no-op without a callback."""
+
+    def __init__(self, progress: Progress | None, round_: int) -> None:
+        self.progress = progress
+        self.round = round_
+
+    def phase(self, what: str) -> None:
+        if self.progress is not None:
+            self.progress(0, 0, f"Round {self.round}: {what}")
+
+    def callback(self, what: str) -> Progress | None:
+        if self.progress is None:
+            return None
+        outer = self.progress
+
+        def forward(done: int, total: int, message: str = "") -> None:
+            outer(done, total, f"Round {self.round}: {what}" + (f" ({message})" if message else ""))
+
+        return forward
+
+
 # ====================================================================== the session
 class ActiveLearningSession:
     """One active-learning run over a dataset's training pool (see the module docstring).
@@ -485,13 +520,22 @@ class ActiveLearningSession:
         self.prepare()
         return self._features
 
+    @property
+    def feature_max_length(self) -> int:
+        """Token limit of the features: the text backbone's own ``max_length`` for token ids (256 for
+        TextCNN / TextRNN as in CRAB), else ``config.max_length`` (the frozen encoder's)."""
+        if self.representation == "tokens":
+            return int(_build_model(self.config, self.config.seed).max_length)
+        return int(self.config.max_length)
+
     def prepare(self, progress: Progress | None = None) -> None:
         """Compute the features (the slow step for text sets) if not done yet."""
         if self._features is not None:
             return
         from mlal_core import features as feat
 
-        feats = feat.featurize(self.dataset, self.representation, max_length=self.config.max_length, progress=progress)
+        feats = feat.featurize(self.dataset, self.representation, max_length=self.feature_max_length,
+                               progress=progress)
         _check_finite(feats)
         self._features = feats
 
@@ -508,13 +552,18 @@ class ActiveLearningSession:
             f"The session has finished: {why}. Start a new session (or one with more rounds) to query more."
         )
 
-    def propose(self) -> PendingRound:
-        """Train on L, evaluate, and select the next batch; nothing is stored or labelled yet."""
+    def propose(self, progress: Progress | None = None) -> PendingRound:
+        """Train on L, evaluate, and select the next batch; nothing is stored or labelled yet.
+
+        ``progress(done, total, message)`` reports each phase (training, predicting, selecting) as
+        the model reports it (per epoch or mini-batch, per inference chunk). An exception raised by
+        ``progress`` (e.g. ``RoundCancelled``) aborts the round and leaves the session unchanged."""
         if self._finished:
             raise self._finished_error()
         from mlal_core import correlation, metrics
 
         self.prepare()
+        report = _PhaseProgress(progress, len(self.history))
         cfg = self.config
         t = len(self.history)
         feats = self._features
@@ -525,19 +574,33 @@ class ActiveLearningSession:
         t_start = time.perf_counter()
 
         model = _build_model(cfg, cfg.seed + t)
-        model.fit(X_pool[self._labeled], self._y_labeled, feats.valid, _dense_Y(ds.valid.Y))
+        report.phase("training the model")
+        model.fit(X_pool[self._labeled], self._y_labeled, feats.valid, _dense_Y(ds.valid.Y),
+                  progress=report.callback("training"))
         t_fit = time.perf_counter()
 
-        P_test = model.predict_proba(feats.test)
-        P_valid = model.predict_proba(feats.valid)
+        report.phase("measuring on the test split")
+        P_test = _predict(model, "predict_proba", feats.test, report.callback("predicting the test split"))
+        P_valid = _predict(model, "predict_proba", feats.valid, report.callback("predicting the valid split"))
         threshold = metrics.tune_threshold(_dense_Y(ds.valid.Y), P_valid)
         result = metrics.evaluate(_dense_Y(ds.test.Y), P_test, threshold=0.5, tuned_threshold=threshold)
-        proba = np.asarray(model.predict_proba_samples(X_pool))
+        # Strategies get a dense representation: for sparse (TF-IDF) features or token ids, the
+        # model's own penultimate features of the pool, passed as `embedding` too so nobody embeds
+        # them twice (a text backbone computes both in one pass over the pool).
+        report.phase("scoring the pool")
+        pool_progress = report.callback("predicting the pool")
+        embedding = None
+        if sp.issparse(X_pool) or feats.name == "tokens":
+            if hasattr(model, "predict_samples_and_embedding"):
+                proba, embedding = model.predict_samples_and_embedding(X_pool, progress=pool_progress)
+            else:
+                proba = _predict(model, "predict_proba_samples", X_pool, pool_progress)
+                embedding = model.embed(X_pool)
+        else:
+            proba = _predict(model, "predict_proba_samples", X_pool, pool_progress)
+        proba = np.asarray(proba)
         if proba.ndim == 2:
             proba = proba[None]
-        # Strategies get a dense representation: for sparse (TF-IDF) features, the model's own
-        # penultimate features of the pool, passed as `embedding` too so nobody embeds them twice.
-        embedding = model.embed(X_pool) if sp.issparse(X_pool) else None
         ctx_features = embedding if embedding is not None else np.asarray(X_pool)
         t_pred = time.perf_counter()
 
@@ -573,6 +636,7 @@ class ActiveLearningSession:
                 rng=np.random.default_rng([cfg.seed, t]),
             )
             n = int(min(cfg.query_size, candidates.size))
+            report.phase(f"selecting {n} of {candidates.size:,} candidates ({cfg.strategy})")
             selection = self.strategy.select(ctx, n)
             self._check_selection(selection, candidates, n)
         t_sel = time.perf_counter()
@@ -668,11 +732,11 @@ class ActiveLearningSession:
         self.history.append(record)
         return record
 
-    def step(self) -> RoundRecord:
-        """One round with the session's oracle: ``commit(propose())``."""
+    def step(self, progress: Progress | None = None) -> RoundRecord:
+        """One round with the session's oracle: ``commit(propose(progress))``."""
         if self._finished:
             raise self._finished_error()
-        return self.commit(self.propose())
+        return self.commit(self.propose(progress))
 
     def run(
         self,

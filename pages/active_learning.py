@@ -79,24 +79,34 @@ def _records_for(n_query: int) -> int:
     return n_query + (1 if n_query == left else 0)
 
 
-def _run_one_round() -> None:
-    """One record: train, evaluate, select, ask the simulated oracle, store."""
-    with state.session_lock(session):
-        if state.get_run() is None:  # finished (or cancelled) while this thread waited
-            return
-        pending = session.propose()
-        proba = pending.predicted_proba()
-        record = session.commit(pending)
-    state.remember_predictions(session, record.round, proba)
-
-
 def _start(n_query: int) -> None:
     state.clear_pending(session)
-    state.start_run(session, _records_for(n_query))
+    state.start_worker(session, _records_for(n_query))
+
+
+@st.fragment(run_every=1.0)
+def _worker_panel() -> None:
+    """The rounds running in the background: records written, the phase in progress, cancel."""
+    worker = state.get_worker(session)
+    if worker is None:
+        return
+    if not worker.running:
+        state.finish_worker()
+        st.rerun(scope="app")
+    status = worker.status()
+    st.progress(status.records_done / status.records_total,
+                text=f"{status.records_done} of {status.records_total} record(s) written · "
+                     f"{status.elapsed_s:.0f} s so far · the rounds run in the background: other pages stay usable")
+    st.progress(status.step_fraction or 0.0, text=status.message)
+    c1, c2, _ = st.columns([1, 1, 2])
+    c1.button("Cancel now", key="al_cancel", on_click=worker.cancel, icon=":material/stop_circle:",
+              help="Drops the round in progress at its next step; the session stays at its last completed round.")
+    c2.button("Stop after this round", key="al_stop_after", on_click=worker.stop_after_round,
+              icon=":material/pause_circle:", help="Lets the round in progress finish and be stored, then stops.")
 
 
 # ------------------------------------------------------------------------------------ controls
-run = state.get_run()
+run = state.get_worker(session)
 pending = state.get_pending(session)
 if "al_oracle_choice" not in st.session_state:
     st.session_state["al_oracle_choice"] = state.get_oracle()
@@ -223,6 +233,10 @@ elif history:
         col.metric(metric_name(m), f"{value:.3f}", None if delta is None else f"{delta:+.3f}",
                    delta_color="inverse" if m == "hamming_loss" else "normal", help=help_)
 
+    if not rec.final and 0 < rec.n_candidates < rec.n_unlabeled:
+        st.caption(f":material/filter_alt: Candidate subset: the strategy scored a seeded random {rec.n_candidates:,} "
+                   f"of the {rec.n_unlabeled:,} unlabelled samples this round (hard-to-learn and conflicting counts "
+                   "are still over the whole pool).")
     if not rec.final:
         st.markdown(f"**The {len(rec.selected)} picks of round {t}** (in pick order)")
         proba = state.predictions(session, t)
@@ -271,21 +285,12 @@ elif history:
 
 
 # ------------------------------------------------------------------------------------ running
-if run is not None:
-    with progress_area:
-        final = _next_is_final(session)
-        what = "training and measuring the final model" if final else "training the model, scoring the pool, picking"
-        c1, c2 = st.columns([5, 1], vertical_alignment="bottom")
-        c1.progress(run["done"] / run["total"],
-                    text=f"{'Final evaluation' if final else f'Round {session.next_round}'}: "
-                         f"{what}... ({run['done']} of {run['total']} steps done)")
-        c2.button("Cancel", key="al_cancel", on_click=state.stop_run, icon=":material/stop_circle:",
-                  help="Stops after the round in progress (it is stored).")
-    try:
-        _run_one_round()
-    except MLALError as e:
-        state.stop_run()
-        with progress_area:
-            st.error(f"The round could not run: {e}", icon=":material/error:")
-    else:
-        st.rerun()
+outcome = state.pop_outcome()
+with progress_area:
+    if run is not None:
+        _worker_panel()
+    elif outcome is not None and outcome.state == "cancelled":
+        st.warning(f"{outcome.message} ({outcome.records_done} record(s) written.)", icon=":material/stop_circle:")
+    elif outcome is not None and outcome.state == "failed":
+        st.error(f"The round could not run: {outcome.error}. The {len(session.history)} completed round(s) are "
+                 "stored; fix the cause and run again.", icon=":material/error:")

@@ -8,10 +8,11 @@ import warnings
 import pandas as pd
 import streamlit as st
 
-from mlal_core import data, features
+from mlal_core import data, features, models
 from mlal_core.config import INITIAL_METHODS, SessionConfig
 from mlal_core.errors import MLALError
 from mlal_core.loop import ActiveLearningSession, SessionBudgetWarning
+from mlal_core.models import pretrained
 from mlal_core.session_export import session_export_zip
 from mlal_core.strategies import registry
 from ui import sidebar, state, widgets
@@ -30,6 +31,24 @@ REPRESENTATION_HELP = {
              "in the text, down-weighted when it occurs in many texts. Fast; knows nothing about meaning.",
     "raw": "The numbers that describe each sample in the dataset, rescaled to mean 0 and standard deviation 1 "
            "on the training split.",
+}
+MODEL_NAMES = {
+    "mlp_ensemble": "MLP head on frozen features (fast)",
+    "textcnn": "TextCNN",
+    "textrnn": "TextRNN (BiGRU)",
+    "transformer": "Fine-tuned transformer (MiniLM)",
+}
+MODEL_HELP = {
+    "mlp_ensemble": "A small neural network (one hidden layer) on top of a fixed representation, trained several "
+                    "times from different random starts: an **ensemble**. A round takes seconds on a laptop.",
+    "textcnn": "Kim's convolutional network over word pieces (filters of 3, 4 and 5 tokens), trained end to end "
+               "from the token ids, as in CRAB. A round takes about a minute or more on a laptop CPU; it runs "
+               "in the background.",
+    "textrnn": "A bidirectional GRU over word pieces, trained end to end from the token ids, as in CRAB. Slower "
+               "than TextCNN; rounds run in the background.",
+    "transformer": "The pretrained MiniLM encoder fine-tuned with a classification head on top (as BEAL, CoMAL and "
+                   "the XMTC study fine-tune BERT). Minutes per round on a laptop CPU, seconds on a GPU; rounds "
+                   "run in the background. A candidate subset keeps the pool scoring affordable.",
 }
 INITIAL_METHOD_HELP = {
     "random": "a seeded random draw from the pool",
@@ -77,6 +96,42 @@ def _dataset_blurb(ds) -> str:
 
 
 # ------------------------------------------------------------------------------------ new session
+# ------------------------------------------------------------------------------------ backbones
+def _backbone_settings(kind: str) -> dict:
+    """The training settings of a text backbone (only those that differ from the model's defaults)."""
+    defaults = models.make_model(kind).get_params()
+    params: dict = {}
+    with st.expander("Backbone and training settings", expanded=kind == "transformer"):
+        c1, c2, c3 = st.columns(3)
+        if kind == "transformer":
+            params["encoder"] = c1.selectbox("Pretrained encoder", list(pretrained.ENCODERS), key="home_bb_encoder",
+                                             format_func=pretrained.ENCODERS.get)
+            params["freeze_layers"] = c2.number_input(
+                "Frozen lower layers", 0, 12, 0, key="home_bb_freeze",
+                help="Keep the embeddings and this many of the lowest encoder layers fixed (CoMAL froze 9 of 12); "
+                     "fewer trainable weights make a round faster.")
+            params["head"] = c3.selectbox("Head", ["linear", "mlp", "cnn"], key="home_bb_head",
+                                          format_func={"linear": "linear", "mlp": "2-layer MLP",
+                                                       "cnn": "CNN over the tokens (XMTC study)"}.get)
+        else:
+            params["embedding_init"] = c1.selectbox(
+                "Word embeddings", ["scratch", "minilm"], key=f"home_bb_emb_{kind}",
+                format_func={"scratch": "learned from scratch", "minilm": "initialised from MiniLM's"}.get)
+        c1, c2, c3, c4 = st.columns(4)
+        params["epochs"] = c1.number_input("Epochs (at most)", 1, 500, int(defaults["epochs"]), key=f"home_bb_epochs_{kind}",
+                                           help="Training stops earlier when the validation loss has not improved "
+                                                "for the patience.")
+        params["patience"] = c2.number_input("Patience (epochs)", 1, 500, int(defaults["patience"]),
+                                             key=f"home_bb_patience_{kind}")
+        params["learning_rate"] = c3.number_input("Learning rate", 1e-6, 1.0, float(defaults["learning_rate"]),
+                                                  format="%.0e", key=f"home_bb_lr_{kind}")
+        params["max_length"] = c4.number_input("Max tokens per text", 8, 512, int(defaults["max_length"]),
+                                               key=f"home_bb_len_{kind}")
+        params["mc_scope"] = st.radio("MC dropout over", ["full", "head"], key=f"home_bb_scope_{kind}", horizontal=True,
+                                      format_func={"full": "the whole network", "head": "the head only (faster)"}.get)
+    return {k: v for k, v in params.items() if v != defaults.get(k)}
+
+
 with tab_new:
     st.subheader("1. Data")
     source = st.radio("Where does the data come from?", ["A bundled dataset", "My own file"],
@@ -120,29 +175,37 @@ with tab_new:
             st.caption("No file uploaded yet.")
 
     if ds is not None:
-        st.subheader("2. Representation")
-        reps = features.representations_for(ds.kind)
-        rep = st.radio("How samples become numbers the model can read", reps,
-                       format_func=lambda r: REPRESENTATION_NAMES[r], key=f"home_rep_{ds.kind}", horizontal=True)
-        st.caption(REPRESENTATION_HELP[rep])
-
-        st.subheader("3. Model")
-        st.caption(
-            "A small neural network (one hidden layer) on top of the representation, trained several times "
-            "from different random starts: an **ensemble**. Where the members disagree, the model is unsure; "
-            "strategies such as BALD use that disagreement. **MC-dropout passes** add more opinions per "
-            "member by switching off random hidden units at prediction time."
-        )
+        st.subheader("2. Model and representation")
+        model_kind = "mlp_ensemble"
+        if ds.kind == "text":
+            model_kind = st.radio("Model", list(MODEL_NAMES), format_func=MODEL_NAMES.get, key="home_model",
+                                  horizontal=True)
+        st.caption(MODEL_HELP[model_kind])
+        if model_kind == "mlp_ensemble":
+            reps = [r for r in features.representations_for(ds.kind) if r != "tokens"]
+            rep = st.radio("How samples become numbers the model can read", reps,
+                           format_func=lambda r: REPRESENTATION_NAMES[r], key=f"home_rep_{ds.kind}", horizontal=True)
+            st.caption(REPRESENTATION_HELP[rep])
+        else:
+            rep = "tokens"
         c1, c2 = st.columns(2)
         n_members = c1.number_input("Ensemble size (members)", 1, 20, 5, key="home_members")
-        mc_passes = c2.number_input("MC-dropout passes per member (0 = off)", 0, 50, 0, key="home_mc")
-        with st.expander("Advanced training settings"):
-            c1, c2, c3 = st.columns(3)
-            hidden = c1.number_input("Hidden units", 8, 4096, 256, key="home_hidden")
-            epochs = c2.number_input("Epochs (passes over the labelled set)", 1, 500, 30, key="home_epochs")
-            min_steps = c3.number_input("Minimum updates", 0, 100_000, 300, key="home_min_steps",
-                                        help="At least this many optimiser updates per training, so that a "
-                                             "tiny labelled set is still trained enough.")
+        mc_passes = c2.number_input("MC-dropout passes per member (0 = off)", 0, 100, 0, key="home_mc")
+        st.caption("Where the ensemble's members disagree, the model is unsure; strategies such as BALD use that "
+                   "disagreement. **MC-dropout passes** add more opinions per member by switching off random "
+                   "units at prediction time.")
+        if model_kind == "mlp_ensemble":
+            with st.expander("Advanced training settings"):
+                c1, c2, c3 = st.columns(3)
+                hidden = c1.number_input("Hidden units", 8, 4096, 256, key="home_hidden")
+                epochs = c2.number_input("Epochs (passes over the labelled set)", 1, 500, 30, key="home_epochs")
+                min_steps = c3.number_input("Minimum updates", 0, 100_000, 300, key="home_min_steps",
+                                            help="At least this many optimiser updates per training, so that a "
+                                                 "tiny labelled set is still trained enough.")
+            model_params = {"hidden_size": int(hidden), "epochs": int(epochs), "min_steps": int(min_steps)}
+        else:
+            model_params = _backbone_settings(model_kind)
+        model_params = {"n_members": int(n_members), "mc_passes": int(mc_passes), **model_params}
 
         st.subheader("4. Query strategy")
         infos = [i for i in registry.available() if ds.kind == "text" or "texts" not in i.needs]
@@ -179,15 +242,19 @@ with tab_new:
                    f"this budget labels up to {min(pool, initial_size + rounds * query_size):,} of them "
                    f"({min(1.0, (initial_size + rounds * query_size) / pool):.0%}). Same seed, same settings: "
                    "same picks.")
+        candidates = st.number_input(
+            "Candidate subset (0 = score the whole pool)", 0, None, 0 if model_kind == "mlp_ensemble" else 2000,
+            key=f"home_candidates_{model_kind}",
+            help="Each round the strategy scores a seeded random subset of this many unlabelled samples instead "
+                 "of the whole pool: much faster for slow strategies and text backbones. Each round's "
+                 "diagnostics show how many candidates were scored.")
         name = st.text_input("Session name (optional)", key="home_name", placeholder="e.g. yeast-bald-seed0")
 
-        model_params = {"n_members": int(n_members), "mc_passes": int(mc_passes), "hidden_size": int(hidden),
-                        "epochs": int(epochs), "min_steps": int(min_steps)}
         config = SessionConfig(
             dataset=ds.name if source == "A bundled dataset" else None, representation=rep,
-            model_params=model_params, strategy=strategy, strategy_params=params,
+            model=model_kind, model_params=model_params, strategy=strategy, strategy_params=params,
             initial_size=int(initial_size), initial_method=initial_method, query_size=int(query_size),
-            rounds=int(rounds), seed=int(seed), name=name.strip() or None,
+            rounds=int(rounds), seed=int(seed), candidate_subset=int(candidates) or None, name=name.strip() or None,
         )
         problem = None
         try:
@@ -200,7 +267,9 @@ with tab_new:
         if st.button("Start session", type="primary", disabled=problem is not None, key="home_start"):
             bar = st.progress(0.0, text="Preparing the features...")
             try:
-                feats = state.features_for(ds, rep, config.max_length, progress=state.progress_callback(bar))
+                max_length = int(models.make_model(model_kind, **model_params).max_length) if rep == "tokens" \
+                    else config.max_length
+                feats = state.features_for(ds, rep, max_length, progress=state.progress_callback(bar))
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", SessionBudgetWarning)
                     session = ActiveLearningSession(config, dataset=ds, features=feats, store=state.get_store())

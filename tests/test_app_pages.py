@@ -49,6 +49,17 @@ def _start(at: AppTest, **kw) -> str:
     return sid
 
 
+def _click_and_wait(at: AppTest, key: str) -> None:
+    """Click a button that starts rounds in the background worker, wait for it, and rerun the page."""
+    at.button(key=key).click().run()
+    _ok(at)
+    worker = at.session_state["al_worker"]
+    assert worker is not None and worker.join(timeout=TIMEOUT), "the rounds did not finish"
+    assert worker.status().state == "done", worker.status()
+    at.run()
+    _ok(at)
+
+
 def _store(mlal_home: Path) -> SessionStore:
     return SessionStore(mlal_home / "sessions.sqlite")
 
@@ -79,8 +90,7 @@ def test_session_two_rounds_slider_pages_and_exports(mlal_home):
     at.switch_page("pages/active_learning.py").run()
     _ok(at)
     assert any("No round yet" in i.value for i in at.info)
-    at.button(key="al_run").click().run()  # "Run 2 rounds": both rounds and the final evaluation
-    _ok(at)
+    _click_and_wait(at, "al_run")  # "Run 2 rounds": both rounds and the final evaluation
     records = _store(mlal_home).load_rounds(sid)
     assert [r.round for r in records] == [0, 1, 2] and records[-1].final
     assert any("has finished" in s.value for s in at.success)
@@ -118,8 +128,7 @@ def test_next_round_button_runs_one_round(mlal_home):
     at = _app()
     sid = _start(at, rounds=3)
     at.switch_page("pages/active_learning.py").run()
-    at.button(key="al_next").click().run()
-    _ok(at)
+    _click_and_wait(at, "al_next")
     assert len(_store(mlal_home).load_rounds(sid)) == 1
     assert at.session_state["al_session"].next_round == 1
     # the shared sidebar summarises the session (a fresh run of the app with this browser session's state)
@@ -206,8 +215,7 @@ def test_upload_validation_error_and_a_session_on_a_valid_upload(mlal_home):
     session = at.session_state["al_session"]
     assert session.config.dataset is None and session.dataset.name == "good" and session.representation == "tfidf"
     at.switch_page("pages/active_learning.py").run()
-    at.button(key="al_run").click().run()
-    _ok(at)
+    _click_and_wait(at, "al_run")
     assert session.finished and len(session.history) == 2
     assert _store(mlal_home).session_info(sid)["dataset_name"] == "good"
     at.switch_page("pages/dataset_explorer.py").run()
@@ -219,8 +227,7 @@ def test_reopen_a_stored_session(mlal_home):
     at = _app()
     sid = _start(at)
     at.switch_page("pages/active_learning.py").run()
-    at.button(key="al_next").click().run()
-    _ok(at)
+    _click_and_wait(at, "al_next")
 
     fresh = _app()  # a new browser session: nothing in its session state
     assert fresh.session_state["home_reopen_id"] == sid

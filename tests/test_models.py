@@ -14,7 +14,7 @@ from sklearn.metrics import f1_score
 from mlal_core.errors import ConfigError
 from mlal_core.features import featurize
 from mlal_core.models import MLPEnsemble, available_models, make_model, training
-from mlal_core.models.mlp import _torch_threads
+from mlal_core.models.threads import torch_threads
 
 FAST = {"n_members": 3, "hidden_size": 32, "epochs": 5, "min_steps": 30, "batch_size": 16}
 
@@ -130,7 +130,7 @@ def test_batched_members_equal_separate_training():
     rows, Yt = training.Rows(X, torch.device("cpu")), torch.from_numpy(Y.astype(np.float32))
     kw = {"random_state": 3, "hidden_size": 16, "dropout": 0.2, "epochs": 3, "batch_size": 16,
           "learning_rate": 1e-2, "weight_decay": 1e-2, "min_steps": 0, "max_steps": None}
-    with _torch_threads(1, torch.device("cpu")):
+    with torch_threads(1, torch.device("cpu")):
         together = training.train_stack(rows, Yt, members=range(3), **kw).stack
         alone_stacks = [training.train_stack(rows, Yt, members=[e], **kw).stack for e in range(3)]
     for e, alone in enumerate(alone_stacks):

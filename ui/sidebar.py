@@ -33,7 +33,7 @@ def render() -> None:
             )
             if session.session_id:
                 st.caption(f"Session id `{session.session_id[:8]}`")
-            if state.get_run() is not None:
+            if state.get_worker(session) is not None:
                 st.caption(":material/autorenew: running rounds...")
         st.markdown("#### Device")
         st.caption(f"Models train on: **{device_text()}**")

@@ -4,8 +4,8 @@ Pages read and write state only through these functions, so the keys live in one
 
 * ``al_session``: the current :class:`ActiveLearningSession` (or None).
 * ``al_pending``: ``{session_id: PendingRound}``, a round proposed for a person to label.
-* ``al_run_job``: ``{"session": id, "target": records, "total": n}`` while "run N rounds" is going on
-  (the job is done when the session has ``target`` records).
+* ``al_worker``: the :class:`~mlal_core.worker.SessionWorker` running the current session's rounds in
+  the background (or None); ``al_worker_outcome``: the status of the last one that ended.
 * ``al_predictions``: ``{(session_id, round): (n, K) probabilities of that round's picks}``, kept
   for rounds run in this browser session (the store does not hold predictions).
 * ``al_oracle``: ``"simulated"`` or ``"person"``.
@@ -27,10 +27,12 @@ from streamlit.errors import StreamlitAPIException
 from mlal_core import paths
 from mlal_core.loop import ActiveLearningSession, PendingRound
 from mlal_core.store import SessionStore
+from mlal_core.worker import SessionWorker, WorkerStatus
 
 SESSION_KEY = "al_session"
 PENDING_KEY = "al_pending"
-RUN_KEY = "al_run_job"
+WORKER_KEY = "al_worker"
+OUTCOME_KEY = "al_worker_outcome"
 PREDICTIONS_KEY = "al_predictions"
 ORACLE_KEY = "al_oracle"
 UPLOAD_KEY = "uploaded_dataset"
@@ -59,8 +61,11 @@ def set_session(session: ActiveLearningSession | None) -> None:
         from mlal_core import inspect as mlal_inspect
 
         mlal_inspect.keep_contexts(session)
+    worker = st.session_state.get(WORKER_KEY)
+    if worker is not None and worker.session is not session:
+        worker.stop_after_round()  # the round in progress still completes and is stored
+        st.session_state[WORKER_KEY] = None
     st.session_state[SESSION_KEY] = session
-    stop_run()
 
 
 def session_lock(session: ActiveLearningSession) -> threading.Lock:
@@ -71,19 +76,6 @@ def session_lock(session: ActiveLearningSession) -> threading.Lock:
     if lock is None:
         lock = session._ui_lock = threading.Lock()
     return lock
-
-
-def wait_for_round(session: ActiveLearningSession, timeout_s: float = 3600) -> bool:
-    """Block (politely) until no round of ``session`` is in progress; True if one was."""
-    lock = session_lock(session)
-    if not lock.locked():
-        return False
-    deadline = time.monotonic() + timeout_s
-    while not lock.acquire(timeout=0.25):
-        if time.monotonic() > deadline:
-            return True
-    lock.release()
-    return True
 
 
 def require_session() -> ActiveLearningSession:
@@ -127,28 +119,46 @@ def clear_pending(session: ActiveLearningSession) -> None:
 
 
 # ---------------------------------------------------------------------------------- running
-def get_run() -> dict | None:
-    """The "run N rounds" job of the current session: ``{"session", "target", "total", "done",
-    "remaining"}`` (``done`` / ``remaining`` count records, from the session's history), or None."""
-    run = st.session_state.get(RUN_KEY)
-    session = get_session()
-    if not run or session is None or run.get("session") != session.session_id:
+def get_worker(session: ActiveLearningSession | None = None) -> SessionWorker | None:
+    """The background worker of ``session`` (default: the current one) while it runs, else None."""
+    session = session if session is not None else get_session()
+    worker = st.session_state.get(WORKER_KEY)
+    if worker is None or session is None or worker.session is not session:
         return None
-    remaining = run["target"] - len(session.history)
-    if remaining <= 0 or session.finished:
+    return worker
+
+
+def start_worker(session: ActiveLearningSession, records: int) -> SessionWorker:
+    """Write ``records`` more records of ``session`` in a background thread (see ``mlal_core.worker``);
+    the picks' predicted probabilities are kept for the picks table."""
+    kept = st.session_state.setdefault(PREDICTIONS_KEY, {})
+    sid = session.session_id
+
+    def keep(record, pending) -> None:  # runs in the worker thread: plain dict writes only
+        proba = pending.predicted_proba()
+        if proba is not None:
+            kept[(sid, int(record.round))] = np.asarray(proba)
+
+    worker = SessionWorker(session, records, lock=session_lock(session), on_record=keep)
+    st.session_state[WORKER_KEY] = worker
+    st.session_state[OUTCOME_KEY] = None
+    return worker.start()
+
+
+def finish_worker() -> WorkerStatus | None:
+    """Forget the worker once it has ended and keep its final status (shown once by the page)."""
+    worker = st.session_state.get(WORKER_KEY)
+    if worker is None or worker.running:
         return None
-    return {**run, "remaining": remaining, "done": run["total"] - remaining}
+    status = worker.status()
+    st.session_state[WORKER_KEY] = None
+    st.session_state[OUTCOME_KEY] = status
+    return status
 
 
-def start_run(session: ActiveLearningSession, n: int) -> None:
-    """Write ``n`` more records (rounds), one per script run, until done or cancelled."""
-    st.session_state[RUN_KEY] = {"session": session.session_id, "target": len(session.history) + int(n),
-                                 "total": int(n)}
-
-
-def stop_run() -> None:
-    """Cancel the running job (the round in progress completes and is stored; no new one starts)."""
-    st.session_state[RUN_KEY] = None
+def pop_outcome() -> WorkerStatus | None:
+    """The status of the last worker that ended (once)."""
+    return st.session_state.pop(OUTCOME_KEY, None)
 
 
 def remember_predictions(session: ActiveLearningSession, round_: int, proba: np.ndarray | None) -> None:

@@ -6,6 +6,9 @@ matrix per split:
 * ``"minilm"`` (text sets): frozen all-MiniLM-L6-v2 sentence embeddings, (n, 384) float32, mean
   pooled and L2-normalised, cached on disk (see ``cache.py``); a second call with the same dataset
   and settings reads the cache and never loads the encoder.
+* ``"tokens"`` (text sets): WordPiece token ids of the bundled MiniLM tokenizer for the deep text
+  models (``models.TextCNNEnsemble`` ...), (n, max_length) int32, ``[CLS] ... [SEP]`` right-padded
+  with 0 (see ``tokens.py``); not cached (tokenising is fast).
 * ``"tfidf"`` (text sets): TF-IDF fitted on train only (unigrams, sublinear tf, max_features 20000,
   min_df 2), scipy CSR float32.
 * ``"raw"`` (tabular sets): the dataset's X standardised with a StandardScaler fitted on train,
@@ -27,7 +30,7 @@ import scipy.sparse as sp
 
 from .. import paths
 from ..errors import ConfigError, DataValidationError, unknown_name_error
-from . import cache, encoder
+from . import cache, encoder, tokens
 from .device import cpu_has_native_bf16, precision_name, resolve_device, resolve_precision
 from .tfidf import SPLITS, check_finite, fit_standardizer, fit_tfidf
 
@@ -45,6 +48,7 @@ __all__ = [
 REPRESENTATIONS: dict[str, tuple[str, str]] = {
     "minilm": ("text", "frozen all-MiniLM-L6-v2 sentence embeddings (384 dims, mean pooled, L2-normalised)"),
     "tfidf": ("text", "TF-IDF of unigrams fitted on the training split (sparse)"),
+    "tokens": ("text", "WordPiece token ids for the deep text models (int32, [CLS] ... [SEP], 0-padded)"),
     "raw": ("tabular", "the dataset's own features, standardised on the training split"),
 }
 
@@ -56,7 +60,8 @@ def representations_for(kind: str) -> list[str]:
 
 @dataclass
 class Features:
-    """One feature matrix per split: np.float32 (n, d), or scipy CSR float32 for ``"tfidf"``.
+    """One feature matrix per split: np.float32 (n, d), scipy CSR float32 for ``"tfidf"``, or
+    np.int32 (n, max_length) token ids for ``"tokens"``.
 
     ``transformer`` is the fitted TfidfVectorizer / StandardScaler (None for MiniLM); ``info`` holds
     provenance (dataset, dims, cache key and whether the cache was hit, seconds spent, ...).
@@ -122,8 +127,9 @@ def featurize(
     """Feature matrices for ``ds.train`` / ``ds.valid`` / ``ds.test`` (see the module docstring).
 
     ``max_length``, ``batch_size``, ``device``, ``precision`` and the cache apply to ``"minilm"``;
-    ``max_features`` and ``min_df`` to ``"tfidf"``. ``progress(done, total, message)`` reports
-    encoding progress (and one final call for the other representations).
+    ``max_length`` (the width of the id matrix) to ``"tokens"``; ``max_features`` and ``min_df`` to
+    ``"tfidf"``. ``progress(done, total, message)`` reports encoding / tokenising progress (and one
+    final call for the other representations).
     """
     representation = str(representation).lower()
     _check_kind(ds, representation)
@@ -143,6 +149,8 @@ def featurize(
         feats = Features("tfidf", out["train"], out["valid"], out["test"], transformer=vec)
         feats.info["vocabulary_size"] = len(vec.vocabulary_)
         feats.info["min_df"] = vec.min_df
+    elif representation == "tokens":
+        feats = _tokens(ds, max_length, progress)
     else:
         feats = _minilm(ds, max_length, batch_size, device, precision, cache_dir, progress, use_cache)
     for split in SPLITS:
@@ -154,7 +162,7 @@ def featurize(
         rows={s: int(feats.split(s).shape[0]) for s in SPLITS},
         seconds=time.perf_counter() - t0,
     )
-    if progress is not None and representation != "minilm":
+    if progress is not None and representation not in ("minilm", "tokens"):
         n = sum(feats.info["rows"].values())
         progress(n, n, f"{representation} features ready")
     return feats
@@ -170,6 +178,25 @@ def _texts(ds) -> dict[str, list[str]]:
             )
         out[split] = list(texts)
     return out
+
+
+def _tokens(ds, max_length, progress) -> Features:
+    texts = _texts(ds)
+    total = sum(len(t) for t in texts.values())
+    arrays, cut, done = {}, 0, 0
+    for split in SPLITS:
+        arrays[split], truncated = tokens.tokenize_with_truncation(
+            texts[split], max_length, progress=progress, progress_offset=done, progress_total=total,
+            message=f"Tokenizing {split} of {getattr(ds, 'name', 'dataset')}",
+        )
+        cut += int(truncated.sum())
+        done += len(texts[split])
+    feats = Features("tokens", arrays["train"], arrays["valid"], arrays["test"])
+    feats.info.update(
+        tokenizer=encoder.ENCODER_NAME, vocab_size=tokens.vocab_size(), pad_id=tokens.PAD_ID,
+        max_length=int(max_length), truncated_fraction=cut / total if total else 0.0,
+    )
+    return feats
 
 
 def minilm_cache_key(ds, max_length: int, precision_used: str) -> str:

@@ -1,9 +1,14 @@
 """Classifiers over fixed features. ``make_model(name, **params)`` builds one by registry name.
 
-Registered: ``"mlp_ensemble"`` -> :class:`MLPEnsemble` (deep ensemble of MLP heads, optional MC
-dropout). The API every model follows: ``fit(X, Y, X_valid=None, Y_valid=None, progress=None)``,
+Registered: ``"mlp_ensemble"`` -> :class:`MLPEnsemble` (deep ensemble of MLP heads over fixed
+features, optional MC dropout); ``"textcnn"`` -> :class:`TextCNNEnsemble`, ``"textrnn"`` ->
+:class:`TextRNNEnsemble`, ``"transformer"`` -> :class:`TransformerEnsemble` (deep ensembles trained
+end to end on the token ids of representation ``"tokens"``; ``deep_text.py``).
+The API every model follows: ``fit(X, Y, X_valid=None, Y_valid=None, progress=None)``,
 ``predict_proba(X)`` (n, K), ``predict_proba_samples(X)`` (S, n, K), ``embed(X)`` (n, h),
-``get_params()`` / ``set_params()`` (scikit-learn style, so ``sklearn.base.clone`` works).
+``get_params()`` / ``set_params()`` (scikit-learn style, so ``sklearn.base.clone`` works). The deep
+text models also have ``predict_samples_and_embedding(X)`` (one pass for both) and take
+``progress`` in their predict methods.
 """
 
 from __future__ import annotations
@@ -11,12 +16,25 @@ from __future__ import annotations
 import inspect
 
 from ..errors import ConfigError, unknown_name_error
+from .deep_text import DeepTextEnsemble, TextCNNEnsemble, TextRNNEnsemble, TransformerEnsemble
 from .mlp import MLPEnsemble
 
-__all__ = ["MODELS", "MLPEnsemble", "available_models", "make_model"]
+__all__ = [
+    "MODELS",
+    "DeepTextEnsemble",
+    "MLPEnsemble",
+    "TextCNNEnsemble",
+    "TextRNNEnsemble",
+    "TransformerEnsemble",
+    "available_models",
+    "make_model",
+]
 
 MODELS: dict[str, type] = {
     "mlp_ensemble": MLPEnsemble,
+    "textcnn": TextCNNEnsemble,
+    "textrnn": TextRNNEnsemble,
+    "transformer": TransformerEnsemble,
 }
 
 

@@ -14,11 +14,12 @@ import numpy as np
 import torch
 
 from . import training
-from .mlp import MLPEnsemble, _torch_threads
+from .mlp import MLPEnsemble
+from .threads import torch_threads
 
 
 def _round(model: MLPEnsemble, X, Y, pool, loop: bool) -> tuple[float, float, float]:
-    with _torch_threads(model.num_threads, torch.device("cpu")):
+    with torch_threads(model.num_threads, torch.device("cpu")):
         return _round_inner(model, X, Y, pool, loop)
 
 

@@ -17,8 +17,6 @@ Probability samples for the strategies (``predict_proba_samples``):
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import time
 
 import numpy as np
@@ -29,36 +27,8 @@ from sklearn.base import BaseEstimator, clone
 from ..errors import ConfigError
 from ..features.device import resolve_device
 from . import training
+from .threads import threaded as _threaded
 from .training import Rows, member_seed
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None, device: torch.device):
-    """Temporarily run torch's CPU ops on ``n`` threads (no-op for None or a CUDA device)."""
-    if n is None or device.type != "cpu" or int(n) == torch.get_num_threads():
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _threaded(method):
-    """Run ``method`` under ``self.num_threads`` CPU threads (see ``MLPEnsemble``)."""
-
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        if self.num_threads is None:
-            return method(self, *args, **kwargs)
-        dev = getattr(self, "device_", None) or resolve_device(self.device)
-        with _torch_threads(self.num_threads, dev):
-            return method(self, *args, **kwargs)
-
-    return wrapper
-
 
 # rows x (members * passes) x (hidden + labels) floats per inference chunk, ~64 MB of float32
 _CHUNK_BUDGET = 16 * 1024 * 1024
