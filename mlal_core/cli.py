@@ -175,6 +175,8 @@ def _parse_model_params(pairs: Sequence[str], model: str = "mlp_ensemble") -> di
     from mlal_core.config import parse_param_value
     from mlal_core.errors import unknown_name_error
 
+    if model not in models.MODELS:
+        raise unknown_name_error("model", model, models.MODELS)
     cls = models.MODELS[model]
     sig = inspect.signature(cls.__init__)
     defaults = {k: p.default for k, p in sig.parameters.items() if k not in ("self", "random_state")}
@@ -260,7 +262,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         model_params["device"] = args.device
     if args.epochs is not None:
         model_params["epochs"] = args.epochs
-    model_params.update(_parse_model_params(args.model_param))
+    model_params.update(_parse_model_params(args.model_param, args.model))
     config = SessionConfig(
         dataset=args.dataset,
         representation=args.representation,

@@ -239,3 +239,35 @@ def test_reopen_a_stored_session(mlal_home):
     fresh.switch_page("pages/active_learning.py").run()
     _ok(fresh)
     assert any("**Round 0**" in m.value for m in fresh.markdown)
+
+
+def test_a_textcnn_session_from_the_home_page_runs_in_the_background(mlal_home):
+    at = _app()
+    at.selectbox(key="home_dataset").set_value("reuters21578").run()
+    _ok(at)
+    assert at.radio(key="home_model").options == ["MLP head on frozen features (fast)", "TextCNN", "TextRNN (BiGRU)",
+                                                  "Fine-tuned transformer (MiniLM)"]
+    at.radio(key="home_model").set_value("textcnn").run()
+    _ok(at)
+    assert at.number_input(key="home_candidates_textcnn").value == 2000  # slow backbones score a subset
+    for key, value in {"home_members": 2, "home_bb_epochs_textcnn": 1, "home_bb_len_textcnn": 32,
+                       "home_initial": 20, "home_query": 5, "home_rounds": 1, "home_candidates_textcnn": 300}.items():
+        at.number_input(key=key).set_value(value)
+    at.run()
+    _ok(at)
+    at.button(key="home_start").click().run()
+    _ok(at)
+    session = at.session_state["al_session"]
+    cfg = session.config
+    assert (cfg.model, session.representation, cfg.candidate_subset) == ("textcnn", "tokens", 300)
+    assert cfg.model_params["epochs"] == 1 and cfg.model_params["max_length"] == 32
+    assert session.features.train.shape[1] == 32
+
+    at.switch_page("pages/active_learning.py").run()
+    _click_and_wait(at, "al_run")
+    records = _store(mlal_home).load_rounds(session.session_id)
+    assert [r.round for r in records] == [0, 1] and records[0].n_candidates == 300
+    assert not any("Candidate subset" in c.value for c in at.caption)  # the final record picks nothing
+    at.select_slider[0].set_value(0).run()
+    _ok(at)
+    assert any("Candidate subset" in c.value and "300" in c.value for c in at.caption)

@@ -177,3 +177,41 @@ def test_param_values_are_typed_by_the_registry_default():
         _parse_params(["alpha"], "besra")
     with pytest.raises(ConfigError, match="no parameters"):
         _parse_params(["x=1"], "random")
+
+
+def test_run_a_textcnn_then_ctrl_c_cancels_the_round_in_progress_and_resume_finishes(mlal_home):
+    """`--model textcnn` trains on token ids; Ctrl-C (SIGINT) during round 1 drops that round only."""
+    import signal
+    import time
+
+    args = [sys.executable, "-m", "mlal_core", "run", "--dataset", "reuters21578", "--strategy", "entropy",
+            "--model", "textcnn", "--ensemble", "1", "--epochs", "40", "--model-param", "max_length=24",
+            "--model-param", "early_stopping=false", "--model-param", "n_filters=8",
+            "--model-param", "embedding_dim=16", "--initial-size", "200", "--query-size", "10",
+            "--rounds", "2", "--candidate-subset", "100"]
+    env = {**os.environ, "MLAL_HOME": str(mlal_home), "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        deadline = time.time() + 300
+        while time.time() < deadline:  # wait for round 0's row, then interrupt round 1
+            line = child.stdout.readline()
+            lines.append(line)
+            if not line or line.split()[:2] == ["0", "200"]:
+                break
+        time.sleep(1.0)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, err
+    assert "Cancelled: the round in progress was dropped" in err
+    store = SessionStore(mlal_home / "sessions.sqlite")
+    (sid,) = store.list_sessions()["id"]
+    rounds = store.load_rounds(sid)
+    assert [r.round for r in rounds] == [0] and rounds[0].n_candidates == 100
+    assert store.load_session(sid)[0].model == "textcnn"
+    res = cli("resume", sid[:8], home=mlal_home)
+    assert res.returncode == 0, res.stderr
+    assert [r.round for r in store.load_rounds(sid)] == [0, 1, 2]
