@@ -271,3 +271,20 @@ def test_a_textcnn_session_from_the_home_page_runs_in_the_background(mlal_home):
     at.select_slider[0].set_value(0).run()
     _ok(at)
     assert any("Candidate subset" in c.value and "300" in c.value for c in at.caption)
+
+
+def test_strategy_parameters_survive_switching_to_another_strategy_and_back():
+    at = _app()
+    at.selectbox(key="home_strategy").set_value("crab").run()
+    at.number_input(key="home_param_crab_n_reference").set_value(37)
+    at.number_input(key="home_param_crab_per_label_size").set_value(5).run()
+    _ok(at)
+    at.selectbox(key="home_strategy").set_value("bald").run()
+    _ok(at)
+    at.selectbox(key="home_strategy").set_value("crab").run()
+    _ok(at)
+    assert at.number_input(key="home_param_crab_n_reference").value == 37
+    assert at.number_input(key="home_param_crab_per_label_size").value == 5
+    at.button(key="home_start").click().run()
+    _ok(at)
+    assert at.session_state["al_session"].config.strategy_params == {"n_reference": 37, "per_label_size": 5}

@@ -59,19 +59,40 @@ def table(df: pd.DataFrame, key: str, file_name: str, **kwargs):
     return event
 
 
+_KEPT = "widget_values_kept"
+
+
+def kept(key: str, default):
+    """The value the widget ``key`` had when it was last drawn, else ``default``. Streamlit drops the
+    state of a widget that a run does not draw (e.g. the parameters of a strategy the user switched
+    away from); pass this as the widget's initial value, and ``keep`` its result, so it comes back."""
+    return st.session_state.get(_KEPT, {}).get(key, default)
+
+
+def keep(key: str, value):
+    """Remember a widget's value for ``kept``; returns ``value``."""
+    st.session_state.setdefault(_KEPT, {})[key] = value
+    return value
+
+
 def param_input(param, key: str, container=st):
-    """A widget for one strategy hyperparameter (``registry.Param``); returns its value.
+    """A widget for one strategy hyperparameter (``registry.Param``); returns its value (kept across
+    strategy switches, see ``kept``).
 
     Booleans -> checkbox; choices -> select box; numbers -> number input within ``[low, high]``;
     a ``None`` default -> an empty input that means "the strategy's automatic choice"."""
+    return keep(key, _param_widget(param, key, container, kept(key, param.default)))
+
+
+def _param_widget(param, key: str, container, value):
     label = param.name.replace("_", " ")
     help_ = param.help or None
     default, choices = param.default, param.choices
     if isinstance(default, bool) or (choices is not None and set(choices) <= {True, False}):
-        return container.checkbox(label, value=bool(default), key=key, help=help_)
+        return container.checkbox(label, value=bool(value), key=key, help=help_)
     if choices is not None:
         options = list(choices)
-        return container.selectbox(label, options, index=options.index(default) if default in options else 0,
+        return container.selectbox(label, options, index=options.index(value) if value in options else 0,
                                    key=key, help=help_)
     lo, hi = param.low, param.high
     integral = isinstance(default, int) or (default is None and all(isinstance(v, int) for v in (lo, hi)
@@ -80,12 +101,12 @@ def param_input(param, key: str, container=st):
         if integral:
             return container.number_input(label, min_value=None if lo is None else int(lo),
                                           max_value=None if hi is None else int(hi),
-                                          value=None if default is None else int(default), step=1, key=key,
+                                          value=None if value is None else int(value), step=1, key=key,
                                           help=help_, placeholder="automatic")
         return container.number_input(label, min_value=None if lo is None else float(lo),
                                       max_value=None if hi is None else float(hi),
-                                      value=None if default is None else float(default), key=key, help=help_,
+                                      value=None if value is None else float(value), key=key, help=help_,
                                       format="%g", placeholder="automatic")
-    text = container.text_input(label, value="" if default is None else str(default), key=key, help=help_,
+    text = container.text_input(label, value="" if value is None else str(value), key=key, help=help_,
                                 placeholder="automatic")
     return None if default is None and not text.strip() else text
