@@ -45,10 +45,11 @@ pages = {
 }
 nav = st.navigation({k: v for k, v in pages.items() if v})
 session = state.get_session()
-if session is not None and state.session_lock(session).locked():
-    # A click during a long round starts a new script run while Streamlit lets the old one finish
-    # in the background: wait for its round (it is stored), so every page shows it and no two
-    # threads step the session at once.
+if session is not None and state.get_worker(session) is None and state.session_lock(session).locked():
+    # A click while a script run labels a round starts a new script run while Streamlit lets the old
+    # one finish in the background: wait for it (its round is stored), so every page shows it and no
+    # two threads step the session at once. (Rounds run by the background worker hold the lock too;
+    # pages stay usable then and show the rounds stored so far.)
     with st.spinner("A round that started earlier is finishing; it will be stored..."):
         state.wait_for_round(session)
 sidebar.render()

@@ -311,8 +311,9 @@ def _predict(model: Any, method: str, X: Any, progress: Progress | None) -> np.n
 
 
 class _PhaseProgress:
-    """Forwards a round's phases to a ``progress(done, total, message)`` callback, prefixing
-    "Round t: <phase>" to the model's own messages; a no-op without a callback."""
+    """Forwards a round's phases to a ``progress(done, total, message)`` callback as "Round t: ..."
+    with the model's own message (or the phase's name when the model gives none); a no-op without
+    a callback."""
 
     def __init__(self, progress: Progress | None, round_: int) -> None:
         self.progress = progress
@@ -328,7 +329,7 @@ class _PhaseProgress:
         outer = self.progress
 
         def forward(done: int, total: int, message: str = "") -> None:
-            outer(done, total, f"Round {self.round}: {what}" + (f" ({message})" if message else ""))
+            outer(done, total, f"Round {self.round}: {message or what}")
 
         return forward
 

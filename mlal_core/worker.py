@@ -65,7 +65,9 @@ class SessionWorker:
 
     ``lock``: held while a round runs (the app's per-session lock, so no two threads step the same
     session). ``on_record(record, pending)``: called in the worker thread after each stored round
-    (e.g. to keep the picks' predicted probabilities).
+    (e.g. to keep the picks' predicted probabilities). ``commit=False`` (with ``records=1``) only
+    proposes the next round, for a person to label: the ``PendingRound`` is left in ``pending``
+    (a final round, which needs no labels, is committed).
     """
 
     def __init__(
@@ -75,13 +77,19 @@ class SessionWorker:
         *,
         lock: threading.Lock | None = None,
         on_record: Callable | None = None,
+        commit: bool = True,
     ) -> None:
         if int(records) < 1:
             raise ConfigError(f"records must be at least 1; got {records}.")
+        if not commit and int(records) != 1:
+            raise ConfigError("commit=False proposes one round for a person to label; use records=1.")
         self.session = session
         self.records = int(records)
         self.lock = lock if lock is not None else threading.Lock()
         self.on_record = on_record
+        self.commit = bool(commit)
+        #: the proposed round waiting for labels (``commit=False``), once the worker is done
+        self.pending = None
         self._cancel = threading.Event()
         self._stop_after = threading.Event()
         self._guard = threading.Lock()
@@ -163,6 +171,10 @@ class SessionWorker:
                     return
                 with self.lock:
                     pending = session.propose(progress=self._progress)
+                    if not (self.commit or pending.final):
+                        self.pending = pending
+                        self._finish("done", f"Round {pending.round}: {len(pending.selected)} picks wait for labels.")
+                        return
                     self._progress(0, 0, f"Round {pending.round}: storing the round")
                     record = session.commit(pending)
                 with self._guard:

@@ -145,20 +145,11 @@ elif oracle == "simulated":
 else:
     if pending is None:
         label = "Propose the next picks" if left else "Final evaluation"
-        if st.button(label, type="primary", key="al_propose",
+        if st.button(label, type="primary", key="al_propose", disabled=run is not None,
                      help="Train the model and let the strategy pick; you then label the picks."):
-            with st.spinner(f"Round {session.next_round}: training the model and picking samples..."):
-                try:
-                    with state.session_lock(session):
-                        pend = session.propose()
-                        if pend.final:
-                            session.commit(pend)
-                    if not pend.final:
-                        state.set_pending(session, pend)
-                except MLALError as e:
-                    st.error(str(e), icon=":material/error:")
-                else:
-                    st.rerun()
+            state.clear_pending(session)
+            state.start_worker(session, 1, commit=False)  # trains and picks in the background
+            st.rerun()
         st.caption("With a person as the oracle, each round waits for your labels. The initial labelled set "
                    "was labelled from the dataset's ground truth.")
 
@@ -175,8 +166,8 @@ def _submit_labels(pend) -> None:
             record = session.commit(pend, Y)
             state.remember_predictions(session, record.round, pend.predicted_proba())
             state.clear_pending(session)
-            if not session.finished and _next_is_final(session):
-                session.step()  # the final evaluation needs no labels
+        if not session.finished and _next_is_final(session):
+            state.start_worker(session, 1)  # the final evaluation needs no labels
     except MLALError as e:
         st.session_state["al_error"] = str(e)
 

@@ -166,8 +166,7 @@ def test_human_oracle_labels_are_stored(mlal_home):
     at.switch_page("pages/active_learning.py").run()
     at.radio(key="al_oracle_choice").set_value("person").run()
     _ok(at)
-    at.button(key="al_propose").click().run()
-    _ok(at)
+    _click_and_wait(at, "al_propose")  # trains and picks in the background
     session = at.session_state["al_session"]
     pending = at.session_state["al_pending"][sid]
     picks = pending.selected.tolist()
@@ -179,6 +178,8 @@ def test_human_oracle_labels_are_stored(mlal_home):
     submit = next(b for b in at.button if b.label == "Submit labels")
     submit.click().run()
     _ok(at)
+    final = at.session_state["al_worker"]  # the final evaluation runs in the background
+    assert final is not None and final.join(timeout=TIMEOUT) and final.status().state == "done"
     records = _store(mlal_home).load_rounds(sid)
     assert records[0].selected.tolist() == picks
     expected = np.zeros((len(picks), len(names)), dtype=np.uint8)

@@ -117,7 +117,7 @@ def test_the_worker_cancels_a_fine_tuning_round_mid_epoch(reuters_tiny, tmp_path
     batches: list[str] = []
 
     def cancel_on_the_second_batch(done, total, message):
-        if "training (" in message:
+        if message.startswith("Round 0: Training TransformerEnsemble (member 1"):
             batches.append(message)
             if len(batches) == 2:
                 worker.cancel()

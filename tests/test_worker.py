@@ -50,7 +50,7 @@ def test_runs_every_record_stores_it_and_reports_phases(small_datasets, tmp_path
     assert len(rounds) == 4 and rounds[-1].final
     assert store.list_sessions().iloc[0]["status"] == "finished"
     # every phase of a query round reports, the model's epochs included
-    for phase in ("training the model", "training (", "scoring the pool", "selecting 20 of"):
+    for phase in ("training the model", "Training MLP ensemble", "scoring the pool", "selecting 20 of"):
         assert any(m.startswith("Round 1: " + phase) for m in messages), phase
     # the same rounds as a session run in the caller's thread
     plain = _session(ds)
@@ -67,7 +67,7 @@ def test_cancel_mid_training_drops_the_round_and_the_session_continues_identical
     cancelled_during: list[str] = []
 
     def cancel_in_round_1_training(done, total, message):
-        if message.startswith("Round 1: training (") and not cancelled_during:
+        if message.startswith("Round 1: Training") and not cancelled_during:
             cancelled_during.append(message)
             worker.cancel()
         progress(done, total, message)
@@ -148,3 +148,18 @@ def test_status_fraction_and_validation(small_datasets):
     with pytest.raises(ConfigError, match="already started"):
         worker.start()
     assert np.isfinite(worker.status().elapsed_s)
+
+
+def test_propose_only_leaves_the_round_for_a_person_to_label(small_datasets):
+    session = _session(small_datasets["yeast_small"], rounds=1)
+    with pytest.raises(ConfigError, match="records=1"):
+        SessionWorker(session, records=2, commit=False)
+    worker = _run(SessionWorker(session, records=1, commit=False))
+    st = worker.status()
+    assert st.state == "done" and st.records_done == 0 and "20 picks wait for labels" in st.message
+    pending = worker.pending
+    assert pending.round == 0 and len(pending.selected) == 20 and session.history == []
+    session.commit(pending, np.zeros((20, session.n_labels), dtype=np.uint8))  # the person answers "no label"
+    # the final evaluation needs no labels: a propose-only worker commits it
+    final = _run(SessionWorker(session, records=1, commit=False))
+    assert final.pending is None and final.status().records_done == 1 and session.finished

@@ -78,6 +78,19 @@ def session_lock(session: ActiveLearningSession) -> threading.Lock:
     return lock
 
 
+def wait_for_round(session: ActiveLearningSession, timeout_s: float = 3600) -> bool:
+    """Block (politely) until no round of ``session`` is in progress; True if one was."""
+    lock = session_lock(session)
+    if not lock.locked():
+        return False
+    deadline = time.monotonic() + timeout_s
+    while not lock.acquire(timeout=0.25):
+        if time.monotonic() > deadline:
+            return True
+    lock.release()
+    return True
+
+
 def require_session() -> ActiveLearningSession:
     """The current session; otherwise a hint to start one on the home page, and the page stops."""
     session = get_session()
@@ -128,9 +141,10 @@ def get_worker(session: ActiveLearningSession | None = None) -> SessionWorker | 
     return worker
 
 
-def start_worker(session: ActiveLearningSession, records: int) -> SessionWorker:
+def start_worker(session: ActiveLearningSession, records: int, *, commit: bool = True) -> SessionWorker:
     """Write ``records`` more records of ``session`` in a background thread (see ``mlal_core.worker``);
-    the picks' predicted probabilities are kept for the picks table."""
+    the picks' predicted probabilities are kept for the picks table. ``commit=False``: propose one
+    round for a person to label (it becomes the pending round when the worker is done)."""
     kept = st.session_state.setdefault(PREDICTIONS_KEY, {})
     sid = session.session_id
 
@@ -139,7 +153,7 @@ def start_worker(session: ActiveLearningSession, records: int) -> SessionWorker:
         if proba is not None:
             kept[(sid, int(record.round))] = np.asarray(proba)
 
-    worker = SessionWorker(session, records, lock=session_lock(session), on_record=keep)
+    worker = SessionWorker(session, records, lock=session_lock(session), on_record=keep, commit=commit)
     st.session_state[WORKER_KEY] = worker
     st.session_state[OUTCOME_KEY] = None
     return worker.start()
@@ -153,6 +167,8 @@ def finish_worker() -> WorkerStatus | None:
     status = worker.status()
     st.session_state[WORKER_KEY] = None
     st.session_state[OUTCOME_KEY] = status
+    if worker.pending is not None:
+        set_pending(worker.session, worker.pending)
     return status
 
 

@@ -343,7 +343,7 @@ def train_stack(
             batch_sampler.observe(epoch, _mean_proba(stack, X, eval_batch_size), Y.detach().cpu().numpy())
         epoch += 1
         if progress is not None:
-            progress(step, total, msg)
+            progress(step, total, f"{msg}, epoch {epoch}")
         if early:
             vl = member_losses(stack, X_valid, Y_valid, eval_batch_size).cpu()
             res.valid_loss.append(vl.tolist())
