@@ -516,15 +516,18 @@ class ExperimentConfig:
             dhash = ds.content_hash()
             pool = len(ds.train)
             for rep_name in dspec.overrides.get("representations", self.representations):
-                probe = SessionConfig(dataset=dspec.name, representation=rep_name)
-                try:
-                    rep = probe.resolve_representation(ds.kind)
-                except ConfigError as exc:
-                    problems.append(f"dataset {dspec.label!r} with representation {rep_name!r}: {exc}")
-                    continue
+                # the representation a model reads (the text backbones: token ids)
+                model_reps: dict[str, str] = {}
+                for mspec in self.models:
+                    probe = SessionConfig(dataset=dspec.name, representation=rep_name, model=mspec.name)
+                    try:
+                        model_reps[mspec.label] = probe.resolve_representation(ds.kind)
+                    except ConfigError as exc:
+                        problems.append(f"dataset {dspec.label!r}, representation {rep_name!r}, model "
+                                        f"{mspec.label!r}: {exc}")
                 ov = dspec.overrides
                 grid = itertools.product(
-                    self.models,
+                    [m for m in self.models if m.label in model_reps],
                     [ov["initial_size"]] if "initial_size" in ov else self.initial_size,
                     [ov["query_size"]] if "query_size" in ov else self.query_size,
                     [ov["rounds"]] if "rounds" in ov else self.rounds,
@@ -532,6 +535,7 @@ class ExperimentConfig:
                     self.seeds,
                 )
                 for mspec, init, qs, rounds, sspec, seed in grid:
+                    rep = model_reps[mspec.label]
                     cfg = SessionConfig(
                         dataset=dspec.name,
                         representation=rep,

@@ -130,6 +130,19 @@ def test_grid_errors_are_found_before_anything_runs(tmp_path):
     assert not Path(tiny(tmp_path)["store"]).exists()  # nothing was created
 
 
+def test_each_model_reads_its_own_representation(tmp_path):
+    """With ``auto``, the MLP head reads MiniLM vectors and a text backbone token ids, in one grid."""
+    models = [{"name": "mlp_ensemble", "params": dict(FAST_MODEL)},
+              {"name": "textcnn", "label": "cnn", "params": {"n_members": 2, "epochs": 1, "max_length": 24}}]
+    plan = E.ExperimentConfig.from_dict(tiny(tmp_path, datasets=["reuters21578"], models=models,
+                                             strategies=["random"], seeds=1)).plan()
+    assert {(r.config.model, r.representation) for r in plan.runs} == {("mlp_ensemble", "minilm"), ("textcnn", "tokens")}
+    cfg = E.ExperimentConfig.from_dict(tiny(tmp_path, datasets=["reuters21578"], models=models,
+                                            representations=["minilm"]))
+    with pytest.raises(ConfigError, match="model 'cnn'.*learns from the token ids"):
+        cfg.plan()
+
+
 def test_config_files_yaml_toml_and_parse_errors(tmp_path):
     yaml_text = (
         "name: tiny\ndatasets: [yeast]\nstrategies:\n  - random\n  - {name: entropy}\nseeds: [3, 4]\n"
