@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -236,7 +237,12 @@ def _run_session(session, store) -> int:
         print(f"Cancelled: the round in progress was dropped. Session {session.session_id} is stored at its "
               f"last completed round ({len(session.history)} record(s)); continue with "
               f"`python -m mlal_core resume {session.session_id}`.", file=sys.stderr)
-        return 130
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Everything is stored and the worker has ended. Leave without the interpreter's finalisation:
+        # after a Ctrl-C during a torch training step, native thread clean-up at exit sometimes aborted
+        # the process ("terminate called without an active exception", exit code -6 instead of 130).
+        os._exit(130)
     finally:
         round_bar.close()
     st = worker.status()

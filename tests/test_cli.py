@@ -185,7 +185,7 @@ def test_run_a_textcnn_then_ctrl_c_cancels_the_round_in_progress_and_resume_fini
     import time
 
     args = [sys.executable, "-m", "mlal_core", "run", "--dataset", "reuters21578", "--strategy", "entropy",
-            "--model", "textcnn", "--ensemble", "1", "--epochs", "40", "--model-param", "max_length=24",
+            "--model", "textcnn", "--ensemble", "1", "--epochs", "300", "--model-param", "max_length=24",
             "--model-param", "early_stopping=false", "--model-param", "n_filters=8",
             "--model-param", "embedding_dim=16", "--initial-size", "200", "--query-size", "10",
             "--rounds", "2", "--candidate-subset", "100"]
@@ -199,7 +199,7 @@ def test_run_a_textcnn_then_ctrl_c_cancels_the_round_in_progress_and_resume_fini
             lines.append(line)
             if not line or line.split()[:2] == ["0", "200"]:
                 break
-        time.sleep(1.0)
+        time.sleep(0.3)  # round 1 (300 epochs, several seconds) has begun
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=120)
     finally:
