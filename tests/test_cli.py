@@ -190,7 +190,10 @@ def test_run_a_textcnn_then_ctrl_c_cancels_the_round_in_progress_and_resume_fini
             "--model-param", "embedding_dim=16", "--initial-size", "200", "--query-size", "10",
             "--rounds", "2", "--candidate-subset", "100"]
     env = {**os.environ, "MLAL_HOME": str(mlal_home), "PYTHONUNBUFFERED": "1"}
-    child = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell's background job (`cmd &`) starts with SIGINT ignored, and Python keeps it ignored in the
+    # child: restore the default so that the child turns SIGINT into KeyboardInterrupt
+    child = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         lines = []
         deadline = time.time() + 300

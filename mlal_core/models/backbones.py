@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-PAD_ID = 0
+from ..features.tokens import PAD_ID
 
 
 class ConvMaxPool(nn.Module):
