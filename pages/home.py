@@ -95,43 +95,55 @@ def _dataset_blurb(ds) -> str:
             f"{len(ds.test):,} test {kind}; **{ds.n_labels}** labels.").strip()
 
 
-# ------------------------------------------------------------------------------------ new session
 # ------------------------------------------------------------------------------------ backbones
+def _number(container, label: str, lo, hi, default, key: str, **kw):
+    """A number input whose value comes back after the widget was hidden (see ``widgets.kept``)."""
+    return widgets.keep(key, container.number_input(label, lo, hi, widgets.kept(key, default), key=key, **kw))
+
+
+def _choice(container, label: str, options: list, key: str, **kw):
+    """A select box whose choice comes back after the widget was hidden (see ``widgets.kept``)."""
+    index = options.index(widgets.kept(key, options[0]))
+    return widgets.keep(key, container.selectbox(label, options, index=index, key=key, **kw))
+
+
 def _backbone_settings(kind: str) -> dict:
-    """The training settings of a text backbone (only those that differ from the model's defaults)."""
+    """The training settings of a text backbone (only those that differ from the model's defaults);
+    kept when the user switches to another model and back."""
     defaults = models.make_model(kind).get_params()
     params: dict = {}
     with st.expander("Backbone and training settings", expanded=kind == "transformer"):
         c1, c2, c3 = st.columns(3)
         if kind == "transformer":
-            params["encoder"] = c1.selectbox("Pretrained encoder", list(pretrained.ENCODERS), key="home_bb_encoder",
-                                             format_func=pretrained.ENCODERS.get)
-            params["freeze_layers"] = c2.number_input(
-                "Frozen lower layers", 0, 12, 0, key="home_bb_freeze",
+            params["encoder"] = _choice(c1, "Pretrained encoder", list(pretrained.ENCODERS), "home_bb_encoder",
+                                        format_func=pretrained.ENCODERS.get)
+            params["freeze_layers"] = _number(
+                c2, "Frozen lower layers", 0, 12, 0, "home_bb_freeze",
                 help="Keep the embeddings and this many of the lowest encoder layers fixed (CoMAL froze 9 of 12); "
                      "fewer trainable weights make a round faster.")
-            params["head"] = c3.selectbox("Head", ["linear", "mlp", "cnn"], key="home_bb_head",
-                                          format_func={"linear": "linear", "mlp": "2-layer MLP",
-                                                       "cnn": "CNN over the tokens (XMTC study)"}.get)
+            params["head"] = _choice(c3, "Head", ["linear", "mlp", "cnn"], "home_bb_head",
+                                     format_func={"linear": "linear", "mlp": "2-layer MLP",
+                                                  "cnn": "CNN over the tokens (XMTC study)"}.get)
         else:
-            params["embedding_init"] = c1.selectbox(
-                "Word embeddings", ["scratch", "minilm"], key=f"home_bb_emb_{kind}",
+            params["embedding_init"] = _choice(
+                c1, "Word embeddings", ["scratch", "minilm"], f"home_bb_emb_{kind}",
                 format_func={"scratch": "learned from scratch", "minilm": "initialised from MiniLM's"}.get)
         c1, c2, c3, c4 = st.columns(4)
-        params["epochs"] = c1.number_input("Epochs (at most)", 1, 500, int(defaults["epochs"]), key=f"home_bb_epochs_{kind}",
-                                           help="Training stops earlier when the validation loss has not improved "
-                                                "for the patience.")
-        params["patience"] = c2.number_input("Patience (epochs)", 1, 500, int(defaults["patience"]),
-                                             key=f"home_bb_patience_{kind}")
-        params["learning_rate"] = c3.number_input("Learning rate", 1e-6, 1.0, float(defaults["learning_rate"]),
-                                                  format="%.0e", key=f"home_bb_lr_{kind}")
-        params["max_length"] = c4.number_input("Max tokens per text", 8, 512, int(defaults["max_length"]),
-                                               key=f"home_bb_len_{kind}")
-        params["mc_scope"] = st.radio("MC dropout over", ["full", "head"], key=f"home_bb_scope_{kind}", horizontal=True,
-                                      format_func={"full": "the whole network", "head": "the head only (faster)"}.get)
+        params["epochs"] = _number(c1, "Epochs (at most)", 1, 500, int(defaults["epochs"]), f"home_bb_epochs_{kind}",
+                                   help="Training stops earlier when the validation loss has not improved for "
+                                        "the patience.")
+        params["patience"] = _number(c2, "Patience (epochs)", 1, 500, int(defaults["patience"]),
+                                     f"home_bb_patience_{kind}")
+        params["learning_rate"] = _number(c3, "Learning rate", 1e-6, 1.0, float(defaults["learning_rate"]),
+                                          f"home_bb_lr_{kind}", format="%.0e")
+        params["max_length"] = _number(c4, "Max tokens per text", 8, 512, int(defaults["max_length"]),
+                                       f"home_bb_len_{kind}")
+        params["mc_scope"] = _choice(st, "MC dropout over", ["full", "head"], f"home_bb_scope_{kind}",
+                                     format_func={"full": "the whole network", "head": "the head only (faster)"}.get)
     return {k: v for k, v in params.items() if v != defaults.get(k)}
 
 
+# ------------------------------------------------------------------------------------ new session
 with tab_new:
     st.subheader("1. Data")
     source = st.radio("Where does the data come from?", ["A bundled dataset", "My own file"],

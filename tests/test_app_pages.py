@@ -289,3 +289,16 @@ def test_strategy_parameters_survive_switching_to_another_strategy_and_back():
     at.button(key="home_start").click().run()
     _ok(at)
     assert at.session_state["al_session"].config.strategy_params == {"n_reference": 37, "per_label_size": 5}
+
+
+def test_backbone_settings_survive_switching_models():
+    at = _app()
+    at.selectbox(key="home_dataset").set_value("reuters21578").run()
+    at.radio(key="home_model").set_value("transformer").run()
+    at.number_input(key="home_bb_freeze").set_value(3)
+    at.selectbox(key="home_bb_head").set_value("cnn").run()
+    _ok(at)
+    at.radio(key="home_model").set_value("mlp_ensemble").run()
+    at.radio(key="home_model").set_value("transformer").run()
+    _ok(at)
+    assert at.number_input(key="home_bb_freeze").value == 3 and at.selectbox(key="home_bb_head").value == "cnn"
