@@ -166,6 +166,18 @@ def session_rounds(store, session_ids: Sequence[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def paired_runs(runs: pd.DataFrame, setting: str) -> pd.DataFrame:
+    """``runs`` (from :func:`session_rounds`) as the ``rounds`` frame of :mod:`mlal_core.analysis`:
+    one session per (strategy, seed), the first in ``runs``' order (the newest, as the store lists
+    them), a ``setting`` column and ``final`` (the record that picked nothing)."""
+    firsts = runs.drop_duplicates(["strategy", "seed"])[["strategy", "seed", "session"]]
+    keep = runs["session"].isin(set(firsts["session"]))
+    out = runs[keep].copy()
+    out.insert(0, "setting", setting)
+    out["final"] = out["n_selected"].fillna(0).astype(int) == 0 if "n_selected" in out else False
+    return out.reset_index(drop=True)
+
+
 def learning_curve_tables(runs: pd.DataFrame, metric: str, *, by: str = "strategy",
                           target: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Summaries of several sessions' learning curves (``runs`` from :func:`session_rounds`).

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mlal_core import data, reference, viz
+from mlal_core import analysis, data, reference, viz
 from mlal_core.config import SessionConfig
 from mlal_core.errors import MLALError
 from mlal_core.session_export import metric_name
 from mlal_core.strategies import registry
-from mlal_core.views import higher_is_better, learning_curve_tables, session_rounds
+from mlal_core.views import higher_is_better, learning_curve_tables, paired_runs, session_rounds
 from ui import state, widgets
 
 METRICS = ["micro_f1", "macro_f1", "micro_f1_tuned", "macro_f1_tuned", "macro_auc", "p@1", "p@3", "ndcg@3", "lrap",
@@ -161,3 +161,46 @@ with st.expander("Per session"):
         per[reach] = per.pop("fraction_to_reach").map(_fraction)
     widgets.table(per.round(4), key="lc_auc_sessions", file_name=f"auc_sessions_{dataset}_{metric}.csv",
                   hide_index=True)
+
+
+# ------------------------------------------------------------------------------------ over seeds
+if by == "strategy":
+    st.subheader("Strategies compared over seeds")
+    widgets.explain(
+        "the paired comparison and the per-round statistics",
+        "Runs of two strategies **with the same seed** start from the same initial labelled set and the same model "
+        "seeds, so their difference in AUC is measured on equal terms. For every pair of strategies the table gives "
+        "the mean paired difference, how often each won, and a two-sided **paired test** over the seeds: the "
+        "paired t-test below 6 seeds, the Wilcoxon signed-rank test from 6 on (with 5 seeds Wilcoxon cannot go "
+        "below p = 0.0625); *p (Holm)* corrects for making many comparisons at once. These are the same "
+        "functions (`mlal_core.analysis`) that the reproduction report uses. **MeanIR of the selected batch** "
+        "(CRAB Fig. 4) and the **hard-to-learn / conflicting** samples left in the pool (CRAB Fig. 5) are shown "
+        "per round, mean $\\pm$ std over seeds.",
+    )
+    paired = paired_runs(runs, dataset)
+    per_run = analysis.aulc_per_run(paired, metric)
+    seeds = per_run.groupby("strategy")["seed"].nunique()
+    if len(seeds) < 2 or int(seeds.max()) < 2:
+        st.info("A paired comparison needs at least two strategies run with the same two or more seeds. Run more "
+                "sessions (same settings, other seeds) or an experiment grid (`python -m mlal_core experiment`).",
+                icon=":material/info:")
+    else:
+        tests = analysis.paired_tests(per_run, higher_is_better=higher_is_better(metric))
+        widgets.figure(analysis.pairwise_figure(tests, value_name=f"{metric_name(metric)} AUC"), key="lc_pairwise")
+        shown = tests[["strategy", "other", "n", "mean_a", "mean_b", "mean_diff", "wins", "losses", "test", "p",
+                       "p_holm"]].rename(columns={"n": "paired seeds", "mean_a": "AUC of strategy",
+                                                  "mean_b": "AUC of other", "mean_diff": "mean difference"})
+        widgets.table(shown.round(4), key="lc_paired", file_name=f"paired_{dataset}_{metric}.csv", hide_index=True)
+    figs = {}
+    for title, build in (("MeanIR of the selected batch", lambda: analysis.mean_ir_figure(paired)),
+                         ("Hard-to-learn in the pool", lambda: analysis.hard_conflicting_figure(paired)),
+                         ("Conflicting in the pool",
+                          lambda: analysis.hard_conflicting_figure(paired, "conflicting_count"))):
+        try:
+            figs[title] = build()
+        except MLALError:  # e.g. no query round yet
+            continue
+    if figs:
+        for tab, (title, fig) in zip(st.tabs(list(figs)), figs.items()):
+            with tab:
+                widgets.figure(fig, key=f"lc_{title.split()[0].lower()}")

@@ -302,3 +302,43 @@ def test_backbone_settings_survive_switching_models():
     at.radio(key="home_model").set_value("transformer").run()
     _ok(at)
     assert at.number_input(key="home_bb_freeze").value == 3 and at.selectbox(key="home_bb_head").value == "cnn"
+
+
+def test_learning_curves_compare_strategies_over_seeds_with_paired_tests(mlal_home, small_datasets):
+    from conftest import FAST_MODEL
+
+    from mlal_core import analysis
+    from mlal_core.config import SessionConfig
+    from mlal_core.loop import ActiveLearningSession
+    from mlal_core.views import paired_runs, session_rounds
+
+    store = _store(mlal_home)
+    ids = []
+    for strategy in ("random", "entropy"):
+        for seed in (0, 1, 2):
+            cfg = SessionConfig(dataset="yeast", model_params=dict(FAST_MODEL), strategy=strategy, initial_size=30,
+                                query_size=20, rounds=2, seed=seed)
+            s = ActiveLearningSession(cfg, store=store)
+            s.run()
+            ids.append(s.session_id)
+    again = ActiveLearningSession(SessionConfig(dataset="yeast", model_params=dict(FAST_MODEL), strategy="random",
+                                                initial_size=30, query_size=20, rounds=1, seed=0), store=store)
+    again.run()  # a second random / seed-0 session: the comparison keeps one per (strategy, seed)
+
+    runs = session_rounds(store, list(store.list_sessions()["id"]))
+    paired = paired_runs(runs, "yeast")
+    assert paired.groupby(["strategy", "seed"])["session"].nunique().max() == 1
+    assert set(paired["session"]) == set(ids[1:]) | {again.session_id}  # the newest random / seed 0 wins
+    assert paired["final"].sum() == 6 and (paired[paired["final"]]["n_selected"] == 0).all()
+    expected = analysis.paired_tests(analysis.aulc_per_run(paired, "micro_f1"))
+
+    at = _app()
+    at.switch_page("pages/learning_curves.py").run()
+    _ok(at)
+    table = next(df.value for df in at.dataframe if "paired seeds" in df.value.columns)
+    row = table.iloc[0]
+    assert (row["strategy"], row["other"], row["paired seeds"]) == ("random", "entropy", 3)
+    assert row["mean difference"] == pytest.approx(round(expected.iloc[0]["mean_diff"], 4))
+    assert row["p"] == pytest.approx(round(expected.iloc[0]["p"], 4)) and row["test"] == "t"
+    assert [t.label for t in at.tabs][-3:] == ["MeanIR of the selected batch", "Hard-to-learn in the pool",
+                                               "Conflicting in the pool"]
