@@ -102,5 +102,7 @@ def learning_curves(summary: pd.DataFrame, *, group: str | None = None, x: str =
             marker=dict(symbol=style["symbol"], size=6, color=style["color"]),
             customdata=custom, hovertemplate=hover + "<extra></extra>",
         ))
-    fig.update_layout(showlegend=len(groups) > 1, hovermode="closest")
+    # one legend group per curve (band + line toggle together); without a gap between groups a
+    # 15-strategy legend fits beside a 500-px-high exported figure
+    fig.update_layout(showlegend=len(groups) > 1, hovermode="closest", legend=dict(tracegroupgap=0))
     return fig
