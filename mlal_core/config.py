@@ -133,6 +133,16 @@ class SessionConfig:
             )
         return rep
 
+    def feature_max_length(self, representation: str) -> int:
+        """Token limit of the features of ``representation``: for token ids the text backbone's own
+        ``max_length`` (256 for TextCNN / TextRNN as in CRAB, 128 for the transformer), else
+        ``max_length`` (the frozen encoder's)."""
+        if representation == "tokens":
+            from mlal_core import models
+
+            return int(models.make_model(self.model, **self.resolved_model_params()).max_length)
+        return int(self.max_length)
+
     def rounds_that_fit(self, pool_size: int) -> int:
         """How many full rounds of ``query_size`` fit in the pool after the initial set."""
         return max(0, (pool_size - self.initial_size) // self.query_size)

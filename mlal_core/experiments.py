@@ -982,7 +982,7 @@ def _dataset(name: str):
 
 
 def _features(ds, name: str, rep: str, max_length: int):
-    key = (name, str(paths.data_dir()), str(paths.cache_dir()), rep, max_length if rep == "minilm" else None)
+    key = (name, str(paths.data_dir()), str(paths.cache_dir()), rep, max_length if rep in ("minilm", "tokens") else None)
     if key not in _FEATURES:
         from mlal_core import features
 
@@ -1004,7 +1004,7 @@ def _execute_run(task: dict) -> dict:
 
     config = SessionConfig.from_json(task["config"])
     ds = _dataset(config.dataset)
-    feats = _features(ds, config.dataset, config.representation, config.max_length)
+    feats = _features(ds, config.dataset, config.representation, config.feature_max_length(config.representation))
     part = Path(task["part"])
     part.parent.mkdir(parents=True, exist_ok=True)
     store = SessionStore(part)
@@ -1038,7 +1038,7 @@ def _execute_reference(task: dict) -> dict:
 
     config = SessionConfig.from_json(task["config"])
     ds = _dataset(config.dataset)
-    feats = _features(ds, config.dataset, config.representation, config.max_length)
+    feats = _features(ds, config.dataset, config.representation, config.feature_max_length(config.representation))
     result = reference.full_data_score(config, ds, features=feats)
     return {"result": result}
 

@@ -523,11 +523,8 @@ class ActiveLearningSession:
 
     @property
     def feature_max_length(self) -> int:
-        """Token limit of the features: the text backbone's own ``max_length`` for token ids (256 for
-        TextCNN / TextRNN as in CRAB), else ``config.max_length`` (the frozen encoder's)."""
-        if self.representation == "tokens":
-            return int(_build_model(self.config, self.config.seed).max_length)
-        return int(self.config.max_length)
+        """Token limit of the features (``SessionConfig.feature_max_length``)."""
+        return self.config.feature_max_length(self.representation)
 
     def prepare(self, progress: Progress | None = None) -> None:
         """Compute the features (the slow step for text sets) if not done yet."""

@@ -63,7 +63,7 @@ def cache_key(config: SessionConfig, dataset: Any = None) -> str:
         "version": CACHE_VERSION,
         "dataset_hash": dataset.content_hash(),
         "representation": rep,
-        "max_length": config.max_length if rep == "minilm" else None,
+        "max_length": config.feature_max_length(rep) if rep in ("minilm", "tokens") else None,
         "model": config.model,
         "model_params": {k: v for k, v in sorted(config.resolved_model_params().items()) if k != "device"},
         "seed": config.seed,
@@ -131,7 +131,7 @@ def full_data_score(config: SessionConfig, dataset: Any = None, *, features: Any
     if progress is not None:
         progress(0, 1, f"training the model on all {len(dataset.train)} training samples")
     if features is None:
-        features = feat.featurize(dataset, rep, max_length=config.max_length)
+        features = feat.featurize(dataset, rep, max_length=config.feature_max_length(rep))
     _check_finite(features)
     t0 = time.perf_counter()
     Y_pool = _dense(dataset.train.Y)

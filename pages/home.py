@@ -279,9 +279,8 @@ with tab_new:
         if st.button("Start session", type="primary", disabled=problem is not None, key="home_start"):
             bar = st.progress(0.0, text="Preparing the features...")
             try:
-                max_length = int(models.make_model(model_kind, **model_params).max_length) if rep == "tokens" \
-                    else config.max_length
-                feats = state.features_for(ds, rep, max_length, progress=state.progress_callback(bar))
+                feats = state.features_for(ds, rep, config.feature_max_length(rep),
+                                           progress=state.progress_callback(bar))
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", SessionBudgetWarning)
                     session = ActiveLearningSession(config, dataset=ds, features=feats, store=state.get_store())
@@ -348,7 +347,7 @@ with tab_open:
                 bar = st.progress(0.0, text="Preparing the features...")
                 try:
                     rep = cfg.resolve_representation(ds.kind)
-                    feats = state.features_for(ds, rep, cfg.max_length, progress=state.progress_callback(bar))
+                    feats = state.features_for(ds, rep, cfg.feature_max_length(rep), progress=state.progress_callback(bar))
                     session = ActiveLearningSession.resume(store, sid, dataset=ds, features=feats)
                 except MLALError as e:
                     bar.empty()

@@ -108,9 +108,11 @@ with st.container(border=True):
                                           "the result is cached on disk."):
             bar = st.progress(0.0, text="Training on the whole pool...")
             try:
-                ref = reference.full_data_score(ref_cfg, ref_ds, features=state.features_for(
-                    ref_ds, ref_cfg.resolve_representation(ref_ds.kind), ref_cfg.max_length,
-                    progress=state.progress_callback(bar)), progress=state.progress_callback(bar))
+                ref_rep = ref_cfg.resolve_representation(ref_ds.kind)
+                ref_feats = state.features_for(ref_ds, ref_rep, ref_cfg.feature_max_length(ref_rep),
+                                               progress=state.progress_callback(bar))
+                ref = reference.full_data_score(ref_cfg, ref_ds, features=ref_feats,
+                                                progress=state.progress_callback(bar))
             except MLALError as e:
                 bar.empty()
                 st.error(f"The full-data score could not be computed: {e}")

@@ -129,3 +129,20 @@ def test_the_worker_cancels_a_fine_tuning_round_mid_epoch(reuters_tiny, tmp_path
     st = worker.status()
     assert st.state == "cancelled" and st.records_done == 0 and len(batches) == 2
     assert session.history == [] and store.load_rounds(session.session_id) == []
+
+
+def test_every_path_featurizes_token_ids_at_the_backbones_own_length(reuters_tiny):
+    """The session, the full-data reference and the experiment workers all tokenise at the model's
+    max_length (CRAB's 256 for TextCNN by default), not at the frozen encoder's config.max_length."""
+    from mlal_core import experiments, reference
+
+    assert SessionConfig(model="textcnn").feature_max_length("tokens") == 256
+    assert SessionConfig(model="transformer").feature_max_length("tokens") == 128
+    assert SessionConfig(max_length=64).feature_max_length("minilm") == 64
+    cfg = _config("textcnn", model_params={**TINY["textcnn"], "max_length": 40}, max_length=128)
+    assert reference.cache_key(cfg, reuters_tiny) != reference.cache_key(
+        _config("textcnn", model_params={**TINY["textcnn"], "max_length": 24}), reuters_tiny)
+    feats = experiments._features(reuters_tiny, "reuters-tiny", "tokens", cfg.feature_max_length("tokens"))
+    assert feats.train.shape[1] == 40
+    other = experiments._features(reuters_tiny, "reuters-tiny", "tokens", 24)
+    assert other.train.shape[1] == 24  # cached per length, not shared across lengths
