@@ -57,7 +57,6 @@ context (the strategy contract).
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 import warnings
@@ -300,16 +299,6 @@ def _safe_mean_ir(Y: np.ndarray) -> float:
 
 
 # ====================================================================== round progress
-def _predict(model: Any, method: str, X: Any, progress: Progress | None) -> np.ndarray:
-    """``model.<method>(X)``, passing ``progress`` to models that report inference progress."""
-    fn = getattr(model, method)
-    try:
-        accepts = "progress" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
-        accepts = False
-    return fn(X, progress=progress) if accepts else fn(X)
-
-
 class _PhaseProgress:
     """Forwards a round's phases to a ``progress(done, total, message)`` callback as "Round t: ..."
     with the model's own message (or the phase's name when the model gives none); a no-op without
@@ -578,8 +567,8 @@ class ActiveLearningSession:
         t_fit = time.perf_counter()
 
         report.phase("measuring on the test split")
-        P_test = _predict(model, "predict_proba", feats.test, report.callback("predicting the test split"))
-        P_valid = _predict(model, "predict_proba", feats.valid, report.callback("predicting the valid split"))
+        P_test = model.predict_proba(feats.test, progress=report.callback("predicting the test split"))
+        P_valid = model.predict_proba(feats.valid, progress=report.callback("predicting the valid split"))
         threshold = metrics.tune_threshold(_dense_Y(ds.valid.Y), P_valid)
         result = metrics.evaluate(_dense_Y(ds.test.Y), P_test, threshold=0.5, tuned_threshold=threshold)
         # Strategies get a dense representation: for sparse (TF-IDF) features or token ids, the
@@ -589,13 +578,9 @@ class ActiveLearningSession:
         pool_progress = report.callback("predicting the pool")
         embedding = None
         if sp.issparse(X_pool) or feats.name == "tokens":
-            if hasattr(model, "predict_samples_and_embedding"):
-                proba, embedding = model.predict_samples_and_embedding(X_pool, progress=pool_progress)
-            else:
-                proba = _predict(model, "predict_proba_samples", X_pool, pool_progress)
-                embedding = model.embed(X_pool)
+            proba, embedding = model.predict_samples_and_embedding(X_pool, progress=pool_progress)
         else:
-            proba = _predict(model, "predict_proba_samples", X_pool, pool_progress)
+            proba = model.predict_proba_samples(X_pool, progress=pool_progress)
         proba = np.asarray(proba)
         if proba.ndim == 2:
             proba = proba[None]

@@ -116,6 +116,18 @@ def test_inference_chunks_do_not_change_results():
     assert small.predict_proba_samples(X).shape == (9, 300, 4)
 
 
+def test_inference_reports_progress_per_chunk_and_one_pass_helper_matches():
+    X, Y = _toy(n=50)
+    m = MLPEnsemble(**FAST, eval_batch_size=20).fit(X, Y)
+    for method in ("predict_proba", "predict_proba_samples", "embed"):
+        seen = []
+        getattr(m, method)(X, progress=lambda d, t, msg: seen.append((d, t)))
+        assert seen == [(20, 50), (40, 50), (50, 50)], method
+    samples, emb = m.predict_samples_and_embedding(X)
+    np.testing.assert_array_equal(samples, m.predict_proba_samples(X))
+    np.testing.assert_array_equal(emb, m.embed(X))
+
+
 def test_cold_start():
     X, Y = _toy(seed=0)
     X2, Y2 = _toy(n=90, seed=5)

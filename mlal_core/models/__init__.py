@@ -6,9 +6,10 @@ features, optional MC dropout); ``"textcnn"`` -> :class:`TextCNNEnsemble`, ``"te
 end to end on the token ids of representation ``"tokens"``; ``deep_text.py``).
 The API every model follows: ``fit(X, Y, X_valid=None, Y_valid=None, progress=None)``,
 ``predict_proba(X)`` (n, K), ``predict_proba_samples(X)`` (S, n, K), ``embed(X)`` (n, h),
-``get_params()`` / ``set_params()`` (scikit-learn style, so ``sklearn.base.clone`` works). The deep
-text models also have ``predict_samples_and_embedding(X)`` (one pass for both) and take
-``progress`` in their predict methods.
+``predict_samples_and_embedding(X)`` (both; one pass over X for the text backbones), each with an
+optional ``progress(done, total, message)``, and ``get_params()`` / ``set_params()`` (scikit-learn
+style, so ``sklearn.base.clone`` works); ``predict``, ``clone`` and ``n_samples`` come from
+``base.EnsembleEstimator``.
 """
 
 from __future__ import annotations

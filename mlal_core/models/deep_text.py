@@ -50,12 +50,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, clone
 
 from ..errors import ConfigError
 from ..features import tokens
 from ..features.device import PRECISIONS, precision_name, resolve_device, resolve_precision
 from . import backbones, training
+from .base import EnsembleEstimator
 from .threads import threaded
 from .training import member_seed
 
@@ -85,7 +85,7 @@ def _load_pretrained_quietly(encoder: str) -> torch.nn.Module:
         hf_logging.set_verbosity(old)
 
 
-class DeepTextEnsemble(BaseEstimator):
+class DeepTextEnsemble(EnsembleEstimator):
     """Base of the deep text ensembles (see the module docstring); not registered itself.
 
     Parameters (shared; each subclass sets the defaults of its paper)
@@ -520,19 +520,6 @@ class DeepTextEnsemble(BaseEstimator):
             progress=progress,
             message=f"Sampling and embedding with {type(self).__name__}",
         )
-
-    def predict(self, X, threshold: float = 0.5) -> np.ndarray:
-        """(n, K) uint8: ``predict_proba(X) > threshold``."""
-        return (self.predict_proba(X) > threshold).astype(np.uint8)
-
-    def clone(self):
-        """An unfitted copy with the same parameters (``sklearn.base.clone``)."""
-        return clone(self)
-
-    @property
-    def n_samples(self) -> int:
-        """S of ``predict_proba_samples``."""
-        return int(self.n_members) * max(int(self.mc_passes), 1)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "members_")

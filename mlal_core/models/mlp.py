@@ -18,23 +18,32 @@ Probability samples for the strategies (``predict_proba_samples``):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, clone
 
 from ..errors import ConfigError
 from ..features.device import resolve_device
 from . import training
+from .base import EnsembleEstimator
 from .threads import threaded as _threaded
 from .training import Rows, member_seed
+
+Progress = Callable[[int, int, str], None]
+
+
+def _report(progress: Progress | None, done: int, total: int, message: str) -> None:
+    if progress is not None:
+        progress(done, total, message)
+
 
 # rows x (members * passes) x (hidden + labels) floats per inference chunk, ~64 MB of float32
 _CHUNK_BUDGET = 16 * 1024 * 1024
 
 
-class MLPEnsemble(BaseEstimator):
+class MLPEnsemble(EnsembleEstimator):
     """Deep ensemble of MLP heads (see the module docstring).
 
     Parameters
@@ -253,8 +262,9 @@ class MLPEnsemble(BaseEstimator):
 
     @_threaded
     @torch.no_grad()
-    def predict_proba(self, X) -> np.ndarray:
-        """(n, K) float32: mean of the members' probabilities, dropout off (deterministic)."""
+    def predict_proba(self, X, progress: Progress | None = None) -> np.ndarray:
+        """(n, K) float32: mean of the members' probabilities, dropout off (deterministic).
+        ``progress(done_rows, n, message)`` after each inference chunk."""
         rows = self._rows(X)
         s = self.stack_
         n, E = rows.shape[0], s.n_members
@@ -265,12 +275,14 @@ class MLPEnsemble(BaseEstimator):
             h = layer(start, start + chunk)
             p = torch.sigmoid(torch.baddbmm(s.b2, h, s.W2)).mean(dim=0)
             out[start : start + len(p)] = p.cpu().numpy()
+            _report(progress, start + len(p), n, "Predicting with the MLP ensemble")
         return out
 
     @_threaded
     @torch.no_grad()
-    def predict_proba_samples(self, X) -> np.ndarray:
-        """(S, n, K) float32 probability samples: S = E (``mc_passes=0``) or E * mc_passes (MC dropout)."""
+    def predict_proba_samples(self, X, progress: Progress | None = None) -> np.ndarray:
+        """(S, n, K) float32 probability samples: S = E (``mc_passes=0``) or E * mc_passes (MC dropout);
+        ``progress`` as in ``predict_proba``."""
         rows = self._rows(X)
         s = self.stack_
         n, E, H, K = rows.shape[0], s.n_members, s.W1.shape[2], self.n_labels_
@@ -301,12 +313,14 @@ class MLPEnsemble(BaseEstimator):
                 probs = torch.sigmoid(torch.baddbmm(s.b2, hh.reshape(E, T * b, H), s.W2))
                 probs = probs.reshape(E * T, b, K)                 # member-major: s = e * T + t
             out[:, start : start + b] = probs.cpu().numpy()
+            _report(progress, start + b, n, "Sampling the MLP ensemble")
         return out
 
     @_threaded
     @torch.no_grad()
-    def embed(self, X) -> np.ndarray:
-        """(n, hidden_size) float32: ReLU hidden activations of member 0 (penultimate features)."""
+    def embed(self, X, progress: Progress | None = None) -> np.ndarray:
+        """(n, hidden_size) float32: ReLU hidden activations of member 0 (penultimate features);
+        ``progress`` as in ``predict_proba``."""
         rows = self._rows(X)
         s0 = self.stack_.select(slice(0, 1))
         n = rows.shape[0]
@@ -316,20 +330,8 @@ class MLPEnsemble(BaseEstimator):
         for start in range(0, n, chunk):
             h = layer(start, start + chunk)[0]
             out[start : start + len(h)] = h.cpu().numpy()
+            _report(progress, start + len(h), n, "Embedding with the MLP ensemble")
         return out
-
-    def predict(self, X, threshold: float = 0.5) -> np.ndarray:
-        """(n, K) uint8: ``predict_proba(X) > threshold``."""
-        return (self.predict_proba(X) > threshold).astype(np.uint8)
-
-    def clone(self) -> MLPEnsemble:
-        """An unfitted copy with the same parameters (``sklearn.base.clone``)."""
-        return clone(self)
-
-    @property
-    def n_samples(self) -> int:
-        """S of ``predict_proba_samples``."""
-        return int(self.n_members) * max(int(self.mc_passes), 1)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "stack_")
