@@ -1,6 +1,7 @@
 """Time one active-learning round split into train / predict / select (issue: foundation).
 
-Reuters-21578 train pool (7,669 texts), cached MiniLM features, 5-head MLP ensemble, strategy BALD.
+Reuters-21578 train pool (6,903 texts: the official train split less the carved validation split),
+cached MiniLM features, 5-head MLP ensemble, strategy BALD.
 The first run embeds the dataset (minutes on 2 cores) and caches it; the timed rounds use the cache.
 
     python3 benchmarks/round_latency.py [--dataset reuters21578] [--strategy bald] [--rounds 3]

@@ -124,9 +124,9 @@ def cmd_datasets(args: argparse.Namespace) -> int:
                 "valid": f"{len(ds.valid)}{'*' if ds.valid_carved else ''}",
                 "test": len(ds.test),
                 "K": ds.n_labels,
-                "cardinality": round(stats.label_cardinality(Y), 3),
-                "MeanIR": round(stats.mean_ir(Y), 2),
-                "CorrAvg": round(correlation.corr_avg(Y), 4),
+                "cardinality": f"{stats.label_cardinality(Y):.3f}",
+                "MeanIR": f"{stats.mean_ir(Y):.2f}",
+                "CorrAvg": f"{correlation.corr_avg(Y):.4f}",
                 "licence": str(licence)[:40],
             }
         )
@@ -404,6 +404,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sampler_params(items: Sequence[str], samplers: str) -> dict[str, dict]:
+    """``--sampler-param [SAMPLER.]KEY=VALUE`` -> ``{sampler: {key: value}}``; without ``SAMPLER.`` the
+    parameter is the uncertainty sampler's (the paper's T, lambda1, tau, s0, warm-up). Values are typed
+    by the parameter's default; unknown samplers / keys, and samplers that do not run, raise ConfigError."""
+    from mlal_core.batch_selection import available_samplers, sampler_parameters
+    from mlal_core.config import parse_param_value
+
+    chosen = available_samplers() if samplers.strip() == "all" else [
+        s.strip().lower().replace("-", "_") for s in samplers.split(",") if s.strip()]
+    out: dict[str, dict] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--sampler-param expects [SAMPLER.]KEY=VALUE (e.g. s0=50 or recency_bias.window=3); "
+                              f"got {item!r}.")
+        name, _, key = key.strip().rpartition(".")
+        name = (name or "uncertainty").strip().lower().replace("-", "_")
+        known = sampler_parameters(name)  # unknown sampler names raise here
+        if key not in known:
+            raise ConfigError(f"Batch sampler {name!r} has no parameter {key!r}; known: {', '.join(known)}.")
+        if name not in chosen:
+            raise ConfigError(f"--sampler-param {item!r} is for sampler {name!r}, which is not run: add it to "
+                              f"--sampler (now {samplers!r}).")
+        try:
+            out.setdefault(name, {})[key] = parse_param_value(raw, known[key])
+        except ConfigError as exc:
+            raise ConfigError(f"--sampler-param {item!r}: {exc}") from None
+    return out
+
+
 def cmd_batch_selection(args: argparse.Namespace) -> int:
     from mlal_core.batch_selection.experiment import METRICS, run_batch_selection
 
@@ -411,7 +441,9 @@ def cmd_batch_selection(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"[{done}/{total}] {message}", file=sys.stderr, flush=True)
 
+    sampler_params = _sampler_params(args.sampler_param, args.sampler)
     res = run_batch_selection(args.dataset, args.sampler, epochs=args.epochs, seeds=args.seeds,
+                              sampler_params=sampler_params,
                               include_random=not args.no_random, max_train=args.max_train, progress=progress)
     summ = res.summary("best")
     rows = []
@@ -422,6 +454,8 @@ def cmd_batch_selection(args: argparse.Namespace) -> int:
         rows.append(row)
     print(f"{res.dataset}: test metrics at the best-validation epoch (mean +- std over {len(res.seeds)} seeds), "
           f"{res.epochs} epochs, {res.seconds:.1f} s")
+    for name, params in sampler_params.items():
+        print(f"{name}: " + ", ".join(f"{k}={v!r}" for k, v in params.items()))
     _print_table(rows, ["sampler", "seeds", *METRICS])
     if args.out:
         out = Path(args.out)
@@ -521,6 +555,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--seeds", type=int, default=5, help="number of seeds (0..n-1)")
     p.add_argument("--max-train", type=int, default=None, help="use a seeded subset of this many training rows")
+    p.add_argument("--sampler-param", action="append", default=[], metavar="[SAMPLER.]KEY=VALUE",
+                   help="sampler parameter, typed like its default (repeatable); without SAMPLER. it is the "
+                        "uncertainty sampler's: window (T), lambda1, tau, s0, warmup, use_correlation "
+                        "(e.g. --sampler-param s0=50 --sampler-param recency_bias.window=3)")
     p.add_argument("--no-random", action="store_true", help="do not add the random reference")
     p.add_argument("--out", default=None, help="folder for curves / runs / summary CSV files")
     p.add_argument("--quiet", action="store_true")

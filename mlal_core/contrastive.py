@@ -31,8 +31,9 @@ Prototypes and value measures (Sec. 3.2)
     positive in L has no prototype (``p_j = 0``, so ``k_j = 0``).
     ``k_j(x) = cos(z_j(x), p_j)``; ``kbar_j`` = mean of ``k_j`` over **all** labelled samples (Eq. 7).
     ``SLCI(x) = | sum_j 1[k_j(x) > kbar_j] - LC |`` (Eq. 7), LC = mean labels per labelled sample.
-    ``PFD(x) = sum_j 1[ystar_j(x) = 1] (1 - k_j(x))`` (Eq. 8), ystar from the classifier's mean
-    probabilities (> 0.5).
+    ``PFD(x) = sum_j 1[ystar_j(x) = 1] (1 - k_j(x))`` (Eq. 8). METHODS.md takes ystar from the
+    classifier's mean probabilities (> 0.5); the paper's Eq. 8 uses the module's own head,
+    ``y~ = sigmoid(h'(v~)) > 0.5`` (:func:`embed_and_predict`); the strategy offers both.
     ``Q(x) = SLCI^gamma * PFD^(1 - gamma)`` (Eq. 9), gamma = 0.5.
 """
 
@@ -55,6 +56,7 @@ __all__ = [
     "comal_value",
     "contrastive_labels",
     "embed",
+    "embed_and_predict",
     "k_values",
     "module_loss",
     "pfd",
@@ -240,6 +242,24 @@ def embed(module: LabelWiseContrastiveModule, V, rows=None, chunk: int = 2048) -
         v = torch.from_numpy(_dense_rows(V, rows[s : s + chunk])).to(dev)
         out[s : s + chunk] = module.embed(v).cpu().numpy()
     return out
+
+
+@torch.no_grad()
+def embed_and_predict(
+    module: LabelWiseContrastiveModule, V, rows=None, chunk: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """``z`` ``(n, K, d_z)`` and the module's own label probabilities ``y~ = sigmoid(h'(v~))``
+    ``(n, K)`` (Eq. 5) for ``V[rows]``, in one forward pass per chunk (float32)."""
+    rows = np.arange(V.shape[0]) if rows is None else np.asarray(rows)
+    dev = next(module.parameters()).device
+    z_out = np.empty((len(rows), module.n_labels, module.d_z), dtype=np.float32)
+    p_out = np.empty((len(rows), module.n_labels), dtype=np.float32)
+    for s in range(0, len(rows), chunk):
+        v = torch.from_numpy(_dense_rows(V, rows[s : s + chunk])).to(dev)
+        z, _, logits = module(v)
+        z_out[s : s + chunk] = z.cpu().numpy()
+        p_out[s : s + chunk] = torch.sigmoid(logits).cpu().numpy()
+    return z_out, p_out
 
 
 def prototypes(z: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

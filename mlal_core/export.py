@@ -45,7 +45,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from mlal_core.errors import ConfigError, MLALError
-from mlal_core.viz.theme import dpi_scale
+from mlal_core.viz.theme import dpi_scale, paper_layout
 
 __all__ = [
     "FORMATS",
@@ -263,6 +263,26 @@ def _as_figure(fig) -> go.Figure:
             first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), "invalid figure")
             raise ConfigError(f"not a valid plotly figure: {first}") from None
     raise ConfigError(f"expected a plotly Figure (or its dict); got {type(fig).__name__}.")
+
+
+#: figure sizes for export: on-screen size, or laid out for one / two paper columns at 300 dpi
+EXPORT_SIZES = {
+    "screen": "as on screen",
+    "column": "one paper column (3.5 in, 300 dpi)",
+    "double": "two paper columns (7.16 in, 300 dpi)",
+}
+
+
+def sized_for_export(fig, size: str = "screen") -> tuple[go.Figure, dict]:
+    """``(figure, figure_to_bytes kwargs)`` for an export ``size`` of :data:`EXPORT_SIZES`: a copy laid
+    out by :func:`~mlal_core.viz.paper_layout` and rendered at 300 dpi for the paper sizes; the
+    figure itself, unchanged, for ``"screen"``."""
+    if size not in EXPORT_SIZES:
+        raise ConfigError(f"Unknown export size {size!r}; choose one of {', '.join(EXPORT_SIZES)}.")
+    fig = _as_figure(fig)
+    if size == "screen":
+        return fig, {}
+    return paper_layout(go.Figure(fig), size), {"dpi": 300}
 
 
 def figure_to_bytes(fig, fmt: str = "png", *, width: float | None = None, height: float | None = None,

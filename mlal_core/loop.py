@@ -115,6 +115,11 @@ class RoundRecord:
     n_unlabeled: int = 0
     n_candidates: int = 0
     created_at: str | None = None
+    #: who labelled the picks: "simulated" (the ground truth) or "person" (labels given to
+    #: ``commit`` or a custom oracle); None for the final record and for stores written before v2
+    answered_by: str | None = None
+    #: ``pbar`` of the picks, ``(n, K)``: what the model predicted for them when it picked them
+    pick_proba: np.ndarray | None = None
 
     @property
     def final(self) -> bool:
@@ -272,6 +277,12 @@ def _check_labels_usable(ds: Any) -> None:
             f"Every label of dataset {ds.name!r} is 1 in the training split: every sample has every "
             "label, so there is nothing to learn. Check the label column of the data."
         )
+    dense = _dense_Y(Y)
+    if (dense.min(axis=0) == dense.max(axis=0)).all():
+        raise DataValidationError(
+            f"Every label of dataset {ds.name!r} has the same value for all training samples (each label is "
+            "always 0 or always 1), so there is nothing to learn. Check the label column of the data."
+        )
 
 
 def _check_oracle_labels(labels: Any, n: int, k: int, who: str = "The oracle") -> np.ndarray:
@@ -369,7 +380,7 @@ class ActiveLearningSession:
             _check_finite(features)
         self._features = features
         self.oracle = oracle if oracle is not None else SimulatedOracle(dataset.train.Y)
-        self.oracle_is_simulated = oracle is None
+        self._simulated_oracle = oracle is None
 
         from mlal_core import strategies
 
@@ -384,7 +395,9 @@ class ActiveLearningSession:
             positions = choose_initial(dataset.train.Y, config.initial_size, config.initial_method, config.seed)
             if initial_labels is None:
                 labels = _check_oracle_labels(self.oracle(positions), len(positions), self.n_labels)
+                self._initial_simulated = self._simulated_oracle
             else:
+                self._initial_simulated = False
                 labels = _check_oracle_labels(initial_labels, len(positions), self.n_labels, "initial_labels")
             self.initial_positions = positions
             self.initial_labels = labels
@@ -411,6 +424,9 @@ class ActiveLearningSession:
         labels = initial.get("labels")
         if labels is None:
             labels = self.oracle(positions)
+        # stores do not say who labelled the initial set: it was simulated when it equals the truth
+        self._initial_simulated = bool(np.array_equal(
+            np.asarray(labels, dtype=np.uint8), _dense_Y(self.dataset.train.Y[positions]).astype(np.uint8)))
         labels = _check_oracle_labels(labels, len(positions), self.n_labels, "The stored initial set")
         if positions.size and (positions.min() < 0 or positions.max() >= self.n_pool):
             raise DataValidationError("The stored initial set has positions outside this dataset's pool.")
@@ -479,6 +495,19 @@ class ActiveLearningSession:
     @property
     def finished(self) -> bool:
         return self._finished
+
+    @property
+    def oracle_is_simulated(self) -> bool:
+        """True when every label the session holds came from the simulated oracle (the ground
+        truth); False as soon as a person answered the initial set or any round. (Rounds stored
+        before schema v2 do not say who answered: they count as simulated when they equal the truth.)"""
+        truth = self.dataset.train.Y
+        return self._initial_simulated and all(
+            rec.answered_by == "simulated"
+            or (rec.answered_by is None and np.array_equal(np.asarray(rec.labels, np.uint8),
+                                                           _dense_Y(truth[rec.selected]).astype(np.uint8)))
+            for rec in self.history if not rec.final
+        )
 
     @property
     def labeled(self) -> np.ndarray:
@@ -612,6 +641,7 @@ class ActiveLearningSession:
                 proba_samples=proba,
                 features=ctx_features,
                 embedding=embedding,
+                model_inputs=X_pool,
                 texts=ds.train.texts,
                 model=model,
                 round=t,
@@ -691,8 +721,10 @@ class ActiveLearningSession:
         if labels is None:
             labels = self.oracle(picks)
             who = "The oracle"
+            answered_by = "simulated" if self._simulated_oracle else "person"
         else:
             who = "The labels given to commit()"
+            answered_by = "person"
         labels = _check_oracle_labels(labels, len(picks), self.n_labels, who)
         new_labeled = np.concatenate([self._labeled, picks])
         new_y = np.concatenate([self._y_labeled, labels]).astype(np.uint8)
@@ -706,6 +738,8 @@ class ActiveLearningSession:
             timings=pending.timings,
             mean_ir_selected=_safe_mean_ir(labels),
             label_coverage=float((new_y.sum(axis=0) > 0).mean()) if self.n_labels else float("nan"),
+            answered_by=answered_by,
+            pick_proba=pending.predicted_proba(),
             **pending.shared,
         )
         if self.store is not None and self.session_id is not None:

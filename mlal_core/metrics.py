@@ -149,14 +149,26 @@ def labelled_fraction_to_reach(
     return float(x[reached].min() / pool_size)
 
 
-def summarize_curves(rounds: pd.DataFrame, metric: str, by: str = "strategy") -> pd.DataFrame:
+def summarize_curves(rounds: pd.DataFrame, metric: str, by: str = "strategy", *,
+                     setting: str | None = None) -> pd.DataFrame:
     """Mean, std and count of ``metric`` over seeds at each labelled size, per ``by`` group.
 
     ``rounds`` has one row per (run, round) with columns ``by``, ``n_labeled`` and ``metric``.
+    ``setting`` names a column that must be constant within a group (e.g. the model, representation
+    and budget of each run): averaging runs of different settings would mix what the seeds' spread
+    is meant to measure, so a group that holds several settings raises :class:`ConfigError`.
     """
-    missing = {by, "n_labeled", metric} - set(rounds.columns)
+    missing = {by, "n_labeled", metric, *([setting] if setting else [])} - set(rounds.columns)
     if missing:
         raise ConfigError(f"summarize_curves needs the columns {sorted(missing)}; got {sorted(rounds.columns)}.")
+    if setting:
+        mixed = rounds.groupby(by)[setting].nunique()
+        mixed = mixed[mixed > 1]
+        if len(mixed):
+            raise ConfigError(
+                f"summarize_curves: the {by} group(s) {list(mixed.index)[:5]} mix runs of {int(mixed.max())} "
+                f"different settings ({setting!r}); averaging them over seeds would be meaningless. Group by a "
+                "column that also tells the settings apart (mlal_core.views.session_settings' 'curve').")
     g = rounds.groupby([by, "n_labeled"])[metric]
     out = g.agg(mean="mean", std="std", n="count").reset_index()
     out["std"] = out["std"].fillna(0.0)

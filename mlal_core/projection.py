@@ -33,7 +33,8 @@ Defaults and deviations (all visible in :func:`resolve_params`):
 
 UMAP's first fit in a process compiles numba code (10-30 s on a small machine). :func:`umap_is_warm` says whether that
 has happened; :func:`warm_up_umap` pays it on a tiny random array (optionally in a background
-thread) so the app can warm up while the user reads.
+thread) so the app can warm up while the user reads. :func:`is_cached` says whether a map would come
+from the cache (no fit at all) and :func:`needs_umap_compile` whether projecting will compile UMAP.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ __all__ = [
     "MIN_SAMPLES",
     "cache_stats",
     "clear_memory_cache",
+    "is_cached",
+    "needs_umap_compile",
     "project",
     "project_with",
     "projection_key",
@@ -339,18 +342,46 @@ def project(X, method: str = "tsne", random_state: int = 0, *, cache: bool = Tru
     return arr.copy()
 
 
-def project_with(X, extra, method: str = "tsne", random_state: int = 0, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-    """Project ``X`` (n, d) and ``extra`` (P, d) together (e.g. samples and CoMAL prototypes) and
-    return ``(xy (n, 2), extra_xy (P, 2))``. t-SNE has no transform for new points, so a joint fit
-    is the way to place prototypes in the same map."""
+def _stacked(X, extra) -> np.ndarray:
+    """``X`` and ``extra`` as one dense float64 array (what :func:`project_with` projects)."""
     extra = np.asarray(extra.toarray() if sp.issparse(extra) else extra, dtype=np.float64)
     if sp.issparse(X):
         X = X.toarray()
     X = np.asarray(X, dtype=np.float64)
     if extra.ndim != 2 or X.ndim != 2 or extra.shape[1] != X.shape[1]:
         raise ConfigError(f"extra must have shape (P, {X.shape[-1] if X.ndim == 2 else 'd'}); got {extra.shape}.")
-    both = project(np.vstack([X, extra]), method, random_state, **kwargs)
-    return both[: X.shape[0]], both[X.shape[0]:]
+    return np.vstack([X, extra])
+
+
+def project_with(X, extra, method: str = "tsne", random_state: int = 0, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+    """Project ``X`` (n, d) and ``extra`` (P, d) together (e.g. samples and CoMAL prototypes) and
+    return ``(xy (n, 2), extra_xy (P, 2))``. t-SNE has no transform for new points, so a joint fit
+    is the way to place prototypes in the same map."""
+    both = project(_stacked(X, extra), method, random_state, **kwargs)
+    n = X.shape[0] if hasattr(X, "shape") else len(X)
+    return both[:n], both[n:]
+
+
+def is_cached(X, method: str = "tsne", random_state: int = 0, *, extra=None, **params) -> bool:
+    """True when :func:`project` (``extra`` given: :func:`project_with`) would return this map from
+    the memory or disk cache without fitting anything. A disk hit is loaded into the memory cache, so
+    the projection that follows does not read it again. Raises like :func:`project` for bad input."""
+    X = _check_input(X if extra is None else _stacked(X, extra))
+    key = projection_key(X, method, resolve_params(X.shape, method, random_state, sparse=sp.issparse(X), **params))
+    if _memory_get(key) is not None:
+        return True
+    arr = _disk_load(key, X.shape[0])
+    if arr is None:
+        return False
+    _memory_put(key, arr)
+    return True
+
+
+def needs_umap_compile(X, method: str = "tsne", random_state: int = 0, *, extra=None, **params) -> bool:
+    """True when projecting ``X`` will pay UMAP's one-off compilation: the method is UMAP, UMAP is
+    not warm in this process and the map is not cached (a cached map needs no UMAP at all). An app
+    shows its "compiling, once" message only then."""
+    return method == "umap" and not umap_is_warm() and not is_cached(X, method, random_state, extra=extra, **params)
 
 
 # ------------------------------------------------------------------------------------------ UMAP warm-up

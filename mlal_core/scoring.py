@@ -47,6 +47,7 @@ __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_BETA",
     "EPS",
+    "TINY_PARAM",
     "beta_partial_losses",
     "beta_score",
     "binary_entropy",
@@ -58,7 +59,7 @@ __all__ = [
 EPS = 1e-12
 DEFAULT_ALPHA = 0.1
 DEFAULT_BETA = 3.0
-_TINY = 1e-100  # alpha or beta below this is evaluated by its 0-limit (error O(param); B(.) would overflow)
+TINY_PARAM = 1e-100  # alpha or beta below this is evaluated by its 0-limit (error O(param); B(.) would overflow)
 _N_TERMS = 64  # series terms for the alpha = 0 / beta = 0 limits; ratio <= 1/2 -> 2^-64 ~ 5e-20
 
 
@@ -113,11 +114,11 @@ def beta_partial_losses(p, alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_B
     """
     a, b = check_beta_params(alpha, beta)
     p = _clip(p)
-    if a >= _TINY:
+    if a >= TINY_PARAM:
         L1 = special.beta(a, b + 1.0) * special.betaincc(a, b + 1.0, p)
     else:
         L1 = _l1_alpha_zero(p, b)
-    if b >= _TINY:
+    if b >= TINY_PARAM:
         L0 = special.beta(a + 1.0, b) * special.betainc(a + 1.0, b, p)
     else:
         L0 = _l1_alpha_zero(1.0 - p, a)

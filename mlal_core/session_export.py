@@ -9,8 +9,9 @@
 * ``rounds.csv``: one row per round (``reporting.rounds_frame``);
 * ``picks.csv``: one row per picked sample with its labels and score components
   (``reporting.picks_frame``);
-* ``figures/<name>.png|svg|html``: the default session figures (:func:`session_figures`) plus any
-  passed in ``figures``; PNG / SVG need the system Chromium (``export.static_export_available``);
+* ``figures/<name>.png|svg|html``: the default session figures (:func:`session_figures`, and A /
+  NegA of the final labelled set, :func:`labelled_set_correlations`) plus any passed in ``figures``,
+  at the screen size or laid out for a paper column (``size``); PNG / SVG need the system Chromium (``export.static_export_available``);
   without it they are skipped and listed under ``skipped`` in ``manifest.json``;
 * ``manifest.json``: the members and the session's facts (id, dataset, strategy, seed, rounds).
 """
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mlal_core import export, reporting, viz
+from mlal_core import correlation, export, reporting, viz
 from mlal_core.errors import ConfigError
 
 __all__ = ["DEFAULT_FIGURE_FORMATS", "session_export_zip", "session_figures"]
@@ -105,14 +106,38 @@ def session_figures(records: Sequence, *, title_prefix: str = "",
     return out
 
 
+def labelled_set_correlations(info: Mapping, records: Sequence, *, title_prefix: str = "") -> dict[str, go.Figure]:
+    """A and NegA (CRAB Eq. 8, 9) of the labelled set after the last stored round (the oracle's
+    answers: initial set + every round's picks), as ``labelled_set_A`` / ``labelled_set_NegA``;
+    empty when the labels are not stored or there are fewer than two labels."""
+    initial = (info.get("initial_labeled") or {}).get("labels")
+    names = info.get("label_names")
+    if initial is None or not names or len(names) < 2:
+        return {}
+    parts = [np.asarray(initial, dtype=np.uint8)] + [np.asarray(r.labels, dtype=np.uint8) for r in records
+                                                     if r.labels is not None and len(r.labels)]
+    Y = np.concatenate(parts)
+    counts = Y.sum(axis=0)
+    prefix = f"{title_prefix}: " if title_prefix else ""
+    return {
+        f"labelled_set_{kind}": viz.correlation_heatmap(
+            fn(Y), names, kind=kind, counts=counts, top_k=min(len(names), 30) if len(names) > 30 else None,
+            title=f"{prefix}{kind} of the {len(Y):,} labelled samples")
+        for kind, fn in (("A", correlation.positive_correlation), ("NegA", correlation.negative_correlation))
+    }
+
+
 def session_export_zip(store, session_id: str, figures: Mapping[str, go.Figure] | None = None, *,
                        figure_formats: Iterable[str] = DEFAULT_FIGURE_FORMATS,
-                       default_figures: bool = True, figure_kwargs: Mapping | None = None) -> bytes:
+                       default_figures: bool = True, figure_kwargs: Mapping | None = None,
+                       size: str = "screen") -> bytes:
     """A zip (bytes) of the stored session ``session_id`` (see the module docstring).
 
     ``figures``: extra plotly figures by file stem (e.g. the ones a page shows; a stem may hold
     folders); they replace default figures of the same stem. ``default_figures=False`` leaves the
-    defaults out. ``figure_formats``: formats written per figure (``export.FORMATS``).
+    defaults out: the learning curve, batch MeanIR, pool counts, label coverage (``session_figures``)
+    and A / NegA of the final labelled set. ``figure_formats``: formats written per figure
+    (``export.FORMATS``). ``size``: ``export.EXPORT_SIZES`` (paper sizes are rendered at 300 dpi).
     """
     info = store.session_info(session_id)  # raises StoreError for an unknown id
     records = store.load_rounds(session_id)
@@ -132,12 +157,15 @@ def session_export_zip(store, session_id: str, figures: Mapping[str, go.Figure] 
     if default_figures:
         prefix = f"{info.get('dataset_name') or config.get('dataset')}, {config.get('strategy')}"
         figs.update(session_figures(records, title_prefix=prefix))
+        figs.update(labelled_set_correlations(info, records, title_prefix=prefix))
     for stem, fig in (figures or {}).items():
         if not isinstance(fig, (go.Figure, dict)):
             raise ConfigError(f"figures[{stem!r}] is a {type(fig).__name__}, not a plotly figure.")
         figs[str(stem)] = fig
     for stem, fig in figs.items():
-        items[f"figures/{stem}"] = fig
+        items[f"figures/{stem}"] = export.sized_for_export(fig, size)[0]
+    if size != "screen":
+        figure_kwargs = {"dpi": 300, **(figure_kwargs or {})}
 
     last = records[-1] if records else None
     manifest = {

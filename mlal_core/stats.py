@@ -11,10 +11,13 @@ Conventions (they match ``meta.json`` of the bundled datasets):
   Both are ``nan`` for a matrix with no rows (and density is ``nan`` for K = 0).
 * ``irlbl(Y)[j] = max_k count_k / count_j``; a label with count 0 gets ``inf`` (it is absent, so it
   has no finite imbalance ratio). With no positive at all every entry is ``inf``.
-* ``mean_ir`` = mean of the **finite** IRLbl, i.e. over labels with count > 0 (labels absent from
-  ``Y`` are left out, as in Charte et al. and the dataset cards); ``nan`` when no label occurs.
+* ``mean_ir`` = mean of the **finite** IRLbl, i.e. over labels with count > 0: labels absent from
+  ``Y`` are left out. This is METHODS.md's definition (Charte et al. 2015), not a choice of ours, and
+  it reproduces the MeanIR of the bundled ``meta.json`` (medical train: 39.4882 over its 38 present
+  labels); ``nan`` when no label occurs.
 * ``max_ir`` = max of the finite IRLbl (``nan`` when no label occurs).
-* CorrAvg lives in :mod:`mlal_core.correlation` (:func:`mlal_core.correlation.corr_avg`).
+* CorrAvg lives in :mod:`mlal_core.correlation` (:func:`mlal_core.correlation.corr_avg`; by default
+  over the pairs of labels that occur, the same "present labels only" reading as MeanIR).
 """
 
 from __future__ import annotations

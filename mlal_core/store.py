@@ -46,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlal_core.config import SessionConfig
     from mlal_core.loop import RoundRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: version -> SQL statements that bring a file from version - 1 to version.
 MIGRATIONS: dict[int, list[str]] = {
@@ -83,6 +83,11 @@ MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (session_id, round)
         )
         """,
+    ],
+    # 2: who answered each round's picks, and what the model predicted for them when it picked them
+    2: [
+        "ALTER TABLE rounds ADD COLUMN answered_by TEXT",
+        "ALTER TABLE rounds ADD COLUMN pick_proba BLOB",
     ],
 }
 
@@ -495,8 +500,8 @@ class SessionStore:
             try:
                 con.execute(
                     "INSERT INTO rounds (session_id, round, created_at, n_labeled, metrics_json, selected_json, "
-                    "labels_json, details, scores, diagnostics, shared_diag_json, timings_json) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "labels_json, details, scores, diagnostics, shared_diag_json, timings_json, answered_by, pick_proba) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         session_id,
                         int(record.round),
@@ -510,6 +515,8 @@ class SessionStore:
                         diagnostics,
                         _dumps(record.shared_diagnostics()),
                         _dumps(record.timings),
+                        record.answered_by,
+                        None if record.pick_proba is None else _array_to_npy(np.asarray(record.pick_proba, np.float32)),
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -557,6 +564,8 @@ class SessionStore:
                     timings=json.loads(row["timings_json"]),
                     shared=shared,
                     created_at=row["created_at"],
+                    answered_by=row["answered_by"],
+                    pick_proba=_npy_to_array(row["pick_proba"]) if row["pick_proba"] is not None else None,
                 )
             )
         return records

@@ -27,7 +27,7 @@ _SESSION_COLUMNS = (
 )
 _ROUND_COLUMNS = (
     "session_id, round, created_at, n_labeled, metrics_json, selected_json, labels_json, details, scores, "
-    "diagnostics, shared_diag_json, timings_json"
+    "diagnostics, shared_diag_json, timings_json, answered_by, pick_proba"
 )
 
 

@@ -6,7 +6,9 @@ and tests get the same tables. Nothing here imports streamlit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,13 +20,22 @@ from mlal_core.errors import ConfigError
 from mlal_core.reporting import label_string, rounds_frame
 
 __all__ = [
+    "METRIC_HELP",
+    "MODEL_FIELDS",
+    "SETTING_FIELDS",
     "device_description",
     "examples_for_label",
     "higher_is_better",
     "learning_curve_tables",
+    "metric_help",
+    "model_description",
+    "model_settings",
+    "named_details",
+    "paired_runs",
     "pick_table",
     "predicted_string",
     "session_rounds",
+    "session_settings",
     "shorten_text",
 ]
 
@@ -96,6 +107,82 @@ def predicted_string(p: np.ndarray, names: Sequence[str], top_k: int = 3, min_p:
     return ", ".join(f"{names[j]} {p[j]:.2f}" for j in order if p[j] >= min_p)
 
 
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _label_list(text: Any, names: Sequence[str]) -> str:
+    """"3,5" (label indices) -> "name3, name5"; anything that is not an index stays as it is."""
+    if _is_missing(text):
+        return ""
+    if isinstance(text, (int, np.integer)):
+        text = str(int(text))
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    return ", ".join(names[int(p)] if p.isdigit() and int(p) < len(names) else p for p in parts)
+
+
+def _pairs_names(text: Any, names: Sequence[str]) -> str:
+    """"1-4, 2-3" -> "(a, b), (c, d)"."""
+    if _is_missing(text) or not str(text).strip():
+        return ""
+    out = []
+    for p in str(text).split(","):
+        a, _, b = p.strip().partition("-")
+        if a.isdigit() and b.isdigit() and int(a) < len(names) and int(b) < len(names):
+            out.append(f"({names[int(a)]}, {names[int(b)]})")
+        else:
+            out.append(p.strip())
+    return ", ".join(out)
+
+
+def _pools_names(text: Any, names: Sequence[str]) -> str:
+    """CRAB's ``pools`` string with label names: "label-wise:3,5; negative:1-4; hard-to-learn" ->
+    "label-wise pool of a, b; negatively-correlated pool (predicted exclusive pair (c, d)); ..."."""
+    if _is_missing(text):
+        return ""
+    parts = []
+    for part in str(text).split(";"):
+        part = part.strip()
+        head, sep, rest = part.partition(":")
+        if sep and head == "label-wise":
+            parts.append(f"label-wise pool of {_label_list(rest, names)}")
+        elif sep and head == "negative":
+            parts.append(f"negatively-correlated pool (predicted exclusive pair {_pairs_names(rest, names)})")
+        elif part:
+            parts.append(f"{part} pool" if part == "hard-to-learn" else part)
+    return "; ".join(parts)
+
+
+def _ranking_names(text: Any, names: Sequence[str]) -> str:
+    """BEAL's ``label_ranking`` "3 > 0 > 5" -> "c > a > f"."""
+    if _is_missing(text):
+        return ""
+    return " > ".join(_label_list(p, names) for p in str(text).split(">"))
+
+
+#: details columns that hold label indices, and how to turn them into names
+_NAMED_COLUMNS = {"labels": _label_list, "top_label": _label_list, "label_pairs": _pairs_names,
+                  "pools": _pools_names, "label_ranking": _ranking_names}
+
+
+def named_details(details: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """A strategy's ``Selection.details`` with label indices replaced by label names.
+
+    The strategies record labels as indices (CRAB: ``pools`` "label-wise:11; negative:7-9",
+    ``labels`` "11", ``label_pairs``, ``top_label`` 12; BEAL: ``label_ranking`` "3 > 0"); this is the
+    one place that names them, for every table the app shows. CRAB's ``reason`` ("...; from
+    label-wise:11") names its pools the same way. Returns a copy; other columns are unchanged.
+    """
+    out = details.copy()
+    for col, to_names in _NAMED_COLUMNS.items():
+        if col in out.columns:
+            out[col] = [to_names(v, names) for v in out[col]]
+    if "reason" in out.columns and "pools" in details.columns:
+        out["reason"] = [str(r).split("; from ")[0] + (f"; from the {p}" if p else "")
+                         for r, p in zip(out["reason"], out["pools"])]
+    return out
+
+
 def pick_table(positions: np.ndarray, ds, *, labels: np.ndarray | None = None, proba: np.ndarray | None = None,
                details: pd.DataFrame | None = None, max_chars: int = 300, top_k: int = 3) -> pd.DataFrame:
     """One row per picked sample, in pick order: what the app shows for a round.
@@ -105,7 +192,9 @@ def pick_table(positions: np.ndarray, ds, *, labels: np.ndarray | None = None, p
     ``predicted (p)`` (the model's ``top_k`` labels with their mean probability; only when ``proba``
     (``(n, K)``, rows aligned with ``positions``) is given), ``predicted labels`` (labels with
     p > 0.5), then the strategy's ``details`` columns (score, reason, score components) except
-    ``position``.
+    ``position``, with label indices named (:func:`named_details`); a details column whose name is
+    taken (CRAB's ``labels``: the labels whose refined pool the pick came from) gets the prefix
+    ``"detail "``.
     """
     positions = np.asarray(positions, dtype=np.int64).reshape(-1)
     n = positions.size
@@ -129,21 +218,232 @@ def pick_table(positions: np.ndarray, ds, *, labels: np.ndarray | None = None, p
         out["predicted labels"] = [label_string(r > 0.5, names).replace("|", ", ") or "(none)" for r in proba]
     frame = pd.DataFrame(out)
     if details is not None and len(details) == n:
-        extra = details.reset_index(drop=True).drop(columns=[c for c in ("position", "pick") if c in details.columns])
-        extra = extra.rename(columns={c: f"detail {c}" for c in extra.columns if c in frame.columns})
+        extra = named_details(details.reset_index(drop=True), names)
+        extra = extra.drop(columns=[c for c in ("position", "pick") if c in extra.columns])
+        taken = set(frame.columns) | {"labels"}
+        extra = extra.rename(columns={c: f"detail {c}" for c in extra.columns if c in taken})
         frame = pd.concat([frame, extra], axis=1)
     return frame
 
 
 # ---------------------------------------------------------------------------- learning curves
+#: what each learning-curve metric measures, in plain words (the app's metric help)
+METRIC_HELP: dict[str, str] = {
+    "micro_f1": "F1 over all (sample, label) decisions pooled together, at threshold 0.5: frequent labels "
+                "dominate it.",
+    "macro_f1": "F1 of each label on its own, averaged over the labels, at threshold 0.5: a rare label counts as "
+                "much as a frequent one.",
+    "micro_f1_tuned": "Micro-F1 at the one global threshold (0.05 ... 0.95) that maximises macro-F1 on the "
+                      "validation split, instead of 0.5 (a model unsure early on predicts few labels at 0.5).",
+    "macro_f1_tuned": "Macro-F1 at the one global threshold (0.05 ... 0.95) that maximises it on the validation "
+                      "split, instead of 0.5.",
+    "macro_auc": "ROC-AUC of each label (the chance that a random positive gets a higher probability than a random "
+                 "negative), averaged over the labels with both classes in the test split; no threshold. Not to "
+                 "be confused with AULC, the area under a learning curve.",
+    "p@1": "Precision@1: the share of samples whose most probable label is a true label.",
+    "p@3": "Precision@3: the share of each sample's 3 most probable labels that are true, averaged over samples.",
+    "ndcg@3": "nDCG@3: like Precision@3, but a true label ranked first counts more than one ranked third "
+              "(gain discounted by log2(1 + rank)), divided by the best possible value so 1 = a perfect top 3.",
+    "lrap": "Label ranking average precision: for each true label of a sample, the share of the labels ranked at or "
+            "above it that are true, averaged; 1 = every true label is ranked above every false one.",
+    "hamming_loss": "The share of (sample, label) decisions that are wrong at threshold 0.5; lower is better.",
+    "ranking_loss": "The share of (true label, false label) pairs of a sample ranked the wrong way round, averaged "
+                    "over samples; lower is better.",
+}
+
+
+def metric_help(metric: str) -> str:
+    """:data:`METRIC_HELP` of ``metric`` (the tuned-threshold variant of any metric included)."""
+    if metric in METRIC_HELP:
+        return METRIC_HELP[metric]
+    if metric.endswith("_tuned") and metric[: -len("_tuned")] in METRIC_HELP:
+        return METRIC_HELP[metric[: -len("_tuned")]] + " Measured at the tuned threshold instead of 0.5."
+    return ""
+
+
 def higher_is_better(metric: str) -> bool:
     """False for the losses (Hamming loss, ranking loss), True for every other metric."""
     return not str(metric).startswith(("hamming_loss", "ranking_loss"))
 
 
+#: the config fields that decide a learning curve besides the strategy and the seed, with the words
+#: the app shows for them; ``model_params`` and ``strategy_params`` are compared key by key
+SETTING_FIELDS: dict[str, str] = {
+    "model": "model", "representation": "representation", "max_length": "max length",
+    "initial_size": "initial size", "initial_method": "initial set", "query_size": "query size",
+    "candidate_subset": "candidate subset", "model_params": "", "strategy_params": "",
+}
+#: the fields the full-data score depends on (:func:`mlal_core.reference.cache_key`, less the seed)
+MODEL_FIELDS = ("model", "representation", "max_length", "model_params")
+#: model parameters that change nothing about the model's predictions
+_IGNORED_MODEL_PARAMS = {"device", "random_state", "num_threads", "eval_batch_size", "batch_sampler", "precision"}
+_REPRESENTATION_WORDS = {"minilm": "MiniLM sentence embeddings", "tfidf": "TF-IDF features",
+                         "raw": "the standardised tabular features", "tokens": "the token ids of the texts"}
+
+
+def _model_params(model: str, params: dict) -> dict:
+    """Every parameter of ``model`` (its defaults overridden by the session defaults and ``params``)."""
+    import inspect as _inspect
+
+    from mlal_core import models
+    from mlal_core.config import DEFAULT_MODEL_PARAMS
+
+    cls = models.MODELS.get(str(model))
+    defaults = {} if cls is None else {
+        k: p.default for k, p in _inspect.signature(cls.__init__).parameters.items()
+        if k != "self" and p.default is not _inspect.Parameter.empty}
+    full = {**defaults, **DEFAULT_MODEL_PARAMS, **(params or {})}
+    return {k: v for k, v in full.items() if k not in _IGNORED_MODEL_PARAMS}
+
+
+def model_description(config, kind: str | None = None) -> str:
+    """The model a session config trains, in words: ``"MLP ensemble (5 members, 256 hidden units) on
+    MiniLM sentence embeddings"``, ``"TextCNN ensemble (5 members, kernels 3/4/5 x 100 filters, up to
+    256 tokens)"`` ... ``kind`` ("text" / "tabular") resolves the representation ``"auto"``."""
+    from mlal_core.config import TEXT_BACKBONES
+
+    p = _model_params(config.model, config.model_params)
+    n = p.get("n_members")
+    mc = int(p.get("mc_passes") or 0)
+    mc_words = f", MC dropout with {mc} passes" if mc else ""
+    if config.model in TEXT_BACKBONES:
+        tail = f"up to {p.get('max_length')} tokens{mc_words})"
+        init = p.get("embedding_init")
+        emb = "" if init is None else ("word embeddings trained from scratch, " if init == "scratch"
+                                       else f"{init} word embeddings, ")
+        if config.model == "textcnn":
+            ks = "/".join(str(k) for k in p.get("kernel_sizes", ()))
+            return f"TextCNN ensemble ({n} members, kernels {ks} x {p.get('n_filters')} filters, {emb}{tail}"
+        if config.model == "textrnn":
+            return (f"TextRNN ensemble ({n} members, BiGRU with {p.get('hidden_size')} hidden units and "
+                    f"{p.get('pooling')} pooling, {emb}{tail}")
+        return (f"fine-tuned transformer ensemble ({n} members, {p.get('encoder')} with a {p.get('head')} head, "
+                f"{p.get('freeze_layers')} frozen layers, {tail}")
+    try:
+        rep = config.resolve_representation(kind) if kind else config.representation
+    except ConfigError:
+        rep = config.representation
+    rep_words = _REPRESENTATION_WORDS.get(rep, f"{rep} features")
+    return f"MLP ensemble ({n} members, {p.get('hidden_size')} hidden units{mc_words}) on {rep_words}"
+
+
+def _setting_values(row: pd.Series, kind: str | None) -> dict[str, Any]:
+    """The setting fields of one session (a row of :func:`session_rounds`), flattened and normalised:
+    ``"auto"`` representation resolved, model parameters completed with the model's defaults."""
+    from mlal_core.config import TEXT_BACKBONES, SessionConfig
+
+    model = row.get("model") or "mlp_ensemble"
+    rep = row.get("representation") or "auto"
+    if model in TEXT_BACKBONES:
+        rep = "tokens"
+    elif kind is not None:
+        try:
+            rep = SessionConfig(model=model, representation=rep).resolve_representation(kind)
+        except ConfigError:
+            pass
+    out: dict[str, Any] = {"model": model, "representation": rep}
+    for f in ("max_length", "initial_size", "initial_method", "query_size", "candidate_subset"):
+        v = row.get(f)
+        v = v.item() if isinstance(v, np.generic) else v  # pandas: numpy scalars, NaN for None, 50.0 for 50
+        if isinstance(v, float):
+            v = None if math.isnan(v) else (int(v) if v.is_integer() else v)
+        out[f] = v
+    if model in TEXT_BACKBONES or rep not in ("minilm",):
+        out["max_length"] = None  # the frozen encoder's limit plays no part (backbones: a model parameter)
+    mp = _model_params(model, json.loads(row.get("model_params") or "{}"))
+    out.update({f"model_params.{k}": v for k, v in mp.items()})
+    sp_ = json.loads(row.get("strategy_params") or "{}")
+    out.update({f"strategy_params.{k}": v for k, v in sp_.items()})
+    return out
+
+
+#: model parameters by the words the app uses for them (the others: their name, "_" read as a space)
+_PARAM_WORDS = {"n_members": "members", "mc_passes": "MC-dropout passes", "hidden_size": "hidden units",
+                "max_length": "max tokens"}
+
+
+def _field_words(field: str) -> str:
+    if field.startswith("model_params."):
+        name = field.split(".", 1)[1]
+        return _PARAM_WORDS.get(name, name.replace("_", " "))
+    if "." in field:
+        return field.split(".", 1)[1].replace("_", " ")
+    return SETTING_FIELDS.get(field, field)
+
+
+def _value_words(field: str, value: Any) -> str:
+    if value is None:  # not set: the strategy's default, every candidate scored, ...
+        return {"candidate_subset": "all"}.get(field, "default")
+    if isinstance(value, (list, tuple)):
+        return "/".join(str(v) for v in value)
+    return str(value)
+
+
+def session_settings(runs: pd.DataFrame, kind: str | None = None) -> pd.DataFrame:
+    """One row per session of ``runs`` (from :func:`session_rounds`): what its learning curve may be
+    averaged with.
+
+    Columns: ``session``, ``strategy``, ``seed``; ``setting_key`` (a canonical text of every field of
+    :data:`SETTING_FIELDS`, normalised); ``differences`` (the fields that differ among these sessions,
+    in words: ``"query size 20, model textcnn"``; the strategy parameters only compared within a
+    strategy; empty when the sessions differ in strategy and seed only); ``curve`` (the strategy,
+    plus ``" · "`` and its differences when there are any: sessions with the same ``curve`` are seeds
+    of one setting, which the "by strategy" view averages); ``model_setting`` (canonical text of the
+    fields the full-data score depends on) and ``model_differences`` (those of them that differ).
+    ``kind`` ("text" / "tabular") resolves the representation ``"auto"``.
+    """
+    cols = ["session", "strategy", "seed", "setting_key", "differences", "curve", "model_setting", "model_differences"]
+    if runs.empty:
+        return pd.DataFrame(columns=cols)
+    firsts = runs.drop_duplicates("session")
+    values = {r["session"]: _setting_values(r, kind) for _, r in firsts.iterrows()}
+    strategy_of = dict(zip(firsts["session"], firsts["strategy"]))
+    fields = list(dict.fromkeys(f for v in values.values() for f in v))
+
+    def differing(sessions: list[str], candidates: list[str]) -> list[str]:
+        return [f for f in candidates
+                if len({json.dumps(values[s].get(f), sort_keys=True, default=str) for s in sessions}) > 1]
+
+    all_sessions = list(values)
+    global_diff = differing(all_sessions, [f for f in fields if not f.startswith("strategy_params.")])
+    per_strategy: dict[str, list[str]] = {}
+    for strat in dict.fromkeys(strategy_of.values()):
+        members = [s for s in all_sessions if strategy_of[s] == strat]
+        per_strategy[strat] = differing(members, [f for f in fields if f.startswith("strategy_params.")])
+    model_keys = [f for f in fields if f in MODEL_FIELDS or f.startswith("model_params.")]
+    rows = []
+    for sid, v in values.items():
+        strat = strategy_of[sid]
+        diff = global_diff + per_strategy[strat]
+        words = ", ".join(f"{_field_words(f)} {_value_words(f, v.get(f))}" for f in diff)
+        rows.append({
+            "session": sid, "strategy": strat, "seed": firsts.loc[firsts["session"] == sid, "seed"].iloc[0],
+            "setting_key": json.dumps({f: v.get(f) for f in fields}, sort_keys=True, default=str),
+            "differences": words,
+            "curve": f"{strat} \u00b7 {words}" if words else str(strat),
+            "model_setting": json.dumps({f: v.get(f) for f in model_keys}, sort_keys=True, default=str),
+            "model_differences": ", ".join(f"{_field_words(f)} {_value_words(f, v.get(f))}"
+                                           for f in global_diff if f in model_keys),
+        })
+    return pd.DataFrame(rows, columns=cols)
+
+
+def model_settings(settings: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct model setting of :func:`session_settings` (the full-data score is
+    computed once per model setting, with the seed of its first session): ``model_setting``,
+    ``label`` (its differences, empty when all sessions share one model), ``session`` (the first
+    session) and ``sessions`` (all of them)."""
+    rows = []
+    for ms, d in settings.groupby("model_setting", sort=False):
+        rows.append({"model_setting": ms, "label": d["model_differences"].iloc[0], "session": d["session"].iloc[0],
+                     "sessions": list(d["session"])})
+    return pd.DataFrame(rows, columns=["model_setting", "label", "session", "sessions"])
+
+
 def session_rounds(store, session_ids: Sequence[str]) -> pd.DataFrame:
     """The rounds of several stored sessions in one frame (``reporting.rounds_frame`` rows) with
-    ``session``, ``strategy``, ``seed``, ``dataset``, ``name`` and ``pool_size`` columns added."""
+    ``session``, ``strategy``, ``seed``, ``dataset``, ``name`` and ``pool_size`` columns added, and
+    the config fields of :data:`SETTING_FIELDS` (``model_params`` and ``strategy_params`` as JSON)."""
     frames = []
     for sid in session_ids:
         info = store.session_info(sid)
@@ -159,6 +459,9 @@ def session_rounds(store, session_ids: Sequence[str]) -> pd.DataFrame:
         df.insert(4, "name", info.get("name"))
         pool = (df["n_labeled"] + df["n_unlabeled"]).max() if "n_unlabeled" in df else np.nan
         df["pool_size"] = int(pool) if pd.notna(pool) else np.nan
+        for f in SETTING_FIELDS:
+            v = cfg.get(f)
+            df[f] = json.dumps(v or {}, sort_keys=True) if f.endswith("_params") else v
         frames.append(df)
     if not frames:
         return pd.DataFrame(columns=["session", "strategy", "seed", "dataset", "name", "round", "n_labeled",
@@ -179,51 +482,66 @@ def paired_runs(runs: pd.DataFrame, setting: str) -> pd.DataFrame:
 
 
 def learning_curve_tables(runs: pd.DataFrame, metric: str, *, by: str = "strategy",
-                          target: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                          target: float | Mapping[str, float] | None = None
+                          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Summaries of several sessions' learning curves (``runs`` from :func:`session_rounds`).
 
     Returns ``(summary, per_session, per_group)``:
 
     * ``summary``: ``metrics.summarize_curves(runs, metric, by)`` (mean, std, n per labelled size);
+      with a ``setting_key`` column in ``runs`` (:func:`session_settings`), a ``by`` group that mixes
+      settings raises :class:`ConfigError` (group by ``curve`` instead);
     * ``per_session``: one row per session: ``by``, seed, points, final labelled size, final score,
-      ``auc`` (``metrics.area_under_learning_curve``: mean score over the labelled range) and, with a
-      ``target`` (e.g. the full-data score), ``fraction_to_reach`` (labelled share of the pool at
-      which the session first reached it, NaN if never);
-    * ``per_group``: one row per ``by`` group: sessions, AUC mean and std over them, and with a
-      target the labelled fraction at which the group's **mean** curve reaches it.
+      ``aulc`` (``metrics.area_under_learning_curve``: mean score over the labelled range) and, with a
+      ``target`` (the full-data score: one number, or one per session id), ``fraction_to_reach``
+      (labelled share of the pool at which the session first reached it, NaN if never);
+    * ``per_group``: one row per ``by`` group: sessions, AULC mean and std over them, and with a
+      target the labelled fraction at which the group's **mean** curve reaches it (NaN when the
+      group's sessions have different targets).
     """
     if runs.empty:
         raise ConfigError("No rounds to summarise: choose sessions that have at least one round.")
     if metric not in runs.columns:
         raise ConfigError(f"Metric {metric!r} is not in the rounds; known: {sorted(runs.columns)}.")
-    summary = _metrics.summarize_curves(runs, metric, by=by)
+    summary = _metrics.summarize_curves(runs, metric, by=by, setting="setting_key" if "setting_key" in runs else None)
     hib = higher_is_better(metric)
+
+    def target_of(sid) -> float:
+        if target is None:
+            return float("nan")
+        v = target.get(sid) if isinstance(target, Mapping) else target
+        return float("nan") if v is None else float(v)
+
     rows = []
     for sid, d in runs.groupby("session", sort=False):
         d = d.sort_values("n_labeled")
         x, y = d["n_labeled"].to_numpy(float), d[metric].to_numpy(float)
         ok = np.isfinite(y)
-        auc = (_metrics.area_under_learning_curve(x[ok], y[ok])
-               if ok.sum() >= 2 and np.unique(x[ok]).size >= 2 else float("nan"))
+        aulc = (_metrics.area_under_learning_curve(x[ok], y[ok])
+                if ok.sum() >= 2 and np.unique(x[ok]).size >= 2 else float("nan"))
         pool = float(d["pool_size"].iloc[0]) if "pool_size" in d else float("nan")
         row = {by: d[by].iloc[0], "session": sid, "seed": d["seed"].iloc[0] if "seed" in d else None,
-               "points": len(d), "final labelled": int(x[-1]), "final score": float(y[-1]), "auc": auc}
+               "points": len(d), "final labelled": int(x[-1]), "final score": float(y[-1]), "aulc": aulc}
         if target is not None:
-            row["fraction_to_reach"] = (_metrics.labelled_fraction_to_reach(x[ok], y[ok], target, int(pool), hib)
-                                        if np.isfinite(pool) and pool > 0 else float("nan"))
+            tg = target_of(sid)
+            row["full-data score"] = tg
+            row["fraction_to_reach"] = (_metrics.labelled_fraction_to_reach(x[ok], y[ok], tg, int(pool), hib)
+                                        if np.isfinite(pool) and pool > 0 and np.isfinite(tg) else float("nan"))
         rows.append(row)
     per_session = pd.DataFrame(rows)
     groups = []
     pool_sizes = runs.groupby(by)["pool_size"].max() if "pool_size" in runs else None
     for g, d in per_session.groupby(by, sort=False):
-        row = {by: g, "sessions": len(d), "auc_mean": float(d["auc"].mean()),
-               "auc_std": float(d["auc"].std(ddof=1)) if len(d) > 1 else 0.0}
+        row = {by: g, "sessions": len(d), "aulc_mean": float(d["aulc"].mean()),
+               "aulc_std": float(d["aulc"].std(ddof=1)) if len(d) > 1 else 0.0}
         if target is not None:
+            tgs = d["full-data score"].dropna().unique()
+            tg = float(tgs[0]) if len(tgs) == 1 else float("nan")
             s = summary[summary[by] == g]
             pool = float(pool_sizes.loc[g]) if pool_sizes is not None else float("nan")
             row["fraction_to_reach (mean curve)"] = (
                 _metrics.labelled_fraction_to_reach(s["n_labeled"].to_numpy(float), s["mean"].to_numpy(float),
-                                                    target, int(pool), hib)
-                if np.isfinite(pool) and pool > 0 else float("nan"))
+                                                    tg, int(pool), hib)
+                if np.isfinite(pool) and pool > 0 and np.isfinite(tg) else float("nan"))
         groups.append(row)
     return summary, per_session, pd.DataFrame(groups)

@@ -11,6 +11,7 @@ from mlal_core.errors import MLALError
 from mlal_core.reporting import rounds_frame
 from mlal_core.session_export import metric_name, session_export_zip, session_figures
 from mlal_core.strategies import registry
+from mlal_core.strategies.detail_columns import column_help
 from ui import state, widgets
 
 HEADLINE_METRICS = {
@@ -22,7 +23,7 @@ HEADLINE_METRICS = {
     "hamming_loss": "Share of wrong (sample, label) decisions at threshold 0.5: lower is better.",
 }
 
-#: narrow number columns, a readable text column, in every picks table
+#: narrow number columns, a readable text column, and help on every column of a picks table
 PICK_COLUMNS = {
     "order": st.column_config.NumberColumn("order", width="small", help="1 = picked first"),
     "position": st.column_config.NumberColumn("position", width="small", help="Row of the sample in the pool"),
@@ -33,6 +34,16 @@ PICK_COLUMNS = {
     "score": st.column_config.NumberColumn("score", format="%.4g", help="The strategy's utility: higher is "
                                                                         "picked first"),
 }
+
+
+def _pick_columns(table) -> dict:
+    """Column settings for a picks table: the fixed ones above, and each score component's meaning."""
+    config = dict(PICK_COLUMNS)
+    for col in table.columns:
+        if col not in config and (meaning := column_help(col)):
+            config[col] = st.column_config.Column(col, help=meaning)
+    return config
+
 
 session = state.require_session()
 ds = session.dataset
@@ -163,13 +174,20 @@ def _submit_labels(pend) -> None:
             Y[i, names.index(lab)] = 1
     try:
         with state.session_lock(session):
-            record = session.commit(pend, Y)
-            state.remember_predictions(session, record.round, pend.predicted_proba())
+            session.commit(pend, Y)
             state.clear_pending(session)
         if not session.finished and _next_is_final(session):
             state.start_worker(session, 1)  # the final evaluation needs no labels
     except MLALError as e:
         st.session_state["al_error"] = str(e)
+
+
+def _prefill_guesses(pend, proba) -> None:
+    """Set (or clear) every pick's labels to the model's guesses: the labels with p > 0.5."""
+    fill = bool(st.session_state.get("al_prefill"))
+    for i, pos in enumerate(pend.selected):
+        st.session_state[f"al_lab_{pend.round}_{pos}"] = (
+            [names[j] for j in np.flatnonzero(proba[i] > 0.5)] if fill else [])
 
 
 if oracle == "person" and pending is not None and not pending.final:
@@ -181,10 +199,13 @@ if oracle == "person" and pending is not None and not pending.final:
                f"micro-F1 {m.get('micro_f1', float('nan')):.3f}, macro-F1 {m.get('macro_f1', float('nan')):.3f}) and "
                "picked these samples. Choose every label that applies to each sample (none is allowed), then submit. "
                "The model's guess is shown for reference; it is not an answer.")
-    widgets.table(views.pick_table(picks, ds, proba=proba, details=pending.selection.details),
-                  key="al_pending_picks", file_name=f"picks_round{pending.round}_to_label.csv", hide_index=True,
-                  column_config=PICK_COLUMNS)
-    prefill = st.checkbox("Start from the model's guesses (labels with p > 0.5)", key="al_prefill")
+    to_label = views.pick_table(picks, ds, proba=proba, details=pending.selection.details)
+    widgets.table(to_label, key="al_pending_picks", file_name=f"picks_round{pending.round}_to_label.csv",
+                  hide_index=True, column_config=_pick_columns(to_label))
+    st.checkbox("Start from the model's guesses (labels with p > 0.5)", key="al_prefill",
+                on_change=_prefill_guesses, args=(pending, proba),
+                help="Ticking fills every sample's labels with the model's guesses (you can still change them); "
+                     "unticking clears them.")
     with st.form(f"al_label_form_{pending.round}"):
         for i, pos in enumerate(picks):
             text = ds.train.texts[pos] if ds.train.texts is not None else None
@@ -192,8 +213,7 @@ if oracle == "person" and pending is not None and not pending.final:
                         f" (a tabular sample: {ds.train.X.shape[1]} numbers, no text)"))
             if text:
                 st.text(views.shorten_text(text, 1200))
-            guess = [names[j] for j in np.flatnonzero(proba[i] > 0.5)] if prefill else []
-            st.multiselect(f"Labels of sample {pos}", names, default=guess, key=f"al_lab_{pending.round}_{pos}")
+            st.multiselect(f"Labels of sample {pos}", names, key=f"al_lab_{pending.round}_{pos}")
             st.caption(f"Model's guess: {views.predicted_string(proba[i], names)}")
         st.form_submit_button("Submit labels", type="primary", on_click=_submit_labels, args=(pending,))
     if st.session_state.get("al_error"):
@@ -230,14 +250,16 @@ elif history:
                    "are still over the whole pool).")
     if not rec.final:
         st.markdown(f"**The {len(rec.selected)} picks of round {t}** (in pick order)")
-        proba = state.predictions(session, t)
-        table = views.pick_table(rec.selected, ds, labels=rec.labels, proba=proba,
+        table = views.pick_table(rec.selected, ds, labels=rec.labels, proba=rec.pick_proba,
                                  details=rec.selection.details if rec.selection is not None else None)
         widgets.table(table, key="al_picks", file_name=f"picks_round{t}.csv", hide_index=True,
-                      column_config=PICK_COLUMNS)
-        if proba is None:
-            st.caption("The model's probabilities are shown for rounds run in this browser session (the store "
-                       "keeps the picks, labels and scores, not the predictions).")
+                      column_config=_pick_columns(table))
+        who = {"simulated": "the simulated oracle (the dataset's labels)", "person": "a person"}.get(rec.answered_by)
+        if who:
+            st.caption(f"The labels of these picks were given by {who}.")
+        if rec.pick_proba is None:
+            st.caption("This round was stored by an older version of the workbench, which did not keep the "
+                       "model's probabilities for the picks.")
 
     figs = session_figures(history, title_prefix=f"{ds.name}, {cfg.strategy}")
     st.subheader("Progress so far")
@@ -268,7 +290,7 @@ elif history:
     st.subheader("Export this session")
     st.download_button(
         "Download the whole session (zip)", key="al_zip", on_click="ignore", mime="application/zip",
-        data=lambda: session_export_zip(state.get_store(), session.session_id),
+        data=lambda size=widgets.export_size(): session_export_zip(state.get_store(), session.session_id, size=size),
         file_name=f"mlal-session-{(session.session_id or 'x')[:8]}.zip", icon=":material/folder_zip:",
         help="config.json, session.json (everything stored), rounds.csv, picks.csv and every figure as PNG, SVG "
              "and standalone HTML.")

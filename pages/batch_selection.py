@@ -4,7 +4,6 @@ and the distribution of the sampling probabilities over epochs."""
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -12,7 +11,11 @@ from mlal_core import batch_selection as bsel
 from mlal_core.batch_selection.experiment import (
     METRICS,
     convergence_figure,
+    correlation_change,
     correlation_drift_figures,
+    correlation_summary,
+    correlation_trend_figure,
+    pressure_table,
     probability_figure,
     run_batch_selection,
 )
@@ -31,7 +34,8 @@ widgets.explain(
     """
 Batch selection changes **how the model is trained**, not which samples get labelled: every epoch a
 sampler decides which labelled rows make up the mini-batches. **Random** shuffles. The adaptive samplers
-draw the epoch's rows *with replacement* from probabilities `P`, after 5 warm-up epochs of random batches:
+draw the epoch's rows *with replacement* from probabilities `P`, after warm-up epochs of random batches
+(5 by default):
 
 * **Uncertainty** (the paper): per sample and label, the uncertainty `u` mixes the entropy of the current
   prediction (Eq. 1) with the mean absolute change of the last T = 5 predictions (Eq. 4). The labels'
@@ -39,7 +43,11 @@ draw the epoch's rows *with replacement* from probabilities `P`, after 5 warm-up
   1) says which labels tend to be uncertain together. A row's weight is the row sum of `U C` (min-max
   normalised); rows are ranked by a quantiser and drawn with probability decaying geometrically in the
   rank, with a **selection pressure** s_t that falls from s0 = 100 (the most uncertain row is 100 times
-  likelier than the least) to 1 (uniform) over training (Eq. 9-11).
+  likelier than the least) to 1 (uniform) over training (Eq. 9-11). T, lambda1, tau, s0 and the warm-up
+  are set in the form below (defaults: the paper's). Two differences from the paper's Algorithm 1: U is
+  updated after every epoch from a dropout-off pass over all labelled rows (the paper: from the sampled
+  batches' forward passes), and s_t reaches 1 at the *maximum* epoch count, so a trainer that stops early
+  ends with s_t > 1.
 * **Balance**: rows with rare labels more often (mean inverse label frequency; static).
 * **Active Bias**: prediction standard deviation over the whole history (summed over labels) plus a smoothing constant.
 * **Recency Bias**: entropy of the thresholded predictions in the last T epochs, same pressure schedule.
@@ -63,8 +71,10 @@ correlations drift during training; the probability boxes show the pressure fadi
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _run(dataset: str, samplers: tuple[str, ...], epochs: int, seeds: int, max_train: int | None):
-    return run_batch_selection(dataset, list(samplers), epochs=epochs, seeds=seeds, max_train=max_train)
+def _run(dataset: str, samplers: tuple[str, ...], epochs: int, seeds: int, max_train: int | None,
+         uncertainty_params: tuple[tuple[str, float], ...]):
+    return run_batch_selection(dataset, list(samplers), epochs=epochs, seeds=seeds, max_train=max_train,
+                               sampler_params={"uncertainty": dict(uncertainty_params)})
 
 
 with st.form("bsel_form"):
@@ -72,17 +82,38 @@ with st.form("bsel_form"):
     dataset = c1.selectbox("Dataset", TABULAR, index=0, key="bsel_dataset")
     names = c2.multiselect("Samplers", bsel.available_samplers(), default=["random", "uncertainty"], key="bsel_samplers",
                            help="'random' is always added as the reference.")
-    epochs = c3.number_input("Epochs", 6, 200, 12, key="bsel_epochs", help="warm-up is 5 epochs")
+    epochs = c3.number_input("Epochs", 3, 200, 12, key="bsel_epochs",
+                             help="at least warm-up + 2, so that C is recorded at two epochs")
     seeds = c4.number_input("Seeds", 1, 10, 2, key="bsel_seeds")
     max_train = c5.number_input("Training rows (0 = all)", 0, 100000, 300, step=100, key="bsel_max_train",
                                 help="a seeded subset keeps the demo fast; the report uses all rows")
+    st.markdown("**Uncertainty sampler** (the paper's parameters; defaults as in the paper)")
+    u1, u2, u3, u4, u5 = st.columns(5)
+    window = u1.number_input("Window T", 2, 50, 5, key="bsel_window",
+                             help="Eq. 4: the last T predictions per row and label whose fluctuation is measured")
+    lambda1 = u2.number_input("lambda1", 0.0, 1.0, 0.5, step=0.05, key="bsel_lambda1",
+                              help="Eq. 5: weight of the fluctuation d against the entropy e")
+    tau = u3.number_input("Bins tau", 2, 100, 10, key="bsel_tau",
+                          help="Eq. 6: bins of width 1/tau for the mutual information between labels")
+    s0 = u4.number_input("Initial pressure s0", 1.0, 10000.0, 100.0, step=10.0, key="bsel_s0",
+                         help="Eq. 11: right after the warm-up the most uncertain row is s0 times as likely "
+                              "as the least; the pressure then decays to 1 (uniform) at the last epoch")
+    warmup = u5.number_input("Warm-up epochs", 0, 100, 5, key="bsel_warmup",
+                             help="epochs of random batches before the sampler's probabilities are used")
     st.form_submit_button("Run", type="primary")
     st.caption("The CLI runs the full comparison: `python -m mlal_core batch-selection --dataset yeast "
                "--sampler uncertainty --epochs 50 --seeds 5`.")
 
+min_epochs = int(warmup) + 2
+if int(epochs) < min_epochs:
+    st.error(f"With {int(warmup)} warm-up epochs, train at least {min_epochs} epochs: the uncertainty sampler "
+             "records C from the end of the warm-up on, and two recorded epochs are needed to compare C.")
+    st.stop()
+uncertainty_params = (("window", int(window)), ("lambda1", float(lambda1)), ("tau", int(tau)), ("s0", float(s0)),
+                      ("warmup", int(warmup)))
 try:
     with st.spinner("Training one model per sampler and seed ..."):
-        res = _run(dataset, tuple(names), int(epochs), int(seeds), int(max_train) or None)
+        res = _run(dataset, tuple(names), int(epochs), int(seeds), int(max_train) or None, uncertainty_params)
 except MLALError as exc:
     st.error(str(exc))
     st.stop()
@@ -123,11 +154,12 @@ else:
         with h2:
             widgets.figure(fb, key="bsel_C_b")
         widgets.figure(fd, key="bsel_C_diff")
-        Ca = np.asarray(next(h["C"] for h in hist if h["epoch"] == a), float)
-        Cb = np.asarray(next(h["C"] for h in hist if h["epoch"] == b), float)
-        off = ~np.eye(len(Ca), dtype=bool)
-        st.caption(f"Mean off-diagonal C: {Ca[off].mean():.3f} after epoch {a}, {Cb[off].mean():.3f} after "
-                   f"epoch {b}; mean absolute change {np.abs(Cb - Ca)[off].mean():.3f}.")
+        ch = correlation_change(hist, a, b)
+        st.caption(f"Mean off-diagonal C: {ch['mean_a']:.3f} after epoch {a}, {ch['mean_b']:.3f} after "
+                   f"epoch {b}; mean absolute change {ch['mean_abs_change']:.3f}.")
+    widgets.figure(correlation_trend_figure(hist), key="bsel_C_trend")
+    widgets.table(correlation_summary(hist).round(4), key="bsel_C_summary",
+                  file_name=f"batch_selection_{res.dataset}_C_per_epoch.csv", hide_index=True)
 
 st.subheader("Sampling probabilities over epochs")
 with_p = [s for s, h in res.histories.items() if h]
@@ -137,8 +169,5 @@ else:
     who = st.selectbox("Sampler", with_p, index=len(with_p) - 1, key="bsel_prob_sampler")
     widgets.figure(probability_figure(res.histories[who], title=f"{res.dataset}: sampling probabilities ({who})"),
                    key="bsel_probs")
-    pres = pd.DataFrame({"epoch": [h["epoch"] + 1 for h in res.histories[who]],
-                         "pressure s_t": [h.get("s", np.nan) for h in res.histories[who]],
-                         "max P / min P": [float(h["p"].max() / max(h["p"].min(), 1e-300)) for h in res.histories[who]]})
-    widgets.table(pres, key="bsel_pressure", file_name=f"batch_selection_{res.dataset}_{who}_pressure.csv",
-                  hide_index=True)
+    widgets.table(pressure_table(res.histories[who]), key="bsel_pressure",
+                  file_name=f"batch_selection_{res.dataset}_{who}_pressure.csv", hide_index=True)

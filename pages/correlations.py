@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mlal_core import correlation, viz
 from mlal_core import inspect as ins
+from mlal_core import viz
 from ui import widgets
 from ui.state import require_session
 
@@ -196,14 +196,7 @@ with tab_change:
             st.caption("Labels first seen between the two: " + ", ".join(names[j] for j in ch["newly_seen"]))
 
     if len(rounds) > 1:
-        rows = []
-        for r in rounds:
-            s = _snap(r)
-            rows.append({"round": r, "n_labeled": s.n_labeled, "corr_avg": s.corr_avg,
-                         "drift_A": np.nan if r == 0 else correlation.correlation_drift(_snap(r - 1).A, s.A),
-                         "asymmetric_pairs": len(s.asymmetric_pairs), "exclusive_pairs": len(s.exclusive_pairs),
-                         "tau": s.tau})
-        drift = pd.DataFrame(rows)
+        drift = ins.correlation_by_round(session, _snap)
         st.markdown("**Round by round.** How much A moves from one labelled set to the next (it settles as "
                     "L grows), and CorrAvg, the mean off-diagonal A.")
         cols = {"drift_A": "mean |A(t) - A(t-1)| (off-diagonal)", "corr_avg": "CorrAvg(t)"}

@@ -57,16 +57,18 @@ widgets.explain(
     "spread. With $n_j$ the number of training samples that carry label $j$ and $y_{ij} \\in \\{0, 1\\}$:\n\n"
     "* **Cardinality**: labels per sample, on average.\n"
     "* **IRLbl** (imbalance ratio per label): how many times rarer label $j$ is than the most frequent label; "
-    "**MeanIR** averages it over the labels (Charte et al. 2015). MeanIR above about 1.5 is called imbalanced; "
-    "strategies that ignore it tend to pick samples of the frequent labels only.\n"
+    "**MeanIR** averages it over the labels that occur, $K_+$ (Charte et al. 2015; a label with no sample has "
+    "no finite ratio). MeanIR above about 1.5 is called imbalanced; strategies that ignore it tend to pick "
+    "samples of the frequent labels only.\n"
     "* **A** (CRAB Eq. 8): $A_{mn}$ is the chance that a sample with label $n$ also has label $m$. "
     "**NegA** (Eq. 9): the chance that it does **not** have $m$. **CorrAvg** is the mean of A off the "
-    "diagonal.",
+    "diagonal, over pairs of labels that both occur (this reproduces the published statistics of the bundled "
+    "datasets; with every label present it is the plain mean over all $K(K-1)$ pairs).",
     [(r"\mathrm{Card} = \frac{1}{N}\sum_{i=1}^{N}\sum_{j=1}^{K} y_{ij}, \qquad "
-      r"\mathrm{IRLbl}(j) = \frac{\max_{k} n_k}{n_j}, \qquad \mathrm{MeanIR} = \frac{1}{K}\sum_{j=1}^{K}\mathrm{IRLbl}(j)"),
+      r"\mathrm{IRLbl}(j) = \frac{\max_{k} n_k}{n_j}, \qquad \mathrm{MeanIR} = \frac{1}{|K_+|}\sum_{j \in K_+}\mathrm{IRLbl}(j)"),
      (r"A_{mn} = \frac{|\{i : y_{im} = 1,\ y_{in} = 1\}|}{n_n}, \qquad "
       r"\mathrm{NegA}_{mn} = \frac{|\{i : y_{im} = 0,\ y_{in} = 1\}|}{n_n}, \qquad "
-      r"\mathrm{CorrAvg} = \frac{1}{K(K-1)}\sum_{m \ne n} A_{mn}")],
+      r"\mathrm{CorrAvg} = \frac{1}{|K_+|(|K_+|-1)}\sum_{m \ne n \in K_+} A_{mn}")],
 )
 
 cols = st.columns(len(STAT_HELP) + 1)
@@ -95,6 +97,8 @@ widgets.figure(viz.label_frequency_bar(counts, names, log_y=log_y, order_by=orde
                                        n_samples=len(ds.train)), key="dx_freq")
 st.caption("Hover a bar for the label's count, its share of the samples and its IRLbl.")
 with st.expander("Per-label counts and IRLbl (table)"):
+    st.caption("Counts per split; **IRLbl** is that of the training split (as in the chart), **IRLbl (all "
+               "splits)** that of the whole dataset.")
     widgets.table(desc["label_counts"].reset_index(), key="dx_counts", file_name=f"{ds.name}_label_counts.csv",
                   hide_index=True)
 

@@ -9,7 +9,6 @@ import streamlit as st
 from mlal_core import inspect as ins
 from mlal_core import projection, viz
 from mlal_core.errors import MLALError
-from mlal_core.viz.theme import UNPICKED_COLOR
 from ui import widgets
 from ui.state import require_session
 
@@ -31,12 +30,18 @@ widgets.explain(
 A sample is a point in a space of many dimensions (its features, or CoMAL's embeddings). **t-SNE** and
 **UMAP** draw it in 2-D so that points that are **neighbours** there stay neighbours here. Read clusters
 and neighbourhoods, not distances between far-apart clusters or the axes (they mean nothing); a map is
-seeded, so the same data give the same picture.
+seeded, so the same data give the same picture. (Last two formulas below: t-SNE matches neighbour
+probabilities p of the original space with q of the map; UMAP matches fuzzy neighbour weights v of the
+original space with w of the map through a cross-entropy.)
 
 * **Features**: the representation the model is trained on (standardised columns for tabular sets,
-  sentence embeddings or TF-IDF for text). The map is fitted once on a fixed sample of the pool (every
-  sample ever labelled plus a random rest), so moving the round slider only recolours it: watch where
-  each round's picks (black rings) land relative to what was already labelled.
+  sentence embeddings or TF-IDF for text). The text backbones (TextCNN, TextRNN, transformer) read
+  token ids, which are no space to measure distances in, so their sessions are drawn with the texts'
+  MiniLM embeddings when those are cached, else with TF-IDF of the texts; the caption says which. The
+  labels shown are the session's own (the oracle's answers) for labelled samples, and the ground truth
+  for unlabelled ones only when the oracle is simulated. The map is fitted once on a fixed sample of the
+  pool (every sample ever labelled plus a random rest), so moving the round slider only recolours it:
+  watch where each round's picks (black rings) land relative to what was already labelled.
 * **CoMAL's label-wise embeddings** (Peng et al., Fig. 1 and 12): CoMAL learns, for every sample *x*
   and label *j*, a small unit vector z_j(x), trained so that samples having label *j* cluster together
   (around the label's **prototype** p_j, a star) while all "label absent" embeddings share one cluster.
@@ -53,6 +58,8 @@ seeded, so the same data give the same picture.
         r"Q = \mathrm{SLCI}^{\gamma}\,\mathrm{PFD}^{1-\gamma}"),
         (r"\text{t-SNE: } \min_{Y} \mathrm{KL}(P \,\|\, Q),\quad p_{j|i} \propto e^{-\|x_i - x_j\|^2 / 2\sigma_i^2},"
         r"\quad q_{ij} \propto (1 + \|y_i - y_j\|^2)^{-1}"),
+        (r"\text{UMAP: } \min_{Y} \sum_{i \ne j} \Big[ v_{ij} \log\frac{v_{ij}}{w_{ij}} + (1 - v_{ij})"
+         r"\log\frac{1 - v_{ij}}{1 - w_{ij}} \Big],\quad w_{ij} = \big(1 + a\|y_i - y_j\|^{2b}\big)^{-1}"),
     ],
 )
 
@@ -68,9 +75,14 @@ if not comal_rounds:
     st.caption("CoMAL's label-wise embeddings appear here for sessions run with the CoMAL strategy.")
 
 
+if method == "umap" and not projection.umap_is_warm():
+    projection.warm_up_umap(background=True)  # compile now, while the user reads (one thread per process)
+
+
 def _project(X, extra=None):
-    """Project (with a spinner; UMAP's one-off compile gets its own message). Returns xy[, extra_xy]."""
-    if method == "umap" and not projection.umap_is_warm():
+    """Project (with a spinner; UMAP's one-off compile gets its own message, shown only when a fit
+    will actually happen). Returns xy[, extra_xy]."""
+    if projection.needs_umap_compile(X, method, 0, extra=extra):
         msg = ("UMAP compiles its numerical code the first time it runs in this server (10-30 s, once); "
                "the map appears when it is done.")
         st.info(msg)
@@ -99,11 +111,12 @@ if source.startswith("Features"):
     cap = c1.slider("Samples in the map", cap_min, cap_max, int(min(cap_max, 1000)), step=1 if cap_max < 200 else 50,
                     key="emb_cap", help="Every sample ever labelled, then a random rest of the pool. More points: "
                     "a slower first map (cached afterwards).") if cap_max > cap_min else cap_max
-    simulated = bool(getattr(session, "oracle_is_simulated", False))
-    colour_opts = ["role in the round", "one label (positive / negative)", "number of labels"]
-    colour = c2.selectbox("Colour by", colour_opts, key="emb_colour",
-                          help="Labels of unlabelled samples come from the pool's ground truth (simulated oracle); "
-                          "with a person as oracle they are unknown.")
+    colour_opts = {"role in the round": "role", "one label (positive / negative)": "label",
+                   "number of labels": "count"}
+    colour = c2.selectbox("Colour by", list(colour_opts), key="emb_colour",
+                          help="Labelled samples show the labels the session holds (the oracle's answers). "
+                          "Unlabelled samples show the pool's ground truth only with a simulated oracle; with a "
+                          "person as oracle they are unknown.")
     t = _round_slider(rounds, "Round",
                       lambda r: f"round {r}: L_{r} labelled" + (f", then {len(recs[r].selected)} picked"
                                                                if r < len(recs) else " (no pick yet)"),
@@ -114,7 +127,7 @@ if source.startswith("Features"):
         st.stop()
     try:
         with st.spinner("Loading the features..."):
-            X = session.features.train
+            X, features_words = ins.projection_features(session)
         X = X[positions]
         if sp.issparse(X):
             X = X.tocsr()
@@ -122,60 +135,21 @@ if source.startswith("Features"):
     except MLALError as e:
         st.error(f"Could not compute the map: {e}")
         st.stop()
-    roles = ins.roles_at(session, t, positions)
-    lab_pos, lab_y = ins.labelled_at(session, t)
-    picked = roles == f"picked in round {t}"
-    groups = None
-    colours = None
-    group_name = "role"
-    order = ["unlabelled", "labelled", f"picked in round {t}"]
-    Y_truth = session.dataset.train.Y
-    Y_truth = Y_truth.toarray() if sp.issparse(Y_truth) else np.asarray(Y_truth)
-    if colour == "role in the round":
-        groups = roles
-    elif colour.startswith("one label"):
-        counts = lab_y.sum(axis=0)
-        j = st.selectbox("Label", list(range(K)), index=int(np.argmax(counts)), format_func=lambda i: names[i],
-                         key="emb_label")
-        known = np.isin(positions, lab_pos)
-        y = Y_truth[positions, j].astype(bool)
-        if not simulated:
-            groups = np.where(known, np.where(y, "positive (labelled)", "negative (labelled)"), "unknown (unlabelled)")
-        else:
-            groups = np.where(y, "positive", "negative")
-            groups = np.where(known, np.char.add(groups.astype(str), " (labelled)"),
-                              np.char.add(groups.astype(str), " (unlabelled)"))
-        order = ["negative (unlabelled)", "negative (labelled)", "positive (unlabelled)", "positive (labelled)",
-                 "unknown (unlabelled)"]
-        group_name = names[j]
-    else:
-        colours = Y_truth[positions].sum(axis=1).astype(float)
-        if not simulated:
-            known = np.isin(positions, lab_pos)
-            colours = np.where(known, colours, np.nan)
-            keep = known
-            st.caption("Only labelled samples have known labels (a person is the oracle).")
-        else:
-            keep = np.ones(len(positions), bool)
-    hover = [f"pool sample {p} ({r})" for p, r in zip(positions, roles)]
-    if colours is not None:
-        fig = viz.embedding_scatter(xy[keep], colors=colours[keep], picked_mask=picked[keep],
-                                    hover_text=np.asarray(hover, object)[keep], color_name="labels per sample",
-                                    axis_prefix=method_label, title=f"{method_label} of the features, round {t}: "
-                                    "number of labels (rings: this round's picks)")
-    else:
-        fig = viz.embedding_scatter(xy, groups=groups, picked_mask=picked, hover_text=hover, group_name=group_name,
-                                    group_order=order, axis_prefix=method_label,
-                                    title=f"{method_label} of the features ({len(positions)} pool samples), round {t}")
-        for tr in fig.data:
-            if str(tr.name).startswith(("unlabelled", "unknown")):
-                tr.marker.color = UNPICKED_COLOR
-                tr.marker.opacity = 0.45
-            if groups is roles and str(tr.name).startswith("picked ("):
-                tr.showlegend = False  # the "picked in round t" group already names them
+    by = colour_opts[colour]
+    label = None
+    if by == "label":
+        label = st.selectbox("Label", list(range(K)), index=ins.feature_map_default_label(session, t),
+                             format_func=lambda i: names[i], key="emb_label")
+    layers = ins.feature_map_layers(session, t, positions, by, label)
+    title = (f"{method_label} of the features, round {t}: number of labels (rings: this round's picks)" if by == "count"
+             else f"{method_label} of the features ({len(positions)} pool samples), round {t}")
+    fig = viz.embedding_scatter(**layers.scatter_args(xy), axis_prefix=method_label, title=title)
     fig.update_layout(height=620)
     widgets.figure(fig, key="emb_features")
-    st.caption(f"{int(np.isin(positions, lab_pos).sum())} samples of L_{t} and {len(positions)} pool samples in all; "
+    lab_pos, _ = ins.labelled_at(session, t)
+    picked = layers.picked
+    st.caption(f"Features: {features_words.rstrip('.')}. " + (f"{layers.note} " if layers.note else "")
+               + f"{int(np.isin(positions, lab_pos).sum())} samples of L_{t} and {len(positions)} pool samples in all; "
                + (f"black rings: the {int(picked.sum())} samples round {t} picked." if t < len(recs)
                   else f"round {t} has made no pick yet."))
 
@@ -184,49 +158,25 @@ else:
     t = _round_slider(comal_rounds, "Round", lambda r: f"round {r} ({recs[r].n_labeled} labelled, "
                       f"{len(recs[r].selected)} picked)", "emb_comal_round")
     emb = ins.comal_embeddings(session, t)
-    z, y, role, k = emb["z"], np.asarray(emb["y"]).astype(bool), np.asarray(emb["role"]).astype(str), emb["k"]
-    P, has_p = emb["prototypes"], emb["has_prototype"]
-    positions = np.asarray(emb["positions"], dtype=np.int64)
-    m = len(positions)
+    role = np.asarray(emb["role"]).astype(str)
+    m = len(role)
     view = st.radio("View", ["One label: positive vs negative", "Several labels (CoMAL Fig. 1 / 12)"],
                     horizontal=True, key="emb_comal_view")
-    counts = y[role == "labelled"].sum(axis=0) if (role == "labelled").any() else y.sum(axis=0)
-    with_proto = [int(j) for j in np.argsort(-counts.astype(np.int64), kind="stable") if has_p[j]]
+    with_proto, counts = ins.comal_label_choices(emb)
     if not with_proto:
         st.info("No label has a prototype yet (no labelled positive).")
         st.stop()
     max_n = st.slider("Samples in the map", min(20, m), m, min(m, 300), key="emb_comal_cap",
                       help="All of the round's picks, then a random rest of the samples CoMAL kept embeddings "
                       "for (labelled and unlabelled).") if m > 20 else m
-    rng = np.random.default_rng(0)
-    sel_rows = np.flatnonzero(role == "selected")
-    rest = np.setdiff1d(np.arange(m), sel_rows)
-    take = np.sort(np.concatenate([sel_rows, rng.choice(rest, size=max(0, min(rest.size, max_n - sel_rows.size)),
-                                                        replace=False)]))
+    take = ins.comal_map_rows(role, max_n)
     if view.startswith("One label"):
-        # default: the label with the most even split of positives and negatives among the shown samples
-        balance = np.minimum(y[take].sum(axis=0), len(take) - y[take].sum(axis=0))
-        best = max(with_proto, key=lambda i: (balance[i], counts[i]))
+        best = ins.comal_default_label(emb, take, with_proto, counts)
         j = st.selectbox("Label", with_proto, index=with_proto.index(best),
                          format_func=lambda i: f"{names[i]} ({int(counts[i])} labelled positives)",
                          key="emb_comal_label")
-        Z = z[take, j, :]
-        xy, pxy = _project(Z, P[[j]])
-        pos_ = y[take, j]
-        lab_ = role[take] == "labelled"
-        groups = np.where(pos_, "positive", "negative")
-        groups = np.char.add(groups.astype(str), np.where(lab_, " (labelled)", " (predicted)"))
-        hover = [f"pool sample {p} ({r}), k = {kk:.3f}" for p, r, kk in zip(positions[take], role[take], k[take, j])]
-        fig = viz.embedding_scatter(
-            xy, groups=groups, picked_mask=role[take] == "selected", prototypes_xy=pxy,
-            prototype_names=[f"prototype of {names[j]}"], hover_text=hover, group_name=names[j],
-            group_order=["negative (predicted)", "negative (labelled)", "positive (predicted)", "positive (labelled)"],
-            axis_prefix=method_label,
-            title=f"CoMAL embeddings z_j for label {names[j]}, round {t} (rings: picked; star: prototype)")
-        for tr in fig.data:
-            if str(tr.name).startswith("negative"):
-                tr.marker.color = UNPICKED_COLOR if "predicted" in tr.name else "#5A5A5A"
-                tr.marker.opacity = 0.5
+        Z, P, layers = ins.comal_map(emb, take, [j], names)
+        title = f"CoMAL embeddings z_j for label {names[j]}, round {t} (rings: picked; star: prototype)"
     else:
         default = [int(j) for j in with_proto[: min(4, len(with_proto))]]
         chosen = st.multiselect("Labels", with_proto, default=default, format_func=lambda i: names[i],
@@ -234,29 +184,11 @@ else:
         if not chosen:
             st.info("Choose at least one label.")
             st.stop()
-        rows = np.repeat(take, len(chosen))
-        cols = np.tile(np.asarray(chosen), len(take))
-        Z = z[rows, cols, :]
-        xy, pxy = _project(Z, P[chosen])
-        pos_ = y[rows, cols]
-        groups = np.where(pos_, np.asarray([names[c] for c in cols], dtype=object), "negative (any label)")
-        hover = [f"pool sample {p} ({r}), z for {names[c]}, k = {k[i, c]:.3f}"
-                 for p, r, i, c in zip(positions[rows], role[rows], rows, cols)]
-        fig = viz.embedding_scatter(
-            xy, groups=groups, picked_mask=role[rows] == "selected", prototypes_xy=pxy,
-            prototype_names=[f"prototype of {names[c]}" for c in chosen],
-            prototype_groups=[names[c] for c in chosen], hover_text=hover, group_name="positive for",
-            group_order=["negative (any label)"] + [names[c] for c in chosen], axis_prefix=method_label,
-            title=f"CoMAL label-wise embeddings, round {t}: {len(take)} samples x {len(chosen)} labels")
-        for tr in fig.data:
-            if str(tr.name).startswith("negative"):
-                tr.marker.color = UNPICKED_COLOR
-                tr.marker.opacity = 0.4
-            if str(tr.name).startswith("picked ("):
-                n_sel = int((role[take] == "selected").sum())
-                tr.name = f"picked ({n_sel} samples x {len(chosen)} labels)"
+        Z, P, layers = ins.comal_map(emb, take, chosen, names, several=True)
+        title = f"CoMAL label-wise embeddings, round {t}: {len(take)} samples x {len(chosen)} labels"
+    xy, pxy = _project(Z, P)
+    fig = viz.embedding_scatter(**layers.scatter_args(xy, pxy), axis_prefix=method_label, title=title)
     fig.update_layout(height=620)
     widgets.figure(fig, key="emb_comal")
     st.caption(f"Round {t}: {int((role[take] == 'selected').sum())} picked, {int((role[take] == 'labelled').sum())} "
-               f"labelled and {int((role[take] == 'unlabelled').sum())} other unlabelled samples. Positives of "
-               "labelled samples are the oracle's labels; of the others, the model's predictions (p > 0.5).")
+               f"labelled and {int((role[take] == 'unlabelled').sum())} other unlabelled samples. {layers.note}")

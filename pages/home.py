@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from mlal_core import data, features, models
+from mlal_core.batch_selection import SAMPLERS, available_samplers
 from mlal_core.config import INITIAL_METHODS, SessionConfig
 from mlal_core.errors import MLALError
 from mlal_core.loop import ActiveLearningSession, SessionBudgetWarning
@@ -81,11 +82,17 @@ tab_new, tab_open = st.tabs(["Start a new session", "Reopen a stored session"])
 
 
 # ------------------------------------------------------------------------------------ helpers
-def _load_upload(uploaded, text_column: str, labels_column: str):
+#: the labels column's delimiter: None = infer it (refused when a comma is ambiguous), "" = one label per value
+DELIMITERS = {None: "find it", "|": "| (pipe)", ";": "; (semicolon)", ",": ", (comma)",
+              "": "do not split (one label per row)"}
+
+
+def _load_upload(uploaded, text_column: str, labels_column: str, delimiter: str | None):
     """The validated upload (memoised per file and options); errors propagate."""
-    key = ("upload", uploaded.file_id, text_column, labels_column)
+    key = ("upload", uploaded.file_id, text_column, labels_column, delimiter)
     return state.memo(key, lambda: data.load_file(
-        uploaded, text_column=text_column or None, labels_column=labels_column or None), max_entries=4)
+        uploaded, text_column=text_column or None, labels_column=labels_column or None, delimiter=delimiter),
+        max_entries=4)
 
 
 def _dataset_blurb(ds) -> str:
@@ -168,14 +175,18 @@ with tab_new:
                 "70 / 10 / 20 keeping every label's share similar in each part.\n\n"
                 "At least 10 rows; at most 200 MB."
             )
-        c1, c2 = st.columns(2)
+        c1, c2, c3 = st.columns(3)
         text_col = c1.text_input("Text column (empty for a table of numbers)", value="text", key="home_text_col")
         labels_col = c2.text_input("Labels column (empty: find it)", value="", key="home_labels_col")
+        delimiter = c3.selectbox("Labels separated by", list(DELIMITERS), format_func=DELIMITERS.get,
+                                 key="home_delimiter",
+                                 help="How the labels column lists several labels. *Find it* refuses a comma that "
+                                      "could also be part of a label name (e.g. 'Arts, Culture') and asks you.")
         uploaded = st.file_uploader("Upload a file", type=["csv", "tsv", "tab", "jsonl", "ndjson", "json",
                                                            "parquet", "pq"], key="home_upload")
         if uploaded is not None:
             try:
-                ds = _load_upload(uploaded, text_col.strip(), labels_col.strip())
+                ds = _load_upload(uploaded, text_col.strip(), labels_col.strip(), delimiter)
             except MLALError as e:
                 st.error(f"**This file cannot be used.** {e}", icon=":material/error:")
             else:
@@ -209,17 +220,27 @@ with tab_new:
         if model_kind == "mlp_ensemble":
             with st.expander("Advanced training settings"):
                 c1, c2, c3 = st.columns(3)
-                hidden = c1.number_input("Hidden units", 8, 4096, 256, key="home_hidden")
-                epochs = c2.number_input("Epochs (passes over the labelled set)", 1, 500, 30, key="home_epochs")
-                min_steps = c3.number_input("Minimum updates", 0, 100_000, 300, key="home_min_steps",
+                mlp = models.MLPEnsemble().get_params()  # the package's defaults (as the CLI uses them)
+                hidden = c1.number_input("Hidden units", 8, 4096, mlp["hidden_size"], key="home_hidden")
+                epochs = c2.number_input("Epochs (passes over the labelled set)", 1, 500, mlp["epochs"],
+                                         key="home_epochs")
+                min_steps = c3.number_input("Minimum updates", 0, 100_000, mlp["min_steps"], key="home_min_steps",
                                             help="At least this many optimiser updates per training, so that a "
                                                  "tiny labelled set is still trained enough.")
             model_params = {"hidden_size": int(hidden), "epochs": int(epochs), "min_steps": int(min_steps)}
         else:
             model_params = _backbone_settings(model_kind)
         model_params = {"n_members": int(n_members), "mc_passes": int(mc_passes), **model_params}
+        sampler = st.selectbox(
+            "Training mini-batches", available_samplers(), key="home_batch_sampler",
+            format_func=lambda n: "Plain shuffling (random)" if n == "random" else SAMPLERS[n].display_name,
+            help="Which labelled samples go into each training mini-batch. *Plain shuffling* is the usual "
+                 "choice; the others favour uncertain, rare-label or hard samples (see the **Batch selection** "
+                 "page, which compares them).")
+        if sampler != "random":
+            model_params["batch_sampler"] = sampler
 
-        st.subheader("4. Query strategy")
+        st.subheader("3. Query strategy")
         infos = [i for i in registry.available() if ds.kind == "text" or "texts" not in i.needs]
         names = [i.name for i in infos]
         skipped = [i.display_name for i in registry.available() if i.name not in names]
@@ -241,7 +262,7 @@ with tab_new:
         else:
             st.caption("This strategy has no parameters.")
 
-        st.subheader("5. Budget")
+        st.subheader("4. Budget")
         pool = len(ds.train)
         c1, c2, c3, c4, c5 = st.columns(5)
         initial_size = c1.number_input("Initial labelled set", 1, None, min(100, max(1, pool // 4)), key="home_initial")
@@ -357,7 +378,7 @@ with tab_open:
                     state.set_session(session)
                     st.session_state["home_started"] = None
                     st.rerun()
-        c2.download_button("Export (zip)", data=lambda: session_export_zip(store, sid),
+        c2.download_button("Export (zip)", data=lambda size=widgets.export_size(): session_export_zip(store, sid, size=size),
                            file_name=f"mlal-session-{sid[:8]}.zip", mime="application/zip", key="home_zip",
                            on_click="ignore", help="Config, rounds, picks and figures (PNG, SVG, HTML) in one zip.")
         if c3.toggle("Delete this session", key="home_delete_arm"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mlal_core import analysis, data, reference, viz
+from mlal_core import analysis, data, reference, views, viz
 from mlal_core.config import SessionConfig
 from mlal_core.errors import MLALError
 from mlal_core.session_export import metric_name
@@ -20,19 +20,26 @@ METRICS = ["micro_f1", "macro_f1", "micro_f1_tuned", "macro_f1_tuned", "macro_au
 
 st.title("Learning curves")
 widgets.explain(
-    "learning curves, their area and the full-data score",
+    "learning curves, their area (AULC) and the full-data score",
     "A **learning curve** plots a test score against the number of labelled samples: one point per retraining "
-    "of a session. Sessions of the same strategy with different **seeds** (different initial sets and model "
-    "initialisations) are averaged: the line is the mean, the shaded band the mean $\\pm$ one standard "
-    "deviation over seeds, so overlapping bands mean the difference may be luck.\n\n"
-    "The **area under the learning curve** (AUC) sums the whole curve into one number: the average score "
+    "of a session. Sessions of the same strategy **and the same setting** (model, representation, initial and "
+    "query size ...) that differ only in their **seed** (initial set and model initialisation) are averaged: the "
+    "line is the mean, the shaded band the mean $\\pm$ one standard deviation over seeds, so overlapping bands mean "
+    "the difference may be luck. Sessions whose settings differ are never averaged together: each setting gets "
+    "its own curve, labelled with what sets it apart.\n\n"
+    "The **area under the learning curve** (AULC) sums the whole curve into one number: the average score "
     "over the labelled range, on the metric's own scale (a strategy that is better early gets a larger "
-    "area). The **full-data score** $s^*$ is the score of the same model trained once on the whole pool; "
-    "the **labelled fraction to reach it** is the smallest share of the pool at which a curve first reaches "
-    "$s^*$ (BEAL, Table 2). Empty when it never does within the budget.",
-    [(r"\mathrm{AUC} = \frac{1}{n_R - n_0}\int_{n_0}^{n_R} s(n)\,dn \approx "
+    "area). It is not the Macro-AUC metric (the area under each label's ROC curve). The **full-data score** "
+    "$s^*$ is the score of the same model trained once on the whole pool (one per model setting); the "
+    "**labelled fraction to reach it** is the smallest share of the pool at which a curve first reaches "
+    "$s^*$ (BEAL, Table 2). Empty when it never does within the budget.\n\n"
+    "**The metrics.**\n\n" + "\n".join(f"* **{metric_name(m)}**: {views.metric_help(m)}" for m in METRICS),
+    [(r"\mathrm{AULC} = \frac{1}{n_R - n_0}\int_{n_0}^{n_R} s(n)\,dn \approx "
       r"\frac{1}{n_R - n_0}\sum_{t=1}^{R}\frac{s_{t-1} + s_t}{2}\,(n_t - n_{t-1})"),
-     r"f^* = \min\{\, n_t / N \;:\; s_t \ge s^* \,\}"],
+     r"f^* = \min\{\, n_t / N \;:\; s_t \ge s^* \,\}",
+     (r"\mathrm{nDCG@}k = \frac{\sum_{r=1}^{k} y_{(r)} / \log_2(1 + r)}{\sum_{r=1}^{\min(k, |y|)} 1 / \log_2(1 + r)},"
+      r"\qquad \mathrm{LRAP} = \frac{1}{n}\sum_i \frac{1}{|y_i|}\sum_{j: y_{ij}=1}"
+      r"\frac{|\{l: y_{il}=1,\ \mathrm{rank}_{il} \le \mathrm{rank}_{ij}\}|}{\mathrm{rank}_{ij}}")],
 )
 
 store = state.get_store()
@@ -51,7 +58,8 @@ default_ds = current.dataset.name if current is not None and current.dataset.nam
 c1, c2, c3 = st.columns([1, 1, 1])
 dataset = c1.selectbox("Dataset", datasets, index=datasets.index(default_ds), key="lc_dataset",
                        help="Curves are compared on one dataset at a time.")
-metric = c2.selectbox("Metric", METRICS, format_func=metric_name, key="lc_metric")
+metric = c2.selectbox("Metric", METRICS, format_func=metric_name, key="lc_metric",
+                      help="\n\n".join(f"**{metric_name(m)}**: {views.metric_help(m)}" for m in METRICS))
 by = c3.radio("One curve per", ["strategy", "session"], horizontal=True, key="lc_by",
               format_func={"strategy": "strategy (seeds averaged)", "session": "session"}.get)
 of_ds = sessions[sessions["dataset"].astype(str) == dataset]
@@ -77,75 +85,91 @@ def _rounds(sid: str) -> pd.DataFrame:
 
 runs = pd.concat([_rounds(sid) for sid in chosen], ignore_index=True)
 runs["session_label"] = runs["session"].map(labels)
-group = "strategy" if by == "strategy" else "session_label"
+st.caption(f"**{metric_name(metric)}**: {views.metric_help(metric)}")
+
+# the dataset (for the full-data score and to resolve the representation "auto")
+info = store.session_info(chosen[0])
+first_cfg = SessionConfig.from_dict(info["config"])
+ref_ds = None
+if first_cfg.dataset:
+    ref_ds = data.load(first_cfg.dataset)
+elif current is not None and info.get("dataset_hash") == state.dataset_key(current.dataset):
+    ref_ds = current.dataset
+settings = views.session_settings(runs, ref_ds.kind if ref_ds is not None else None)
+runs = runs.merge(settings[["session", "curve", "setting_key"]], on="session", how="left")
+group = "curve" if by == "strategy" else "session_label"
+mixed = by == "strategy" and settings["differences"].ne("").any()
+if mixed:
+    st.info("The chosen sessions differ in more than their strategy and seed, so only sessions of the same setting "
+            "are averaged: each curve is a strategy and what sets its setting apart ("
+            + "; ".join(pd.unique(settings["differences"][settings["differences"] != ""])) + ").",
+            icon=":material/call_split:")
 
 # ------------------------------------------------------------------------------------ reference
-info = store.session_info(chosen[0])
-ref_cfg = SessionConfig.from_dict(info["config"])
-ref_ds = None
-if ref_cfg.dataset:
-    ref_ds = data.load(ref_cfg.dataset)
-elif current is not None and current.session_id in chosen:
-    ref_ds, ref_cfg = current.dataset, current.config
-target = None
-ref = None
+targets: dict[str, float] = {}
+full_data: dict[str, float] = {}
 with st.container(border=True):
     st.markdown("**Full-data score**: the same model trained once on the whole pool")
     if ref_ds is None:
         st.caption("These sessions were run on an uploaded file: open one of them (Home / set-up) to compute the "
                    "full-data score.")
     else:
-        try:
-            ref = reference.cached_full_data_score(ref_cfg, ref_ds)
-        except MLALError as e:
-            st.error(str(e))
-        mp = ref_cfg.resolved_model_params()
-        st.caption(f"Model settings of session `{chosen[0][:6]}`: representation "
-                   f"{ref_cfg.resolve_representation(ref_ds.kind)}, {mp.get('n_members')} members, "
-                   f"{mp.get('hidden_size', 256)} hidden units, seed {ref_cfg.seed}; {len(ref_ds.train):,} samples.")
-        if ref is None and st.button("Compute the full-data score", key="lc_ref",
-                                     help="Trains the model once on every pool sample (a few seconds to minutes); "
-                                          "the result is cached on disk."):
-            bar = st.progress(0.0, text="Training on the whole pool...")
+        for _, ms in views.model_settings(settings).iterrows():
+            ms_cfg = SessionConfig.from_dict(store.session_info(ms["session"])["config"])
+            what = f" ({ms['label']})" if ms["label"] else ""
+            ref = None
             try:
-                ref_rep = ref_cfg.resolve_representation(ref_ds.kind)
-                ref_feats = state.features_for(ref_ds, ref_rep, ref_cfg.feature_max_length(ref_rep),
-                                               progress=state.progress_callback(bar))
-                ref = reference.full_data_score(ref_cfg, ref_ds, features=ref_feats,
-                                                progress=state.progress_callback(bar))
+                ref = reference.cached_full_data_score(ms_cfg, ref_ds)
             except MLALError as e:
-                bar.empty()
-                st.error(f"The full-data score could not be computed: {e}")
-            else:
-                st.rerun()
-        if ref is not None:
-            target = ref["metrics"].get(metric)
-            st.metric(f"Full-data {metric_name(metric)}", f"{target:.4f}" if target is not None else "n/a",
-                      help=f"Trained on all {ref['pool_size']:,} pool samples in {ref['seconds']:.1f} s.")
+                st.error(str(e))
+            others = len(ms["sessions"]) - 1
+            st.caption(f"{'**' + ms['label'] + '**: ' if ms['label'] else ''}"
+                       f"{views.model_description(ms_cfg, ref_ds.kind)}, seed {ms_cfg.seed} (the settings of session "
+                       f"`{ms['session'][:6]}`" + (f" and {others} more" if others else "")
+                       + f"); {len(ref_ds.train):,} pool samples.")
+            if ref is None and st.button("Compute the full-data score" + what, key=f"lc_ref_{ms['session']}",
+                                         help="Trains the model once on every pool sample (a few seconds to minutes); "
+                                              "the result is cached on disk."):
+                bar = st.progress(0.0, text="Training on the whole pool...")
+                try:
+                    ref_rep = ms_cfg.resolve_representation(ref_ds.kind)
+                    ref_feats = state.features_for(ref_ds, ref_rep, ms_cfg.feature_max_length(ref_rep),
+                                                   progress=state.progress_callback(bar))
+                    ref = reference.full_data_score(ms_cfg, ref_ds, features=ref_feats,
+                                                    progress=state.progress_callback(bar))
+                except MLALError as e:
+                    bar.empty()
+                    st.error(f"The full-data score could not be computed: {e}")
+                else:
+                    st.rerun()
+            if ref is not None:
+                value = ref["metrics"].get(metric)
+                if value is not None:
+                    targets.update(dict.fromkeys(ms["sessions"], float(value)))
+                    full_data[ms["label"]] = float(value)
+                st.metric(f"Full-data {metric_name(metric)}{what}", f"{value:.4f}" if value is not None else "n/a",
+                          help=f"Trained on all {ref['pool_size']:,} pool samples in {ref['seconds']:.1f} s.")
 
 # ------------------------------------------------------------------------------------ curves
 try:
-    summary, per_session, per_group = learning_curve_tables(runs, metric, by=group, target=target)
+    summary, per_session, per_group = learning_curve_tables(runs, metric, by=group, target=targets or None)
 except MLALError as e:
     st.error(str(e))
     st.stop()
 fig = viz.learning_curves(summary, group=group, metric_name=metric_name(metric), clip=(0.0, 1.0),
                           title=f"Learning curves on {dataset}: {metric_name(metric)}"
                                 + (" (mean \u00b1 std over seeds)" if by == "strategy" else ""),
-                          y_title=f"{metric_name(metric)} on the test split (0-1)")
-if target is not None:
-    fig.add_hline(y=target, line_dash="dot", line_color="#555555",
-                  annotation_text=f"full-data score {target:.3f}", annotation_position="bottom right")
+                          y_title=f"{metric_name(metric)} on the test split (0-1)", full_data=full_data or None)
 widgets.figure(fig, key="lc_curves")
 if by == "strategy":
     st.caption("Strategies: " + "; ".join(f"**{s}** = {registry.info(s).display_name}"
                                           for s in pd.unique(runs["strategy"]) if s))
 
 better = "higher" if higher_is_better(metric) else "lower"
-st.subheader("Area under the curve")
+st.subheader("Area under the learning curve (AULC)")
 st.caption(f"Mean {metric_name(metric)} over the labelled range ({better} is better)"
-           + ("; *fraction to reach*: share of the pool labelled when the curve first reached the full-data score."
-              if target is not None else "."))
+           + ("; *fraction to reach*: share of the pool labelled when the curve first reached its full-data score."
+              if targets else "."))
 
 
 def _fraction(v: float) -> str:
@@ -153,15 +177,15 @@ def _fraction(v: float) -> str:
 
 
 reach = "labelled fraction to reach the full-data score"
-shown = per_group.rename(columns={group: "curve", "auc_mean": "AUC (mean)", "auc_std": "AUC (std over sessions)"})
+shown = per_group.rename(columns={group: "curve", "aulc_mean": "AULC (mean)", "aulc_std": "AULC (std over sessions)"})
 if "fraction_to_reach (mean curve)" in shown:
     shown[f"{reach} (mean curve)"] = shown.pop("fraction_to_reach (mean curve)").map(_fraction)
-widgets.table(shown.round(4), key="lc_auc", file_name=f"auc_{dataset}_{metric}.csv", hide_index=True)
+widgets.table(shown.round(4), key="lc_auc", file_name=f"aulc_{dataset}_{metric}.csv", hide_index=True)
 with st.expander("Per session"):
-    per = per_session.rename(columns={"auc": "AUC", "final labelled": "final labelled (count)"})
+    per = per_session.rename(columns={group: "curve", "aulc": "AULC", "final labelled": "final labelled (count)"})
     if "fraction_to_reach" in per:
         per[reach] = per.pop("fraction_to_reach").map(_fraction)
-    widgets.table(per.round(4), key="lc_auc_sessions", file_name=f"auc_sessions_{dataset}_{metric}.csv",
+    widgets.table(per.round(4), key="lc_auc_sessions", file_name=f"aulc_sessions_{dataset}_{metric}.csv",
                   hide_index=True)
 
 
@@ -171,15 +195,20 @@ if by == "strategy":
     widgets.explain(
         "the paired comparison and the per-round statistics",
         "Runs of two strategies **with the same seed** start from the same initial labelled set and the same model "
-        "seeds, so their difference in AUC is measured on equal terms. For every pair of strategies the table gives "
+        "seeds, so their difference in AULC is measured on equal terms. For every pair of strategies the table gives "
         "the mean paired difference, how often each won, and a two-sided **paired test** over the seeds: the "
         "paired t-test below 6 seeds, the Wilcoxon signed-rank test from 6 on (with 5 seeds Wilcoxon cannot go "
         "below p = 0.0625); *p (Holm)* corrects for making many comparisons at once. These are the same "
         "functions (`mlal_core.analysis`) that the reproduction report uses. **MeanIR of the selected batch** "
         "(CRAB Fig. 4) and the **hard-to-learn / conflicting** samples left in the pool (CRAB Fig. 5) are shown "
         "per round, mean $\\pm$ std over seeds.",
+        [(r"d_s = \mathrm{AULC}_A(s) - \mathrm{AULC}_B(s),\qquad t = \frac{\bar d}{s_d / \sqrt{n}}"
+          r"\ \text{ with } n - 1 \text{ degrees of freedom (paired t-test, } s_d \text{ the std of the } d_s)"),
+         (r"W = \sum_{s:\ d_s > 0} \mathrm{rank}(|d_s|)\ \text{(Wilcoxon)},\qquad "
+          r"p^{\mathrm{Holm}}_{(i)} = \max_{l \le i} \min\big(1,\ (m - l + 1)\, p_{(l)}\big)")],
     )
-    paired = paired_runs(runs, dataset)
+    # with several settings, each curve (strategy and setting) is compared as its own "strategy"
+    paired = paired_runs(runs.assign(strategy=runs["curve"]) if mixed else runs, dataset)
     per_run = analysis.aulc_per_run(paired, metric)
     seeds = per_run.groupby("strategy")["seed"].nunique()
     if len(seeds) < 2 or int(seeds.max()) < 2:
@@ -188,10 +217,10 @@ if by == "strategy":
                 icon=":material/info:")
     else:
         tests = analysis.paired_tests(per_run, higher_is_better=higher_is_better(metric))
-        widgets.figure(analysis.pairwise_figure(tests, value_name=f"{metric_name(metric)} AUC"), key="lc_pairwise")
+        widgets.figure(analysis.pairwise_figure(tests, value_name=f"{metric_name(metric)} AULC"), key="lc_pairwise")
         shown = tests[["strategy", "other", "n", "mean_a", "mean_b", "mean_diff", "wins", "losses", "test", "p",
-                       "p_holm"]].rename(columns={"n": "paired seeds", "mean_a": "AUC of strategy",
-                                                  "mean_b": "AUC of other", "mean_diff": "mean difference"})
+                       "p_holm"]].rename(columns={"n": "paired seeds", "mean_a": "AULC of strategy",
+                                                  "mean_b": "AULC of other", "mean_diff": "mean difference"})
         widgets.table(shown.round(4), key="lc_paired", file_name=f"paired_{dataset}_{metric}.csv", hide_index=True)
     figs = {}
     for title, build in (("MeanIR of the selected batch", lambda: analysis.mean_ir_figure(paired)),

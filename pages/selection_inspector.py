@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from mlal_core import inspect as ins
 from mlal_core import strategies, viz
 from mlal_core.errors import ConfigError, MLALError
-from mlal_core.viz.theme import (
-    HIGHLIGHT_COLOR,
-    POSITIVE_COLOR,
-    TEMPLATE_NAME,
-    UNPICKED_COLOR,
-    register_template,
-)
 from ui import widgets
-from ui.state import require_session
+from ui.state import progress_callback, require_session
 
 st.title("Selection inspector")
 st.caption("What the strategy picked each round, why it picked each sample, and what the others would have picked.")
@@ -118,6 +110,29 @@ with tab_tbl:
     widgets.table(frame, key="insp_rounds", file_name="selection_by_round.csv", hide_index=True)
 
 # ====================================================================== why this pick
+COMAL_WORDS = """
+**CoMAL's score** (Peng et al.) is built from these quantities, read per sample x:
+
+* **k_j(x)**: how close x's embedding for label j, z_j(x), is to the label's **prototype** p_j (the
+  normalised mean of the embeddings of the labelled samples that have j): a cosine similarity, 1 =
+  pointing the same way. **kbar_j** is its average over the labelled set.
+* **LC** (label cardinality): the average number of labels per labelled sample.
+* **SLCI** (sample label cardinality inconsistency): count the labels whose k_j(x) is above its kbar_j
+  (the labels x "looks like it has") and compare that count with LC. A sample that looks like it has
+  far more or far fewer labels than usual is informative.
+* **PFD** (prototype feature distance): add up 1 - k_j(x) over the labels the model predicts for x (its
+  pseudo labels y*). Large when x's predicted labels sit far from their prototypes: the model
+  predicts them, but x does not resemble the samples that have them.
+* **Q** mixes the two: gamma weighs SLCI against PFD; the top Q are picked.
+"""
+COMAL_LATEX = [
+    (r"k_j(x) = \cos\big(z_j(x),\ p_j\big), \qquad \bar k_j = \frac{1}{|L|}\sum_{x' \in L} k_j(x'), \qquad "
+    r"\mathrm{LC} = \frac{1}{|L|}\sum_{x' \in L} \sum_j y_j(x')"),
+    (r"\mathrm{SLCI}(x) = \Big|\sum_j \mathbb{1}\big[k_j(x) > \bar k_j\big] - \mathrm{LC}\Big|, \qquad "
+    r"\mathrm{PFD}(x) = \sum_{j:\ y^*_j(x)=1} \big(1 - k_j(x)\big), \qquad "
+    r"Q(x) = \mathrm{SLCI}(x)^{\gamma}\,\mathrm{PFD}(x)^{1-\gamma}"),
+]
+
 st.header("Why was this sample picked?")
 widgets.explain(
     "a pick's score against the pool",
@@ -128,16 +143,19 @@ Choose a round, then a pick: click a row of the table, a tick under the histogra
   unlabelled pool, or CRAB's refined pool U*); the ticks below it are the picked samples and the dashed
   line is the one you inspect. **Percentile** = share of the scored candidates whose score is at most
   this one (100 = the top score); **rank** 1 = the highest.
-* Batch strategies (BESRA, CRAB, BADGE, Core-Set) do **not** take the top scores: they cluster the
-  candidates and take one per cluster for diversity, so a pick can sit in the middle of the distribution.
+* Batch strategies do **not** simply take the top scores, so a pick can sit in the middle of the
+  distribution: BESRA and CRAB run k-means on the candidates' score-change vectors and take the candidate
+  nearest each centroid; BADGE seeds k-means++ on gradient embeddings (each next pick drawn with a
+  probability growing with its squared distance to the picks so far); Core-Set is **k-center greedy**
+  (no clustering): each next pick is the candidate farthest from every labelled or already picked sample.
 * The **details** are what the strategy recorded for the pick: the components of its score and, for
   CRAB, the refined pool(s) and label(s) it came from (label-wise, negatively-correlated, hard-to-learn,
   or the random top-up).
 
 This session's strategy: **{strategy_display}**; its score: {score_name}.
-""",
+""" + (COMAL_WORDS if strategy == "comal" else ""),
     latex=[(r"\mathrm{percentile}(x) = 100 \cdot \frac{|\{x' \in U_{\mathrm{scored}} : s(x') \le s(x)\}|}"
-            r"{|U_{\mathrm{scored}}|}")],
+            r"{|U_{\mathrm{scored}}|}")] + (COMAL_LATEX if strategy == "comal" else []),
 )
 
 q_rounds = [int(r.round) for r in recs]
@@ -202,12 +220,28 @@ if info["text"]:
     st.markdown("**Text:**")
     st.markdown("> " + (text[:800] + (" ..." if len(text) > 800 else "")).replace("\n", " "))
 
+
+def _rebuild_progress(text: str):
+    """A progress bar and the callback that moves it while a round's model is rebuilt."""
+    bar = st.progress(0.0, text=text)
+    return bar, progress_callback(bar)
+
+
 state = ins.cached_state(session, t)
 if state is not None:
-    pbar = state.context.mean_proba(np.asarray([pos]))[0]
-    top = np.argsort(-pbar)[:5]
-    st.caption("Round model's mean predicted probabilities (top 5): "
-               + ", ".join(f"{names[j]} {pbar[j]:.2f}" for j in top))
+    st.caption("Round model's mean predicted probabilities (top 5): " + ins.pick_prediction(state, pos, names, 5))
+elif st.button(f"Show round {t}'s model predictions for this pick", key="insp_rebuild",
+               help=f"Retrains round {t}'s model on L_{t} (seconds for an MLP, minutes for a text backbone); "
+                    "kept in memory afterwards, also for the comparison below."):
+    bar, update = _rebuild_progress(f"Rebuilding round {t}'s model...")
+    try:
+        state = ins.round_state(session, t, progress=update)
+    except MLALError as e:
+        st.error(f"Round {t}'s model could not be rebuilt: {e}")
+    bar.empty()
+    if state is not None:
+        st.caption("Round model's mean predicted probabilities (top 5): " + ins.pick_prediction(state, pos, names, 5)
+                   + f" (model rebuilt in {state.seconds:.1f} s).")
 
 scores = info["scores"]
 if np.isfinite(scores).any() and np.isfinite(info["score"]):
@@ -228,16 +262,8 @@ if k_profile is not None:
         "**CoMAL's components per label.** Bars: how close this sample's embedding for each label is to that "
         "label's prototype (k); diamonds: the labelled set's average (kbar). SLCI counts the bars above their "
         "diamond and compares the count with LC; PFD adds up 1 - k over the predicted labels (blue bars).")
-    register_template()
-    kp = k_profile
-    fig = go.Figure()
-    fig.add_trace(go.Bar(x=kp["label"], y=kp["k"], name="k_j(x) = cos(z_j, p_j)",
-                         marker_color=[POSITIVE_COLOR if p else UNPICKED_COLOR for p in kp["predicted"]],
-                         hovertemplate="%{x}: k = %{y:.3f}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=kp["label"], y=kp["kbar"], mode="markers", name="kbar_j (labelled mean)",
-                             marker={"symbol": "diamond", "size": 10, "color": HIGHLIGHT_COLOR}))
-    fig.update_layout(template=TEMPLATE_NAME, title=f"Pool sample {pos}: prototype similarity per label "
-                      "(blue = predicted label)", xaxis_title="Label", yaxis_title="cosine similarity")
+    fig = viz.comal_k_profile_figure(k_profile, title=f"Pool sample {pos}: prototype similarity per label "
+                                                        "(blue = predicted label)")
     widgets.figure(fig, key="insp_kprofile")
 
 with st.expander("All details of this pick"):
@@ -278,11 +304,7 @@ if not_here:
 cmp_store = st.session_state.setdefault("insp_comparisons", {})
 cmp_key = (key, t)
 if st.button(f"Compare on round {t}'s model", key="insp_compare", type="primary", disabled=not picked):
-    bar = st.progress(0.0, text="starting")
-
-    def _progress(done: int, total: int, message: str) -> None:
-        bar.progress(min(1.0, done / max(total, 1)), text=message)
-
+    bar, _progress = _rebuild_progress("starting")
     with st.spinner(f"Running {len(picked)} strategies on round {t}'s model (retraining it when not in memory)..."):
         try:
             cmp_store[cmp_key] = ins.compare_strategies(session, t, picked, progress=_progress)

@@ -20,7 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-#: A small, fast MLP ensemble for tests (the session defaults are 5 members, 30 epochs).
+#: A small, fast MLP ensemble for tests (the session defaults: 5 members, MLPEnsemble's 20 epochs).
 FAST_MODEL = {"n_members": 2, "hidden_size": 64, "epochs": 5, "min_steps": 40}
 
 

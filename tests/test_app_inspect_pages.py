@@ -1,16 +1,21 @@
-"""AppTest of the pages Correlations, Selection inspector and Embeddings: they render with and
-without a session, and their main controls work (round slider, label sorting, choosing a pick, the
-other-strategies comparison, t-SNE / UMAP projections)."""
+"""AppTest of the pages Correlations, Selection inspector, Embeddings and Learning curves: they
+render with and without a session, show no error box, and their main controls work (round slider,
+label sorting, choosing a pick from the table or the chart, the other-strategies comparison, t-SNE /
+UMAP projections, one curve per session or per strategy and setting, the metric switch)."""
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
-from inspect_sessions import comal_session, crab_session
+from inspect_sessions import comal_session, crab_session, new_session
 from streamlit.testing.v1 import AppTest
 
 from mlal_core import inspect as ins
+from mlal_core import projection
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ("pages/correlations.py", "pages/selection_inspector.py", "pages/embeddings.py")
@@ -27,6 +32,7 @@ def _app(page: str, session=None, timeout: float = 300) -> AppTest:
 
 def _ok(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
 
 
 def _metrics(at: AppTest) -> dict:
@@ -179,3 +185,188 @@ def test_embeddings_umap_shows_a_message_while_compiling(comal):
     assert "UMAP 1" in at.get("plotly_chart")[0].proto.spec
     if not warm:
         assert any("UMAP compiles" in i.value for i in at.info)
+
+
+def _chart(at: AppTest, key: str) -> dict:
+    """The plotly figure of the chart with widget key ``key``."""
+    return json.loads(next(c.proto.spec for c in at.get("plotly_chart") if c.proto.id.endswith(key)))
+
+
+def _traces(at: AppTest, i: int = 0) -> list[dict]:
+    return json.loads(at.get("plotly_chart")[i].proto.spec)["data"]
+
+
+def _dense(Y):
+    return np.asarray(Y.toarray() if hasattr(Y, "toarray") else Y)
+
+
+# ---------------------------------------------------------------- embeddings: whose labels, which features
+def test_embeddings_colour_labelled_samples_with_the_sessions_labels():
+    """A person answered round 0 with labels that are not the ground truth: the map counts theirs."""
+    s = new_session("random", rounds_to_run=0)
+    pending = s.propose()
+    s.commit(pending, labels=1 - _dense(s.dataset.train.Y)[pending.selected])
+    lab, lab_y = ins.labelled_at(s, 1)
+    truth = _dense(s.dataset.train.Y)[lab]
+    j = int(np.argmax(np.abs(lab_y.sum(axis=0) - truth.sum(axis=0))))
+    at = _app("pages/embeddings.py", s)
+    at.select_slider(key="emb_round").set_value(1).run()  # L_1: the initial set and the person's answers
+    _ok(at)
+    at.selectbox(key="emb_colour").set_value("one label (positive / negative)").run()
+    _ok(at)
+    at.selectbox(key="emb_label").set_value(j).run()
+    _ok(at)
+    names = {t.get("name") for t in _traces(at)}
+    assert f"positive (labelled) ({int(lab_y[:, j].sum())})" in names
+    assert int(lab_y[:, j].sum()) != int(truth[:, j].sum())
+    assert f"unknown (unlabelled) ({s.n_pool - len(lab)})" in names  # a person's session: no ground truth shown
+    assert any("a person is the oracle" in c.value for c in at.caption)
+
+
+def test_embeddings_of_a_token_session_use_tfidf_and_say_so(small_datasets):
+    from mlal_core.config import SessionConfig
+    from mlal_core.loop import ActiveLearningSession
+
+    cfg = SessionConfig(model="textcnn", model_params={"n_members": 2}, initial_size=20, query_size=5, rounds=1)
+    s = ActiveLearningSession(cfg, dataset=small_datasets["reuters_small"])
+    at = _app("pages/embeddings.py", s)
+    assert any("TF-IDF features of the texts" in c.value and "token ids" in c.value for c in at.caption)
+    assert "t-SNE of the features (600 pool samples)" in at.get("plotly_chart")[0].proto.spec
+
+
+def test_embeddings_umap_message_only_when_a_fit_happens(crab, monkeypatch):
+    """UMAP not compiled yet: the "compiles ... 10-30 s" message shows while the map is fitted, not
+    when it comes from the disk cache; opening the page with UMAP warms it up in the background."""
+    fitted = []
+
+    def fake_compute(X, method, params):  # no numba: a stand-in fit
+        fitted.append((method, X.shape))
+        return np.random.default_rng(len(fitted)).normal(size=(X.shape[0], 2)).astype(np.float32)
+
+    if projection._warm_thread is not None:  # a real warm-up an earlier test started must not end in this one
+        projection._warm_thread.join(timeout=300)
+    monkeypatch.setattr(projection, "_compute", fake_compute)
+    monkeypatch.setattr(projection, "_umap_warm", False)
+    at = _app("pages/embeddings.py", crab)
+    at.radio(key="emb_method").set_value("UMAP").run()
+    _ok(at)
+    assert any("UMAP compiles" in i.value for i in at.info)
+    projection._warm_thread.join(timeout=60)
+    assert ("umap", (60, 4)) in fitted  # the background warm-up ran (on its tiny array)
+    n_fits = len(fitted)
+    projection.clear_memory_cache()  # a new server process: the map is on disk only
+    at.run()
+    _ok(at)
+    assert not any("UMAP compiles" in i.value for i in at.info)
+    projection._warm_thread.join(timeout=60)
+    assert fitted[n_fits:] == [("umap", (60, 4))]  # only the background warm-up again, no map fit
+    assert "UMAP 1" in at.get("plotly_chart")[0].proto.spec
+
+
+# ---------------------------------------------------------------- selection inspector: clicks, CoMAL words
+def test_inspector_table_row_and_chart_point_choose_the_pick(crab):
+    at = _app("pages/selection_inspector.py", crab)
+    rec = ins.query_records(crab)[1]
+    at.session_state["table_insp_picks_r1"] = {"selection": {"rows": [2], "columns": [], "cells": []}}
+    at.run()
+    _ok(at)
+    third = int(rec.selected[2])
+    assert at.selectbox(key="insp_pick").value == third
+    info = ins.pick_explanation(crab, 1, third)
+    assert f"pool sample {third}" in [t.get("name") for t in _chart(at, "chart_insp_scores_r1")["data"]]
+    assert {m.label: m.value for m in at.metric}["Rank"] == f"{info['rank']} of {info['n_scored']}"
+    # a click on a tick of the score chart: the point carries the candidate index as customdata
+    fifth = int(rec.selected[4])
+    idx = int(np.flatnonzero(ins.round_candidates(crab, 1) == fifth)[0])
+    at.session_state["chart_insp_scores_r1"] = {"selection": {"points": [{"customdata": idx, "curve_number": 1,
+                                                                          "point_index": 4}],
+                                                              "point_indices": [4], "box": [], "lasso": []}}
+    at.run()
+    _ok(at)
+    assert at.selectbox(key="insp_pick").value == fifth
+    assert f"pool sample {fifth}" in [t.get("name") for t in _chart(at, "chart_insp_scores_r1")["data"]]
+    # the table's selection did not change since: it does not take the pick back
+    at.run()
+    _ok(at)
+    assert at.selectbox(key="insp_pick").value == fifth
+
+
+def test_inspector_explains_comal_and_the_batch_strategies(comal, crab):
+    at = _app("pages/selection_inspector.py", comal)
+    latex = " ".join(el.value for el in at.latex)
+    assert r"\mathrm{SLCI}(x)" in latex and r"\mathrm{PFD}(x)" in latex and r"\mathrm{LC}" in latex
+    words = " ".join(md.value for md in at.markdown)
+    assert "sample label cardinality inconsistency" in words and "prototype feature distance" in words
+    assert "**k-center greedy**" in words and "take one per cluster" not in words
+    at = _app("pages/selection_inspector.py", crab)
+    assert "SLCI" not in " ".join(el.value for el in at.latex)
+
+
+def test_inspector_rebuilds_a_rounds_model_on_demand():
+    s = new_session("entropy", rounds_to_run=1)
+    at = _app("pages/selection_inspector.py", s)
+    assert not any("mean predicted probabilities" in c.value for c in at.caption)
+    at.button(key="insp_rebuild").click().run()
+    _ok(at)
+    state = ins.cached_state(s, 0)
+    assert state is not None and state.source == "replayed"
+    pos = int(ins.query_records(s)[0].selected[0])
+    expected = ins.pick_prediction(state, pos, ins.label_names(s), 5)
+    assert any(expected in c.value and "model rebuilt in" in c.value for c in at.caption)
+
+
+# ---------------------------------------------------------------- learning curves
+@pytest.fixture
+def stored_sessions(mlal_home):
+    """Four stored sessions: random seeds 0 and 1 and entropy with query size 10, random with 20."""
+    from mlal_core.store import SessionStore
+
+    store = SessionStore(mlal_home / "sessions.sqlite")
+    out = [new_session("random", store=store, seed=0), new_session("random", store=store, seed=1),
+           new_session("entropy", store=store, seed=0), new_session("random", store=store, seed=2, query_size=20)]
+    return out
+
+
+def _curve_names(at: AppTest) -> list[str]:
+    return [t["name"] for t in _traces(at) if t.get("showlegend") is not False]
+
+
+def test_learning_curves_keep_settings_apart_and_draw_the_full_data_score(stored_sessions):
+    at = AppTest.from_file(str(ROOT / "pages/learning_curves.py"), default_timeout=300)
+    at.session_state["al_session"] = stored_sessions[0]
+    at.run()
+    _ok(at)
+    assert set(_curve_names(at)) == {"random \u00b7 query size 10", "random \u00b7 query size 20",
+                                     "entropy \u00b7 query size 10"}
+    assert any("query size 10; query size 20" in i.value or "query size 20; query size 10" in i.value
+               for i in at.info)
+    assert any("MLP ensemble (2 members, 64 hidden units) on the standardised tabular features" in c.value
+               for c in at.caption)
+    auc = next(df.value for df in at.dataframe if "AULC (mean)" in df.value.columns)
+    assert auc.set_index("curve").loc["random \u00b7 query size 10", "sessions"] == 2
+    at.button(key=f"lc_ref_{stored_sessions[-1].session_id}").click().run()  # the newest session comes first
+    _ok(at)
+    metric = next(m for m in at.metric if m.label == "Full-data Micro-F1")
+    full = [t for t in _traces(at) if t["name"].startswith("full-data score")]
+    assert len(full) == 1 and full[0]["name"] == f"full-data score {metric.value[:5]}"
+
+
+def test_learning_curves_one_curve_per_session_and_the_metric_switch(stored_sessions):
+    at = AppTest.from_file(str(ROOT / "pages/learning_curves.py"), default_timeout=300)
+    at.session_state["al_session"] = stored_sessions[0]
+    at.run()
+    _ok(at)
+    at.radio(key="lc_by").set_value("session").run()
+    _ok(at)
+    names = _curve_names(at)
+    assert len(names) == 4 and all(s.session_id[:6] in " ".join(names) for s in stored_sessions)
+    at.selectbox(key="lc_metric").set_value("ndcg@3").run()
+    _ok(at)
+    assert "Learning curves on yeast-inspect: nDCG@3" in at.get("plotly_chart")[0].proto.spec
+    assert any("true label ranked first counts more" in c.value for c in at.caption)
+    per = [t for t in _traces(at) if t.get("showlegend") is not False]
+    s0 = next(t for t in per if stored_sessions[0].session_id[:6] in t["name"])
+    records = [r for r in stored_sessions[0].history]
+    y = s0["y"]  # plotly writes arrays as base64 ("bdata") with their dtype
+    y = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]) if isinstance(y, dict) else np.asarray(y)
+    assert y == pytest.approx([r.metrics["ndcg@3"] for r in records])

@@ -117,7 +117,7 @@ def test_session_two_rounds_slider_pages_and_exports(mlal_home):
     at.switch_page("pages/learning_curves.py").run()
     assert at.dataframe, "the AUC table"
     assert "PNG" in _download_labels(at)
-    at.button(key="lc_ref").click().run()  # the full-data score
+    at.button(key=f"lc_ref_{sid}").click().run()  # the full-data score (one button per model setting)
     _ok(at)
     assert any(m.label.startswith("Full-data") for m in at.metric)
     auc = at.dataframe[0].value
@@ -173,6 +173,14 @@ def test_human_oracle_labels_are_stored(mlal_home):
     names = list(session.dataset.label_names)
     chosen = {pos: [names[(i * 3) % len(names)], names[(i * 3 + 1) % len(names)]] for i, pos in enumerate(picks)}
     chosen[picks[-1]] = []  # a sample with no label is a valid answer
+    # "Start from the model's guesses" fills every pick with the labels of p > 0.5, after the form was drawn
+    proba = pending.predicted_proba()
+    at.checkbox(key="al_prefill").check().run()
+    _ok(at)
+    for i, pos in enumerate(picks):
+        assert at.multiselect(key=f"al_lab_0_{pos}").value == [names[j] for j in np.flatnonzero(proba[i] > 0.5)]
+    at.checkbox(key="al_prefill").uncheck().run()
+    assert all(at.multiselect(key=f"al_lab_0_{pos}").value == [] for pos in picks)
     for pos, labs in chosen.items():
         at.multiselect(key=f"al_lab_0_{pos}").set_value(labs)
     submit = next(b for b in at.button if b.label == "Submit labels")
@@ -192,6 +200,10 @@ def test_human_oracle_labels_are_stored(mlal_home):
     assert not np.array_equal(expected, truth)
     np.testing.assert_array_equal(session.y_labeled[-len(picks):], expected)
     assert records[-1].final  # rounds=1: the final evaluation follows the last labelled round
+    assert records[0].answered_by == "person" and not session.oracle_is_simulated
+    at.run()
+    at.select_slider[0].set_value(0).run()
+    assert any("given by a person" in c.value for c in at.caption)
 
 
 def test_upload_validation_error_and_a_session_on_a_valid_upload(mlal_home):
@@ -203,6 +215,15 @@ def test_upload_validation_error_and_a_session_on_a_valid_upload(mlal_home):
     assert at.error and "cannot be used" in at.error[0].value
     assert not [b for b in at.button if b.key == "home_start"]
 
+    # a comma that may be part of a label name is not split silently: the page asks, the user answers
+    commas = ["text,labels"] + [f"text number {i},\"{'Arts, Culture' if i % 2 else 'Science'}\"" for i in range(40)]
+    at.file_uploader(key="home_upload").set_value(("commas.csv", "\n".join(commas).encode(), "text/csv")).run()
+    assert at.error and "delimiter" in at.error[0].value
+    at.selectbox(key="home_delimiter").set_value("").run()
+    _ok(at)
+    assert any("commas.csv" in s.value for s in at.success) and "2** labels" in at.success[0].value
+
+    at.selectbox(key="home_delimiter").set_value(None)
     rows = ["text,labels"] + [f"sample text number {i} about {'grain' if i % 2 else 'trade'},"
                               f"{'grain|wheat' if i % 2 else 'trade'}" for i in range(40)]
     at.file_uploader(key="home_upload").set_value(("good.csv", "\n".join(rows).encode(), "text/csv")).run()
@@ -240,6 +261,86 @@ def test_reopen_a_stored_session(mlal_home):
     fresh.switch_page("pages/active_learning.py").run()
     _ok(fresh)
     assert any("**Round 0**" in m.value for m in fresh.markdown)
+    # the picks' probabilities come from the store, so a reopened session shows them too
+    rec = _store(mlal_home).load_rounds(sid)[0]
+    picks = fresh.dataframe[0].value
+    names = list(session.dataset.label_names)
+    best = names[int(np.argmax(rec.pick_proba[0]))]
+    assert picks["predicted (p)"].iloc[0].startswith(best)
+    assert any("simulated oracle" in c.value for c in fresh.caption)
+
+
+def test_cancel_now_drops_the_round_in_progress(mlal_home, monkeypatch):
+    """The page's "Cancel now" stops a long round at its next progress report; nothing half-done is stored."""
+    import threading
+
+    from mlal_core import loop
+
+    started, orig = threading.Event(), loop._build_model
+
+    def slow_model(config, random_state):
+        model = orig(config, random_state)
+        fit = model.fit
+
+        def fit_slowly(X, Y, *a, progress=None, **k):
+            started.set()
+            for i in range(600):  # about a minute unless cancelled: each report may raise the cancel
+                progress(i, 600, "a long epoch")
+                threading.Event().wait(0.1)
+            return fit(X, Y, *a, progress=progress, **k)
+
+        model.fit = fit_slowly
+        return model
+
+    monkeypatch.setattr(loop, "_build_model", slow_model)
+    at = _app()
+    sid = _start(at, rounds=3)
+    at.switch_page("pages/active_learning.py").run()
+    at.button(key="al_run").click().run()
+    _ok(at)
+    worker = at.session_state["al_worker"]
+    assert started.wait(TIMEOUT) and worker.running
+    at.run()  # the worker panel shows the two progress bars and the buttons
+    assert at.button(key="al_cancel").label == "Cancel now"
+    at.button(key="al_cancel").click().run()
+    assert worker.join(timeout=60), "the cancel did not stop the round"
+    assert worker.status().state == "cancelled"
+    # the page says so once, on the run that notices the worker ended (possibly after the panel's rerun)
+    shown = [w.value for w in at.warning]
+    for _ in range(2):
+        at.run()
+        _ok(at)
+        shown += [w.value for w in at.warning]
+    assert any("Cancelled" in w for w in shown), shown
+    assert _store(mlal_home).load_rounds(sid) == []  # the round in progress was dropped
+    assert at.session_state["al_session"].next_round == 0
+
+
+def test_every_score_component_of_every_strategy_is_explained():
+    """The picks tables show help for each details column; every column a strategy writes has one."""
+    import sys
+    import warnings
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_strategy_contract import build_context, fitted_model, make_pool
+
+    from mlal_core.strategies import available, get
+    from mlal_core.strategies.detail_columns import column_help
+
+    Y, P, X, texts = make_pool(0, 60)
+    lab, unl = np.arange(20), np.arange(20, 60)
+    ctx = build_context(Y, P, X, texts, lab, unl, 0, fitted_model(X, Y, lab))
+    missing = {}
+    for info in available():
+        if "mlm" in info.needs or info.name == "alps":
+            continue  # needs a masked-LM encoder (covered in the strategy tests)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cols = get(info.name).select(ctx, 5).details.columns
+        undescribed = [c for c in cols if column_help(c) is None]
+        if undescribed:
+            missing[info.name] = undescribed
+    assert not missing, f"details columns without help in strategies/detail_columns.py: {missing}"
 
 
 def test_a_textcnn_session_from_the_home_page_runs_in_the_background(mlal_home):
@@ -342,3 +443,20 @@ def test_learning_curves_compare_strategies_over_seeds_with_paired_tests(mlal_ho
     assert row["p"] == pytest.approx(round(expected.iloc[0]["p"], 4)) and row["test"] == "t"
     assert [t.label for t in at.tabs][-3:] == ["MeanIR of the selected batch", "Hard-to-learn in the pool",
                                                "Conflicting in the pool"]
+
+
+def test_a_training_batch_sampler_chosen_on_home_is_used_by_the_session(mlal_home):
+    at = _app()
+    assert at.selectbox(key="home_batch_sampler").value == "random"  # plain shuffling by default
+    at.selectbox(key="home_batch_sampler").set_value("uncertainty")
+    sid = _start(at, rounds=1)
+    cfg = _store(mlal_home).session_info(sid)["config"]
+    assert cfg["model_params"]["batch_sampler"] == "uncertainty"
+    at.switch_page("pages/active_learning.py").run()
+    _click_and_wait(at, "al_next")
+    session = at.session_state["al_session"]
+    assert len(session.history) == 2 and session.finished  # the one round, then the final evaluation
+    # each round's model is built with the sampler (what the sampler does in training: test_batch_selection)
+    from mlal_core import loop
+
+    assert loop._build_model(session.config, session.config.seed).batch_sampler == "uncertainty"

@@ -62,7 +62,28 @@ def test_log_score_two_members_by_hand():
 
 
 @pytest.mark.parametrize(
-    "alpha,beta", [(0.1, 3), (1, 1), (0, 0), (0, 2), (2, 0.5), (3, 0), (0.1, 2.5), (0.5, 0.5), (0, 0.7)]
+    "alpha,beta",
+    [
+        (0.1, 3),
+        (1, 1),
+        (0, 0),
+        (0, 2),
+        (2, 0.5),
+        (3, 0),
+        (0.1, 2.5),
+        (0.5, 0.5),
+        (0, 0.7),
+        # tiny positive alpha (and, mirrored, beta) next to an integer: the literal closed form
+        # -B(alpha, beta+1) p + p^(alpha+1) (1/alpha + R) cancelled (error 4e-4 at 1e-12, 6e-12 at 1e-4)
+        (1e-12, 3),
+        (3, 1e-12),
+        (1e-4, 2),
+        (2, 1e-4),
+        (1e-3, 8),
+        (8, 1e-3),
+        (1e-8, 1),
+        (1e-300, 3),
+    ],
 )
 def test_fast_G_matches_scoring(alpha, beta):
     p = np.concatenate([np.linspace(0, 1, 2001), np.logspace(-12, -1, 50), 1 - np.logspace(-12, -1, 50)])
@@ -74,6 +95,29 @@ def test_fast_G_matches_scoring(alpha, beta):
         # closed forms are exact to rounding; the table is within 1e-9 (worst near p = 0 or 1)
         tol = 1e-12 if used == "closed" else 1e-9
         np.testing.assert_allclose(g(p), exact, atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("beta", [1, 3, 8])
+def test_closed_G_is_continuous_as_alpha_goes_to_zero(beta):
+    # G_{alpha,beta} - G_{0,beta} = O(alpha): at alpha = 1e-12 the two closed forms agree to ~1e-11
+    # (the literal 1/alpha form was off by 4e-4 here), and the dQ they give agree too
+    p = np.linspace(0.0, 1.0, 501)
+    g_tiny, used = bemps.expected_score_fn(1e-12, beta)
+    g_zero, _ = bemps.expected_score_fn(0.0, beta)
+    assert used == "closed"
+    np.testing.assert_allclose(g_tiny(p), g_zero(p), atol=1e-10, rtol=0)
+    g_mirror, used = bemps.expected_score_fn(beta, 1e-12)
+    assert used == "closed"
+    np.testing.assert_allclose(g_mirror(p), g_zero(1.0 - p), atol=1e-10, rtol=0)
+    rng = np.random.default_rng(beta)
+    a = rng.beta(0.5, 1.5, size=(4, 6, 2))
+    q = rng.beta(0.5, 1.5, size=(4, 5, 2))
+    np.testing.assert_allclose(
+        bemps.expected_score_change(a, q, 1e-12, beta),
+        bemps.expected_score_change(a, q, 0.0, beta),
+        atol=1e-10,
+        rtol=0,
+    )
 
 
 def test_G_derivative_is_L0_minus_L1():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 from mlal_core import bemps
 from mlal_core.errors import ConfigError
-from mlal_core.strategies import QueryContext, get
+from mlal_core.strategies import QueryContext, get, info
 from mlal_core.strategies.bemps_family import kmeans_pick, l2_normalise
 
 
@@ -119,7 +121,93 @@ def test_l2_normalise_keeps_zero_rows():
     np.testing.assert_allclose(l2_normalise(V), [[0.6, 0.8], [0.0, 0.0]])
 
 
-def test_bad_parameters():
-    for kw in ({"alpha": -1}, {"top_fraction": 0}, {"top_fraction": 1.5}, {"n_reference": 0}):
-        with pytest.raises(ConfigError):
-            get("besra", **kw)
+def test_empty_candidate_set_gives_empty_selection():
+    # used to divide by the number of candidates (ZeroDivisionError)
+    P = _pool(N=20)[0]
+    ctx = QueryContext(
+        labeled=np.arange(20), unlabeled=np.empty(0, int), y_labeled=np.zeros((20, 3)), proba_samples=P
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sel = get("besra").select(ctx, 5)
+        assert get("besra").score(ctx).shape == (0,)
+    assert len(sel.indices) == 0 and len(sel.details) == 0 and sel.scores.shape == (0,)
+    assert sel.diagnostics["n_candidates"] == 0
+
+
+def test_one_probability_sample_is_a_config_error():
+    # with S = 1, dQ is ~1e-17 rounding noise that the L2 normalisation would blow up to unit vectors
+    P, lab, unl, Y = _pool()
+    ctx = _ctx(P[:1], lab, unl, Y)
+    with pytest.raises(ConfigError, match="at least 2 probability samples"):
+        get("besra").select(ctx, 3)
+    with pytest.raises(ConfigError, match="mc_passes"):
+        get("besra").score(ctx)
+
+
+def test_label_dQ_details_list_the_per_label_contributions():
+    P, lab, unl, Y = _pool(K=4)
+    sel = get("besra", n_reference=15).select(_ctx(P, lab, unl, Y), 4)
+    ref = sel.diagnostics["reference_set"]
+    d = sel.details
+    dq = bemps.expected_score_change(P[:, d["position"].to_numpy(), :], P[:, ref, :], 0.1, 3)
+    per_label = dq.mean(axis=1)  # (picks, K): mean over X' of dQ_j
+    np.testing.assert_allclose(d["label_dQ_sum"], per_label.sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(d["label_dQ_sum"], d["score"], rtol=1e-12)  # they sum to the score
+    for text, row in zip(d["label_dQ"], per_label):
+        entries = [e.split(": ") for e in text.split("; ")]
+        labels = [int(j) for j, _ in entries]
+        assert labels == list(np.argsort(-row, kind="stable")[:3])  # the 3 largest, largest first
+        np.testing.assert_allclose([float(v) for _, v in entries], row[labels], rtol=1e-3)
+    assert (d["top_label"] == [int(t.split(":")[0]) for t in d["label_dQ"]]).all()
+
+
+# --- parameters: stored as given, validated against exactly the registry ranges ---------------
+
+BAD_BESRA = {
+    "alpha": [-0.1, 10.5, float("nan"), float("inf"), "0.1", True, None],
+    "beta": [-1, 10.01, float("nan"), "3", False, None],
+    "n_reference": [0, 10_001, 2.5, np.float64(50.0), True, "100", None],
+    "top_fraction": [0, 0.0, 0.005, 1.5, -0.5, float("nan"), "0.5", True, None],
+}
+
+
+@pytest.mark.parametrize("param", sorted(BAD_BESRA))
+def test_invalid_parameter_is_a_config_error(param):
+    for value in BAD_BESRA[param]:
+        with pytest.raises(ConfigError, match=param):
+            get("besra", **{param: value})
+
+
+@pytest.mark.parametrize(
+    "param,value",
+    [
+        ("alpha", np.float32(0.5)),
+        ("beta", np.int64(2)),
+        ("n_reference", np.int64(7)),
+        ("top_fraction", np.float32(0.5)),
+    ],
+)
+def test_numpy_scalars_are_accepted_and_stored_as_given(param, value):
+    s = get("besra", **{param: value})
+    assert s.get_params()[param] is value
+    assert s.clone().get_params()[param] is value
+    # and select exactly as the same Python number does
+    P, lab, unl, Y = _pool()
+    a = get("besra", **{param: value}).select(_ctx(P, lab, unl, Y), 3)
+    b = get("besra", **{param: value.item()}).select(_ctx(P, lab, unl, Y), 3)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_registry_ranges_are_what_validation_accepts():
+    for p in info("besra").params:
+        assert p.low is not None and p.high is not None
+        get("besra", **{p.name: p.low})
+        get("besra", **{p.name: p.high})
+        step = 1 if isinstance(p.default, int) else 1e-9
+        for outside in (p.low - step, p.high + step):
+            with pytest.raises(ConfigError, match=p.name):
+                get("besra", **{p.name: outside})
+    top_fraction = next(p for p in info("besra").params if p.name == "top_fraction")
+    assert top_fraction.low > 0  # a fraction of 0 would cluster nothing: never offered

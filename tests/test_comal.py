@@ -200,6 +200,168 @@ def test_needs_features_and_labels():
     )
     with pytest.raises(ConfigError, match="labelled"):
         get("comal").select(empty, 2)
-    for kw in ({"gamma": 1.5}, {"epochs": 0}, {"temperature": 0}):
-        with pytest.raises(ConfigError):
-            get("comal", **kw)
+
+
+def test_no_candidates_returns_the_empty_selection_without_training(monkeypatch):
+    X, Y, P = _data()
+    ctx = QueryContext(labeled=np.arange(len(X)), unlabeled=[], y_labeled=Y, proba_samples=P, features=X)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("CoMAL trained its module with nothing to select")
+
+    monkeypatch.setattr(cl, "train_module", no_training)
+    sel = get("comal").select(ctx, 5)
+    assert sel.indices.tolist() == [] and len(sel.details) == 0 and sel.scores.shape == (0,)
+
+
+def _hand_pipeline(X, Y, P, ctx_seed, n_lab=40, **kw):
+    """The module the strategy trains (same seed from ctx.rng), its k-values and both label sets."""
+    seed = int(np.random.default_rng(ctx_seed).integers(0, 2**31 - 1))
+    lab, unl = np.arange(n_lab), np.arange(n_lab, len(X))
+    trained = cl.train_module(X[lab], Y[lab], seed=seed, device="cpu", **kw)
+    z_lab = cl.embed(trained.module, X, lab)
+    protos, _ = cl.prototypes(z_lab, Y[lab])
+    kbar = cl.k_values(z_lab, protos).mean(axis=0)
+    z, head = cl.embed_and_predict(trained.module, X, unl)
+    k = cl.k_values(z, protos)
+    slci = cl.slci(k, kbar, Y[lab].sum(axis=1).mean())
+    return k, slci, P[:, unl].mean(axis=0) > 0.5, head > 0.5
+
+
+def test_pfd_labels_classifier_vs_module_head():
+    # The classifier says every label of every candidate is present (pbar = 0.99); the module's own
+    # head, trained on labels with density ~0.3, predicts far fewer. PFD sums (1 - k_j) over the
+    # classifier's labels (METHODS.md) or over the head's (paper Eq. 8): the two differ, and each
+    # matches the hand pipeline.
+    X, Y, P = _data()
+    P = P.copy()
+    P[:, 40:] = 0.99
+    kw = {"d_u": 16, "d_z": 8, "epochs": 3, "batch_size": 64, "lr": 1e-3, "temperature": 0.07}
+    k, slci, y_cls, y_head = _hand_pipeline(X, Y, P, ctx_seed=4, **kw)
+    assert y_cls.all() and y_head.mean() < 0.9
+    q = {}
+    for mode, labels in (("classifier", y_cls), ("module", y_head)):
+        strat = get("comal", device="cpu", pfd_labels=mode, **kw)
+        sel = strat.select(_ctx(X, Y, P, seed=4), 5)
+        rows = np.searchsorted(np.arange(40, len(X)), sel.indices)
+        np.testing.assert_allclose(sel.details["PFD"], cl.pfd(k, labels)[rows], atol=1e-5)
+        np.testing.assert_allclose(sel.details["n_predicted"], labels[rows].sum(axis=1))
+        q[mode] = sel.scores
+        np.testing.assert_allclose(sel.scores, cl.comal_value(slci, cl.pfd(k, labels)), atol=1e-5)
+        assert sel.diagnostics["pfd_labels"].startswith(mode)
+    assert np.abs(q["classifier"] - q["module"]).max() > 0.1
+    assert get("comal", device="cpu", pfd_labels="module", **kw).select(_ctx(X, Y, P, seed=4), 5).diagnostics[
+        "pfd_label_agreement"
+    ] == pytest.approx(y_head.mean())
+
+
+def _quick(**kw):
+    """One tiny CoMAL round with ``kw``."""
+    X, Y, P = _data()
+    params = {"epochs": 1, "d_u": 8, "d_z": 4, "device": "cpu", "embedding_cap": 20, **kw}
+    return get("comal", **params).select(_ctx(X, Y, P), 4)
+
+
+def test_gamma_parameter():
+    for bad in (-0.01, 1.01, "0.5", None, np.nan, True):
+        with pytest.raises(ConfigError, match="gamma"):
+            get("comal", gamma=bad)
+    d = _quick(gamma=1.0).details  # gamma = 1: Q = SLCI
+    np.testing.assert_allclose(d["Q"], d["SLCI"])
+    d = _quick(gamma=np.float64(0.0)).details  # gamma = 0: Q = PFD
+    np.testing.assert_allclose(d["Q"], d["PFD"])
+
+
+def test_epochs_parameter():
+    for bad in (0, 1001, 2.0, "3", None):
+        with pytest.raises(ConfigError, match="epochs"):
+            get("comal", epochs=bad)
+    assert len(_quick(epochs=np.int64(3)).diagnostics["loss_history"]["total"]) == 3
+    get("comal", epochs=1000)
+
+
+def test_d_u_parameter():
+    for bad in (0, 4097, 8.0, "8", None):
+        with pytest.raises(ConfigError, match="d_u"):
+            get("comal", d_u=bad)
+    get("comal", d_u=1)
+    get("comal", d_u=np.int32(4096))
+    assert len(_quick(d_u=np.int64(3)).indices) == 4
+
+
+def test_d_z_parameter():
+    for bad in (1, 4097, 4.0, None):
+        with pytest.raises(ConfigError, match="d_z"):
+            get("comal", d_z=bad)
+    get("comal", d_z=4096)
+    sel = _quick(d_z=np.int64(2))
+    assert sel.diagnostics["prototypes"].shape == (4, 2)
+    assert sel.diagnostics["embeddings"]["z"].shape[2] == 2
+
+
+def test_temperature_parameter():
+    for bad in (0, 0.0009, 10.01, -1.0, "0.07", None):
+        with pytest.raises(ConfigError, match="temperature"):
+            get("comal", temperature=bad)
+    get("comal", temperature=1e-3)
+    get("comal", temperature=10)
+    assert len(_quick(temperature=np.float32(0.5)).indices) == 4
+
+
+def test_lr_parameter():
+    for bad in (0, 9e-7, 1.01, "1e-3", None):
+        with pytest.raises(ConfigError, match="lr"):
+            get("comal", lr=bad)
+    get("comal", lr=1e-6)
+    get("comal", lr=1)
+    assert len(_quick(lr=np.float64(1e-2)).indices) == 4
+
+
+def test_batch_size_parameter():
+    for bad in (1, 4097, 64.0, None):
+        with pytest.raises(ConfigError, match="batch_size"):
+            get("comal", batch_size=bad)
+    get("comal", batch_size=4096)
+    sel = _quick(batch_size=np.int64(16), epochs=2)
+    assert sel.diagnostics["batch_size"] == 16 and sel.diagnostics["train_steps"] == 2 * 3  # 40 rows: 16 + 16 + 8
+
+
+def test_embedding_cap_parameter():
+    for bad in (-1, 100_001, 10.0, None):
+        with pytest.raises(ConfigError, match="embedding_cap"):
+            get("comal", embedding_cap=bad)
+    get("comal", embedding_cap=100_000)
+    assert len(_quick(embedding_cap=np.int64(0)).diagnostics["embeddings"]["positions"]) == 0
+    assert len(_quick(embedding_cap=10).diagnostics["embeddings"]["positions"]) == 10
+
+
+def test_device_parameter():
+    for bad in ("gpu", "CPU", "cuda:0", 0, torch.device("cpu")):
+        with pytest.raises(ConfigError, match="device"):
+            get("comal", device=bad)
+    get("comal", device=None)
+    get("comal", device="cuda")  # accepted here; a machine without CUDA says so when it trains
+    assert len(_quick(device="cpu").indices) == 4
+
+
+def test_pfd_labels_parameter():
+    for bad in ("paper", "Module", None, True):
+        with pytest.raises(ConfigError, match="pfd_labels"):
+            get("comal", pfd_labels=bad)
+    assert get("comal").pfd_labels == "classifier"
+    assert _quick(pfd_labels="module").diagnostics["pfd_labels"].startswith("module")
+
+
+def test_sparse_features_give_the_same_picks_as_dense():
+    import scipy.sparse as sp
+
+    X, Y, P = _data()
+    X = np.where(np.abs(X) > 1.0, X, 0.0).astype(np.float32)  # mostly zeros, like TF-IDF
+    dense = get("comal", epochs=2, d_u=8, d_z=4, device="cpu").select(_ctx(X, Y, P, seed=3), 5)
+    ctx = QueryContext(
+        labeled=np.arange(40), unlabeled=np.arange(40, len(X)), y_labeled=Y[:40], proba_samples=P,
+        features=sp.csr_matrix(X), rng=np.random.default_rng(3),
+    )
+    sparse = get("comal", epochs=2, d_u=8, d_z=4, device="cpu").select(ctx, 5)
+    assert sparse.indices.tolist() == dense.indices.tolist()
+    np.testing.assert_allclose(sparse.scores, dense.scores, atol=1e-6)

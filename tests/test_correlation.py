@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from mlal_core import correlation as corr
+from mlal_core.errors import ConfigError
 
 # The same 4 x 3 matrix as test_stats. Co-occurrences: (0,1) rows 0,2; (0,2) row 2; (1,2) row 2.
 # A[m, n] = C[m, n] / count(n), counts (3, 2, 2)
@@ -42,6 +43,39 @@ def test_unseen_label_has_zero_columns_and_is_left_out_of_corr_avg():
     assert A[2, 0] == 0 and N[2, 0] == 1  # label 2 is never present with label 0
     assert corr.corr_avg(Yu) == pytest.approx((1 + 0.5) / 2)
     assert math.isnan(corr.corr_avg(np.array([[1, 0], [1, 0]])))
+
+
+def test_corr_avg_over_present_or_all_pairs_hand():
+    # Yu: label 2 absent. A off-diagonal: A[1,0] = 1/2, A[0,1] = 1, every entry of row/column 2 = 0
+    Yu = np.array([[1, 0, 0], [1, 1, 0]], dtype=np.uint8)
+    assert corr.corr_avg(Yu, over="present") == pytest.approx((1 / 2 + 1) / 2)  # pairs (0,1), (1,0)
+    assert corr.corr_avg(Yu, over="all") == pytest.approx((1 / 2 + 1 + 0 + 0 + 0 + 0) / 6)  # all 6 pairs
+    # every label occurs: both readings are the plain off-diagonal mean, 7/12
+    assert corr.corr_avg(Y, over="all") == pytest.approx(7 / 12) == corr.corr_avg(Y, over="present")
+    # "all" is defined from K = 2 even when only one label occurs; "present" is not
+    Y1 = np.array([[1, 0], [1, 0]])
+    assert corr.corr_avg(Y1, over="all") == 0.0 and math.isnan(corr.corr_avg(Y1))
+    assert math.isnan(corr.corr_avg(np.ones((3, 1)), over="all"))
+
+
+def test_corr_avg_default_reproduces_meta_json():
+    # medical's official train split (pool + valid) lacks 7 of its 45 labels: the meta.json value is
+    # the "present" reading (the literal all-pairs mean would be 0.011376)
+    import json
+
+    from mlal_core import data
+    from mlal_core.data import concat_splits
+
+    ds = data.load("medical")
+    Yt = concat_splits([ds.train, ds.valid]).Y
+    meta = json.loads((data.DATA_DIR / "medical" / "meta.json").read_text())
+    assert corr.corr_avg(Yt) == pytest.approx(meta["per_split"]["train"]["CorrAvg"], abs=5e-7)  # 0.016021
+    assert corr.corr_avg(Yt, over="all") == pytest.approx(0.011376, abs=5e-7)
+
+
+def test_corr_avg_rejects_unknown_over():
+    with pytest.raises(ConfigError, match="over='present'.*over='all'"):
+        corr.corr_avg(Y, over="seen")
 
 
 def test_asymmetric_pairs_hand():

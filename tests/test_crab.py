@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 
 from mlal_core import bemps
 from mlal_core.errors import ConfigError
-from mlal_core.strategies import QueryContext, get
+from mlal_core.strategies import QueryContext, get, info
 from mlal_core.strategies.bemps_family import (
     attention_matrix,
     decay_factor,
@@ -272,13 +273,172 @@ def test_no_labelled_data_still_selects():
     np.testing.assert_array_equal(sel.diagnostics["Ahat"], np.zeros((4, 4)))
 
 
-def test_bad_parameters():
-    for kw in (
-        {"decay": "exp"},
-        {"refined_sampling": "greedy"},
-        {"alpha_c": 0},
-        {"per_label_size": 0},
-        {"asymmetric": "yes"},
-    ):
-        with pytest.raises(ConfigError):
-            get("crab", **kw)
+# --- U*: where every sample comes from -----------------------------------------------------------
+
+
+def _sources(sel):
+    src = sel.diagnostics["refined_pool_sources"]
+    np.testing.assert_array_equal(src["position"], sel.diagnostics["refined_pool"])
+    return src
+
+
+def test_refined_pool_sources_follow_the_pool_definitions():
+    P, lab, unl = _pool()
+    M = 3
+    sel = get("crab", per_label_size=M, n_reference=8).select(_ctx(P, lab, unl), 5)
+    dg, src = sel.diagnostics, _sources(sel)
+    pbar = P[:, src["position"].to_numpy(), :].mean(axis=0)
+    ystar = pbar > 0.5
+    # label-wise: only kept labels (label 1 is dropped), only rows with ystar_j = 1, at most M per label
+    drawn = {j: [] for j in range(4)}
+    for i, text in enumerate(src["label_wise"]):
+        for j in map(int, filter(None, text.split(","))):
+            drawn[j].append(i)
+    assert drawn[1] == []
+    for j in (0, 2, 3):
+        assert 1 <= len(drawn[j]) <= M
+        assert ystar[drawn[j], j].all()
+    # label 0 has 16 eligible rows in the pool, so M binds: exactly M drawn
+    assert len(drawn[0]) == M
+    # hard-to-learn (METHODS step 3): max_j pbar_j < 0.5, and exactly Z_t = n = 5 of the 10 eligible
+    hard = src["hard_to_learn"].to_numpy()
+    assert hard.sum() == dg["Z_t"] == 5 and dg["hard_to_learn_count"] == 10
+    assert (pbar[hard].max(axis=1) < 0.5).all()
+    # negative: the exclusive pair 2-3 is carried and present in the pseudo labels
+    neg = src["negative"].to_numpy()
+    assert neg.sum() == dg["pool_sizes"]["negative"] == 5
+    assert (src.loc[neg, "negative_pairs"] == "2-3").all()
+    assert (ystar[neg][:, [2, 3]]).all()
+    assert (src.loc[~neg, "negative_pairs"] == "").all()
+    # every sample of U* has a source; top-up only for samples in no other pool
+    in_label = (src["label_wise"] != "").to_numpy()
+    assert (in_label | neg | hard | src["top_up"].to_numpy()).all()
+    assert not (src["top_up"].to_numpy() & (in_label | neg | hard)).any()
+    assert src["top_up"].sum() == dg["pool_sizes"]["top-up"]
+    # the picks' "pools" text is the row of U* it came from
+    by_pos = dict(zip(src["position"], src["pools"]))
+    assert [by_pos[p] for p in sel.details["position"]] == list(sel.details["pools"])
+
+
+def test_refined_pool_sources_record_the_top_up():
+    P, lab, unl = _pool()
+    sel = get("crab", per_label_size=1, negative_pool=False, hard_pool=False, n_reference=5).select(
+        _ctx(P, lab, unl), 10
+    )
+    src = _sources(sel)
+    assert len(src) == 20  # 3 label-wise draws (one per kept label), topped up to 2n = 20
+    assert src["top_up"].sum() == 17
+    assert (src.loc[src["top_up"], "pools"] == "top-up (random)").all()
+    assert not src["negative"].any() and not src["hard_to_learn"].any()
+
+
+def test_label_dQ_details_list_the_per_label_contributions():
+    P, lab, unl = _pool()
+    sel = get("crab", n_reference=12).select(_ctx(P, lab, unl), 4)
+    dg, d = sel.diagnostics, sel.details
+    dq = bemps.expected_score_change(P[:, d["position"].to_numpy(), :], P[:, dg["reference_set"], :], 0.1, 3)
+    per_label = dq.mean(axis=1)  # (picks, K)
+    np.testing.assert_allclose(d["label_dQ_sum"], d["dQ"], rtol=1e-12)
+    weighted = per_label * dg["label_weights"][None, :]
+    np.testing.assert_allclose(weighted.sum(axis=1), d["dQ_AB"], rtol=1e-10)  # contributions to the score
+    for col, rows in (("label_dQ", per_label), ("label_dQ_AB", weighted)):
+        for text, row in zip(d[col], rows):
+            entries = [e.split(": ") for e in text.split("; ")]
+            labels = [int(j) for j, _ in entries]
+            assert labels == list(np.argsort(-row, kind="stable")[:3])
+            np.testing.assert_allclose([float(v) for _, v in entries], row[labels], rtol=1e-3)
+
+
+def test_empty_candidate_set_gives_empty_selection():
+    # used to warn "Mean of empty slice" and fail in k-means
+    P = _pool(n_unl=10)[0]
+    ctx = QueryContext(
+        labeled=np.arange(P.shape[1]),
+        unlabeled=np.empty(0, int),
+        y_labeled=np.vstack([Y_LAB, np.zeros((10, 4), np.uint8)]),
+        proba_samples=P,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sel = get("crab").select(ctx, 5)
+        assert get("crab").score(ctx).shape == (0,)
+    assert len(sel.indices) == 0 and len(sel.details) == 0 and sel.diagnostics["n_candidates"] == 0
+
+
+def test_one_probability_sample_is_a_config_error():
+    P, lab, unl = _pool()
+    with pytest.raises(ConfigError, match="at least 2 probability samples"):
+        get("crab").select(_ctx(P[:1], lab, unl), 3)
+    with pytest.raises(ConfigError, match="mc_passes"):
+        get("crab").score(_ctx(P[:1], lab, unl))
+
+
+def test_choice_text_states_the_defaults():
+    choice = info("crab").choice
+    assert "min(100, ceil(nU / (4 K)))" in choice  # M
+    assert "Z_0 (hard_size) = the query size n" in choice
+    assert "refined_sampling='cluster'" in choice and "features" in choice and "pbar" in choice
+
+
+# --- parameters: stored as given, validated against exactly the registry ranges ---------------
+
+BAD_CRAB = {
+    "alpha": [-0.1, 10.5, float("nan"), "0.1", True, None],
+    "beta": [-1, 11, float("inf"), "3", None],
+    "n_reference": [0, 10_001, 2.5, True, None],
+    "alpha_c": [0, 0.001, 101, float("nan"), "2", True, None],
+    "per_label_size": [0, -3, 100_001, 2.5, np.float32(3), True, "10"],
+    "hard_size": [-1, 100_001, 1.5, True, "5"],
+    "asymmetric": ["yes", 1, 0, None, "True"],
+    "negative_pool": ["no", 1, None],
+    "hard_pool": [0, "False", None],
+    "correlation_attention": [1.0, "on", None],
+    "refined_sampling": ["greedy", "Random", None, 1],
+    "decay": ["exp", "Linear", None, 2],
+}
+
+
+@pytest.mark.parametrize("param", sorted(BAD_CRAB))
+def test_invalid_parameter_is_a_config_error(param):
+    for value in BAD_CRAB[param]:
+        with pytest.raises(ConfigError, match=param):
+            get("crab", **{param: value})
+
+
+@pytest.mark.parametrize(
+    "param,value",
+    [
+        ("alpha", np.float32(0.25)),
+        ("beta", np.int64(2)),
+        ("n_reference", np.int64(9)),
+        ("alpha_c", np.float32(1.5)),
+        ("per_label_size", np.int64(3)),
+        ("hard_size", np.int64(0)),
+        ("hard_pool", np.bool_(False)),
+    ],
+)
+def test_numpy_scalars_are_accepted_and_stored_as_given(param, value):
+    s = get("crab", **{param: value})
+    assert s.get_params()[param] is value
+    assert s.clone().get_params()[param] is value
+    P, lab, unl = _pool()
+    a = get("crab", **{param: value}).select(_ctx(P, lab, unl), 3)
+    b = get("crab", **{param: value.item()}).select(_ctx(P, lab, unl), 3)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_registry_ranges_are_what_validation_accepts():
+    for p in info("crab").params:
+        if p.choices is not None or isinstance(p.default, bool):
+            for value in p.choices or (True, False):
+                get("crab", **{p.name: value})
+            continue
+        assert p.low is not None and p.high is not None, p.name
+        get("crab", **{p.name: p.low})
+        get("crab", **{p.name: p.high})
+        integral = isinstance(p.low, int) and isinstance(p.high, int)
+        step = 1 if integral else 1e-9
+        for outside in (p.low - step, p.high + step):
+            with pytest.raises(ConfigError, match=p.name):
+                get("crab", **{p.name: outside})

@@ -176,9 +176,12 @@ def test_describe_layout():
     d = data.describe(ds)
     assert set(d["per_split"]) == {"train", "valid", "test"}
     lc = d["label_counts"]
-    assert list(lc.columns) == ["train", "valid", "test", "all", "IRLbl"]
+    assert list(lc.columns) == ["train", "valid", "test", "all", "IRLbl", "IRLbl (all splits)"]
     assert list(lc.index) == ds.label_names
     assert (lc["all"] == lc["train"] + lc["valid"] + lc["test"]).all()
+    # IRLbl = max count / count, of the training split and of the whole dataset
+    np.testing.assert_allclose(lc["IRLbl"], lc["train"].max() / lc["train"])
+    np.testing.assert_allclose(lc["IRLbl (all splits)"], lc["all"].max() / lc["all"])
     assert list(d["table"].index) == ["train", "valid", "test", "all"]
     for key in ("n_samples", "n_labels", "label_cardinality", "label_density", "MeanIR", "MaxIR", "CorrAvg",
                 "distinct_labelsets"):
@@ -240,3 +243,18 @@ def test_resample_raise_and_bounds():
         data.resample_to_mean_ir(ds, top_k=10, target_mean_ir=0.5)
     with pytest.raises(ConfigError, match="top_k"):
         data.resample_to_mean_ir(ds, top_k=500, target_mean_ir=2)
+
+
+def test_documented_sizes_match_the_code():
+    """Numbers stated in prose elsewhere: the benchmark's pool size, the test model's default epochs."""
+    import inspect
+
+    from conftest import REPO_ROOT
+
+    from mlal_core.models import mlp
+
+    pool = len(data.load("reuters21578").train)
+    assert pool == 6903
+    assert f"Reuters-21578 train pool ({pool:,} texts" in (REPO_ROOT / "benchmarks" / "round_latency.py").read_text()
+    epochs = inspect.signature(mlp.MLPEnsemble).parameters["epochs"].default
+    assert f"MLPEnsemble's {epochs} epochs" in (REPO_ROOT / "tests" / "conftest.py").read_text()

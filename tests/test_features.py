@@ -220,6 +220,20 @@ def test_minilm_matches_sentence_transformers():
     np.testing.assert_allclose(ours, ref, atol=1e-4)
 
 
+def test_minilm_bf16_autocast_is_close_to_fp32():
+    """The bf16 path (what "auto" picks on a GPU or a CPU with native bf16) runs and stays close."""
+    messages = []
+    E16 = fencoder.encode_texts(SENTENCES, precision="bf16", device="cpu",
+                                progress=lambda done, total, msg: messages.append(msg))
+    E32 = fencoder.encode_texts(SENTENCES, precision="fp32", device="cpu")
+    assert messages and all("(cpu, bf16)" in m for m in messages)
+    assert E16.dtype == np.float32 and E16.shape == (5, 384)
+    np.testing.assert_allclose(np.linalg.norm(E16, axis=1), 1.0, atol=1e-5)
+    cos = (E16 * E32).sum(axis=1)
+    assert cos.min() > 0.999
+    assert np.abs(E16 - E32).max() > 1e-4  # bf16 arithmetic did run (fp32 would agree to ~1e-7)
+
+
 def test_minilm_truncates_at_max_length():
     long = " ".join(["wheat"] * 50 + ["bank"] * 200)
     a, b = fencoder.encode_texts([long, " ".join(["wheat"] * 50)], max_length=32, precision="fp32")

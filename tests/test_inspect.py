@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from inspect_sessions import comal_session, crab_session, new_session, small_yeast
 
-from mlal_core import correlation, stats
+from mlal_core import correlation, stats, viz
 from mlal_core import inspect as ins
 from mlal_core.errors import ConfigError
 
@@ -255,3 +255,307 @@ def test_comal_embeddings_and_k_profile(comal, crab):
     assert prof["above_kbar"].sum() == det["n_above_kbar"]
     assert prof["PFD term"].sum() == pytest.approx(det["PFD"], rel=1e-3)  # k stored as float32
     assert ins.comal_embeddings(crab, 0) is None and ins.comal_k_profile(crab, 0, int(crab.labeled[-1])) is None
+
+
+# ---------------------------------------------------------------- maps: whose labels, which features
+def _dense(Y):
+    return np.asarray(Y.toarray() if hasattr(Y, "toarray") else Y)
+
+
+@pytest.fixture(scope="module")
+def relabelled():
+    """A session whose round-0 picks were answered with labels that are not the ground truth (every
+    label flipped), as a person might answer them."""
+    s = new_session("random", rounds_to_run=0)
+    pending = s.propose()
+    s.commit(pending, labels=1 - _dense(s.dataset.train.Y)[pending.selected])
+    return s
+
+
+def test_feature_map_colours_labelled_samples_with_the_sessions_labels(relabelled):
+    s, t = relabelled, 1
+    pos = ins.feature_sample(s, cap=200)
+    lab, lab_y = ins.labelled_at(s, t)
+    truth = _dense(s.dataset.train.Y)
+    assert not s.oracle_is_simulated  # a person's answers: the pool's ground truth is no oracle's answer
+    Y, source = ins.map_labels(s, t, pos)
+    row = {int(p): i for i, p in enumerate(lab)}
+    labelled = source == "labelled"
+    assert labelled.sum() == len(lab) and set(source[~labelled]) == {"unknown"}
+    np.testing.assert_array_equal(Y[labelled], lab_y[[row[int(p)] for p in pos[labelled]]])
+    assert np.isnan(Y[~labelled]).all()
+    # the label whose count the made-up answers changed most
+    j = int(np.argmax(np.abs(lab_y.sum(axis=0) - truth[lab].sum(axis=0))))
+    n_session, n_truth = int(lab_y[:, j].sum()), int(truth[lab, j].sum())
+    assert n_session != n_truth
+    layers = ins.feature_map_layers(s, t, pos, "label", j)
+    xy = np.random.default_rng(0).normal(size=(len(pos), 2))
+    names = {tr.name for tr in viz.embedding_scatter(**layers.scatter_args(xy)).data}
+    assert f"positive (labelled) ({n_session})" in names
+    assert f"negative (labelled) ({len(lab) - n_session})" in names
+    assert f"unknown (unlabelled) ({len(pos) - len(lab)})" in names
+    assert "person" in layers.note
+    counts = ins.feature_map_layers(s, t, pos, "count")
+    assert counts.keep.sum() == len(lab)  # unknown labels are left out of the count map
+    np.testing.assert_array_equal(counts.values[counts.keep], lab_y[[row[int(p)] for p in pos[counts.keep]]].sum(1))
+    assert ins.feature_map_default_label(s, t) == int(np.argmax(lab_y.sum(axis=0)))
+
+
+def test_feature_map_of_a_simulated_session_shows_the_ground_truth_of_the_pool(crab):
+    pos = ins.feature_sample(crab, cap=150)
+    Y, source = ins.map_labels(crab, 1, pos)
+    unl = source == "ground truth"
+    assert unl.sum() == len(pos) - len(ins.labelled_at(crab, 1)[0])
+    np.testing.assert_array_equal(Y[unl], _dense(crab.dataset.train.Y)[pos[unl]])
+    layers = ins.feature_map_layers(crab, 1, pos, "label", 0)
+    assert {"positive (unlabelled, ground truth)", "negative (unlabelled, ground truth)"} & set(layers.groups)
+    assert "ground truth" in layers.note and layers.keep.all()
+    role = ins.feature_map_layers(crab, 1, pos, "role")
+    assert set(role.groups) == {"unlabelled", "labelled", "picked in round 1"} and not role.picked_in_legend
+    assert role.picked.sum() == 10
+    with pytest.raises(ConfigError, match="colouring"):
+        ins.feature_map_layers(crab, 1, pos, "colour")
+
+
+def test_projection_features_of_token_sessions_are_tfidf_or_cached_minilm(small_datasets, crab):
+    import scipy.sparse as sp
+
+    from mlal_core import paths
+    from mlal_core.config import SessionConfig
+    from mlal_core.features import cache, minilm_cache_key
+    from mlal_core.features.device import precision_name, resolve_device, resolve_precision
+    from mlal_core.features.tfidf import fit_tfidf
+    from mlal_core.loop import ActiveLearningSession
+
+    ds = small_datasets["reuters_small"]
+    cfg = SessionConfig(model="textcnn", model_params={"n_members": 2}, initial_size=20, query_size=5, rounds=1)
+    s = ActiveLearningSession(cfg, dataset=ds)
+    assert s.representation == "tokens"
+    X, words = ins.projection_features(s)
+    _, ref = fit_tfidf(list(ds.train.texts), {})
+    assert sp.issparse(X) and X.shape == ref["train"].shape and (X != ref["train"]).nnz == 0
+    assert "TF-IDF" in words and "token ids" in words and "textcnn" in words
+    assert ins.projection_features(s)[0] is X  # kept on the session
+    # the texts' MiniLM embeddings, when the feature cache has them, are preferred (never encoded here)
+    prec = precision_name(resolve_precision("auto", resolve_device(None)))
+    fake = np.random.default_rng(0).normal(size=(len(ds.train), 384)).astype(np.float32)
+    cache.save_array(cache.entry_dir(paths.cache_dir(), minilm_cache_key(ds, cfg.max_length, prec)) / "train.npy", fake)
+    X2, words2 = ins.projection_features(ActiveLearningSession(cfg, dataset=ds))
+    np.testing.assert_array_equal(X2, fake)
+    assert "MiniLM" in words2 and "feature cache" in words2
+    # fixed features are what the model sees
+    X3, words3 = ins.projection_features(crab)
+    assert X3 is crab.features.train and "what the model sees" in words3
+
+
+def _toy_comal():
+    rng = np.random.default_rng(0)
+    role = np.array(["labelled"] * 4 + ["selected"] * 2 + ["unlabelled"] * 4)
+    y = np.array([[1, 0, 1], [1, 0, 0], [1, 1, 0], [0, 0, 0],
+                  [1, 0, 1], [0, 0, 1], [1, 0, 0], [0, 0, 1], [1, 0, 1], [1, 0, 0]], dtype=bool)
+    return {"role": role, "y": y, "has_prototype": np.array([True, True, False]),
+            "z": rng.normal(size=(10, 3, 4)), "k": rng.uniform(size=(10, 3)), "positions": np.arange(100, 110),
+            "prototypes": rng.normal(size=(3, 4))}
+
+
+def test_comal_map_rows_choices_and_default_label():
+    emb = _toy_comal()
+    rows = ins.comal_map_rows(emb["role"], cap=5)
+    assert len(rows) == 5 and {4, 5} <= set(rows) and np.all(np.diff(rows) > 0)
+    assert np.array_equal(rows, ins.comal_map_rows(emb["role"], cap=5))  # seeded
+    assert ins.comal_map_rows(emb["role"], cap=1).tolist() == [4, 5]  # the picks, always
+    assert ins.comal_map_rows(emb["role"], cap=50).tolist() == list(range(10))
+    choices, counts = ins.comal_label_choices(emb)
+    assert counts.tolist() == [3, 1, 1]  # positives among the labelled rows
+    assert choices == [0, 1]  # label 2 has no prototype
+    # rows 0..5: label 0 has 4 positives of 6 (balance 2), label 1 has 1 (balance 1)
+    assert ins.comal_default_label(emb, np.arange(6), choices, counts) == 0
+    # rows 1 and 3: label 0 has 1 positive of 2, label 1 none (balance 1 vs 0)
+    assert ins.comal_default_label(emb, np.array([1, 3]), choices, counts) == 0
+    # rows 2 and 3: both labels split 1-1: the tie goes to more labelled positives (label 0)
+    assert ins.comal_default_label(emb, np.array([2, 3]), choices, counts) == 0
+    # rows 2 and 4: label 0 all positive (balance 0), label 1 split 1-1
+    assert ins.comal_default_label(emb, np.array([2, 4]), choices, counts) == 1
+    with pytest.raises(ConfigError, match="prototype"):
+        ins.comal_default_label(emb, rows, [], counts)
+
+
+def test_comal_map_points_and_groups():
+    emb = _toy_comal()
+    names = ["a", "b", "c"]
+    rows = np.array([0, 4, 7])
+    Z, P, layers = ins.comal_map(emb, rows, [0], names)
+    np.testing.assert_array_equal(Z, emb["z"][rows, 0])
+    np.testing.assert_array_equal(P, emb["prototypes"][[0]])
+    assert layers.groups.tolist() == ["positive (labelled)", "positive (predicted)", "negative (predicted)"]
+    assert layers.picked.tolist() == [False, True, False] and layers.group_name == "a"
+    Z, P, layers = ins.comal_map(emb, rows, [0, 1], names, several=True)
+    assert Z.shape == (6, 4) and P.shape == (2, 4)
+    np.testing.assert_array_equal(Z[3], emb["z"][4, 1])  # (row 4, label b)
+    assert layers.groups.tolist() == ["a", "negative (any label)", "a", "negative (any label)",
+                                      "negative (any label)", "negative (any label)"]
+    assert layers.picked_name == "picked (1 samples x 2 labels)" and layers.prototype_groups == ["a", "b"]
+    fig = viz.embedding_scatter(**layers.scatter_args(np.zeros((6, 2)), np.ones((2, 2))))
+    assert "prototypes (2)" in {t.name for t in fig.data}
+
+
+# ---------------------------------------------------------------- moved out of the pages
+def test_correlation_by_round_is_the_drift_between_consecutive_labelled_sets(crab):
+    df = ins.correlation_by_round(crab)
+    assert df["round"].tolist() == [0, 1, 2]
+    snaps = [ins.correlation_at(crab, t) for t in (0, 1, 2)]
+    assert np.isnan(df["drift_A"].iloc[0])
+    for t in (1, 2):
+        assert df["drift_A"].iloc[t] == pytest.approx(correlation.correlation_drift(snaps[t - 1].A, snaps[t].A))
+    assert df["n_labeled"].tolist() == [30, 40, 50]
+    assert df["exclusive_pairs"].tolist() == [len(s.exclusive_pairs) for s in snaps]
+    calls = []
+    ins.correlation_by_round(crab, lambda t: calls.append(t) or snaps[t])
+    assert calls == [0, 1, 2]  # each snapshot once
+
+
+def test_pick_prediction_lists_the_round_models_top_labels():
+    class Ctx:
+        def mean_proba(self, positions):
+            assert positions.tolist() == [7]
+            return np.array([[0.1, 0.9, 0.5, 0.3]])
+
+    state = ins.RoundState(0, Ctx(), None, 1, "memory", True)
+    assert ins.pick_prediction(state, 7, ["a", "b", "c", "d"], top_k=3) == "b 0.90, c 0.50, d 0.30"
+
+
+def test_round_state_and_comparison_report_the_retraining():
+    s = new_session("entropy", rounds_to_run=1)
+    seen = []
+    state = ins.round_state(s, 0, progress=lambda d, n, m: seen.append((d, n, m)))
+    assert state.source == "replayed" and state.reproduced is True
+    messages = [m for _, _, m in seen]
+    assert any(m.startswith("Round 0: training") for m in messages)
+    assert any(m.startswith("Round 0: predicting the pool") or "pool" in m for m in messages)
+    ins._store(s).clear()  # forget it: the comparison rebuilds the model again
+    seen.clear()
+    ins.compare_strategies(s, 0, ["random"], progress=lambda d, n, m: seen.append((d, n, m)))
+    rebuild = [m for _, _, m in seen if m.startswith("rebuilding round 0's model: ")]
+    assert any("training" in m for m in rebuild)
+    assert seen[-1] == (2, 2, "done")
+
+
+# ---------------------------------------------------------------- label names in the picks tables
+def test_pick_tables_name_crabs_label_indices(crab):
+    from mlal_core import views
+
+    rec = ins.query_records(crab)[1]
+    names = ins.label_names(crab)
+    raw = rec.selection.details
+    table = views.pick_table(rec.selected, crab.dataset, labels=rec.labels, details=raw)
+    assert "detail labels" in table.columns and "labels" not in table.columns
+    for (_, r), (_, d) in zip(table.iterrows(), raw.iterrows()):
+        expected = ", ".join(names[int(j)] for j in str(d["labels"]).split(",") if j)
+        assert r["detail labels"] == expected
+        assert r["top_label"] == names[int(d["top_label"])]
+        if str(d["pools"]).startswith("label-wise:"):
+            first = str(d["pools"]).split(";")[0].split(":")[1]
+            assert r["pools"].split(";")[0] == "label-wise pool of " + ", ".join(names[int(j)] for j in first.split(","))
+            assert r["reason"].endswith(f"from the {r['pools']}") and "label-wise:" not in r["reason"]
+    assert any(str(d).startswith("label-wise:") for d in raw["pools"])  # the case above was exercised
+    # the inspector's table uses the same names
+    insp = ins.picks_table(crab, 1)
+    assert insp["detail_labels"].tolist() == table["detail labels"].tolist()
+    assert insp["pools"].tolist() == table["pools"].tolist() and insp["reason"].tolist() == table["reason"].tolist()
+    assert views.named_details(pd.DataFrame({"label_ranking": ["2 > 0"], "label_pairs": ["0-1, 2-3"]}),
+                               ["a", "b", "c", "d"]).iloc[0].tolist() == ["c > a", "(a, b), (c, d)"]
+
+
+# ---------------------------------------------------------------- learning curves: what may be averaged
+def _runs(**overrides_by_session):
+    """Rounds of four sessions as :func:`views.session_rounds` returns them: random seeds 0 and 1 and
+    entropy seed 0 with query size 10, and random seed 2 with query size 20."""
+    import json
+
+    base = {"model": "mlp_ensemble", "representation": "auto", "max_length": 128, "initial_size": 20,
+            "initial_method": "random", "query_size": 10, "candidate_subset": None,
+            "model_params": json.dumps({"n_members": 2}), "strategy_params": "{}", "pool_size": 100}
+    sessions = {"s1": ("random", 0, {}, [0.2, 0.4, 0.6]), "s2": ("random", 1, {}, [0.4, 0.6, 0.8]),
+                "s3": ("entropy", 0, {}, [0.3, 0.5, 0.9]), "s4": ("random", 2, {"query_size": 20}, [0.1, 0.5, 0.7])}
+    rows = []
+    for sid, (strategy, seed, cfg, scores) in sessions.items():
+        cfg = {**base, **cfg, **overrides_by_session.get(sid, {})}
+        for r, score in enumerate(scores):
+            rows.append({"session": sid, "strategy": strategy, "seed": seed, "round": r,
+                         "n_labeled": 20 + r * cfg["query_size"], "micro_f1": score, **cfg})
+    return pd.DataFrame(rows)
+
+
+def test_session_settings_name_what_sets_sessions_apart():
+    from mlal_core import views
+
+    st = views.session_settings(_runs(), kind="tabular").set_index("session")
+    assert st.loc["s1", "curve"] == st.loc["s2", "curve"] == "random \u00b7 query size 10"
+    assert st.loc["s4", "curve"] == "random \u00b7 query size 20"
+    assert st.loc["s3", "curve"] == "entropy \u00b7 query size 10"
+    assert st.loc["s1", "setting_key"] == st.loc["s2", "setting_key"] == st.loc["s3", "setting_key"]
+    assert st.loc["s1", "setting_key"] != st.loc["s4", "setting_key"]
+    assert (st["model_differences"] == "").all() and st["model_setting"].nunique() == 1
+    # sessions that differ in strategy and seed only keep the plain strategy name
+    same = views.session_settings(_runs()[lambda d: d["session"] != "s4"], kind="tabular")
+    assert same["curve"].tolist() == ["random", "random", "entropy"] and (same["differences"] == "").all()
+    # strategy parameters are compared within a strategy; unset values read as what they mean
+    other = views.session_settings(_runs(s2={"candidate_subset": 50, "strategy_params": '{"n_reference": 37}'})
+                                   [lambda d: d["session"] != "s4"]).set_index("session")["curve"]
+    assert other.to_dict() == {"s1": "random \u00b7 candidate subset all, n reference default",
+                               "s2": "random \u00b7 candidate subset 50, n reference 37",
+                               "s3": "entropy \u00b7 candidate subset all"}
+    # "auto" is MiniLM on a text set: no difference with an explicit "minilm"
+    text = views.session_settings(_runs(s2={"representation": "minilm"})[lambda d: d["session"] != "s4"], kind="text")
+    assert (text["differences"] == "").all()
+    # a model parameter that differs names the model settings (one full-data score each)
+    mp = views.session_settings(_runs(s3={"model_params": '{"n_members": 3}'})[lambda d: d["session"] != "s4"])
+    assert mp.set_index("session").loc["s3", "curve"] == "entropy \u00b7 members 3"
+    ms = views.model_settings(mp)
+    assert ms["label"].tolist() == ["members 2", "members 3"] and ms["sessions"].tolist() == [["s1", "s2"], ["s3"]]
+
+
+def test_learning_curves_average_only_sessions_of_one_setting():
+    from mlal_core import metrics, views
+
+    runs = _runs()
+    settings = views.session_settings(runs, kind="tabular")
+    runs = runs.merge(settings[["session", "curve", "setting_key"]], on="session")
+    # grouping by strategy alone would average query sizes 10 and 20: refused
+    with pytest.raises(ConfigError, match="mix runs of 2 different settings"):
+        metrics.summarize_curves(runs, "micro_f1", by="strategy", setting="setting_key")
+    with pytest.raises(ConfigError, match="settings"):
+        views.learning_curve_tables(runs, "micro_f1", by="strategy")
+    summary, per_session, per_group = views.learning_curve_tables(
+        runs, "micro_f1", by="curve", target={"s1": 0.5, "s2": 0.5, "s3": 0.5, "s4": 0.6})
+    r10 = summary[summary["curve"] == "random \u00b7 query size 10"]
+    assert r10["n_labeled"].tolist() == [20, 30, 40] and r10["mean"].tolist() == pytest.approx([0.3, 0.5, 0.7])
+    assert r10["n"].tolist() == [2, 2, 2]
+    r20 = summary[summary["curve"] == "random \u00b7 query size 20"]
+    assert r20["n_labeled"].tolist() == [20, 40, 60] and r20["mean"].tolist() == pytest.approx([0.1, 0.5, 0.7])
+    ps = per_session.set_index("session")
+    assert ps.loc["s1", "aulc"] == pytest.approx(0.4)  # (0.3 + 0.5) / 2 over equal steps
+    assert ps.loc["s1", "fraction_to_reach"] == pytest.approx(0.4)  # 0.6 >= 0.5 at 40 of 100
+    assert ps.loc["s4", "fraction_to_reach"] == pytest.approx(0.6)  # its own target 0.6: 0.7 at 60
+    pg = per_group.set_index("curve")
+    assert pg.loc["random \u00b7 query size 10", "aulc_mean"] == pytest.approx(0.5)
+    assert pg.loc["random \u00b7 query size 10", "fraction_to_reach (mean curve)"] == pytest.approx(0.3)
+
+
+def test_model_description_says_which_model_and_metric_help():
+    from mlal_core import views
+    from mlal_core.config import SessionConfig
+
+    mlp = views.model_description(SessionConfig(model_params={"n_members": 3, "hidden_size": 64}), "text")
+    assert mlp == "MLP ensemble (3 members, 64 hidden units) on MiniLM sentence embeddings"
+    cnn = views.model_description(SessionConfig(model="textcnn", model_params={"n_members": 2, "max_length": 64}))
+    assert cnn.startswith("TextCNN ensemble (2 members, kernels 3/4/5 x 100 filters") and "up to 64 tokens" in cnn
+    assert "hidden units" not in cnn
+    rnn = views.model_description(SessionConfig(model="textrnn"), "text")
+    assert "BiGRU with 64 hidden units" in rnn and "up to 256 tokens" in rnn
+    tr = views.model_description(SessionConfig(model="transformer", model_params={"mc_passes": 4}), "text")
+    assert "transformer" in tr and "up to 128 tokens" in tr and "MC dropout with 4 passes" in tr
+    for m in ("micro_f1", "macro_f1", "micro_f1_tuned", "macro_f1_tuned", "macro_auc", "p@1", "p@3", "ndcg@3",
+              "lrap", "hamming_loss", "ranking_loss"):
+        assert len(views.metric_help(m)) > 40, m
+    assert "AULC" in views.metric_help("macro_auc") and "threshold" in views.metric_help("macro_f1_tuned")

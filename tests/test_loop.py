@@ -89,6 +89,37 @@ def test_labelled_set_grows_by_query_size_and_picks_are_valid(small_datasets):
     assert 0.0 <= m["micro_f1"] <= 1.0
 
 
+def test_hard_to_learn_and_conflicting_counts_recomputed_from_the_context():
+    """The shared CRAB counts are over the whole unlabelled pool (not just the candidates), from
+    ``pbar`` of the round's model: ``max_j pbar_j < 0.5`` and ``pbar > 0.5`` holding an exclusive pair
+    of ``y_labeled``. Scene (mostly one label per image) has exclusive pairs from 30 labelled samples."""
+    from mlal_core import correlation, data
+
+    ds = subset_dataset(data.load("scene"), 400, 150, 200, seed=1, name="scene-small")
+    s = ActiveLearningSession(make_config(candidate_subset=100), dataset=ds)
+    pool = s.unlabeled
+    pending = s.propose()
+    ctx = pending.context
+    assert ctx.unlabeled.size == 100 < pool.size  # candidates are a subset; the counts are not
+    pbar = ctx.mean_proba(pool)
+    pairs, _ = correlation.exclusive_pairs(ctx.y_labeled)
+    hard = int(correlation.hard_to_learn_mask(pbar).sum())
+    conflicting = int(correlation.conflicting_mask(pbar > 0.5, pairs).sum())
+    # hand-checked semantics: no label above 0.5 / both labels of some exclusive pair above 0.5
+    assert hard == int((pbar.max(axis=1) < 0.5).sum())
+    both = np.zeros(len(pool), dtype=bool)
+    for m, n in pairs:
+        both |= (pbar[:, m] > 0.5) & (pbar[:, n] > 0.5)
+    assert conflicting == int(both.sum())
+    assert hard > 0 and conflicting > 0 and len(pairs) > 0  # the check below is not 0 == 0
+    assert pending.shared["hard_to_learn_count"] == hard
+    assert pending.shared["conflicting_count"] == conflicting
+    assert pending.shared["n_exclusive_pairs"] == len(pairs)
+    assert pending.shared["n_unlabeled"] == pool.size and pending.shared["n_candidates"] == 100
+    rec = s.commit(pending)
+    assert (rec.hard_to_learn_count, rec.conflicting_count) == (hard, conflicting)
+
+
 def test_metrics_are_those_of_the_round_model(small_datasets, monkeypatch):
     """Record t's metrics are the test metrics of a model trained on L_t (checked by retraining)."""
     from mlal_core import features, loop, metrics
@@ -356,6 +387,17 @@ def test_labels_all_one_value_are_refused(small_datasets, value):
 
     ds.train = Split(Y=np.full_like(ds.train.Y, value), X=ds.train.X)
     with pytest.raises(DataValidationError, match=f"Every label of dataset 'constant' is {value}"):
+        ActiveLearningSession(make_config(), dataset=ds)
+
+
+def test_labels_that_are_each_constant_are_refused(small_datasets):
+    from mlal_core.data import Split
+
+    ds = subset_dataset(small_datasets["yeast_tiny"], 30, name="constant")
+    Y = np.zeros_like(ds.train.Y)
+    Y[:, 0] = 1  # label 0 always on, every other label always off: nothing to learn either
+    ds.train = Split(Y=Y, X=ds.train.X)
+    with pytest.raises(DataValidationError, match="each label is always 0 or always 1"):
         ActiveLearningSession(make_config(), dataset=ds)
 
 

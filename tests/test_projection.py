@@ -147,6 +147,46 @@ def test_project_with_extra_points():
         projection.project_with(X, np.ones((2, 3)))
 
 
+def test_is_cached_sees_memory_and_disk_hits_without_fitting(count_compute):
+    X, _ = blobs(n_per=10)
+    protos = np.vstack([X[:10].mean(0), X[10:20].mean(0)])
+    assert not projection.is_cached(X, "tsne", 0, max_iter=250)
+    projection.project(X, "tsne", random_state=0, max_iter=250)
+    assert projection.is_cached(X.copy(), "tsne", 0, max_iter=250)
+    assert not projection.is_cached(X, "tsne", 1, max_iter=250)  # another seed is another map
+    projection.clear_memory_cache()
+    assert projection.is_cached(X, "tsne", 0, max_iter=250)  # from disk, now in memory again
+    stats = projection.cache_stats()
+    projection.project(X, "tsne", random_state=0, max_iter=250)
+    assert projection.cache_stats()["memory_hits"] == stats["memory_hits"] + 1
+    assert not projection.is_cached(X, "tsne", 0, extra=protos, max_iter=250)
+    projection.project_with(X, protos, "tsne", random_state=0, max_iter=250)
+    assert projection.is_cached(X, "tsne", 0, extra=protos, max_iter=250)
+    assert len(count_compute) == 2
+
+
+def test_needs_umap_compile_only_when_a_cold_umap_will_fit(monkeypatch):
+    """The app's "UMAP compiles (10-30 s)" message: never for a cached map, t-SNE or a warm UMAP."""
+    fitted = []
+
+    def fake_compute(X, method, params):  # a stand-in fit: no numba, nothing compiled
+        fitted.append(method)
+        return np.zeros((X.shape[0], 2), np.float32)
+
+    monkeypatch.setattr(projection, "_compute", fake_compute)
+    monkeypatch.setattr(projection, "_umap_warm", False)
+    X, _ = blobs(n_per=10)
+    assert projection.needs_umap_compile(X, "umap")
+    assert not projection.needs_umap_compile(X, "tsne")
+    projection.project(X, "umap", random_state=0)
+    projection.clear_memory_cache()
+    assert not projection.umap_is_warm() and not projection.needs_umap_compile(X, "umap")  # a disk hit
+    assert projection.needs_umap_compile(X, "umap", random_state=1)
+    monkeypatch.setattr(projection, "_umap_warm", True)
+    assert not projection.needs_umap_compile(X, "umap", random_state=1)
+    assert fitted == ["umap"]
+
+
 # ----------------------------------------------------------------------------------------- UMAP
 @pytest.mark.slow
 def test_umap_keeps_blobs_apart_and_is_deterministic(count_compute):

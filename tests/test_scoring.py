@@ -88,3 +88,16 @@ def test_clipping_and_shapes():
 def test_invalid_parameters(a, b):
     with pytest.raises(ConfigError, match="alpha"):
         scoring.beta_partial_losses(0.5, a, b)
+
+
+@pytest.mark.parametrize("tiny", [1e-12, 1e-8, 1e-300, scoring.TINY_PARAM / 2])
+def test_tiny_parameters_approach_the_zero_limit(tiny):
+    # the reference that mlal_core.bemps's fast G is checked against: for a tiny positive alpha
+    # (or beta) the incomplete-beta formula must not cancel; the losses move by O(param) from the
+    # alpha = 0 (beta = 0) limit, e.g. L1 changes by about alpha log(p)^2 / 2 <= 4e-10 at 1e-12
+    p = np.array([1e-12, 1e-6, 0.01, 0.3, 0.5, 0.9, 1 - 1e-9])
+    for a, b in ((tiny, 3.0), (3.0, tiny)):
+        L1, L0 = scoring.beta_partial_losses(p, a, b)
+        Z1, Z0 = scoring.beta_partial_losses(p, 0.0 if a == tiny else a, 0.0 if b == tiny else b)
+        np.testing.assert_allclose(L1, Z1, rtol=0, atol=max(1e3 * tiny, 1e-13))
+        np.testing.assert_allclose(L0, Z0, rtol=0, atol=max(1e3 * tiny, 1e-13))

@@ -94,3 +94,39 @@ def test_default_export_has_png_and_svg(stored_session):
     assert zf.read("figures/learning_curve.png")[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in zf.read("figures/learning_curve.svg")[:2000]
     assert "skipped" not in json.loads(zf.read("manifest.json"))
+
+
+def test_zip_holds_A_and_NegA_of_the_final_labelled_set(stored_session):
+    import numpy as np
+
+    from mlal_core import correlation
+
+    store, session = stored_session
+    zf = _zip(session_export_zip(store, session.session_id, figure_formats=("json",)))
+    import plotly.io as pio
+
+    fig = pio.from_json(zf.read("figures/labelled_set_A.json").decode())
+    neg = pio.from_json(zf.read("figures/labelled_set_NegA.json").decode())
+    assert neg.layout.title.text.endswith(f"NegA of the {len(session.labeled):,} labelled samples")
+    # the heatmap's values are A of the oracle's answers: initial set + every round's picks
+    A = correlation.positive_correlation(session.y_labeled)
+    import base64
+
+    packed = fig.data[0].z  # plotly's JSON packs arrays as {"dtype", "bdata"}
+    z = np.frombuffer(base64.b64decode(packed["bdata"]), dtype=packed["dtype"]).astype(float)
+    np.testing.assert_allclose(np.sort(z[np.isfinite(z)]), np.sort(A[np.isfinite(A)]), atol=1e-9)
+    assert fig.layout.title.text.endswith(f"A of the {len(session.labeled):,} labelled samples")
+
+
+@needs_browser
+def test_paper_size_export_is_one_column_at_300_dpi(stored_session):
+    import struct
+
+    store, session = stored_session
+    zf = _zip(session_export_zip(store, session.session_id, figure_formats=("png",), size="column"))
+    png = zf.read("figures/learning_curve.png")
+    width, height = struct.unpack(">II", png[16:24])
+    # 3.5 in at 300 dpi = 1050 px (336 CSS px x 300/96), height = 0.75 x width
+    assert width == 1050 and height == pytest.approx(0.75 * 1050, abs=2)
+    with pytest.raises(Exception, match="Unknown export size"):
+        export.sized_for_export(go.Figure(), "poster")

@@ -70,17 +70,17 @@ def test_payload_codec_round_trips_exactly():
 
 def test_schema_version_wal_and_foreign_keys(tmp_path):
     store = SessionStore(tmp_path / "s.sqlite")
-    assert store.schema_version() == SCHEMA_VERSION == 1
+    assert store.schema_version() == SCHEMA_VERSION == 2
     assert store.journal_mode() == "wal"
     con = sqlite3.connect(store.path)
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"sessions", "rounds", "schema_version"} <= tables
     cols = [r[1] for r in con.execute("PRAGMA table_info(rounds)")]
     assert cols == ["session_id", "round", "created_at", "n_labeled", "metrics_json", "selected_json", "labels_json",
-                    "details", "scores", "diagnostics", "shared_diag_json", "timings_json"]
+                    "details", "scores", "diagnostics", "shared_diag_json", "timings_json", "answered_by", "pick_proba"]
     con.close()
     # opening again does not re-run migrations
-    assert SessionStore(tmp_path / "s.sqlite").schema_version() == 1
+    assert SessionStore(tmp_path / "s.sqlite").schema_version() == 2
     # a store written by a newer version is refused
     con = sqlite3.connect(store.path)
     con.execute("INSERT INTO schema_version (version) VALUES (99)")
@@ -262,3 +262,74 @@ def test_a_failing_round_marks_the_session_failed_and_keeps_completed_rounds(sma
     resumed.run()
     assert store.session_info(s.session_id)["status"] == "finished"
     assert len(store.load_rounds(s.session_id)) == 4
+
+
+def make_config(**kw) -> SessionConfig:
+    base = {"model_params": dict(FAST_MODEL), "strategy": "random", "initial_size": 30, "query_size": 20,
+            "rounds": 3, "seed": 0}
+    return SessionConfig(**{**base, **kw})
+
+
+def _v1_store(path):
+    """A store as schema version 1 wrote it (before answered_by / pick_proba)."""
+    from mlal_core.store import MIGRATIONS
+
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for sql in MIGRATIONS[1]:
+        con.execute(sql)
+    con.execute("INSERT INTO schema_version (version) VALUES (1)")
+    con.commit()
+    con.close()
+
+
+def test_a_version_1_store_is_upgraded_and_its_sessions_still_load(small_datasets, tmp_path):
+    path = tmp_path / "old.sqlite"
+    _v1_store(path)
+    ds = small_datasets["yeast_small"]
+    # write a v1 session row by row, as the old code did
+    new = SessionStore(tmp_path / "new.sqlite")
+    s = ActiveLearningSession(make_config(strategy="entropy", rounds=1), dataset=ds, store=new)
+    s.run()
+    con = sqlite3.connect(path)
+    con.execute("ATTACH DATABASE ? AS n", (str(new.path),))
+    con.execute("INSERT INTO sessions SELECT * FROM n.sessions")
+    v1_cols = ("session_id, round, created_at, n_labeled, metrics_json, selected_json, labels_json, details, "
+               "scores, diagnostics, shared_diag_json, timings_json")
+    con.execute(f"INSERT INTO rounds ({v1_cols}) SELECT {v1_cols} FROM n.rounds")
+    con.commit()
+    con.close()
+    old = SessionStore(path)  # migrates 1 -> 2
+    assert old.schema_version() == 2
+    rounds = old.load_rounds(s.session_id)
+    assert [r.answered_by for r in rounds] == [None, None] and rounds[0].pick_proba is None
+    # without the column, who answered is inferred: these labels equal the ground truth
+    assert ActiveLearningSession.resume(old, s.session_id, ds).oracle_is_simulated
+
+
+def test_who_answered_and_the_picks_predictions_are_stored(small_datasets, tmp_path):
+    ds = small_datasets["yeast_small"]
+    store = SessionStore(tmp_path / "s.sqlite")
+    s = ActiveLearningSession(make_config(strategy="entropy", rounds=3), dataset=ds, store=store)
+    assert s.oracle_is_simulated
+    pending = s.propose()
+    expected = pending.context.proba_samples[:, pending.selected, :].mean(axis=0)
+    s.commit(pending)  # the simulated oracle answers
+    assert s.oracle_is_simulated
+    s.commit(s.propose(), np.zeros((20, ds.n_labels), dtype=np.uint8))  # a person answers
+    assert not s.oracle_is_simulated
+    rounds = store.load_rounds(s.session_id)
+    assert [r.answered_by for r in rounds] == ["simulated", "person"]
+    np.testing.assert_allclose(rounds[0].pick_proba, expected, rtol=1e-6)
+    assert rounds[0].pick_proba.shape == (20, ds.n_labels)
+    resumed = ActiveLearningSession.resume(store, s.session_id, ds)
+    assert not resumed.oracle_is_simulated
+    # a person who answers exactly like the ground truth is still a person
+    s2 = ActiveLearningSession(make_config(strategy="entropy", rounds=1), dataset=ds)
+    p2 = s2.propose()
+    s2.commit(p2, ds.train.Y[p2.selected])
+    assert not s2.oracle_is_simulated and s2.history[-1].answered_by == "person"
+    # initial labels given by a person make the session not simulated
+    s3 = ActiveLearningSession(make_config(rounds=0), dataset=ds,
+                               initial_labels=np.zeros((30, ds.n_labels), dtype=np.uint8))
+    assert not s3.oracle_is_simulated

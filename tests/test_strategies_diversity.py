@@ -205,3 +205,42 @@ def test_dal_without_labelled_samples_starts_at_random():
     sel = get("dal", sub_batches=2, epochs=1).select(ctx, 4)
     assert "uniform draw" in sel.details["reason"].iloc[0]
     assert "highest P(unlabelled)" in sel.details["reason"].iloc[3]
+
+
+def test_dal_score_is_the_pick_time_p_unlabelled():
+    # every pick's score is the P(unlabelled) of the discriminator that picked it (its p_unlabelled),
+    # in later sub-batches too; every candidate has one (the last discriminator's for the others)
+    ctx = dal_pool()
+    sel = get("dal", sub_batches=3, epochs=2).select(ctx, 6)
+    d = sel.details
+    assert d["sub_batch"].tolist() == [1, 1, 2, 2, 3, 3]
+    np.testing.assert_array_equal(d["score"].to_numpy(), d["p_unlabelled"].to_numpy())
+    rows = np.searchsorted(ctx.unlabeled, sel.indices)
+    np.testing.assert_array_equal(sel.scores[rows], d["p_unlabelled"].to_numpy())
+    assert np.isfinite(sel.scores).all() and ((sel.scores > 0) & (sel.scores < 1)).all()
+    # within a sub-batch the picks are the highest P(unlabelled) of that sub-batch's discriminator
+    for b in (1, 2, 3):
+        p = d.loc[d["sub_batch"] == b, "score"].to_numpy()
+        assert np.all(np.diff(p) <= 0)
+
+
+@pytest.mark.parametrize("name", ["badge", "coreset", "dal", "audi"])
+def test_sparse_features_give_the_same_picks_as_dense(name):
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 6)) * (rng.random((40, 6)) < 0.4)  # mostly zeros, like TF-IDF
+    pbar = rng.random((40, 3))
+    params = {"dal": {"sub_batches": 2, "epochs": 2, "hidden_size": 16}}.get(name, {})
+    dense = get(name, **params).select(ctx_pool(pbar, X, labeled=np.arange(8), y_labeled=np.ones((8, 3))), 5)
+    ctx = QueryContext(
+        labeled=np.arange(8),
+        unlabeled=np.arange(8, 40),
+        y_labeled=np.ones((8, 3)),
+        proba_samples=pbar[None],
+        features=sp.csr_matrix(X),  # QueryContext counts its rows with shape[0] (len() raises on sparse)
+        rng=np.random.default_rng(0),
+    )
+    sparse = get(name, **params).select(ctx, 5)
+    assert sparse.indices.tolist() == dense.indices.tolist()
+    np.testing.assert_allclose(np.asarray(sparse.scores, float), np.asarray(dense.scores, float), rtol=1e-6)

@@ -15,7 +15,7 @@ from mlal_core.strategies.label_aware import (
 )
 
 
-def ctx_with(pbar_unl, pbar_lab, y_lab, features=None, model=None, seed=0):
+def ctx_with(pbar_unl, pbar_lab, y_lab, features=None, model=None, seed=0, embedding=None, model_inputs=None):
     """Pool = labelled rows then unlabelled rows; one probability sample (S = 1)."""
     pbar_unl = np.asarray(pbar_unl, float)
     pbar_lab = np.asarray(pbar_lab, float).reshape(-1, pbar_unl.shape[1])
@@ -28,6 +28,8 @@ def ctx_with(pbar_unl, pbar_lab, y_lab, features=None, model=None, seed=0):
         proba_samples=P,
         features=features,
         model=model,
+        embedding=embedding,
+        model_inputs=model_inputs,
         rng=np.random.default_rng(seed),
     )
 
@@ -96,6 +98,23 @@ def test_mmc_sorted_normalised_features():
     np.testing.assert_allclose(f, [[0.6, 0.3, 0.1], [1 / 3, 1 / 3, 1 / 3]])
 
 
+def test_mmc_without_labelled_samples_uses_the_models_own_count():
+    # no labelled sample: k = #(pbar > 0.5); score = sum_{top k} (1 - p) + sum_{others} p
+    #   c0 (0.9, 0.6, 0.2): k = 2 -> 0.1 + 0.4 + 0.2 = 0.7
+    #   c1 (0.3, 0.2, 0.1): k = 0 -> 0.3 + 0.2 + 0.1 = 0.6
+    #   c2 (0.8, 0.45, 0.1): k = 1 -> 0.2 + 0.45 + 0.1 = 0.75
+    P = np.array([[[0.9, 0.6, 0.2], [0.3, 0.2, 0.1], [0.8, 0.45, 0.1]]])
+    ctx = QueryContext(labeled=np.empty(0, int), unlabeled=np.arange(3), y_labeled=np.zeros((0, 3)), proba_samples=P)
+    s = get("mmc")
+    np.testing.assert_allclose(s.score(ctx), [0.7, 0.6, 0.75])
+    sel = s.select(ctx, 3)
+    assert sel.indices.tolist() == [2, 0, 1]
+    assert sel.details["k"].tolist() == [1, 2, 0]
+    assert sel.diagnostics["count_model"].startswith("no labelled samples")
+    assert sel.diagnostics["predicted_count_distribution"] == {0: 1, 1: 1, 2: 1}
+    assert "labelled_count_distribution" not in sel.diagnostics
+
+
 # ------------------------------------------------------------------------------------ Adaptive
 # LC = 1 (two labelled samples with one label each). Hand values, beta = 0.5:
 #   c0 (0.9, 0.6, 0.2): predicted {0, 1}; sm = 0.6 - 0.2 = 0.4; unc = 2.5; LCI = |2 - 1| + 1 = 2; score sqrt(5)
@@ -159,7 +178,8 @@ class MemorisingModel:
 
 def test_adaptive_beta_option_picks_lowest_approximate_error():
     # features: column 0 is the pool position. Retraining with candidate c2 (position 4) added is
-    # "bad" (Hamming loss 0.5 on the labelled set); any other retrain reproduces the labels (loss 0).
+    # "bad" (it predicts 1 for all 6 labelled entries, 2 of which are 1: Hamming loss 4/6 = 2/3 on the
+    # labelled set); any other retrain reproduces the labels (loss 0).
     # Top-1 per beta: c3 for beta <= 0.3, c2 for beta >= 0.4 (beta ln 100 vs beta ln 10 + (1-beta) ln 3).
     # Zero-error betas are {0, ..., 0.3}; the tie rule takes the one closest to 0.5 -> 0.3, which picks c3.
     X = np.arange(6, dtype=float)[:, None].repeat(2, axis=1)
@@ -199,6 +219,85 @@ def test_adaptive_beta_option_with_real_model():
     assert sel.diagnostics["beta"] in errs and errs[sel.diagnostics["beta"]] == min(errs.values())
     expected = AdaptiveStrategy.combine(AdaptiveStrategy.components(ctx), sel.diagnostics["beta"])
     assert sorted(sel.indices.tolist()) == sorted((15 + np.argsort(-expected, kind="stable")[:3]).tolist())
+
+
+def test_adaptive_beta_retrains_on_model_inputs_not_features():
+    # the same memorising model, but the row ids are in ctx.model_inputs; ctx.features (the model's
+    # embedding in a session) carries no ids. Retraining on the features would memorise every row as
+    # id 0 and give other errors; on the model inputs it reproduces the hand-computed case above.
+    ids = np.arange(6, dtype=float)[:, None].repeat(2, axis=1)
+    ctx = ctx_with(ADA_U, ADA_LAB, ADA_Y, features=np.zeros((6, 3)), model=MemorisingModel(bad_id=4), model_inputs=ids)
+    sel = get("adaptive", adaptive_beta=True).select(ctx, 1)
+    assert sel.diagnostics["retrained_on"] == "ctx.model_inputs"
+    assert sel.diagnostics["beta_errors"][0.5] == pytest.approx(2 / 3) and sel.diagnostics["beta_errors"][0.0] == 0.0
+    assert sel.diagnostics["beta"] == 0.3
+    # without model inputs the features are the fallback
+    ctx_f = ctx_with(ADA_U, ADA_LAB, ADA_Y, features=ids, model=MemorisingModel(bad_id=4))
+    assert get("adaptive", adaptive_beta=True).select(ctx_f, 1).diagnostics["retrained_on"] == "ctx.features"
+
+
+class UncopyableModel(MemorisingModel):
+    def get_params(self):
+        raise RuntimeError("no parameters")
+
+
+def test_adaptive_beta_model_that_cannot_be_copied_is_a_config_error():
+    X = np.arange(6, dtype=float)[:, None]
+    ctx = ctx_with(ADA_U, ADA_LAB, ADA_Y, features=X, model=UncopyableModel())
+    with pytest.raises(ConfigError, match="cannot be copied.*get_params"):
+        get("adaptive", adaptive_beta=True).select(ctx, 1)
+    ctx = ctx_with(ADA_U, ADA_LAB, ADA_Y, features=X, model=object())
+    with pytest.raises(ConfigError, match="fit"):
+        get("adaptive", adaptive_beta=True).select(ctx, 1)
+
+
+def test_adaptive_beta_in_a_tfidf_session_retrains_on_the_models_own_inputs(small_datasets, monkeypatch):
+    """A real session (Reuters TF-IDF + MLP ensemble with early stopping): the context's features are
+    the model's 64-d embedding, its model_inputs the sparse TF-IDF pool. Every adaptive retrain fits
+    a copy with early stopping off on TF-IDF rows, and the recorded errors are reproduced by hand."""
+    import scipy.sparse as sp
+    from conftest import FAST_MODEL
+
+    from mlal_core.config import SessionConfig
+    from mlal_core.loop import ActiveLearningSession
+    from mlal_core.models import MLPEnsemble
+    from mlal_core.strategies.base import top_n
+
+    fits = []
+    original_fit = MLPEnsemble.fit
+
+    def recording_fit(self, X, Y, X_valid=None, Y_valid=None, progress=None):
+        fits.append({"sparse": sp.issparse(X), "shape": X.shape, "early_stopping": self.early_stopping, "valid": X_valid is not None})
+        return original_fit(self, X, Y, X_valid, Y_valid, progress=progress)
+
+    monkeypatch.setattr(MLPEnsemble, "fit", recording_fit)
+    cfg = SessionConfig(
+        dataset=None, representation="tfidf", model_params={**FAST_MODEL, "early_stopping": True},
+        strategy="adaptive", strategy_params={"adaptive_beta": True}, initial_size=40, query_size=8, rounds=1, seed=0,
+    )
+    session = ActiveLearningSession(cfg, dataset=small_datasets["reuters_small"])
+    pending = session.propose()
+    ctx, diag = pending.context, pending.selection.diagnostics
+    assert sp.issparse(ctx.model_inputs) and ctx.model_inputs.shape[0] == 600
+    assert isinstance(ctx.features, np.ndarray) and ctx.features.shape == (600, FAST_MODEL["hidden_size"])
+    assert diag["retrained_on"] == "ctx.model_inputs"
+    # the session's own fit (with the valid split, early stopping on), then one fit per retrain
+    assert fits[0]["valid"] and fits[0]["early_stopping"]
+    retrains = fits[1:]
+    assert len(retrains) == diag["n_retrains"] >= 2
+    width = ctx.model_inputs.shape[1]
+    assert all(f["sparse"] and f["shape"] == (40 + 8, width) and not f["early_stopping"] for f in retrains)
+    # the errors of two betas, recomputed by hand on the TF-IDF rows
+    comps = AdaptiveStrategy.components(ctx)
+    ystar = ctx.mean_proba() > 0.5
+    for beta in (0.0, diag["beta"]):
+        picks = top_n(AdaptiveStrategy.combine(comps, beta), 8)
+        copy = pending.model.clone().set_params(early_stopping=False)
+        rows = np.concatenate([ctx.labeled, ctx.unlabeled[picks]])
+        copy.fit(ctx.model_inputs[rows], np.concatenate([ctx.y_labeled, ystar[picks]]).astype(np.uint8))
+        pred = copy.predict_proba(ctx.model_inputs[ctx.labeled]) > 0.5
+        assert diag["beta_errors"][beta] == pytest.approx(np.mean(pred != ctx.y_labeled.astype(bool)))
+    assert len(pending.selection.indices) == 8
 
 
 # ------------------------------------------------------------------------------------ AUDI
@@ -285,6 +384,33 @@ def test_audi_uses_pbar_without_features():
     sel = get("audi").select(ctx, 2)
     assert sel.diagnostics["space"] == "pbar"
     assert (sel.indices - 2).tolist()[0] == 2
+
+
+def test_audi_filter_skips_a_near_duplicate_in_the_model_embedding():
+    # 21 candidates with strictly decreasing scores (2 predicted labels vs LC 1; the third label at
+    # 0.5 - 0.01 (i + 1): score 1 - 0.02 (i + 1)). In the model embedding, c1 lies 0.01 from c0 and
+    # c19 / c20 are 0.02 apart; the rest sit on a unit grid. Nearest-neighbour distances sorted:
+    # 0.01, 0.01, 0.02, 0.02, 1, ... -> the 10 % quantile (index 0.1 x 20 = 2) is r = 0.02, so c1
+    # (0.01 <= r from the first pick c0) is skipped: picks c0, c2, c3. In ctx.features c1 is far from
+    # everything, so a filter in the features would keep it.
+    N = 21
+    pbar = np.array([[0.9, 0.9, 0.5 - 0.01 * (i + 1)] for i in range(N)])
+    grid = np.array([[2.0 + (i % 4), 2.0 + (i // 4)] for i in range(N)])
+    emb = grid.copy()
+    emb[0], emb[1] = [0.0, 0.0], [0.01, 0.0]
+    emb[19], emb[20] = [0.0, 1.0], [0.0, 1.02]
+    lab = np.zeros((2, 2))
+    emb = np.concatenate([lab, emb])
+    feats = emb.copy()
+    feats[2 + 1] = [-30.0, -30.0]
+    ctx = ctx_with(pbar, [[0.9, 0.1, 0.1], [0.1, 0.9, 0.1]], ADA_Y, features=feats, embedding=emb)
+    np.testing.assert_allclose(get("audi").score(ctx), 1 - 0.02 * (np.arange(N) + 1))
+    sel = get("audi").select(ctx, 3)
+    assert (sel.indices - 2).tolist() == [0, 2, 3]
+    assert sel.diagnostics["space"] == "model embedding"
+    assert sel.diagnostics["radius"] == pytest.approx(0.02, rel=1e-3)
+    assert sel.diagnostics["n_skipped"] == 1
+    assert sel.details["min_dist_to_earlier_picks"].iloc[1] == pytest.approx(np.linalg.norm(emb[4] - emb[2]), rel=1e-5)
 
 
 # ------------------------------------------------------------------------------------ CVIRS

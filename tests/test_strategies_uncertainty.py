@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mlal_core.errors import ConfigError
-from mlal_core.strategies import QueryContext, get
+from mlal_core.strategies import QueryContext, get, info
 from mlal_core.strategies._common import binary_entropy
 from mlal_core.strategies.uncertainty import BEALStrategy
 
@@ -146,6 +146,104 @@ def test_beal_deterministic_parameter():
     assert sel.diagnostics["n_passes"] == 1 and sel.diagnostics["deterministic"] is True
     with pytest.raises(ConfigError, match="deterministic"):
         get("beal", deterministic="yes")
+
+
+def _one_pass_ec(p: np.ndarray) -> np.ndarray:
+    """EC of one pass, computed independently: R sorted descending, divided by the ranks 1..K."""
+    r = -np.sort(-(np.exp2(p) - 1.0), axis=1)
+    return (r / np.arange(1, p.shape[1] + 1)).sum(axis=1)
+
+
+@pytest.fixture(scope="module")
+def mc_dropout_model():
+    """A fitted 2-member MLPEnsemble with 4 MC-dropout passes (S = 8) on 60 x 6 features, K = 3."""
+    from mlal_core.models.mlp import MLPEnsemble
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 6)).astype(np.float32)
+    Y = (X[:, :3] + 0.3 * rng.normal(size=(60, 3)) > 0).astype(np.uint8)
+    model = MLPEnsemble(n_members=2, hidden_size=16, dropout=0.5, epochs=2, min_steps=20, mc_passes=4)
+    model.fit(X[:20], Y[:20])
+    return model, X
+
+
+def _mc_ctx(model, X, **kw):
+    return QueryContext(
+        labeled=np.arange(20),
+        unlabeled=np.arange(20, 60),
+        y_labeled=np.zeros((20, 3)),
+        proba_samples=model.predict_proba_samples(X),
+        model=model,
+        **kw,
+    )
+
+
+def test_beal_deterministic_uses_the_models_dropout_off_pass(mc_dropout_model):
+    model, X = mc_dropout_model
+    ctx = _mc_ctx(model, X, features=X)
+    assert ctx.n_samples == 8
+    det = get("beal", deterministic=True)
+    expected = _one_pass_ec(np.asarray(model.predict_proba(X[20:]), dtype=np.float64))
+    np.testing.assert_allclose(-det.score(ctx), expected, rtol=1e-12)
+    # the mean of the MC-dropout samples is a different forecast (dropout on, averaged)
+    assert np.abs(-det.score(ctx) - _one_pass_ec(ctx.mean_proba().astype(np.float64))).max() > 1e-4
+    sel = det.select(ctx, 3)
+    assert sel.diagnostics["deterministic_pass"] == "model.predict_proba (dropout off)"
+    assert sel.diagnostics["n_passes"] == 1
+    np.testing.assert_allclose(sel.details["EC"], np.sort(expected)[:3], rtol=1e-12)
+
+
+def test_beal_deterministic_prefers_model_inputs_over_features(mc_dropout_model):
+    model, X = mc_dropout_model
+    embedding = np.zeros((60, 16), dtype=np.float32)  # the loop's features may be the model embedding
+    ctx = _mc_ctx(model, X, features=embedding, embedding=embedding, model_inputs=X)
+    expected = _one_pass_ec(np.asarray(model.predict_proba(X[20:]), dtype=np.float64))
+    np.testing.assert_allclose(-get("beal", deterministic=True).score(ctx), expected, rtol=1e-12)
+    # features that are the model's embedding are not model inputs: fall back to the mean
+    ctx = _mc_ctx(model, X, features=embedding, embedding=embedding)
+    sel = get("beal", deterministic=True).select(ctx, 2)
+    assert sel.diagnostics["deterministic_pass"] == "mean of the probability samples"
+
+
+def test_beal_deterministic_falls_back_to_the_mean_of_the_samples(mc_dropout_model):
+    model, X = mc_dropout_model
+    P = model.predict_proba_samples(X)
+    no_model = QueryContext(labeled=np.arange(20), unlabeled=np.arange(20, 60), y_labeled=np.zeros((20, 3)), proba_samples=P)
+    other_samples = _mc_ctx(model, X, features=X)
+    other_samples.proba_samples = P[:5]  # S = 5 samples that are not this model's 8 passes
+    for ctx in (no_model, other_samples):
+        sel = get("beal", deterministic=True).select(ctx, 2)
+        assert sel.diagnostics["deterministic_pass"] == "mean of the probability samples"
+        expected = _one_pass_ec(ctx.mean_proba().astype(np.float64))  # the float32 mean: rtol 1e-6
+        np.testing.assert_allclose(-get("beal", deterministic=True).score(ctx), expected, rtol=1e-6)
+    assert get("beal").select(no_model, 2).diagnostics["deterministic_pass"] is None
+
+
+def test_beal_registry_text_says_where_the_passes_come_from():
+    entry = info("beal")
+    assert "T = 20 MC-dropout passes" in entry.choice and "mc_passes" in entry.choice
+    assert "any probability samples" in entry.choice
+    assert "dropout-off" in entry.choice and "deterministic_pass" in entry.choice
+
+
+@pytest.mark.parametrize("value", ["yes", 1, 0, None, 1.0])
+def test_beal_deterministic_must_be_a_bool(value):
+    with pytest.raises(ConfigError, match="deterministic"):
+        get("beal", deterministic=value)
+
+
+def test_beal_deterministic_stored_as_given():
+    flag = np.bool_(True)
+    s = get("beal", deterministic=flag)
+    assert s.get_params()["deterministic"] is flag and s.clone().deterministic is flag
+    np.testing.assert_allclose(s.score(ctx_from(BEAL_P)), get("beal", deterministic=True).score(ctx_from(BEAL_P)))
+
+
+@pytest.mark.parametrize("name", ["random", "entropy", "bald"])
+def test_parameterless_strategies_take_no_parameters(name):
+    assert get(name).get_params() == {}
+    with pytest.raises(ConfigError, match="no parameter"):
+        get(name, deterministic=True)
 
 
 def test_beal_single_pass_equals_deterministic():

@@ -280,3 +280,68 @@ def test_missing_needed_context_field_is_a_config_error(name, tiny_mlm):
         ctx = QueryContext(labeled=labeled, unlabeled=unlabeled, y_labeled=Y[labeled], proba_samples=P, **kwargs)
         with pytest.raises(ConfigError):
             make_strategy(name, tiny_mlm).select(ctx, 3)
+
+
+# ------------------------------------------------------------------------ parameter ranges and choices
+def _is_integer(param) -> bool:
+    """An integer parameter: an int default, or (default None) integer bounds."""
+    if isinstance(param.default, bool):
+        return False
+    if param.default is None:
+        return all(isinstance(b, int) for b in (param.low, param.high) if b is not None)
+    return isinstance(param.default, (int, np.integer))
+
+
+RANGED = [(i.name, p) for i in available() for p in i.params if p.low is not None or p.high is not None]
+CHOICES = [(i.name, p) for i in available() for p in i.params if p.choices is not None]
+
+
+@pytest.mark.parametrize("name,param", RANGED, ids=[f"{n}.{p.name}" for n, p in RANGED])
+def test_registry_range_is_what_validation_accepts(name, param):
+    # the registry's (inclusive) bounds are accepted; a value just outside them is a ConfigError
+    integer = _is_integer(param)
+    for bound, outward in ((param.low, -1), (param.high, 1)):
+        if bound is None:
+            continue
+        step = 1 if integer else max(abs(bound), 1.0) * 1e-9
+        with pytest.raises(ConfigError, match=param.name):
+            get(name, **{param.name: bound + outward * step})
+        value = int(bound) if integer else float(bound)
+        assert get(name, **{param.name: value}).get_params()[param.name] == value
+
+
+@pytest.mark.parametrize("name,param", CHOICES, ids=[f"{n}.{p.name}" for n, p in CHOICES])
+def test_registry_choices_are_what_validation_accepts(name, param):
+    for choice in param.choices:
+        assert get(name, **{param.name: choice}).get_params()[param.name] == choice
+    with pytest.raises(ConfigError, match=param.name):
+        get(name, **{param.name: "not-one-of-the-choices"})
+
+
+@pytest.mark.parametrize("name,param", RANGED, ids=[f"{n}.{p.name}" for n, p in RANGED])
+def test_numeric_parameters_are_stored_as_given(name, param):
+    # scikit-learn style: the argument itself is stored (numpy scalars included), so get_params and
+    # clone give back exactly what was passed
+    base = param.default if param.default is not None else param.low
+    value = np.int64(base) if _is_integer(param) else np.float64(base)
+    strategy = get(name, **{param.name: value})
+    assert strategy.get_params()[param.name] is value
+    assert strategy.clone().get_params()[param.name] is value
+
+
+# ------------------------------------------------------------------------ context row counts
+def test_context_counts_rows_with_shape_for_sparse_and_token_inputs():
+    import scipy.sparse as sp
+
+    Y, P, X, _texts, labeled, unlabeled = scenario(4, 60, 10, 5)
+    tokens = np.zeros((60, 16), dtype=np.int32)
+    ctx = QueryContext(
+        labeled=labeled, unlabeled=unlabeled, y_labeled=Y[labeled], proba_samples=P,
+        features=sp.csr_matrix(X), model_inputs=tokens,
+    )
+    assert ctx.model_inputs is tokens and sp.issparse(ctx.features)
+    for field, bad in (("features", sp.csr_matrix(X[:59])), ("model_inputs", np.zeros((61, 16), dtype=np.int32)), ("embedding", X[:3])):
+        with pytest.raises(ConfigError, match=rf"{field} must have one row per pool sample \(60\); got"):
+            QueryContext(labeled=labeled, unlabeled=unlabeled, y_labeled=Y[labeled], proba_samples=P, **{field: bad})
+    with pytest.raises(ConfigError, match="model_inputs must be a 2-D array or a scipy sparse matrix"):
+        QueryContext(labeled=labeled, unlabeled=unlabeled, y_labeled=Y[labeled], proba_samples=P, model_inputs=[[0]] * 60)

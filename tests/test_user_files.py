@@ -82,6 +82,46 @@ def test_explicit_delimiter_and_label_column_name(tmp_path, frame):
     np.testing.assert_array_equal(sorted(map(tuple, whole.Y)), sorted(map(tuple, expected_Y(frame))))
 
 
+def comma_frame(values):
+    """40 rows cycling through ``values`` as the label column."""
+    return pd.DataFrame({"text": [f"story {i}" for i in range(40)],
+                         "labels": [values[i % len(values)] for i in range(40)]})
+
+
+def test_comma_in_single_label_names_is_not_split_silently():
+    # "Arts, Culture" is one label: "Culture" never occurs on its own, so ',' is not inferred
+    df = comma_frame(["Arts, Culture", "Sports", "Politics", "Sports|Politics"][:3])
+    with pytest.raises(DataValidationError) as info:
+        data.from_dataframe(df)
+    msg = str(info.value)
+    assert "cannot tell whether ',' separates labels" in msg
+    assert "'Arts' of 'Arts, Culture' in row 1" in msg or "'Culture' of 'Arts, Culture' in row 1" in msg
+    assert "delimiter=','" in msg and "delimiter=''" in msg
+    kept = data.from_dataframe(df, delimiter="")
+    assert kept.label_names == ["Arts, Culture", "Politics", "Sports"]
+    assert any("delimiter='': values are not split" in n for n in kept.meta["notes"])
+    split = data.from_dataframe(df, delimiter=",")
+    assert split.label_names == ["Arts", "Culture", "Politics", "Sports"]
+    Y = all_rows(split).Y
+    assert Y.sum() == 14 * 2 + 13 + 13  # rows 1, 4, ... (14 of 40) carry both Arts and Culture
+
+
+def test_comma_inferred_when_every_piece_is_a_label_of_its_own():
+    df = comma_frame(["earn", "acq", "earn, acq", "grain", "acq,grain"])
+    ds = data.from_dataframe(df)
+    assert ds.label_names == ["acq", "earn", "grain"]
+    assert int(all_rows(ds).Y.sum()) == 8 * (1 + 1 + 2 + 1 + 2)
+    assert any("split on ',' (inferred: every piece" in n for n in ds.meta["notes"])
+
+
+def test_pipe_wins_and_commas_stay_inside_names():
+    # more rows hold a comma than a pipe, but '|' is the delimiter and the commas belong to the names
+    df = comma_frame(["Arts, Culture", "Arts, Culture|Sports", "Science, Tech", "Sports"])
+    ds = data.from_dataframe(df)
+    assert ds.label_names == ["Arts, Culture", "Science, Tech", "Sports"]
+    assert any("split on '|' (inferred; commas are kept inside labels (30 rows)" in n for n in ds.meta["notes"])
+
+
 def test_csv_with_json_list_strings(tmp_path, frame, reference):
     path = tmp_path / "j.csv"
     frame.assign(labels=frame["labels"].map(json.dumps)).to_csv(path, index=False)
@@ -191,6 +231,73 @@ def test_error_file_too_large(tmp_path, frame):
 
     with pytest.raises(DataValidationError, match=r"'huge.csv' is 300.0 MB; the limit is 200 MB"):
         data.load_file(HugeUpload())
+
+
+def padded_csv(frame) -> bytes:
+    """The frame as CSV, about 400 kB that compress to a few kB (a long repeated text column)."""
+    return frame.assign(note="x" * 10_000, labels=frame["labels"].map("|".join)).to_csv(index=False).encode()
+
+
+@pytest.mark.parametrize("suffix", ["gz", "bz2", "xz", "zip"])
+def test_error_decompressed_content_too_large(tmp_path, frame, suffix):
+    import bz2
+    import lzma
+    import zipfile
+
+    raw = padded_csv(frame)
+    path = tmp_path / f"bomb.csv.{suffix}"
+    if suffix == "zip":
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("bomb.csv", raw)
+    else:
+        path.write_bytes({"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[suffix](raw))
+    compressed_mb, content_mb = path.stat().st_size / 2**20, len(raw) / 2**20
+    assert compressed_mb < 0.05 and content_mb > 0.2  # the compressed file alone passes the 0.2 MB limit
+    with pytest.raises(DataValidationError, match=r"decompresses to more than 0.2 MB; the limit \(max_mb\)"):
+        data.load_file(path, max_mb=0.2)
+    ds = data.load_file(path, max_mb=1)  # under the limit: read as before
+    assert len(all_rows(ds)) == len(frame) and ds.meta["source"]["compression"]
+    with pytest.raises(DataValidationError, match="decompresses to more than 0.2 MB"):  # uploads too
+        data.load_file(path.read_bytes(), filename=path.name, max_mb=0.2)
+
+
+def test_decompression_stops_at_the_limit(tmp_path):
+    # 64 MB of zeros gzip to ~300 kB; with max_mb=1 reading stops after two 1 MiB chunks of output
+    import tracemalloc
+
+    path = tmp_path / "zeros.csv.gz"
+    block = b"\0" * 2**20
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        for _ in range(64):
+            f.write(block)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataValidationError, match="decompresses to more than 1 MB"):
+            data.load_file(path, max_mb=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20  # never expanded to its 64 MB
+
+
+def test_error_zip_with_several_files_or_corrupt_archive(tmp_path, frame):
+    import zipfile
+
+    path = tmp_path / "two.csv.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("a.csv", "text,labels\n")
+        zf.writestr("b.csv", "text,labels\n")
+    with pytest.raises(DataValidationError, match="holds 2 files; it must hold exactly one"):
+        data.load_file(path)
+    bad = tmp_path / "bad.csv.gz"
+    bad.write_bytes(b"not gzip at all")
+    with pytest.raises(DataValidationError, match=r"Could not decompress 'bad.csv.gz' as gzip"):
+        data.load_file(bad)
+
+
+def test_error_delimiter_not_a_string(frame):
+    with pytest.raises(ConfigError, match=r"delimiter must be a string.*got 3"):
+        data.from_dataframe(frame, delimiter=3)
 
 
 def test_error_unsupported_extension(tmp_path):

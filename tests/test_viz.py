@@ -490,6 +490,56 @@ def test_embedding_scatter_rejects(kwargs):
 
 
 # ----------------------------------------------------------------------------------------- every builder
+def test_learning_curves_draw_the_full_data_score_per_setting():
+    fig = viz.learning_curves(_summary(), full_data=0.8)
+    ref = [t for t in fig.data if t.name and t.name.startswith("full-data score")]
+    assert [t.name for t in ref] == ["full-data score 0.800"]
+    xs = _summary()["n_labeled"]
+    assert list(ref[0].x) == [xs.min(), xs.max()] and list(ref[0].y) == [0.8, 0.8]
+    fig = viz.learning_curves(_summary(), full_data={"model textcnn": 0.7, "model mlp_ensemble": 0.6,
+                                                      "not computed": float("nan")})
+    ref = [t for t in fig.data if t.name and t.name.startswith("full-data score")]
+    assert [t.name for t in ref] == ["full-data score (model textcnn) 0.700", "full-data score (model mlp_ensemble) 0.600"]
+    assert ref[0].line.dash != ref[1].line.dash
+    assert fig.layout.showlegend is True
+    with pytest.raises(ConfigError, match="full_data"):
+        viz.learning_curves(_summary(), full_data={"x": "high"})
+
+
+def test_embedding_scatter_group_styles_and_picked_legend():
+    xy = np.arange(12, dtype=float).reshape(6, 2)
+    fig = viz.embedding_scatter(xy, ["unlabelled", "a", "b", "unlabelled", "a", "b"],
+                                picked_mask=[0, 1, 0, 0, 0, 0], group_order=["unlabelled", "a", "b"],
+                                group_styles={"unlabelled": {"color": "#9E9E9E", "opacity": 0.3},
+                                              "absent group": {"color": "#000000"}},
+                                picked_name="picked in round 3", picked_in_legend=False)
+    by_name = {t.name: t for t in fig.data}
+    assert by_name["unlabelled (2)"].marker.color == "#9E9E9E" and by_name["unlabelled (2)"].marker.opacity == 0.3
+    # the palette skips the restyled group: a and b keep the first two palette colours
+    assert by_name["a (2)"].marker.color == viz.series_style(0)["color"]
+    assert by_name["b (2)"].marker.color == viz.series_style(1)["color"]
+    ring = by_name["picked in round 3"]
+    assert ring.showlegend is False and list(ring.x) == [2.0]
+    with pytest.raises(ConfigError, match="group_styles"):
+        viz.embedding_scatter(xy, ["a"] * 6, group_styles={"a": 3})
+
+
+def _k_profile():
+    return pd.DataFrame({"label": ["a", "b", "c"], "k": [0.9, 0.2, 0.5], "kbar": [0.6, 0.4, 0.5],
+                         "predicted": [True, False, True]})
+
+
+def test_comal_k_profile_figure_bars_and_diamonds():
+    fig = viz.comal_k_profile_figure(_k_profile(), title="sample 7")
+    bars, diamonds = fig.data
+    assert list(bars.y) == [0.9, 0.2, 0.5] and list(diamonds.y) == [0.6, 0.4, 0.5]
+    blue, grey = theme.POSITIVE_COLOR, theme.UNPICKED_COLOR
+    assert list(bars.marker.color) == [blue, grey, blue]
+    assert diamonds.marker.symbol == "diamond" and fig.layout.title.text == "sample 7"
+    with pytest.raises(ConfigError, match="kbar"):
+        viz.comal_k_profile_figure(_k_profile().drop(columns="kbar"))
+
+
 def _all_figures():
     A, counts = _toy_A()
     rng = np.random.default_rng(1)
@@ -502,6 +552,7 @@ def _all_figures():
         "overlap": viz.strategy_overlap_heatmap(viz.jaccard_matrix({"a": [1, 2], "b": [2, 3]})),
         "sampling": viz.sampling_probability_distribution(rng.dirichlet(np.ones(10), size=3)),
         "embedding": viz.embedding_scatter(rng.normal(size=(10, 2)), ["x", "y"] * 5),
+        "k_profile": viz.comal_k_profile_figure(_k_profile()),
     }
 
 

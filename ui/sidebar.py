@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mlal_core import views
-from ui import state
+from mlal_core import export, views
+from ui import state, widgets
 
 
 @st.cache_resource(show_spinner=False)
@@ -37,3 +37,8 @@ def render() -> None:
                 st.caption(":material/autorenew: running rounds...")
         st.markdown("#### Device")
         st.caption(f"Models train on: **{device_text()}**")
+        st.markdown("#### Figure export")
+        st.radio("PNG / SVG size", list(export.EXPORT_SIZES), format_func=export.EXPORT_SIZES.get,
+                 key=widgets.EXPORT_SIZE_KEY,
+                 help="Screen: the figure as shown. Paper sizes lay it out for a journal column (smaller fonts, "
+                      "legend on top) and render PNGs at 300 dpi. HTML keeps the interactive screen figure.")

@@ -6,8 +6,6 @@ Pages read and write state only through these functions, so the keys live in one
 * ``al_pending``: ``{session_id: PendingRound}``, a round proposed for a person to label.
 * ``al_worker``: the :class:`~mlal_core.worker.SessionWorker` running the current session's rounds in
   the background (or None); ``al_worker_outcome``: the status of the last one that ended.
-* ``al_predictions``: ``{(session_id, round): (n, K) probabilities of that round's picks}``, kept
-  for rounds run in this browser session (the store does not hold predictions).
 * ``al_oracle``: ``"simulated"`` or ``"person"``.
 * ``uploaded_dataset``: the last uploaded, validated dataset (or None).
 """
@@ -20,7 +18,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
@@ -33,7 +30,6 @@ SESSION_KEY = "al_session"
 PENDING_KEY = "al_pending"
 WORKER_KEY = "al_worker"
 OUTCOME_KEY = "al_worker_outcome"
-PREDICTIONS_KEY = "al_predictions"
 ORACLE_KEY = "al_oracle"
 UPLOAD_KEY = "uploaded_dataset"
 HOME_PAGE = "pages/home.py"
@@ -142,18 +138,10 @@ def get_worker(session: ActiveLearningSession | None = None) -> SessionWorker | 
 
 
 def start_worker(session: ActiveLearningSession, records: int, *, commit: bool = True) -> SessionWorker:
-    """Write ``records`` more records of ``session`` in a background thread (see ``mlal_core.worker``);
-    the picks' predicted probabilities are kept for the picks table. ``commit=False``: propose one
-    round for a person to label (it becomes the pending round when the worker is done)."""
-    kept = st.session_state.setdefault(PREDICTIONS_KEY, {})
-    sid = session.session_id
-
-    def keep(record, pending) -> None:  # runs in the worker thread: plain dict writes only
-        proba = pending.predicted_proba()
-        if proba is not None:
-            kept[(sid, int(record.round))] = np.asarray(proba)
-
-    worker = SessionWorker(session, records, lock=session_lock(session), on_record=keep, commit=commit)
+    """Write ``records`` more records of ``session`` in a background thread (see ``mlal_core.worker``).
+    ``commit=False``: propose one round for a person to label (it becomes the pending round when the
+    worker is done)."""
+    worker = SessionWorker(session, records, lock=session_lock(session), commit=commit)
     st.session_state[WORKER_KEY] = worker
     st.session_state[OUTCOME_KEY] = None
     return worker.start()
@@ -175,16 +163,6 @@ def finish_worker() -> WorkerStatus | None:
 def pop_outcome() -> WorkerStatus | None:
     """The status of the last worker that ended (once)."""
     return st.session_state.pop(OUTCOME_KEY, None)
-
-
-def remember_predictions(session: ActiveLearningSession, round_: int, proba: np.ndarray | None) -> None:
-    if proba is not None:
-        st.session_state.setdefault(PREDICTIONS_KEY, {})[(session.session_id, int(round_))] = np.asarray(proba)
-
-
-def predictions(session: ActiveLearningSession, round_: int) -> np.ndarray | None:
-    """The model's probabilities for the picks of ``round_`` (when that round ran in this browser)."""
-    return st.session_state.get(PREDICTIONS_KEY, {}).get((session.session_id, int(round_)))
 
 
 # ---------------------------------------------------------------------------------- caches

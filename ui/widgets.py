@@ -18,14 +18,24 @@ def explain(title: str, body: str, latex: str | list[str] | None = None, expande
             st.latex(eq)
 
 
+EXPORT_SIZE_KEY = "export_size"
+
+
+def export_size() -> str:
+    """The figure export size chosen in the sidebar (``export.EXPORT_SIZES``)."""
+    return st.session_state.get(EXPORT_SIZE_KEY, "screen")
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
-def _figure_bytes(fig_json: str, fmt: str) -> bytes:
-    """Render a figure (given as plotly JSON, so it can be a cache key) to ``fmt`` bytes."""
-    return export.figure_to_bytes(pio.from_json(fig_json), fmt)
+def _figure_bytes(fig_json: str, fmt: str, size: str = "screen") -> bytes:
+    """Render a figure (given as plotly JSON, so it can be a cache key) to ``fmt`` bytes at ``size``."""
+    fig, kwargs = export.sized_for_export(pio.from_json(fig_json), size)
+    return export.figure_to_bytes(fig, fmt, **(kwargs if fmt in ("png", "svg") else {}))
 
 
 def figure(fig: go.Figure, key: str, formats: tuple[str, ...] = ("png", "svg", "html"), **chart_kwargs):
-    """Show a plotly figure with download buttons; PNG/SVG are rendered only when asked for.
+    """Show a plotly figure with download buttons; PNG/SVG are rendered only when asked for, at the
+    export size chosen in the sidebar (screen, or laid out for one / two paper columns at 300 dpi).
 
     ``chart_kwargs`` go to ``st.plotly_chart`` (e.g. ``on_select="rerun", selection_mode="points"``);
     returns what it returns (the selection event when ``on_select`` is set). The chart's widget key
@@ -40,7 +50,7 @@ def figure(fig: go.Figure, key: str, formats: tuple[str, ...] = ("png", "svg", "
             continue
         col.download_button(
             fmt.upper(),
-            data=lambda fmt=fmt: _figure_bytes(fig.to_json(), fmt),
+            data=lambda fmt=fmt, size=export_size(): _figure_bytes(fig.to_json(), fmt, size),
             file_name=export.figure_filename(title, fmt),
             key=f"dl_{key}_{fmt}",
             on_click="ignore",

@@ -23,6 +23,7 @@ from .samplers import (
     quantize_bins,
     quantizer,
     sample_weights,
+    sampler_parameters,
     selection_probabilities,
     window_difference,
 )
@@ -31,5 +32,5 @@ __all__ = [
     "SAMPLERS", "ActiveBiasSampler", "BalanceSampler", "BatchSampler", "HardImbalanceSampler",
     "RandomSampler", "RecencyBiasSampler", "UncertaintySampler", "available_samplers", "binary_entropy",
     "label_uncertainty", "make_sampler", "minmax", "mutual_information_matrix", "pressure",
-    "quantize_bins", "quantizer", "sample_weights", "selection_probabilities", "window_difference",
+    "quantize_bins", "quantizer", "sample_weights", "sampler_parameters", "selection_probabilities", "window_difference",
 ]

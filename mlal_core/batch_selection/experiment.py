@@ -23,7 +23,7 @@ from sklearn.metrics import hamming_loss, label_ranking_loss
 
 from ..errors import ConfigError
 from ..metrics import macro_auc
-from .samplers import SAMPLERS, BatchSampler, make_sampler
+from .samplers import SAMPLERS, BatchSampler, make_sampler, mutual_information_matrix, sample_weights
 
 METRICS = ("macro_auc", "ranking_loss", "hamming_loss")
 LOWER_IS_BETTER = {"ranking_loss", "hamming_loss"}
@@ -86,6 +86,7 @@ class BatchSelectionResult:
     histories: dict[str, list[dict]] = field(default_factory=dict)
     seconds: float = 0.0
     label_names: list[str] = field(default_factory=list)
+    code_version: dict = field(default_factory=dict)  # set by report.build: which code made a cached result
 
     def summary(self, which: str = "best") -> pd.DataFrame:
         """Mean and std over seeds of the test metrics per sampler (``which``: ``"best"`` = at the
@@ -202,6 +203,63 @@ def run_batch_selection(
                                 label_names=list(ds.label_names))
 
 
+# ----------------------------------------------------------------------------- per-epoch summaries
+def _off_diagonal(C: np.ndarray) -> np.ndarray:
+    C = np.asarray(C, dtype=np.float64)
+    return C[~np.eye(len(C), dtype=bool)]
+
+
+def correlation_summary(history: list[dict]) -> pd.DataFrame:
+    """Per recorded epoch of an uncertainty-sampler ``history``: the mean and the largest
+    off-diagonal entry of C (mutual information, nats). Columns ``after epoch`` (epochs trained when
+    C was computed, as in the heatmap titles), ``mean off-diagonal C``, ``max off-diagonal C``."""
+    rows = [{"after epoch": int(h["epoch"]), "mean off-diagonal C": float(_off_diagonal(h["C"]).mean()),
+             "max off-diagonal C": float(_off_diagonal(h["C"]).max())}
+            for h in history if "C" in h and len(h["C"]) > 1]
+    return pd.DataFrame(rows, columns=["after epoch", "mean off-diagonal C", "max off-diagonal C"])
+
+
+def correlation_change(history: list[dict], a: int, b: int) -> dict[str, float]:
+    """Mean off-diagonal C after epochs ``a`` and ``b`` and the mean absolute change between them."""
+    hs = {h["epoch"]: h for h in history if "C" in h}
+    if a not in hs or b not in hs:
+        raise ConfigError(f"Epochs {a}, {b} not both recorded; recorded: {sorted(hs)}.")
+    Ca, Cb = np.asarray(hs[a]["C"], float), np.asarray(hs[b]["C"], float)
+    return {"mean_a": float(_off_diagonal(Ca).mean()), "max_a": float(_off_diagonal(Ca).max()),
+            "mean_b": float(_off_diagonal(Cb).mean()), "max_b": float(_off_diagonal(Cb).max()),
+            "mean_abs_change": float(np.abs(_off_diagonal(Cb - Ca)).mean())}
+
+
+def pressure_table(history: list[dict]) -> pd.DataFrame:
+    """Per recorded epoch: ``epoch`` (1-based, the epoch whose batches use these probabilities), the
+    pressure ``s_t`` (NaN for samplers without one) and the spread ``max P / min P``."""
+    return pd.DataFrame({"epoch": [int(h["epoch"]) + 1 for h in history],
+                         "pressure s_t": [float(h.get("s", np.nan)) for h in history],
+                         "max P / min P": [float(np.max(h["p"]) / max(float(np.min(h["p"])), 1e-300))
+                                           for h in history]})
+
+
+# ----------------------------------------------------------------------------- does C matter?
+def weight_rank_agreement(U: np.ndarray, C: np.ndarray) -> float:
+    """Spearman rank correlation between the sample weights with C (Eq. 7-8) and without (C = I):
+    1 means C does not change which rows are drawn more often."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(sample_weights(U, C), sample_weights(U)).statistic)
+
+
+def mi_noise_floor(U: np.ndarray, tau: int = 10, n_permutations: int = 20, random_state: int = 0) -> np.ndarray:
+    """Mean off-diagonal mutual information of C (Eq. 6) after permuting every column of ``U``
+    independently (which destroys any dependence between labels but keeps each label's binned
+    distribution): the finite-sample bias of the plug-in MI estimate, one value per permutation."""
+    U = np.asarray(U, dtype=np.float64)
+    rng = np.random.default_rng(random_state)
+    out = np.empty(int(n_permutations))
+    for r in range(int(n_permutations)):
+        out[r] = _off_diagonal(mutual_information_matrix(rng.permuted(U, axis=0), tau)).mean()  # columns shuffled independently
+    return out
+
+
 # ----------------------------------------------------------------------------- figures
 def convergence_figure(result: BatchSelectionResult, metric: str = "macro_auc", split: str = "valid"):
     """Per-epoch ``metric`` on ``split`` per sampler, mean +- std over seeds (paper Fig. 3-4)."""
@@ -247,6 +305,18 @@ def correlation_drift_figures(history: list[dict], epochs: tuple[int, int] | Non
     fd.update_xaxes(title_text="Label")
     fd.update_yaxes(title_text="Label")
     return fa, fb, fd, (a, b)
+
+
+def correlation_trend_figure(history: list[dict], title: str | None = None):
+    """Mean (and largest) off-diagonal C per recorded epoch (``correlation_summary``), as lines."""
+    from ..viz import per_round_bars_or_lines
+
+    df = correlation_summary(history)
+    if df.empty:
+        raise ConfigError("This history has no correlation matrices (use the uncertainty sampler with keep_matrices).")
+    return per_round_bars_or_lines(df, ["mean off-diagonal C", "max off-diagonal C"], x="after epoch", kind="line",
+                                   x_title="After epoch", y_title="Mutual information (nats)",
+                                   title=title or "Off-diagonal label correlation C per epoch")
 
 
 def probability_figure(history: list[dict], max_epochs: int = 12, title: str | None = None):

@@ -18,16 +18,23 @@ One interface for every trainer in ``mlal_core.models``:
   ``keep_matrices=False`` keeps only ``p`` / ``w`` / ``s`` (less memory on long runs).
 * ``bind_predictor(predict)``: the trainer hands a function ``X -> (m, K)`` probabilities with the
   current weights; samplers ignore it, monitoring wrappers (the experiment) use it.
+* ``prediction_window()`` (samplers that keep predictions): the (T, n, K) predictions the next
+  probabilities are computed from, oldest first.
 
-``make_sampler(name, **params)`` builds one by registry name; ``available_samplers()`` lists them.
+Samplers are scikit-learn estimators: parameters stored as given, ``get_params`` / ``set_params`` /
+``sklearn.base.clone`` work, ``_validate_params`` runs in ``__init__`` and ``reset``.
+``make_sampler(name, **params)`` builds one by registry name; ``available_samplers()`` lists them and
+``sampler_parameters(name)`` gives a sampler's parameters with their defaults.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections import deque
 
 import numpy as np
+from sklearn.base import BaseEstimator, clone
 
 from ..errors import ConfigError, unknown_name_error
 from ..scoring import binary_entropy
@@ -139,10 +146,34 @@ def _label_stats(Y: np.ndarray):
     return Y, counts
 
 
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _is_number(x) -> bool:
+    return (isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+            and math.isfinite(float(x)))
+
+
+def _is_bool(x) -> bool:
+    return isinstance(x, (bool, np.bool_))
+
+
 # ----------------------------------------------------------------------------- samplers
-class BatchSampler:
-    """Base class (see the module docstring). Subclasses set ``name`` and override ``_scores``
-    (per-row utilities, higher = sampled more) or ``_probabilities``."""
+class BatchSampler(BaseEstimator):
+    """Base class (see the module docstring).
+
+    scikit-learn style: ``__init__`` stores the parameters as given (``get_params`` / ``set_params`` /
+    ``sklearn.base.clone`` work, also on a model holding a sampler), ``_validate_params`` checks them
+    (in ``__init__`` and again in ``reset``, so ``set_params`` is checked before the next fit), and
+    ``reset`` creates the per-fit state (``history``, the probabilities, the prediction window).
+    Subclasses set ``name`` and implement ``_compute``.
+
+    Parameters
+    ----------
+    warmup : epochs of random permutations before the sampler's probabilities are used (the paper: 5).
+    keep_matrices : keep ``U`` / ``C`` in ``history`` (False: only ``p``, ``w``, ``s``).
+    """
 
     name = "base"
     display_name = "Base"
@@ -151,14 +182,26 @@ class BatchSampler:
     replacement = True   # after the warm-up: draws with replacement from P
 
     def __init__(self, warmup: int = 5, keep_matrices: bool = True):
-        if int(warmup) < 0:
-            raise ConfigError(f"{self.name}: warmup must be >= 0, got {warmup}.")
-        self.warmup = int(warmup)
-        self.keep_matrices = bool(keep_matrices)
-        self.reset(0, 0, 1)
+        self.warmup = warmup
+        self.keep_matrices = keep_matrices
+        self._validate_params()
+
+    # -- parameters
+    def _need(self, cond: bool, msg: str) -> None:
+        if not cond:
+            raise ConfigError(f"Batch sampler {self.name!r}: {msg}")
+
+    def _validate_params(self) -> None:
+        self._need(_is_int(self.warmup) and self.warmup >= 0,
+                   f"warmup must be an integer >= 0 (epochs of random batches before the sampler's "
+                   f"probabilities are used; the paper uses 5), got {self.warmup!r}.")
+        self._need(_is_bool(self.keep_matrices),
+                   f"keep_matrices must be True or False (False keeps only p, w, s per epoch), got {self.keep_matrices!r}.")
 
     # -- protocol
     def reset(self, n: int, n_labels: int, epochs: int, Y: np.ndarray | None = None) -> None:
+        """Start a fit: check the parameters, forget the prediction history (see the module docstring)."""
+        self._validate_params()
         self.n_ = int(n)
         self.n_labels_ = int(n_labels)
         self.epochs_ = max(int(epochs), 1)
@@ -188,7 +231,7 @@ class BatchSampler:
         proba = np.asarray(proba, dtype=np.float64)
         self._update(int(epoch), proba, np.asarray(Y, dtype=np.float64))
         nxt = int(epoch) + 1
-        if self.warmup <= nxt < self.epochs_ and self.adaptive:  # no probabilities for an epoch that never runs
+        if int(self.warmup) <= nxt < self.epochs_ and self.adaptive:  # no probabilities for an epoch that never runs
             rec = self._compute(nxt, proba, np.asarray(Y, dtype=np.float64))
             if rec is not None:
                 self._p[nxt] = rec["p"]
@@ -206,27 +249,24 @@ class BatchSampler:
         raise NotImplementedError
 
     def pressure_at(self, epoch: int, s0: float) -> float:
-        return pressure(epoch, s0, self.warmup, self.epochs_ - 1)
-
-    def get_params(self) -> dict:
-        import inspect
-
-        return {k: getattr(self, k) for k in inspect.signature(type(self).__init__).parameters if k != "self"}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+        """Eq. 11 with ``t_start`` = the warm-up and ``t_end`` = the last epoch of the schedule
+        (``epochs - 1``; see the uncertainty sampler's note on early stopping)."""
+        return pressure(epoch, s0, int(self.warmup), self.epochs_ - 1)
 
 
 class RandomSampler(BatchSampler):
+    """A fresh random permutation every epoch (plain shuffling); no warm-up, no probabilities."""
+
     name = "random"
     display_name = "Random"
     explanation = "A fresh random permutation of the labelled rows every epoch (the usual shuffling)."
     adaptive = False
     replacement = False
+    warmup = 0
 
     def __init__(self, keep_matrices: bool = True):
-        super().__init__(warmup=0, keep_matrices=keep_matrices)
+        self.keep_matrices = keep_matrices
+        self._validate_params()
 
 
 class BalanceSampler(BatchSampler):
@@ -251,13 +291,11 @@ class BalanceSampler(BatchSampler):
         return np.where(npos > 0, (Y @ inv) / np.maximum(npos, 1), 1.0)
 
     def _reset_state(self) -> None:
-        if self.Y_ is not None and self.warmup == 0 and len(self.Y_):
+        self._static = None
+        if self.Y_ is not None and int(self.warmup) == 0 and len(self.Y_):
             w = self._weights(self.Y_)
-            p = w / w.sum()
-            self._static = p
-            self.history.append({"epoch": 0, "p": p, "w": minmax(w), "s": float("nan")})
-        else:
-            self._static = None
+            self._static = w / w.sum()
+            self.history.append({"epoch": 0, "p": self._static, "w": minmax(w), "s": float("nan")})
 
     def probabilities(self, epoch: int):
         if self._static is not None:
@@ -273,22 +311,29 @@ class BalanceSampler(BatchSampler):
 
 
 class _WindowSampler(BatchSampler):
-    """Keeps the last ``window`` predictions (or the whole history with ``window=None``)."""
+    """Keeps the last ``window`` predictions (``window = None``: the whole history) for ``_compute``."""
 
-    def __init__(self, window: int | None = 5, warmup: int = 5, keep_matrices: bool = True):
-        if window is not None and int(window) < 1:
-            raise ConfigError(f"{self.name}: window must be >= 1 or None, got {window}.")
-        self.window = None if window is None else int(window)
-        super().__init__(warmup=warmup, keep_matrices=keep_matrices)
+    window: int | None = None
+
+    def _check_window(self, minimum: int, why: str) -> None:
+        self._need(_is_int(self.window) and self.window >= minimum,
+                   f"window must be an integer >= {minimum} ({why}; the paper uses T = 5), got {self.window!r}.")
+
+    def _check_s0(self) -> None:
+        self._need(_is_number(self.s0) and self.s0 >= 1,
+                   f"s0 must be a number >= 1 (the initial selection pressure: the most uncertain row is s0 "
+                   f"times as likely as the least; 1 = uniform; the paper uses 100), got {self.s0!r}.")
 
     def _reset_state(self) -> None:
-        self._hist = deque(maxlen=self.window)
+        self._window = deque(maxlen=None if self.window is None else int(self.window))
 
     def _update(self, epoch, proba, Y):
-        self._hist.append(proba.astype(np.float32))
+        self._window.append(proba.astype(np.float32))
 
-    def _stack(self) -> np.ndarray:
-        return np.stack(self._hist).astype(np.float64)
+    def prediction_window(self) -> np.ndarray:
+        """(T', n, K) float64: the predictions the next probabilities are computed from (the last
+        ``window`` observed, oldest first; fewer during the first epochs)."""
+        return np.stack(self._window).astype(np.float64)
 
 
 class ActiveBiasSampler(_WindowSampler):
@@ -302,24 +347,24 @@ class ActiveBiasSampler(_WindowSampler):
     explanation = "Rows whose predictions varied most over the whole training history are drawn more often."
 
     def __init__(self, warmup: int = 5, smoothing: float = 1.0, keep_matrices: bool = True):
-        self.smoothing = float(smoothing)
-        super().__init__(window=None, warmup=warmup, keep_matrices=keep_matrices)
+        self.smoothing = smoothing
+        super().__init__(warmup=warmup, keep_matrices=keep_matrices)
 
-    def __repr__(self):  # window is fixed to None
-        return f"ActiveBiasSampler(warmup={self.warmup}, smoothing={self.smoothing})"
-
-    def get_params(self):
-        return {"warmup": self.warmup, "smoothing": self.smoothing, "keep_matrices": self.keep_matrices}
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        self._need(_is_number(self.smoothing) and self.smoothing >= 0,
+                   f"smoothing must be a number >= 0 (eps = smoothing x mean std is added to every row's "
+                   f"score; 0 never draws rows whose predictions did not move), got {self.smoothing!r}.")
 
     def _compute(self, epoch, proba, Y):
-        H = self._stack()
+        H = self.prediction_window()
         if H.shape[0] < 2:
             U = np.zeros(H.shape[1:])
         else:
             var = H.var(axis=0, ddof=1)
             U = np.sqrt(var + var**2 / (H.shape[0] - 1))
         score = U.sum(axis=1)
-        eps = self.smoothing * float(score.mean()) + _EPS
+        eps = float(self.smoothing) * float(score.mean()) + _EPS
         p = (score + eps) / (score + eps).sum()
         return {"p": p, "w": minmax(score), "U": U.astype(np.float32), "s": float("nan")}
 
@@ -327,19 +372,13 @@ class ActiveBiasSampler(_WindowSampler):
 class _PressureSampler(_WindowSampler):
     """Score -> min-max -> quantiser (Eq. 9) -> probabilities under decaying pressure (Eq. 10-11)."""
 
-    def __init__(self, window: int | None = 5, s0: float = 100.0, warmup: int = 5, keep_matrices: bool = True):
-        if float(s0) < 1:
-            raise ConfigError(f"{self.name}: s0 must be >= 1, got {s0}.")
-        self.s0 = float(s0)
-        super().__init__(window=window, warmup=warmup, keep_matrices=keep_matrices)
-
     def _score(self, proba, Y) -> tuple[np.ndarray, dict]:
         raise NotImplementedError
 
     def _compute(self, epoch, proba, Y):
         score, extra = self._score(proba, Y)
         w = minmax(score)
-        s = self.pressure_at(epoch, self.s0)
+        s = self.pressure_at(epoch, float(self.s0))
         p = selection_probabilities(w, s)
         return {"p": p, "w": w, "s": s, **extra}
 
@@ -354,10 +393,17 @@ class RecencyBiasSampler(_PressureSampler):
     explanation = "Rows whose thresholded predictions flipped most in the recent window are drawn more often."
 
     def __init__(self, window: int = 5, s0: float = 100.0, warmup: int = 5, keep_matrices: bool = True):
-        super().__init__(window=window, s0=s0, warmup=warmup, keep_matrices=keep_matrices)
+        self.window = window
+        self.s0 = s0
+        super().__init__(warmup=warmup, keep_matrices=keep_matrices)
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        self._check_window(1, "the number of recent predictions whose flips are counted")
+        self._check_s0()
 
     def _score(self, proba, Y):
-        H = self._stack()
+        H = self.prediction_window()
         frac1 = (H > 0.5).mean(axis=0)
         U = binary_entropy(frac1)
         return U.sum(axis=1), {"U": U.astype(np.float32)}
@@ -372,15 +418,15 @@ class HardImbalanceSampler(_PressureSampler):
     name = "hard_imbalance"
     display_name = "Hard Imbalance"
     explanation = "Rows with a high loss on rare (imbalanced) labels are drawn more often."
+    window = 1
 
     def __init__(self, s0: float = 100.0, warmup: int = 5, keep_matrices: bool = True):
-        super().__init__(window=1, s0=s0, warmup=warmup, keep_matrices=keep_matrices)
+        self.s0 = s0
+        super().__init__(warmup=warmup, keep_matrices=keep_matrices)
 
-    def get_params(self):
-        return {"s0": self.s0, "warmup": self.warmup, "keep_matrices": self.keep_matrices}
-
-    def __repr__(self):
-        return f"HardImbalanceSampler(s0={self.s0}, warmup={self.warmup})"
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        self._check_s0()
 
     def _score(self, proba, Y):
         Y, counts = _label_stats(Y)
@@ -401,7 +447,31 @@ class UncertaintySampler(_PressureSampler):
     the columns of U in ``tau`` bins (Eq. 6, diagonal 1), ``w = rowsum(U C)`` min-max normalised
     (Eq. 7-8), quantiser with Delta = 1/n (Eq. 9), ``P ∝ s_t^(-Q(w)/n)`` (Eq. 10) with ``s_t`` from
     ``s0`` down to 1 between the end of the warm-up and the last epoch (Eq. 11).
-    ``use_correlation=False`` is the released code's variant (C = identity), off by default."""
+    ``use_correlation=False`` is the released code's variant (C = identity), off by default.
+
+    Parameters
+    ----------
+    window : T, the predictions per row and label in Eq. 4 (paper: 5).
+    lambda1 : weight of the fluctuation d against the entropy e in Eq. 5 (paper: 0.5).
+    tau : bins of width 1/tau for the mutual information of Eq. 6 (paper: 10).
+    s0 : initial selection pressure of Eq. 11 (paper: 100).
+    warmup : epochs of random batches first (paper: 5).
+    use_correlation : weight U by C (Eq. 7; the paper) or use C = identity (the released code).
+    keep_matrices : keep U and C per epoch in ``history``.
+
+    Two deviations from the paper's Algorithm 1:
+
+    * **When U is updated.** Algorithm 1 updates U (line 15) from the forward passes of the sampled
+      mini-batches, so a row's history only grows in the epochs in which it is drawn (and twice
+      when drawn twice). Here the trainer calls ``observe`` after every epoch with the predictions
+      of a dropout-off pass over *all* labelled rows: every row gets exactly one prediction per
+      epoch, from the weights at the end of the epoch, and the window of Eq. 4 always spans the
+      last T epochs. This costs one inference pass over the labelled rows per epoch.
+    * **Pressure schedule with early stopping.** ``t_end`` of Eq. 11 is the *maximum* number of
+      epochs the trainer was configured for (``epochs`` of ``reset``; ``s_t`` reaches 1 at the
+      last of them). When a trainer stops early (validation patience), training ends before
+      ``t_end``, so the last epochs that ran still sampled with ``s_t > 1``.
+    """
 
     name = "uncertainty"
     display_name = "Uncertainty (Zhou et al.)"
@@ -411,19 +481,35 @@ class UncertaintySampler(_PressureSampler):
 
     def __init__(self, window: int = 5, lambda1: float = 0.5, tau: int = 10, s0: float = 100.0,
                  warmup: int = 5, use_correlation: bool = True, keep_matrices: bool = True):
-        if not 0.0 <= float(lambda1) <= 1.0:
-            raise ConfigError(f"uncertainty: lambda1 must be in [0, 1], got {lambda1}.")
-        if int(tau) < 1:
-            raise ConfigError(f"uncertainty: tau must be >= 1, got {tau}.")
-        self.lambda1 = float(lambda1)
-        self.tau = int(tau)
-        self.use_correlation = bool(use_correlation)
-        super().__init__(window=window, s0=s0, warmup=warmup, keep_matrices=keep_matrices)
+        self.window = window
+        self.lambda1 = lambda1
+        self.tau = tau
+        self.s0 = s0
+        self.use_correlation = use_correlation
+        super().__init__(warmup=warmup, keep_matrices=keep_matrices)
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        self._check_window(2, "Eq. 4 needs at least two predictions to measure a fluctuation")
+        self._need(_is_number(self.lambda1) and 0.0 <= self.lambda1 <= 1.0,
+                   f"lambda1 must be a number in [0, 1] (the weight of the fluctuation d against the entropy "
+                   f"e in Eq. 5; the paper uses 0.5), got {self.lambda1!r}.")
+        self._need(_is_int(self.tau) and self.tau >= 2,
+                   f"tau must be an integer >= 2 (bins of width 1/tau for the mutual information of Eq. 6; "
+                   f"the paper uses 10), got {self.tau!r}.")
+        self._check_s0()
+        self._need(_is_bool(self.use_correlation),
+                   f"use_correlation must be True (the paper, Eq. 7) or False (C = identity, the released "
+                   f"code), got {self.use_correlation!r}.")
+
+    def uncertainty_matrix(self) -> np.ndarray:
+        """U (n, K) of Eq. 5 from the current prediction window (what the next ``_compute`` uses)."""
+        return label_uncertainty(self.prediction_window(), float(self.lambda1))
 
     def _score(self, proba, Y):
-        U = label_uncertainty(self._stack(), self.lambda1)
+        U = self.uncertainty_matrix()
         K = U.shape[1]
-        C = mutual_information_matrix(U, self.tau) if self.use_correlation else np.eye(K)
+        C = mutual_information_matrix(U, int(self.tau)) if self.use_correlation else np.eye(K)
         score = (U @ C).sum(axis=1)
         return score, {"U": U.astype(np.float32), "C": C.astype(np.float32)}
 
@@ -442,9 +528,9 @@ def available_samplers() -> list[str]:
 
 def make_sampler(name="random", **params) -> BatchSampler:
     """A new sampler: ``name`` is a registry name, or a dict ``{"name": ..., **params}``, or a
-    ``BatchSampler`` (returned as a fresh copy with the same parameters)."""
+    ``BatchSampler`` (returned as a fresh, unfitted copy: ``sklearn.base.clone`` plus ``params``)."""
     if isinstance(name, BatchSampler):
-        return type(name)(**{**name.get_params(), **params})
+        return clone(name).set_params(**params) if params else clone(name)
     if isinstance(name, dict):
         d = dict(name)
         if "name" not in d:
@@ -454,10 +540,18 @@ def make_sampler(name="random", **params) -> BatchSampler:
     if key not in SAMPLERS:
         raise unknown_name_error("batch sampler", str(name), SAMPLERS)
     cls = SAMPLERS[key]
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        import inspect
+    allowed = sampler_parameters(key)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ConfigError(f"Bad parameter(s) for batch sampler {key!r}: {', '.join(unknown)}. "
+                          f"Known: {', '.join(allowed)}.")
+    return cls(**params)
 
-        allowed = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        raise ConfigError(f"Bad parameter(s) for batch sampler {key!r}: {exc}. Known: {', '.join(allowed)}.") from None
+
+def sampler_parameters(name: str) -> dict:
+    """The parameters of sampler ``name`` and their defaults (``{"window": 5, ...}``)."""
+    key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
+    if key not in SAMPLERS:
+        raise unknown_name_error("batch sampler", str(name), SAMPLERS)
+    sig = inspect.signature(SAMPLERS[key].__init__)
+    return {k: p.default for k, p in sig.parameters.items() if k != "self"}

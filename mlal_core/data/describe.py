@@ -30,7 +30,8 @@ def describe(ds: MultiLabelDataset) -> dict:
       :mod:`mlal_core.stats` / :mod:`mlal_core.correlation`, named as in the bundled ``meta.json``)
       plus ``avg_words`` (mean whitespace tokens per text) for text sets or ``n_features`` for tabular;
     * ``label_counts``: DataFrame indexed by label name, columns ``train, valid, test, all`` (positives)
-      and ``IRLbl`` (over all splits; ``inf`` for a label with no positive);
+      ``IRLbl`` (of the training split, the pool) and ``IRLbl (all splits)``; ``inf`` for a label
+      with no positive;
     * ``table``: DataFrame with one row per split plus ``all`` and the statistics as columns.
 
     Values are unrounded floats; an empty split gives ``nan`` where a mean is undefined.
@@ -42,7 +43,8 @@ def describe(ds: MultiLabelDataset) -> dict:
     overall = _split_summary(whole, np.concatenate([words[s] for s in SPLIT_NAMES]) if ds.kind == "text" else None)
     counts = pd.DataFrame({s: stats.label_counts(ds.split(s).Y) for s in SPLIT_NAMES}, index=list(ds.label_names))
     counts["all"] = counts[list(SPLIT_NAMES)].sum(axis=1)
-    counts["IRLbl"] = stats.irlbl(whole.Y)
+    counts["IRLbl"] = stats.irlbl(ds.train.Y)
+    counts["IRLbl (all splits)"] = stats.irlbl(whole.Y)
     counts.index.name = "label"
     table = pd.DataFrame({**per_split, "all": overall}).T
     return {

@@ -6,9 +6,12 @@ Accepted layouts (one row per sample):
   whose remaining numeric columns are the features;
 * labels, either
   - **one column** (``labels_column``) holding per row a list (Parquet / JSONL lists, or a string
-    such as ``'["a", "b"]'``) or a delimiter-separated string (``"a|b"``, ``"a;b"``, ``"a,b"``;
-    the delimiter is inferred among ``| ; ,`` when ``delimiter`` is None, and the choice is
-    reported in ``meta["notes"]``), or
+    such as ``'["a", "b"]'``) or a delimiter-separated string (``"a|b"``, ``"a;b"``, ``"a,b"``).
+    With ``delimiter=None`` it is inferred: ``|`` or ``;`` when present; ``,`` only when every
+    comma-separated piece also occurs as a label on its own, and otherwise the file is refused with
+    a request for an explicit ``delimiter`` (a comma may be part of a name such as
+    ``"Arts, Culture"``); ``delimiter=""`` keeps each value as one label. The choice is reported
+    in ``meta["notes"]``; or
   - **one 0/1 column per label** (``label_columns``; values 0/1, true/false or "0"/"1").
   With neither given, a column called ``labels`` / ``label`` / ``tags`` / ``categories`` /
   ``topics`` (any case) is the label column; failing that, every column other than the text and
@@ -26,10 +29,14 @@ in the error's ``problems`` attribute.
 from __future__ import annotations
 
 import ast
+import bz2
 import difflib
+import gzip
 import io
 import json
+import lzma
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -99,22 +106,21 @@ def _format_of(filename: str) -> tuple[str, str | None, str]:
     return fmt, compression, os.path.basename(base)
 
 
-def _read_frame(source, fmt: str, compression: str | None, sep: str | None) -> pd.DataFrame:
-    """Read a file path or a binary buffer into a DataFrame, keeping empty cells as ''."""
+def _read_frame(source, fmt: str, sep: str | None) -> pd.DataFrame:
+    """Read a path or a binary buffer (already decompressed) into a DataFrame; empty cells stay ''."""
     try:
         if fmt in ("csv", "tsv"):
             return pd.read_csv(source, sep=sep or ("," if fmt == "csv" else "\t"), keep_default_na=False,
-                               na_values=[], compression=compression)
+                               na_values=[])
         if fmt == "jsonl":
-            return pd.read_json(source, lines=True, dtype=False, convert_dates=False, compression=compression)
+            return pd.read_json(source, lines=True, dtype=False)
         if fmt == "json":  # a JSON array of records, or JSON lines under a .json name
             try:
-                return pd.read_json(source, orient="records", dtype=False, convert_dates=False,
-                                    compression=compression)
+                return pd.read_json(source, orient="records", dtype=False)
             except ValueError:
                 if hasattr(source, "seek"):
                     source.seek(0)
-                return pd.read_json(source, lines=True, dtype=False, convert_dates=False, compression=compression)
+                return pd.read_json(source, lines=True, dtype=False)
         return pd.read_parquet(source)
     except DataValidationError:
         raise
@@ -126,6 +132,71 @@ def _check_size(size: int, max_mb: float, fname: str) -> None:
     if size > float(max_mb) * 1024 * 1024:
         raise _invalid(f"The file {fname!r} is {size / 1024 / 1024:.1f} MB; the limit is {max_mb:g} MB (max_mb). "
                        "Pass a smaller file (a sample of its rows) or raise max_mb.")
+
+
+_CHUNK = 1 << 20  # bytes read from a decompressor at a time
+
+
+def _too_large_decompressed(max_mb: float, fname: str) -> DataValidationError:
+    return _invalid(f"The file {fname!r} decompresses to more than {max_mb:g} MB; the limit (max_mb) "
+                    "applies to the decompressed content too. Pass a smaller file (a sample of its rows) "
+                    "or raise max_mb.")
+
+
+def _open_decompressed(raw, compression: str, max_mb: float, fname: str):
+    """A binary stream of the decompressed content of the open binary file ``raw``."""
+    if compression == "gzip":
+        return gzip.GzipFile(fileobj=raw)
+    if compression == "bz2":
+        return bz2.BZ2File(raw)
+    if compression == "xz":
+        return lzma.LZMAFile(raw)
+    if compression == "zstd":
+        try:
+            import zstandard
+        except ImportError as exc:
+            raise _invalid(f"{fname!r} is zstd-compressed, which needs the 'zstandard' package "
+                           "(not installed); upload it uncompressed or as .gz instead.") from exc
+        return zstandard.ZstdDecompressor().stream_reader(raw)
+    archive = zipfile.ZipFile(raw)  # "zip"
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    if len(members) != 1:
+        raise _invalid(f"The ZIP archive {fname!r} holds {len(members)} files; "
+                       "it must hold exactly one data file.")
+    if members[0].file_size > float(max_mb) * 1024 * 1024:  # as declared; the read below checks the truth
+        raise _too_large_decompressed(max_mb, fname)
+    return archive.open(members[0])
+
+
+def _decompress(source, compression: str, max_mb: float, fname: str) -> bytes:
+    """The decompressed bytes of ``source`` (a path or a binary buffer), refusing more than ``max_mb``.
+
+    The content is read in chunks and reading stops as soon as it passes the limit, so a small
+    archive that would expand to gigabytes (a "zip bomb") is refused without being expanded.
+    """
+    errors: tuple[type[BaseException], ...] = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError)
+    if compression == "zstd":
+        try:
+            import zstandard
+        except ImportError:
+            pass  # _open_decompressed says so
+        else:
+            errors += (zstandard.ZstdError,)
+    limit = float(max_mb) * 1024 * 1024
+    chunks, total = [], 0
+    try:
+        with (open(source, "rb") if isinstance(source, Path) else source) as raw, \
+                _open_decompressed(raw, compression, max_mb, fname) as stream:
+            while chunk := stream.read(_CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    raise _too_large_decompressed(max_mb, fname)
+                chunks.append(chunk)
+    except DataValidationError:
+        raise
+    except errors as exc:
+        raise _invalid(f"Could not decompress {fname!r} as {compression}: {exc}") from exc
+    return b"".join(chunks)
 
 
 def load_file(
@@ -150,7 +221,9 @@ def load_file(
 
     ``path`` is a file path, an uploaded file object (anything with ``name`` and ``getvalue()`` or
     ``read()``, such as Streamlit's ``UploadedFile``), or raw ``bytes`` together with ``filename``.
-    Files larger than ``max_mb`` megabytes (MiB) are refused before reading. ``sep`` overrides
+    Files larger than ``max_mb`` megabytes (MiB) are refused before reading, and a compressed file
+    (.gz / .bz2 / .zip / .xz / .zst) also when its decompressed content passes ``max_mb`` (checked
+    while decompressing, so nothing larger is ever held in memory). ``sep`` overrides
     the field separator of CSV / TSV files. ``name`` defaults to the file's stem. The other
     parameters are those of :func:`from_dataframe`.
     """
@@ -181,7 +254,9 @@ def load_file(
     _check_size(size, max_mb, fname)
     fmt, compression, stem = _format_of(fname)
     source = io.BytesIO(data) if data is not None else Path(path).expanduser()
-    df = _read_frame(source, fmt, compression, sep)
+    if compression is not None:
+        source = io.BytesIO(_decompress(source, compression, max_mb, fname))
+    df = _read_frame(source, fmt, sep)
     return from_dataframe(
         df, text_column=text_column, labels_column=labels_column, label_columns=label_columns,
         delimiter=delimiter, allow_unlabeled=allow_unlabeled, test_fraction=test_fraction,
@@ -239,6 +314,46 @@ def _split_string(s: str, delim: str | None) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+def _infer_delimiter(strings: list[str], positions: list[int], list_labels: set[str], column: str,
+                     notes: list[str]) -> tuple[str | None, str | None]:
+    """(delimiter or None, problem or None) for the plain-string label values ``strings``.
+
+    ``|`` and ``;`` are taken whenever they occur (the one in more rows; label names rarely hold
+    them), and commas are then part of label names. ``,`` alone is taken only when the split is
+    confirmed: every piece of every value with a comma also occurs as a whole label value (a value
+    without a comma, or a label of a list row). Otherwise a comma may belong to a name ("Arts,
+    Culture") and the problem asks for an explicit ``delimiter``.
+    """
+    counts = {d: sum(1 for v in strings if d in v) for d in DELIMITER_CANDIDATES}
+    strong = [d for d in DELIMITER_CANDIDATES if d != "," and counts[d]]
+    if strong:
+        delim = max(strong, key=lambda d: (counts[d], -DELIMITER_CANDIDATES.index(d)))
+        kept = f"; commas are kept inside labels ({counts[',']} rows)" if counts[","] else ""
+        notes.append(f"Label column {column!r}: labels split on {delim!r} (inferred{kept}; "
+                     "pass delimiter=... to override).")
+        return delim, None
+    if not counts[","]:
+        notes.append(f"Label column {column!r}: one label per row (no delimiter among "
+                     f"{' '.join(DELIMITER_CANDIDATES)} found; pass delimiter=... to split).")
+        return None, None
+    whole = {v.strip() for v in strings if "," not in v} | list_labels
+    unconfirmed = [(pos, v, piece) for pos, v in zip(positions, strings) if "," in v
+                   for piece in _split_string(v, ",") if piece not in whole]
+    if not unconfirmed:
+        notes.append(f"Label column {column!r}: labels split on ',' (inferred: every piece of the "
+                     f"{counts[',']} values with a comma is also a label on its own; pass delimiter=... "
+                     "to override).")
+        return ",", None
+    pos, value, piece = unconfirmed[0]
+    n_values = len({p for p, _, _ in unconfirmed})
+    return None, (
+        f"Label column {column!r}: cannot tell whether ',' separates labels. {counts[',']} values contain "
+        f"a comma, and in {n_values} of them a piece never occurs as a label on its own (e.g. {piece!r} "
+        f"of {value!r} in {_rows([pos])}). Pass delimiter=',' if commas separate labels, or delimiter='' "
+        "if each value is one label (such as 'Arts, Culture')."
+    )
+
+
 def _parse_label_column(series: pd.Series, delimiter: str | None, column: str, notes: list[str]):
     """Return (list of label lists, problems). Infers the delimiter of string values when None."""
     values = series.to_numpy(dtype=object)
@@ -282,18 +397,17 @@ def _parse_label_column(series: pd.Series, delimiter: str | None, column: str, n
     if plain_strings:
         delim = delimiter
         if delim is None:
-            counts = {d: sum(1 for i in plain_strings if d in values[i]) for d in DELIMITER_CANDIDATES}
-            best = max(DELIMITER_CANDIDATES, key=lambda d: (counts[d], -DELIMITER_CANDIDATES.index(d)))
-            delim = best if counts[best] > 0 else None
-            if delim is None:
-                notes.append(f"Label column {column!r}: one label per row (no delimiter among "
-                             f"{' '.join(DELIMITER_CANDIDATES)} found; pass delimiter=... to split).")
-            else:
-                notes.append(f"Label column {column!r}: labels split on {delim!r} (inferred; pass delimiter=... to override).")
+            single = {lab for row in parsed if row for lab in row}  # labels of list rows
+            delim, problem = _infer_delimiter([values[i] for i in plain_strings], plain_strings, single,
+                                              column, notes)
+            if problem:
+                return parsed, problems + [problem]
+        elif delim == "":
+            notes.append(f"Label column {column!r}: one label per row (delimiter='': values are not split).")
         else:
             notes.append(f"Label column {column!r}: labels split on {delim!r}.")
         for i in plain_strings:
-            parsed[i] = _split_string(values[i], delim)
+            parsed[i] = _split_string(values[i], delim or None)
     if n_lists:
         notes.append(f"Label column {column!r}: {n_lists} rows hold label lists.")
     return parsed, problems
@@ -329,6 +443,9 @@ def from_dataframe(
     if labels_column is not None and label_columns is not None:
         raise ConfigError("Give either labels_column (one column of label lists) or label_columns "
                           "(one 0/1 column per label), not both.")
+    if delimiter is not None and not isinstance(delimiter, str):
+        raise ConfigError(f"delimiter must be a string such as '|', ';' or ',' ('' for one label per value, "
+                          f"None to infer it); got {delimiter!r}.")
     df = df.reset_index(drop=True)
     df.columns = [str(c) for c in df.columns]
     columns = list(df.columns)

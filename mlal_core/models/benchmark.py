@@ -32,7 +32,7 @@ def _round_inner(model: MLPEnsemble, X, Y, pool, loop: bool) -> tuple[float, flo
     else:  # the same members, one stack of 1 at a time
         stacks = []
         for e in range(model.n_members):
-            m1 = MLPEnsemble(**{**model.get_params(), "n_members": 1})
+            m1 = model.clone().set_params(n_members=1)
             shift, scale = training.input_standardizer(X, m1.standardize)
             res = training.train_stack(
                 training.Rows(X, torch.device("cpu"), shift, scale),

@@ -110,6 +110,12 @@ class DeepTextEnsemble(EnsembleEstimator):
     eval_batch_size : rows per inference chunk; None = 128 on the CPU, 512 on CUDA.
     num_threads : torch CPU threads while fitting / predicting (default 1, see ``threads.py``).
     random_state : seeds every member (initialisation, batch order, dropout) and the MC passes.
+    batch_sampler : None (plain shuffling), a registry name of ``mlal_core.batch_selection``
+        (``"uncertainty"``, ...), a dict ``{"name": ..., **params}`` or a ``BatchSampler``, as for
+        ``MLPEnsemble``: it picks each epoch's mini-batch order over the training rows. The members
+        train one after another, so the sampler is reset at the start of every member and follows
+        that member's own predictions (a dropout-off pass over the training rows after each epoch);
+        after ``fit``, ``batch_sampler_`` is the sampler with the last member's ``history``.
     """
 
     #: what the model reads its input with, for messages
@@ -133,6 +139,7 @@ class DeepTextEnsemble(EnsembleEstimator):
         eval_batch_size,
         num_threads,
         random_state,
+        batch_sampler=None,
     ):
         self.n_members = n_members
         self.mc_passes = mc_passes
@@ -150,6 +157,7 @@ class DeepTextEnsemble(EnsembleEstimator):
         self.eval_batch_size = eval_batch_size
         self.num_threads = num_threads
         self.random_state = random_state
+        self.batch_sampler = batch_sampler
 
     # ------------------------------------------------------------------ subclass hooks
     def _validate_backbone_params(self, need: Callable[[bool, str], None]) -> None:
@@ -221,6 +229,7 @@ class DeepTextEnsemble(EnsembleEstimator):
             f"num_threads must be None or an integer >= 1, got {self.num_threads!r}.",
         )
         need(_is_int(self.random_state), f"random_state must be an integer, got {self.random_state!r}.")
+        training.resolve_batch_sampler(self.batch_sampler)  # a bad name / type / parameter raises here
         self._validate_backbone_params(need)
 
     def _token_ids(self, X, what: str = "X") -> np.ndarray:
@@ -279,17 +288,30 @@ class DeepTextEnsemble(EnsembleEstimator):
     def _batch(self, ids: np.ndarray, rows, dev: torch.device) -> torch.Tensor:
         return torch.from_numpy(ids[rows]).to(dev, torch.long)
 
-    @torch.inference_mode()
-    def _mean_loss(self, net, ids: np.ndarray, Y: torch.Tensor, dev, amp) -> float:
-        """Mean BCE of ``net`` (dropout off) on (ids, Y)."""
+    def _eval_logits(self, net, ids: np.ndarray, dev, amp):
+        """``(rows, logits)`` of ``net`` (dropout off) per inference chunk of ``ids``."""
         net.eval()
-        total = 0.0
         for rows in self._chunks(ids, dev):
             with self._autocast(dev, amp):
                 logits = net(self._batch(ids, rows, dev))
+            yield rows, logits.float()
+
+    @torch.inference_mode()
+    def _mean_loss(self, net, ids: np.ndarray, Y: torch.Tensor, dev, amp) -> float:
+        """Mean BCE of ``net`` (dropout off) on (ids, Y)."""
+        total = 0.0
+        for rows, logits in self._eval_logits(net, ids, dev, amp):
             y = Y[torch.from_numpy(rows).to(dev)]
-            total += float(F.binary_cross_entropy_with_logits(logits.float(), y, reduction="sum"))
+            total += float(F.binary_cross_entropy_with_logits(logits, y, reduction="sum"))
         return total / Y.numel()
+
+    @torch.inference_mode()
+    def _net_proba(self, net, ids: np.ndarray, dev, amp) -> np.ndarray:
+        """(n, K) float64 probabilities of ``net`` (dropout off) on ``ids``, in row order."""
+        out = np.empty((len(ids), net.classifier.out_features), dtype=np.float64)
+        for rows, logits in self._eval_logits(net, ids, dev, amp):
+            out[rows] = torch.sigmoid(logits).double().cpu().numpy()
+        return out
 
     def _step(
         self, net, opt, scaler, ids: np.ndarray, Y: torch.Tensor, rows: np.ndarray, dev, amp
@@ -304,8 +326,13 @@ class DeepTextEnsemble(EnsembleEstimator):
         scaler.update()
         return loss.detach()
 
-    def _fit_member(self, e: int, ids, Y, valid, dev, amp, shared, report) -> tuple:
-        """Train member ``e`` from scratch; returns (network, its history)."""
+    def _fit_member(self, e: int, ids, Y, valid, dev, amp, shared, report, sampler=None) -> tuple:
+        """Train member ``e`` from scratch; returns (network, its history).
+
+        With a ``sampler`` (a ``BatchSampler``) the epoch's row order is ``sampler.epoch_order(epoch,
+        n, rng)`` (numpy generator seeded by ``member_seed(random_state, e, "order")``) instead of
+        ``torch.randperm``; the sampler is reset for this member and, after every epoch, observes
+        the member's probabilities on the training rows (dropout off), as ``training.train_stack``."""
         n, K = Y.shape
         bs = min(int(self.batch_size), n)
         rs = int(self.random_state)
@@ -319,14 +346,24 @@ class DeepTextEnsemble(EnsembleEstimator):
             scaler = torch.amp.GradScaler(dev.type, enabled=amp is torch.float16)
             hist = {"train_loss": [], "valid_loss": [], "best_epoch": None, "stopped_early": False}
             best_loss, best_params, bad = math.inf, None, 0
+            if sampler is not None:
+                Y_np = Y.cpu().numpy()
+                order_rng = np.random.default_rng(member_seed(rs, e, "order"))
+                sampler.reset(n, K, int(self.epochs), Y_np)
+                sampler.bind_predictor(lambda X: self._net_proba(net, self._token_ids(X), dev, amp))
             for epoch in range(int(self.epochs)):
                 net.train()
                 losses = []
-                perm = torch.randperm(n, generator=order).numpy()
+                if sampler is None:
+                    perm = torch.randperm(n, generator=order).numpy()
+                else:
+                    perm = np.asarray(sampler.epoch_order(epoch, n, order_rng), dtype=np.int64)
                 for start in range(0, n, bs):
                     losses.append(self._step(net, opt, scaler, ids, Y, perm[start : start + bs], dev, amp))
                     report(1, f"member {e + 1}, epoch {epoch + 1}")
                 hist["train_loss"].append(float(torch.stack(losses).mean()))
+                if sampler is not None:
+                    sampler.observe(epoch, self._net_proba(net, ids, dev, amp), Y_np)
                 if valid is None:
                     continue
                 vl = self._mean_loss(net, *valid, dev, amp)
@@ -391,13 +428,15 @@ class DeepTextEnsemble(EnsembleEstimator):
             if progress is not None:
                 progress(done, total, f"Training {name} ({what})")
 
+        sampler = training.resolve_batch_sampler(self.batch_sampler)
         shared = self._load_shared()
         Y_dev = torch.from_numpy(Yf).to(dev)
         members, history = [], []
         for e in range(E):
-            net, hist = self._fit_member(e, ids, Y_dev, valid, dev, amp, shared, report)
+            net, hist = self._fit_member(e, ids, Y_dev, valid, dev, amp, shared, report, sampler)
             members.append(net)
             history.append(hist)
+        self.batch_sampler_ = sampler
         self.members_ = members
         self.device_ = dev
         self.n_labels_ = int(Yf.shape[1])
@@ -620,6 +659,7 @@ class TextCNNEnsemble(_EmbeddingMixin, DeepTextEnsemble):
         eval_batch_size: int | None = None,
         num_threads: int | None = 1,
         random_state: int = 0,
+        batch_sampler=None,
     ):
         super().__init__(
             n_members,
@@ -638,6 +678,7 @@ class TextCNNEnsemble(_EmbeddingMixin, DeepTextEnsemble):
             eval_batch_size,
             num_threads,
             random_state,
+            batch_sampler,
         )
         self.embedding_init = embedding_init
         self.embedding_dim = embedding_dim
@@ -696,6 +737,7 @@ class TextRNNEnsemble(_EmbeddingMixin, DeepTextEnsemble):
         eval_batch_size: int | None = None,
         num_threads: int | None = 1,
         random_state: int = 0,
+        batch_sampler=None,
     ):
         super().__init__(
             n_members,
@@ -714,6 +756,7 @@ class TextRNNEnsemble(_EmbeddingMixin, DeepTextEnsemble):
             eval_batch_size,
             num_threads,
             random_state,
+            batch_sampler,
         )
         self.embedding_init = embedding_init
         self.embedding_dim = embedding_dim
@@ -792,6 +835,7 @@ class TransformerEnsemble(DeepTextEnsemble):
         eval_batch_size: int | None = None,
         num_threads: int | None = 1,
         random_state: int = 0,
+        batch_sampler=None,
     ):
         super().__init__(
             n_members,
@@ -810,6 +854,7 @@ class TransformerEnsemble(DeepTextEnsemble):
             eval_batch_size,
             num_threads,
             random_state,
+            batch_sampler,
         )
         self.encoder = encoder
         self.freeze_layers = freeze_layers

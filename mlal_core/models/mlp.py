@@ -146,6 +146,7 @@ class MLPEnsemble(EnsembleEstimator):
              f"sparse_training must be 'lazy' or 'dense', got {self.sparse_training!r}.")
         need(self.num_threads is None or int(self.num_threads) >= 1,
              f"num_threads must be None or >= 1, got {self.num_threads}.")
+        training.resolve_batch_sampler(self.batch_sampler)  # a wrong type or name fails before training
 
     @staticmethod
     def _as_X(X, what: str = "X"):
@@ -216,12 +217,7 @@ class MLPEnsemble(EnsembleEstimator):
         shift, scale = training.input_standardizer(X, self.standardize)
         if self.early_stopping:
             Xv, Yv = Rows(Xv_arr, dev, shift, scale), torch.from_numpy(Yv_arr).to(dev)
-        sampler = None
-        if self.batch_sampler is not None:
-            from ..batch_selection import BatchSampler, make_sampler
-
-            bs = self.batch_sampler
-            sampler = bs if isinstance(bs, BatchSampler) else make_sampler(bs)
+        sampler = training.resolve_batch_sampler(self.batch_sampler)
         res = training.train_stack(
             Rows(X, dev, shift, scale),
             torch.from_numpy(Yf).to(dev),

@@ -238,6 +238,26 @@ def _dropout(h: torch.Tensor, p: float, gens: list[torch.Generator]) -> torch.Te
     return h * keep * (1.0 / (1.0 - p))
 
 
+def resolve_batch_sampler(spec):
+    """The ``BatchSampler`` a trainer uses for its ``batch_sampler`` parameter ``spec``: None -> None
+    (plain shuffling); a ``BatchSampler`` is used as is (every fit resets it, so afterwards its
+    ``history`` is that fit's); a registry name or a dict ``{"name": ..., **params}`` builds a new one.
+    Anything else raises ``ConfigError``."""
+    if spec is None:
+        return None
+    from ..batch_selection import BatchSampler, available_samplers, make_sampler
+    from ..errors import ConfigError
+
+    if isinstance(spec, BatchSampler):
+        return spec
+    if not isinstance(spec, (str, dict)):
+        raise ConfigError(
+            f"batch_sampler must be None (plain shuffling), a sampler name ({', '.join(available_samplers())}), "
+            f"a dict {{'name': ..., **params}} or a BatchSampler; got {type(spec).__name__}."
+        )
+    return make_sampler(spec)
+
+
 @dataclass
 class FitResult:
     stack: Stack

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from mlal_core.errors import ConfigError
 from mlal_core.scoring import binary_entropy  # noqa: F401  (re-exported for the strategies)
@@ -68,12 +69,41 @@ def check_number(
     return int(value) if integer else float(value)
 
 
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """Validate a hyperparameter that takes one of ``choices`` (strings or None)."""
+    if not any(value is c or (isinstance(value, str) and isinstance(c, str) and value == c) for c in choices):
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+    return value
+
+
 def require(ctx: QueryContext, field: str, strategy: str, what: str) -> Any:
     """The context field ``field`` or a ConfigError saying that ``strategy`` needs it."""
     value = getattr(ctx, field)
     if value is None:
         raise ConfigError(f"Strategy {strategy!r} needs ctx.{field} ({what}); the context has none.")
     return value
+
+
+# ----------------------------------------------------------------------------------------------
+# representations
+# ----------------------------------------------------------------------------------------------
+def dense_rows(X: Any, positions: np.ndarray) -> np.ndarray:
+    """``X[positions]`` as a dense float32 array (``X`` a numpy array or a scipy sparse matrix)."""
+    rows = X[positions]
+    rows = rows.toarray() if sp.issparse(rows) else rows
+    return np.asarray(rows, dtype=np.float32)
+
+
+def representation(ctx: QueryContext, positions: np.ndarray, strategy: str) -> tuple[np.ndarray, str]:
+    """``h`` for ``positions``: the model's penultimate features (``ctx.embedding`` when the loop
+    already computed them, else ``model.embed(features)``), or the context's features when there is
+    no model. Returns the float32 array and where it came from (BADGE, Core-Set, AUDI)."""
+    if ctx.embedding is not None:
+        return dense_rows(ctx.embedding, positions), "model embedding"
+    X = require(ctx, "features", strategy, "the (N_pool, d) representation of the pool")
+    if ctx.model is not None and hasattr(ctx.model, "embed"):
+        return np.asarray(ctx.model.embed(X[positions]), dtype=np.float32), "model.embed(features)"
+    return dense_rows(X, positions), "features"
 
 
 # ----------------------------------------------------------------------------------------------

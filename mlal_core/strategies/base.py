@@ -18,22 +18,37 @@ import pandas as pd
 from mlal_core.errors import ConfigError
 
 
+def _n_rows(name: str, value: Any) -> int:
+    """Rows of a pool-aligned array: ``shape[0]`` (numpy arrays, scipy sparse matrices, tensors)."""
+    shape = getattr(value, "shape", None)
+    if not shape:
+        raise ConfigError(
+            f"{name} must be a 2-D array or a scipy sparse matrix with one row per pool sample; "
+            f"got {type(value).__name__}."
+        )
+    return int(shape[0])
+
+
 @dataclass
 class QueryContext:
     """Everything a strategy may use in one round, and nothing else.
 
     A strategy never sees the labels of unlabelled samples: only ``y_labeled``, aligned with
-    ``labeled``. ``proba_samples`` covers the whole pool (``N_pool`` rows) so that positions index it.
+    ``labeled``. ``proba_samples`` covers the whole pool (``N_pool`` rows) so that positions index it,
+    and so do ``features``, ``embedding``, ``model_inputs`` and ``texts`` (their row counts are checked).
     """
 
     labeled: np.ndarray
     unlabeled: np.ndarray
     y_labeled: np.ndarray
     proba_samples: np.ndarray
-    features: np.ndarray | None = None
+    features: Any = None  # (N_pool, d) dense array or scipy sparse matrix
     texts: Sequence[str] | None = None
     model: object | None = None
     embedding: np.ndarray | None = None  # (N_pool, h) model.embed of the pool, when already computed
+    #: the pool in the model's own input format (dense features, a scipy sparse TF-IDF matrix or token
+    #: ids), for strategies that retrain a copy of ``model``; ``features`` may be the model's embedding
+    model_inputs: Any = None
     round: int = 0
     total_rounds: int = 1
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
@@ -62,14 +77,12 @@ class QueryContext:
                 raise ConfigError(f"{name} holds positions outside the pool of {n_pool} samples.")
         if np.intersect1d(self.labeled, self.unlabeled).size:
             raise ConfigError("A pool position cannot be both labelled and unlabelled.")
-        if self.features is not None and len(self.features) != n_pool:
-            raise ConfigError(
-                f"features must have one row per pool sample ({n_pool}); got {len(self.features)}."
-            )
-        if self.embedding is not None and len(self.embedding) != n_pool:
-            raise ConfigError(
-                f"embedding must have one row per pool sample ({n_pool}); got {len(self.embedding)}."
-            )
+        for name in ("features", "embedding", "model_inputs"):
+            value = getattr(self, name)
+            if value is not None and _n_rows(name, value) != n_pool:
+                raise ConfigError(
+                    f"{name} must have one row per pool sample ({n_pool}); got {_n_rows(name, value)}."
+                )
         if self.texts is not None and len(self.texts) != n_pool:
             raise ConfigError(f"texts must hold one text per pool sample ({n_pool}); got {len(self.texts)}.")
 
@@ -118,13 +131,17 @@ class Selection:
 class QueryStrategy:
     """Base class: parameters as given in ``__init__``, ``select`` in subclasses.
 
-    Subclasses set ``name`` (the registry key) and validate their hyperparameters in ``__init__``.
+    Subclasses set ``name`` (the registry key), store each ``__init__`` argument as given (scikit-learn
+    style) and check them in ``_validate_params``, called at the end of ``__init__``.
     """
 
     name: ClassVar[str] = ""
 
     def select(self, ctx: QueryContext, n: int) -> Selection:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _validate_params(self) -> None:
+        """Check the parameters as stored (called at the end of ``__init__``); raise ConfigError."""
 
     # scikit-learn style parameter access, so a strategy can be cloned and stored.
     @classmethod

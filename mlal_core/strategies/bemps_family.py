@@ -14,7 +14,10 @@ nearest candidate is).
   ``dQ_AB = sum_n [dQ_n + sum_{m != n} Ahat[m, n] dQ_m]`` (Eq. 12-13), all of U* clustered.
 
 X' is a seeded random sample of ``ctx.unlabeled`` (``n_reference`` positions, drawn from ``ctx.rng``
-before anything else), recorded in ``diagnostics["reference_set"]``.
+before anything else), recorded in ``diagnostics["reference_set"]``. Both need S >= 2 probability
+samples (with one, dQ is rounding noise that the L2 normalisation would blow up) and return an empty
+selection when there is no candidate. Every numeric parameter is validated against exactly the range
+its registry entry offers (the ``*_RANGE`` constants below).
 """
 
 from __future__ import annotations
@@ -24,12 +27,14 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from mlal_core import bemps, correlation
 from mlal_core.errors import ConfigError
+from mlal_core.strategies._common import check_bool, check_number, empty_selection
 from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size, top_n
 from mlal_core.strategies.registry import Param, register
 
@@ -43,6 +48,15 @@ ASYMMETRY_Z = 1.0
 EXCLUSIVE_MIN_COUNT = 2
 DECAYS = ("polynomial", "linear", "cosine")
 REFINED_SAMPLING = ("random", "cluster")
+#: parameter ranges offered by the registry and enforced, bounds included, by ``_validate_params``
+BETA_PARAM_RANGE = (0.0, 10.0)  # alpha and beta of the scoring rule
+N_REFERENCE_RANGE = (1, 10_000)
+TOP_FRACTION_RANGE = (0.01, 1.0)  # BESRA; a fraction of 0 would cluster nothing
+ALPHA_C_RANGE = (0.01, 100.0)  # CRAB Eq. 13
+POOL_SIZE_RANGE = (1, 100_000)  # CRAB's M
+HARD_SIZE_RANGE = (0, 100_000)  # CRAB's Z_0
+#: per-pick details list the per-label contributions of this many labels
+DETAIL_TOP_LABELS = 3
 
 
 # --------------------------------------------------------------------------------------------
@@ -50,24 +64,30 @@ REFINED_SAMPLING = ("random", "cluster")
 # --------------------------------------------------------------------------------------------
 
 
-def _check_beta_params(alpha, beta) -> None:
-    for name, v in (("alpha", alpha), ("beta", beta)):
-        if (
-            isinstance(v, bool)
-            or not isinstance(v, (int, float, np.integer, np.floating))
-            or not np.isfinite(v)
-            or v < 0
-        ):
-            raise ConfigError(f"{name} of the beta scoring rule must be a finite number >= 0; got {v!r}.")
+def _check_shared_params(strategy: QueryStrategy) -> None:
+    """alpha, beta and n_reference, common to BESRA and CRAB (numpy scalars accepted)."""
+    check_number("alpha", strategy.alpha, *BETA_PARAM_RANGE)
+    check_number("beta", strategy.beta, *BETA_PARAM_RANGE)
+    check_number("n_reference", strategy.n_reference, *N_REFERENCE_RANGE, integer=True)
 
 
-def _check_positive_int(name: str, v, allow_none: bool = False, minimum: int = 1) -> None:
-    if v is None and allow_none:
-        return
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+def _check_samples(ctx: QueryContext, strategy: str) -> None:
+    """BESRA / CRAB compare ensemble members: with one probability sample there is nothing to compare."""
+    if ctx.n_samples < 2:
         raise ConfigError(
-            f"{name} must be an integer >= {minimum}{' or None' if allow_none else ''}; got {v!r}."
+            f"{strategy} needs at least 2 probability samples per candidate (ensemble members or "
+            f"MC-dropout passes); the context has S = {ctx.n_samples}, for which the expected score "
+            "change is 0 up to rounding and its normalised vectors are noise. Use an ensemble with "
+            "n_members >= 2 or turn on MC dropout (mc_passes > 0)."
         )
+
+
+def _label_contributions(per_label: np.ndarray, top: int = DETAIL_TOP_LABELS) -> list[str]:
+    """Per row, ``"j: v; ..."`` for the ``top`` largest per-label values (label index: its dQ)."""
+    k = min(top, per_label.shape[1])
+    order = np.argsort(-per_label, axis=1, kind="stable")[:, :k]
+    values = np.take_along_axis(per_label, order, axis=1)
+    return ["; ".join(f"{j}: {v:.4g}" for j, v in zip(o, r)) for o, r in zip(order, values)]
 
 
 def _seed(rng: np.random.Generator) -> int:
@@ -156,23 +176,24 @@ def _label_means_top(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             "alpha",
             0.1,
             "alpha of the beta scoring rule (0 with beta 0 = log score; 1 with 1 = squared error)",
-            0.0,
-            10.0,
+            *BETA_PARAM_RANGE,
         ),
-        Param("beta", 3.0, "beta of the beta scoring rule", 0.0, 10.0),
+        Param("beta", 3.0, "beta of the beta scoring rule", *BETA_PARAM_RANGE),
         Param(
             "n_reference",
             100,
             "size of the random reference set X' drawn from the unlabelled pool",
-            1,
-            10_000,
+            *N_REFERENCE_RANGE,
         ),
-        Param("top_fraction", 0.5, "fraction of candidates, by score, that go into k-means", 0.0, 1.0),
+        Param(
+            "top_fraction", 0.5, "fraction of candidates, by score, that go into k-means", *TOP_FRACTION_RANGE
+        ),
     ),
     choice=(
         "Partial losses evaluated exactly (incomplete beta), not by BESRA's released truncated series; "
         "X' is drawn from the unlabelled pool; k-means (k-means++ init, 1 restart) on the L2-normalised "
-        "vectors of expected score changes over X', nearest distinct candidate to each centroid."
+        "vectors of expected score changes over X', nearest distinct candidate to each centroid. Needs at "
+        "least 2 probability samples (ensemble members or MC-dropout passes)."
     ),
 )
 class BESRA(QueryStrategy):
@@ -183,38 +204,40 @@ class BESRA(QueryStrategy):
     def __init__(
         self, alpha: float = 0.1, beta: float = 3.0, n_reference: int = 100, top_fraction: float = 0.5
     ):
-        _check_beta_params(alpha, beta)
-        _check_positive_int("n_reference", n_reference)
-        if (
-            isinstance(top_fraction, bool)
-            or not isinstance(top_fraction, (int, float))
-            or not 0 < top_fraction <= 1
-        ):
-            raise ConfigError(f"top_fraction must be in (0, 1]; got {top_fraction!r}.")
         self.alpha = alpha
         self.beta = beta
         self.n_reference = n_reference
         self.top_fraction = top_fraction
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        _check_shared_params(self)
+        check_number("top_fraction", self.top_fraction, *TOP_FRACTION_RANGE)
 
     def _changes(self, ctx: QueryContext):
+        _check_samples(ctx, "BESRA")
         ref_pos = draw_reference_set(ctx, self.n_reference)
-        ref = bemps.ReferenceSet(ctx.proba_samples[:, ref_pos, :], self.alpha, self.beta)
+        ref = bemps.ReferenceSet(ctx.proba_samples[:, ref_pos, :], float(self.alpha), float(self.beta))
         V, means = ref.change(ctx.proba_unlabeled(), sum_labels=True, label_means=True)
         return ref_pos, ref, V, means
 
     def score(self, ctx: QueryContext) -> np.ndarray:
         """``mean_{x' in X'} sum_j dQ_j(x, x')`` for every unlabelled x (draws X' from ``ctx.rng``)."""
+        if len(ctx.unlabeled) == 0:
+            return np.empty(0)
         _, _, V, _ = self._changes(ctx)
         return V.mean(axis=1)
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         n = check_query_size(ctx, n)
+        if n == 0:
+            return empty_selection(ctx, {"n_candidates": 0})
         nU = len(ctx.unlabeled)
         ref_pos, ref, V, means = self._changes(ctx)
         score = V.mean(axis=1)
         rank = np.empty(nU, dtype=np.int64)
         rank[np.argsort(-score, kind="stable")] = np.arange(1, nU + 1)
-        n_top = min(nU, max(n, math.ceil(self.top_fraction * nU)))
+        n_top = min(nU, max(n, math.ceil(float(self.top_fraction) * nU)))
         top = top_n(score, n_top)
         rows, cluster, dist, km_info = kmeans_pick(l2_normalise(V[top]), n, _seed(ctx.rng))
         picked = top[rows]
@@ -236,6 +259,9 @@ class BESRA(QueryStrategy):
                 "distance_to_centroid": dist,
                 "top_label": top_label,
                 "top_label_dQ": top_label_dq,
+                # mean over X' of dQ_j, the labels contributing most; they sum (over all K) to score
+                "label_dQ": _label_contributions(means[picked]),
+                "label_dQ_sum": means[picked].sum(axis=1),
             }
         )
         diagnostics = {
@@ -308,25 +334,26 @@ def _fmt_pairs(pairs) -> str:
         "gains of the labels that co-occur with it. k-means on the gain vectors then picks a diverse batch."
     ),
     params=(
-        Param("alpha", 0.1, "alpha of the beta scoring rule", 0.0, 10.0),
-        Param("beta", 3.0, "beta of the beta scoring rule", 0.0, 10.0),
+        Param("alpha", 0.1, "alpha of the beta scoring rule", *BETA_PARAM_RANGE),
+        Param("beta", 3.0, "beta of the beta scoring rule", *BETA_PARAM_RANGE),
         Param(
             "n_reference",
             100,
             "size of the random reference set X' drawn from the unlabelled pool",
-            1,
-            10_000,
+            *N_REFERENCE_RANGE,
         ),
-        Param("alpha_c", 2.0, "normalisation of the label attention Ahat (Eq. 13)", 0.01, 100.0),
+        Param("alpha_c", 2.0, "normalisation of the label attention Ahat (Eq. 13)", *ALPHA_C_RANGE),
         Param(
             "per_label_size",
             None,
             "M, samples drawn per kept label; None = min(100, ceil(nU / (4 K)))",
-            1,
-            100_000,
+            *POOL_SIZE_RANGE,
         ),
         Param(
-            "hard_size", None, "Z_0, hard-to-learn samples at round 0; None = the query size n", 0, 100_000
+            "hard_size",
+            None,
+            "Z_0, hard-to-learn samples at round 0; None = the query size n",
+            *HARD_SIZE_RANGE,
         ),
         Param(
             "asymmetric",
@@ -351,11 +378,25 @@ def _fmt_pairs(pairs) -> str:
     choice=(
         "Of an asymmetric pair (m, n) (z(A[m,n]) > 1 and A[m,n] > A[n,m]: n implies m), label n is dropped "
         "from label-wise sampling; exclusive pairs use tau = min(1, mean + 2 std) of NegA over labels with "
-        ">= 2 positives; NegA follows Eq. 9; Z_t = round(Z_0 (1 - t/T)^2); X' drawn from the unlabelled pool."
+        ">= 2 positives; NegA follows Eq. 9; Z_t = round(Z_0 (1 - t/T)^2); X' drawn from the unlabelled pool. "
+        "Defaults: M (per_label_size) = min(100, ceil(nU / (4 K))), the paper's 100 per label scaled so the "
+        "label-wise pool holds at most about a quarter of the pool; Z_0 (hard_size) = the query size n. "
+        "refined_sampling='cluster' draws each pool as the samples nearest the centroids of k-means on the "
+        "context's features (the dense input features, or the model's penultimate embedding when the inputs "
+        "are TF-IDF or token ids), or on the mean predicted probabilities pbar when there are no features. "
+        "Needs at least 2 probability samples (ensemble members or MC-dropout passes)."
     ),
 )
 class CRAB(QueryStrategy):
-    """CRAB, Algorithm 1 (METHODS.md, "CRAB"). Every option defaults to the paper; the others are ablations."""
+    """CRAB, Algorithm 1 (METHODS.md, "CRAB"). Every option defaults to the paper; the others are ablations.
+
+    ``diagnostics["refined_pool_sources"]`` says, for every sample of U* (rows aligned with
+    ``diagnostics["refined_pool"]``), which pool(s) it was drawn into and why: ``label_wise`` (the
+    kept labels it was drawn for, ``ystar_j = 1``), ``negative`` / ``negative_pairs`` (drawn into the
+    negatively-correlated pool; the exclusive pairs its pseudo labels carry), ``hard_to_learn``
+    (drawn into the hard-to-learn pool, ``max_j pbar_j < 0.5``), ``top_up`` (random top-up to 2n)
+    and ``pools`` (all of it as one text, as in the per-pick ``details``).
+    """
 
     name = "crab"
 
@@ -374,26 +415,6 @@ class CRAB(QueryStrategy):
         refined_sampling: str = "random",
         decay: str = "polynomial",
     ):
-        _check_beta_params(alpha, beta)
-        _check_positive_int("n_reference", n_reference)
-        if isinstance(alpha_c, bool) or not isinstance(alpha_c, (int, float)) or not alpha_c > 0:
-            raise ConfigError(f"alpha_c must be > 0; got {alpha_c!r}.")
-        _check_positive_int("per_label_size", per_label_size, allow_none=True)
-        _check_positive_int("hard_size", hard_size, allow_none=True, minimum=0)
-        for name, v in (
-            ("asymmetric", asymmetric),
-            ("negative_pool", negative_pool),
-            ("hard_pool", hard_pool),
-            ("correlation_attention", correlation_attention),
-        ):
-            if not isinstance(v, (bool, np.bool_)):
-                raise ConfigError(f"{name} must be True or False; got {v!r}.")
-        if refined_sampling not in REFINED_SAMPLING:
-            raise ConfigError(
-                f"refined_sampling must be one of {REFINED_SAMPLING}; got {refined_sampling!r}."
-            )
-        if decay not in DECAYS:
-            raise ConfigError(f"decay must be one of {DECAYS}; got {decay!r}.")
         self.alpha = alpha
         self.beta = beta
         self.n_reference = n_reference
@@ -406,6 +427,19 @@ class CRAB(QueryStrategy):
         self.correlation_attention = correlation_attention
         self.refined_sampling = refined_sampling
         self.decay = decay
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        _check_shared_params(self)
+        check_number("alpha_c", self.alpha_c, *ALPHA_C_RANGE)
+        check_number("per_label_size", self.per_label_size, *POOL_SIZE_RANGE, integer=True, allow_none=True)
+        check_number("hard_size", self.hard_size, *HARD_SIZE_RANGE, integer=True, allow_none=True)
+        for name in ("asymmetric", "negative_pool", "hard_pool", "correlation_attention"):
+            check_bool(name, getattr(self, name))
+        for name, choices in (("refined_sampling", REFINED_SAMPLING), ("decay", DECAYS)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in choices:
+                raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
 
     # -- refined-pool draws ------------------------------------------------------------------
 
@@ -427,7 +461,8 @@ class CRAB(QueryStrategy):
             feats = ctx.features
 
             def rep(rows):
-                return np.asarray(feats[ctx.unlabeled[rows]], dtype=np.float64)
+                X = feats[ctx.unlabeled[rows]]
+                return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
 
             return rep, "features"
         return (lambda rows: pbar[rows]), "mean predicted probabilities"
@@ -441,7 +476,7 @@ class CRAB(QueryStrategy):
         ``correlation_attention`` Ahat = 0 and w = 1.
         """
         K = A.shape[0]
-        Ahat = attention_matrix(A, self.alpha_c) if self.correlation_attention else np.zeros((K, K))
+        Ahat = attention_matrix(A, float(self.alpha_c)) if self.correlation_attention else np.zeros((K, K))
         return Ahat, bemps.mixed_label_weights(np.eye(K) + Ahat)
 
     def _refine(self, ctx: QueryContext, n: int, pbar: np.ndarray):
@@ -458,7 +493,7 @@ class CRAB(QueryStrategy):
             for m, nn in asym:
                 dropped.setdefault(int(nn), []).append((int(m), int(nn)))
         kept = [j for j in range(K) if j not in dropped]
-        M = self.per_label_size if self.per_label_size is not None else per_label_size(nU, K)
+        M = int(self.per_label_size) if self.per_label_size is not None else per_label_size(nU, K)
         label_hits = np.zeros((nU, K), dtype=bool)  # row drawn for label j
         for j in kept:
             rows = self._draw(ctx, np.flatnonzero(ystar[:, j]), M, rep)
@@ -524,6 +559,9 @@ class CRAB(QueryStrategy):
         return np.flatnonzero(union | in_topup), masks, facts
 
     def _pool_strings(self, rows: np.ndarray, masks: dict, ex_pairs: np.ndarray):
+        """Per row of ``rows`` (indices into ctx.unlabeled): the pools it was drawn into, as one
+        text, the labels it was drawn for (label-wise pool) and the exclusive pairs its pseudo
+        labels carry (negative pool only)."""
         pools, labels, pairs_out = [], [], []
         for r in rows:
             parts = []
@@ -550,21 +588,40 @@ class CRAB(QueryStrategy):
         This is step 5 without the pool refinement (every candidate scored); ``select`` scores U*
         only. Draws X' from ``ctx.rng``.
         """
+        if len(ctx.unlabeled) == 0:
+            return np.empty(0)
+        _check_samples(ctx, "CRAB")
         ref_pos = draw_reference_set(ctx, self.n_reference)
         _, w = self.weights(correlation.positive_correlation(ctx.y_labeled))
-        ref = bemps.ReferenceSet(ctx.proba_samples[:, ref_pos, :], self.alpha, self.beta)
+        ref = bemps.ReferenceSet(ctx.proba_samples[:, ref_pos, :], float(self.alpha), float(self.beta))
         return ref.change(ctx.proba_unlabeled(), sum_labels=True, label_weights=w).mean(axis=1)
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         n = check_query_size(ctx, n)
+        if n == 0:
+            return empty_selection(ctx, {"n_candidates": 0})
+        _check_samples(ctx, "CRAB")
         nU = len(ctx.unlabeled)
         ref_pos = draw_reference_set(ctx, self.n_reference)
         pbar = ctx.mean_proba()
         cand, masks, facts = self._refine(ctx, n, pbar)
+        # where every sample of U* comes from (aligned with diagnostics["refined_pool"])
+        pools_all, labels_all, pairs_all = self._pool_strings(cand, masks, facts["exclusive_pairs"])
+        sources = pd.DataFrame(
+            {
+                "position": ctx.unlabeled[cand],
+                "label_wise": labels_all,
+                "negative": masks["neg"][cand],
+                "negative_pairs": pairs_all,
+                "hard_to_learn": masks["hard"][cand],
+                "top_up": masks["topup"][cand],
+                "pools": pools_all,
+            }
+        )
 
         # 5. correlation-aware expected score change on U*
         Ahat, w = self.weights(facts["A"])
-        ref = bemps.ReferenceSet(ctx.proba_samples[:, ref_pos, :], self.alpha, self.beta)
+        ref = bemps.ReferenceSet(ctx.proba_samples[:, ref_pos, :], float(self.alpha), float(self.beta))
         V, means = ref.change(
             ctx.proba_samples[:, ctx.unlabeled[cand], :], sum_labels=True, label_weights=w, label_means=True
         )
@@ -576,7 +633,7 @@ class CRAB(QueryStrategy):
         order = np.lexsort((ctx.unlabeled[cand[rows]], -score_ab[rows]))
         rows, cluster, dist = rows[order], cluster[order], dist[order]
         picked = cand[rows]
-        pools, labels, pairs = self._pool_strings(picked, masks, facts["exclusive_pairs"])
+        pools = [pools_all[r] for r in rows]
         top_label, top_label_dq = _label_means_top(means[rows])
         details = pd.DataFrame(
             {
@@ -589,14 +646,19 @@ class CRAB(QueryStrategy):
                 "cluster": cluster,
                 "distance_to_centroid": dist,
                 "pools": pools,
-                "labels": labels,
-                "label_pairs": pairs,
+                "labels": [labels_all[r] for r in rows],
+                "label_pairs": [pairs_all[r] for r in rows],
                 "dQ": dq_plain[rows],
                 "dQ_AB": score_ab[rows],
                 "top_label": top_label,
                 "top_label_dQ": top_label_dq,
                 "hard_to_learn": correlation.hard_to_learn_mask(pbar[picked]),
                 "conflicting": correlation.conflicting_mask(masks["ystar"][picked], facts["exclusive_pairs"]),
+                # mean over X' of dQ_j, the labels contributing most; they sum (over all K) to dQ
+                "label_dQ": _label_contributions(means[rows]),
+                "label_dQ_sum": dq_plain[rows],
+                # w_j * mean dQ_j, the labels contributing most to the score; they sum to dQ_AB
+                "label_dQ_AB": _label_contributions(means[rows] * w[None, :]),
             }
         )
         scores = np.full(nU, np.nan)
@@ -608,6 +670,7 @@ class CRAB(QueryStrategy):
                 "label_weights": w,
                 "reference_set": ref_pos,
                 "refined_pool": ctx.unlabeled[cand],
+                "refined_pool_sources": sources,
                 "kmeans": km_info,
                 "options": {
                     k: getattr(self, k)

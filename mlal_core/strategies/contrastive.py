@@ -9,7 +9,8 @@ normalised mean embeddings of the positives; every unlabelled sample gets
     Q = SLCI^gamma * PFD^(1 - gamma)
 
 and the n highest Q are picked (ties to the lower pool position). ystar comes from the
-classifier's mean probabilities ``ctx.proba_samples`` (> 0.5).
+classifier's mean probabilities ``ctx.proba_samples`` (> 0.5; METHODS.md), or with
+``pfd_labels="module"`` from the module's own head ``sigmoid(h'(v~)) > 0.5`` (the paper's Eq. 8).
 
 Embeddings for the app (CoMAL Fig. 1, 12) go to ``diagnostics["embeddings"]``: the label-wise
 ``z`` of at most ``embedding_cap`` samples (every selected sample, then up to half of the rest of
@@ -27,20 +28,13 @@ import pandas as pd
 from mlal_core import contrastive as cl
 from mlal_core.errors import ConfigError
 from mlal_core.features.device import resolve_device
+from mlal_core.strategies._common import check_choice, check_number, empty_selection
 from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size, top_n
 from mlal_core.strategies.registry import Param, register
 
-
-def _check_int(name, v, minimum):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}; got {v!r}.")
-
-
-def _check_float(name, v, low, high, low_open=True):
-    ok = not isinstance(v, bool) and isinstance(v, (int, float, np.floating)) and np.isfinite(v)
-    ok = ok and (v > low if low_open else v >= low) and v <= high
-    if not ok:
-        raise ConfigError(f"{name} must be a number in {'(' if low_open else '['}{low}, {high}]; got {v!r}.")
+#: where the labels whose embeddings enter PFD (Eq. 8) come from
+PFD_LABELS = ("classifier", "module")
+DEVICES = (None, "cpu", "cuda")
 
 
 @register(
@@ -62,20 +56,38 @@ def _check_float(name, v, low, high, low_open=True):
         Param("d_u", 128, "size of each label-specific sub-feature (paper: 512)", 1, 4096),
         Param("d_z", 64, "size of the latent label-wise embedding (paper: 64-256)", 2, 4096),
         Param("temperature", 0.07, "SupCon temperature tau", 1e-3, 10.0),
-        Param("lr", 1e-3, "Adam learning rate of the module", 1e-6, 1.0),
+        Param("lr", 1e-3, "Adam learning rate of the module (paper: AdamW 1e-4)", 1e-6, 1.0),
         Param("batch_size", 64, "mini-batch size (capped so B*K <= 4096 embeddings)", 2, 4096),
         Param("embedding_cap", 1000, "at most this many samples' embeddings are kept for plots", 0, 100_000),
-        Param("device", None, "None (CUDA when available), 'cpu' or 'cuda'"),
+        Param("device", None, "None (CUDA when available), 'cpu' or 'cuda'", choices=DEVICES),
+        Param(
+            "pfd_labels",
+            "classifier",
+            "which predicted labels PFD sums over: 'classifier' = the classifier's pseudo labels "
+            "(pbar > 0.5, METHODS.md), 'module' = the contrastive module's own head (paper Eq. 8)",
+            choices=PFD_LABELS,
+        ),
     ),
     needs=("features",),
     choice=(
         "The module trains on the frozen features the classifier used (stop-gradient), from scratch each "
         "round for a fixed number of epochs; L = L_scl + L_rec + L_cls with unit weights; negatives of every "
-        "label share one contrastive class; labels without a labelled positive have no prototype (k = 0)."
+        "label share one contrastive class; labels without a labelled positive have no prototype (k = 0). "
+        "PFD sums over the classifier's pseudo labels ystar = 1[pbar > 0.5] (METHODS.md; default "
+        "pfd_labels='classifier'); the paper's Eq. 8 uses the module's own head prediction "
+        "sigmoid(h'(v~)) > 0.5 (pfd_labels='module'). Training settings differ from the paper's: Adam, "
+        "learning rate 1e-3, d_u = 128 here (sized for frozen MiniLM / TF-IDF features and a short CPU "
+        "round) vs AdamW, 1e-4, d_u = 512 (d_v = 768, fine-tuned BERT) in the paper; d_z = 64 as on "
+        "the paper's JustDance (256 on AAPD / RCV1)."
     ),
 )
 class CoMAL(QueryStrategy):
-    """CoMAL (METHODS.md, "CoMAL")."""
+    """CoMAL (METHODS.md, "CoMAL").
+
+    ``pfd_labels`` picks the labels PFD sums over: ``"classifier"`` (default, METHODS.md) the
+    classifier's ``ystar = 1[pbar > 0.5]``; ``"module"`` (paper Eq. 8) the module's own head,
+    ``sigmoid(h'(v~)) > 0.5``, computed in the same pass as the embeddings.
+    """
 
     name = "comal"
 
@@ -90,17 +102,8 @@ class CoMAL(QueryStrategy):
         batch_size: int = 64,
         embedding_cap: int = 1000,
         device: str | None = None,
+        pfd_labels: str = "classifier",
     ):
-        _check_float("gamma", gamma, 0.0, 1.0, low_open=False)
-        _check_int("epochs", epochs, 1)
-        _check_int("d_u", d_u, 1)
-        _check_int("d_z", d_z, 2)
-        _check_float("temperature", temperature, 0.0, 100.0)
-        _check_float("lr", lr, 0.0, 10.0)
-        _check_int("batch_size", batch_size, 2)
-        _check_int("embedding_cap", embedding_cap, 0)
-        if device is not None and not isinstance(device, str):
-            raise ConfigError(f"device must be None, 'cpu' or 'cuda'; got {device!r}.")
         self.gamma = gamma
         self.epochs = epochs
         self.d_u = d_u
@@ -110,6 +113,20 @@ class CoMAL(QueryStrategy):
         self.batch_size = batch_size
         self.embedding_cap = embedding_cap
         self.device = device
+        self.pfd_labels = pfd_labels
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        check_number("gamma", self.gamma, 0.0, 1.0)
+        check_number("epochs", self.epochs, 1, 1000, integer=True)
+        check_number("d_u", self.d_u, 1, 4096, integer=True)
+        check_number("d_z", self.d_z, 2, 4096, integer=True)
+        check_number("temperature", self.temperature, 1e-3, 10.0)
+        check_number("lr", self.lr, 1e-6, 1.0)
+        check_number("batch_size", self.batch_size, 2, 4096, integer=True)
+        check_number("embedding_cap", self.embedding_cap, 0, 100_000, integer=True)
+        check_choice("device", self.device, DEVICES)
+        check_choice("pfd_labels", self.pfd_labels, PFD_LABELS)
 
     def _compute(self, ctx: QueryContext) -> dict:
         if ctx.features is None:
@@ -120,12 +137,12 @@ class CoMAL(QueryStrategy):
         trained = cl.train_module(
             ctx.features[ctx.labeled],
             ctx.y_labeled,
-            d_u=self.d_u,
-            d_z=self.d_z,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            temperature=self.temperature,
+            d_u=int(self.d_u),
+            d_z=int(self.d_z),
+            epochs=int(self.epochs),
+            batch_size=int(self.batch_size),
+            lr=float(self.lr),
+            temperature=float(self.temperature),
             seed=seed,
             device=resolve_device(self.device),
         )
@@ -135,16 +152,24 @@ class CoMAL(QueryStrategy):
         k_lab = cl.k_values(z_lab, P)
         kbar = k_lab.mean(axis=0)
         lc = ctx.label_cardinality()
-        # unlabelled: k-values in chunks, without keeping every z
+        ystar_classifier = ctx.mean_proba() > 0.5
+        from_module = self.pfd_labels == "module"
+        # unlabelled: k-values (and the module's head predictions) in chunks, without keeping every z
         nU = len(ctx.unlabeled)
         k_unl = np.empty((nU, ctx.n_labels))
+        ystar = np.empty((nU, ctx.n_labels), dtype=bool) if from_module else ystar_classifier
         step = 4096
         for s in range(0, nU, step):
-            k_unl[s : s + step] = cl.k_values(cl.embed(module, ctx.features, ctx.unlabeled[s : s + step]), P)
-        ystar = ctx.mean_proba() > 0.5
+            rows = ctx.unlabeled[s : s + step]
+            if from_module:
+                z, proba = cl.embed_and_predict(module, ctx.features, rows)
+                ystar[s : s + step] = proba > 0.5
+            else:
+                z = cl.embed(module, ctx.features, rows)
+            k_unl[s : s + step] = cl.k_values(z, P)
         s_ = cl.slci(k_unl, kbar, lc)
         p_ = cl.pfd(k_unl, ystar)
-        q_ = cl.comal_value(s_, p_, self.gamma)
+        q_ = cl.comal_value(s_, p_, float(self.gamma))
         return {
             "trained": trained,
             "P": P,
@@ -154,6 +179,7 @@ class CoMAL(QueryStrategy):
             "k_lab": k_lab,
             "k_unl": k_unl,
             "ystar": ystar,
+            "pfd_label_agreement": float((ystar == ystar_classifier).mean()) if nU else float("nan"),
             "slci": s_,
             "pfd": p_,
             "Q": q_,
@@ -184,7 +210,7 @@ class CoMAL(QueryStrategy):
         z = (
             cl.embed(module, ctx.features, positions)
             if len(positions)
-            else np.empty((0, ctx.n_labels, self.d_z))
+            else np.empty((0, ctx.n_labels, int(self.d_z)))
         )
         k = np.concatenate([r["k_lab"][lab_rows], r["k_unl"][sel], r["k_unl"][unl_rows]]).astype(np.float32)
         y = np.concatenate(
@@ -196,12 +222,19 @@ class CoMAL(QueryStrategy):
             "z": z.astype(np.float16),
             "k": k,
             "y": y,
-            "note": "y holds the true labels of labelled samples and the pseudo labels (pbar > 0.5) of the others; "
-            f"at most {cap} samples, z stored as float16.",
+            "note": "y holds the true labels of labelled samples and, for the others, the predicted labels PFD "
+            f"sums over ({self._pfd_label_words()}); at most {cap} samples, z stored as float16.",
         }
+
+    def _pfd_label_words(self) -> str:
+        if self.pfd_labels == "module":
+            return "the contrastive module's head, sigmoid(h'(v~)) > 0.5"
+        return "the classifier's pseudo labels, pbar > 0.5"
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         n = check_query_size(ctx, n)
+        if n == 0:
+            return empty_selection(ctx, {"note": "no unlabelled candidates: nothing trained or selected"})
         r = self._compute(ctx)
         order = top_n(r["Q"], n)
         above = (r["k_unl"][order] > r["kbar"][None, :]).sum(axis=1)
@@ -211,7 +244,7 @@ class CoMAL(QueryStrategy):
                 "pick": np.arange(1, n + 1),
                 "score": r["Q"][order],
                 "reason": [
-                    f"high Q = SLCI^{self.gamma:g} * PFD^{1 - self.gamma:g}: {a} labels above their mean "
+                    f"high Q = SLCI^{float(self.gamma):g} * PFD^{1 - float(self.gamma):g}: {a} labels above their mean "
                     f"prototype similarity vs LC {r['lc']:.2f}; predicted labels {p:.2f} away from prototypes"
                     for a, p in zip(above, r["pfd"][order])
                 ],
@@ -231,6 +264,8 @@ class CoMAL(QueryStrategy):
             "loss_history": trained.history,
             "train_steps": int(trained.steps),
             "batch_size": int(trained.batch_size),
+            "pfd_labels": f"{self.pfd_labels}: {self._pfd_label_words()}",
+            "pfd_label_agreement": r["pfd_label_agreement"],
             "embeddings": self._embeddings(ctx, r, order),
         }
         return Selection(

@@ -1,8 +1,8 @@
 """Representation-based strategies: BADGE (multi-label), Core-Set, DAL.
 
-BADGE and Core-Set work on ``h``: ``ctx.model.embed(ctx.features)`` when the context carries a model
-with ``embed``, else ``ctx.features`` (INTERFACES.md). DAL trains a small discriminator on
-``ctx.features``. Definitions: METHODS.md ("BADGE (multi-label), Core-Set", "XMTC strategies").
+BADGE and Core-Set work on ``h`` (``_common.representation``): ``ctx.embedding`` when the loop
+computed it, else ``ctx.model.embed(ctx.features)`` when the context carries a model with ``embed``,
+else ``ctx.features``. DAL trains a small discriminator on ``ctx.features``. Definitions: METHODS.md ("BADGE (multi-label), Core-Set", "XMTC strategies").
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pandas as pd
 
 from mlal_core.strategies._common import (
     check_number,
+    dense_rows,
     derive_seed,
     empty_selection,
     kcenter_greedy,
@@ -21,26 +22,13 @@ from mlal_core.strategies._common import (
     make_selection,
     min_sq_dists,
     pseudo_labels,
+    representation,
     require,
     sq_dists_to,
     sq_norms,
 )
 from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size
 from mlal_core.strategies.registry import Param, register
-
-
-def representation(ctx: QueryContext, positions: np.ndarray, strategy: str) -> tuple[np.ndarray, str]:
-    """``h`` for ``positions``: the model's penultimate features (``ctx.embedding`` when the loop
-    already computed them, else ``model.embed(features)``), or the context's features when there is
-    no model. Returns the array and where it came from."""
-    if ctx.embedding is not None:
-        return np.asarray(ctx.embedding[positions], dtype=np.float32), "model embedding"
-    X = require(ctx, "features", strategy, "the (N_pool, d) representation of the pool")
-    if ctx.model is not None and hasattr(ctx.model, "embed"):
-        return np.asarray(ctx.model.embed(X[positions]), dtype=np.float32), "model.embed(features)"
-    rows = X[positions]
-    rows = rows.toarray() if hasattr(rows, "toarray") else rows
-    return np.asarray(rows, dtype=np.float32), "features"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -92,7 +80,11 @@ class BADGEStrategy(QueryStrategy):
     CHUNK_FLOATS: ClassVar[int] = 2**24
 
     def __init__(self, projection_dims: int | None = None) -> None:
-        self.projection_dims = check_number("projection_dims", projection_dims, 1, 65536, integer=True, allow_none=True)
+        self.projection_dims = projection_dims
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        check_number("projection_dims", self.projection_dims, 1, 65536, integer=True, allow_none=True)
 
     def gradient_factors(self, ctx: QueryContext) -> tuple[np.ndarray, np.ndarray, str]:
         """``a = pbar - ystar`` and ``h`` for the candidates (the factors of ``g``)."""
@@ -233,7 +225,8 @@ class CoreSetStrategy(QueryStrategy):
         "MLP discriminator (2 hidden ReLU layers) on ctx.features, class-balanced BCE, Adam 1e-3, "
         "batch max(64, N/20) (at most 20 steps an epoch), seeded from ctx.rng; trained up to `epochs` "
         "epochs or until 98 % (balanced) training accuracy (Gissin & Shalev-Shwartz's stopping rule). "
-        "The sub-batch's picks count as labelled for the next sub-batch."
+        "The sub-batch's picks count as labelled for the next sub-batch. A candidate's score is its latest "
+        "P(unlabelled): at pick time for the picks, from the last sub-batch's discriminator for the others."
     ),
 )
 class DALStrategy(QueryStrategy):
@@ -243,6 +236,11 @@ class DALStrategy(QueryStrategy):
     L' (target 0) and ``min(unlabeled_ratio |L'|, |U'|)`` random unlabelled candidates (target 1),
     weighting the classes equally; the next ``~n / sub_batches`` picks are the candidates with the
     highest ``P(unlabelled)``. With no labelled sample at all, the first sub-batch is uniform random.
+
+    ``scores`` (and the ``score`` / ``p_unlabelled`` of each pick) is one quantity: each candidate's
+    latest ``P(unlabelled)`` while it was still unlabelled, i.e. from the discriminator of the
+    sub-batch that picked it, and from the last sub-batch's discriminator for the candidates not
+    picked (NaN where no discriminator scored it: uniform draws with nothing labelled).
     """
 
     name: ClassVar[str] = "dal"
@@ -252,10 +250,17 @@ class DALStrategy(QueryStrategy):
     LEARNING_RATE: ClassVar[float] = 1e-3
 
     def __init__(self, sub_batches: int = 10, unlabeled_ratio: int = 10, epochs: int = 10, hidden_size: int = 256) -> None:
-        self.sub_batches = check_number("sub_batches", sub_batches, 1, 100, integer=True)
-        self.unlabeled_ratio = check_number("unlabeled_ratio", unlabeled_ratio, 1, 1000, integer=True)
-        self.epochs = check_number("epochs", epochs, 1, 1000, integer=True)
-        self.hidden_size = check_number("hidden_size", hidden_size, 1, 4096, integer=True)
+        self.sub_batches = sub_batches
+        self.unlabeled_ratio = unlabeled_ratio
+        self.epochs = epochs
+        self.hidden_size = hidden_size
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        check_number("sub_batches", self.sub_batches, 1, 100, integer=True)
+        check_number("unlabeled_ratio", self.unlabeled_ratio, 1, 1000, integer=True)
+        check_number("epochs", self.epochs, 1, 1000, integer=True)
+        check_number("hidden_size", self.hidden_size, 1, 4096, integer=True)
 
     def _train(self, X: np.ndarray, y: np.ndarray, seed: int):
         import torch
@@ -271,14 +276,15 @@ class DALStrategy(QueryStrategy):
 
     def _train_inner(self, X, y, seed, torch, nn):
         batch = max(self.MIN_BATCH_SIZE, -(-len(X) // self.MAX_STEPS_PER_EPOCH))
+        hidden = int(self.hidden_size)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = nn.Sequential(
-                nn.Linear(X.shape[1], self.hidden_size),
+                nn.Linear(X.shape[1], hidden),
                 nn.ReLU(),
-                nn.Linear(self.hidden_size, self.hidden_size),
+                nn.Linear(hidden, hidden),
                 nn.ReLU(),
-                nn.Linear(self.hidden_size, 1),
+                nn.Linear(hidden, 1),
             )
             gen = torch.Generator().manual_seed(seed)
             Xt = torch.as_tensor(X, dtype=torch.float32)
@@ -289,7 +295,7 @@ class DALStrategy(QueryStrategy):
             loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
             opt = torch.optim.Adam(net.parameters(), lr=self.LEARNING_RATE)
             acc, epochs_run = 0.0, 0
-            for _ in range(self.epochs):
+            for _ in range(int(self.epochs)):
                 perm = torch.randperm(len(Xt), generator=gen)
                 net.train()
                 for s in range(0, len(Xt), batch):
@@ -321,19 +327,19 @@ class DALStrategy(QueryStrategy):
         n = check_query_size(ctx, n)
         if n == 0:
             return empty_selection(ctx)
-        X = np.asarray(require(ctx, "features", self.name, "the (N_pool, d) representation"), dtype=np.float32)
-        XU = X[ctx.unlabeled]
+        X = require(ctx, "features", self.name, "the (N_pool, d) representation")
+        XU = dense_rows(X, ctx.unlabeled)
         nU = len(ctx.unlabeled)
-        sizes = [len(c) for c in np.array_split(np.arange(n), min(self.sub_batches, n))]
+        sizes = [len(c) for c in np.array_split(np.arange(n), min(int(self.sub_batches), n))]
         base_seed = derive_seed(ctx.rng)
         in_L = np.zeros(nU, dtype=bool)  # candidates picked in earlier sub-batches
-        labelled_X = X[ctx.labeled]
+        labelled_X = dense_rows(X, ctx.labeled)
         picks: list[int] = []
         p_at_pick: list[float] = []
         sub_of_pick: list[int] = []
         reasons: list[str] = []
         sub_info: list[dict] = []
-        first_scores = np.full(nU, np.nan)
+        latest_p = np.full(nU, np.nan)  # each candidate's latest P(unlabelled) while unlabelled
         for b, size in enumerate(sizes):
             free = np.flatnonzero(~in_L)
             n_lab = len(labelled_X) + len(picks)
@@ -347,14 +353,13 @@ class DALStrategy(QueryStrategy):
                 in_L[chosen] = True
                 sub_info.append({"sub_batch": b + 1, "n_labelled": 0, "n_unlabelled": 0, "train_accuracy": None, "epochs": 0})
                 continue
-            n_unl = int(min(self.unlabeled_ratio * n_lab, len(free)))
+            n_unl = int(min(int(self.unlabeled_ratio) * n_lab, len(free)))
             sub = ctx.rng.choice(free, size=n_unl, replace=False)
             X_train = np.concatenate([labelled_X, XU[np.asarray(picks, dtype=np.int64)], XU[sub]])
             y_train = np.concatenate([np.zeros(n_lab), np.ones(n_unl)])
             net, acc, ep = self._train(X_train, y_train, base_seed + b)
             p = self._proba_unlabelled(net, XU[free])
-            if b == 0:
-                first_scores[free] = p
+            latest_p[free] = p
             best = np.argsort(-p, kind="stable")[:size]
             top, ptop = free[best], p[best]
             for i, pv in zip(top, ptop):
@@ -370,4 +375,4 @@ class DALStrategy(QueryStrategy):
         comps.loc[picks, "p_unlabelled"] = p_at_pick
         comps.loc[picks, "sub_batch"] = sub_of_pick
         diag = {"sub_batches": sub_info, "n_candidates": int(nU)}
-        return make_selection(ctx, np.asarray(picks), first_scores, reasons, comps, diag)
+        return make_selection(ctx, np.asarray(picks), latest_p, reasons, comps, diag)

@@ -9,7 +9,7 @@ sample).
 from __future__ import annotations
 
 import warnings
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,7 @@ from mlal_core.strategies._common import (
     empty_selection,
     make_selection,
     pseudo_labels,
+    representation,
     sq_norms,
 )
 from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size, top_n
@@ -72,7 +73,11 @@ class MMCStrategy(ScoreWithDiagnostics):
     reason: ClassVar[str] = "among the highest expected loss reduction (MMC)"
 
     def __init__(self, C: float = 1.0) -> None:
-        self.C = check_number("C", C, 1e-6, 1e6)
+        self.C = C
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        check_number("C", self.C, 1e-6, 1e6)
 
     @staticmethod
     def count_features(pbar: np.ndarray) -> np.ndarray:
@@ -94,7 +99,7 @@ class MMCStrategy(ScoreWithDiagnostics):
         from sklearn.linear_model import LogisticRegression
 
         X_l = self.count_features(ctx.mean_proba(ctx.labeled))
-        lr = LogisticRegression(C=self.C, max_iter=2000)
+        lr = LogisticRegression(C=float(self.C), max_iter=2000)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence warnings on tiny labelled sets
             lr.fit(X_l, counts)
@@ -146,6 +151,28 @@ def separation_margin(pbar: np.ndarray) -> np.ndarray:
     return np.where(mixed, min_pos - max_neg, gap)
 
 
+def retrainable_copy(model: Any) -> Any:
+    """An unfitted copy of ``model`` with its parameters (``model.clone()``, else
+    ``type(model)(**model.get_params())``) and early stopping turned off: the adaptive-beta retrains
+    have no validation data (their error is measured on the labelled set they train on)."""
+    if not all(hasattr(model, a) for a in ("fit", "predict_proba")):
+        raise ConfigError(
+            f"adaptive_beta=True retrains a copy of ctx.model, but {type(model).__name__} has no fit(X, Y) "
+            "and predict_proba(X); pass a model that has them, or use adaptive_beta=False."
+        )
+    try:
+        fresh = model.clone() if hasattr(model, "clone") else type(model)(**model.get_params())
+        if "early_stopping" in fresh.get_params():
+            fresh.set_params(early_stopping=False)
+    except Exception as err:  # noqa: BLE001 - turned into a message that says what to pass
+        raise ConfigError(
+            f"adaptive_beta=True retrains a fresh copy of ctx.model, but {type(model).__name__} cannot be "
+            f"copied ({type(err).__name__}: {err}). Give the model scikit-learn style get_params() / "
+            "set_params() (or a clone() method), or use adaptive_beta=False."
+        ) from None
+    return fresh
+
+
 @register(
     display_name="Adaptive (max-margin uncertainty x label cardinality inconsistency)",
     paper="Li & Guo 2013, Active learning with multi-label SVM classification (IJCAI)",
@@ -162,14 +189,16 @@ def separation_margin(pbar: np.ndarray) -> np.ndarray:
             False,
             "Pick beta each round from {0, 0.1, ..., 1}: the value whose top-n, pseudo-labelled and "
             "added to a retrained copy of the model, gives the lowest Hamming loss on the labelled "
-            "set. Needs ctx.model and ctx.features.",
+            "set (up to 11 retrains a round). Needs ctx.model and the pool in the model's input format "
+            "(ctx.model_inputs, which the session passes).",
             choices=(False, True),
         ),
     ),
     choice=(
         "Default beta = 0.5 fixed. With adaptive_beta=True the 'approximate error' of Li & Guo is read "
-        "as the Hamming loss, on the labelled set, of a fresh copy of the model retrained on the "
-        "labelled set plus the top-n candidates with their pseudo labels."
+        "as the Hamming loss, on the labelled set, of a fresh copy of the model (same parameters, early "
+        "stopping off: there is no validation data) retrained on the model's own inputs of the labelled "
+        "set plus the top-n candidates with their pseudo labels."
     ),
 )
 class AdaptiveStrategy(ScoreWithDiagnostics):
@@ -177,18 +206,25 @@ class AdaptiveStrategy(ScoreWithDiagnostics):
     score ``unc^beta * LCI^(1-beta)``.
 
     ``adaptive_beta=True``: for every beta in {0, 0.1, ..., 1}, take its top-n, pseudo-label them
-    with ``ystar``, retrain a clone of ``ctx.model`` (``type(model)(**model.get_params())``) on the
-    labelled set plus those n, and measure the Hamming loss of its 0.5-thresholded predictions on
-    the labelled set. The beta with the lowest loss wins (ties: the one closest to 0.5, then the
-    smaller). Betas with the same top-n share one retrain. With no labelled samples, beta stays fixed.
+    with ``ystar``, retrain a fresh copy of ``ctx.model`` (:func:`retrainable_copy`: same parameters,
+    early stopping off) on the labelled set plus those n, in the model's own input format
+    (``ctx.model_inputs``; ``ctx.features`` when the context has none), and measure the Hamming loss
+    of its 0.5-thresholded predictions on the labelled set. The beta with the lowest loss wins
+    (ties: the one closest to 0.5, then the smaller). Betas with the same top-n share one retrain.
+    With no labelled samples, beta stays fixed.
     """
 
     name: ClassVar[str] = "adaptive"
     reason: ClassVar[str] = "among the highest uncertainty^beta x LCI^(1-beta)"
 
     def __init__(self, beta: float = 0.5, adaptive_beta: bool = False) -> None:
-        self.beta = check_number("beta", beta, 0.0, 1.0)
-        self.adaptive_beta = check_bool("adaptive_beta", adaptive_beta)
+        self.beta = beta
+        self.adaptive_beta = adaptive_beta
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        check_number("beta", self.beta, 0.0, 1.0)
+        check_bool("adaptive_beta", self.adaptive_beta)
 
     @staticmethod
     def components(ctx: QueryContext) -> pd.DataFrame:
@@ -205,43 +241,44 @@ class AdaptiveStrategy(ScoreWithDiagnostics):
 
     def choose_beta(self, ctx: QueryContext, comps: pd.DataFrame, n: int) -> tuple[float, dict]:
         """The beta of lowest approximate error (see the class docstring) and the errors per beta."""
-        if ctx.model is None or ctx.features is None:
+        if ctx.model is None or (ctx.model_inputs is None and ctx.features is None):
             raise ConfigError(
                 "Adaptive with adaptive_beta=True needs ctx.model (a fitted model with get_params, "
-                "fit and predict_proba) and ctx.features to retrain it; pass them, or use "
+                "fit and predict_proba) and the pool in the model's input format (ctx.model_inputs, "
+                "or ctx.features when they are the same) to retrain it; pass them, or use "
                 "adaptive_beta=False."
             )
-        model = ctx.model
-        if not all(hasattr(model, a) for a in ("get_params", "fit", "predict_proba")):
-            raise ConfigError("adaptive_beta=True needs a model with get_params(), fit(X, Y) and predict_proba(X).")
         if len(ctx.labeled) == 0:
-            return self.beta, {"note": "no labelled samples: beta kept fixed"}
-        X = np.asarray(ctx.features)
+            return float(self.beta), {"note": "no labelled samples: beta kept fixed"}
+        if ctx.model_inputs is not None:
+            inputs, source = ctx.model_inputs, "ctx.model_inputs"
+        else:
+            inputs, source = ctx.features, "ctx.features"
         Y_l = np.asarray(ctx.y_labeled).astype(np.uint8)
         ystar = pseudo_labels(ctx.mean_proba()).astype(np.uint8)
+        X_labelled = inputs[ctx.labeled]
         errors: dict[float, float] = {}
         cache: dict[tuple, float] = {}
         for beta in BETA_GRID:
             picks = top_n(self.combine(comps, beta), n)
             key = tuple(sorted(int(i) for i in picks))
             if key not in cache:
-                clone = type(model)(**model.get_params())
-                X_fit = np.concatenate([X[ctx.labeled], X[ctx.unlabeled[picks]]])
-                Y_fit = np.concatenate([Y_l, ystar[picks]])
-                clone.fit(X_fit, Y_fit)
-                pred = np.asarray(clone.predict_proba(X[ctx.labeled])) > 0.5
+                fresh = retrainable_copy(ctx.model)
+                rows = np.concatenate([ctx.labeled, ctx.unlabeled[picks]])
+                fresh.fit(inputs[rows], np.concatenate([Y_l, ystar[picks]]))
+                pred = np.asarray(fresh.predict_proba(X_labelled)) > 0.5
                 cache[key] = float(np.mean(pred != Y_l.astype(bool)))
             errors[beta] = cache[key]
         best = min(BETA_GRID, key=lambda b: (errors[b], abs(b - 0.5), b))
-        return best, {"beta_errors": errors, "n_retrains": len(cache)}
+        return best, {"beta_errors": errors, "n_retrains": len(cache), "retrained_on": source}
 
     def _score_parts(self, ctx: QueryContext, n: int | None = None) -> tuple[np.ndarray, pd.DataFrame, dict]:
         comps = self.components(ctx)
-        beta, info = self.beta, {}
+        beta, info = float(self.beta), {}
         if self.adaptive_beta and n is not None:
             beta, info = self.choose_beta(ctx, comps, n)
         comps["beta"] = beta
-        diag = {"beta": beta, "adaptive_beta": self.adaptive_beta, "LC": ctx.label_cardinality(), **info}
+        diag = {"beta": beta, "adaptive_beta": bool(self.adaptive_beta), "LC": ctx.label_cardinality(), **info}
         return self.combine(comps, beta), comps, diag
 
     def score(self, ctx: QueryContext) -> np.ndarray:
@@ -268,7 +305,10 @@ class AdaptiveStrategy(ScoreWithDiagnostics):
         "AUDI favours samples whose number of predicted labels differs from the usual number in the "
         "labelled data, weighted by how close the model's most uncertain label is to 0.5. It walks "
         "down that ranking and skips any sample lying closer to an already picked one than the "
-        "nearest-neighbour distance of the 10 % most crowded samples, so the batch holds no near-copies."
+        "nearest-neighbour distance of the 10 % most crowded samples, so the batch holds no near-copies. "
+        "That radius is small, so the filter rarely fires: it removes near-duplicates only (on a "
+        "240-candidate Reuters round it skipped none of the top 10), and each round's diagnostics say "
+        "how many candidates it skipped (n_skipped)."
     ),
     params=(
         Param(
@@ -285,9 +325,10 @@ class AdaptiveStrategy(ScoreWithDiagnostics):
         "Whole label vectors are queried, so AUDI reduces to its instance part: score = |#predicted "
         "positives - LC| x (1 - 2 min_j |pbar_j - 0.5|). Diversity: top-n by score after removing "
         "candidates within the 10 % nearest-neighbour radius (the 10th percentile of the candidates' "
-        "distances to their nearest other candidate) of an already chosen one, in ctx.features (in "
-        "pbar space when there are no features); if every candidate left is inside the radius, the "
-        "rest of the batch is filled by score."
+        "distances to their nearest other candidate) of an already chosen one, in the same vectors as "
+        "BADGE / Core-Set (the model's embedding, else the features; pbar when the context has neither); "
+        "if every candidate left is inside the radius, the rest of the batch is filled by score. Read "
+        "this way the filter is nearly inert (only near-duplicates of a pick fall inside the radius)."
     ),
 )
 class AUDIStrategy(QueryStrategy):
@@ -297,15 +338,21 @@ class AUDIStrategy(QueryStrategy):
     distances (Euclidean distance to the nearest other candidate). With more than 500 candidates,
     it is estimated from 500 of them drawn with ``ctx.rng`` (their nearest neighbour is still
     searched among all candidates). Walking down the score ranking, a candidate within ``r``
-    (distance <= r) of an already chosen one is skipped. The space is ``ctx.features``, or ``pbar``
-    when the context has no features.
+    (distance <= r) of an already chosen one is skipped; ``diagnostics["n_skipped"]`` counts them.
+    The space is that of BADGE / Core-Set (``_common.representation``: ``ctx.embedding``, else
+    ``model.embed(features)``, else ``ctx.features``), or ``pbar`` when the context has neither an
+    embedding nor features.
     """
 
     name: ClassVar[str] = "audi"
     MAX_RADIUS_SAMPLE: ClassVar[int] = 500
 
     def __init__(self, radius_quantile: float = 0.1) -> None:
-        self.radius_quantile = check_number("radius_quantile", radius_quantile, 0.0, 0.99)
+        self.radius_quantile = radius_quantile
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        check_number("radius_quantile", self.radius_quantile, 0.0, 0.99)
 
     @staticmethod
     def components(ctx: QueryContext) -> pd.DataFrame:
@@ -333,7 +380,7 @@ class AUDIStrategy(QueryStrategy):
             d2 = Z_sq[rows, None] - 2.0 * (Z[rows] @ Z.T) + Z_sq[None, :]
             d2[np.arange(len(rows)), rows] = np.inf  # not its own neighbour
             nn[s : s + len(rows)] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
-        return float(np.quantile(nn, self.radius_quantile))
+        return float(np.quantile(nn, float(self.radius_quantile)))
 
     BLOCK: ClassVar[int] = 256
 
@@ -389,14 +436,12 @@ class AUDIStrategy(QueryStrategy):
             return empty_selection(ctx)
         comps = self.components(ctx)
         score = comps["cardinality_gap"].to_numpy() * comps["uncertainty"].to_numpy()
-        space = "features" if ctx.features is not None else "pbar"
-        if ctx.features is not None:
-            Z = ctx.features[ctx.unlabeled]
-            Z = np.asarray(Z.toarray() if hasattr(Z, "toarray") else Z, dtype=np.float32)
+        if ctx.embedding is not None or ctx.features is not None:
+            Z, space = representation(ctx, ctx.unlabeled, self.name)
         else:
-            Z = ctx.mean_proba().astype(np.float32)
+            Z, space = ctx.mean_proba().astype(np.float32), "pbar"
         ranked = top_n(score, len(score))  # full ranking, ties to the lower position
-        diag: dict = {"space": space, "radius_quantile": self.radius_quantile, "LC": ctx.label_cardinality()}
+        diag: dict = {"space": space, "radius_quantile": float(self.radius_quantile), "LC": ctx.label_cardinality()}
         if self.radius_quantile == 0:
             order = ranked[:n]
             comps["min_dist_to_earlier_picks"] = np.nan

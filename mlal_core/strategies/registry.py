@@ -12,7 +12,11 @@ from mlal_core.strategies.base import QueryStrategy
 
 @dataclass(frozen=True)
 class Param:
-    """One hyperparameter: its default, its range or choices, and what it means."""
+    """One hyperparameter: its default, its range or choices, and what it means.
+
+    ``low`` / ``high`` are inclusive bounds (the strategy's ``_validate_params`` accepts them and
+    rejects anything outside); ``choices`` lists every accepted value.
+    """
 
     name: str
     default: Any

@@ -161,14 +161,17 @@ class SubwordStrategy(ScoreWithDiagnostics):
     reason: ClassVar[str] = "among the most word-piece units per word (rare words)"
 
     def __init__(self, tokenizer: str | None = None) -> None:
-        if tokenizer is not None and not isinstance(tokenizer, (str, os.PathLike)):
-            raise ConfigError(f"tokenizer must be a local folder path or None; got {tokenizer!r}.")
-        if tokenizer is not None and not os.path.isdir(tokenizer):
+        self.tokenizer = tokenizer
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        if self.tokenizer is not None and not isinstance(self.tokenizer, (str, os.PathLike)):
+            raise ConfigError(f"tokenizer must be a local folder path or None; got {self.tokenizer!r}.")
+        if self.tokenizer is not None and not os.path.isdir(self.tokenizer):
             raise ConfigError(
-                f"tokenizer {tokenizer!r} is not a local folder. Pass the path of a folder with a saved "
+                f"tokenizer {self.tokenizer!r} is not a local folder. Pass the path of a folder with a saved "
                 "Hugging Face tokenizer, or None for the bundled all-MiniLM-L6-v2 tokenizer."
             )
-        self.tokenizer = tokenizer
 
     def pool_counts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, bool]:
         tok_path = bundled_encoder_path() if self.tokenizer is None else str(self.tokenizer)
@@ -312,22 +315,29 @@ class ALPSStrategy(QueryStrategy):
     name: ClassVar[str] = "alps"
 
     def __init__(self, mlm: str | None = None, mask_prob: float = 0.15, max_length: int = 128, batch_size: int = 8) -> None:
-        if mlm is not None and not isinstance(mlm, (str, os.PathLike)):
-            raise ConfigError(f"mlm must be a local folder path or None; got {mlm!r}.")
-        if mlm is not None and not os.path.isdir(mlm):
+        self.mlm = mlm
+        self.mask_prob = mask_prob
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        if self.mlm is not None and not isinstance(self.mlm, (str, os.PathLike)):
+            raise ConfigError(f"mlm must be a local folder path or None; got {self.mlm!r}.")
+        if self.mlm is not None and not os.path.isdir(self.mlm):
             raise ConfigError(
-                f"mlm {mlm!r} is not a local folder (models are not downloaded). Pass the path of a folder "
+                f"mlm {self.mlm!r} is not a local folder (models are not downloaded). Pass the path of a folder "
                 "with a masked-LM checkpoint saved with save_pretrained (weights, config and tokenizer)."
             )
-        self.mlm = mlm
-        self.mask_prob = check_number("mask_prob", mask_prob, 0.01, 1.0)
-        self.max_length = check_number("max_length", max_length, 8, 512, integer=True)
-        self.batch_size = check_number("batch_size", batch_size, 1, 1024, integer=True)
+        check_number("mask_prob", self.mask_prob, 0.01, 1.0)
+        check_number("max_length", self.max_length, 8, 512, integer=True)
+        check_number("batch_size", self.batch_size, 1, 1024, integer=True)
 
     def effective_length(self, model) -> int:
         """``max_length``, capped at the model's number of position embeddings."""
         cap = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-        return int(min(self.max_length, cap)) if isinstance(cap, int) and cap > 0 else self.max_length
+        length = int(self.max_length)
+        return min(length, cap) if isinstance(cap, int) and cap > 0 else length
 
     def pool_losses(self, ctx: QueryContext, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, int]:
         """Losses and eligibility for the whole pool, computing only the rows still missing for the
@@ -348,7 +358,7 @@ class ALPSStrategy(QueryStrategy):
         entry, _ = _SURPRISAL_CACHE.get_or(key, make)
         todo = ctx.unlabeled[~entry["done"][ctx.unlabeled]]
         if len(todo):
-            loss, ok = token_losses([texts[i] for i in todo], model, tok, length, self.batch_size)
+            loss, ok = token_losses([texts[i] for i in todo], model, tok, length, int(self.batch_size))
             entry["loss"][todo] = loss
             entry["eligible"][todo] = ok
             entry["done"][todo] = True
@@ -361,7 +371,7 @@ class ALPSStrategy(QueryStrategy):
         loss, eligible, computed = self.pool_losses(ctx, texts)
         L = loss[ctx.unlabeled]
         E = eligible[ctx.unlabeled]
-        sampled = (ctx.rng.random(L.shape) < self.mask_prob) & E
+        sampled = (ctx.rng.random(L.shape) < float(self.mask_prob)) & E
         raw = np.where(sampled, L, 0.0).astype(np.float64)
         norm = np.linalg.norm(raw, axis=1, keepdims=True)
         emb = np.divide(raw, norm, out=np.zeros_like(raw), where=norm > 0)

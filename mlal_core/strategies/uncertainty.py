@@ -1,7 +1,9 @@
 """Uncertainty strategies over the model's probability samples: Random, Entropy, BALD, BEAL.
 
 Definitions are those of METHODS.md ("BALD, entropy", "BEAL"). ``H`` is the binary entropy in bits,
-summed over labels. All of them read only ``ctx.proba_samples`` (and ``ctx.rng`` for Random).
+summed over labels. All of them read only ``ctx.proba_samples`` (and ``ctx.rng`` for Random), except
+deterministic BEAL, which asks ``ctx.model`` for its dropout-off prediction when the samples are
+MC-dropout passes of that model.
 """
 
 from __future__ import annotations
@@ -134,23 +136,28 @@ class BALDStrategy(ScoreWithDiagnostics):
     paper="Wang et al. 2024, Deep active learning for multi-label text classification (Sci. Rep.), Eq. 1-9",
     explanation=(
         "BEAL ranks the labels of a sample by how relevant the model finds them and adds up the "
-        "relevances, discounting lower ranks (like a search-result score). Averaged over dropout "
-        "passes this is the model's expected confidence; BEAL labels the samples with the lowest "
-        "expected confidence."
+        "relevances, discounting lower ranks (like a search-result score). Averaged over the model's "
+        "probability samples (the paper uses 20 MC-dropout passes) this is the model's expected "
+        "confidence; BEAL labels the samples with the lowest expected confidence."
     ),
     params=(
         Param(
             "deterministic",
             False,
-            "Ablation 'Deterministic BEAL': use the mean probabilities as a single pass instead of "
-            "averaging over the S passes.",
+            "Ablation 'Deterministic BEAL': one deterministic pass (dropout off) instead of averaging "
+            "over the S probability samples.",
             choices=(False, True),
         ),
     ),
     choice=(
-        "The MC-dropout passes are the context's probability samples (S = passes). Utility = -EC, so "
-        "the lowest expected confidence is picked first. Deterministic BEAL feeds pbar (the mean of "
-        "the passes) through the same formula as one pass."
+        "BEAL works with any probability samples: the passes t are the context's S samples. The paper "
+        "used T = 20 MC-dropout passes; the session default (mc_passes = 0) gives one sample per "
+        "ensemble member (S = 5), so to follow the paper set MC passes in the model (mc_passes = 20). "
+        "Utility = -EC, so the lowest expected confidence is picked first. Deterministic BEAL feeds one "
+        "pass through the same formula: the model's dropout-off prediction (ctx.model.predict_proba on "
+        "the pool's model inputs) when the samples are MC-dropout passes of that model, else pbar, the "
+        "mean of the samples (for an ensemble without MC dropout this is the same dropout-off mean over "
+        "members); diagnostics['deterministic_pass'] says which was used."
     ),
 )
 class BEALStrategy(ScoreWithDiagnostics):
@@ -160,26 +167,60 @@ class BEALStrategy(ScoreWithDiagnostics):
     1-based position (ties to the lower label index); ``conf_t = sum_j R(Y_j^t) / pi(j)``;
     ``EC = mean_t conf_t`` (which equals ``sum_j rel_j / pi(j)``). The utility is ``-EC``.
 
-    ``deterministic=True`` (the paper's ablation) uses one pass ``Y = pbar``, i.e. ``R(pbar_j)``
-    instead of ``mean_t R(Y_j^t)``; note ``R`` is convex, so ``R(pbar) <= mean_t R(Y^t)``.
+    ``deterministic=True`` (the paper's ablation) uses one deterministic pass ``Y``: the model's
+    dropout-off prediction ``ctx.model.predict_proba`` when the probability samples are MC-dropout
+    passes of ``ctx.model`` (``mc_passes > 0`` and ``model.n_samples == S``) and the model's inputs
+    for the pool are known (``ctx.model_inputs``, else ``ctx.features`` unless those are the model's
+    embedding); otherwise ``Y = pbar``, the mean of the samples (note ``R`` is convex, so
+    ``R(pbar) <= mean_t R(Y^t)``). ``diagnostics["deterministic_pass"]`` records which was used.
     """
 
     name: ClassVar[str] = "beal"
     reason: ClassVar[str] = "among the lowest expected confidence (EC)"
+    DETERMINISTIC_MODEL: ClassVar[str] = "model.predict_proba (dropout off)"
+    DETERMINISTIC_MEAN: ClassVar[str] = "mean of the probability samples"
 
     def __init__(self, deterministic: bool = False) -> None:
-        self.deterministic = check_bool("deterministic", deterministic)
+        self.deterministic = deterministic
+        self._validate_params()
+
+    def _validate_params(self) -> None:
+        check_bool("deterministic", self.deterministic)
 
     @staticmethod
     def relevance(p: np.ndarray) -> np.ndarray:
         """``R(y) = 2^y - 1`` (Eq. 1)."""
         return np.exp2(p) - 1.0
 
-    def _passes(self, ctx: QueryContext, rows: np.ndarray | None = None) -> np.ndarray:
+    @staticmethod
+    def _model_inputs(ctx: QueryContext):
+        """The pool in ``ctx.model``'s input format when the model can give a dropout-off pass whose
+        samples are those of the context (MC dropout); None otherwise."""
+        model = ctx.model
+        if model is None or not hasattr(model, "predict_proba"):
+            return None
+        mc_passes = getattr(model, "mc_passes", 0)
+        if not isinstance(mc_passes, (int, np.integer)) or mc_passes <= 0:
+            return None  # the samples are deterministic members: their mean is the dropout-off pass
+        if getattr(model, "n_samples", None) != ctx.n_samples:
+            return None  # the samples did not come from this model's MC dropout
+        if ctx.model_inputs is not None:
+            return ctx.model_inputs
+        if ctx.features is not None and ctx.features is not ctx.embedding:
+            return ctx.features
+        return None
+
+    def _passes(self, ctx: QueryContext, rows: np.ndarray | None = None) -> tuple[np.ndarray, str | None]:
+        """``(T, n, K)`` passes for the candidates ``rows`` (default all) and, when deterministic,
+        which single pass was used."""
         pos = ctx.unlabeled if rows is None else ctx.unlabeled[rows]
-        if self.deterministic:
-            return ctx.mean_proba(pos)[None]
-        return ctx.proba_samples[:, pos, :]
+        if not self.deterministic:
+            return ctx.proba_samples[:, pos, :], None
+        inputs = self._model_inputs(ctx)
+        if inputs is None:
+            return ctx.mean_proba(pos)[None], self.DETERMINISTIC_MEAN
+        proba = np.asarray(ctx.model.predict_proba(inputs[pos]), dtype=np.float64)
+        return proba.reshape(1, len(pos), ctx.n_labels), self.DETERMINISTIC_MODEL
 
     @staticmethod
     def _ranks(rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -190,7 +231,7 @@ class BEALStrategy(ScoreWithDiagnostics):
         return order, ranks
 
     def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
-        P = self._passes(ctx)
+        P, source = self._passes(ctx)
         T, nU, K = P.shape
         rel = np.zeros((nU, K))
         for t in range(T):  # loop over passes, not candidates
@@ -211,11 +252,11 @@ class BEALStrategy(ScoreWithDiagnostics):
                 "top_relevance": rel[np.arange(nU), top] if K else np.nan,
             }
         )
-        diag = {"n_passes": int(T), "deterministic": self.deterministic}
+        diag = {"n_passes": int(T), "deterministic": bool(self.deterministic), "deterministic_pass": source}
         return -ec, comps, diag
 
     def _extra_details(self, ctx: QueryContext, order: np.ndarray) -> dict[str, list]:
-        P = self._passes(ctx, order)
+        P, _ = self._passes(ctx, order)
         rel = self.relevance(P).mean(axis=0)
         lab_order, _ = self._ranks(rel)
         return {

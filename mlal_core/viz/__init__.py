@@ -12,6 +12,7 @@ from mlal_core.viz.curves import band_polygon, learning_curves
 from mlal_core.viz.embedding import embedding_scatter
 from mlal_core.viz.labels import irlbl_from_counts, label_frequency_bar, label_order
 from mlal_core.viz.selection import (
+    comal_k_profile_figure,
     jaccard_matrix,
     per_round_bars_or_lines,
     sampling_probability_distribution,
@@ -44,6 +45,7 @@ __all__ = [
     "TEMPLATE_NAME",
     "band_polygon",
     "category_color",
+    "comal_k_profile_figure",
     "correlation_heatmap",
     "dpi_scale",
     "embedding_scatter",

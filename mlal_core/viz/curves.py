@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -11,6 +13,10 @@ from mlal_core.viz._common import new_figure, require_columns
 from mlal_core.viz.theme import series_style, with_alpha
 
 __all__ = ["band_polygon", "learning_curves"]
+
+#: the full-data score lines: grey, one dash pattern per model setting
+FULL_DATA_COLOR = "#555555"
+_FULL_DATA_DASHES = ("dot", "dashdot", "longdash", "dash")
 
 
 def band_polygon(x, lower, upper) -> tuple[np.ndarray, np.ndarray]:
@@ -24,7 +30,8 @@ def learning_curves(summary: pd.DataFrame, *, group: str | None = None, x: str =
                     metric_name: str = "Macro-F1", title: str | None = None,
                     x_title: str = "Labelled samples (count)", y_title: str | None = None,
                     band: bool = True, band_alpha: float = 0.18, clip: tuple[float, float] | None = None,
-                    group_order=None, markers: bool | None = None) -> go.Figure:
+                    group_order=None, markers: bool | None = None,
+                    full_data: float | Mapping[str, float] | None = None) -> go.Figure:
     """Mean learning curve per group with a shaded ``mean +- std`` band.
 
     ``summary`` has one row per (group, labelled size) with columns ``group`` (default: ``"group"``,
@@ -34,6 +41,11 @@ def learning_curves(summary: pd.DataFrame, *, group: str | None = None, x: str =
     (std 0). Each group draws two traces: the band (``fill="toself"``, no legend entry, legend group
     shared with its line) and the mean line. ``clip=(lo, hi)`` clips the band (e.g. ``(0, 1)`` for a
     score). ``group_order`` fixes the legend / colour order (default: order of first appearance).
+
+    ``full_data`` draws the full-data score (the model trained on the whole pool, BEAL Table 2) as a
+    dotted grey horizontal line over the curves' labelled range with a legend entry: one number, or
+    ``{label: score}`` for several model settings (one line each, named ``"full-data score
+    (label)"``, distinguished by dash; NaN / None scores are skipped).
     """
     if group is None:
         if isinstance(summary, pd.DataFrame) and "group" in summary.columns:
@@ -102,7 +114,35 @@ def learning_curves(summary: pd.DataFrame, *, group: str | None = None, x: str =
             marker=dict(symbol=style["symbol"], size=6, color=style["color"]),
             customdata=custom, hovertemplate=hover + "<extra></extra>",
         ))
+    refs = _full_data_lines(full_data)
+    x_range = [float(df[x].min()), float(df[x].max())]
+    for i, (label, value) in enumerate(refs):
+        fig.add_trace(go.Scatter(
+            x=x_range, y=[value, value], mode="lines", name=f"{label} {value:.3f}",
+            line=dict(color=FULL_DATA_COLOR, width=1.6, dash=_FULL_DATA_DASHES[i % len(_FULL_DATA_DASHES)]),
+            hovertemplate=f"<b>{label}</b>: %{{y:.4f}}<extra></extra>",
+        ))
     # one legend group per curve (band + line toggle together); without a gap between groups a
     # 15-strategy legend fits beside a 500-px-high exported figure
-    fig.update_layout(showlegend=len(groups) > 1, hovermode="closest", legend=dict(tracegroupgap=0))
+    fig.update_layout(showlegend=len(groups) + len(refs) > 1, hovermode="closest", legend=dict(tracegroupgap=0))
     return fig
+
+
+def _full_data_lines(full_data) -> list[tuple[str, float]]:
+    if full_data is None:
+        return []
+    if not isinstance(full_data, Mapping):
+        items = [("full-data score", full_data)]
+    else:
+        items = [(f"full-data score ({k})" if str(k) else "full-data score", v) for k, v in full_data.items()]
+    out = []
+    for label, v in items:
+        if v is None:
+            continue
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            raise ConfigError(f"full_data must hold numbers; got {v!r} for {label!r}.") from None
+        if np.isfinite(v):
+            out.append((label, v))
+    return out

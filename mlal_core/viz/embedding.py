@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -29,14 +31,20 @@ def embedding_scatter(xy, groups=None, picked_mask=None, prototypes_xy=None, hov
                       colors=None, color_name: str = "value", prototype_names=None,
                       prototype_groups=None, group_name: str = "group", group_order=None,
                       title: str | None = None, axis_prefix: str = "Dimension", equal_aspect: bool = True,
-                      point_size: float = 6, opacity: float = 0.75, webgl_threshold: int = 20000) -> go.Figure:
+                      point_size: float = 6, opacity: float = 0.75, webgl_threshold: int = 20000,
+                      group_styles: Mapping[str, Mapping] | None = None, picked_name: str | None = None,
+                      picked_in_legend: bool = True) -> go.Figure:
     """Scatter of a 2-D projection.
 
     * ``groups`` (n,) categories (e.g. ``"positive"`` / ``"negative"`` for one label, or the label
       names): one trace per group in the Okabe-Ito colours; **or** ``colors`` (n,) numbers (e.g. a
       score): one trace on the Viridis scale with a colour bar. Neither: one grey-blue trace.
-    * ``picked_mask`` (n,) bool: the picked points get a black ring on top (one trace,
-      ``"picked (k)"``), so both the group colour and the pick stay visible.
+    * ``group_styles`` ``{group: {"color": ..., "opacity": ...}}`` overrides the colour / opacity of
+      some groups (e.g. grey, faint unlabelled samples behind the labelled ones); the others keep
+      the palette's colours in order.
+    * ``picked_mask`` (n,) bool: the picked points get a black ring on top (one trace, named
+      ``picked_name`` or ``"picked (k)"``; ``picked_in_legend=False`` leaves it out of the legend,
+      e.g. when a group already names the picks), so both the group colour and the pick stay visible.
     * ``prototypes_xy`` (P, 2): star markers (e.g. CoMAL's label prototypes), named by
       ``prototype_names``; ``prototype_groups`` (P,) colours a star like the group of the same name.
     * ``hover_text`` (n,) strings shown on hover (e.g. the first words of the text).
@@ -78,14 +86,24 @@ def embedding_scatter(xy, groups=None, picked_mask=None, prototypes_xy=None, hov
         if group_order is not None:
             order = [str(v) for v in group_order]
             levels = [v for v in order if v in levels] + [v for v in levels if v not in order]
+        try:
+            styles = {str(k): dict(v) for k, v in (group_styles or {}).items()}
+        except (TypeError, ValueError, AttributeError):
+            raise ConfigError("group_styles must map group names to {'color': ..., 'opacity': ...}.") from None
+        palette = 0
         for i, level in enumerate(levels):
             idx = idx_all[g == level]
-            color = series_style(i)["color"]
+            style = styles.get(level, {})
+            if "color" in style:
+                color = str(style["color"])
+            else:
+                color = series_style(palette)["color"]
+                palette += 1
             group_colors[level] = color
             fig.add_trace(Scatter(
                 x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=f"{level} ({idx.size})",
-                marker=dict(size=point_size, color=color, opacity=opacity, symbol=series_style(i)["symbol"]
-                            if len(levels) > 8 else "circle"),
+                marker=dict(size=point_size, color=color, opacity=float(style.get("opacity", opacity)),
+                            symbol=series_style(i)["symbol"] if len(levels) > 8 else "circle"),
                 customdata=_custom(idx),
                 hovertemplate=f"<b>{level}</b><br>sample %{{customdata[0]}}" + hover_tail + "<extra></extra>",
             ))
@@ -115,12 +133,13 @@ def embedding_scatter(xy, groups=None, picked_mask=None, prototypes_xy=None, hov
     if picked.any():
         idx = idx_all[picked]
         fig.add_trace(Scatter(
-            x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=f"picked ({idx.size})",
+            x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=picked_name or f"picked ({idx.size})",
+            showlegend=bool(picked_in_legend),
             marker=dict(symbol="circle-open", size=point_size + 8, color=PICKED_RING_COLOR, line=dict(width=2.2)),
             customdata=_custom(idx),
             hovertemplate="<b>picked</b><br>sample %{customdata[0]}" + hover_tail + "<extra></extra>",
         ))
-        n_series += 1
+        n_series += int(bool(picked_in_legend))
 
     if prototypes_xy is not None:
         pxy = _as_xy(prototypes_xy, "prototypes_xy")

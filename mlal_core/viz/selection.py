@@ -16,6 +16,7 @@ from mlal_core.viz.theme import (
     CATEGORY_COLORS,
     HIGHLIGHT_COLOR,
     PICKED_COLOR,
+    POSITIVE_COLOR,
     SEQUENTIAL,
     TEMPLATE_NAME,
     UNPICKED_COLOR,
@@ -24,6 +25,7 @@ from mlal_core.viz.theme import (
 )
 
 __all__ = [
+    "comal_k_profile_figure",
     "jaccard_matrix",
     "per_round_bars_or_lines",
     "sampling_probability_distribution",
@@ -184,6 +186,34 @@ def score_distribution(scores, picked_mask=None, highlight: int | None = None, *
     fig.update_xaxes(showline=True, row=1, col=1)
     fig.update_xaxes(title_text=score_name, row=2, col=1)
     fig.update_layout(showlegend=True, legend=dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom"))
+    return fig
+
+
+def comal_k_profile_figure(profile: pd.DataFrame, *, title: str | None = None) -> go.Figure:
+    """CoMAL's components of one sample, per label (Peng et al., Eq. 6-8): bars ``k_j(x) =
+    cos(z_j(x), p_j)`` (blue where the label is predicted / given, grey otherwise) and diamonds
+    ``kbar_j``, the labelled set's mean similarity. SLCI counts the bars above their diamond; PFD adds
+    up ``1 - k`` over the blue bars.
+
+    ``profile``: columns ``label``, ``k``, ``kbar``, ``predicted`` (bool), as
+    :func:`mlal_core.inspect.comal_k_profile` returns.
+    """
+    require_columns(profile, ["label", "k", "kbar", "predicted"], "comal_k_profile_figure")
+    if profile.empty:
+        raise ConfigError("comal_k_profile_figure got an empty profile.")
+    k = as_1d(profile["k"], "k", allow_nan=True)
+    kbar = as_1d(profile["kbar"], "kbar", allow_nan=True)
+    predicted = as_mask(profile["predicted"].to_numpy(), len(profile), "predicted")
+    labels = [str(v) for v in profile["label"]]
+    fig = new_figure(title or "Prototype similarity per label (blue = predicted label)", "Label",
+                     "Cosine similarity to the prototype")
+    fig.add_trace(go.Bar(x=labels, y=k, name="k_j(x) = cos(z_j(x), p_j)",
+                         marker_color=[POSITIVE_COLOR if p else UNPICKED_COLOR for p in predicted],
+                         hovertemplate="%{x}: k = %{y:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=labels, y=kbar, mode="markers", name="kbar_j (labelled mean)",
+                             marker=dict(symbol="diamond", size=10, color=HIGHLIGHT_COLOR),
+                             hovertemplate="%{x}: kbar = %{y:.3f}<extra></extra>"))
+    fig.update_layout(showlegend=True)
     return fig
 
 
