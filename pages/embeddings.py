@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 import streamlit as st
 
+from mlal_core import embedding_maps as maps
 from mlal_core import inspect as ins
 from mlal_core import projection, viz
 from mlal_core.errors import MLALError
@@ -22,7 +23,7 @@ K = len(names)
 key = ins.session_key(session)
 rounds = ins.labelled_rounds(session)
 recs = ins.query_records(session)
-comal_rounds = ins.comal_rounds(session)
+comal_rounds = maps.comal_rounds(session)
 
 widgets.explain(
     "2-D maps of high-dimensional points",
@@ -121,13 +122,13 @@ if source.startswith("Features"):
                       lambda r: f"round {r}: L_{r} labelled" + (f", then {len(recs[r].selected)} picked"
                                                                if r < len(recs) else " (no pick yet)"),
                       "emb_round", default=len(recs) - 1 if recs else None)
-    positions = ins.feature_sample(session, cap)
+    positions = maps.feature_sample(session, cap)
     if positions.size < projection.MIN_SAMPLES:
         st.info(f"The pool is too small for a map (at least {projection.MIN_SAMPLES} samples).")
         st.stop()
     try:
         with st.spinner("Loading the features..."):
-            X, features_words = ins.projection_features(session)
+            X, features_words = maps.projection_features(session)
         X = X[positions]
         if sp.issparse(X):
             X = X.tocsr()
@@ -138,9 +139,9 @@ if source.startswith("Features"):
     by = colour_opts[colour]
     label = None
     if by == "label":
-        label = st.selectbox("Label", list(range(K)), index=ins.feature_map_default_label(session, t),
+        label = st.selectbox("Label", list(range(K)), index=maps.feature_map_default_label(session, t),
                              format_func=lambda i: names[i], key="emb_label")
-    layers = ins.feature_map_layers(session, t, positions, by, label)
+    layers = maps.feature_map_layers(session, t, positions, by, label)
     title = (f"{method_label} of the features, round {t}: number of labels (rings: this round's picks)" if by == "count"
              else f"{method_label} of the features ({len(positions)} pool samples), round {t}")
     fig = viz.embedding_scatter(**layers.scatter_args(xy), axis_prefix=method_label, title=title)
@@ -157,25 +158,25 @@ if source.startswith("Features"):
 else:
     t = _round_slider(comal_rounds, "Round", lambda r: f"round {r} ({recs[r].n_labeled} labelled, "
                       f"{len(recs[r].selected)} picked)", "emb_comal_round")
-    emb = ins.comal_embeddings(session, t)
+    emb = maps.comal_embeddings(session, t)
     role = np.asarray(emb["role"]).astype(str)
     m = len(role)
     view = st.radio("View", ["One label: positive vs negative", "Several labels (CoMAL Fig. 1 / 12)"],
                     horizontal=True, key="emb_comal_view")
-    with_proto, counts = ins.comal_label_choices(emb)
+    with_proto, counts = maps.comal_label_choices(emb)
     if not with_proto:
         st.info("No label has a prototype yet (no labelled positive).")
         st.stop()
     max_n = st.slider("Samples in the map", min(20, m), m, min(m, 300), key="emb_comal_cap",
                       help="All of the round's picks, then a random rest of the samples CoMAL kept embeddings "
                       "for (labelled and unlabelled).") if m > 20 else m
-    take = ins.comal_map_rows(role, max_n)
+    take = maps.comal_map_rows(role, max_n)
     if view.startswith("One label"):
-        best = ins.comal_default_label(emb, take, with_proto, counts)
+        best = maps.comal_default_label(emb, take, with_proto, counts)
         j = st.selectbox("Label", with_proto, index=with_proto.index(best),
                          format_func=lambda i: f"{names[i]} ({int(counts[i])} labelled positives)",
                          key="emb_comal_label")
-        Z, P, layers = ins.comal_map(emb, take, [j], names)
+        Z, P, layers = maps.comal_map(emb, take, [j], names)
         title = f"CoMAL embeddings z_j for label {names[j]}, round {t} (rings: picked; star: prototype)"
     else:
         default = [int(j) for j in with_proto[: min(4, len(with_proto))]]
@@ -184,7 +185,7 @@ else:
         if not chosen:
             st.info("Choose at least one label.")
             st.stop()
-        Z, P, layers = ins.comal_map(emb, take, chosen, names, several=True)
+        Z, P, layers = maps.comal_map(emb, take, chosen, names, several=True)
         title = f"CoMAL label-wise embeddings, round {t}: {len(take)} samples x {len(chosen)} labels"
     xy, pxy = _project(Z, P)
     fig = viz.embedding_scatter(**layers.scatter_args(xy, pxy), axis_prefix=method_label, title=title)

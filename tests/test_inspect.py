@@ -11,6 +11,7 @@ import pytest
 from inspect_sessions import comal_session, crab_session, new_session, small_yeast
 
 from mlal_core import correlation, stats, viz
+from mlal_core import embedding_maps as maps
 from mlal_core import inspect as ins
 from mlal_core.errors import ConfigError
 
@@ -233,19 +234,19 @@ def test_reopened_session_replays_from_the_store(tmp_path):
 
 # ---------------------------------------------------------------- embeddings
 def test_feature_sample_and_roles(crab):
-    pos = ins.feature_sample(crab, cap=100)
+    pos = maps.feature_sample(crab, cap=100)
     assert pos.size == 100 and np.isin(crab.labeled, pos).all() and np.all(np.diff(pos) > 0)
-    assert np.array_equal(pos, ins.feature_sample(crab, cap=100))
-    roles = ins.roles_at(crab, 1, pos)
+    assert np.array_equal(pos, maps.feature_sample(crab, cap=100))
+    roles = maps.roles_at(crab, 1, pos)
     lab1, _ = ins.labelled_at(crab, 1)
     assert (roles == "labelled").sum() == len(lab1)
     assert (roles == "picked in round 1").sum() == 10
-    assert "picked in round 2" not in set(ins.roles_at(crab, 2, pos))
+    assert "picked in round 2" not in set(maps.roles_at(crab, 2, pos))
 
 
 def test_comal_embeddings_and_k_profile(comal, crab):
-    assert ins.comal_rounds(comal) == [0, 1] and ins.comal_rounds(crab) == []
-    emb = ins.comal_embeddings(comal, 1)
+    assert maps.comal_rounds(comal) == [0, 1] and maps.comal_rounds(crab) == []
+    emb = maps.comal_embeddings(comal, 1)
     m, K = len(emb["positions"]), comal.n_labels
     assert emb["z"].shape[:2] == (m, K) and emb["prototypes"].shape == (K, emb["z"].shape[2])
     picked = ins.query_records(comal)[1].selected
@@ -254,7 +255,7 @@ def test_comal_embeddings_and_k_profile(comal, crab):
     det = ins.query_records(comal)[1].selection.details.set_index("position").loc[int(picked[0])]
     assert prof["above_kbar"].sum() == det["n_above_kbar"]
     assert prof["PFD term"].sum() == pytest.approx(det["PFD"], rel=1e-3)  # k stored as float32
-    assert ins.comal_embeddings(crab, 0) is None and ins.comal_k_profile(crab, 0, int(crab.labeled[-1])) is None
+    assert maps.comal_embeddings(crab, 0) is None and ins.comal_k_profile(crab, 0, int(crab.labeled[-1])) is None
 
 
 # ---------------------------------------------------------------- maps: whose labels, which features
@@ -274,11 +275,11 @@ def relabelled():
 
 def test_feature_map_colours_labelled_samples_with_the_sessions_labels(relabelled):
     s, t = relabelled, 1
-    pos = ins.feature_sample(s, cap=200)
+    pos = maps.feature_sample(s, cap=200)
     lab, lab_y = ins.labelled_at(s, t)
     truth = _dense(s.dataset.train.Y)
     assert not s.oracle_is_simulated  # a person's answers: the pool's ground truth is no oracle's answer
-    Y, source = ins.map_labels(s, t, pos)
+    Y, source = maps.map_labels(s, t, pos)
     row = {int(p): i for i, p in enumerate(lab)}
     labelled = source == "labelled"
     assert labelled.sum() == len(lab) and set(source[~labelled]) == {"unknown"}
@@ -288,33 +289,33 @@ def test_feature_map_colours_labelled_samples_with_the_sessions_labels(relabelle
     j = int(np.argmax(np.abs(lab_y.sum(axis=0) - truth[lab].sum(axis=0))))
     n_session, n_truth = int(lab_y[:, j].sum()), int(truth[lab, j].sum())
     assert n_session != n_truth
-    layers = ins.feature_map_layers(s, t, pos, "label", j)
+    layers = maps.feature_map_layers(s, t, pos, "label", j)
     xy = np.random.default_rng(0).normal(size=(len(pos), 2))
     names = {tr.name for tr in viz.embedding_scatter(**layers.scatter_args(xy)).data}
     assert f"positive (labelled) ({n_session})" in names
     assert f"negative (labelled) ({len(lab) - n_session})" in names
     assert f"unknown (unlabelled) ({len(pos) - len(lab)})" in names
     assert "person" in layers.note
-    counts = ins.feature_map_layers(s, t, pos, "count")
+    counts = maps.feature_map_layers(s, t, pos, "count")
     assert counts.keep.sum() == len(lab)  # unknown labels are left out of the count map
     np.testing.assert_array_equal(counts.values[counts.keep], lab_y[[row[int(p)] for p in pos[counts.keep]]].sum(1))
-    assert ins.feature_map_default_label(s, t) == int(np.argmax(lab_y.sum(axis=0)))
+    assert maps.feature_map_default_label(s, t) == int(np.argmax(lab_y.sum(axis=0)))
 
 
 def test_feature_map_of_a_simulated_session_shows_the_ground_truth_of_the_pool(crab):
-    pos = ins.feature_sample(crab, cap=150)
-    Y, source = ins.map_labels(crab, 1, pos)
+    pos = maps.feature_sample(crab, cap=150)
+    Y, source = maps.map_labels(crab, 1, pos)
     unl = source == "ground truth"
     assert unl.sum() == len(pos) - len(ins.labelled_at(crab, 1)[0])
     np.testing.assert_array_equal(Y[unl], _dense(crab.dataset.train.Y)[pos[unl]])
-    layers = ins.feature_map_layers(crab, 1, pos, "label", 0)
+    layers = maps.feature_map_layers(crab, 1, pos, "label", 0)
     assert {"positive (unlabelled, ground truth)", "negative (unlabelled, ground truth)"} & set(layers.groups)
     assert "ground truth" in layers.note and layers.keep.all()
-    role = ins.feature_map_layers(crab, 1, pos, "role")
+    role = maps.feature_map_layers(crab, 1, pos, "role")
     assert set(role.groups) == {"unlabelled", "labelled", "picked in round 1"} and not role.picked_in_legend
     assert role.picked.sum() == 10
     with pytest.raises(ConfigError, match="colouring"):
-        ins.feature_map_layers(crab, 1, pos, "colour")
+        maps.feature_map_layers(crab, 1, pos, "colour")
 
 
 def test_projection_features_of_token_sessions_are_tfidf_or_cached_minilm(small_datasets, crab):
@@ -331,20 +332,20 @@ def test_projection_features_of_token_sessions_are_tfidf_or_cached_minilm(small_
     cfg = SessionConfig(model="textcnn", model_params={"n_members": 2}, initial_size=20, query_size=5, rounds=1)
     s = ActiveLearningSession(cfg, dataset=ds)
     assert s.representation == "tokens"
-    X, words = ins.projection_features(s)
+    X, words = maps.projection_features(s)
     _, ref = fit_tfidf(list(ds.train.texts), {})
     assert sp.issparse(X) and X.shape == ref["train"].shape and (X != ref["train"]).nnz == 0
     assert "TF-IDF" in words and "token ids" in words and "textcnn" in words
-    assert ins.projection_features(s)[0] is X  # kept on the session
+    assert maps.projection_features(s)[0] is X  # kept on the session
     # the texts' MiniLM embeddings, when the feature cache has them, are preferred (never encoded here)
     prec = precision_name(resolve_precision("auto", resolve_device(None)))
     fake = np.random.default_rng(0).normal(size=(len(ds.train), 384)).astype(np.float32)
     cache.save_array(cache.entry_dir(paths.cache_dir(), minilm_cache_key(ds, cfg.max_length, prec)) / "train.npy", fake)
-    X2, words2 = ins.projection_features(ActiveLearningSession(cfg, dataset=ds))
+    X2, words2 = maps.projection_features(ActiveLearningSession(cfg, dataset=ds))
     np.testing.assert_array_equal(X2, fake)
     assert "MiniLM" in words2 and "feature cache" in words2
     # fixed features are what the model sees
-    X3, words3 = ins.projection_features(crab)
+    X3, words3 = maps.projection_features(crab)
     assert X3 is crab.features.train and "what the model sees" in words3
 
 
@@ -360,36 +361,36 @@ def _toy_comal():
 
 def test_comal_map_rows_choices_and_default_label():
     emb = _toy_comal()
-    rows = ins.comal_map_rows(emb["role"], cap=5)
+    rows = maps.comal_map_rows(emb["role"], cap=5)
     assert len(rows) == 5 and {4, 5} <= set(rows) and np.all(np.diff(rows) > 0)
-    assert np.array_equal(rows, ins.comal_map_rows(emb["role"], cap=5))  # seeded
-    assert ins.comal_map_rows(emb["role"], cap=1).tolist() == [4, 5]  # the picks, always
-    assert ins.comal_map_rows(emb["role"], cap=50).tolist() == list(range(10))
-    choices, counts = ins.comal_label_choices(emb)
+    assert np.array_equal(rows, maps.comal_map_rows(emb["role"], cap=5))  # seeded
+    assert maps.comal_map_rows(emb["role"], cap=1).tolist() == [4, 5]  # the picks, always
+    assert maps.comal_map_rows(emb["role"], cap=50).tolist() == list(range(10))
+    choices, counts = maps.comal_label_choices(emb)
     assert counts.tolist() == [3, 1, 1]  # positives among the labelled rows
     assert choices == [0, 1]  # label 2 has no prototype
     # rows 0..5: label 0 has 4 positives of 6 (balance 2), label 1 has 1 (balance 1)
-    assert ins.comal_default_label(emb, np.arange(6), choices, counts) == 0
+    assert maps.comal_default_label(emb, np.arange(6), choices, counts) == 0
     # rows 1 and 3: label 0 has 1 positive of 2, label 1 none (balance 1 vs 0)
-    assert ins.comal_default_label(emb, np.array([1, 3]), choices, counts) == 0
+    assert maps.comal_default_label(emb, np.array([1, 3]), choices, counts) == 0
     # rows 2 and 3: both labels split 1-1: the tie goes to more labelled positives (label 0)
-    assert ins.comal_default_label(emb, np.array([2, 3]), choices, counts) == 0
+    assert maps.comal_default_label(emb, np.array([2, 3]), choices, counts) == 0
     # rows 2 and 4: label 0 all positive (balance 0), label 1 split 1-1
-    assert ins.comal_default_label(emb, np.array([2, 4]), choices, counts) == 1
+    assert maps.comal_default_label(emb, np.array([2, 4]), choices, counts) == 1
     with pytest.raises(ConfigError, match="prototype"):
-        ins.comal_default_label(emb, rows, [], counts)
+        maps.comal_default_label(emb, rows, [], counts)
 
 
 def test_comal_map_points_and_groups():
     emb = _toy_comal()
     names = ["a", "b", "c"]
     rows = np.array([0, 4, 7])
-    Z, P, layers = ins.comal_map(emb, rows, [0], names)
+    Z, P, layers = maps.comal_map(emb, rows, [0], names)
     np.testing.assert_array_equal(Z, emb["z"][rows, 0])
     np.testing.assert_array_equal(P, emb["prototypes"][[0]])
     assert layers.groups.tolist() == ["positive (labelled)", "positive (predicted)", "negative (predicted)"]
     assert layers.picked.tolist() == [False, True, False] and layers.group_name == "a"
-    Z, P, layers = ins.comal_map(emb, rows, [0, 1], names, several=True)
+    Z, P, layers = maps.comal_map(emb, rows, [0, 1], names, several=True)
     assert Z.shape == (6, 4) and P.shape == (2, 4)
     np.testing.assert_array_equal(Z[3], emb["z"][4, 1])  # (row 4, label b)
     assert layers.groups.tolist() == ["a", "negative (any label)", "a", "negative (any label)",
