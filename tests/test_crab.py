@@ -442,3 +442,30 @@ def test_registry_ranges_are_what_validation_accepts():
         for outside in (p.low - step, p.high + step):
             with pytest.raises(ConfigError, match=p.name):
                 get("crab", **{p.name: outside})
+
+
+#: every ablation of the paper, one at a time and all together (the defaults are property-tested
+#: generically in test_strategy_contract)
+ABLATIONS = [
+    {"asymmetric": False}, {"negative_pool": False}, {"hard_pool": False}, {"correlation_attention": False},
+    {"refined_sampling": "cluster"}, {"decay": "linear"}, {"decay": "cosine"},
+    {"asymmetric": False, "negative_pool": False, "hard_pool": False, "correlation_attention": False,
+     "refined_sampling": "cluster", "decay": "cosine"},
+]
+
+
+@pytest.mark.parametrize("options", ABLATIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+@pytest.mark.parametrize("n,n_unl", [(1, 40), (7, 80), (60, 80), (200, 80)])
+def test_every_ablation_keeps_the_strategy_contract(options, n, n_unl):
+    """Exactly min(n, pool) unique picks from the unlabelled pool, details per pick, same seed same picks."""
+    P, lab, unl = _pool(n_unl=n_unl, seed=n)
+    feats = np.random.default_rng(n).normal(size=(P.shape[1], 6))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice" or k-means warnings either
+        a = get("crab", **options).select(_ctx(P, lab, unl, seed=n, round=3, features=feats), n)
+        b = get("crab", **options).select(_ctx(P, lab, unl, seed=n, round=3, features=feats), n)
+    want = min(n, n_unl)
+    assert len(a.indices) == want and len(np.unique(a.indices)) == want
+    assert np.isin(a.indices, unl).all()
+    assert a.details["position"].tolist() == a.indices.tolist()
+    assert a.indices.tolist() == b.indices.tolist()
