@@ -275,8 +275,8 @@ SETTING_FIELDS: dict[str, str] = {
 }
 #: the fields the full-data score depends on (:func:`mlal_core.reference.cache_key`, less the seed)
 MODEL_FIELDS = ("model", "representation", "max_length", "model_params")
-#: model parameters that change nothing about the model's predictions
-_IGNORED_MODEL_PARAMS = {"device", "random_state", "num_threads", "eval_batch_size", "batch_sampler", "precision"}
+#: model parameters that change how (where, how fast) a model is computed, not what it learns
+_IGNORED_MODEL_PARAMS = {"device", "random_state", "num_threads", "eval_batch_size", "precision"}
 _REPRESENTATION_WORDS = {"minilm": "MiniLM sentence embeddings", "tfidf": "TF-IDF features",
                          "raw": "the standardised tabular features", "tokens": "the token ids of the texts"}
 

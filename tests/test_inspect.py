@@ -514,6 +514,10 @@ def test_session_settings_name_what_sets_sessions_apart():
     assert mp.set_index("session").loc["s3", "curve"] == "entropy \u00b7 members 3"
     ms = views.model_settings(mp)
     assert ms["label"].tolist() == ["members 2", "members 3"] and ms["sessions"].tolist() == [["s1", "s2"], ["s3"]]
+    # a training mini-batch sampler changes what the model learns: its sessions are a setting of their own
+    bs = views.session_settings(_runs(s2={"model_params": '{"n_members": 2, "batch_sampler": "uncertainty"}'})
+                                [lambda d: d["session"] != "s4"]).set_index("session")["curve"]
+    assert bs["s1"] != bs["s2"] and "uncertainty" in bs["s2"]
 
 
 def test_learning_curves_average_only_sessions_of_one_setting():
