@@ -196,17 +196,13 @@ class SessionConfig:
             raise ConfigError(f"model_params['mc_passes'] must be 0 or a positive integer; got {params.get('mc_passes')!r}.")
         _check_model_params(self.model, params)
         bsel = params.get("batch_sampler")
-        if bsel is not None:
-            # training mini-batch selection: a registry name of mlal_core.batch_selection, or
-            # {"name": ..., **sampler params} (JSON); None = plain shuffling (the "random" sampler)
-            if not isinstance(bsel, (str, dict)):
-                raise ConfigError(
-                    "model_params['batch_sampler'] must be a sampler name or a dict "
-                    f"{{'name': ..., **params}}; got {type(bsel).__name__}."
-                )
-            from mlal_core.batch_selection import make_sampler
-
-            make_sampler(bsel)  # unknown names / parameters raise ConfigError here, before any training
+        if bsel is not None and not isinstance(bsel, (str, dict)):
+            # the model accepts a BatchSampler object too (checked above, with names and parameters);
+            # a session config is stored as JSON, so it takes a name or {"name": ..., **params}
+            raise ConfigError(
+                "model_params['batch_sampler'] must be a sampler name or a dict "
+                f"{{'name': ..., **params}}; got {type(bsel).__name__}."
+            )
         if self.dataset is not None and not isinstance(self.dataset, str):
             raise ConfigError(f"dataset must be a bundled dataset name; got {self.dataset!r}.")
         if not isinstance(self.strategy, str):

@@ -162,10 +162,10 @@ def session_export_zip(store, session_id: str, figures: Mapping[str, go.Figure] 
         if not isinstance(fig, (go.Figure, dict)):
             raise ConfigError(f"figures[{stem!r}] is a {type(fig).__name__}, not a plotly figure.")
         figs[str(stem)] = fig
+    size_kwargs: dict = {}
     for stem, fig in figs.items():
-        items[f"figures/{stem}"] = export.sized_for_export(fig, size)[0]
-    if size != "screen":
-        figure_kwargs = {"dpi": 300, **(figure_kwargs or {})}
+        items[f"figures/{stem}"], size_kwargs = export.sized_for_export(fig, size)
+    figure_kwargs = {**size_kwargs, **(figure_kwargs or {})}
 
     last = records[-1] if records else None
     manifest = {

@@ -26,13 +26,12 @@ HEADLINE_METRICS = {
 #: narrow number columns, a readable text column, and help on every column of a picks table
 PICK_COLUMNS = {
     "order": st.column_config.NumberColumn("order", width="small", help="1 = picked first"),
-    "position": st.column_config.NumberColumn("position", width="small", help="Row of the sample in the pool"),
+    "position": st.column_config.NumberColumn("position", width="small", help=column_help("position")),
     "text": st.column_config.TextColumn("text", width="medium", help="The sample's text (hover to read more)"),
     "true labels": st.column_config.TextColumn("true labels", help="The oracle's answer"),
     "predicted (p)": st.column_config.TextColumn("predicted (p)",
                                                  help="The model's three most probable labels, mean over members"),
-    "score": st.column_config.NumberColumn("score", format="%.4g", help="The strategy's utility: higher is "
-                                                                        "picked first"),
+    "score": st.column_config.NumberColumn("score", format="%.4g", help=column_help("score")),
 }
 
 

@@ -318,10 +318,8 @@ def test_cancel_now_drops_the_round_in_progress(mlal_home, monkeypatch):
 
 def test_every_score_component_of_every_strategy_is_explained():
     """The picks tables show help for each details column; every column a strategy writes has one."""
-    import sys
     import warnings
 
-    sys.path.insert(0, str(Path(__file__).parent))
     from test_strategy_contract import build_context, fitted_model, make_pool
 
     from mlal_core.strategies import available, get
@@ -341,6 +339,8 @@ def test_every_score_component_of_every_strategy_is_explained():
         if undescribed:
             missing[info.name] = undescribed
     assert not missing, f"details columns without help in strategies/detail_columns.py: {missing}"
+    # a picks table renames a details column whose name it uses ("labels" -> "detail labels"): same help
+    assert column_help("detail labels") == column_help("labels") is not None
 
 
 def test_a_textcnn_session_from_the_home_page_runs_in_the_background(mlal_home):

@@ -38,7 +38,8 @@ def render() -> None:
         st.markdown("#### Device")
         st.caption(f"Models train on: **{device_text()}**")
         st.markdown("#### Figure export")
-        st.radio("PNG / SVG size", list(export.EXPORT_SIZES), format_func=export.EXPORT_SIZES.get,
+        st.radio("Size of downloaded figures", list(export.EXPORT_SIZES), format_func=export.EXPORT_SIZES.get,
                  key=widgets.EXPORT_SIZE_KEY,
                  help="Screen: the figure as shown. Paper sizes lay it out for a journal column (smaller fonts, "
-                      "legend on top) and render PNGs at 300 dpi. HTML keeps the interactive screen figure.")
+                      "legend on top) and render PNGs at 300 dpi; an HTML download stays interactive at that "
+                      "size. Applies to the PNG / SVG / HTML buttons and the session zip.")

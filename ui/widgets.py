@@ -30,12 +30,13 @@ def export_size() -> str:
 def _figure_bytes(fig_json: str, fmt: str, size: str = "screen") -> bytes:
     """Render a figure (given as plotly JSON, so it can be a cache key) to ``fmt`` bytes at ``size``."""
     fig, kwargs = export.sized_for_export(pio.from_json(fig_json), size)
-    return export.figure_to_bytes(fig, fmt, **(kwargs if fmt in ("png", "svg") else {}))
+    return export.figure_to_bytes(fig, fmt, **kwargs)  # the dpi only matters to bitmaps
 
 
 def figure(fig: go.Figure, key: str, formats: tuple[str, ...] = ("png", "svg", "html"), **chart_kwargs):
-    """Show a plotly figure with download buttons; PNG/SVG are rendered only when asked for, at the
-    export size chosen in the sidebar (screen, or laid out for one / two paper columns at 300 dpi).
+    """Show a plotly figure with download buttons; PNG/SVG are rendered only when asked for. Every
+    download has the export size chosen in the sidebar (screen, or laid out for one / two paper
+    columns; PNGs at 300 dpi).
 
     ``chart_kwargs`` go to ``st.plotly_chart`` (e.g. ``on_select="rerun", selection_mode="points"``);
     returns what it returns (the selection event when ``on_select`` is set). The chart's widget key

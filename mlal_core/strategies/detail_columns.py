@@ -37,7 +37,6 @@ DETAIL_COLUMN_HELP: dict[str, str] = {
     "distance_to_centroid": "Distance to its cluster's centre (the closest sample is picked)",
     "pools": "CRAB's refined pools the sample was drawn into (label-wise, negatively correlated, hard-to-learn)",
     "labels": "The label(s) whose label-wise pool drew the sample",
-    "detail labels": "The label(s) whose label-wise pool drew the sample",
     "label_pairs": "The negatively correlated label pair(s) that drew the sample",
     "hard_to_learn": "True when every label's mean probability is below 0.5",
     "conflicting": "True when the predicted labels contain a pair that never co-occurs in the labelled set",
@@ -75,5 +74,6 @@ DETAIL_COLUMN_HELP: dict[str, str] = {
 
 
 def column_help(column: str) -> str | None:
-    """The meaning of a details column (None when it is not described)."""
-    return DETAIL_COLUMN_HELP.get(column)
+    """The meaning of a details column (None when it is not described). A picks table renames a
+    details column whose name it already uses (``labels`` -> ``detail labels``); that is the same column."""
+    return DETAIL_COLUMN_HELP.get(column) or DETAIL_COLUMN_HELP.get(column.removeprefix("detail "))
