@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlal_core.config import PRECISIONS
 from mlal_core.errors import ConfigError, MLALError
 
 EXIT_USAGE = 2
@@ -212,6 +213,9 @@ def _run_session(session, store) -> int:
         session.prepare(progress=bar)
     finally:
         bar.close()
+    source = session.feature_source or {}
+    print(f"Features: {source.get('representation')} ({source.get('source')}"
+          + (f", {source['precision']}" if source.get("precision") else "") + ")", flush=True)
     print(_round_header(), flush=True)
     for rec in session.history:
         print(_round_row(rec), flush=True)
@@ -284,6 +288,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         candidate_subset=args.candidate_subset,
         name=args.name,
+        precision=args.precision,
     )
     config.validate()
     store = _store(args)
@@ -294,7 +299,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"warning: {message}", file=sys.stderr)
     print(f"Session {session.session_id}: {config.dataset}, strategy {config.strategy}, "
           f"representation {session.representation}, {config.rounds} rounds x {config.query_size}, "
-          f"initial {config.initial_size} ({config.initial_method}), seed {config.seed}", flush=True)
+          f"initial {config.initial_size} ({config.initial_method}), seed {config.seed}, "
+          f"precision {session.config.precision}", flush=True)
     return _run_session(session, store)
 
 
@@ -336,7 +342,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if session.finished:
         print(f"Session {sid} has already finished ({len(session.history)} records); nothing to do.")
         return 0
-    print(f"Resuming session {sid} at round {session.next_round}.", flush=True)
+    print(f"Resuming session {sid} at round {session.next_round} (precision {session.config.precision}).", flush=True)
     return _run_session(session, store)
 
 
@@ -503,6 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mc-passes", type=int, default=0, help="MC-dropout passes per member (0 = off)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs per round (model default if unset)")
     p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="numeric precision of the encoder and the text backbones (auto: bf16 where the hardware "
+                        "has it natively, else fp32; fp16 on CUDA only); fixed when the session starts")
     p.add_argument("--candidate-subset", type=int, default=None, help="score a random subset of this size per round")
     p.add_argument("--name", default=None, help="a name for the session")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from mlal_core.errors import ConfigError, unknown_name_error
 
 REPRESENTATIONS = ("auto", "minilm", "tfidf", "raw", "tokens")
+#: numeric precisions (``features.device.PRECISIONS``; fp16 only on CUDA)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 INITIAL_METHODS = ("random", "per_label")
 #: models over fixed feature vectors (MiniLM embeddings, TF-IDF, a tabular set's own features)
 FEATURE_MODELS = ("mlp_ensemble",)
@@ -52,6 +54,11 @@ class SessionConfig:
     ``representation``: ``"auto"`` = ``"minilm"`` for text sets, ``"raw"`` for tabular sets.
     ``candidate_subset``: when set, each round only a seeded random subset of that many unlabelled
     samples is scored (the whole pool is still predicted, for the shared diagnostics).
+    ``precision``: the numeric precision of the encoder and the text backbones, ``"auto"`` /
+    ``"fp32"`` / ``"bf16"`` (``"fp16"`` on CUDA); ``"auto"`` is bf16 where the hardware has it
+    natively, else fp32 (``features.device.resolve_precision``). A session resolves it once, when it
+    starts (``with_resolved_precision``), and stores the concrete value, so a reopened session
+    computes as before on any machine. The MLP head always trains in fp32.
     """
 
     dataset: str | None = None
@@ -68,6 +75,7 @@ class SessionConfig:
     seed: int = 0
     candidate_subset: int | None = None
     name: str | None = None
+    precision: str = "auto"
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -96,8 +104,22 @@ class SessionConfig:
 
     # ------------------------------------------------------------------ derived values
     def resolved_model_params(self) -> dict[str, Any]:
-        """``DEFAULT_MODEL_PARAMS`` overridden by ``model_params``."""
-        return {**DEFAULT_MODEL_PARAMS, **self.model_params}
+        """``DEFAULT_MODEL_PARAMS`` overridden by ``model_params``; a text backbone also gets the
+        session's ``precision`` (unless its parameters set one)."""
+        params = {**DEFAULT_MODEL_PARAMS, **self.model_params}
+        if self.model in TEXT_BACKBONES:
+            params.setdefault("precision", self.precision)
+        return params
+
+    def with_resolved_precision(self) -> SessionConfig:
+        """A copy whose ``precision`` is what ``"auto"`` means on this machine (for the session's
+        device: the text backbone's ``device`` parameter, else CUDA when available); concrete values
+        are kept (``"fp16"`` without CUDA raises ``ConfigError``)."""
+        from mlal_core.features.device import precision_name, resolve_device, resolve_precision
+
+        device = resolve_device(self.model_params.get("device"))
+        concrete = precision_name(resolve_precision(self.precision, device))  # fp16 without CUDA raises
+        return self if concrete == self.precision else replace(self, precision=concrete)
 
     def resolve_representation(self, kind: str) -> str:
         """The representation for a dataset of ``kind`` ("text" or "tabular"); checks they fit.
@@ -178,6 +200,14 @@ class SessionConfig:
         if self.candidate_subset is not None and self.candidate_subset < self.query_size:
             raise ConfigError(
                 f"candidate_subset ({self.candidate_subset}) must be at least the query size ({self.query_size})."
+            )
+        if self.precision not in PRECISIONS:
+            raise unknown_name_error("precision", str(self.precision), PRECISIONS)
+        explicit = self.model_params.get("precision") if isinstance(self.model_params, dict) else None
+        if explicit is not None and self.precision != "auto" and explicit != self.precision:
+            raise ConfigError(
+                f"precision is set twice: {self.precision!r} for the session and {explicit!r} in model_params; "
+                "set it once, on the session (precision=...)."
             )
         if self.representation not in REPRESENTATIONS:
             raise unknown_name_error("representation", str(self.representation), REPRESENTATIONS)

@@ -270,19 +270,15 @@ def projection_features(session: ActiveLearningSession) -> tuple[Any, str]:
 
 
 def _cached_minilm_train(session: ActiveLearningSession) -> np.ndarray | None:
-    """The pool's MiniLM embeddings when the feature cache has them (never encodes anything)."""
-    from mlal_core import paths
-    from mlal_core.features import cache, encoder, minilm_cache_key
-    from mlal_core.features.device import precision_name, resolve_device, resolve_precision
+    """The pool's MiniLM embeddings when the feature cache or a bundled file has them (never
+    encodes the corpus)."""
+    from mlal_core.features import available_minilm
 
-    ds = session.dataset
     try:
-        prec = precision_name(resolve_precision("auto", resolve_device(None)))
-        key = minilm_cache_key(ds, int(session.config.max_length), prec)
+        feats = available_minilm(session.dataset, int(session.config.max_length))
     except Exception:  # noqa: BLE001 - no cache to read is the same as no cached embeddings
         return None
-    folder = cache.entry_dir(paths.cache_dir(), key)
-    return cache.load_array(folder / "train.npy", (session.n_pool, encoder.EMBEDDING_DIM))
+    return None if feats is None else feats.train
 
 
 # ---------------------------------------------------------------------- CoMAL maps

@@ -573,7 +573,7 @@ def _replay(session: ActiveLearningSession, t: int, progress: Progress | None = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SessionBudgetWarning)
         shadow = ActiveLearningSession(session.config, dataset=session.dataset, features=session.features,
-                                       store=None, _restore=(initial, list(recs), None))
+                                       store=None, _restore=(initial, list(recs), None, None))
     return shadow.propose(progress)
 
 

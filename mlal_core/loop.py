@@ -301,6 +301,17 @@ def _build_model(config: SessionConfig, random_state: int) -> Any:
     return models.make_model(config.model, **{**config.resolved_model_params(), "random_state": random_state})
 
 
+def feature_request(config: SessionConfig, kind: str, stored_source: dict | None = None) -> dict[str, Any]:
+    """The ``features.featurize`` arguments of a session with ``config`` on a dataset of ``kind``:
+    representation, token limit and precision. A reopened session (``stored_source``: what its
+    store recorded) asks for exactly the precision its features had."""
+    rep = config.resolve_representation(kind)
+    stored = stored_source or {}
+    return {"representation": rep, "max_length": config.feature_max_length(rep),
+            "precision": stored.get("precision") or config.precision,
+            "exact_precision": bool(stored.get("precision"))}
+
+
 def _safe_mean_ir(Y: np.ndarray) -> float:
     from mlal_core import stats
 
@@ -360,6 +371,8 @@ class ActiveLearningSession:
         if not isinstance(config, SessionConfig):
             raise ConfigError(f"config must be a SessionConfig; got {type(config).__name__}.")
         config.validate()
+        if _restore is None:  # resolved once, stored: a reopened session computes as before
+            config = config.with_resolved_precision()
         if dataset is None:
             if config.dataset is None:
                 raise ConfigError("No dataset: set config.dataset to a bundled dataset name or pass dataset=.")
@@ -379,6 +392,8 @@ class ActiveLearningSession:
         if features is not None:
             _check_finite(features)
         self._features = features
+        #: where the features came from (``Features.provenance``), once they exist
+        self.feature_source: dict | None = None if features is None else features.provenance()
         self.oracle = oracle if oracle is not None else SimulatedOracle(dataset.train.Y)
         self._simulated_oracle = oracle is None
 
@@ -413,10 +428,13 @@ class ActiveLearningSession:
                     dataset_hash=dataset.content_hash(),
                     label_names=list(dataset.label_names),
                 )
+                if self.feature_source is not None:
+                    store.set_feature_source(self.session_id, self.feature_source)
         else:
-            initial, rounds, session_id = _restore
+            initial, rounds, session_id, stored_source = _restore
             self._restore_state(initial, rounds)
             self.session_id = session_id
+            self._stored_feature_source = stored_source
 
     # ------------------------------------------------------------------ restore / resume
     def _restore_state(self, initial: dict, rounds: list[RoundRecord]) -> None:
@@ -486,7 +504,7 @@ class ActiveLearningSession:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SessionBudgetWarning)
             session = cls(config, dataset=dataset, features=features, store=None, oracle=oracle,
-                          _restore=(initial, rounds, session_id))
+                          _restore=(initial, rounds, session_id, info.get("feature_source")))
         session.store = store
         store.set_status(session_id, "finished" if session.finished else "running")
         return session
@@ -544,16 +562,22 @@ class ActiveLearningSession:
         """Token limit of the features (``SessionConfig.feature_max_length``)."""
         return self.config.feature_max_length(self.representation)
 
+    def feature_request(self) -> dict[str, Any]:
+        """The ``features.featurize`` arguments of this session (``feature_request``)."""
+        return feature_request(self.config, self.dataset.kind, getattr(self, "_stored_feature_source", None))
+
     def prepare(self, progress: Progress | None = None) -> None:
         """Compute the features (the slow step for text sets) if not done yet."""
         if self._features is not None:
             return
         from mlal_core import features as feat
 
-        feats = feat.featurize(self.dataset, self.representation, max_length=self.feature_max_length,
-                               progress=progress)
+        feats = feat.featurize(self.dataset, progress=progress, **self.feature_request())
         _check_finite(feats)
         self._features = feats
+        self.feature_source = feats.provenance()
+        if self.store is not None and self.session_id is not None and not getattr(self, "_stored_feature_source", None):
+            self.store.set_feature_source(self.session_id, self.feature_source)
 
     # ------------------------------------------------------------------ one round
     def _finished_error(self) -> PoolExhaustedError:

@@ -120,7 +120,7 @@ def full_data_score(config: SessionConfig, dataset: Any = None, *, features: Any
     """
     from mlal_core import features as feat
     from mlal_core import metrics
-    from mlal_core.loop import _build_model, _check_finite
+    from mlal_core.loop import _build_model, _check_finite, feature_request
 
     config, dataset, rep = _resolve(config, dataset)
     key = cache_key(config, dataset)
@@ -131,7 +131,7 @@ def full_data_score(config: SessionConfig, dataset: Any = None, *, features: Any
     if progress is not None:
         progress(0, 1, f"training the model on all {len(dataset.train)} training samples")
     if features is None:
-        features = feat.featurize(dataset, rep, max_length=config.feature_max_length(rep))
+        features = feat.featurize(dataset, **feature_request(config, dataset.kind))
     _check_finite(features)
     t0 = time.perf_counter()
     Y_pool = _dense(dataset.train.Y)

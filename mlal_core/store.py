@@ -4,13 +4,15 @@ One row per session and one per completed round. A round is written in **one tra
 it has completed (``append_round``), so a crash in the middle of a round leaves the session at its
 last completed round, and ``ActiveLearningSession.resume`` continues from there.
 
-Schema (version 1; ``schema_version`` holds the applied version, ``MIGRATIONS`` upgrades older
+Schema (version 3; ``schema_version`` holds the applied version, ``MIGRATIONS`` upgrades older
 files in order and a file from a newer version is refused):
 
 * ``sessions(id, name, created_at, updated_at, config_json, status, dataset_name, dataset_hash,
-  label_names_json, initial_labeled_json, note)``; ``status`` is ``running`` / ``finished`` /
-  ``failed``; ``initial_labeled_json`` = ``{"positions": [...], "labels": [[0/1, ...], ...]}``
-  (the oracle's answers for the initial set).
+  label_names_json, initial_labeled_json, note, feature_source_json)``; ``status`` is ``running`` /
+  ``finished`` / ``failed``; ``initial_labeled_json`` = ``{"positions": [...], "labels": [[0/1, ...],
+  ...]}`` (the oracle's answers for the initial set); ``feature_source_json``: where the session's
+  features came from (representation, ``source`` bundled / computed, precision, cache key, the
+  bundled file's first-use check), null until the features exist.
 * ``rounds(session_id, round, created_at, n_labeled, metrics_json, selected_json, labels_json,
   details, scores, diagnostics, shared_diag_json, timings_json)`` with ``PRIMARY KEY(session_id,
   round)``; ``details`` = the Selection's details DataFrame as Parquet bytes, ``scores`` = ``.npy``
@@ -46,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlal_core.config import SessionConfig
     from mlal_core.loop import RoundRecord
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: version -> SQL statements that bring a file from version - 1 to version.
 MIGRATIONS: dict[int, list[str]] = {
@@ -89,6 +91,8 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE rounds ADD COLUMN answered_by TEXT",
         "ALTER TABLE rounds ADD COLUMN pick_proba BLOB",
     ],
+    # 3: where the session's features came from (bundled file, cache, computed; their precision)
+    3: ["ALTER TABLE sessions ADD COLUMN feature_source_json TEXT"],
 }
 
 
@@ -484,7 +488,16 @@ class SessionStore:
         row["config"] = json.loads(row.pop("config_json"))
         row["label_names"] = json.loads(row.pop("label_names_json")) if row["label_names_json"] else None
         row["initial_labeled"] = json.loads(row.pop("initial_labeled_json"))
+        source = row.pop("feature_source_json", None)
+        row["feature_source"] = json.loads(source) if source else None
         return row
+
+    def set_feature_source(self, session_id: str, source: dict[str, Any]) -> None:
+        """Record where the session's features came from (``features.Features.info``'s provenance)."""
+        with self._transaction() as con:
+            self._require(con, session_id)
+            con.execute("UPDATE sessions SET feature_source_json = ? WHERE id = ?",
+                        (_dumps(source), session_id))
 
     def append_round(self, session_id: str, record: RoundRecord, *, status: str | None = None) -> None:
         """Write one completed round (and optionally the new session status) in one transaction."""
@@ -643,6 +656,7 @@ class SessionStore:
             "session": {k: info[k] for k in ("id", "name", "created_at", "updated_at", "status", "dataset_name", "dataset_hash", "note")},
             "config": info["config"],
             "label_names": info["label_names"],
+            "feature_source": info["feature_source"],
             "initial_labeled": info["initial_labeled"],
             "rounds": [],
         }

@@ -56,6 +56,20 @@ def device_description(device: Any = None) -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
+def precision_description(precision: str = "auto", device: Any = None) -> str:
+    """The numeric precision ``precision`` resolves to, in words: ``"bf16 (native on this CPU)"``,
+    ``"fp32 (this CPU has no native bf16)"``, ``"fp32 (set)"``."""
+    from mlal_core.features.device import cpu_has_native_bf16, precision_name, resolve_device, resolve_precision
+
+    dev = resolve_device(device)
+    name = precision_name(resolve_precision(precision, dev))
+    if precision != "auto":
+        return f"{name} (set)"
+    if dev.type == "cuda":
+        return f"{name} (automatic on this GPU)"
+    return f"{name} (native on this CPU)" if cpu_has_native_bf16() else f"{name} (this CPU has no native bf16)"
+
+
 def shorten_text(text: str | None, max_chars: int = 300) -> str:
     """``text`` on one line, cut at ``max_chars`` characters with an ellipsis."""
     if text is None:

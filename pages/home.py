@@ -7,16 +7,18 @@ import warnings
 
 import pandas as pd
 import streamlit as st
+import torch
 
-from mlal_core import data, features, models
+from mlal_core import data, features, models, views
 from mlal_core.batch_selection import SAMPLERS, available_samplers
-from mlal_core.config import INITIAL_METHODS, SessionConfig
+from mlal_core.budget import default_budget
+from mlal_core.config import INITIAL_METHODS, PRECISIONS, SessionConfig
 from mlal_core.errors import MLALError
-from mlal_core.loop import ActiveLearningSession, SessionBudgetWarning
+from mlal_core.loop import ActiveLearningSession, SessionBudgetWarning, feature_request
 from mlal_core.models import pretrained
 from mlal_core.session_export import session_export_zip
 from mlal_core.strategies import registry
-from ui import sidebar, state, widgets
+from ui import form, sidebar, state, widgets
 
 REPRESENTATION_NAMES = {
     "minilm": "MiniLM sentence embeddings",
@@ -57,6 +59,13 @@ INITIAL_METHOD_HELP = {
 }
 DEFAULT_DATASET = "yeast"
 DEFAULT_STRATEGY = "bald"
+TAB_NEW, TAB_OPEN = "Start a new session", "Reopen a stored session"
+#: the session-state key holding the budget defaults last put in the budget fields (None: the user's budget)
+BUDGET_DEFAULTS = "home_budget_defaults"
+
+# Every `home_*` widget keeps its value across reruns and page switches (ui/form.py); the form's own
+# widgets are drawn without value= / index= and get their first value from form.field.
+form.restore("home_", skip=("home_delete_arm",))
 
 st.title("MLAL Workbench")
 st.markdown(
@@ -78,7 +87,67 @@ widgets.explain(
 )
 st.caption(f"Models train on: **{sidebar.device_text()}**")
 
-tab_new, tab_open = st.tabs(["Start a new session", "Reopen a stored session"])
+PREPARING_KEY = "home_preparing"
+
+
+def _prepare_then(action: str, ds, request: dict, **what) -> None:
+    """Prepare the features in the background (``state.prepare_features``), then ``action`` the
+    session ("start": ``what["config"]``; "reopen": ``what["sid"]``) when they are ready."""
+    worker = state.prepare_features(ds, request)
+    st.session_state[PREPARING_KEY] = {"action": action, "dataset": ds, "worker": worker, **what}
+
+
+def _cancel_preparation() -> None:
+    pending = st.session_state.pop(PREPARING_KEY, None)
+    if pending is not None:
+        pending["worker"].cancel()
+
+
+def _open_prepared(pending: dict) -> None:
+    """Start or reopen the session on the prepared features; errors are shown, nothing is lost."""
+    ds, feats = pending["dataset"], pending["worker"].result
+    try:
+        if pending["action"] == "start":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", SessionBudgetWarning)
+                session = ActiveLearningSession(pending["config"], dataset=ds, features=feats, store=state.get_store())
+        else:
+            session = ActiveLearningSession.resume(state.get_store(), pending["sid"], dataset=ds, features=feats)
+    except MLALError as e:
+        st.error(f"The session could not {pending['action']}: {e}", icon=":material/error:")
+        return
+    state.set_session(session)
+    st.session_state["home_started"] = session.session_id if pending["action"] == "start" else None
+    st.rerun()  # the whole page (and the sidebar) show the new session
+
+
+@st.fragment(run_every=1.0)
+def _preparation_panel() -> None:
+    """Progress of the features being prepared for a start / reopen (done / total, rate, ETA, cancel).
+    The work runs in a background worker: other pages stay usable, and coming back finds it here."""
+    pending = st.session_state.get(PREPARING_KEY)
+    if pending is None:
+        return
+    status = pending["worker"].status()
+    if status.state == "done":
+        st.session_state.pop(PREPARING_KEY, None)
+        _open_prepared(pending)
+    elif status.state == "running":
+        with st.container(border=True):
+            st.progress(status.step_fraction or 0.0, text=sidebar.progress_text(status))
+            st.caption("This runs in the background: other pages stay usable, and each finished chunk is kept, "
+                       "so a restart resumes where it stopped. The session starts when the features are ready.")
+            st.button("Cancel", key="home_prepare_cancel", on_click=_cancel_preparation, icon=":material/cancel:")
+    else:
+        st.session_state.pop(PREPARING_KEY, None)
+        if status.state == "failed":
+            st.error(f"Preparing the features failed: {status.error}", icon=":material/error:")
+        else:
+            st.info(status.message, icon=":material/info:")
+
+
+_preparation_panel()
+tab_new, tab_open = st.tabs([TAB_NEW, TAB_OPEN], key="home_tab", on_change="rerun")
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -87,11 +156,13 @@ DELIMITERS = {None: "find it", "|": "| (pipe)", ";": "; (semicolon)", ",": ", (c
               "": "do not split (one label per row)"}
 
 
-def _load_upload(uploaded, text_column: str, labels_column: str, delimiter: str | None):
+def _load_upload(uploaded, text_column: str, labels_column: str, delimiter: str | None,
+                 allow_unlabeled: bool = False):
     """The validated upload (memoised per file and options); errors propagate."""
-    key = ("upload", uploaded.file_id, text_column, labels_column, delimiter)
+    key = ("upload", uploaded.file_id, text_column, labels_column, delimiter, bool(allow_unlabeled))
     return state.memo(key, lambda: data.load_file(
-        uploaded, text_column=text_column or None, labels_column=labels_column or None, delimiter=delimiter),
+        uploaded, text_column=text_column or None, labels_column=labels_column or None, delimiter=delimiter,
+        allow_unlabeled=bool(allow_unlabeled)),
         max_entries=4)
 
 
@@ -150,16 +221,29 @@ def _backbone_settings(kind: str) -> dict:
     return {k: v for k, v in params.items() if v != defaults.get(k)}
 
 
+def _backbone_keys(kind: str) -> dict[str, str]:
+    """The widget keys of ``_backbone_settings(kind)``, by model parameter (to fill them from a stored
+    session: "New session like this one")."""
+    keys = ({"encoder": "home_bb_encoder", "freeze_layers": "home_bb_freeze", "head": "home_bb_head"}
+            if kind == "transformer" else {"embedding_init": f"home_bb_emb_{kind}"})
+    return {**keys, "epochs": f"home_bb_epochs_{kind}", "patience": f"home_bb_patience_{kind}",
+            "learning_rate": f"home_bb_lr_{kind}", "max_length": f"home_bb_len_{kind}",
+            "mc_scope": f"home_bb_scope_{kind}"}
+
+
 # ------------------------------------------------------------------------------------ new session
 with tab_new:
+    like_note = st.session_state.pop("home_like_note", None)  # from "New session like this one"
+    if like_note:
+        (st.success if like_note[0] == "success" else st.error)(like_note[1], icon=":material/content_copy:")
     st.subheader("1. Data")
     source = st.radio("Where does the data come from?", ["A bundled dataset", "My own file"],
                       horizontal=True, key="home_source")
     ds = None
     if source == "A bundled dataset":
         names = data.available()
-        ds_name = st.selectbox("Dataset", names, index=names.index(DEFAULT_DATASET) if DEFAULT_DATASET in names else 0,
-                               key="home_dataset")
+        ds_name = st.selectbox("Dataset", names, key=form.field(
+            "home_dataset", DEFAULT_DATASET if DEFAULT_DATASET in names else names[0], names))
         ds = data.load(ds_name)
         st.caption(_dataset_blurb(ds))
     else:
@@ -170,7 +254,8 @@ with tab_new:
                 "(then leave *Text column* empty and every numeric column is a feature);\n"
                 "* the **labels**, either one column with a list per row (`earn|acq`, `earn;acq` or "
                 "`[\"earn\", \"acq\"]`; found automatically when it is called `labels`, `label`, `tags`, "
-                "`categories` or `topics`) or one 0/1 column per label;\n"
+                "`categories` or `topics`) or one 0/1 column per label; a row with no label is refused "
+                f"unless *{data.ALLOW_UNLABELED_LABEL}* is ticked;\n"
                 "* optionally a `split` column (`train` / `valid` / `test`); otherwise the rows are split "
                 "70 / 10 / 20 keeping every label's share similar in each part.\n\n"
                 "At least 10 rows; at most 200 MB."
@@ -182,11 +267,17 @@ with tab_new:
                                  key="home_delimiter",
                                  help="How the labels column lists several labels. *Find it* refuses a comma that "
                                       "could also be part of a label name (e.g. 'Arts, Culture') and asks you.")
+        allow_unlabeled = st.checkbox(
+            data.ALLOW_UNLABELED_LABEL, value=False, key="home_allow_unlabeled",
+            help="Off: a row with no label (an empty labels cell, `[]`, or all zeros in 0/1 columns) is refused "
+                 "as a likely mistake. On: such rows are kept as **negative examples**, samples that carry none "
+                 "of the labels (a tweet with no emotion). They count in the statistics (cardinality falls) "
+                 "and every split gets its share of them.")
         uploaded = st.file_uploader("Upload a file", type=["csv", "tsv", "tab", "jsonl", "ndjson", "json",
                                                            "parquet", "pq"], key="home_upload")
         if uploaded is not None:
             try:
-                ds = _load_upload(uploaded, text_col.strip(), labels_col.strip(), delimiter)
+                ds = _load_upload(uploaded, text_col.strip(), labels_col.strip(), delimiter, allow_unlabeled)
             except MLALError as e:
                 st.error(f"**This file cannot be used.** {e}", icon=":material/error:")
             else:
@@ -212,8 +303,8 @@ with tab_new:
         else:
             rep = "tokens"
         c1, c2 = st.columns(2)
-        n_members = c1.number_input("Ensemble size (members)", 1, 20, 5, key="home_members")
-        mc_passes = c2.number_input("MC-dropout passes per member (0 = off)", 0, 100, 0, key="home_mc")
+        n_members = c1.number_input("Ensemble size (members)", 1, 20, key=form.field("home_members", 5))
+        mc_passes = c2.number_input("MC-dropout passes per member (0 = off)", 0, 100, key=form.field("home_mc", 0))
         st.caption("Where the ensemble's members disagree, the model is unsure; strategies such as BALD use that "
                    "disagreement. **MC-dropout passes** add more opinions per member by switching off random "
                    "units at prediction time.")
@@ -221,10 +312,11 @@ with tab_new:
             with st.expander("Advanced training settings"):
                 c1, c2, c3 = st.columns(3)
                 mlp = models.MLPEnsemble().get_params()  # the package's defaults (as the CLI uses them)
-                hidden = c1.number_input("Hidden units", 8, 4096, mlp["hidden_size"], key="home_hidden")
-                epochs = c2.number_input("Epochs (passes over the labelled set)", 1, 500, mlp["epochs"],
-                                         key="home_epochs")
-                min_steps = c3.number_input("Minimum updates", 0, 100_000, mlp["min_steps"], key="home_min_steps",
+                hidden = c1.number_input("Hidden units", 8, 4096, key=form.field("home_hidden", mlp["hidden_size"]))
+                epochs = c2.number_input("Epochs (passes over the labelled set)", 1, 500,
+                                         key=form.field("home_epochs", mlp["epochs"]))
+                min_steps = c3.number_input("Minimum updates", 0, 100_000,
+                                            key=form.field("home_min_steps", mlp["min_steps"]),
                                             help="At least this many optimiser updates per training, so that a "
                                                  "tiny labelled set is still trained enough.")
             model_params = {"hidden_size": int(hidden), "epochs": int(epochs), "min_steps": int(min_steps)}
@@ -239,13 +331,24 @@ with tab_new:
                  "page, which compares them).")
         if sampler != "random":
             model_params["batch_sampler"] = sampler
+        precisions = [p for p in PRECISIONS if p != "fp16" or torch.cuda.is_available()]
+        precision = st.selectbox(
+            "Numeric precision", precisions, key=form.field("home_precision", "auto", precisions),
+            format_func=lambda p: f"automatic: {views.precision_description('auto')}" if p == "auto" else p,
+            help="The arithmetic of the MiniLM encoder and the text backbones. *bf16* is about 1.5-1.8x faster "
+                 "where the CPU has it natively (AVX512-BF16 / AMX) and about 3x slower where it is emulated; "
+                 "*fp32* is the reference. The MLP head always trains in fp32. The choice is fixed when the "
+                 "session starts and stored with it, so a reopened session computes as before.")
+        if rep == "minilm":
+            state.warm_encoder()  # the encoder checks or computes the features: load it while the form is filled
 
         st.subheader("3. Query strategy")
         infos = [i for i in registry.available() if ds.kind == "text" or "texts" not in i.needs]
         names = [i.name for i in infos]
         skipped = [i.display_name for i in registry.available() if i.name not in names]
-        strategy = st.selectbox("Strategy", names, index=names.index(DEFAULT_STRATEGY) if DEFAULT_STRATEGY in names else 0,
-                                format_func=lambda n: registry.info(n).display_name, key="home_strategy")
+        strategy = st.selectbox("Strategy", names, format_func=lambda n: registry.info(n).display_name,
+                                key=form.field("home_strategy",
+                                               DEFAULT_STRATEGY if DEFAULT_STRATEGY in names else names[0], names))
         info = registry.info(strategy)
         st.info(info.explanation, icon=":material/lightbulb:")
         st.caption(f"Paper: {info.paper}" + (f"  \nImplementation choice: {info.choice}" if info.choice else ""))
@@ -264,20 +367,31 @@ with tab_new:
 
         st.subheader("4. Budget")
         pool = len(ds.train)
+        suggested = default_budget(pool, ds.n_labels)  # scaled to the pool (mlal_core/budget.py)
+        budget_defaults = {"home_initial": suggested.initial_size, "home_query": suggested.query_size,
+                           "home_rounds": suggested.rounds}
+        following = form.follow_defaults(budget_defaults, BUDGET_DEFAULTS)
         c1, c2, c3, c4, c5 = st.columns(5)
-        initial_size = c1.number_input("Initial labelled set", 1, None, min(100, max(1, pool // 4)), key="home_initial")
-        query_size = c2.number_input("Query size (per round)", 1, None, min(50, max(1, pool // 10)), key="home_query")
-        rounds = c3.number_input("Rounds", 0, 10_000, 10, key="home_rounds")
-        seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="home_seed")
+        initial_size = c1.number_input("Initial labelled set", 1, None, key="home_initial")
+        query_size = c2.number_input("Query size (per round)", 1, None, key="home_query")
+        rounds = c3.number_input("Rounds", 0, 10_000, key="home_rounds")
+        seed = c4.number_input("Seed", 0, 2**31 - 1, key=form.field("home_seed", 0))
         initial_method = c5.selectbox("Initial set", INITIAL_METHODS, key="home_initial_method",
                                       format_func=lambda m: {"random": "random", "per_label": "one per label"}[m])
         st.caption(f"Initial set: {INITIAL_METHOD_HELP[initial_method]}. The pool has {pool:,} samples; "
                    f"this budget labels up to {min(pool, initial_size + rounds * query_size):,} of them "
                    f"({min(1.0, (initial_size + rounds * query_size) / pool):.0%}). Same seed, same settings: "
                    "same picks.")
+        c1, c2 = st.columns([5, 2], vertical_alignment="center")
+        c1.caption(f"Defaults for {ds.name} (pool {pool:,}): initial {suggested.initial_size}, query "
+                   f"{suggested.query_size}, {suggested.rounds} rounds; scaled to the pool, and they always fit it. "
+                   + ("The fields follow the dataset until you edit one." if following else
+                      "The fields hold your budget; another dataset keeps it."))
+        c2.button("Reset to this dataset's defaults", key="home_budget_reset", disabled=following,
+                  on_click=form.reset_defaults, args=(budget_defaults, BUDGET_DEFAULTS))
         candidates = st.number_input(
-            "Candidate subset (0 = score the whole pool)", 0, None, 0 if model_kind == "mlp_ensemble" else 2000,
-            key=f"home_candidates_{model_kind}",
+            "Candidate subset (0 = score the whole pool)", 0, None,
+            key=form.field(f"home_candidates_{model_kind}", 0 if model_kind == "mlp_ensemble" else 2000),
             help="Each round the strategy scores a seeded random subset of this many unlabelled samples instead "
                  "of the whole pool: much faster for slow strategies and text backbones. Each round's "
                  "diagnostics show how many candidates were scored.")
@@ -288,6 +402,7 @@ with tab_new:
             model=model_kind, model_params=model_params, strategy=strategy, strategy_params=params,
             initial_size=int(initial_size), initial_method=initial_method, query_size=int(query_size),
             rounds=int(rounds), seed=int(seed), candidate_subset=int(candidates) or None, name=name.strip() or None,
+            precision=precision,
         )
         problem = None
         try:
@@ -297,22 +412,17 @@ with tab_new:
             problem = str(e)
             st.error(problem, icon=":material/error:")
 
-        if st.button("Start session", type="primary", disabled=problem is not None, key="home_start"):
-            bar = st.progress(0.0, text="Preparing the features...")
+        preparing = st.session_state.get(PREPARING_KEY) is not None
+        if st.button("Start session", type="primary", disabled=problem is not None or preparing, key="home_start",
+                     help="Wait for the features being prepared above (or cancel them)" if preparing else None):
             try:
-                feats = state.features_for(ds, rep, config.feature_max_length(rep),
-                                           progress=state.progress_callback(bar))
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", SessionBudgetWarning)
-                    session = ActiveLearningSession(config, dataset=ds, features=feats, store=state.get_store())
+                resolved = config.with_resolved_precision()
+                request = feature_request(resolved, ds.kind)
             except MLALError as e:
-                bar.empty()
                 st.error(f"The session could not start: {e}", icon=":material/error:")
             else:
-                bar.empty()
-                state.set_session(session)
-                st.session_state["home_started"] = session.session_id
-                st.rerun()  # so the sidebar shows the new session
+                _prepare_then("start", ds, request, config=resolved)
+                st.rerun()
 
     started = st.session_state.get("home_started")
     current = state.get_session()
@@ -335,6 +445,80 @@ def _delete(store, sid: str) -> None:
         state.set_session(None)
     store.delete_session(sid)
     st.session_state["home_delete_arm"] = False
+
+
+def _form_values(cfg: SessionConfig, kind: str | None) -> tuple[dict, dict]:
+    """The new-session form's fields holding ``cfg``'s settings: (fields, fields drawn through
+    ``widgets.kept``). ``kind``: the dataset's kind ("text" / "tabular"), None when unknown."""
+    params = cfg.resolved_model_params()
+    values = {"home_source": "A bundled dataset" if cfg.dataset else "My own file",
+              "home_members": int(params["n_members"]), "home_mc": int(params["mc_passes"]),
+              "home_strategy": cfg.strategy, "home_initial": cfg.initial_size, "home_query": cfg.query_size,
+              "home_rounds": cfg.rounds, "home_seed": cfg.seed, "home_initial_method": cfg.initial_method,
+              f"home_candidates_{cfg.model}": cfg.candidate_subset or 0, "home_name": "",
+              "home_precision": cfg.precision}
+    if cfg.dataset:
+        values["home_dataset"] = cfg.dataset
+    if kind == "text":
+        values["home_model"] = cfg.model
+    sampler = params.get("batch_sampler") or "random"
+    sampler = sampler.get("name") if isinstance(sampler, dict) else sampler
+    if sampler in available_samplers():
+        values["home_batch_sampler"] = sampler
+    kept = {}
+    if cfg.model == "mlp_ensemble":
+        mlp = models.MLPEnsemble().get_params()
+        for key, param in (("home_hidden", "hidden_size"), ("home_epochs", "epochs"), ("home_min_steps", "min_steps")):
+            values[key] = int(params.get(param, mlp[param]))
+        if kind is not None:
+            try:
+                values[f"home_rep_{kind}"] = cfg.resolve_representation(kind)
+            except MLALError:
+                pass
+    else:
+        defaults = models.make_model(cfg.model).get_params()
+        for param, key in _backbone_keys(cfg.model).items():
+            value = params.get(param, defaults[param])
+            kept[key] = (int(value) if param in ("epochs", "patience", "max_length", "freeze_layers") else
+                         float(value) if param == "learning_rate" else value)
+    if cfg.strategy in {i.name for i in registry.available()}:
+        for p in registry.info(cfg.strategy).params:
+            kept[f"home_param_{cfg.strategy}_{p.name}"] = cfg.strategy_params.get(p.name, p.default)
+    return values, kept
+
+
+def _like_this_one(store, sid: str) -> None:
+    """Fill the new-session form with a stored session's settings (the button's ``on_click``)."""
+    info = store.session_info(sid)
+    try:
+        cfg = SessionConfig.from_dict(info["config"])
+    except MLALError as e:
+        st.session_state["home_like_note"] = ("error", f"Session `{sid[:8]}`'s settings cannot be read: {e}")
+        return
+    bundled = bool(cfg.dataset) and cfg.dataset in data.available()
+    upload = st.session_state.get(state.UPLOAD_KEY)
+    if bundled:
+        kind = data.load(cfg.dataset).kind
+    elif upload is not None and info.get("dataset_hash") and state.dataset_key(upload) == info["dataset_hash"]:
+        kind = upload.kind
+    elif cfg.model != "mlp_ensemble" or cfg.representation in ("minilm", "tfidf", "tokens"):
+        kind = "text"
+    else:
+        kind = "tabular" if cfg.representation == "raw" else None
+    values, kept = _form_values(cfg, kind)
+    if not bundled:  # an upload (or a dataset no longer bundled): the file must be uploaded again
+        values.pop("home_dataset", None)
+        values["home_source"] = "My own file"
+    form.put(values, kept)
+    form.own(BUDGET_DEFAULTS)  # the copied budget is the user's: another dataset's defaults do not replace it
+    st.session_state["home_tab"] = TAB_NEW
+    name = info.get("dataset_name") or cfg.dataset
+    note = (f"The form holds the settings of session `{sid[:8]}` ({name} · {cfg.strategy} · seed {cfg.seed}), "
+            "without its name. Change the strategy or the seed, then start the new session.")
+    if not bundled:
+        note += (f" That session was run on {'an uploaded file' if not cfg.dataset else 'a dataset not bundled here'} "
+                 f"({name!r}): upload it again under **My own file** (with the same columns) first.")
+    st.session_state["home_like_note"] = ("success", note)
 
 
 with tab_open:
@@ -365,22 +549,20 @@ with tab_open:
                          "the same file on **Start a new session** first, then open the session again.",
                          icon=":material/error:")
             else:
-                bar = st.progress(0.0, text="Preparing the features...")
                 try:
-                    rep = cfg.resolve_representation(ds.kind)
-                    feats = state.features_for(ds, rep, cfg.feature_max_length(rep), progress=state.progress_callback(bar))
-                    session = ActiveLearningSession.resume(store, sid, dataset=ds, features=feats)
+                    request = feature_request(cfg, ds.kind, info.get("feature_source"))
                 except MLALError as e:
-                    bar.empty()
                     st.error(f"The session could not be opened: {e}", icon=":material/error:")
                 else:
-                    bar.empty()
-                    state.set_session(session)
-                    st.session_state["home_started"] = None
+                    _prepare_then("reopen", ds, request, sid=sid)
                     st.rerun()
         c2.download_button("Export (zip)", data=lambda size=widgets.export_size(): session_export_zip(store, sid, size=size),
                            file_name=f"mlal-session-{sid[:8]}.zip", mime="application/zip", key="home_zip",
                            on_click="ignore", help="Config, rounds, picks and figures (PNG, SVG, HTML) in one zip.")
+        st.button("New session like this one", key="home_like", icon=":material/content_copy:",
+                  on_click=_like_this_one, args=(store, sid),
+                  help="Fill the form of *Start a new session* with this session's data, model, strategy, "
+                       "budget and seed, to run it again with another strategy or seed.")
         if c3.toggle("Delete this session", key="home_delete_arm"):
             st.warning("Deleting removes the session and its rounds from the store for good.")
             st.button("Delete for good", key="home_delete", on_click=_delete, args=(store, sid))
@@ -388,3 +570,5 @@ with tab_open:
     if current is not None:
         st.caption(f"Open now: `{current.session_id[:8] if current.session_id else '-'}` "
                    f"({current.dataset.name}, {current.config.strategy}).")
+
+form.remember("home_")  # what this run gave the form's widgets, before a page switch drops them (ui/form.py)

@@ -9,6 +9,7 @@ import streamlit as st
 
 from mlal_core import analysis, data, reference, views, viz
 from mlal_core.config import SessionConfig
+from mlal_core.loop import feature_request
 from mlal_core.errors import MLALError
 from mlal_core.session_export import metric_name
 from mlal_core.strategies import registry
@@ -132,8 +133,7 @@ with st.container(border=True):
                                               "the result is cached on disk."):
                 bar = st.progress(0.0, text="Training on the whole pool...")
                 try:
-                    ref_rep = ms_cfg.resolve_representation(ref_ds.kind)
-                    ref_feats = state.features_for(ref_ds, ref_rep, ms_cfg.feature_max_length(ref_rep),
+                    ref_feats = state.features_for(ref_ds, feature_request(ms_cfg, ref_ds.kind),
                                                    progress=state.progress_callback(bar))
                     ref = reference.full_data_score(ms_cfg, ref_ds, features=ref_feats,
                                                     progress=state.progress_callback(bar))

@@ -40,10 +40,21 @@ def _configure(at: AppTest, *, initial=40, query=10, rounds=2, strategy=None) ->
     _ok(at)
 
 
+def click_and_prepare(at: AppTest, key: str) -> None:
+    """Click Start / Open: the features are prepared by a background worker (the page shows its
+    progress); wait for it, then rerun the page, which starts or reopens the session."""
+    at.button(key=key).click().run()
+    _ok(at)
+    if "home_preparing" in at.session_state:
+        worker = at.session_state["home_preparing"]["worker"]
+        assert worker.join(timeout=TIMEOUT), "the features were not ready in time"
+        at.run()
+        _ok(at)
+
+
 def _start(at: AppTest, **kw) -> str:
     _configure(at, **kw)
-    at.button(key="home_start").click().run()
-    _ok(at)
+    click_and_prepare(at, "home_start")
     sid = at.session_state["home_started"]
     assert sid and any("started" in s.value for s in at.success)
     return sid
@@ -245,6 +256,41 @@ def test_upload_validation_error_and_a_session_on_a_valid_upload(mlal_home):
     assert at.selectbox(key="dx_dataset").value == "good (this session's uploaded file)"
 
 
+def test_upload_rows_with_no_label_need_the_negatives_checkbox():
+    from mlal_core.data import ALLOW_UNLABELED_LABEL
+    from ui import state
+
+    at = _app()
+    at.radio(key="home_source").set_value("My own file").run()
+    _ok(at)
+    box = at.checkbox(key="home_allow_unlabeled")
+    assert box.label == ALLOW_UNLABELED_LABEL and box.value is False and "negative examples" in box.help
+    # 40 rows, every 4th with no label: an empty cell, [] or spaces
+    empty = ["", "[]", "  "]
+    rows = ["text,labels"] + [f"text {i},{empty[i % 3] if i % 4 == 0 else ('grain|wheat' if i % 2 else 'trade')}"
+                              for i in range(40)]
+    at.file_uploader(key="home_upload").set_value(("tweets.csv", "\n".join(rows).encode(), "text/csv")).run()
+    assert not at.exception
+    assert at.error and "No label in rows 1, 5, 9" in at.error[0].value
+    assert f"tick '{ALLOW_UNLABELED_LABEL}' on the upload" in at.error[0].value
+    assert not [b for b in at.button if b.key == "home_start"]
+
+    at.checkbox(key="home_allow_unlabeled").check().run()
+    _ok(at)
+    assert any("tweets.csv" in s.value for s in at.success)
+    assert any("10 rows with no label kept as negative examples" in c.value for c in at.caption)
+    ds = at.session_state[state.UPLOAD_KEY]
+    Y = np.concatenate([ds.train.Y, ds.valid.Y, ds.test.Y])
+    assert Y.shape == (40, 3) and int((Y.sum(axis=1) == 0).sum()) == 10
+    assert [b for b in at.button if b.key == "home_start"]
+    # the explorer's statistics count the rows with no label (cardinality over every training row)
+    at.switch_page("pages/dataset_explorer.py").run()
+    at.selectbox(key="dx_dataset").set_value("tweets (uploaded file)").run()
+    _ok(at)
+    card = next(m for m in at.metric if m.label == "Cardinality")
+    assert card.value == f"{ds.train.Y.sum() / len(ds.train):.3f}"
+
+
 def test_reopen_a_stored_session(mlal_home):
     at = _app()
     sid = _start(at)
@@ -254,8 +300,7 @@ def test_reopen_a_stored_session(mlal_home):
     fresh = _app()  # a new browser session: nothing in its session state
     assert fresh.session_state["home_reopen_id"] == sid
     assert "Export (zip)" in _download_labels(fresh)
-    fresh.button(key="home_reopen").click().run()
-    _ok(fresh)
+    click_and_prepare(fresh, "home_reopen")
     session = fresh.session_state["al_session"]
     assert session.session_id == sid and session.next_round == 1
     fresh.switch_page("pages/active_learning.py").run()
@@ -357,8 +402,7 @@ def test_a_textcnn_session_from_the_home_page_runs_in_the_background(mlal_home):
         at.number_input(key=key).set_value(value)
     at.run()
     _ok(at)
-    at.button(key="home_start").click().run()
-    _ok(at)
+    click_and_prepare(at, "home_start")
     session = at.session_state["al_session"]
     cfg = session.config
     assert (cfg.model, session.representation, cfg.candidate_subset) == ("textcnn", "tokens", 300)
@@ -387,8 +431,7 @@ def test_strategy_parameters_survive_switching_to_another_strategy_and_back():
     _ok(at)
     assert at.number_input(key="home_param_crab_n_reference").value == 37
     assert at.number_input(key="home_param_crab_per_label_size").value == 5
-    at.button(key="home_start").click().run()
-    _ok(at)
+    click_and_prepare(at, "home_start")
     assert at.session_state["al_session"].config.strategy_params == {"n_reference": 37, "per_label_size": 5}
 
 

@@ -12,10 +12,12 @@ import scipy.sparse as sp
 import torch
 
 from mlal_core.errors import ConfigError, DataValidationError
-from mlal_core.features import Features, featurize, minilm_cache_key, resolve_device, resolve_precision
+from mlal_core.features import Features, featurize, resolve_device, resolve_precision
 from mlal_core.features import cache as fcache
 from mlal_core.features import device as fdevice
 from mlal_core.features import encoder as fencoder
+from mlal_core.features.corpus import corpus_of
+from mlal_core.features.minilm import cache_key as minilm_cache_key
 
 
 # ----------------------------------------------------------------------------- small datasets
@@ -248,12 +250,14 @@ def test_featurize_minilm_cache(tmp_path, monkeypatch):
     seen = []
     f1 = featurize(ds, "minilm", precision="fp32", cache_dir=tmp_path,
                    progress=lambda d, t, m: seen.append((d, t)))
-    assert len(calls) == 3  # one per split (the process-wide cache makes them cheap)
-    assert seen[-1] == (11, 11)
-    assert not f1.info["cache_hit"] and f1.info["encoded_splits"] == ["train", "valid", "test"]
+    assert len(calls) == 1  # the corpus is encoded in one pass
+    assert seen[-1] == (11, 11)  # 11 distinct texts
+    assert not f1.info["cache_hit"] and f1.info["source"] == "computed" and f1.info["precision"] == "fp32"
     assert f1.train.shape == (6, 384) and f1.test.shape == (3, 384) and f1.train.dtype == np.float32
     folder = tmp_path / "embeddings" / f1.info["cache_key"]
-    assert sorted(p.name for p in folder.iterdir()) == ["meta.json", "test.npy", "train.npy", "valid.npy"]
+    assert sorted(p.name for p in folder.iterdir()) == ["embeddings.npy", "meta.json"]  # chunks removed
+    # each split's rows are the texts' own embeddings
+    np.testing.assert_allclose(f1.test, fencoder.encode_texts(ds.test.texts, precision="fp32"), atol=1e-6)
 
     calls.clear()
     f2 = featurize(ds, "minilm", precision="fp32", cache_dir=tmp_path)
@@ -262,27 +266,36 @@ def test_featurize_minilm_cache(tmp_path, monkeypatch):
     for s in ("train", "valid", "test"):
         np.testing.assert_array_equal(f1.split(s), f2.split(s))
 
-    # the key changes with max_length (and with the data)
-    assert minilm_cache_key(ds, 64, "fp32") != minilm_cache_key(ds, 128, "fp32")
-    assert minilm_cache_key(ds, 128, "bf16") != minilm_cache_key(ds, 128, "fp32")
+    # the key follows the texts, max_length and precision; not the labels or the split arrangement
+    corp = corpus_of(ds)
+    assert minilm_cache_key(corp, 64, "fp32") != minilm_cache_key(corp, 128, "fp32")
+    assert minilm_cache_key(corp, 128, "bf16") != minilm_cache_key(corp, 128, "fp32")
     other = _text_ds()
     other.test.texts = ["something else entirely", "b", "c"]
-    assert minilm_cache_key(other, 128, "fp32") != minilm_cache_key(ds, 128, "fp32")
+    assert minilm_cache_key(corpus_of(other), 128, "fp32") != minilm_cache_key(corp, 128, "fp32")
+    moved = _text_ds()
+    moved.train, moved.test = moved.test, moved.train
+    moved.valid.Y = 1 - moved.valid.Y
+    assert minilm_cache_key(corpus_of(moved), 128, "fp32") == minilm_cache_key(corp, 128, "fp32")
+    f4 = featurize(moved, "minilm", precision="fp32", cache_dir=tmp_path)
+    assert calls == [] and f4.info["cache_hit"]
+    np.testing.assert_array_equal(f4.train, f1.test)
     f3 = featurize(ds, "minilm", precision="fp32", cache_dir=tmp_path, max_length=64)
-    assert len(calls) == 3 and not f3.info["cache_hit"] and f3.info["cache_key"] != f1.info["cache_key"]
+    assert len(calls) == 1 and not f3.info["cache_hit"] and f3.info["cache_key"] != f1.info["cache_key"]
 
 
 def test_cache_survives_interrupted_writes(tmp_path, monkeypatch):
     ds = _text_ds()
     f1 = featurize(ds, "minilm", precision="fp32", cache_dir=tmp_path)
-    folder = tmp_path / "embeddings" / f1.info["cache_key"]
+    path = tmp_path / "embeddings" / f1.info["cache_key"] / "embeddings.npy"
     # a corrupt (truncated) file counts as a miss and is rewritten
-    data = (folder / "valid.npy").read_bytes()
-    (folder / "valid.npy").write_bytes(data[: len(data) // 2])
-    assert fcache.load_array(folder / "valid.npy", (2, 384)) is None
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert fcache.load_array(path, (11, 384)) is None
     f2 = featurize(ds, "minilm", precision="fp32", cache_dir=tmp_path)
-    assert f2.info["encoded_splits"] == ["valid"]
-    np.testing.assert_allclose(f2.valid, f1.valid, atol=1e-6)
+    assert not f2.info["cache_hit"]
+    np.testing.assert_array_equal(f2.valid, f1.valid)
+    assert fcache.load_array(path, (11, 384)) is not None
     # a write interrupted half-way leaves the previous file (or none), never a partial one
     target = tmp_path / "x.npy"
     fcache.save_array(target, np.ones((3, 2)))

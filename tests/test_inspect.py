@@ -323,7 +323,8 @@ def test_projection_features_of_token_sessions_are_tfidf_or_cached_minilm(small_
 
     from mlal_core import paths
     from mlal_core.config import SessionConfig
-    from mlal_core.features import cache, minilm_cache_key
+    from mlal_core.features import cache, minilm
+    from mlal_core.features.corpus import corpus_of
     from mlal_core.features.device import precision_name, resolve_device, resolve_precision
     from mlal_core.features.tfidf import fit_tfidf
     from mlal_core.loop import ActiveLearningSession
@@ -339,10 +340,11 @@ def test_projection_features_of_token_sessions_are_tfidf_or_cached_minilm(small_
     assert maps.projection_features(s)[0] is X  # kept on the session
     # the texts' MiniLM embeddings, when the feature cache has them, are preferred (never encoded here)
     prec = precision_name(resolve_precision("auto", resolve_device(None)))
-    fake = np.random.default_rng(0).normal(size=(len(ds.train), 384)).astype(np.float32)
-    cache.save_array(cache.entry_dir(paths.cache_dir(), minilm_cache_key(ds, cfg.max_length, prec)) / "train.npy", fake)
+    corp = corpus_of(ds)
+    fake = np.random.default_rng(0).normal(size=(len(corp), 384)).astype(np.float32)
+    cache.EmbeddingEntry(paths.cache_dir(), minilm.cache_key(corp, cfg.max_length, prec)).save(fake, {})
     X2, words2 = maps.projection_features(ActiveLearningSession(cfg, dataset=ds))
-    np.testing.assert_array_equal(X2, fake)
+    np.testing.assert_array_equal(X2, fake[corp.rows["train"]])
     assert "MiniLM" in words2 and "feature cache" in words2
     # fixed features are what the model sees
     X3, words3 = maps.projection_features(crab)

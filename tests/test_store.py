@@ -70,7 +70,7 @@ def test_payload_codec_round_trips_exactly():
 
 def test_schema_version_wal_and_foreign_keys(tmp_path):
     store = SessionStore(tmp_path / "s.sqlite")
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     assert store.journal_mode() == "wal"
     con = sqlite3.connect(store.path)
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -78,9 +78,10 @@ def test_schema_version_wal_and_foreign_keys(tmp_path):
     cols = [r[1] for r in con.execute("PRAGMA table_info(rounds)")]
     assert cols == ["session_id", "round", "created_at", "n_labeled", "metrics_json", "selected_json", "labels_json",
                     "details", "scores", "diagnostics", "shared_diag_json", "timings_json", "answered_by", "pick_proba"]
+    assert [r[1] for r in con.execute("PRAGMA table_info(sessions)")][-1] == "feature_source_json"
     con.close()
     # opening again does not re-run migrations
-    assert SessionStore(tmp_path / "s.sqlite").schema_version() == 2
+    assert SessionStore(tmp_path / "s.sqlite").schema_version() == 3
     # a store written by a newer version is refused
     con = sqlite3.connect(store.path)
     con.execute("INSERT INTO schema_version (version) VALUES (99)")
@@ -293,14 +294,17 @@ def test_a_version_1_store_is_upgraded_and_its_sessions_still_load(small_dataset
     s.run()
     con = sqlite3.connect(path)
     con.execute("ATTACH DATABASE ? AS n", (str(new.path),))
-    con.execute("INSERT INTO sessions SELECT * FROM n.sessions")
+    v1_session_cols = ("id, name, created_at, updated_at, config_json, status, dataset_name, dataset_hash, "
+                       "label_names_json, initial_labeled_json, note")
+    con.execute(f"INSERT INTO sessions ({v1_session_cols}) SELECT {v1_session_cols} FROM n.sessions")
     v1_cols = ("session_id, round, created_at, n_labeled, metrics_json, selected_json, labels_json, details, "
                "scores, diagnostics, shared_diag_json, timings_json")
     con.execute(f"INSERT INTO rounds ({v1_cols}) SELECT {v1_cols} FROM n.rounds")
     con.commit()
     con.close()
-    old = SessionStore(path)  # migrates 1 -> 2
-    assert old.schema_version() == 2
+    old = SessionStore(path)  # migrates 1 -> 2 -> 3
+    assert old.schema_version() == 3
+    assert old.session_info(s.session_id)["feature_source"] is None
     rounds = old.load_rounds(s.session_id)
     assert [r.answered_by for r in rounds] == [None, None] and rounds[0].pick_proba is None
     # without the column, who answered is inferred: these labels equal the ground truth

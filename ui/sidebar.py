@@ -13,6 +13,23 @@ def device_text() -> str:
     return views.device_description()
 
 
+def progress_text(status) -> str:
+    """One line for a background worker: what it does, done / total, rate and time left."""
+    text = status.message
+    if status.step_total:
+        text += f": {status.step_done:,} / {status.step_total:,}"
+    if status.rate:
+        text += f" ({status.rate:,.0f}/s, about {_duration(status.eta_s)} left)"
+    return text
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds} s" if seconds < 90 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
 def render() -> None:
     with st.sidebar:
         session = state.get_session()
@@ -35,8 +52,14 @@ def render() -> None:
                 st.caption(f"Session id `{session.session_id[:8]}`")
             if state.get_worker(session) is not None:
                 st.caption(":material/autorenew: running rounds...")
+        for worker in state.feature_workers_running():
+            st.caption(f":material/autorenew: {progress_text(worker.status())}")
         st.markdown("#### Device")
         st.caption(f"Models train on: **{device_text()}**")
+        if session is not None:
+            st.caption(f"Numeric precision: **{session.config.precision}** (this session's, fixed when it started)")
+        else:
+            st.caption(f"Numeric precision: **{views.precision_description()}**")
         st.markdown("#### Figure export")
         st.radio("Size of downloaded figures", list(export.EXPORT_SIZES), format_func=export.EXPORT_SIZES.get,
                  key=widgets.EXPORT_SIZE_KEY,

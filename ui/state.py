@@ -22,9 +22,10 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from mlal_core import paths
+from mlal_core.errors import MLALError
 from mlal_core.loop import ActiveLearningSession, PendingRound
 from mlal_core.store import SessionStore
-from mlal_core.worker import SessionWorker, WorkerStatus
+from mlal_core.worker import FeatureWorker, SessionWorker, WorkerStatus
 
 SESSION_KEY = "al_session"
 PENDING_KEY = "al_pending"
@@ -208,13 +209,61 @@ def dataset_key(ds) -> str:
     return key
 
 
-def features_for(ds, representation: str, max_length: int = 128, progress=None):
-    """The dataset's features (``mlal_core.features.featurize``), computed once per server process."""
-    from mlal_core import features
+@st.cache_resource(show_spinner=False)
+def _feature_workers() -> tuple[OrderedDict, threading.Lock]:
+    return OrderedDict(), threading.Lock()
 
-    return memo(("features", dataset_key(ds), representation, max_length),
-                lambda: features.featurize(ds, representation, max_length=max_length, progress=progress),
-                max_entries=6)
+
+def prepare_features(ds, request: dict) -> FeatureWorker:
+    """The background worker preparing ``featurize(ds, **request)``, one per dataset and request per
+    server process: started on first call, shared by every page and browser tab, kept when the user
+    moves to another page. A worker that was cancelled or failed is replaced by a new one (which
+    resumes from the chunks already in the cache); the last few finished ones are kept with their
+    features."""
+    workers, guard = _feature_workers()
+    key = (dataset_key(ds), tuple(sorted(request.items())))
+    with guard:
+        worker = workers.get(key)
+        if worker is None or worker.status().state in ("cancelled", "failed"):
+            worker = workers[key] = FeatureWorker(ds, request).start()
+        workers.move_to_end(key)
+        finished = [k for k, w in workers.items() if not w.running and k != key]
+        for old in finished[:max(0, len(workers) - 6)]:
+            workers.pop(old)
+    return worker
+
+
+@st.cache_resource(show_spinner=False)
+def warm_encoder() -> threading.Thread:
+    """Load the MiniLM encoder in a background thread, once per server process (importing
+    transformers and reading the weights takes seconds that a first session would otherwise wait)."""
+    from mlal_core.features import encoder
+
+    thread = threading.Thread(target=encoder.load_encoder, name="mlal-warm-encoder", daemon=True)
+    thread.start()
+    return thread
+
+
+def features_for(ds, request: dict, progress=None):
+    """The features of ``featurize(ds, **request)``, waiting for the background worker that prepares
+    them (shared with every other caller; ``progress(done, total, message)`` follows it). Raises the
+    worker's error if it fails."""
+    worker = prepare_features(ds, request)
+    while not worker.join(timeout=0.25):
+        if progress is not None:
+            status = worker.status()
+            progress(status.step_done, status.step_total, status.message)
+    status = worker.status()
+    if status.state != "done":
+        raise MLALError(status.error or status.message)
+    return worker.result
+
+
+def feature_workers_running() -> list[FeatureWorker]:
+    """The feature workers still running in this server process (for the sidebar)."""
+    workers, guard = _feature_workers()
+    with guard:
+        return [w for w in workers.values() if w.running]
 
 
 def progress_callback(bar) -> Callable[[int, int, str], None]:

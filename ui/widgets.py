@@ -86,6 +86,11 @@ def keep(key: str, value):
     return value
 
 
+def is_kept(key: str) -> bool:
+    """Whether the widget ``key`` takes its value from ``kept`` (it has been ``keep``-ed)."""
+    return key in st.session_state.get(_KEPT, {})
+
+
 def param_input(param, key: str, container=st):
     """A widget for one strategy hyperparameter (``registry.Param``); returns its value (kept across
     strategy switches, see ``kept``).

@@ -11,12 +11,13 @@ See ``data/README.md`` for the bundled datasets and the accepted user-file forma
 from mlal_core.data.bundled import DATA_DIR, available, clear_cache, load
 from mlal_core.data.dataset import SPLIT_NAMES, MultiLabelDataset, Split, concat_splits
 from mlal_core.data.describe import describe
-from mlal_core.data.files import from_dataframe, load_file
+from mlal_core.data.files import ALLOW_UNLABELED_LABEL, from_dataframe, load_file
 from mlal_core.data.resample import resample_to_mean_ir
 from mlal_core.data.splits import carve, stratified_partition, train_valid_test
 from mlal_core.data.synthetic import make_synthetic
 
 __all__ = [
+    "ALLOW_UNLABELED_LABEL",
     "DATA_DIR",
     "SPLIT_NAMES",
     "MultiLabelDataset",

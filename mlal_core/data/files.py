@@ -21,6 +21,10 @@ Accepted layouts (one row per sample):
   iterative stratification into ``1 - valid_fraction - test_fraction`` / ``valid_fraction`` /
   ``test_fraction`` of all rows.
 
+Rows with no label (an empty cell, ``[]``, only spaces; all zeros in 0/1 columns) are refused unless
+``allow_unlabeled=True`` (the app's upload checkbox :data:`ALLOW_UNLABELED_LABEL`): they are then kept
+as negative examples, all-zero label rows, and the splits stratify them as one more label.
+
 Problems raise :class:`mlal_core.errors.DataValidationError` with a message that says what is wrong
 and where (row numbers are 1-based data rows, the header not counted); the list of problems is also
 in the error's ``problems`` attribute.
@@ -59,6 +63,8 @@ SPLIT_ALIASES = {
 }
 _SHOW = 10  # how many row numbers / values a message lists
 _EMPTY = "(empty)"  # stands for a missing / blank cell in messages
+#: the app's upload checkbox for ``allow_unlabeled`` (pages/home.py); the refusal names it
+ALLOW_UNLABELED_LABEL = "Rows with no label are negative examples"
 
 
 def _validation_error(problems: list[str], hint: str | None = None) -> DataValidationError:
@@ -570,8 +576,11 @@ def from_dataframe(
 
     unlabeled = np.flatnonzero(Y.sum(axis=1) == 0)
     if unlabeled.size and not allow_unlabeled:
-        problems.append(f"No label in {_rows(unlabeled)}. Give every row a label, or pass "
-                        "allow_unlabeled=True to keep rows with an empty label set.")
+        problems.append(f"No label in {_rows(unlabeled)}. Give every row a label, or keep such rows as negative "
+                        f"examples: tick {ALLOW_UNLABELED_LABEL!r} on the upload (allow_unlabeled=True in Python).")
+    elif unlabeled.size:
+        notes.append(f"{unlabeled.size} row{'s' if unlabeled.size != 1 else ''} with no label kept as negative "
+                     "examples (allow_unlabeled=True).")
     if Y.shape[0] and Y.shape[1] and not no_pos:
         constant = (Y.min(axis=0) == Y.max(axis=0))
         if constant.all():

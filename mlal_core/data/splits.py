@@ -19,8 +19,13 @@ def stratified_partition(Y, fractions: Sequence[float], random_state: int = 0) -
     """Split the rows of ``Y`` into ``len(fractions)`` parts of about those fractions.
 
     Returns one sorted int64 index array per part (the parts cover every row exactly once). Label
-    proportions are kept as equal across the parts as the iterative stratification can; rows with no
-    label are spread to fill the parts' sizes.
+    proportions are kept as equal across the parts as the iterative stratification can. Rows with no
+    label (negative examples) are stratified as if "no label" were one more label, so each part gets
+    about its fraction of them; left to the algorithm they would only fill what the labelled rows
+    left of each part's size, which can put several times their share in a small part, or none. The
+    price: part sizes then vary by a few rows, as the labelled rows' do. Should that leave a part
+    with a nonzero fraction empty (a handful of rows), the plain algorithm is used. ``Y`` with no
+    such row is split exactly as without this rule.
     """
     fr = np.asarray(fractions, dtype=np.float64)
     if fr.ndim != 1 or fr.size < 1 or (fr < 0).any() or not np.isclose(fr.sum(), 1.0):
@@ -32,10 +37,21 @@ def stratified_partition(Y, fractions: Sequence[float], random_state: int = 0) -
     nonzero = np.flatnonzero(fr > 0)  # a part of fraction 0 gets no row (the algorithm could give it some)
     if nonzero.size == 1:
         return [np.arange(n, dtype=np.int64) if k == nonzero[0] else np.empty(0, dtype=np.int64) for k in range(fr.size)]
+    empty = ~Y.any(axis=1)
+    if empty.any():
+        parts = _iterative(np.column_stack([Y, empty]), fr, nonzero, random_state)
+        if all(parts[k].size for k in nonzero):
+            return parts
+    return _iterative(Y, fr, nonzero, random_state)
+
+
+def _iterative(Y: np.ndarray, fr: np.ndarray, nonzero: np.ndarray, random_state: int) -> list[np.ndarray]:
+    """iterstrat's IterativeStratification of the seeded row shuffle, as MultilabelStratifiedShuffleSplit."""
     from iterstrat.ml_stratifiers import (
         IterativeStratification,  # imports scikit-learn (~2 s): only when needed
     )
 
+    n = Y.shape[0]
     rng = np.random.RandomState(random_state)
     order = np.arange(n)
     rng.shuffle(order)

@@ -4,8 +4,9 @@
 matrix per split:
 
 * ``"minilm"`` (text sets): frozen all-MiniLM-L6-v2 sentence embeddings, (n, 384) float32, mean
-  pooled and L2-normalised, cached on disk (see ``cache.py``); a second call with the same dataset
-  and settings reads the cache and never loads the encoder.
+  pooled and L2-normalised: read from the cache, from the file shipped with a bundled dataset
+  (checked on first use), or encoded chunk by chunk with resume (``minilm.py``); ``info["source"]``
+  says which. A second call with the same texts and settings never loads the encoder.
 * ``"tokens"`` (text sets): WordPiece token ids of the bundled MiniLM tokenizer for the deep text
   models (``models.TextCNNEnsemble`` ...), (n, max_length) int32, ``[CLS] ... [SEP]`` right-padded
   with 0 (see ``tokens.py``); not cached (tokenising is fast).
@@ -28,15 +29,15 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .. import paths
 from ..errors import ConfigError, DataValidationError, unknown_name_error
-from . import cache, encoder, tokens
-from .device import cpu_has_native_bf16, precision_name, resolve_device, resolve_precision
+from . import corpus, encoder, minilm, tokens
+from .device import cpu_has_native_bf16, resolve_device, resolve_precision
 from .tfidf import SPLITS, check_finite, fit_standardizer, fit_tfidf
 
 __all__ = [
     "REPRESENTATIONS",
     "Features",
+    "available_minilm",
     "cpu_has_native_bf16",
     "featurize",
     "representations_for",
@@ -83,9 +84,15 @@ class Features:
     def dim(self) -> int:
         return int(self.train.shape[1])
 
-    @property
-    def is_sparse(self) -> bool:
-        return sp.issparse(self.train)
+    def provenance(self) -> dict:
+        """Where these features came from, as a session records it: the representation, ``source``
+        (``"bundled"`` or ``"computed"``), and for MiniLM the precision of the numbers, the cache
+        key, the corpus' text hash and a bundled file's first-use check."""
+        keep = ("source", "precision", "encoder", "max_length", "text_hash", "cache_key", "bundled_file",
+                "bundled_check", "tokenizer", "vocabulary_size")
+        out = {"representation": self.name, "source": "computed"}
+        out.update({k: self.info[k] for k in keep if k in self.info})
+        return out
 
     def dense(self, name: str) -> np.ndarray:
         """The split as a dense float32 array (densifies TF-IDF: mind the memory on large sets)."""
@@ -118,6 +125,7 @@ def featurize(
     batch_size: int = 64,
     device=None,
     precision: str = "auto",
+    exact_precision: bool = False,
     cache_dir=None,
     progress: Progress | None = None,
     max_features: int | None = 20000,
@@ -126,7 +134,9 @@ def featurize(
 ) -> Features:
     """Feature matrices for ``ds.train`` / ``ds.valid`` / ``ds.test`` (see the module docstring).
 
-    ``max_length``, ``batch_size``, ``device``, ``precision`` and the cache apply to ``"minilm"``;
+    ``max_length``, ``batch_size``, ``device``, ``precision`` and the cache apply to ``"minilm"``
+    (``minilm.minilm_matrix``: rows computed in fp32 serve any ``precision`` unless
+    ``exact_precision``; a reopened session asks for exactly the precision it was started with);
     ``max_length`` (the width of the id matrix) to ``"tokens"``; ``max_features`` and ``min_df`` to
     ``"tfidf"``. ``progress(done, total, message)`` reports encoding / tokenising progress (and one
     final call for the other representations).
@@ -152,7 +162,8 @@ def featurize(
     elif representation == "tokens":
         feats = _tokens(ds, max_length, progress)
     else:
-        feats = _minilm(ds, max_length, batch_size, device, precision, cache_dir, progress, use_cache)
+        feats = _minilm(ds, max_length, batch_size, device, precision, exact_precision, cache_dir, progress,
+                        use_cache)
     for split in SPLITS:
         check_finite(feats.split(split), split, name)
     feats.info.update(
@@ -199,56 +210,31 @@ def _tokens(ds, max_length, progress) -> Features:
     return feats
 
 
-def minilm_cache_key(ds, max_length: int, precision_used: str) -> str:
-    """Cache key of MiniLM embeddings of ``ds`` (see ``cache.py``)."""
-    return cache.cache_key(
-        dataset=ds.content_hash(),
-        encoder=encoder.ENCODER_NAME,
-        max_length=int(max_length),
-        pooling=encoder.POOLING + "+l2",
-        precision=precision_used,
-    )
+def available_minilm(ds, max_length: int = 128, *, cache_dir=None) -> Features | None:
+    """The MiniLM features of ``ds`` when the cache or a bundled file has them (the corpus is never
+    encoded: a bundled file's first-use check re-encodes its handful of rows), else None."""
+    _check_kind(ds, "minilm")
+    corp = corpus.corpus_of(ds)
+    found = minilm.lookup(corp, max_length=max_length, cache_dir=cache_dir, name=getattr(ds, "name", "dataset"))
+    if found is None:
+        return None
+    parts = corp.split_rows(found[0])
+    feats = Features("minilm", parts["train"], parts["valid"], parts["test"])
+    feats.info.update(found[1], text_hash=corp.text_hash, max_length=max_length)
+    return feats
 
 
-def _minilm(ds, max_length, batch_size, device, precision, cache_dir, progress, use_cache) -> Features:
-    texts = _texts(ds)
+def _minilm(ds, max_length, batch_size, device, precision, exact_precision, cache_dir, progress,
+            use_cache) -> Features:
+    corp = corpus.corpus_of(ds)
     dev = resolve_device(device)
-    prec = precision_name(resolve_precision(precision, dev))
-    key = minilm_cache_key(ds, max_length, prec)
-    folder = cache.entry_dir(cache_dir if cache_dir is not None else paths.cache_dir(), key)
-    arrays: dict[str, np.ndarray] = {}
-    if use_cache:
-        for split in SPLITS:
-            arr = cache.load_array(folder / f"{split}.npy", (len(texts[split]), encoder.EMBEDDING_DIM))
-            if arr is not None:
-                arrays[split] = arr
-    missing = [s for s in SPLITS if s not in arrays]
-    total = sum(len(texts[s]) for s in missing)
-    done = 0
-    for split in missing:
-        arr = encoder.encode_texts(
-            texts[split], max_length=max_length, batch_size=batch_size, device=dev,
-            precision=precision, progress=progress, progress_offset=done, progress_total=total,
-            message=f"Encoding {split} of {getattr(ds, 'name', 'dataset')} with MiniLM",
-        )
-        check_finite(arr, split, getattr(ds, "name", "dataset"))
-        done += len(texts[split])
-        arrays[split] = arr
-        if use_cache:
-            cache.save_array(folder / f"{split}.npy", arr)
-    if use_cache and missing:
-        cache.save_meta(folder, {
-            "dataset": getattr(ds, "name", None), "content_hash": ds.content_hash(),
-            "encoder": encoder.ENCODER_NAME, "max_length": max_length, "pooling": "mean+l2",
-            "precision": prec, "format_version": cache.FORMAT_VERSION,
-            "rows": {s: len(texts[s]) for s in SPLITS},
-        })
-    if progress is not None and not missing:
-        total = sum(len(t) for t in texts.values())
-        progress(total, total, "MiniLM embeddings read from the cache")
-    feats = Features("minilm", arrays["train"], arrays["valid"], arrays["test"])
-    feats.info.update(
-        encoder=encoder.ENCODER_NAME, max_length=max_length, precision=prec, device=str(dev),
-        cache_key=key, cache_dir=str(folder), cache_hit=not missing, encoded_splits=missing,
+    matrix, source = minilm.minilm_matrix(
+        corp, max_length=max_length, batch_size=batch_size, device=dev, precision=precision,
+        exact_precision=exact_precision, cache_dir=cache_dir, progress=progress, use_cache=use_cache,
+        name=getattr(ds, "name", "dataset"),
     )
+    parts = corp.split_rows(matrix)
+    feats = Features("minilm", parts["train"], parts["valid"], parts["test"])
+    feats.info.update(source, encoder=encoder.ENCODER_NAME, max_length=max_length, device=str(dev),
+                      text_hash=corp.text_hash, distinct_texts=len(corp))
     return feats

@@ -1,12 +1,18 @@
-"""On-disk cache of computed features (one ``.npy`` per split, float32).
+"""On-disk cache of sentence embeddings, written chunk by chunk so that an interrupted run resumes.
 
-Layout: ``<cache_dir>/embeddings/<key>/{train,valid,test}.npy`` and ``meta.json`` (the inputs of the
-key, human-readable). ``key = sha256(json(parts))`` where ``parts`` holds the dataset content hash,
-the encoder name, max_length, pooling, the precision actually used and ``FORMAT_VERSION``.
+Layout of one entry, ``<cache_dir>/embeddings/<key>/``:
 
-Every file is written atomically (a temporary file in the same folder, then ``os.replace``), so an
-interrupted run leaves either no file or a complete one, never a corrupt cache entry. A file that
-cannot be read back, or whose shape is not what the caller expects, counts as a miss.
+* ``embeddings.npy``: the finished ``(n, dim)`` float32 matrix, rows in corpus order
+  (``corpus.Corpus.texts``), and ``meta.json``: the inputs of the key and where the rows came from
+  (``source``: ``"computed"`` or ``"bundled"``, with the bundled file's verification);
+* while encoding: ``chunks-b<batch>-c<chunk>/<i>.npy``, chunk ``i`` of the encoding plan (rows
+  ``order[i * chunk : (i + 1) * chunk]``); the folder name holds the plan's sizes, so a run with
+  other sizes never reads another plan's chunks. The chunks are removed once the matrix is written.
+
+``key = sha256(json(parts))``: the corpus' text hash, the encoder, max_length, pooling, the
+precision the rows were computed at, and ``FORMAT_VERSION``. Every file is written atomically
+(temporary file, then ``os.replace``), so an interrupted run (kill -9 included) leaves complete
+files only. A file that cannot be read back, or whose shape is not the expected one, is a miss.
 """
 
 from __future__ import annotations
@@ -14,13 +20,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from mlal_core._io import atomic_write, load_npy
 
-FORMAT_VERSION = 1
+#: 2: entries keyed by the corpus (distinct texts), one matrix in corpus order, chunked writes
+FORMAT_VERSION = 2
 
 
 def cache_key(**parts) -> str:
@@ -41,11 +49,9 @@ def save_array(path: Path, array: np.ndarray) -> None:
 
 
 def load_array(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray | None:
-    """The cached array, or ``None`` when missing, unreadable, or not of ``shape``."""
+    """The cached float32 array, or ``None`` when missing, unreadable, or not of ``shape``."""
     arr = load_npy(path)
-    if arr is None:
-        return None
-    if arr.dtype != np.float32 or arr.ndim != 2:
+    if arr is None or arr.dtype != np.float32 or arr.ndim != 2:
         return None
     if shape is not None and tuple(arr.shape) != tuple(shape):
         return None
@@ -55,3 +61,42 @@ def load_array(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray |
 def save_meta(directory: Path, meta: dict) -> None:
     data = json.dumps(meta, indent=2, sort_keys=True, default=str).encode("utf-8")
     atomic_write(Path(directory) / "meta.json", lambda fh: fh.write(data))
+
+
+def load_meta(directory: Path) -> dict | None:
+    try:
+        meta = json.loads((Path(directory) / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+class EmbeddingEntry:
+    """One cache entry (see the module docstring)."""
+
+    def __init__(self, cache_dir: str | os.PathLike, key: str) -> None:
+        self.key = key
+        self.folder = entry_dir(cache_dir, key)
+
+    def load(self, n_rows: int, dim: int) -> tuple[np.ndarray, dict] | None:
+        """``(matrix, meta)`` of a finished entry, or ``None``."""
+        arr = load_array(self.folder / "embeddings.npy", (n_rows, dim))
+        if arr is None:
+            return None
+        return arr, load_meta(self.folder) or {}
+
+    def save(self, matrix: np.ndarray, meta: dict) -> None:
+        """Write the finished matrix and its meta, then drop any chunks."""
+        save_array(self.folder / "embeddings.npy", matrix)
+        save_meta(self.folder, meta)
+        for chunks in self.folder.glob("chunks-*"):
+            shutil.rmtree(chunks, ignore_errors=True)
+
+    def chunk_dir(self, batch_size: int, chunk_size: int) -> Path:
+        return self.folder / f"chunks-b{int(batch_size)}-c{int(chunk_size)}"
+
+    def load_chunk(self, plan: Path, index: int, n_rows: int, dim: int) -> np.ndarray | None:
+        return load_array(plan / f"{int(index):05d}.npy", (n_rows, dim))
+
+    def save_chunk(self, plan: Path, index: int, rows: np.ndarray) -> None:
+        save_array(plan / f"{int(index):05d}.npy", rows)

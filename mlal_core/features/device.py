@@ -17,9 +17,8 @@ import os
 
 import torch
 
+from ..config import PRECISIONS
 from ..errors import ConfigError, unknown_name_error
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:

@@ -11,9 +11,9 @@ texts costs little. The encoder is loaded once per process and device (``load_en
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -109,13 +109,13 @@ def _copy_model_to(model: torch.nn.Module, dev: torch.device) -> torch.nn.Module
     return copy.deepcopy(model).to(dev)
 
 
-def clear_encoder_cache() -> None:
-    """Forget the loaded encoders (frees their memory)."""
-    with _LOCK:
-        _ENCODERS.clear()
-
-
-def _tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
+def tokenize(texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """WordPiece ids of ``texts`` (``[CLS] ... [SEP]``, truncated at ``max_length``, unpadded)."""
+    _check_max_length(max_length)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise ConfigError(f"{len(bad)} texts are not strings (first at position {bad[0]}).")
+    tokenizer = load_tokenizer()
     out: list[list[int]] = []
     chunk = 4096
     for start in range(0, len(texts), chunk):
@@ -128,6 +128,66 @@ def _tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int
             return_token_type_ids=False,
         )
         out.extend(enc["input_ids"])
+    return out
+
+
+def length_order(ids: Sequence[Sequence[int]]) -> np.ndarray:
+    """Positions of ``ids`` longest first (stable): batches of similar length cost the least
+    padding, and the peak memory shows up in the first batch."""
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    return np.argsort(-lengths, kind="stable")
+
+
+def _check_max_length(max_length: int) -> None:
+    if max_length < 2 or max_length > 512:
+        raise ConfigError(f"max_length must be in [2, 512] (the encoder's limit), got {max_length}.")
+
+
+def encode_ids(
+    ids: Sequence[Sequence[int]],
+    *,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    precision: str = "auto",
+    progress: Progress | None = None,
+    progress_offset: int = 0,
+    progress_total: int | None = None,
+    message: str = "Encoding texts",
+) -> np.ndarray:
+    """Embeddings of token id lists, ``(len(ids), 384)`` float32, batching consecutive rows.
+
+    The rows are encoded in the order given (sort them with ``length_order`` first): the same ids
+    and ``batch_size`` give the same batches, so the same numbers, whichever run computes them.
+    ``progress(done, total, message)`` is called after each batch.
+    """
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
+    dev = resolve_device(device)
+    amp_dtype = resolve_precision(precision, dev)
+    n = len(ids)
+    total = progress_total if progress_total is not None else n
+    out = np.zeros((n, EMBEDDING_DIM), dtype=np.float32)
+    if n == 0:
+        return out
+    tokenizer, model = load_encoder(dev)
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
+    pad_id = tokenizer.pad_token_id or 0
+    label = f"{message} ({dev.type}, {precision_name(amp_dtype)})"
+    autocast = (torch.autocast(device_type=dev.type, dtype=amp_dtype) if amp_dtype is not None
+                else contextlib.nullcontext())
+    with torch.inference_mode(), autocast:
+        for start in range(0, n, batch_size):
+            stop = min(n, start + batch_size)
+            width = int(lengths[start:stop].max())
+            keep = np.arange(width)[None, :] < lengths[start:stop, None]
+            batch = np.full((stop - start, width), pad_id, dtype=np.int64)
+            batch[keep] = np.concatenate([ids[i] for i in range(start, stop)])  # row-major fill
+            input_ids = torch.from_numpy(batch).to(dev)
+            attn = torch.from_numpy(keep.astype(np.int64)).to(dev)
+            hidden = model(input_ids=input_ids, attention_mask=attn).last_hidden_state
+            out[start:stop] = mean_pool(hidden.float(), attn).cpu().numpy()
+            if progress is not None:
+                progress(progress_offset + stop, total, label)
     return out
 
 
@@ -145,48 +205,17 @@ def encode_texts(
 ) -> np.ndarray:
     """L2-normalised mean-pooled MiniLM embeddings, ``(len(texts), 384)`` float32, in input order.
 
-    ``progress(done, total, message)`` is called after each batch (``progress_offset`` /
-    ``progress_total`` let a caller report several calls as one task).
+    Texts are tokenised once, sorted by length (``length_order``) and padded per batch.
+    ``progress_offset`` / ``progress_total`` let a caller report several calls as one task.
     """
-    if max_length < 2 or max_length > 512:
-        raise ConfigError(f"max_length must be in [2, 512] (the encoder's limit), got {max_length}.")
-    if batch_size < 1:
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
-    dev = resolve_device(device)
-    amp_dtype = resolve_precision(precision, dev)
-    n = len(texts)
-    total = progress_total if progress_total is not None else n
-    out = np.zeros((n, EMBEDDING_DIM), dtype=np.float32)
-    if n == 0:
-        return out
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if bad:
-        raise ConfigError(f"{len(bad)} texts are not strings (first at position {bad[0]}).")
-    tokenizer, model = load_encoder(dev)
-    ids = _tokenize(tokenizer, texts, max_length)
-    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=n)
-    order = np.argsort(-lengths, kind="stable")  # longest first: peak memory shows up at once
-    pad_id = tokenizer.pad_token_id or 0
-    label = f"{message} ({dev.type}, {precision_name(amp_dtype)})"
-    with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            width = int(lengths[idx].max())
-            keep = np.arange(width)[None, :] < lengths[idx][:, None]
-            batch = np.full((len(idx), width), pad_id, dtype=np.int64)
-            batch[keep] = np.concatenate([ids[i] for i in idx])  # row-major fill = each row's tokens
-            mask = keep.astype(np.int64)
-            input_ids = torch.from_numpy(batch).to(dev)
-            attn = torch.from_numpy(mask).to(dev)
-            if amp_dtype is not None:
-                with torch.autocast(device_type=dev.type, dtype=amp_dtype):
-                    hidden = model(input_ids=input_ids, attention_mask=attn).last_hidden_state
-            else:
-                hidden = model(input_ids=input_ids, attention_mask=attn).last_hidden_state
-            emb = mean_pool(hidden.float(), attn)
-            out[idx] = emb.cpu().numpy()
-            if progress is not None:
-                progress(progress_offset + start + len(idx), total, label)
+    _check_max_length(max_length)
+    ids = tokenize(texts, max_length)
+    order = length_order(ids)
+    out = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
+    out[order] = encode_ids(
+        [ids[i] for i in order], batch_size=batch_size, device=device, precision=precision,
+        progress=progress, progress_offset=progress_offset, progress_total=progress_total, message=message,
+    )
     return out
 
 
@@ -196,12 +225,3 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     summed = (hidden * m).sum(dim=1)
     counts = m.sum(dim=1).clamp(min=1e-9)
     return torch.nn.functional.normalize(summed / counts, p=2, dim=1)
-
-
-def measure_throughput(texts: Sequence[str], **kwargs) -> dict:
-    """Encode ``texts`` once (after loading the encoder) and report texts/s."""
-    load_encoder(kwargs.get("device"))
-    t0 = time.perf_counter()
-    encode_texts(texts, **kwargs)
-    dt = time.perf_counter() - t0
-    return {"n": len(texts), "seconds": dt, "texts_per_s": len(texts) / dt if dt > 0 else float("inf")}
