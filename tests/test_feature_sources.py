@@ -18,6 +18,7 @@ from hypothesis import strategies as hst
 from hypothesis.extra.numpy import arrays
 
 from mlal_core import data, paths
+from mlal_core.errors import DataValidationError
 from mlal_core.features import bundled, cache, encoder, featurize, minilm
 from mlal_core.features.corpus import corpus_of, text_hash
 from mlal_core.worker import FeatureWorker, PreparationCancelled
@@ -70,6 +71,7 @@ def test_int8_rows_keep_cosine_above_the_stated_bound(x):
 
 
 # ----------------------------------------------------------------------------- resume
+_RUNTIME = encoder.resolve_runtime("auto", encoder.resolve_device("cpu"), None)  # what fp32 runs on
 def _chunked(ds, cache_dir, progress=None):
     return minilm.minilm_matrix(corpus_of(ds), max_length=64, batch_size=8, precision="fp32", chunk_batches=2,
                                 cache_dir=cache_dir, progress=progress, name="small")
@@ -91,12 +93,12 @@ def test_an_interrupted_embedding_resumes_and_equals_an_uninterrupted_one(goemot
     with pytest.raises(Stop):
         _chunked(goemotions_small, tmp_path / "b", stop_after(100))
     entry = cache.EmbeddingEntry(tmp_path / "b", info["cache_key"])
-    chunks = sorted(entry.chunk_dir(8, 16).glob("*.npy"))
+    chunks = sorted(entry.chunk_dir(_RUNTIME, 8, 16).glob("*.npy"))
     assert len(chunks) == 6  # rows 0-95 in chunks of 16; the chunk in progress was not written
     again, info2 = _chunked(goemotions_small, tmp_path / "b")
     assert info2["resumed_rows"] == 96
     np.testing.assert_array_equal(again, whole)  # the same batches give the same bits
-    assert not entry.chunk_dir(8, 16).exists()  # chunks are dropped once the matrix is written
+    assert not entry.chunk_dir(_RUNTIME, 8, 16).exists()  # chunks are dropped once the matrix is written
 
 
 def test_kill_9_during_an_embedding_loses_only_the_chunk_in_progress(goemotions_small, tmp_path):
@@ -126,7 +128,7 @@ def test_kill_9_during_an_embedding_loses_only_the_chunk_in_progress(goemotions_
     finally:
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    plan = cache.EmbeddingEntry(tmp_path / "killed", info["cache_key"]).chunk_dir(8, 16)
+    plan = cache.EmbeddingEntry(tmp_path / "killed", info["cache_key"]).chunk_dir(_RUNTIME, 8, 16)
     assert len(list(plan.glob("*.npy"))) == 4  # rows 0-63 finished, nothing half-written
     assert not list(plan.glob(".*"))
     again, info2 = _chunked(goemotions_small, tmp_path / "killed")
@@ -226,14 +228,19 @@ def test_bundled_features_that_do_not_match_are_reported_and_recomputed(goemotio
 
 def test_a_damaged_bundled_file_is_reported_not_used(goemotions_small, tmp_path, monkeypatch):
     path, _ = _bundle(goemotions_small, tmp_path / "data")
-    blob = path.read_bytes()
     monkeypatch.setattr(paths, "data_dir", lambda: tmp_path / "data")
+    corp = corpus_of(goemotions_small)
+    assert bundled.find(corp.text_hash, encoder.ENCODER_NAME, 64, minilm.POOLING) is not None  # indexed
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 3])  # damaged after it was found (e.g. a partial checkout)
+    with pytest.raises(DataValidationError, match="cannot be read"):
+        bundled.BundledFeatures(path, bundled.read_meta(tmp_path / "none.npz") or {}).load()
+    with pytest.warns(minilm.BundledFeaturesMismatch, match="were not used"):
+        f = featurize(goemotions_small, "minilm", max_length=64, precision="fp32", cache_dir=tmp_path / "c")
+    assert f.info["source"] == "computed"
     bundled._index.cache_clear()
-    meta = bundled.read_meta(path)
-    path.write_bytes(blob[: len(blob) // 3])
-    found = bundled.BundledFeatures(path, meta)
-    with pytest.raises(Exception, match="cannot be read|damaged"):
-        found.load()
+    assert bundled.read_meta(path) is None  # an unreadable file is not indexed at all
+    assert bundled.find(corp.text_hash, encoder.ENCODER_NAME, 64, minilm.POOLING) is None
 
 
 # ----------------------------------------------------------------------------- the shipped files
@@ -278,3 +285,30 @@ def test_a_session_on_a_bundled_text_set_records_its_feature_source(mlal_home):
     reopened = ActiveLearningSession.resume(store, session.session_id)
     assert reopened.feature_request() == {"representation": "minilm", "max_length": 128, "precision": "fp32",
                                           "exact_precision": True}
+
+
+# ----------------------------------------------------------------------------- encoder runtime
+def test_runtime_auto_is_onnxruntime_for_fp32_on_the_cpu_and_torch_otherwise():
+    import torch
+
+    from mlal_core.errors import ConfigError
+
+    cpu = torch.device("cpu")
+    assert encoder.resolve_runtime("auto", cpu, None) == "onnxruntime"
+    assert encoder.resolve_runtime("auto", cpu, torch.bfloat16) == "torch"
+    assert encoder.resolve_runtime("auto", torch.device("cuda"), None) == "torch"
+    assert encoder.resolve_runtime("torch", cpu, None) == "torch"
+    with pytest.raises(ConfigError, match="runs fp32 on the CPU"):
+        encoder.resolve_runtime("onnxruntime", cpu, torch.bfloat16)
+    with pytest.raises(ConfigError, match="Unknown encoder runtime"):
+        encoder.resolve_runtime("tensorrt", cpu, None)
+
+
+def test_fp32_through_onnxruntime_equals_torch_fp32(goemotions_small):
+    texts = list(goemotions_small.test.texts[:24])
+    messages = []
+    ort = encoder.encode_texts(texts, precision="fp32", batch_size=8, progress=lambda d, t, m: messages.append(m))
+    ref = encoder.encode_texts(texts, precision="fp32", batch_size=8, runtime="torch")
+    assert messages and all("ONNX Runtime" in m for m in messages)
+    np.testing.assert_allclose(ort, ref, atol=2e-6)
+    assert bundled.row_cosines(ort, ref).min() > 0.9999999

@@ -191,7 +191,8 @@ def test_a_real_session_round_trips_and_exports(small_datasets, tmp_path):
     s = ActiveLearningSession(cfg, dataset=ds, store=store)
     s.run()
     config, init, rounds = store.load_session(s.session_id)
-    assert config == cfg
+    # stored as the session resolved it: "auto" became this machine's precision (fp32 or bf16)
+    assert config == s.config == cfg.with_resolved_precision() and config.precision in ("fp32", "bf16")
     np.testing.assert_array_equal(init["positions"], s.initial_positions)
     np.testing.assert_array_equal(init["labels"], ds.train.Y[s.initial_positions])
     assert len(rounds) == len(s.history) == 3

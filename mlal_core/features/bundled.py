@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,7 @@ class BundledFeatures:
         try:
             with np.load(self.path, allow_pickle=False) as z:
                 q, scale = z["q"], z["scale"]
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise DataValidationError(f"The bundled features {self.path} cannot be read ({exc}).") from exc
         n = int(self.meta.get("rows", -1))
         if q.dtype != np.int8 or q.ndim != 2 or q.shape[0] != n or scale.shape != (n,):
@@ -90,7 +91,7 @@ def read_meta(path: str | os.PathLike) -> dict | None:
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
     return meta if isinstance(meta, dict) else None
 

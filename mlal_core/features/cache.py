@@ -5,9 +5,9 @@ Layout of one entry, ``<cache_dir>/embeddings/<key>/``:
 * ``embeddings.npy``: the finished ``(n, dim)`` float32 matrix, rows in corpus order
   (``corpus.Corpus.texts``), and ``meta.json``: the inputs of the key and where the rows came from
   (``source``: ``"computed"`` or ``"bundled"``, with the bundled file's verification);
-* while encoding: ``chunks-b<batch>-c<chunk>/<i>.npy``, chunk ``i`` of the encoding plan (rows
-  ``order[i * chunk : (i + 1) * chunk]``); the folder name holds the plan's sizes, so a run with
-  other sizes never reads another plan's chunks. The chunks are removed once the matrix is written.
+* while encoding: ``chunks-<runtime>-b<batch>-c<chunk>/<i>.npy``, chunk ``i`` of the encoding plan
+  (rows ``order[i * chunk : (i + 1) * chunk]``); the folder name holds the plan's runtime and sizes,
+  so a run with another plan never reads its chunks. The chunks are removed once the matrix is written.
 
 ``key = sha256(json(parts))``: the corpus' text hash, the encoder, max_length, pooling, the
 precision the rows were computed at, and ``FORMAT_VERSION``. Every file is written atomically
@@ -92,8 +92,8 @@ class EmbeddingEntry:
         for chunks in self.folder.glob("chunks-*"):
             shutil.rmtree(chunks, ignore_errors=True)
 
-    def chunk_dir(self, batch_size: int, chunk_size: int) -> Path:
-        return self.folder / f"chunks-b{int(batch_size)}-c{int(chunk_size)}"
+    def chunk_dir(self, runtime: str, batch_size: int, chunk_size: int) -> Path:
+        return self.folder / f"chunks-{runtime}-b{int(batch_size)}-c{int(chunk_size)}"
 
     def load_chunk(self, plan: Path, index: int, n_rows: int, dim: int) -> np.ndarray | None:
         return load_array(plan / f"{int(index):05d}.npy", (n_rows, dim))

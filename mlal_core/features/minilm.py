@@ -10,7 +10,8 @@ first hit wins:
    (``bundled.py``), checked on first use by re-encoding a seeded handful of rows in fp32; once it
    passes, it is written to the cache (so the check runs once per ``MLAL_HOME``); a mismatch is
    reported (``BundledFeaturesMismatch``) and the rows are computed instead;
-4. encoding at the requested precision, chunk by chunk: texts sorted by token length, chunks of
+4. encoding at the requested precision (fp32 on the CPU through ONNX Runtime,
+   ``encoder.resolve_runtime``), chunk by chunk: texts sorted by token length, chunks of
    ``chunk_batches`` batches, each finished chunk written to the cache at once. A rerun after an
    interruption (navigation, reload, kill -9) reads the finished chunks and encodes the rest: the
    same batches, so the same numbers as an uninterrupted run.
@@ -81,9 +82,9 @@ def minilm_matrix(
             return found
     key = cache_key(corpus, max_length, wanted)
     entry = cache.EmbeddingEntry(root, key) if use_cache else None
-    matrix, resumed = _encode_in_chunks(corpus, entry, max_length, batch_size, dev, wanted, chunk_batches,
-                                        progress, name)
-    meta = dict(_key_meta(corpus, max_length, wanted), source="computed", device=str(dev),
+    matrix, resumed, runtime = _encode_in_chunks(corpus, entry, max_length, batch_size, dev, wanted,
+                                                 chunk_batches, progress, name)
+    meta = dict(_key_meta(corpus, max_length, wanted), source="computed", device=str(dev), runtime=runtime,
                 computed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     if entry is not None:
         entry.save(matrix, meta)
@@ -131,7 +132,7 @@ def lookup(
 def _info(meta: dict, precision: str, key: str, *, cache_hit: bool, resumed_rows: int = 0) -> dict:
     info = {"source": meta.get("source", "computed"), "precision": precision, "cache_key": key,
             "cache_hit": cache_hit, "resumed_rows": int(resumed_rows)}
-    for extra in ("bundled_file", "bundled_check", "bundled_min_cosine_to_fp32", "bundled_rejected"):
+    for extra in ("runtime", "bundled_file", "bundled_check", "bundled_min_cosine_to_fp32"):
         if extra in meta:
             info[extra] = meta[extra]
     return info
@@ -155,7 +156,7 @@ def _check_bundled(corpus: Corpus, shipped: bundled.BundledFeatures, max_length:
         return None
     rows = bundled.verify_rows(len(corpus), corpus.text_hash)
     fresh = encoder.encode_texts([corpus.texts[r] for r in rows], max_length=max_length, device=dev,
-                                 precision=REFERENCE_PRECISION)
+                                 precision=REFERENCE_PRECISION, runtime="torch")  # no ONNX export for 8 rows
     cos = bundled.row_cosines(fresh, matrix[rows])
     check = {"rows": rows.tolist(), "min_cosine": float(cos.min()) if len(cos) else 1.0,
              "threshold": bundled.VERIFY_MIN_COSINE,
@@ -180,16 +181,18 @@ def _shown_path(path: Path) -> str:
 
 
 def _encode_in_chunks(corpus: Corpus, entry: cache.EmbeddingEntry | None, max_length: int, batch_size: int,
-                      dev, precision: str, chunk_batches: int, progress, name: str) -> tuple[np.ndarray, int]:
-    """The corpus encoded chunk by chunk (see the module docstring); returns ``(matrix, resumed rows)``."""
+                      dev, precision: str, chunk_batches: int, progress, name: str) -> tuple[np.ndarray, int, str]:
+    """The corpus encoded chunk by chunk (see the module docstring); returns ``(matrix, resumed rows,
+    runtime)``."""
     n, dim = len(corpus), encoder.EMBEDDING_DIM
     matrix = np.empty((n, dim), dtype=np.float32)
+    runtime = encoder.resolve_runtime("auto", dev, resolve_precision(precision, dev))
     if n == 0:
-        return matrix, 0
+        return matrix, 0, runtime
     ids = encoder.tokenize(corpus.texts, max_length)
     order = encoder.length_order(ids)
     chunk = int(batch_size) * max(1, int(chunk_batches))
-    plan = entry.chunk_dir(batch_size, chunk) if entry is not None else None
+    plan = entry.chunk_dir(runtime, batch_size, chunk) if entry is not None else None
     resumed = 0
     message = f"Encoding {name} with MiniLM"
     for index, start in enumerate(range(0, n, chunk)):
@@ -197,7 +200,7 @@ def _encode_in_chunks(corpus: Corpus, entry: cache.EmbeddingEntry | None, max_le
         done = entry.load_chunk(plan, index, len(rows), dim) if entry is not None else None
         if done is None:
             done = encoder.encode_ids([ids[r] for r in rows], batch_size=batch_size, device=dev,
-                                      precision=precision, progress=progress, progress_offset=start,
+                                      precision=precision, runtime=runtime, progress=progress, progress_offset=start,
                                       progress_total=n, message=message)
             if entry is not None:
                 entry.save_chunk(plan, index, done)
@@ -205,4 +208,4 @@ def _encode_in_chunks(corpus: Corpus, entry: cache.EmbeddingEntry | None, max_le
             resumed += len(rows)
             _report(progress, start + len(rows), n, f"{message}: {resumed:,} rows resumed from an earlier run")
         matrix[rows] = done
-    return matrix, resumed
+    return matrix, resumed, runtime
