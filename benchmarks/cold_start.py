@@ -44,7 +44,7 @@ def one_run(name: str) -> dict:
     t1 = time.perf_counter()
     budget = default_budget(len(ds.train), ds.n_labels)
     config = SessionConfig(dataset=name, strategy="bald", initial_size=budget.initial_size,
-                           query_size=budget.query_size, rounds=budget.rounds).with_resolved_precision()
+                           query_size=budget.query_size, rounds=budget.rounds)
     worker = FeatureWorker(ds, feature_request(config, ds.kind)).start()
     worker.join()
     if worker.status().state != "done":
@@ -56,7 +56,7 @@ def one_run(name: str) -> dict:
     SessionWorker(session, records=1).start().join()
     t4 = time.perf_counter()
     timings = session.history[0].timings
-    return {"dataset": name, "pool": len(ds.train), "labels": ds.n_labels, "precision": config.precision,
+    return {"dataset": name, "pool": len(ds.train), "labels": ds.n_labels, "precision": session.config.precision,
             "feature_source": worker.result.info.get("source"), "dataset_s": t1 - t0, "features_s": t2 - t1,
             "session_s": t3 - t2, "train_s": timings["train_s"], "predict_s": timings["predict_s"],
             "select_s": timings["select_s"], "click_to_round_s": t4 - t1}

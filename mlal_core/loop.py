@@ -61,7 +61,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -303,8 +303,9 @@ def _build_model(config: SessionConfig, random_state: int) -> Any:
 
 def feature_request(config: SessionConfig, kind: str, stored_source: dict | None = None) -> dict[str, Any]:
     """The ``features.featurize`` arguments of a session with ``config`` on a dataset of ``kind``:
-    representation, token limit and precision. A reopened session (``stored_source``: what its
-    store recorded) asks for exactly the precision its features had."""
+    representation, token limit and precision (``config.precision`` as asked: ``"auto"`` lets the
+    encoder take its fastest faithful path, ``features.device.resolve_encoder_precision``). A reopened
+    session (``stored_source``: what its store recorded) asks for exactly the precision its features had."""
     rep = config.resolve_representation(kind)
     stored = stored_source or {}
     return {"representation": rep, "max_length": config.feature_max_length(rep),
@@ -371,6 +372,8 @@ class ActiveLearningSession:
         if not isinstance(config, SessionConfig):
             raise ConfigError(f"config must be a SessionConfig; got {type(config).__name__}.")
         config.validate()
+        #: the precision asked for ("auto" included): the encoder resolves "auto" its own way (fp32 on the CPU)
+        self._requested_precision = config.precision
         if _restore is None:  # resolved once, stored: a reopened session computes as before
             config = config.with_resolved_precision()
         if dataset is None:
@@ -564,7 +567,8 @@ class ActiveLearningSession:
 
     def feature_request(self) -> dict[str, Any]:
         """The ``features.featurize`` arguments of this session (``feature_request``)."""
-        return feature_request(self.config, self.dataset.kind, getattr(self, "_stored_feature_source", None))
+        asked = replace(self.config, precision=self._requested_precision)
+        return feature_request(asked, self.dataset.kind, getattr(self, "_stored_feature_source", None))
 
     def prepare(self, progress: Progress | None = None) -> None:
         """Compute the features (the slow step for text sets) if not done yet."""

@@ -27,9 +27,9 @@ REPRESENTATION_NAMES = {
 }
 REPRESENTATION_HELP = {
     "minilm": "Each text becomes a 384-number vector from a small pretrained language model "
-              "(all-MiniLM-L6-v2) that places texts with similar meaning close together. The first time a "
-              "dataset is embedded this takes a while (a progress bar is shown); the vectors are then cached "
-              "on disk.",
+              "(all-MiniLM-L6-v2) that places texts with similar meaning close together. The bundled text "
+              "datasets come with these vectors (checked against the model on first use); other texts are "
+              "embedded once, in the background (progress shown, other pages stay usable), then cached on disk.",
     "tfidf": "Each text becomes a long, mostly-zero vector with one entry per word: how often the word occurs "
              "in the text, down-weighted when it occurs in many texts. Fast; knows nothing about meaning.",
     "raw": "The numbers that describe each sample in the dataset, rescaled to mean 0 and standard deviation 1 "
@@ -416,12 +416,12 @@ with tab_new:
         if st.button("Start session", type="primary", disabled=problem is not None or preparing, key="home_start",
                      help="Wait for the features being prepared above (or cancel them)" if preparing else None):
             try:
-                resolved = config.with_resolved_precision()
-                request = feature_request(resolved, ds.kind)
+                config.with_resolved_precision()  # fp16 without CUDA: say so now, not after the features
+                request = feature_request(config, ds.kind)
             except MLALError as e:
                 st.error(f"The session could not start: {e}", icon=":material/error:")
             else:
-                _prepare_then("start", ds, request, config=resolved)
+                _prepare_then("start", ds, request, config=config)
                 st.rerun()
 
     started = st.session_state.get("home_started")
