@@ -335,10 +335,12 @@ with tab_new:
         precision = st.selectbox(
             "Numeric precision", precisions, key=form.field("home_precision", "auto", precisions),
             format_func=lambda p: f"automatic: {views.precision_description('auto')}" if p == "auto" else p,
-            help="The arithmetic of the MiniLM encoder and the text backbones. *bf16* is about 1.5-1.8x faster "
-                 "where the CPU has it natively (AVX512-BF16 / AMX) and about 3x slower where it is emulated; "
-                 "*fp32* is the reference. The MLP head always trains in fp32. The choice is fixed when the "
-                 "session starts and stored with it, so a reopened session computes as before.")
+            help="The arithmetic of the text backbones and the MiniLM encoder. *bf16* is faster where the CPU has "
+                 "it natively (AVX512-BF16 / AMX) and about 3x slower where it is emulated; *fp32* is the "
+                 "reference. *Automatic* picks bf16 for the backbones only where it is native, and runs the "
+                 "encoder in fp32 through ONNX Runtime on any CPU (faster there, and exact). The MLP head always "
+                 "trains in fp32. The choice is fixed when the session starts and stored with it, so a reopened "
+                 "session computes as before.")
         if rep == "minilm":
             state.warm_encoder()  # the encoder checks or computes the features: load it while the form is filled
 
