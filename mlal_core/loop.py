@@ -61,7 +61,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -303,9 +303,8 @@ def _build_model(config: SessionConfig, random_state: int) -> Any:
 
 def feature_request(config: SessionConfig, kind: str, stored_source: dict | None = None) -> dict[str, Any]:
     """The ``features.featurize`` arguments of a session with ``config`` on a dataset of ``kind``:
-    representation, token limit and precision (``config.precision`` as asked: ``"auto"`` lets the
-    encoder take its fastest faithful path, ``features.device.resolve_encoder_precision``). A reopened
-    session (``stored_source``: what its store recorded) asks for exactly the precision its features had."""
+    representation, token limit and precision. A reopened session (``stored_source``: what its
+    store recorded) asks for exactly the precision its features had."""
     rep = config.resolve_representation(kind)
     stored = stored_source or {}
     return {"representation": rep, "max_length": config.feature_max_length(rep),
@@ -372,8 +371,6 @@ class ActiveLearningSession:
         if not isinstance(config, SessionConfig):
             raise ConfigError(f"config must be a SessionConfig; got {type(config).__name__}.")
         config.validate()
-        #: the precision asked for ("auto" included): the encoder resolves "auto" its own way (fp32 on the CPU)
-        self._requested_precision = config.precision
         if _restore is None:  # resolved once, stored: a reopened session computes as before
             config = config.with_resolved_precision()
         if dataset is None:
@@ -397,6 +394,8 @@ class ActiveLearningSession:
         self._features = features
         #: where the features came from (``Features.provenance``), once they exist
         self.feature_source: dict | None = None if features is None else features.provenance()
+        #: what the store recorded of them, for a reopened session (its features keep that precision)
+        self._stored_feature_source: dict | None = None
         self.oracle = oracle if oracle is not None else SimulatedOracle(dataset.train.Y)
         self._simulated_oracle = oracle is None
 
@@ -567,8 +566,7 @@ class ActiveLearningSession:
 
     def feature_request(self) -> dict[str, Any]:
         """The ``features.featurize`` arguments of this session (``feature_request``)."""
-        asked = replace(self.config, precision=self._requested_precision)
-        return feature_request(asked, self.dataset.kind, getattr(self, "_stored_feature_source", None))
+        return feature_request(self.config, self.dataset.kind, self._stored_feature_source)
 
     def prepare(self, progress: Progress | None = None) -> None:
         """Compute the features (the slow step for text sets) if not done yet."""
@@ -580,7 +578,7 @@ class ActiveLearningSession:
         _check_finite(feats)
         self._features = feats
         self.feature_source = feats.provenance()
-        if self.store is not None and self.session_id is not None and not getattr(self, "_stored_feature_source", None):
+        if self.store is not None and self.session_id is not None and self._stored_feature_source is None:
             self.store.set_feature_source(self.session_id, self.feature_source)
 
     # ------------------------------------------------------------------ one round

@@ -14,23 +14,9 @@ from mlal_core import data
 from mlal_core.budget import default_budget
 from mlal_core.config import SessionConfig
 from mlal_core.store import SessionStore
-from test_app_pages import click_and_prepare
+from test_app_pages import _app, _ok, click_and_prepare
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT = 240
 BUDGET = ("home_initial", "home_query", "home_rounds")
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def _app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    _ok(at)
-    return at
 
 
 def _value(at: AppTest, kind: str, key: str):

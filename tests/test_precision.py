@@ -81,19 +81,14 @@ def test_cli_takes_and_prints_the_precision(tmp_path):
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_the_encoder_takes_fp32_on_the_cpu_under_auto_the_models_the_cpus_precision(cpu_kind, native, small_datasets):
+def test_the_encoder_runs_bf16_where_native_else_fp32_through_onnxruntime(cpu_kind, native):
     import torch
 
-    from mlal_core.features.device import resolve_encoder_precision, resolve_precision
+    from mlal_core.features import encoder
+    from mlal_core.features.device import resolve_precision
 
     cpu_kind(native)
     cpu = torch.device("cpu")
-    assert resolve_encoder_precision("auto", cpu) is None  # fp32 through ONNX Runtime: faster and exact
-    assert resolve_encoder_precision("bf16", cpu) is torch.bfloat16  # an explicit choice is kept
-    assert resolve_precision("auto", cpu) is (torch.bfloat16 if native else None)
-    # a new session asks the features for "auto", not for the precision it resolved for its models
-    ds = small_datasets["reuters_small"]
-    session = ActiveLearningSession(SessionConfig(strategy="random", initial_size=20, query_size=5, rounds=1,
-                                                  model_params={"device": "cpu"}), dataset=ds)
-    assert session.config.precision == ("bf16" if native else "fp32")
-    assert session.feature_request()["precision"] == "auto" and not session.feature_request()["exact_precision"]
+    amp = resolve_precision("auto", cpu)
+    assert amp is (torch.bfloat16 if native else None)
+    assert encoder.resolve_runtime("auto", cpu, amp) == ("torch" if native else "onnxruntime")

@@ -216,11 +216,14 @@ def available_minilm(ds, max_length: int = 128, *, cache_dir=None) -> Features |
     _check_kind(ds, "minilm")
     corp = corpus.corpus_of(ds)
     found = minilm.lookup(corp, max_length=max_length, cache_dir=cache_dir, name=getattr(ds, "name", "dataset"))
-    if found is None:
-        return None
-    parts = corp.split_rows(found[0])
+    return None if found is None else _minilm_features(corp, *found, max_length=max_length)
+
+
+def _minilm_features(corp: corpus.Corpus, matrix: np.ndarray, info: dict, **more) -> Features:
+    """``Features`` of each split's rows of the corpus matrix, with the matrix's provenance."""
+    parts = corp.split_rows(matrix)
     feats = Features("minilm", parts["train"], parts["valid"], parts["test"])
-    feats.info.update(found[1], text_hash=corp.text_hash, max_length=max_length)
+    feats.info.update(info, encoder=encoder.ENCODER_NAME, text_hash=corp.text_hash, distinct_texts=len(corp), **more)
     return feats
 
 
@@ -233,8 +236,4 @@ def _minilm(ds, max_length, batch_size, device, precision, exact_precision, cach
         exact_precision=exact_precision, cache_dir=cache_dir, progress=progress, use_cache=use_cache,
         name=getattr(ds, "name", "dataset"),
     )
-    parts = corp.split_rows(matrix)
-    feats = Features("minilm", parts["train"], parts["valid"], parts["test"])
-    feats.info.update(source, encoder=encoder.ENCODER_NAME, max_length=max_length, device=str(dev),
-                      text_hash=corp.text_hash, distinct_texts=len(corp))
-    return feats
+    return _minilm_features(corp, matrix, source, max_length=max_length, device=str(dev))

@@ -79,16 +79,6 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return torch.bfloat16 if cpu_has_native_bf16() else None
 
 
-def resolve_encoder_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of the frozen encoder: as ``resolve_precision``, except that ``"auto"`` is
-    fp32 on the CPU. There fp32 runs through ONNX Runtime (``encoder.resolve_runtime``), which was
-    measured faster than torch's bf16 autocast even on a CPU with native bf16 (AVX512-BF16, 2 cores:
-    38 vs 30 texts/s, ``benchmarks/encoder_throughput.py``), and it is exact."""
-    if isinstance(precision, str) and precision.lower() == "auto" and device.type == "cpu":
-        return None
-    return resolve_precision(precision, device)
-
-
 def precision_name(dtype: torch.dtype | None) -> str:
     """``"fp32"`` / ``"bf16"`` / ``"fp16"`` for a value returned by ``resolve_precision``."""
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]

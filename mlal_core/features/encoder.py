@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from .device import precision_name, resolve_device, resolve_encoder_precision
+from .device import precision_name, resolve_device, resolve_precision
 
 ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 EMBEDDING_DIM = 384
@@ -150,9 +150,9 @@ def resolve_runtime(runtime: str, device: torch.device, amp_dtype: torch.dtype |
     """``"torch"`` or ``"onnxruntime"``: what runs the encoder's forward pass.
 
     ``"auto"`` is ONNX Runtime for fp32 on the CPU (the same numbers as torch's fp32 to ~2e-6, and
-    about 1.4x its speed on 2 cores, faster than torch's native bf16 too:
-    ``benchmarks/encoder_throughput.py``), the encoder's default on every CPU; torch for autocast
-    precisions, on CUDA, and when onnxruntime is not installed. ONNX Runtime's int8 dynamic quantisation is faster still but not faithful (cosine to
+    1.2-1.4x its speed on 2 cores: ``benchmarks/encoder_throughput.py``), so it is the default where
+    the CPU has no native bf16 (with native bf16, ``precision="auto"`` is bf16 autocast, faster
+    still); torch for autocast precisions, on CUDA, and when onnxruntime is not installed. ONNX Runtime's int8 dynamic quantisation is faster still but not faithful (cosine to
     fp32 down to 0.96), so it is never chosen.
     """
     if runtime not in RUNTIMES:
@@ -202,7 +202,7 @@ def encode_ids(
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
     dev = resolve_device(device)
-    amp_dtype = resolve_encoder_precision(precision, dev)
+    amp_dtype = resolve_precision(precision, dev)
     n = len(ids)
     total = progress_total if progress_total is not None else n
     out = np.zeros((n, EMBEDDING_DIM), dtype=np.float32)

@@ -29,7 +29,7 @@ import numpy as np
 from .. import paths
 from . import bundled, cache, encoder
 from .corpus import Corpus
-from .device import precision_name, resolve_device, resolve_encoder_precision
+from .device import precision_name, resolve_device, resolve_precision
 
 Progress = Callable[[int, int, str], None]
 POOLING = encoder.POOLING + "+l2"
@@ -72,7 +72,7 @@ def minilm_matrix(
     numbers, ``cache_hit``, ``cache_key``, ``resumed_rows``, and for bundled rows the file and its
     first-use check."""
     dev = resolve_device(device)
-    wanted = precision_name(resolve_encoder_precision(precision, dev))
+    wanted = precision_name(resolve_precision(precision, dev))
     root = Path(cache_dir) if cache_dir is not None else paths.cache_dir()
     if use_cache:
         found = lookup(corpus, max_length=max_length, device=dev, precision=wanted,
@@ -106,7 +106,7 @@ def lookup(
     """Sources 1 to 3 of the module docstring: ``(matrix, info)`` without encoding the corpus (a
     bundled file's first-use check re-encodes its handful of rows), or None."""
     dev = resolve_device(device)
-    wanted = precision_name(resolve_encoder_precision(precision, dev))
+    wanted = precision_name(resolve_precision(precision, dev))
     root = Path(cache_dir) if cache_dir is not None else paths.cache_dir()
     n, dim = len(corpus), encoder.EMBEDDING_DIM
     precisions = [wanted] if exact_precision or wanted == REFERENCE_PRECISION else [wanted, REFERENCE_PRECISION]
@@ -186,7 +186,7 @@ def _encode_in_chunks(corpus: Corpus, entry: cache.EmbeddingEntry | None, max_le
     runtime)``."""
     n, dim = len(corpus), encoder.EMBEDDING_DIM
     matrix = np.empty((n, dim), dtype=np.float32)
-    runtime = encoder.resolve_runtime("auto", dev, resolve_encoder_precision(precision, dev))
+    runtime = encoder.resolve_runtime("auto", dev, resolve_precision(precision, dev))
     if n == 0:
         return matrix, 0, runtime
     ids = encoder.tokenize(corpus.texts, max_length)
