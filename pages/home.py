@@ -17,6 +17,7 @@ from mlal_core.errors import MLALError
 from mlal_core.loop import ActiveLearningSession, SessionBudgetWarning, feature_request
 from mlal_core.models import pretrained
 from mlal_core.session_export import session_export_zip
+from mlal_core.worker import PreparationCancelled
 from mlal_core.strategies import registry
 from ui import form, sidebar, state, widgets
 
@@ -88,12 +89,14 @@ widgets.explain(
 st.caption(f"Models train on: **{sidebar.device_text()}**")
 
 PREPARING_KEY = "home_preparing"
+OUTCOME_KEY = "home_prepare_outcome"  # (kind, message) of the last preparation that did not start a session
 
 
 def _prepare_then(action: str, ds, request: dict, **what) -> None:
     """Prepare the features in the background (``state.prepare_features``), then ``action`` the
     session ("start": ``what["config"]``; "reopen": ``what["sid"]``) when they are ready."""
     worker = state.prepare_features(ds, request)
+    st.session_state.pop(OUTCOME_KEY, None)
     st.session_state[PREPARING_KEY] = {"action": action, "dataset": ds, "worker": worker, **what}
 
 
@@ -101,10 +104,11 @@ def _cancel_preparation() -> None:
     pending = st.session_state.pop(PREPARING_KEY, None)
     if pending is not None:
         pending["worker"].cancel()
+        st.session_state[OUTCOME_KEY] = ("info", PreparationCancelled.__doc__)
 
 
 def _open_prepared(pending: dict) -> None:
-    """Start or reopen the session on the prepared features; errors are shown, nothing is lost."""
+    """Start or reopen the session on the prepared features; an error is kept and shown."""
     ds, feats = pending["dataset"], pending["worker"].result
     try:
         if pending["action"] == "start":
@@ -114,7 +118,7 @@ def _open_prepared(pending: dict) -> None:
         else:
             session = ActiveLearningSession.resume(state.get_store(), pending["sid"], dataset=ds, features=feats)
     except MLALError as e:
-        st.error(f"The session could not {pending['action']}: {e}", icon=":material/error:")
+        st.session_state[OUTCOME_KEY] = ("error", f"The session could not {pending['action']}: {e}")
         return
     state.set_session(session)
     st.session_state["home_started"] = session.session_id if pending["action"] == "start" else None
@@ -126,24 +130,27 @@ def _preparation_panel() -> None:
     """Progress of the features being prepared for a start / reopen (done / total, rate, ETA, cancel).
     The work runs in a background worker: other pages stay usable, and coming back finds it here."""
     pending = st.session_state.get(PREPARING_KEY)
-    if pending is None:
-        return
-    status = pending["worker"].status()
-    if status.state == "done":
+    if pending is not None:
+        status = pending["worker"].status()
+        if status.state == "running":
+            with st.container(border=True):
+                st.progress(status.step_fraction or 0.0, text=sidebar.progress_text(status))
+                st.caption("This runs in the background: other pages stay usable, and each finished chunk is "
+                           "kept, so a restart resumes where it stopped. The session starts when the features "
+                           "are ready.")
+                st.button("Cancel", key="home_prepare_cancel", on_click=_cancel_preparation,
+                          icon=":material/cancel:")
+            return
         st.session_state.pop(PREPARING_KEY, None)
-        _open_prepared(pending)
-    elif status.state == "running":
-        with st.container(border=True):
-            st.progress(status.step_fraction or 0.0, text=sidebar.progress_text(status))
-            st.caption("This runs in the background: other pages stay usable, and each finished chunk is kept, "
-                       "so a restart resumes where it stopped. The session starts when the features are ready.")
-            st.button("Cancel", key="home_prepare_cancel", on_click=_cancel_preparation, icon=":material/cancel:")
-    else:
-        st.session_state.pop(PREPARING_KEY, None)
-        if status.state == "failed":
-            st.error(f"Preparing the features failed: {status.error}", icon=":material/error:")
+        if status.state == "done":
+            _open_prepared(pending)
         else:
-            st.info(status.message, icon=":material/info:")
+            st.session_state[OUTCOME_KEY] = (
+                "error", f"Preparing the features failed: {status.error}") if status.state == "failed" else (
+                "info", status.message)
+    outcome = st.session_state.get(OUTCOME_KEY)
+    if outcome is not None:
+        (st.error if outcome[0] == "error" else st.info)(outcome[1], icon=":material/info:")
 
 
 _preparation_panel()

@@ -107,3 +107,20 @@ def test_cancel_stops_the_preparation_and_a_new_start_resumes(gated_encoding):
     at.run()
     _ok(at)
     assert at.session_state["al_session"].features.train.shape[1] == 384
+
+
+def test_a_failed_preparation_says_why_and_keeps_saying_it(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full while writing a chunk")
+
+    monkeypatch.setattr(minilm, "_encode_in_chunks", broken)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    _upload_texts(at, n=90)
+    at.button(key="home_start").click().run()
+    if "home_preparing" in at.session_state:  # still running at that rerun (else it failed already)
+        assert at.session_state["home_preparing"]["worker"].join(TIMEOUT)
+    for _ in range(2):  # the message stays on later reruns (the panel refreshes every second)
+        at.run()
+        assert at.error and "Preparing the features failed: RuntimeError: disk full" in at.error[0].value
+    assert "al_session" not in at.session_state and not at.button(key="home_start").disabled
