@@ -70,6 +70,17 @@ def precision_description(precision: str = "auto", device: Any = None) -> str:
     return f"{name} (native on this CPU)" if cpu_has_native_bf16() else f"{name} (this CPU has no native bf16)"
 
 
+def feature_source_text(source: dict) -> str:
+    """Where a session's features came from, in words: ``"minilm, shipped with the dataset (fp32,
+    checked: min cosine 0.99998)"``, ``"tfidf, computed"``."""
+    where = "shipped with the dataset" if source.get("source") == "bundled" else "computed"
+    details = [source["precision"]] if source.get("precision") else []
+    check = source.get("bundled_check") or {}
+    if "min_cosine" in check:
+        details.append(f"checked: min cosine {check['min_cosine']:.5f}")
+    return f"{source.get('representation', '?')}, {where}" + (f" ({', '.join(details)})" if details else "")
+
+
 def shorten_text(text: str | None, max_chars: int = 300) -> str:
     """``text`` on one line, cut at ``max_chars`` characters with an ellipsis."""
     if text is None:

@@ -312,3 +312,14 @@ def test_fp32_through_onnxruntime_equals_torch_fp32(goemotions_small):
     assert messages and all("ONNX Runtime" in m for m in messages)
     np.testing.assert_allclose(ort, ref, atol=2e-6)
     assert bundled.row_cosines(ort, ref).min() > 0.9999999
+
+
+def test_the_feature_source_in_words():
+    from mlal_core.views import feature_source_text
+
+    shipped = {"representation": "minilm", "source": "bundled", "precision": "fp32",
+               "bundled_check": {"min_cosine": 0.9999812, "rows": [1, 2]}}
+    assert feature_source_text(shipped) == "minilm, shipped with the dataset (fp32, checked: min cosine 0.99998)"
+    assert feature_source_text({"representation": "minilm", "source": "computed", "precision": "bf16"}) == \
+        "minilm, computed (bf16)"
+    assert feature_source_text({"representation": "tfidf", "source": "computed"}) == "tfidf, computed"

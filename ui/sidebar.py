@@ -50,6 +50,8 @@ def render() -> None:
             )
             if session.session_id:
                 st.caption(f"Session id `{session.session_id[:8]}`")
+            if session.feature_source:
+                st.caption(f"Features: {views.feature_source_text(session.feature_source)}")
             if state.get_worker(session) is not None:
                 st.caption(":material/autorenew: running rounds...")
         for worker in state.feature_workers_running():
