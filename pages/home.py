@@ -104,7 +104,7 @@ def _cancel_preparation() -> None:
     pending = st.session_state.pop(PREPARING_KEY, None)
     if pending is not None:
         pending["worker"].cancel()
-        st.session_state[OUTCOME_KEY] = ("info", PreparationCancelled.__doc__)
+        st.session_state[OUTCOME_KEY] = (pending["action"], "info", PreparationCancelled.__doc__)
 
 
 def _open_prepared(pending: dict) -> None:
@@ -118,7 +118,7 @@ def _open_prepared(pending: dict) -> None:
         else:
             session = ActiveLearningSession.resume(state.get_store(), pending["sid"], dataset=ds, features=feats)
     except MLALError as e:
-        st.session_state[OUTCOME_KEY] = ("error", f"The session could not {pending['action']}: {e}")
+        st.session_state[OUTCOME_KEY] = (pending["action"], "error", f"The session could not {pending['action']}: {e}")
         return
     state.set_session(session)
     st.session_state["home_started"] = session.session_id if pending["action"] == "start" else None
@@ -126,11 +126,12 @@ def _open_prepared(pending: dict) -> None:
 
 
 @st.fragment(run_every=1.0)
-def _preparation_panel() -> None:
-    """Progress of the features being prepared for a start / reopen (done / total, rate, ETA, cancel).
-    The work runs in a background worker: other pages stay usable, and coming back finds it here."""
+def _preparation_panel(action: str) -> None:
+    """Progress of the features being prepared for ``action`` ("start" / "reopen"), drawn under its
+    button: done / total, rate, time left and Cancel. The work runs in a background worker: other
+    pages stay usable, and coming back finds it here."""
     pending = st.session_state.get(PREPARING_KEY)
-    if pending is not None:
+    if pending is not None and pending["action"] == action:
         status = pending["worker"].status()
         if status.state == "running":
             with st.container(border=True):
@@ -145,15 +146,15 @@ def _preparation_panel() -> None:
         if status.state == "done":
             _open_prepared(pending)
         else:
-            st.session_state[OUTCOME_KEY] = (
-                "error", f"Preparing the features failed: {status.error}") if status.state == "failed" else (
-                "info", status.message)
+            failed = status.state == "failed"
+            st.session_state[OUTCOME_KEY] = (action, "error" if failed else "info",
+                                             f"Preparing the features failed: {status.error}" if failed
+                                             else status.message)
     outcome = st.session_state.get(OUTCOME_KEY)
-    if outcome is not None:
-        (st.error if outcome[0] == "error" else st.info)(outcome[1], icon=":material/info:")
+    if outcome is not None and outcome[0] == action:
+        (st.error if outcome[1] == "error" else st.info)(outcome[2], icon=":material/info:")
 
 
-_preparation_panel()
 tab_new, tab_open = st.tabs([TAB_NEW, TAB_OPEN], key="home_tab", on_change="rerun")
 
 
@@ -433,6 +434,7 @@ with tab_new:
                 _prepare_then("start", ds, request, config=config)
                 st.rerun()
 
+    _preparation_panel("start")
     started = st.session_state.get("home_started")
     current = state.get_session()
     if started and current is not None and current.session_id == started:
@@ -575,6 +577,7 @@ with tab_open:
         if c3.toggle("Delete this session", key="home_delete_arm"):
             st.warning("Deleting removes the session and its rounds from the store for good.")
             st.button("Delete for good", key="home_delete", on_click=_delete, args=(store, sid))
+    _preparation_panel("reopen")
     current = state.get_session()
     if current is not None:
         st.caption(f"Open now: `{current.session_id[:8] if current.session_id else '-'}` "
