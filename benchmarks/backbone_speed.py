@@ -31,10 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from mlal_core import features  # noqa: E402
-from mlal_core.config import SessionConfig  # noqa: E402
 from mlal_core.data import load  # noqa: E402
-from mlal_core.loop import ActiveLearningSession, SessionBudgetWarning  # noqa: E402
+from mlal_core.session.config import SessionConfig  # noqa: E402
+from mlal_core.session.loop import ActiveLearningSession, SessionBudgetWarning  # noqa: E402
 
 #: label -> (model, its parameters); the text backbones at their paper defaults unless overridden
 MODELS = {

@@ -2,7 +2,7 @@
 
 For each dataset, a fresh process with a new, empty ``MLAL_HOME`` does what the Home page does with
 its defaults: load the bundled dataset, take the budget defaults for its pool
-(``mlal_core.budget.default_budget``), MiniLM features + 5-member MLP ensemble + BALD, prepare the
+(``mlal_core.session.budget.default_budget``), MiniLM features + 5-member MLP ensemble + BALD, prepare the
 features in a ``FeatureWorker`` (the app's background worker: bundled features, checked on first
 use), start the session in a SQLite store, and run round 0 in a ``SessionWorker``. Reported:
 dataset load (done when the dataset is picked, before the click), then features / session start /
@@ -33,11 +33,11 @@ PHASES = ("dataset_s", "features_s", "session_s", "train_s", "predict_s", "selec
 def one_run(name: str) -> dict:
     """Runs in the fresh process: the app's path, timed."""
     from mlal_core import data
-    from mlal_core.budget import default_budget
-    from mlal_core.config import SessionConfig
-    from mlal_core.loop import ActiveLearningSession, feature_request
-    from mlal_core.store import SessionStore
-    from mlal_core.worker import FeatureWorker, SessionWorker
+    from mlal_core.session.budget import default_budget
+    from mlal_core.session.config import SessionConfig
+    from mlal_core.session.loop import ActiveLearningSession, feature_request
+    from mlal_core.session.store import SessionStore
+    from mlal_core.session.worker import FeatureWorker, SessionWorker
 
     t0 = time.perf_counter()
     ds = data.load(name)

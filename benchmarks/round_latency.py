@@ -22,9 +22,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from mlal_core import features  # noqa: E402
-from mlal_core.config import SessionConfig  # noqa: E402
 from mlal_core.data import load  # noqa: E402
-from mlal_core.loop import ActiveLearningSession  # noqa: E402
+from mlal_core.session.config import SessionConfig  # noqa: E402
+from mlal_core.session.loop import ActiveLearningSession  # noqa: E402
 
 
 def main() -> None:

@@ -2,8 +2,8 @@
 
 Commands: ``datasets``, ``strategies``, ``run``, ``sessions``, ``export``, ``resume``, ``experiment``
 (a grid of runs from a config file, see ``mlal_core.experiments``), ``report`` (the reproduction
-report of an experiment, see ``mlal_core.report``) and ``batch-selection`` (training mini-batch
-samplers compared, see ``mlal_core.batch_selection.experiment``).
+report of an experiment, see ``mlal_core.experiments.report``) and ``batch-selection`` (training mini-batch
+samplers compared, see ``mlal_core.experiments.batch_selection``).
 Errors the workbench raises on purpose (``MLALError``) print one line to stderr and exit with
 code 2 (no traceback); so do argparse's usage errors.
 """
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlal_core.config import PRECISIONS
 from mlal_core.errors import ConfigError, MLALError
+from mlal_core.precision import PRECISIONS
 
 EXIT_USAGE = 2
 
@@ -147,7 +147,7 @@ def cmd_strategies(args: argparse.Namespace) -> int:
 
 def _parse_params(pairs: Sequence[str], strategy: str) -> dict[str, Any]:
     from mlal_core import strategies
-    from mlal_core.config import parse_param_value
+    from mlal_core.session.config import parse_param_value
 
     info = strategies.info(strategy)
     defaults = {p.name: p.default for p in info.params}
@@ -174,8 +174,8 @@ def _parse_model_params(pairs: Sequence[str], model: str = "mlp_ensemble") -> di
     import inspect
 
     from mlal_core import models
-    from mlal_core.config import parse_param_value
     from mlal_core.errors import unknown_name_error
+    from mlal_core.session.config import parse_param_value
 
     if model not in models.MODELS:
         raise unknown_name_error("model", model, models.MODELS)
@@ -197,7 +197,7 @@ def _parse_model_params(pairs: Sequence[str], model: str = "mlp_ensemble") -> di
 
 
 def _store(args: argparse.Namespace):
-    from mlal_core.store import SessionStore
+    from mlal_core.session.store import SessionStore
 
     return SessionStore(args.store)
 
@@ -206,7 +206,7 @@ def _run_session(session, store) -> int:
     """Compute the features (with a progress bar), then run the session to its end in a background
     worker, printing one table row per finished round and the round in progress on a progress bar.
     Ctrl-C cancels the round in progress (nothing of it is stored) and says how to resume."""
-    from mlal_core.worker import SessionWorker
+    from mlal_core.session.worker import SessionWorker
 
     bar = _Bar(f"features ({session.representation})")
     try:
@@ -263,8 +263,8 @@ def _run_session(session, store) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from mlal_core.config import SessionConfig
-    from mlal_core.loop import ActiveLearningSession, SessionBudgetWarning
+    from mlal_core.session.config import SessionConfig
+    from mlal_core.session.loop import ActiveLearningSession, SessionBudgetWarning
 
     params = _parse_params(args.param, args.strategy)
     model_params: dict[str, Any] = {"n_members": args.ensemble, "mc_passes": args.mc_passes}
@@ -334,7 +334,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from mlal_core.loop import ActiveLearningSession
+    from mlal_core.session.loop import ActiveLearningSession
 
     store = _store(args)
     sid = store.resolve_id(args.session_id)
@@ -402,7 +402,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from mlal_core import report
+    from mlal_core.experiments import report
 
     path = report.build_report(args.config, store=args.store, out_dir=args.out, formats=args.formats.split(","),
                                log=lambda line: print(line, flush=True))
@@ -415,7 +415,7 @@ def _sampler_params(items: Sequence[str], samplers: str) -> dict[str, dict]:
     parameter is the uncertainty sampler's (the paper's T, lambda1, tau, s0, warm-up). Values are typed
     by the parameter's default; unknown samplers / keys, and samplers that do not run, raise ConfigError."""
     from mlal_core.batch_selection import available_samplers, sampler_parameters
-    from mlal_core.config import parse_param_value
+    from mlal_core.session.config import parse_param_value
 
     chosen = available_samplers() if samplers.strip() == "all" else [
         s.strip().lower().replace("-", "_") for s in samplers.split(",") if s.strip()]
@@ -441,7 +441,7 @@ def _sampler_params(items: Sequence[str], samplers: str) -> dict[str, dict]:
 
 
 def cmd_batch_selection(args: argparse.Namespace) -> int:
-    from mlal_core.batch_selection.experiment import METRICS, run_batch_selection
+    from mlal_core.experiments.batch_selection import METRICS, run_batch_selection
 
     def progress(done: int, total: int, message: str) -> None:
         if not args.quiet:

@@ -168,7 +168,7 @@ def summarize_curves(rounds: pd.DataFrame, metric: str, by: str = "strategy", *,
             raise ConfigError(
                 f"summarize_curves: the {by} group(s) {list(mixed.index)[:5]} mix runs of {int(mixed.max())} "
                 f"different settings ({setting!r}); averaging them over seeds would be meaningless. Group by a "
-                "column that also tells the settings apart (mlal_core.views.session_settings' 'curve').")
+                "column that also tells the settings apart (mlal_core.inspection.views.session_settings' 'curve').")
     g = rounds.groupby([by, "n_labeled"])[metric]
     out = g.agg(mean="mean", std="std", n="count").reset_index()
     out["std"] = out["std"].fillna(0.0)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from mlal_core import views
 from mlal_core.errors import MLALError
-from mlal_core.reporting import rounds_frame
-from mlal_core.session_export import metric_name, session_export_zip, session_figures
+from mlal_core.inspection import views
+from mlal_core.inspection.session_zip import metric_name, session_export_zip, session_figures
+from mlal_core.session.tables import rounds_frame
 from mlal_core.strategies import registry
 from mlal_core.strategies.detail_columns import column_help
 from ui import state, widgets

@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from mlal_core import batch_selection as bsel
-from mlal_core.batch_selection.experiment import (
+from mlal_core.errors import MLALError
+from mlal_core.experiments.batch_selection import (
     METRICS,
     convergence_figure,
     correlation_change,
@@ -19,7 +20,6 @@ from mlal_core.batch_selection.experiment import (
     probability_figure,
     run_batch_selection,
 )
-from mlal_core.errors import MLALError
 from ui import widgets
 
 TABULAR = ["yeast", "scene", "emotions", "enron", "medical"]

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mlal_core import inspect as ins
 from mlal_core import viz
+from mlal_core.inspection import round_history as ins
 from ui import widgets
 from ui.state import require_session
 

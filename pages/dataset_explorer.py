@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from mlal_core import correlation, data, stats, viz
-from mlal_core.views import examples_for_label
+from mlal_core.inspection.views import examples_for_label
 from ui import state, widgets
 
 STAT_HELP = {

@@ -6,10 +6,11 @@ import numpy as np
 import scipy.sparse as sp
 import streamlit as st
 
-from mlal_core import embedding_maps as maps
-from mlal_core import inspect as ins
-from mlal_core import projection, viz
+from mlal_core import viz
 from mlal_core.errors import MLALError
+from mlal_core.inspection import embedding_maps as maps
+from mlal_core.inspection import projection
+from mlal_core.inspection import round_history as ins
 from ui import widgets
 from ui.state import require_session
 

@@ -9,15 +9,16 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from mlal_core import data, features, models, views
+from mlal_core import data, features, models
 from mlal_core.batch_selection import SAMPLERS, available_samplers
-from mlal_core.budget import default_budget
-from mlal_core.config import INITIAL_METHODS, PRECISIONS, SessionConfig
 from mlal_core.errors import MLALError
-from mlal_core.loop import ActiveLearningSession, SessionBudgetWarning, feature_request
+from mlal_core.inspection import views
+from mlal_core.inspection.session_zip import session_export_zip
 from mlal_core.models import pretrained
-from mlal_core.session_export import session_export_zip
-from mlal_core.worker import PreparationCancelled
+from mlal_core.session.budget import default_budget
+from mlal_core.session.config import INITIAL_METHODS, PRECISIONS, SessionConfig
+from mlal_core.session.loop import ActiveLearningSession, SessionBudgetWarning, feature_request
+from mlal_core.session.worker import PreparationCancelled
 from mlal_core.strategies import registry
 from ui import form, sidebar, state, widgets
 
@@ -377,7 +378,7 @@ with tab_new:
 
         st.subheader("4. Budget")
         pool = len(ds.train)
-        suggested = default_budget(pool, ds.n_labels)  # scaled to the pool (mlal_core/budget.py)
+        suggested = default_budget(pool, ds.n_labels)  # scaled to the pool (mlal_core/session/budget.py)
         budget_defaults = {"home_initial": suggested.initial_size, "home_query": suggested.query_size,
                            "home_rounds": suggested.rounds}
         following = form.follow_defaults(budget_defaults, BUDGET_DEFAULTS)

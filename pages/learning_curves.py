@@ -7,13 +7,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mlal_core import analysis, data, reference, views, viz
-from mlal_core.config import SessionConfig
-from mlal_core.loop import feature_request
+from mlal_core import data, viz
 from mlal_core.errors import MLALError
-from mlal_core.session_export import metric_name
+from mlal_core.experiments import analysis
+from mlal_core.inspection import views
+from mlal_core.inspection.session_zip import metric_name
+from mlal_core.inspection.views import higher_is_better, learning_curve_tables, paired_runs, session_rounds
+from mlal_core.session import reference
+from mlal_core.session.config import SessionConfig
+from mlal_core.session.loop import feature_request
 from mlal_core.strategies import registry
-from mlal_core.views import higher_is_better, learning_curve_tables, paired_runs, session_rounds
 from ui import state, widgets
 
 METRICS = ["micro_f1", "macro_f1", "micro_f1_tuned", "macro_f1_tuned", "macro_auc", "p@1", "p@3", "ndcg@3", "lrap",
@@ -199,7 +202,7 @@ if by == "strategy":
         "the mean paired difference, how often each won, and a two-sided **paired test** over the seeds: the "
         "paired t-test below 6 seeds, the Wilcoxon signed-rank test from 6 on (with 5 seeds Wilcoxon cannot go "
         "below p = 0.0625); *p (Holm)* corrects for making many comparisons at once. These are the same "
-        "functions (`mlal_core.analysis`) that the reproduction report uses. **MeanIR of the selected batch** "
+        "functions (`mlal_core.experiments.analysis`) that the reproduction report uses. **MeanIR of the selected batch** "
         "(CRAB Fig. 4) and the **hard-to-learn / conflicting** samples left in the pool (CRAB Fig. 5) are shown "
         "per round, mean $\\pm$ std over seeds.",
         [(r"d_s = \mathrm{AULC}_A(s) - \mathrm{AULC}_B(s),\qquad t = \frac{\bar d}{s_d / \sqrt{n}}"

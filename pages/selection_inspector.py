@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mlal_core import inspect as ins
 from mlal_core import strategies, viz
 from mlal_core.errors import ConfigError, MLALError
+from mlal_core.inspection import round_history as ins
 from ui import widgets
 from ui.state import progress_callback, require_session
 
@@ -141,7 +141,7 @@ Choose a round, then a pick: click a row of the table, a tick under the histogra
 
 * The **histogram** is the distribution of the strategy's score over the round's scored candidates (the
   unlabelled pool, or CRAB's refined pool U*); the ticks below it are the picked samples and the dashed
-  line is the one you inspect. **Percentile** = share of the scored candidates whose score is at most
+  line is the one you round_history. **Percentile** = share of the scored candidates whose score is at most
   this one (100 = the top score); **rank** 1 = the highest.
 * Batch strategies do **not** simply take the top scores, so a pick can sit in the middle of the
   distribution: BESRA and CRAB run k-means on the candidates' score-change vectors and take the candidate

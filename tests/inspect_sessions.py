@@ -32,7 +32,7 @@ def small_yeast():
 
 
 def make_config(strategy: str, **overrides):
-    from mlal_core.config import SessionConfig
+    from mlal_core.session.config import SessionConfig
 
     params = {"representation": "raw", "model_params": dict(FAST_MODEL), "initial_size": 30, "query_size": 10,
               "rounds": 3, "strategy": strategy}
@@ -44,7 +44,7 @@ def make_config(strategy: str, **overrides):
 
 def new_session(strategy: str, rounds_to_run: int = 2, store=None, **overrides):
     """A fresh session of ``strategy`` with ``rounds_to_run`` rounds done."""
-    from mlal_core.loop import ActiveLearningSession
+    from mlal_core.session.loop import ActiveLearningSession
 
     session = ActiveLearningSession(make_config(strategy, **overrides), dataset=small_yeast(), store=store)
     if rounds_to_run:

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_app_pages import _app, _ok, click_and_prepare
 
 from mlal_core import data
-from mlal_core.budget import default_budget
-from mlal_core.config import SessionConfig
-from mlal_core.store import SessionStore
-from test_app_pages import _app, _ok, click_and_prepare
+from mlal_core.session.budget import default_budget
+from mlal_core.session.config import SessionConfig
+from mlal_core.session.store import SessionStore
 
 BUDGET = ("home_initial", "home_query", "home_rounds")
 

@@ -14,8 +14,8 @@ import pytest
 from inspect_sessions import comal_session, crab_session, new_session
 from streamlit.testing.v1 import AppTest
 
-from mlal_core import inspect as ins
-from mlal_core import projection
+from mlal_core.inspection import projection
+from mlal_core.inspection import round_history as ins
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ("pages/correlations.py", "pages/selection_inspector.py", "pages/embeddings.py")
@@ -175,7 +175,7 @@ def test_embeddings_comal_label_views(comal):
 
 @pytest.mark.slow
 def test_embeddings_umap_shows_a_message_while_compiling(comal):
-    from mlal_core import projection
+    from mlal_core.inspection import projection
 
     at = _app("pages/embeddings.py", comal)
     at.radio(key="emb_source").set_value("CoMAL label-wise embeddings").run()
@@ -224,8 +224,8 @@ def test_embeddings_colour_labelled_samples_with_the_sessions_labels():
 
 
 def test_embeddings_of_a_token_session_use_tfidf_and_say_so(small_datasets):
-    from mlal_core.config import SessionConfig
-    from mlal_core.loop import ActiveLearningSession
+    from mlal_core.session.config import SessionConfig
+    from mlal_core.session.loop import ActiveLearningSession
 
     cfg = SessionConfig(model="textcnn", model_params={"n_members": 2}, initial_size=20, query_size=5, rounds=1)
     s = ActiveLearningSession(cfg, dataset=small_datasets["reuters_small"])
@@ -319,7 +319,7 @@ def test_inspector_rebuilds_a_rounds_model_on_demand():
 @pytest.fixture
 def stored_sessions(mlal_home):
     """Four stored sessions: random seeds 0 and 1 and entropy with query size 10, random with 20."""
-    from mlal_core.store import SessionStore
+    from mlal_core.session.store import SessionStore
 
     store = SessionStore(mlal_home / "sessions.sqlite")
     out = [new_session("random", store=store, seed=0), new_session("random", store=store, seed=1),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mlal_core.store import SessionStore
+from mlal_core.session.store import SessionStore
 from mlal_core.strategies import registry
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -319,7 +319,7 @@ def test_cancel_now_drops_the_round_in_progress(mlal_home, monkeypatch):
     """The page's "Cancel now" stops a long round at its next progress report; nothing half-done is stored."""
     import threading
 
-    from mlal_core import loop
+    from mlal_core.session import loop
 
     started, orig = threading.Event(), loop._build_model
 
@@ -451,10 +451,10 @@ def test_backbone_settings_survive_switching_models():
 def test_learning_curves_compare_strategies_over_seeds_with_paired_tests(mlal_home, small_datasets):
     from conftest import FAST_MODEL
 
-    from mlal_core import analysis
-    from mlal_core.config import SessionConfig
-    from mlal_core.loop import ActiveLearningSession
-    from mlal_core.views import paired_runs, session_rounds
+    from mlal_core.experiments import analysis
+    from mlal_core.inspection.views import paired_runs, session_rounds
+    from mlal_core.session.config import SessionConfig
+    from mlal_core.session.loop import ActiveLearningSession
 
     store = _store(mlal_home)
     ids = []
@@ -500,6 +500,6 @@ def test_a_training_batch_sampler_chosen_on_home_is_used_by_the_session(mlal_hom
     session = at.session_state["al_session"]
     assert len(session.history) == 2 and session.finished  # the one round, then the final evaluation
     # each round's model is built with the sampler (what the sampler does in training: test_batch_selection)
-    from mlal_core import loop
+    from mlal_core.session import loop
 
     assert loop._build_model(session.config, session.config.seed).batch_sampler == "uncertainty"

@@ -8,10 +8,10 @@ import time
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from test_app_pages import APP, TIMEOUT, _ok
 
 from mlal_core import data
 from mlal_core.features import minilm
-from test_app_pages import APP, TIMEOUT, _ok
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlal_core.config import SessionConfig
 from mlal_core.errors import ConfigError
-from mlal_core.loop import ActiveLearningSession
-from mlal_core.store import SessionStore
-from mlal_core.worker import SessionWorker
+from mlal_core.session.config import SessionConfig
+from mlal_core.session.loop import ActiveLearningSession
+from mlal_core.session.store import SessionStore
+from mlal_core.session.worker import SessionWorker
 
 #: tiny but real: 2 members, short texts, few epochs
 TINY = {
@@ -134,7 +134,8 @@ def test_the_worker_cancels_a_fine_tuning_round_mid_epoch(reuters_tiny, tmp_path
 def test_every_path_featurizes_token_ids_at_the_backbones_own_length(reuters_tiny):
     """The session, the full-data reference and the experiment workers all tokenise at the model's
     max_length (CRAB's 256 for TextCNN by default), not at the frozen encoder's config.max_length."""
-    from mlal_core import experiments, reference
+    from mlal_core import experiments
+    from mlal_core.session import reference
 
     assert SessionConfig(model="textcnn").feature_max_length("tokens") == 256
     assert SessionConfig(model="transformer").feature_max_length("tokens") == 128
@@ -142,7 +143,7 @@ def test_every_path_featurizes_token_ids_at_the_backbones_own_length(reuters_tin
     cfg = _config("textcnn", model_params={**TINY["textcnn"], "max_length": 40}, max_length=128)
     assert reference.cache_key(cfg, reuters_tiny) != reference.cache_key(
         _config("textcnn", model_params={**TINY["textcnn"], "max_length": 24}), reuters_tiny)
-    feats = experiments._features(reuters_tiny, "reuters-tiny", "tokens", cfg.feature_max_length("tokens"))
+    feats = experiments.runner._features(reuters_tiny, "reuters-tiny", "tokens", cfg.feature_max_length("tokens"))
     assert feats.train.shape[1] == 40
-    other = experiments._features(reuters_tiny, "reuters-tiny", "tokens", 24)
+    other = experiments.runner._features(reuters_tiny, "reuters-tiny", "tokens", 24)
     assert other.train.shape[1] == 24  # cached per length, not shared across lengths

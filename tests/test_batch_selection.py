@@ -12,7 +12,8 @@ from sklearn.base import clone
 from sklearn.metrics import mutual_info_score
 
 from mlal_core import batch_selection as bs
-from mlal_core.batch_selection.experiment import (
+from mlal_core.errors import ConfigError
+from mlal_core.experiments.batch_selection import (
     BatchSelectionResult,
     convergence_figure,
     correlation_change,
@@ -24,8 +25,7 @@ from mlal_core.batch_selection.experiment import (
     probability_figure,
     weight_rank_agreement,
 )
-from mlal_core.config import SessionConfig
-from mlal_core.errors import ConfigError
+from mlal_core.session.config import SessionConfig
 
 
 # ----------------------------------------------------------------------------- Eq. 1, 4, 5
@@ -362,7 +362,7 @@ def test_model_trains_with_a_sampler_and_session_option():
 
 
 def test_experiment_small_run():
-    from mlal_core.batch_selection.experiment import run_batch_selection
+    from mlal_core.experiments.batch_selection import run_batch_selection
 
     res = run_batch_selection("emotions", "uncertainty", epochs=7, seeds=2, max_train=120,
                               model_params={"hidden_size": 16})
@@ -386,7 +386,7 @@ def test_cli_batch_selection(capsys, tmp_path):
 
 
 def test_cli_sampler_params_reach_the_experiment(monkeypatch, capsys):
-    from mlal_core.batch_selection import experiment
+    from mlal_core.experiments import batch_selection as experiment
     from mlal_core.cli import main
 
     seen = {}
@@ -436,13 +436,14 @@ def test_cli_sampler_param_changes_the_run(tmp_path, capsys):
 def test_session_trains_its_model_with_a_sampler(tmp_path, monkeypatch):
     from conftest import FAST_MODEL, subset_dataset
 
-    from mlal_core import data, loop
-    from mlal_core.loop import ActiveLearningSession
+    from mlal_core import data
+    from mlal_core.session import loop
+    from mlal_core.session.loop import ActiveLearningSession
 
     built = []
     orig = loop._build_model
     monkeypatch.setattr(loop, "_build_model", lambda cfg, rs: built.append(orig(cfg, rs)) or built[-1])
-    from mlal_core.store import SessionStore
+    from mlal_core.session.store import SessionStore
 
     ds = subset_dataset(data.load("emotions"), 150, 40, 60)
     cfg = SessionConfig(dataset=None, strategy="random", initial_size=30, query_size=20, rounds=1, seed=0,
@@ -634,7 +635,7 @@ def test_correlation_trend_and_probability_figures():
 def test_tiny_report_build(tmp_path, monkeypatch):
     import pandas as pd
 
-    from mlal_core.batch_selection import report
+    from mlal_core.experiments import batch_selection_report as report
 
     path = report.build(["emotions"], seeds=1, epochs=7, out=tmp_path, fig_format="html")
     md = path.read_text()

@@ -1,4 +1,4 @@
-"""The default budget scaled to the training pool (mlal_core/budget.py)."""
+"""The default budget scaled to the training pool (mlal_core/session/budget.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlal_core.budget import CLASSIC, Budget, default_budget
-from mlal_core.config import SessionConfig
+from mlal_core.session.budget import CLASSIC, Budget, default_budget
+from mlal_core.session.config import SessionConfig
 
 
 @pytest.mark.parametrize("pool, n_labels, expected", [

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import REPO_ROOT
 
-from mlal_core.store import SessionStore
+from mlal_core.session.store import SessionStore
 
 FAST = ["--ensemble", "2", "--epochs", "5", "--model-param", "min_steps=40", "--model-param", "hidden_size=64"]
 
@@ -116,8 +116,8 @@ def test_run_sessions_export_and_resume(mlal_home, tmp_path):
 def test_resume_continues_a_stopped_session(mlal_home, small_datasets):
     from conftest import FAST_MODEL
 
-    from mlal_core.config import SessionConfig
-    from mlal_core.loop import ActiveLearningSession
+    from mlal_core.session.config import SessionConfig
+    from mlal_core.session.loop import ActiveLearningSession
 
     store = SessionStore()
     cfg = SessionConfig(dataset="yeast", strategy="entropy", model_params=dict(FAST_MODEL), initial_size=30,

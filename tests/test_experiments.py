@@ -16,14 +16,14 @@ import pytest
 from conftest import FAST_MODEL, REPO_ROOT
 from scipy import stats as sps
 
-from mlal_core import analysis as A
 from mlal_core import experiments as E
-from mlal_core import report
-from mlal_core.config import SessionConfig
 from mlal_core.errors import ConfigError
-from mlal_core.loop import ActiveLearningSession, RoundRecord
-from mlal_core.store import SessionStore, StoreError
-from mlal_core.store_merge import import_session, merge_store
+from mlal_core.experiments import analysis as A
+from mlal_core.experiments import report
+from mlal_core.session.config import SessionConfig
+from mlal_core.session.loop import ActiveLearningSession, RoundRecord
+from mlal_core.session.store import SessionStore, StoreError
+from mlal_core.session.store_merge import import_session, merge_store
 
 
 def tiny(tmp_path: Path, **kw) -> dict:

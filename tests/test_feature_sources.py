@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import REPO_ROOT, subset_dataset
 from hypothesis import given, settings
 from hypothesis import strategies as hst
 from hypothesis.extra.numpy import arrays
@@ -21,9 +22,7 @@ from mlal_core import data, paths
 from mlal_core.errors import DataValidationError
 from mlal_core.features import bundled, cache, encoder, featurize, minilm
 from mlal_core.features.corpus import corpus_of, text_hash
-from mlal_core.worker import FeatureWorker, PreparationCancelled
-
-from conftest import REPO_ROOT, subset_dataset
+from mlal_core.session.worker import FeatureWorker, PreparationCancelled
 
 
 @pytest.fixture(scope="module")
@@ -266,9 +265,9 @@ def test_shipped_features_belong_to_the_bundled_texts_and_equal_a_fresh_encoding
 
 
 def test_a_session_on_a_bundled_text_set_records_its_feature_source(mlal_home):
-    from mlal_core.config import SessionConfig
-    from mlal_core.loop import ActiveLearningSession
-    from mlal_core.store import SessionStore
+    from mlal_core.session.config import SessionConfig
+    from mlal_core.session.loop import ActiveLearningSession
+    from mlal_core.session.store import SessionStore
 
     store = SessionStore(mlal_home / "s.sqlite")
     cfg = SessionConfig(dataset="reuters21578", strategy="random", initial_size=20, query_size=5, rounds=1,
@@ -315,7 +314,7 @@ def test_fp32_through_onnxruntime_equals_torch_fp32(goemotions_small):
 
 
 def test_the_feature_source_in_words():
-    from mlal_core.views import feature_source_text
+    from mlal_core.inspection.views import feature_source_text
 
     shipped = {"representation": "minilm", "source": "bundled", "precision": "fp32",
                "bundled_check": {"min_cosine": 0.9999812, "rows": [1, 2]}}

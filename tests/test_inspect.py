@@ -1,4 +1,4 @@
-"""mlal_core.inspect: labelled sets, correlations, per-round frame, pick explanations, replayed
+"""mlal_core.inspection.round_history: labelled sets, correlations, per-round frame, pick explanations, replayed
 round states and strategy comparisons, on small real sessions (tests/inspect_sessions.py)."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from inspect_sessions import comal_session, crab_session, new_session, small_yeast
 
 from mlal_core import correlation, stats, viz
-from mlal_core import embedding_maps as maps
-from mlal_core import inspect as ins
 from mlal_core.errors import ConfigError
+from mlal_core.inspection import embedding_maps as maps
+from mlal_core.inspection import round_history as ins
 
 
 @pytest.fixture(scope="module")
@@ -218,8 +218,8 @@ def test_compare_strategies_on_one_model_state(crab):
 
 
 def test_reopened_session_replays_from_the_store(tmp_path):
-    from mlal_core.loop import ActiveLearningSession
-    from mlal_core.store import SessionStore
+    from mlal_core.session.loop import ActiveLearningSession
+    from mlal_core.session.store import SessionStore
 
     store = SessionStore(tmp_path / "s.sqlite")
     live = new_session("crab", rounds_to_run=2, store=store)
@@ -322,12 +322,12 @@ def test_projection_features_of_token_sessions_are_tfidf_or_cached_minilm(small_
     import scipy.sparse as sp
 
     from mlal_core import paths
-    from mlal_core.config import SessionConfig
     from mlal_core.features import cache, minilm
     from mlal_core.features.corpus import corpus_of
     from mlal_core.features.device import precision_name, resolve_device, resolve_precision
     from mlal_core.features.tfidf import fit_tfidf
-    from mlal_core.loop import ActiveLearningSession
+    from mlal_core.session.config import SessionConfig
+    from mlal_core.session.loop import ActiveLearningSession
 
     ds = small_datasets["reuters_small"]
     cfg = SessionConfig(model="textcnn", model_params={"n_members": 2}, initial_size=20, query_size=5, rounds=1)
@@ -445,7 +445,7 @@ def test_round_state_and_comparison_report_the_retraining():
 
 # ---------------------------------------------------------------- label names in the picks tables
 def test_pick_tables_name_crabs_label_indices(crab):
-    from mlal_core import views
+    from mlal_core.inspection import views
 
     rec = ins.query_records(crab)[1]
     names = ins.label_names(crab)
@@ -490,7 +490,7 @@ def _runs(**overrides_by_session):
 
 
 def test_session_settings_name_what_sets_sessions_apart():
-    from mlal_core import views
+    from mlal_core.inspection import views
 
     st = views.session_settings(_runs(), kind="tabular").set_index("session")
     assert st.loc["s1", "curve"] == st.loc["s2", "curve"] == "random \u00b7 query size 10"
@@ -523,7 +523,8 @@ def test_session_settings_name_what_sets_sessions_apart():
 
 
 def test_learning_curves_average_only_sessions_of_one_setting():
-    from mlal_core import metrics, views
+    from mlal_core import metrics
+    from mlal_core.inspection import views
 
     runs = _runs()
     settings = views.session_settings(runs, kind="tabular")
@@ -550,8 +551,8 @@ def test_learning_curves_average_only_sessions_of_one_setting():
 
 
 def test_model_description_says_which_model_and_metric_help():
-    from mlal_core import views
-    from mlal_core.config import SessionConfig
+    from mlal_core.inspection import views
+    from mlal_core.session.config import SessionConfig
 
     mlp = views.model_description(SessionConfig(model_params={"n_members": 3, "hidden_size": 64}), "text")
     assert mlp == "MLP ensemble (3 members, 64 hidden units) on MiniLM sentence embeddings"

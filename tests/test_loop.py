@@ -13,10 +13,10 @@ import pytest
 from conftest import FAST_MODEL, REPO_ROOT, subset_dataset
 
 from mlal_core import stats
-from mlal_core.config import SessionConfig
 from mlal_core.errors import ConfigError, DataValidationError, PoolExhaustedError
-from mlal_core.loop import ActiveLearningSession, SessionBudgetWarning, choose_initial
-from mlal_core.store import SessionStore
+from mlal_core.session.config import SessionConfig
+from mlal_core.session.loop import ActiveLearningSession, SessionBudgetWarning, choose_initial
+from mlal_core.session.store import SessionStore
 
 
 def make_config(**kw) -> SessionConfig:
@@ -122,7 +122,8 @@ def test_hard_to_learn_and_conflicting_counts_recomputed_from_the_context():
 
 def test_metrics_are_those_of_the_round_model(small_datasets, monkeypatch):
     """Record t's metrics are the test metrics of a model trained on L_t (checked by retraining)."""
-    from mlal_core import features, loop, metrics
+    from mlal_core import features, metrics
+    from mlal_core.session import loop
 
     ds = small_datasets["yeast_small"]
     s = ActiveLearningSession(make_config(rounds=1), dataset=ds)
@@ -151,7 +152,7 @@ def test_human_oracle_answers_are_what_the_session_trains_on_and_stores(small_da
     np.testing.assert_array_equal(s.y_labeled[-20:], zeros)
     assert np.isnan(rec.mean_ir_selected)  # a batch with no positive label has no MeanIR
     # the next model is trained on the person's answers: check what fit() receives
-    from mlal_core import loop
+    from mlal_core.session import loop
 
     seen = {}
     orig = loop._build_model
@@ -442,9 +443,9 @@ def test_config_json_round_trip_and_unknown_fields():
 _CHILD = r"""
 import os, sys, time
 sys.path.insert(0, sys.argv[3])
-from mlal_core import loop
-from mlal_core.config import SessionConfig
-from mlal_core.store import SessionStore
+from mlal_core.session import loop
+from mlal_core.session.config import SessionConfig
+from mlal_core.session.store import SessionStore
 
 cfg = SessionConfig.from_json(sys.argv[1])
 marker = sys.argv[2]

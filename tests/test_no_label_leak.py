@@ -14,9 +14,9 @@ import pytest
 from conftest import FAST_MODEL, subset_dataset
 from test_strategy_contract import make_tiny_mlm
 
-from mlal_core.config import SessionConfig
 from mlal_core.data import Split
-from mlal_core.loop import ActiveLearningSession
+from mlal_core.session.config import SessionConfig
+from mlal_core.session.loop import ActiveLearningSession
 from mlal_core.strategies import available
 
 NAMES = [i.name for i in available()]

@@ -6,13 +6,13 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import FAST_MODEL, REPO_ROOT
-from mlal_core.config import SessionConfig
+
 from mlal_core.errors import ConfigError
 from mlal_core.features import device as fdevice
-from mlal_core.loop import ActiveLearningSession
-from mlal_core.store import SessionStore
+from mlal_core.session.config import SessionConfig
+from mlal_core.session.loop import ActiveLearningSession
+from mlal_core.session.store import SessionStore
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""t-SNE / UMAP projections with caching (mlal_core.projection)."""
+"""t-SNE / UMAP projections with caching (mlal_core.inspection.projection)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mlal_core import projection
 from mlal_core.errors import ConfigError
+from mlal_core.inspection import projection
 
 
 @pytest.fixture(autouse=True)

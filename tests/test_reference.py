@@ -1,4 +1,4 @@
-"""The full-data reference score (``mlal_core.reference``)."""
+"""The full-data reference score (``mlal_core.session.reference``)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import json
 import pytest
 from conftest import FAST_MODEL
 
-from mlal_core import features, metrics, reference
-from mlal_core.config import SessionConfig
+from mlal_core import features, metrics
 from mlal_core.errors import ConfigError
-from mlal_core.loop import _build_model
+from mlal_core.session import reference
+from mlal_core.session.config import SessionConfig
+from mlal_core.session.loop import _build_model
 
 
 def _cfg(**kw) -> SessionConfig:

@@ -1,4 +1,4 @@
-"""Export of a whole stored session as a zip (``mlal_core.session_export``)."""
+"""Export of a whole stored session as a zip (``mlal_core.inspection.session_zip``)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from conftest import FAST_MODEL
 
 from mlal_core import export
-from mlal_core.config import SessionConfig
-from mlal_core.loop import ActiveLearningSession
-from mlal_core.session_export import session_export_zip, session_figures
-from mlal_core.store import SessionStore, StoreError
+from mlal_core.inspection.session_zip import session_export_zip, session_figures
+from mlal_core.session.config import SessionConfig
+from mlal_core.session.loop import ActiveLearningSession
+from mlal_core.session.store import SessionStore, StoreError
 
 needs_browser = pytest.mark.skipif(not export.static_export_available()[0],
                                    reason="static export needs the system Chromium")

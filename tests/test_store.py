@@ -11,9 +11,9 @@ import pytest
 from conftest import FAST_MODEL
 
 from mlal_core import paths
-from mlal_core.config import SessionConfig
-from mlal_core.loop import ActiveLearningSession, RoundRecord
-from mlal_core.store import SCHEMA_VERSION, SessionStore, StoreError, decode_payload, encode_payload
+from mlal_core.session.config import SessionConfig
+from mlal_core.session.loop import ActiveLearningSession, RoundRecord
+from mlal_core.session.store import SCHEMA_VERSION, SessionStore, StoreError, decode_payload, encode_payload
 from mlal_core.strategies.base import Selection
 
 
@@ -240,7 +240,7 @@ def test_a_real_session_round_trips_and_exports(small_datasets, tmp_path):
 
 
 def test_a_failing_round_marks_the_session_failed_and_keeps_completed_rounds(small_datasets, tmp_path, monkeypatch):
-    from mlal_core import loop
+    from mlal_core.session import loop
 
     ds = small_datasets["yeast_small"]
     store = SessionStore(tmp_path / "s.sqlite")
@@ -274,7 +274,7 @@ def make_config(**kw) -> SessionConfig:
 
 def _v1_store(path):
     """A store as schema version 1 wrote it (before answered_by / pick_proba)."""
-    from mlal_core.store import MIGRATIONS
+    from mlal_core.session.store import MIGRATIONS
 
     con = sqlite3.connect(path)
     con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")

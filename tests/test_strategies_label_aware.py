@@ -258,9 +258,9 @@ def test_adaptive_beta_in_a_tfidf_session_retrains_on_the_models_own_inputs(smal
     import scipy.sparse as sp
     from conftest import FAST_MODEL
 
-    from mlal_core.config import SessionConfig
-    from mlal_core.loop import ActiveLearningSession
     from mlal_core.models import MLPEnsemble
+    from mlal_core.session.config import SessionConfig
+    from mlal_core.session.loop import ActiveLearningSession
     from mlal_core.strategies.base import top_n
 
     fits = []

@@ -571,7 +571,7 @@ def test_every_builder_sets_title_axes_template(name):
 
 
 def test_mlal_core_visual_modules_do_not_import_streamlit():
-    code = ("import sys, mlal_core.viz, mlal_core.export, mlal_core.projection; "
+    code = ("import sys, mlal_core.viz, mlal_core.export, mlal_core.inspection.projection; "
             "print('streamlit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

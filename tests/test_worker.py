@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from conftest import FAST_MODEL
 
-from mlal_core.config import SessionConfig
 from mlal_core.errors import ConfigError
-from mlal_core.loop import ActiveLearningSession
-from mlal_core.store import SessionStore
-from mlal_core.worker import SessionWorker
+from mlal_core.session.config import SessionConfig
+from mlal_core.session.loop import ActiveLearningSession
+from mlal_core.session.store import SessionStore
+from mlal_core.session.worker import SessionWorker
 
 
 def _session(ds, store=None, **kw) -> ActiveLearningSession:

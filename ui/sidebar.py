@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mlal_core import export, views
+from mlal_core import export
+from mlal_core.inspection import views
 from ui import state, widgets
 
 

@@ -4,7 +4,7 @@ Pages read and write state only through these functions, so the keys live in one
 
 * ``al_session``: the current :class:`ActiveLearningSession` (or None).
 * ``al_pending``: ``{session_id: PendingRound}``, a round proposed for a person to label.
-* ``al_worker``: the :class:`~mlal_core.worker.SessionWorker` running the current session's rounds in
+* ``al_worker``: the :class:`~mlal_core.session.worker.SessionWorker` running the current session's rounds in
   the background (or None); ``al_worker_outcome``: the status of the last one that ended.
 * ``al_oracle``: ``"simulated"`` or ``"person"``.
 * ``uploaded_dataset``: the last uploaded, validated dataset (or None).
@@ -23,9 +23,9 @@ from streamlit.errors import StreamlitAPIException
 
 from mlal_core import paths
 from mlal_core.errors import MLALError
-from mlal_core.loop import ActiveLearningSession, PendingRound
-from mlal_core.store import SessionStore
-from mlal_core.worker import FeatureWorker, SessionWorker, WorkerStatus
+from mlal_core.session.loop import ActiveLearningSession, PendingRound
+from mlal_core.session.store import SessionStore
+from mlal_core.session.worker import FeatureWorker, SessionWorker, WorkerStatus
 
 SESSION_KEY = "al_session"
 PENDING_KEY = "al_pending"
@@ -55,7 +55,7 @@ def set_session(session: ActiveLearningSession | None) -> None:
     if session is not None and getattr(session, "_ui_lock", None) is None:
         session._ui_lock = threading.Lock()
     if session is not None:  # keep the last rounds' model state, so the inspector need not retrain it
-        from mlal_core import inspect as mlal_inspect
+        from mlal_core.inspection import round_history as mlal_inspect
 
         mlal_inspect.keep_contexts(session)
     worker = st.session_state.get(WORKER_KEY)
@@ -139,7 +139,7 @@ def get_worker(session: ActiveLearningSession | None = None) -> SessionWorker | 
 
 
 def start_worker(session: ActiveLearningSession, records: int, *, commit: bool = True) -> SessionWorker:
-    """Write ``records`` more records of ``session`` in a background thread (see ``mlal_core.worker``).
+    """Write ``records`` more records of ``session`` in a background thread (see ``mlal_core.session.worker``).
     ``commit=False``: propose one round for a person to label (it becomes the pending round when the
     worker is done)."""
     worker = SessionWorker(session, records, lock=session_lock(session), commit=commit)

@@ -1,7 +1,7 @@
 """Training mini-batch selection (samplers over the labelled rows); see ``samplers.py``.
 
 ``make_sampler(name, **params)`` / ``available_samplers()``; the experiment comparing samplers is
-``mlal_core.batch_selection.experiment.run_batch_selection``.
+``mlal_core.experiments.batch_selection.run_batch_selection``.
 """
 
 from .samplers import (

@@ -17,8 +17,8 @@ import os
 
 import torch
 
-from ..config import PRECISIONS
 from ..errors import ConfigError, unknown_name_error
+from ..precision import PRECISIONS
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:

@@ -4,7 +4,7 @@ Every builder is a pure function of numpy arrays / pandas frames that returns a
 ``plotly.graph_objects.Figure`` with the workbench template (:mod:`mlal_core.viz.theme`), a title,
 axis titles and, when it draws several series, a legend. Bad inputs raise
 :class:`mlal_core.errors.ConfigError` with a message that says what to fix. Nothing here imports
-streamlit; export lives in :mod:`mlal_core.export`, projections in :mod:`mlal_core.projection`.
+streamlit; export lives in :mod:`mlal_core.export`, projections in :mod:`mlal_core.inspection.projection`.
 """
 
 from mlal_core.viz.correlation import correlation_heatmap, normalize_pairs

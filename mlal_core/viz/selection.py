@@ -196,7 +196,7 @@ def comal_k_profile_figure(profile: pd.DataFrame, *, title: str | None = None) -
     up ``1 - k`` over the blue bars.
 
     ``profile``: columns ``label``, ``k``, ``kbar``, ``predicted`` (bool), as
-    :func:`mlal_core.inspect.comal_k_profile` returns.
+    :func:`mlal_core.inspection.round_history.comal_k_profile` returns.
     """
     require_columns(profile, ["label", "k", "kbar", "predicted"], "comal_k_profile_figure")
     if profile.empty:

@@ -1,5 +1,5 @@
 """Inspection of a session's history: what the pages "Correlations", "Selection inspector" and
-"Embeddings" show, as pure functions of an :class:`~mlal_core.loop.ActiveLearningSession`.
+"Embeddings" show, as pure functions of an :class:`~mlal_core.session.loop.ActiveLearningSession`.
 
 Rounds and labelled sets
 ------------------------
@@ -30,7 +30,7 @@ and the ``(S, N, K)`` predictions are large). :func:`round_state` gives it back:
 of the round's rng, so the session's own strategy reproduces its original picks) and returns their
 picks and the pairwise Jaccard overlap.
 
-The 2-D maps of the Embeddings page (which points, coloured how) are in :mod:`mlal_core.embedding_maps`.
+The 2-D maps of the Embeddings page (which points, coloured how) are in :mod:`mlal_core.inspection.embedding_maps`.
 
 Nothing here imports streamlit.
 """
@@ -49,11 +49,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from mlal_core import correlation, reporting
+from mlal_core import correlation
 from mlal_core.errors import ConfigError
+from mlal_core.session import tables
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlal_core.loop import ActiveLearningSession, PendingRound, RoundRecord
+    from mlal_core.session.loop import ActiveLearningSession, PendingRound, RoundRecord
     from mlal_core.strategies.base import QueryContext, Selection
 
 Progress = Callable[[int, int, str], None]
@@ -345,7 +346,7 @@ def per_round_frame(session: ActiveLearningSession) -> pd.DataFrame:
             "selected_hard_to_learn", "selected_conflicting"]
     if not recs:
         return pd.DataFrame(columns=cols)
-    df = reporting.rounds_frame(recs)
+    df = tables.rounds_frame(recs)
     out = df.reindex(columns=[c for c in cols if c in df.columns]).copy()
     for name in ("hard_to_learn", "conflicting"):
         vals = []
@@ -392,16 +393,16 @@ def _round_scores(session: ActiveLearningSession, t: int) -> tuple[np.ndarray, n
 def picks_table(session: ActiveLearningSession, t: int) -> pd.DataFrame:
     """The picks of record ``t``: pick order, pool position, the oracle's labels, the score, its
     rank and percentile among the round's scored candidates, and the strategy's details with label
-    names instead of indices (:func:`mlal_core.views.named_details`; CRAB's ``labels`` column is
+    names instead of indices (:func:`mlal_core.inspection.views.named_details`; CRAB's ``labels`` column is
     ``detail_labels`` here, next to the oracle's ``labels``)."""
-    from mlal_core.views import named_details
+    from mlal_core.inspection.views import named_details
 
     rec = _record(session, t)
     names = label_names(session)
     if rec.selection is not None and rec.selection.details is not None:
         named = named_details(rec.selection.details, names)
         rec = dataclasses.replace(rec, selection=dataclasses.replace(rec.selection, details=named))
-    df = reporting.picks_frame([rec], names)
+    df = tables.picks_frame([rec], names)
     cand, scores = _round_scores(session, t)
     finite = np.isfinite(scores)
     vals = scores[finite]
@@ -490,7 +491,7 @@ def comal_k_profile(session: ActiveLearningSession, t: int, position: int) -> pd
 def pick_prediction(state: RoundState, position: int, names: Sequence[str], top_k: int = 5) -> str:
     """The round model's ``top_k`` most probable labels for pool ``position`` with their mean
     probability over the members / passes: ``"earn 0.93, acq 0.41, ..."``."""
-    from mlal_core.views import predicted_string
+    from mlal_core.inspection.views import predicted_string
 
     pbar = state.context.mean_proba(np.asarray([int(position)], dtype=np.int64))[0]
     return predicted_string(pbar, names, top_k)
@@ -566,7 +567,7 @@ class _KeepingPropose:
 def _replay(session: ActiveLearningSession, t: int, progress: Progress | None = None) -> PendingRound:
     """Propose record ``t`` again with the loop itself, from a copy restored to records ``0..t-1``;
     ``progress`` gets the loop's reports (training per epoch, predicting per chunk)."""
-    from mlal_core.loop import ActiveLearningSession, SessionBudgetWarning
+    from mlal_core.session.loop import ActiveLearningSession, SessionBudgetWarning
 
     recs = query_records(session)[:t]
     initial = {"positions": np.asarray(session.initial_positions), "labels": np.asarray(session.initial_labels)}

@@ -21,9 +21,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import hamming_loss, label_ranking_loss
 
-from ..errors import ConfigError
-from ..metrics import macro_auc
-from .samplers import SAMPLERS, BatchSampler, make_sampler, mutual_information_matrix, sample_weights
+from mlal_core.batch_selection.samplers import (
+    SAMPLERS,
+    BatchSampler,
+    make_sampler,
+    mutual_information_matrix,
+    sample_weights,
+)
+from mlal_core.errors import ConfigError
+from mlal_core.metrics import macro_auc
 
 METRICS = ("macro_auc", "ranking_loss", "hamming_loss")
 LOWER_IS_BETTER = {"ranking_loss", "hamming_loss"}
@@ -147,9 +153,9 @@ def run_batch_selection(
     ``model_params`` override ``DEFAULT_MODEL_PARAMS``. ``max_train``: use only a seeded subset of
     that many training rows (for quick demos and tests).
     """
-    from .. import data
-    from ..features import featurize
-    from ..models import MLPEnsemble
+    from mlal_core import data
+    from mlal_core.features import featurize
+    from mlal_core.models import MLPEnsemble
 
     if int(epochs) < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}.")
@@ -263,7 +269,7 @@ def mi_noise_floor(U: np.ndarray, tau: int = 10, n_permutations: int = 20, rando
 # ----------------------------------------------------------------------------- figures
 def convergence_figure(result: BatchSelectionResult, metric: str = "macro_auc", split: str = "valid"):
     """Per-epoch ``metric`` on ``split`` per sampler, mean +- std over seeds (paper Fig. 3-4)."""
-    from ..viz import learning_curves
+    from mlal_core.viz import learning_curves
 
     pretty = {"macro_auc": "Macro-AUC", "ranking_loss": "Ranking loss", "hamming_loss": "Hamming loss"}
     return learning_curves(result.curve_summary(split, metric), x="epoch", metric_name=pretty.get(metric, metric),
@@ -275,7 +281,7 @@ def correlation_drift_figures(history: list[dict], epochs: tuple[int, int] | Non
                               title_prefix: str = ""):
     """Paper Fig. 5: C at two epochs and their difference. ``epochs`` default: the first and the last
     recorded epoch. Returns (fig_a, fig_b, fig_diff, (epoch_a, epoch_b))."""
-    from ..viz import correlation_heatmap
+    from mlal_core.viz import correlation_heatmap
 
     hs = {h["epoch"]: h for h in history if "C" in h}
     if len(hs) < 1:
@@ -309,7 +315,7 @@ def correlation_drift_figures(history: list[dict], epochs: tuple[int, int] | Non
 
 def correlation_trend_figure(history: list[dict], title: str | None = None):
     """Mean (and largest) off-diagonal C per recorded epoch (``correlation_summary``), as lines."""
-    from ..viz import per_round_bars_or_lines
+    from mlal_core.viz import per_round_bars_or_lines
 
     df = correlation_summary(history)
     if df.empty:
@@ -321,7 +327,7 @@ def correlation_trend_figure(history: list[dict], title: str | None = None):
 
 def probability_figure(history: list[dict], max_epochs: int = 12, title: str | None = None):
     """Distribution of the sampling probabilities over (at most ``max_epochs`` evenly spaced) epochs."""
-    from ..viz import sampling_probability_distribution
+    from mlal_core.viz import sampling_probability_distribution
 
     hs = [h for h in history if "p" in h]
     if not hs:

@@ -49,7 +49,7 @@ stopped, and experiments that share runs (same store) share their results.
 
 Each run writes to its **own** store file, ``<store>.parts/<key>.sqlite`` (one writer per file:
 parallel workers never wait on a SQLite lock). When the run finishes, the parent process copies it
-into the main store (:mod:`mlal_core.store_merge`) and deletes the part file; a part file left by an
+into the main store (:mod:`mlal_core.session.store_merge`) and deletes the part file; a part file left by an
 interrupted run is resumed round by round (the session is deterministic, so the result equals an
 uninterrupted run), and a finished one left by an interrupted parent is merged on the next start.
 On Ray clusters reached by ``address`` the part file's bytes travel back with the result.
@@ -66,7 +66,7 @@ The experiment's own bookkeeping lives in three extra tables of the main store f
 session store itself ignores: ``exp_experiments`` (name, config), ``exp_runs`` (experiment, run
 key, session id, dataset / strategy / model labels, seed, pool size, seconds) and
 ``exp_references`` (full-data scores). :func:`load_results` reads them back as data frames for
-:mod:`mlal_core.analysis`.
+:mod:`mlal_core.experiments.analysis`.
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ import numpy as np
 import pandas as pd
 
 from mlal_core import paths
-from mlal_core.config import INITIAL_METHODS, MODELS, REPRESENTATIONS, SessionConfig
 from mlal_core.errors import ConfigError, MLALError
+from mlal_core.session.config import INITIAL_METHODS, MODELS, REPRESENTATIONS, SessionConfig
 
 __all__ = [
     "BACKENDS",
@@ -504,7 +504,7 @@ class ExperimentConfig:
         """Load the datasets and expand the grid into runs (and full-data references); checks each
         run's budget against its pool and each representation against its dataset."""
         from mlal_core import data as data_mod
-        from mlal_core import reference as ref_mod
+        from mlal_core.session import reference as ref_mod
 
         problems: list[str] = []
         budget_warnings: list[str] = []
@@ -999,8 +999,8 @@ def _serialize_db(path: Path) -> bytes:
 
 
 def _execute_run(task: dict) -> dict:
-    from mlal_core.loop import ActiveLearningSession, SessionBudgetWarning
-    from mlal_core.store import SessionStore
+    from mlal_core.session.loop import ActiveLearningSession, SessionBudgetWarning
+    from mlal_core.session.store import SessionStore
 
     config = SessionConfig.from_json(task["config"])
     ds = _dataset(config.dataset)
@@ -1034,7 +1034,7 @@ def _execute_run(task: dict) -> dict:
 
 
 def _execute_reference(task: dict) -> dict:
-    from mlal_core import reference
+    from mlal_core.session import reference
 
     config = SessionConfig.from_json(task["config"])
     ds = _dataset(config.dataset)
@@ -1268,8 +1268,8 @@ def run_experiment(
 
 def _run_locked(config, plan, store_path, backend, workers, threads_per_run, ray_address, limit, progress, log,
                 t_start) -> ExperimentOutcome:
-    from mlal_core.store import SessionStore
-    from mlal_core.store_merge import import_session, session_ids
+    from mlal_core.session.store import SessionStore
+    from mlal_core.session.store_merge import import_session, session_ids
 
     main = SessionStore(store_path)
     tables = _Tables(store_path)
@@ -1439,7 +1439,7 @@ def _write_bytes_db(part: Path, data: bytes) -> None:
 # ====================================================================== reading results back
 @dataclass
 class ExperimentResults:
-    """An experiment's stored results as data frames (see :mod:`mlal_core.analysis`).
+    """An experiment's stored results as data frames (see :mod:`mlal_core.experiments.analysis`).
 
     ``runs``: one row per finished run (key, session_id, setting, dataset, representation, model,
     strategy, strategy_name, seed, pool_size, budget, seconds). ``rounds``: one row per (run,

@@ -9,7 +9,7 @@ in which feature space, and how each map colours them (CoMAL Fig. 1 and 12).
 * CoMAL maps: a round's label-wise embeddings and prototypes (:func:`comal_embeddings`), the rows to
   draw and the layers (:func:`comal_map`).
 
-Projections themselves (t-SNE / UMAP, cached) are :mod:`mlal_core.projection`; drawing is
+Projections themselves (t-SNE / UMAP, cached) are :mod:`mlal_core.inspection.projection`; drawing is
 :func:`mlal_core.viz.embedding_scatter`. Nothing here imports streamlit.
 """
 
@@ -23,10 +23,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from mlal_core.errors import ConfigError
-from mlal_core.inspect import _check_round, label_names, labelled_at, labelled_rounds, query_records
+from mlal_core.inspection.round_history import (
+    _check_round,
+    label_names,
+    labelled_at,
+    labelled_rounds,
+    query_records,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlal_core.loop import ActiveLearningSession
+    from mlal_core.session.loop import ActiveLearningSession
 
 __all__ = [
     "FEATURE_COLOURINGS",

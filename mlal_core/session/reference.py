@@ -30,8 +30,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from mlal_core import paths
-from mlal_core.config import SessionConfig
 from mlal_core.errors import ConfigError
+from mlal_core.session.config import SessionConfig
 
 __all__ = ["cache_key", "cached_full_data_score", "clear_memory_cache", "full_data_score"]
 
@@ -120,7 +120,7 @@ def full_data_score(config: SessionConfig, dataset: Any = None, *, features: Any
     """
     from mlal_core import features as feat
     from mlal_core import metrics
-    from mlal_core.loop import _build_model, _check_finite, feature_request
+    from mlal_core.session.loop import _build_model, _check_finite, feature_request
 
     config, dataset, rep = _resolve(config, dataset)
     key = cache_key(config, dataset)

@@ -6,9 +6,9 @@
 * ``session.json``: everything the store holds (``SessionStore.export_json``): the session row, the
   label names, the initial set, and per round the metrics, timings, shared diagnostics, picks, their
   labels and the strategy's details, scores and diagnostics;
-* ``rounds.csv``: one row per round (``reporting.rounds_frame``);
+* ``rounds.csv``: one row per round (``tables.rounds_frame``);
 * ``picks.csv``: one row per picked sample with its labels and score components
-  (``reporting.picks_frame``);
+  (``tables.picks_frame``);
 * ``figures/<name>.png|svg|html``: the default session figures (:func:`session_figures`, and A /
   NegA of the final labelled set, :func:`labelled_set_correlations`) plus any passed in ``figures``,
   at the screen size or laid out for a paper column (``size``); PNG / SVG need the system Chromium (``export.static_export_available``);
@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from mlal_core import correlation, export, reporting, viz
+from mlal_core import correlation, export, viz
 from mlal_core.errors import ConfigError
+from mlal_core.session import tables
 
 __all__ = ["DEFAULT_FIGURE_FORMATS", "session_export_zip", "session_figures"]
 
@@ -68,7 +69,7 @@ def session_figures(records: Sequence, *, title_prefix: str = "",
 
     Empty for a session without records.
     """
-    frame = reporting.rounds_frame(records)
+    frame = tables.rounds_frame(records)
     if frame.empty:
         return {}
     prefix = f"{title_prefix}: " if title_prefix else ""
@@ -150,8 +151,8 @@ def session_export_zip(store, session_id: str, figures: Mapping[str, go.Figure] 
     items: dict[str, object] = {
         "config.json": config,
         "session.json": full,
-        "rounds.csv": reporting.rounds_frame(records),
-        "picks.csv": reporting.picks_frame(records, names),
+        "rounds.csv": tables.rounds_frame(records),
+        "picks.csv": tables.picks_frame(records, names),
     }
     figs: dict[str, go.Figure] = {}
     if default_figures:

@@ -1,7 +1,7 @@
 """The reproduction report: ``python -m mlal_core report CONFIG --out reports/``.
 
 Reads an experiment's finished runs from its store (:func:`mlal_core.experiments.load_results`),
-computes the analysis of :mod:`mlal_core.analysis` and writes ``<out>/<experiment>.md`` with
+computes the analysis of :mod:`mlal_core.experiments.analysis` and writes ``<out>/<experiment>.md`` with
 figures (PNG through :mod:`mlal_core.export`; standalone HTML when no browser is available for
 static export) under ``<out>/figures/<experiment>_*`` and the tables as CSV under
 ``<out>/<experiment>/``.
@@ -40,8 +40,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mlal_core import analysis as A
 from mlal_core.errors import ConfigError
+from mlal_core.experiments import analysis as A
 
 __all__ = ["CLAIMS", "Claim", "build_report", "claim_verdicts", "md_table"]
 

@@ -26,10 +26,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from mlal_core.errors import ConfigError, unknown_name_error
+from mlal_core.precision import PRECISIONS
 
 REPRESENTATIONS = ("auto", "minilm", "tfidf", "raw", "tokens")
-#: numeric precisions (``features.device.PRECISIONS``; fp16 only on CUDA)
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 INITIAL_METHODS = ("random", "per_label")
 #: models over fixed feature vectors (MiniLM embeddings, TF-IDF, a tabular set's own features)
 FEATURE_MODELS = ("mlp_ensemble",)

@@ -42,11 +42,11 @@ import pandas as pd
 
 from mlal_core import paths
 from mlal_core.errors import ConfigError, MLALError
-from mlal_core.reporting import picks_frame, rounds_frame
+from mlal_core.session.tables import picks_frame, rounds_frame
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlal_core.config import SessionConfig
-    from mlal_core.loop import RoundRecord
+    from mlal_core.session.config import SessionConfig
+    from mlal_core.session.loop import RoundRecord
 
 SCHEMA_VERSION = 3
 
@@ -545,7 +545,7 @@ class SessionStore:
 
     def load_rounds(self, session_id: str) -> list[RoundRecord]:
         """The stored rounds of a session as ``RoundRecord`` objects, in round order."""
-        from mlal_core.loop import RoundRecord
+        from mlal_core.session.loop import RoundRecord
         from mlal_core.strategies.base import Selection
 
         with self._connect() as con:
@@ -588,7 +588,7 @@ class SessionStore:
 
         ``initial_labeled`` is ``{"positions": int64 array, "labels": uint8 (n, K) array or None}``.
         """
-        from mlal_core.config import SessionConfig
+        from mlal_core.session.config import SessionConfig
 
         info = self.session_info(session_id)
         config = SessionConfig.from_dict(info["config"])

@@ -3,7 +3,7 @@ score, per-round batch statistics and paired comparisons of strategies.
 
 Every function takes plain data frames (as :func:`mlal_core.experiments.load_results` returns them,
 or built by hand) and returns a data frame or a plotly figure; the app's learning-curve page and the
-reproduction report (:mod:`mlal_core.report`) both use them.
+reproduction report (:mod:`mlal_core.experiments.report`) both use them.
 
 Frames
 ------

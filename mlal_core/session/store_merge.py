@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlal_core.store import SessionStore, StoreError
+from mlal_core.session.store import SessionStore, StoreError
 
 __all__ = ["import_session", "merge_store", "session_ids"]
 

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from mlal_core import metrics as _metrics
 from mlal_core.errors import ConfigError
-from mlal_core.reporting import label_string, rounds_frame
+from mlal_core.session.tables import label_string, rounds_frame
 
 __all__ = [
     "METRIC_HELP",
@@ -59,7 +59,12 @@ def device_description(device: Any = None) -> str:
 def precision_description(precision: str = "auto", device: Any = None) -> str:
     """The numeric precision ``precision`` resolves to, in words: ``"bf16 (native on this CPU)"``,
     ``"fp32 (this CPU has no native bf16)"``, ``"fp32 (set)"``."""
-    from mlal_core.features.device import cpu_has_native_bf16, precision_name, resolve_device, resolve_precision
+    from mlal_core.features.device import (
+        cpu_has_native_bf16,
+        precision_name,
+        resolve_device,
+        resolve_precision,
+    )
 
     dev = resolve_device(device)
     name = precision_name(resolve_precision(precision, dev))
@@ -298,7 +303,7 @@ SETTING_FIELDS: dict[str, str] = {
     "initial_size": "initial size", "initial_method": "initial set", "query_size": "query size",
     "candidate_subset": "candidate subset", "model_params": "", "strategy_params": "",
 }
-#: the fields the full-data score depends on (:func:`mlal_core.reference.cache_key`, less the seed)
+#: the fields the full-data score depends on (:func:`mlal_core.session.reference.cache_key`, less the seed)
 MODEL_FIELDS = ("model", "representation", "max_length", "model_params")
 #: model parameters that change how (where, how fast) a model is computed, not what it learns
 _IGNORED_MODEL_PARAMS = {"device", "random_state", "num_threads", "eval_batch_size", "precision"}
@@ -311,7 +316,7 @@ def _model_params(model: str, params: dict) -> dict:
     import inspect as _inspect
 
     from mlal_core import models
-    from mlal_core.config import DEFAULT_MODEL_PARAMS
+    from mlal_core.session.config import DEFAULT_MODEL_PARAMS
 
     cls = models.MODELS.get(str(model))
     defaults = {} if cls is None else {
@@ -325,7 +330,7 @@ def model_description(config, kind: str | None = None) -> str:
     """The model a session config trains, in words: ``"MLP ensemble (5 members, 256 hidden units) on
     MiniLM sentence embeddings"``, ``"TextCNN ensemble (5 members, kernels 3/4/5 x 100 filters, up to
     256 tokens)"`` ... ``kind`` ("text" / "tabular") resolves the representation ``"auto"``."""
-    from mlal_core.config import TEXT_BACKBONES
+    from mlal_core.session.config import TEXT_BACKBONES
 
     p = _model_params(config.model, config.model_params)
     n = p.get("n_members")
@@ -355,7 +360,7 @@ def model_description(config, kind: str | None = None) -> str:
 def _setting_values(row: pd.Series, kind: str | None) -> dict[str, Any]:
     """The setting fields of one session (a row of :func:`session_rounds`), flattened and normalised:
     ``"auto"`` representation resolved, model parameters completed with the model's defaults."""
-    from mlal_core.config import TEXT_BACKBONES, SessionConfig
+    from mlal_core.session.config import TEXT_BACKBONES, SessionConfig
 
     model = row.get("model") or "mlp_ensemble"
     rep = row.get("representation") or "auto"
@@ -495,7 +500,7 @@ def session_rounds(store, session_ids: Sequence[str]) -> pd.DataFrame:
 
 
 def paired_runs(runs: pd.DataFrame, setting: str) -> pd.DataFrame:
-    """``runs`` (from :func:`session_rounds`) as the ``rounds`` frame of :mod:`mlal_core.analysis`:
+    """``runs`` (from :func:`session_rounds`) as the ``rounds`` frame of :mod:`mlal_core.experiments.analysis`:
     one session per (strategy, seed), the first in ``runs``' order (the newest, as the store lists
     them), a ``setting`` column and ``final`` (the record that picked nothing)."""
     firsts = runs.drop_duplicates(["strategy", "seed"])[["strategy", "seed", "session"]]

@@ -67,13 +67,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from mlal_core.config import SessionConfig
 from mlal_core.errors import ConfigError, DataValidationError, MLALError, PoolExhaustedError
+from mlal_core.session.config import SessionConfig
 from mlal_core.strategies.base import QueryContext, Selection
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlal_core.data import MultiLabelDataset
-    from mlal_core.store import SessionStore
+    from mlal_core.session.store import SessionStore
 
 Progress = Callable[[int, int, str], None]
 
