@@ -17,10 +17,13 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mlal_core.errors import ConfigError, MLALError
 from mlal_core.precision import PRECISIONS
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 EXIT_USAGE = 2
 
@@ -84,20 +87,21 @@ class _Bar:
 
     def __init__(self, desc: str) -> None:
         self.desc = desc
-        self.bar = None
+        self.bar: tqdm | None = None
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
         from tqdm import tqdm
 
-        if self.bar is None:
-            self.bar = tqdm(total=max(int(total), 1), desc=self.desc, file=sys.stderr, leave=False,
-                            disable=None, dynamic_ncols=True)
-        if total and self.bar.total != total:
-            self.bar.total = total
-        self.bar.n = int(done)
+        bar = self.bar
+        if bar is None:
+            bar = self.bar = tqdm(total=max(int(total), 1), desc=self.desc, file=sys.stderr, leave=False,
+                                  disable=None, dynamic_ncols=True)
+        if total and bar.total != total:
+            bar.total = total
+        bar.n = int(done)
         if message:
-            self.bar.set_postfix_str(str(message)[:60], refresh=False)
-        self.bar.refresh()
+            bar.set_postfix_str(str(message)[:60], refresh=False)
+        bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:
@@ -111,7 +115,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
     from mlal_core import correlation, data, stats
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in data.available():
         ds = data.load(name)
         Y = np.concatenate([ds.train.Y, ds.valid.Y, ds.test.Y])
@@ -179,7 +183,7 @@ def _parse_model_params(pairs: Sequence[str], model: str = "mlp_ensemble") -> di
 
     if model not in models.MODELS:
         raise unknown_name_error("model", model, models.MODELS)
-    cls = models.MODELS[model]
+    cls: type[Any] = models.MODELS[model]
     sig = inspect.signature(cls.__init__)
     defaults = {k: p.default for k, p in sig.parameters.items() if k not in ("self", "random_state")}
     out: dict[str, Any] = {}
@@ -475,7 +479,7 @@ def cmd_batch_selection(args: argparse.Namespace) -> int:
 
 # ====================================================================== parser
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit code 2
+    def error(self, message: str) -> NoReturn:  # one line, exit code 2
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 

@@ -165,6 +165,18 @@ def _dense_rows(X, rows) -> np.ndarray:
 
 @dataclass
 class TrainResult:
+    """What :func:`train_module` returns.
+
+    Attributes
+    ----------
+    module : LabelWiseContrastiveModule
+        The trained module, in eval mode.
+    history : dict of str to list of float
+        Per-epoch mean of each part of ``L = L_scl + L_rec + L_cls`` (CoMAL Sec. 3).
+    batch_size, steps : int
+        The mini-batch size used and the optimiser steps taken.
+    """
+
     module: LabelWiseContrastiveModule
     history: dict[str, list[float]] = field(default_factory=dict)  # per-epoch mean of each loss part
     batch_size: int = 0

@@ -26,7 +26,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from mlal_core.errors import ConfigError
-from mlal_core.stats import as_label_matrix
+from mlal_core.stats import (
+    as_label_matrix,
+    distinct_labelsets,
+    label_cardinality,
+    label_counts,
+    label_density,
+    max_ir,
+    mean_ir,
+    n_without_label,
+)
 
 __all__ = [
     "asymmetric_pairs",
@@ -36,6 +45,7 @@ __all__ = [
     "correlation_drift",
     "exclusive_pairs",
     "hard_to_learn_mask",
+    "label_summary",
     "negative_correlation",
     "offdiag_zscores",
     "positive_correlation",
@@ -102,6 +112,38 @@ def corr_avg(Y, over: str = "present") -> float:
         return float("nan")
     sub = A[np.ix_(seen, seen)]
     return float((sub.sum() - np.trace(sub)) / (s * (s - 1)))
+
+
+def label_summary(Y) -> dict:
+    """The statistics of one label matrix, named as in the datasets' ``meta.json``.
+
+    The imbalance and cardinality statistics come from :mod:`mlal_core.stats` (Charte et al. 2015),
+    CorrAvg from :func:`corr_avg` (CRAB Sec. 4, over the labels present).
+
+    Parameters
+    ----------
+    Y : (n, K) 0/1 label matrix (numpy or scipy sparse).
+
+    Returns
+    -------
+    dict
+        ``n_samples, n_labels, labels_present, n_samples_without_label, label_cardinality,
+        label_density, MeanIR, MaxIR, CorrAvg, distinct_labelsets`` (in that order).
+    """
+    Y = as_label_matrix(Y)
+    counts = label_counts(Y)
+    return {
+        "n_samples": int(Y.shape[0]),
+        "n_labels": int(Y.shape[1]),
+        "labels_present": int((counts > 0).sum()),
+        "n_samples_without_label": n_without_label(Y),
+        "label_cardinality": label_cardinality(Y),
+        "label_density": label_density(Y),
+        "MeanIR": mean_ir(Y),
+        "MaxIR": max_ir(Y),
+        "CorrAvg": corr_avg(Y),
+        "distinct_labelsets": distinct_labelsets(Y),
+    }
 
 
 def _offdiag_mask(K: int) -> np.ndarray:

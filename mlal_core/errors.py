@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class MLALError(Exception):
@@ -15,7 +15,19 @@ class ConfigError(MLALError, ValueError):
 
 
 class DataValidationError(MLALError, ValueError):
-    """A dataset or an uploaded file is not usable; the message says why."""
+    """A dataset or an uploaded file is not usable; the message says why.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and where, and what to pass instead.
+    problems : sequence of str, optional
+        Every problem found, one sentence each (the message lists them); default: the message alone.
+    """
+
+    def __init__(self, message: str = "", problems: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[str] = list(problems) if problems is not None else [message]
 
 
 class PoolExhaustedError(MLALError):

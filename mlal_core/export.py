@@ -38,6 +38,7 @@ import unicodedata
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,7 @@ from mlal_core.errors import ConfigError, MLALError
 from mlal_core.viz.theme import dpi_scale, paper_layout
 
 __all__ = [
+    "EXPORT_SIZES",
     "FORMATS",
     "MIME_TYPES",
     "STATIC_FORMATS",
@@ -59,6 +61,7 @@ __all__ = [
     "find_chromium",
     "last_export_timings",
     "session_zip",
+    "sized_for_export",
     "start_export_server",
     "static_export_available",
     "stop_export_server",
@@ -126,7 +129,7 @@ class _Renderer:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="mlal-kaleido", daemon=True)
         self._thread.start()
-        self._kaleido = None
+        self._kaleido: Any = None  # a kaleido.Kaleido once open() has run
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -219,6 +222,7 @@ def stop_export_server() -> None:
 
 
 def export_server_running() -> bool:
+    """Whether this process has the export browser open (a static export started it)."""
     return _renderer is not None and _renderer.pid == os.getpid()
 
 
@@ -498,7 +502,7 @@ def session_zip(items: Mapping[str, object], *, figure_formats: Iterable[str] = 
 
     from mlal_core import __version__
 
-    info = {"generator": f"mlal-workbench {__version__}", "members": sorted(members)}
+    info: dict[str, Any] = {"generator": f"mlal-workbench {__version__}", "members": sorted(members)}
     if skipped:
         info["skipped"] = skipped
     if manifest:

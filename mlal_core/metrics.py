@@ -23,6 +23,60 @@ THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.05), 2)
 TOP_K = (1, 3, 5)
 LOWER_IS_BETTER = frozenset({"ranking_loss", "hamming_loss", "hamming_loss_tuned"})
 
+#: The display name of each metric of :func:`evaluate` and of the per-round selection diagnostics
+#: plotted beside them, the one table every figure, report and page uses (:func:`metric_name`).
+METRIC_NAMES: dict[str, str] = {
+    "micro_f1": "Micro-F1",
+    "macro_f1": "Macro-F1",
+    "p@1": "P@1",
+    "p@3": "P@3",
+    "p@5": "P@5",
+    "ndcg@1": "nDCG@1",
+    "ndcg@3": "nDCG@3",
+    "ndcg@5": "nDCG@5",
+    "macro_auc": "Macro-AUC",
+    "lrap": "LRAP",
+    "ranking_loss": "Ranking loss",
+    "hamming_loss": "Hamming loss",
+    "micro_f1_tuned": "Micro-F1 (tuned threshold)",
+    "macro_f1_tuned": "Macro-F1 (tuned threshold)",
+    "mean_ir_selected": "MeanIR of the selected batch",
+    "hard_to_learn_count": "Hard-to-learn samples in the unlabelled pool",
+    "conflicting_count": "Conflicting samples in the unlabelled pool",
+}
+
+
+def metric_name(metric: str) -> str:
+    """The display name of a metric column.
+
+    Parameters
+    ----------
+    metric : str
+        A key of :func:`evaluate` (``"micro_f1"``, ``"p@1"``, ...) or a diagnostic column.
+
+    Returns
+    -------
+    str
+        Its :data:`METRIC_NAMES` entry (``"micro_f1"`` -> ``"Micro-F1"``), else ``metric`` itself.
+    """
+    return METRIC_NAMES.get(metric, metric)
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better.
+
+    Parameters
+    ----------
+    metric : str
+        A key of :func:`evaluate`.
+
+    Returns
+    -------
+    bool
+        False for the losses (:data:`LOWER_IS_BETTER`), True for every other metric.
+    """
+    return str(metric) not in LOWER_IS_BETTER
+
 
 def _check(Y_true: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Y_true = np.asarray(Y_true)

@@ -68,6 +68,13 @@ def _clip(p) -> np.ndarray:
 
 
 def check_beta_params(alpha: float, beta: float) -> tuple[float, float]:
+    """``(alpha, beta)`` as floats, checked finite and >= 0 (the beta family's domain, CRAB Eq. 5-7).
+
+    Raises
+    ------
+    ConfigError
+        When either is negative, infinite or nan.
+    """
     alpha, beta = float(alpha), float(beta)
     if not (np.isfinite(alpha) and np.isfinite(beta)) or alpha < 0 or beta < 0:
         raise ConfigError(

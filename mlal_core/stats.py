@@ -17,7 +17,9 @@ Conventions (they match ``meta.json`` of the bundled datasets):
   labels); ``nan`` when no label occurs.
 * ``max_ir`` = max of the finite IRLbl (``nan`` when no label occurs).
 * CorrAvg lives in :mod:`mlal_core.correlation` (:func:`mlal_core.correlation.corr_avg`; by default
-  over the pairs of labels that occur, the same "present labels only" reading as MeanIR).
+  over the pairs of labels that occur, the same "present labels only" reading as MeanIR), and so
+  does :func:`mlal_core.correlation.label_summary`, the statistics of the ``meta.json`` files (it
+  needs CorrAvg; this module imports nothing of the package, so dependencies point one way).
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ __all__ = [
     "label_cardinality",
     "label_counts",
     "label_density",
-    "label_summary",
     "max_ir",
     "mean_ir",
     "n_without_label",
@@ -130,27 +131,3 @@ def distinct_labelsets(Y) -> int:
 def n_without_label(Y) -> int:
     """Number of rows with no positive label."""
     return int((_row_counts(Y) == 0).sum())
-
-
-def label_summary(Y) -> dict:
-    """The statistics of one label matrix, named as in the datasets' ``meta.json``.
-
-    Keys: ``n_samples, n_labels, labels_present, n_samples_without_label, label_cardinality,
-    label_density, MeanIR, MaxIR, CorrAvg, distinct_labelsets``.
-    """
-    from mlal_core.correlation import corr_avg  # stats is the lower layer; import lazily
-
-    Y = as_label_matrix(Y)
-    counts = label_counts(Y)
-    return {
-        "n_samples": int(Y.shape[0]),
-        "n_labels": int(Y.shape[1]),
-        "labels_present": int((counts > 0).sum()),
-        "n_samples_without_label": n_without_label(Y),
-        "label_cardinality": label_cardinality(Y),
-        "label_density": label_density(Y),
-        "MeanIR": mean_ir(Y),
-        "MaxIR": max_ir(Y),
-        "CorrAvg": corr_avg(Y),
-        "distinct_labelsets": distinct_labelsets(Y),
-    }

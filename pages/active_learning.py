@@ -7,9 +7,8 @@ import numpy as np
 import streamlit as st
 
 from mlal_core.errors import MLALError
-from mlal_core.inspection import views
 from mlal_core.inspection.session_zip import metric_name, session_export_zip, session_figures
-from mlal_core.session.tables import rounds_frame
+from mlal_core.session import tables
 from mlal_core.strategies import registry
 from mlal_core.strategies.detail_columns import column_help
 from ui import state, widgets
@@ -28,9 +27,12 @@ PICK_COLUMNS = {
     "order": st.column_config.NumberColumn("order", width="small", help="1 = picked first"),
     "position": st.column_config.NumberColumn("position", width="small", help=column_help("position")),
     "text": st.column_config.TextColumn("text", width="medium", help="The sample's text (hover to read more)"),
-    "true labels": st.column_config.TextColumn("true labels", help="The oracle's answer"),
-    "predicted (p)": st.column_config.TextColumn("predicted (p)",
+    "labels": st.column_config.TextColumn("labels", help="The oracle's answer"),
+    "n_labels": st.column_config.NumberColumn("n_labels", width="small", help="How many labels the oracle gave"),
+    "predicted_top": st.column_config.TextColumn("predicted_top",
                                                  help="The model's three most probable labels, mean over members"),
+    "predicted_labels": st.column_config.TextColumn("predicted_labels",
+                                                    help="The labels the model predicts (probability above 0.5)"),
     "score": st.column_config.NumberColumn("score", format="%.4g", help=column_help("score")),
 }
 
@@ -63,7 +65,7 @@ widgets.explain(
     "labels, how many were found). *Micro* pools every (sample, label) decision; *macro* averages over "
     "labels, so rare labels weigh as much as frequent ones.\n"
     "* In the picks table, **score** is the strategy's utility (higher = picked first), the other numeric "
-    "columns are the parts it is made of, and **reason** says why the sample was chosen. **predicted (p)** "
+    "columns are the parts it is made of, and **reason** says why the sample was chosen. **predicted_top** "
     "lists the model's most probable labels with their probability (the mean over ensemble members).",
     [(r"\mathrm{F1} = \frac{2\,\mathrm{TP}}{2\,\mathrm{TP} + \mathrm{FP} + \mathrm{FN}}, \qquad "
       r"\text{macro-F1} = \frac{1}{K}\sum_{j=1}^{K} \mathrm{F1}_j")],
@@ -198,7 +200,8 @@ if oracle == "person" and pending is not None and not pending.final:
                f"micro-F1 {m.get('micro_f1', float('nan')):.3f}, macro-F1 {m.get('macro_f1', float('nan')):.3f}) and "
                "picked these samples. Choose every label that applies to each sample (none is allowed), then submit. "
                "The model's guess is shown for reference; it is not an answer.")
-    to_label = views.pick_table(picks, ds, proba=proba, details=pending.selection.details)
+    to_label = tables.picks_table(picks, names, proba=proba, details=pending.selection.details,
+                                  texts=ds.train.texts, name_details=True)
     widgets.table(to_label, key="al_pending_picks", file_name=f"picks_round{pending.round}_to_label.csv",
                   hide_index=True, column_config=_pick_columns(to_label))
     st.checkbox("Start from the model's guesses (labels with p > 0.5)", key="al_prefill",
@@ -211,9 +214,9 @@ if oracle == "person" and pending is not None and not pending.final:
             st.markdown(f"**{i + 1}. Pool sample {pos}**" + ("" if text else
                         f" (a tabular sample: {ds.train.X.shape[1]} numbers, no text)"))
             if text:
-                st.text(views.shorten_text(text, 1200))
+                st.text(tables.shorten_text(text, 1200))
             st.multiselect(f"Labels of sample {pos}", names, key=f"al_lab_{pending.round}_{pos}")
-            st.caption(f"Model's guess: {views.predicted_string(proba[i], names)}")
+            st.caption(f"Model's guess: {tables.predicted_string(proba[i], names)}")
         st.form_submit_button("Submit labels", type="primary", on_click=_submit_labels, args=(pending,))
     if st.session_state.get("al_error"):
         st.error(st.session_state.pop("al_error"), icon=":material/error:")
@@ -249,8 +252,9 @@ elif history:
                    "are still over the whole pool).")
     if not rec.final:
         st.markdown(f"**The {len(rec.selected)} picks of round {t}** (in pick order)")
-        table = views.pick_table(rec.selected, ds, labels=rec.labels, proba=rec.pick_proba,
-                                 details=rec.selection.details if rec.selection is not None else None)
+        table = tables.picks_table(rec.selected, names, labels=rec.labels, proba=rec.pick_proba,
+                                   details=rec.selection.details if rec.selection is not None else None,
+                                   texts=ds.train.texts, name_details=True)
         widgets.table(table, key="al_picks", file_name=f"picks_round{t}.csv", hide_index=True,
                       column_config=_pick_columns(table))
         who = {"simulated": "the simulated oracle (the dataset's labels)", "person": "a person"}.get(rec.answered_by)
@@ -283,7 +287,7 @@ elif history:
             with tab:
                 widgets.figure(figs[k], key=f"al_{k}")
     with st.expander("All rounds (table)"):
-        frame = rounds_frame(history)
+        frame = tables.rounds_frame(history)
         widgets.table(frame, key="al_rounds", file_name="rounds.csv", hide_index=True)
 
     st.subheader("Export this session")

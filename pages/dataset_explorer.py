@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mlal_core import correlation, data, stats, viz
+from mlal_core import correlation, data, viz
 from mlal_core.inspection.views import examples_for_label
 from ui import state, widgets
 
@@ -43,7 +43,7 @@ names = list(ds.label_names)
 K = len(names)
 Y = ds.train.Y
 
-summary = state.memo(("dx_summary", key), lambda: stats.label_summary(Y))
+summary = state.memo(("dx_summary", key), lambda: correlation.label_summary(Y))
 desc = state.memo(("dx_describe", key), lambda: data.describe(ds))
 A = state.memo(("dx_A", key), lambda: correlation.positive_correlation(Y))
 NegA = state.memo(("dx_NegA", key), lambda: correlation.negative_correlation(Y))

@@ -5,6 +5,8 @@
 * ``small_datasets`` gives small *real* datasets (subsets of the bundled ones, seeded), for tests
   that must run in seconds on a laptop CPU.
 * ``FAST_MODEL`` are model parameters that train a 2-member MLP ensemble quickly.
+* :data:`FILE_MARKERS` puts whole files in the full suite only (the markers are declared, and the
+  default ``-m`` that leaves them out is set, in ``pyproject.toml``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,60 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+#: test file -> marker: the files that belong to the full suite only (``python3 -m pytest -q -m ""``);
+#: every other file is a fast unit-test file, run by the plain ``python3 -m pytest -q``
+FILE_MARKERS = {
+    # sessions, stores, workers, the CLI, experiments, real encoders, browser exports, end to end
+    "test_backbone_sessions.py": "integration",
+    "test_backbones.py": "integration",
+    "test_cli.py": "integration",
+    "test_experiments.py": "integration",
+    "test_export.py": "integration",
+    "test_feature_sources.py": "integration",
+    "test_features.py": "integration",
+    "test_inspect.py": "integration",
+    "test_loop.py": "integration",
+    "test_no_label_leak.py": "integration",
+    "test_onnx_runtime.py": "integration",
+    "test_pretrained.py": "integration",
+    "test_reference.py": "integration",
+    "test_session_export.py": "integration",
+    "test_store.py": "integration",
+    "test_worker.py": "integration",
+    # the Streamlit pages through AppTest
+    "test_app_batch_selection.py": "app",
+    "test_app_home_form.py": "app",
+    "test_app_inspect_pages.py": "app",
+    "test_app_pages.py": "app",
+    "test_app_preparation.py": "app",
+    # a real browser; the notebooks
+    "test_e2e_browser.py": "e2e",
+    "test_notebooks.py": "notebook",
+}
+
+
+def pytest_configure(config):
+    """A test file (or test) named on the command line runs whole, whatever its tier: the default
+    ``-m`` of ``pyproject.toml`` then gives way, unless ``-m`` is given on the command line too."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return
+    given = config.invocation_params.args
+    if any(a == "-m" or (a.startswith("-m") and not a.startswith("--")) for a in given):
+        return
+    root = config.invocation_params.dir
+    if any((root / str(a).split("::")[0]).is_file() for a in config.args):
+        config.option.markexpr = ""
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(config, items):
+    """Mark every test of a file in :data:`FILE_MARKERS` with that file's marker."""
+    for item in items:
+        marker = FILE_MARKERS.get(item.path.name)
+        if marker is not None:
+            item.add_marker(getattr(pytest.mark, marker))
+
 
 #: A small, fast MLP ensemble for tests (the session defaults: 5 members, MLPEnsemble's 20 epochs).
 FAST_MODEL = {"n_members": 2, "hidden_size": 64, "epochs": 5, "min_steps": 40}

@@ -117,7 +117,7 @@ def test_session_two_rounds_slider_pages_and_exports(mlal_home):
     assert micro.value == f"{records[0].metrics['micro_f1']:.3f}"
     picks = at.dataframe[0].value
     assert list(picks["position"]) == records[0].selected.tolist()
-    assert "predicted (p)" in picks.columns and "score" in picks.columns and "true labels" in picks.columns
+    assert "predicted_top" in picks.columns and "score" in picks.columns and "labels" in picks.columns
 
     labels = _download_labels(at)
     assert {"PNG", "SVG", "HTML", "CSV", "Download the whole session (zip)"} <= set(labels)
@@ -311,7 +311,7 @@ def test_reopen_a_stored_session(mlal_home):
     picks = fresh.dataframe[0].value
     names = list(session.dataset.label_names)
     best = names[int(np.argmax(rec.pick_proba[0]))]
-    assert picks["predicted (p)"].iloc[0].startswith(best)
+    assert picks["predicted_top"].iloc[0].startswith(best)
     assert any("simulated oracle" in c.value for c in fresh.caption)
 
 
@@ -319,25 +319,18 @@ def test_cancel_now_drops_the_round_in_progress(mlal_home, monkeypatch):
     """The page's "Cancel now" stops a long round at its next progress report; nothing half-done is stored."""
     import threading
 
-    from mlal_core.session import loop
+    from mlal_core.models import MLPEnsemble
 
-    started, orig = threading.Event(), loop._build_model
+    started, fit = threading.Event(), MLPEnsemble.fit
 
-    def slow_model(config, random_state):
-        model = orig(config, random_state)
-        fit = model.fit
+    def fit_slowly(self, X, Y, *a, progress=None, **k):  # the page's session builds an MLPEnsemble by name
+        started.set()
+        for i in range(600):  # about a minute unless cancelled: each report may raise the cancel
+            progress(i, 600, "a long epoch")
+            threading.Event().wait(0.1)
+        return fit(self, X, Y, *a, progress=progress, **k)
 
-        def fit_slowly(X, Y, *a, progress=None, **k):
-            started.set()
-            for i in range(600):  # about a minute unless cancelled: each report may raise the cancel
-                progress(i, 600, "a long epoch")
-                threading.Event().wait(0.1)
-            return fit(X, Y, *a, progress=progress, **k)
-
-        model.fit = fit_slowly
-        return model
-
-    monkeypatch.setattr(loop, "_build_model", slow_model)
+    monkeypatch.setattr(MLPEnsemble, "fit", fit_slowly)
     at = _app()
     sid = _start(at, rounds=3)
     at.switch_page("pages/active_learning.py").run()
@@ -384,8 +377,8 @@ def test_every_score_component_of_every_strategy_is_explained():
         if undescribed:
             missing[info.name] = undescribed
     assert not missing, f"details columns without help in strategies/detail_columns.py: {missing}"
-    # a picks table renames a details column whose name it uses ("labels" -> "detail labels"): same help
-    assert column_help("detail labels") == column_help("labels") is not None
+    # a picks table renames a details column whose name it uses ("labels" -> "detail_labels"): same help
+    assert column_help("detail_labels") == column_help("labels") is not None
 
 
 def test_a_textcnn_session_from_the_home_page_runs_in_the_background(mlal_home):
@@ -500,6 +493,4 @@ def test_a_training_batch_sampler_chosen_on_home_is_used_by_the_session(mlal_hom
     session = at.session_state["al_session"]
     assert len(session.history) == 2 and session.finished  # the one round, then the final evaluation
     # each round's model is built with the sampler (what the sampler does in training: test_batch_selection)
-    from mlal_core.session import loop
-
-    assert loop._build_model(session.config, session.config.seed).batch_sampler == "uncertainty"
+    assert session.build_model(session.config.seed).batch_sampler == "uncertainty"

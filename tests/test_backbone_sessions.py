@@ -143,7 +143,7 @@ def test_every_path_featurizes_token_ids_at_the_backbones_own_length(reuters_tin
     cfg = _config("textcnn", model_params={**TINY["textcnn"], "max_length": 40}, max_length=128)
     assert reference.cache_key(cfg, reuters_tiny) != reference.cache_key(
         _config("textcnn", model_params={**TINY["textcnn"], "max_length": 24}), reuters_tiny)
-    feats = experiments.runner._features(reuters_tiny, "reuters-tiny", "tokens", cfg.feature_max_length("tokens"))
+    feats = experiments.tasks._features(reuters_tiny, "reuters-tiny", "tokens", cfg.feature_max_length("tokens"))
     assert feats.train.shape[1] == 40
-    other = experiments.runner._features(reuters_tiny, "reuters-tiny", "tokens", 24)
+    other = experiments.tasks._features(reuters_tiny, "reuters-tiny", "tokens", 24)
     assert other.train.shape[1] == 24  # cached per length, not shared across lengths

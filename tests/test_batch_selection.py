@@ -437,13 +437,18 @@ def test_session_trains_its_model_with_a_sampler(tmp_path, monkeypatch):
     from conftest import FAST_MODEL, subset_dataset
 
     from mlal_core import data
-    from mlal_core.session import loop
+    from mlal_core.models import MLPEnsemble
     from mlal_core.session.loop import ActiveLearningSession
+    from mlal_core.session.store import SessionStore
 
     built = []
-    orig = loop._build_model
-    monkeypatch.setattr(loop, "_build_model", lambda cfg, rs: built.append(orig(cfg, rs)) or built[-1])
-    from mlal_core.session.store import SessionStore
+    fit = MLPEnsemble.fit
+
+    def recording_fit(self, *args, **kwargs):  # the model the config names, as each round builds it
+        built.append(self)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(MLPEnsemble, "fit", recording_fit)
 
     ds = subset_dataset(data.load("emotions"), 150, 40, 60)
     cfg = SessionConfig(dataset=None, strategy="random", initial_size=30, query_size=20, rounds=1, seed=0,

@@ -55,6 +55,7 @@ def test_default_budget_always_fits_the_pool(pool, n_labels):
         assert b.initial_size >= min(n_labels, pool // 4) and b.rounds == CLASSIC.rounds
 
 
+@pytest.mark.slow  # loads every bundled dataset
 def test_the_bundled_datasets_get_a_budget_without_warning():
     from mlal_core import data
 

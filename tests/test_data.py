@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from mlal_core import data, stats
+from mlal_core import correlation, data, stats
 from mlal_core.data import MultiLabelDataset, Split
 from mlal_core.errors import ConfigError
 
@@ -58,7 +58,7 @@ def test_statistics_equal_meta(name):
     assert set(splits) == set(meta["per_split"]) == set(meta["splits"])
     for split_name, expected in meta["per_split"].items():
         Y = splits[split_name].Y
-        s = stats.label_summary(Y)
+        s = correlation.label_summary(Y)
         assert s["n_samples"] == expected["n_samples"] == meta["splits"][split_name]
         for key in ("n_samples_without_label", "labels_present", "distinct_labelsets"):
             assert s[key] == expected[key], (split_name, key)

@@ -19,9 +19,11 @@ from scipy import stats as sps
 from mlal_core import experiments as E
 from mlal_core.errors import ConfigError
 from mlal_core.experiments import analysis as A
-from mlal_core.experiments import report
+from mlal_core.experiments import report, results, tasks
+from mlal_core.experiments.parts import parts_dir
 from mlal_core.session.config import SessionConfig
-from mlal_core.session.loop import ActiveLearningSession, RoundRecord
+from mlal_core.session.loop import ActiveLearningSession
+from mlal_core.session.records import RoundRecord
 from mlal_core.session.store import SessionStore, StoreError
 from mlal_core.session.store_merge import import_session, merge_store
 
@@ -290,7 +292,7 @@ def test_a_run_interrupted_mid_session_continues_where_it_stopped(tmp_path):
     cfg = E.ExperimentConfig.from_dict(tiny(tmp_path, strategies=["entropy"], seeds=[0]))
     spec = cfg.plan().runs[0]
     # the worker died after one round: its part file holds a 'running' session with 1 record
-    part = E._parts_dir(cfg.store_path()) / f"{spec.key}.sqlite"
+    part = parts_dir(cfg.store_path()) / f"{spec.key}.sqlite"
     part_store = SessionStore(part)
     s = ActiveLearningSession(spec.config, store=part_store)
     s.run(rounds=1)
@@ -305,7 +307,7 @@ def test_a_run_interrupted_mid_session_continues_where_it_stopped(tmp_path):
 def test_finished_part_files_of_an_interrupted_parent_are_merged_on_start(tmp_path):
     cfg = E.ExperimentConfig.from_dict(tiny(tmp_path, strategies=["random"], seeds=[0]))
     spec = cfg.plan().runs[0]
-    part = E._parts_dir(cfg.store_path()) / f"{spec.key}.sqlite"
+    part = parts_dir(cfg.store_path()) / f"{spec.key}.sqlite"
     ActiveLearningSession(spec.config, store=SessionStore(part)).run()
     out = E.run_experiment(cfg, workers=0)
     assert out.merged_on_start == 1 and out.executed == [] and out.already_done == 1
@@ -315,18 +317,18 @@ def test_finished_part_files_of_an_interrupted_parent_are_merged_on_start(tmp_pa
 
 def test_a_failing_run_is_reported_and_the_others_finish(tmp_path, monkeypatch):
     cfg = E.ExperimentConfig.from_dict(tiny(tmp_path, seeds=[0]))
-    real = E._execute_run
+    real = tasks._execute_run
 
     def flaky(task):
         if "entropy" in json.loads(task["config"])["strategy"]:
             raise RuntimeError("boom")
         return real(task)
 
-    monkeypatch.setattr(E, "_execute_run", flaky)
+    monkeypatch.setattr(tasks, "_execute_run", flaky)
     out = E.run_experiment(cfg, workers=0)
     assert len(out.failed) == 1 and "RuntimeError: boom" in out.failed[0]["error"]
     assert "entropy" in out.failed[0]["what"] and len(out.executed_runs) == 1
-    monkeypatch.setattr(E, "_execute_run", real)
+    monkeypatch.setattr(tasks, "_execute_run", real)
     retry = E.run_experiment(cfg, workers=0)
     assert retry.ok and len(retry.executed_runs) == 1
 
@@ -429,12 +431,49 @@ def test_reach_and_per_round_statistics_have_the_known_values():
     assert len(A.learning_curve_figure(R, "micro_f1").data) == 4  # band + line per strategy
 
 
-def _hand_store(tmp_path: Path) -> Path:
-    """A stored experiment built from hand-made records (no model is trained): hand_rounds()."""
+#: The experiment tables and rows exactly as the code before the tables had a schema version wrote
+#: them (``mlal_core/experiments/runner.py`` at commit 79bdee9): such a store must keep opening and reading.
+LEGACY_EXP_TABLES = (
+    """CREATE TABLE IF NOT EXISTS exp_experiments (
+        name TEXT PRIMARY KEY, config_json TEXT NOT NULL, source TEXT, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS exp_runs (
+        experiment TEXT NOT NULL, key TEXT NOT NULL, session_id TEXT, setting TEXT, dataset TEXT,
+        dataset_name TEXT, representation TEXT, model TEXT, strategy TEXT, strategy_name TEXT,
+        strategy_params_json TEXT, seed INTEGER, pool_size INTEGER, initial_size INTEGER, query_size INTEGER,
+        rounds INTEGER, candidate_subset INTEGER, reference_key TEXT, seconds REAL, backend TEXT,
+        finished_at TEXT, PRIMARY KEY (experiment, key))""",
+    """CREATE TABLE IF NOT EXISTS exp_references (
+        key TEXT PRIMARY KEY, dataset TEXT, representation TEXT, model TEXT, seed INTEGER, pool_size INTEGER,
+        result_json TEXT NOT NULL, created_at TEXT NOT NULL)""",
+)
+LEGACY_RUN_INSERT = (
+    "INSERT INTO exp_runs (experiment, key, session_id, setting, dataset, dataset_name, representation, "
+    "model, strategy, strategy_name, strategy_params_json, seed, pool_size, initial_size, query_size, "
+    "rounds, candidate_subset, reference_key, seconds, backend, finished_at) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+LEGACY_REFERENCE_INSERT = (
+    "INSERT INTO exp_references (key, dataset, representation, model, seed, pool_size, result_json, created_at) "
+    "VALUES (?,?,?,?,?,?,?,?)"
+)
+HAND_REFERENCE = {"metrics": {"micro_f1": 0.7, "macro_f1": None}, "seconds": 2.5}
+
+
+def _hand_store(tmp_path: Path, *, legacy: bool = False) -> Path:
+    """A stored experiment built from hand-made records (no model is trained): hand_rounds() and one
+    full-data reference. ``legacy``: the experiment tables written by the pre-version SQL above."""
     R = hand_rounds()
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "hand.sqlite"
     store = SessionStore(path)
-    tables = E._Tables(path)
+    con = sqlite3.connect(path)
+    if legacy:
+        with con:
+            for sql in LEGACY_EXP_TABLES:
+                con.execute(sql)
+    else:
+        tables = results.ResultsTables(path)
     for (strategy, seed), d in R.groupby(["strategy", "seed"]):
         cfg = SessionConfig(dataset=None, strategy="random", seed=int(seed), initial_size=10, query_size=10, rounds=2)
         key = hashlib.sha256(f"{strategy}-{seed}".encode()).hexdigest()[:16]
@@ -450,8 +489,23 @@ def _hand_store(tmp_path: Path) -> Path:
             store.append_round(sid, rec, status="finished" if final else None)
         spec = E.RunSpec(key=key, config=cfg, dataset="toy", strategy=strategy, model="m", representation="raw",
                          seed=int(seed), pool_size=100, initial_size=10, query_size=10, rounds=2, setting="toy")
-        tables.record_run("hand", spec, sid, 1.0, "local")
-    con = sqlite3.connect(path)
+        if legacy:
+            with con:
+                con.execute(LEGACY_RUN_INSERT, (
+                    "hand", key, sid, "toy", "toy", None, "raw", "m", strategy, "random",
+                    json.dumps(cfg.strategy_params, sort_keys=True), int(seed), 100, 10, 10, 2, None, None, 1.0,
+                    "local", "2026-01-01T00:00:00.000+00:00"))
+        else:
+            tables.record_run("hand", spec, sid, 1.0, "local")
+    ref_cfg = SessionConfig(dataset=None, seed=0)
+    if legacy:
+        with con:
+            con.execute(LEGACY_REFERENCE_INSERT, ("ref0", "toy", "raw", "m", 0, 100, json.dumps(HAND_REFERENCE),
+                                                  "2026-01-01T00:00:00.000+00:00"))
+    else:
+        tables.record_reference(E.ReferenceSpec(key="ref0", config=ref_cfg, dataset="toy", representation="raw",
+                                                model="m", seed=0, pool_size=100),
+                                {**HAND_REFERENCE, "metrics": {"micro_f1": 0.7, "macro_f1": float("nan")}})
     with con:
         con.execute("INSERT INTO exp_experiments VALUES ('hand', '{}', NULL, '2026', '2026')")
     con.close()
@@ -469,6 +523,39 @@ def test_analysis_of_a_small_stored_experiment(tmp_path):
     assert R["labelled_fraction"].max() == pytest.approx(0.30)
     m = A.per_round_summary(R, "mean_ir_selected").set_index(["strategy", "round"])
     assert m.loc[("b", 0), "mean"] == pytest.approx(3.0)
+
+
+def _frames_without_ids(path: Path) -> list[pd.DataFrame]:
+    """runs, rounds and references of a stored experiment, without the (random) session ids."""
+    res = E.load_results(path)
+    return [res.runs.drop(columns="session_id"), res.rounds.drop(columns="session_id"), res.references]
+
+
+def test_a_store_written_before_schema_versions_opens_and_reads_the_same(tmp_path):
+    new = _hand_store(tmp_path / "new")
+    old = _hand_store(tmp_path / "old", legacy=True)
+    assert results.schema_version(new) == results.SCHEMA_VERSION == 1
+    assert results.schema_version(old) == 0  # written before the version table existed
+    expected = _frames_without_ids(new)
+    assert len(expected[0]) == 6 and len(expected[1]) == 18 and len(expected[2]) == 1
+    assert expected[2].loc[0, "micro_f1"] == 0.7 and np.isnan(expected[2].loc[0, "macro_f1"])
+    for got, want in zip(_frames_without_ids(old), expected, strict=True):  # read as it is
+        pd.testing.assert_frame_equal(got, want)
+    tables = results.ResultsTables(old)  # opened for writing: adopted as version 1, rows kept
+    assert tables.schema_version() == 1 and results.schema_version(old) == 1
+    assert tables.reference_keys() == {"ref0"}
+    for got, want in zip(_frames_without_ids(old), expected, strict=True):
+        pd.testing.assert_frame_equal(got, want)
+    results.ResultsTables(old)  # opening again applies nothing twice
+    con = sqlite3.connect(old)
+    assert con.execute("SELECT version FROM exp_schema_version").fetchall() == [(1,)]
+    with con:  # a store from a newer workbench is refused, not misread
+        con.execute("INSERT INTO exp_schema_version (version) VALUES (2)")
+    con.close()
+    with pytest.raises(StoreError, match="schema version 2, newer than this workbench understands"):
+        results.ResultsTables(old)
+    with pytest.raises(StoreError, match="schema version 2"):
+        E.load_results(old)
 
 
 def test_claim_verdicts_follow_the_numbers():

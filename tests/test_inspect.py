@@ -187,8 +187,10 @@ def test_keep_contexts_keeps_live_rounds_in_memory():
     s = new_session("entropy", rounds_to_run=0)
     assert ins.keep_contexts(s, max_rounds=1) is s
     ins.keep_contexts(s, max_rounds=1)  # idempotent
-    copy = pickle.loads(pickle.dumps(s))  # the wrapper is picklable (a closure would not be)
-    assert copy.propose.session is copy
+    assert [type(f) for f in s.proposal_listeners] == [ins.ContextKeeper]
+    assert "propose" not in vars(s)  # a listener, not a replaced method
+    copy = pickle.loads(pickle.dumps(s))  # the listener is picklable (a closure would not be)
+    assert [(type(f), f.max_rounds) for f in copy.proposal_listeners] == [(ins.ContextKeeper, 1)]
     s.run(rounds=2)
     assert ins.cached_state(s, 0) is None  # only the last round is kept
     state = ins.cached_state(s, 1)
@@ -435,7 +437,7 @@ def test_round_state_and_comparison_report_the_retraining():
     messages = [m for _, _, m in seen]
     assert any(m.startswith("Round 0: training") for m in messages)
     assert any(m.startswith("Round 0: predicting the pool") or "pool" in m for m in messages)
-    ins._store(s).clear()  # forget it: the comparison rebuilds the model again
+    ins.forget_contexts(s)  # forget it: the comparison rebuilds the model again
     seen.clear()
     ins.compare_strategies(s, 0, ["random"], progress=lambda d, n, m: seen.append((d, n, m)))
     rebuild = [m for _, _, m in seen if m.startswith("rebuilding round 0's model: ")]
@@ -445,16 +447,18 @@ def test_round_state_and_comparison_report_the_retraining():
 
 # ---------------------------------------------------------------- label names in the picks tables
 def test_pick_tables_name_crabs_label_indices(crab):
-    from mlal_core.inspection import views
+    from mlal_core.session import tables
 
     rec = ins.query_records(crab)[1]
     names = ins.label_names(crab)
     raw = rec.selection.details
-    table = views.pick_table(rec.selected, crab.dataset, labels=rec.labels, details=raw)
-    assert "detail labels" in table.columns and "labels" not in table.columns
+    table = tables.picks_table(rec.selected, names, labels=rec.labels, details=raw, name_details=True)
+    # CRAB's own "labels" column (the labels of its refined pools) does not hide the oracle's answer
+    assert "detail_labels" in table.columns
+    assert table["labels"].tolist() == [tables.label_string(y, names) for y in rec.labels]
     for (_, r), (_, d) in zip(table.iterrows(), raw.iterrows()):
         expected = ", ".join(names[int(j)] for j in str(d["labels"]).split(",") if j)
-        assert r["detail labels"] == expected
+        assert r["detail_labels"] == expected
         assert r["top_label"] == names[int(d["top_label"])]
         if str(d["pools"]).startswith("label-wise:"):
             first = str(d["pools"]).split(";")[0].split(":")[1]
@@ -463,9 +467,13 @@ def test_pick_tables_name_crabs_label_indices(crab):
     assert any(str(d).startswith("label-wise:") for d in raw["pools"])  # the case above was exercised
     # the inspector's table uses the same names
     insp = ins.picks_table(crab, 1)
-    assert insp["detail_labels"].tolist() == table["detail labels"].tolist()
+    assert insp["detail_labels"].tolist() == table["detail_labels"].tolist()
     assert insp["pools"].tolist() == table["pools"].tolist() and insp["reason"].tolist() == table["reason"].tolist()
-    assert views.named_details(pd.DataFrame({"label_ranking": ["2 > 0"], "label_pairs": ["0-1, 2-3"]}),
+    # the store's CSV keeps the indices the strategy recorded, under the same column names
+    csv = tables.picks_frame([rec], names)
+    assert csv["detail_labels"].tolist() == raw["labels"].tolist()
+    assert [c for c in csv.columns if c in table.columns] == [c for c in table.columns if c in csv.columns]
+    assert tables.named_details(pd.DataFrame({"label_ranking": ["2 > 0"], "label_pairs": ["0-1, 2-3"]}),
                                ["a", "b", "c", "d"]).iloc[0].tolist() == ["c > a", "(a, b), (c, d)"]
 
 
@@ -567,3 +575,36 @@ def test_model_description_says_which_model_and_metric_help():
               "lrap", "hamming_loss", "ranking_loss"):
         assert len(views.metric_help(m)) > 40, m
     assert "AULC" in views.metric_help("macro_auc") and "threshold" in views.metric_help("macro_f1_tuned")
+
+
+# ---------------------------------------------------------------- the session's public hooks
+class _TopEntropy:
+    """A user's own strategy (not registered): the candidates of highest summed label entropy."""
+
+    def select(self, ctx, n):
+        from mlal_core.strategies.base import Selection
+
+        p = np.clip(ctx.mean_proba(ctx.unlabeled), 1e-12, 1 - 1e-12)
+        scores = -(p * np.log(p) + (1 - p) * np.log(1 - p)).sum(axis=1)
+        top = np.argsort(-scores, kind="stable")[:n]
+        return Selection(indices=ctx.unlabeled[top], scores=scores, details=pd.DataFrame({"score": scores[top]}))
+
+
+def test_replay_round_uses_the_sessions_own_strategy_object_and_leaves_it_unchanged():
+    from mlal_core.session.loop import ActiveLearningSession
+
+    from inspect_sessions import make_config
+
+    s = ActiveLearningSession(make_config("random"), dataset=small_yeast(), strategy=_TopEntropy())
+    s.run(rounds=2)
+    heard = []
+    s.proposal_listeners.append(lambda session, pending: heard.append((session, pending.round)))
+    before = (s.labeled.copy(), len(s.history))
+    pending = s.replay_round(1)
+    assert np.array_equal(pending.selected, s.history[1].selected)  # the same object picked the same samples
+    assert heard == []  # the throw-away copy has no listeners; this session was not proposed to
+    assert np.array_equal(s.labeled, before[0]) and len(s.history) == before[1]
+    with pytest.raises(ConfigError, match="made no query"):
+        s.replay_round(2)
+    s.step()
+    assert heard == [(s, 2)]

@@ -123,14 +123,13 @@ def test_hard_to_learn_and_conflicting_counts_recomputed_from_the_context():
 def test_metrics_are_those_of_the_round_model(small_datasets, monkeypatch):
     """Record t's metrics are the test metrics of a model trained on L_t (checked by retraining)."""
     from mlal_core import features, metrics
-    from mlal_core.session import loop
 
     ds = small_datasets["yeast_small"]
     s = ActiveLearningSession(make_config(rounds=1), dataset=ds)
     s.run()
     rec = s.history[1]
     feats = features.featurize(ds, "raw")
-    model = loop._build_model(s.config, s.config.seed + 1)
+    model = s.build_model(s.config.seed + 1)
     model.fit(feats.train[s.labeled], s.y_labeled, feats.valid, ds.valid.Y)
     thr = metrics.tune_threshold(ds.valid.Y, model.predict_proba(feats.valid))
     expect = metrics.evaluate(ds.test.Y, model.predict_proba(feats.test), tuned_threshold=thr)
@@ -138,10 +137,24 @@ def test_metrics_are_those_of_the_round_model(small_datasets, monkeypatch):
 
 
 def test_human_oracle_answers_are_what_the_session_trains_on_and_stores(small_datasets, tmp_path):
+    from mlal_core.models import MLPEnsemble
+
+    seen = {}
+
+    class FitSpy(MLPEnsemble):
+        """The session's model, remembering the labels each fit receives (a user's own model object)."""
+
+        def fit(self, X, Y, *a, **k):
+            seen["Y"] = np.asarray(Y).copy()
+            return super().fit(X, Y, *a, **k)
+
     ds = small_datasets["yeast_small"]
     store = SessionStore(tmp_path / "s.sqlite")
     K = ds.n_labels
-    s = ActiveLearningSession(make_config(strategy="entropy", rounds=2), dataset=ds, store=store)
+    s = ActiveLearningSession(make_config(strategy="entropy", rounds=2, model_params={}), dataset=ds, store=store,
+                              model=FitSpy(**FAST_MODEL))
+    assert s.config.model.endswith(":test_human_oracle_answers_are_what_the_session_trains_on_and_stores."
+                                   "<locals>.FitSpy")
     pending = s.propose()
     assert pending.round == 0 and not pending.final and len(pending.selected) == 20
     assert pending.predicted_proba().shape == (20, K)
@@ -152,33 +165,13 @@ def test_human_oracle_answers_are_what_the_session_trains_on_and_stores(small_da
     np.testing.assert_array_equal(s.y_labeled[-20:], zeros)
     assert np.isnan(rec.mean_ir_selected)  # a batch with no positive label has no MeanIR
     # the next model is trained on the person's answers: check what fit() receives
-    from mlal_core.session import loop
-
-    seen = {}
-    orig = loop._build_model
-
-    def spy(config, random_state):
-        model = orig(config, random_state)
-        fit = model.fit
-
-        def fit_spy(X, Y, *a, **k):
-            seen["Y"] = np.asarray(Y).copy()
-            return fit(X, Y, *a, **k)
-
-        model.fit = fit_spy
-        return model
-
-    loop._build_model = spy
-    try:
-        s.step()
-    finally:
-        loop._build_model = orig
+    s.step()
     np.testing.assert_array_equal(seen["Y"][30:50], zeros)
     np.testing.assert_array_equal(seen["Y"][:30], ds.train.Y[s.labeled[:30]])
     stored = store.load_rounds(s.session_id)
     np.testing.assert_array_equal(stored[0].labels, zeros)
     # a resumed session keeps the person's answers, not the ground truth
-    resumed = ActiveLearningSession.resume(store, s.session_id, ds)
+    resumed = ActiveLearningSession.resume(store, s.session_id, ds, model=FitSpy(**FAST_MODEL))  # own model: again
     np.testing.assert_array_equal(resumed.y_labeled, s.y_labeled)
     np.testing.assert_array_equal(resumed.y_labeled[30:50], zeros)
     # a callable oracle is asked for the initial set and every round
@@ -443,26 +436,22 @@ def test_config_json_round_trip_and_unknown_fields():
 _CHILD = r"""
 import os, sys, time
 sys.path.insert(0, sys.argv[3])
+from mlal_core.models import MLPEnsemble
 from mlal_core.session import loop
 from mlal_core.session.config import SessionConfig
 from mlal_core.session.store import SessionStore
 
 cfg = SessionConfig.from_json(sys.argv[1])
 marker = sys.argv[2]
-orig = loop._build_model
+fit = MLPEnsemble.fit
 
-def slow_build(config, random_state):
-    model = orig(config, random_state)
-    fit = model.fit
-    def fit_hook(X, Y, *a, **k):
-        if X.shape[0] == config.initial_size + 3 * config.query_size:  # round 3
-            open(marker, "w").write(str(os.getpid()))
-            time.sleep(600)
-        return fit(X, Y, *a, **k)
-    model.fit = fit_hook
-    return model
+def fit_hook(self, X, Y, *a, **k):  # the session's model is built by name: its class is patched
+    if X.shape[0] == cfg.initial_size + 3 * cfg.query_size:  # round 3
+        open(marker, "w").write(str(os.getpid()))
+        time.sleep(600)
+    return fit(self, X, Y, *a, **k)
 
-loop._build_model = slow_build
+MLPEnsemble.fit = fit_hook
 store = SessionStore()
 session = loop.ActiveLearningSession(cfg, store=store)
 session.run()

@@ -13,7 +13,7 @@ from sklearn.metrics import f1_score
 
 from mlal_core.errors import ConfigError
 from mlal_core.features import featurize
-from mlal_core.models import MLPEnsemble, available_models, make_model, training
+from mlal_core.models import MLPEnsemble, available_models, check_model_params, make_model, training
 from mlal_core.models.threads import torch_threads
 
 FAST = {"n_members": 3, "hidden_size": 32, "epochs": 5, "min_steps": 30, "batch_size": 16}
@@ -37,6 +37,7 @@ def test_training_loss_decreases():
     assert f1_score(Y, m.predict_proba(X) > 0.5, average="micro") > 0.9
 
 
+@pytest.mark.slow
 def test_learns_yeast_better_than_baselines(small_datasets):
     ds = small_datasets["yeast"]
     f = featurize(ds, "raw")
@@ -180,6 +181,7 @@ def test_lazy_sparse_training_equals_adamw_when_every_feature_is_touched():
         np.testing.assert_allclose(lazy.predict_proba(Xs), exact.predict_proba(Xs), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_lazy_sparse_training_learns_tfidf(small_datasets):
     ds = small_datasets["reuters_small"]
     f = featurize(ds, "tfidf")
@@ -242,6 +244,34 @@ def test_params_clone_and_registry():
         make_model("mlp_ensembel")
     with pytest.raises(ConfigError, match="did you mean 'hidden_size'"):
         make_model("mlp_ensemble", hiden_size=3)
+
+
+@pytest.mark.parametrize(
+    "name, params, match",
+    [
+        ("mlp_ensembel", {}, r"Unknown model 'mlp_ensembel'\. Did you mean 'mlp_ensemble'"),
+        ("mlp_ensemble", {"n_member": 2}, r"'n_member' \(did you mean 'n_members'\?\)"),
+        ("mlp_ensemble", {"dropout": 1.0}, r"^MLPEnsemble: dropout must be a number in \[0, 1\); got 1\.0\.$"),
+        ("mlp_ensemble", {"n_members": 2.0}, r"n_members must be an integer >= 1; got 2\.0"),
+        ("mlp_ensemble", {"learning_rate": 0}, r"learning_rate must be a number > 0; got 0"),
+        ("mlp_ensemble", {"standardize": "z"}, r"standardize must be one of 'global', 'feature', None"),
+        ("mlp_ensemble", {"batch_sampler": "uncertanity"}, r"Unknown batch sampler 'uncertanity'"),
+        ("textcnn", {"kernel_sizes": [3, 0]}, r"TextCNNEnsemble: kernel_sizes must be a non-empty list of integers >= 1"),
+        ("textcnn", {"embedding_init": "minilm", "embedding_dim": 128}, r"leave embedding_dim=None"),
+        ("transformer", {"encoder": "bert-base"}, r"encoder must be one of 'all-minilm-l6-v2'"),
+    ],
+)
+def test_check_model_params_says_what_to_pass(name, params, match):
+    with pytest.raises(ConfigError, match=match):
+        check_model_params(name, params)
+
+
+def test_check_model_params_accepts_good_values_and_excluded_names():
+    check_model_params("mlp_ensemble", {"n_members": np.int64(3), "dropout": 0, "max_steps": None, "batch_sampler": "random"})
+    check_model_params("textrnn", {"pooling": "max", "precision": "FP32"})
+    check_model_params("mlp_ensemble", {"random_state": 3})
+    with pytest.raises(ConfigError, match=r"'random_state' \(set for you: leave it out\)"):
+        check_model_params("mlp_ensemble", {"random_state": 3}, exclude=("random_state",))
 
 
 def test_invalid_inputs():

@@ -51,6 +51,7 @@ def test_text_backbones_train_at_the_sessions_precision_the_mlp_in_fp32():
     assert "precision" not in SessionConfig(precision="bf16").resolved_model_params()
 
 
+@pytest.mark.slow
 def test_a_reopened_session_keeps_its_stored_precision_on_another_kind_of_cpu(small_datasets, tmp_path, cpu_kind):
     ds = small_datasets["yeast_small"]
     store = SessionStore(tmp_path / "s.sqlite")
@@ -66,6 +67,7 @@ def test_a_reopened_session_keeps_its_stored_precision_on_another_kind_of_cpu(sm
     assert SessionConfig(**{**cfg.to_dict()}).with_resolved_precision().precision == "fp32"  # a new one would be
 
 
+@pytest.mark.slow  # a subprocess runs a session through the CLI
 def test_cli_takes_and_prints_the_precision(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "mlal_core", "run", "--dataset", "yeast", "--strategy", "random", "--rounds", "0",

@@ -11,7 +11,7 @@ from mlal_core import features, metrics
 from mlal_core.errors import ConfigError
 from mlal_core.session import reference
 from mlal_core.session.config import SessionConfig
-from mlal_core.session.loop import _build_model
+from mlal_core.session.components import build_model
 
 
 def _cfg(**kw) -> SessionConfig:
@@ -35,7 +35,7 @@ def test_full_data_score_trains_on_the_whole_pool_and_is_cached(small_datasets, 
 
     # what it says it is: the config's model, seeded with config.seed, fit on every pool sample
     feats = features.featurize(ds, "raw")
-    model = _build_model(cfg, cfg.seed)
+    model = build_model(cfg, cfg.seed)
     model.fit(feats.train, ds.train.Y, feats.valid, ds.valid.Y)
     thr = metrics.tune_threshold(ds.valid.Y, model.predict_proba(feats.valid))
     manual = metrics.evaluate(ds.test.Y, model.predict_proba(feats.test), threshold=0.5, tuned_threshold=thr)

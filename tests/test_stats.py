@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from mlal_core import stats
+from mlal_core import correlation, stats
 
 # 4 samples x 3 labels, worked out by hand:
 #   counts (3, 2, 2); 7 positives -> cardinality 7/4, density 7/12
@@ -54,7 +54,7 @@ def test_no_positive_at_all_and_no_rows():
 
 
 def test_label_summary_keys_match_meta_names():
-    s = stats.label_summary(Y)
+    s = correlation.label_summary(Y)
     assert s["n_samples"] == 4 and s["n_labels"] == 3 and s["labels_present"] == 3
     assert s["CorrAvg"] == pytest.approx(7 / 12)
     assert s["MeanIR"] == pytest.approx(4 / 3)
@@ -69,3 +69,14 @@ def test_sparse_distinct_labelsets_with_duplicates():
 def test_rejects_3d():
     with pytest.raises(ValueError, match="2-D"):
         stats.label_counts(np.zeros((2, 2, 2)))
+
+
+def test_stats_imports_nothing_of_the_package():
+    """stats is the lowest maths module: correlation imports it, never the other way round."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(stats.__file__).read_text())
+    modules = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in modules if m and m.startswith("mlal_core")]

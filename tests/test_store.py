@@ -12,7 +12,8 @@ from conftest import FAST_MODEL
 
 from mlal_core import paths
 from mlal_core.session.config import SessionConfig
-from mlal_core.session.loop import ActiveLearningSession, RoundRecord
+from mlal_core.session.loop import ActiveLearningSession
+from mlal_core.session.records import RoundRecord
 from mlal_core.session.store import SCHEMA_VERSION, SessionStore, StoreError, decode_payload, encode_payload
 from mlal_core.strategies.base import Selection
 
@@ -240,25 +241,25 @@ def test_a_real_session_round_trips_and_exports(small_datasets, tmp_path):
 
 
 def test_a_failing_round_marks_the_session_failed_and_keeps_completed_rounds(small_datasets, tmp_path, monkeypatch):
-    from mlal_core.session import loop
-
     ds = small_datasets["yeast_small"]
     store = SessionStore(tmp_path / "s.sqlite")
     s = ActiveLearningSession(SessionConfig(strategy="random", model_params=dict(FAST_MODEL), initial_size=30,
                                             query_size=10, rounds=3), dataset=ds, store=store)
     s.step()
-    orig = loop._build_model
+    from mlal_core.models import MLPEnsemble
 
-    def broken(config, random_state):
+    fit = MLPEnsemble.fit  # the session builds its model by name each round: its class's fit fails
+
+    def broken(self, *args, **kwargs):
         raise RuntimeError("GPU fell off")
 
-    monkeypatch.setattr(loop, "_build_model", broken)
+    monkeypatch.setattr(MLPEnsemble, "fit", broken)
     with pytest.raises(RuntimeError, match="GPU fell off"):
         s.run()
     info = store.session_info(s.session_id)
     assert info["status"] == "failed" and "GPU fell off" in info["note"]
     assert [r.round for r in store.load_rounds(s.session_id)] == [0]
-    monkeypatch.setattr(loop, "_build_model", orig)
+    monkeypatch.setattr(MLPEnsemble, "fit", fit)
     resumed = ActiveLearningSession.resume(store, s.session_id, ds)
     assert store.session_info(s.session_id)["status"] == "running"
     resumed.run()
@@ -338,3 +339,16 @@ def test_who_answered_and_the_picks_predictions_are_stored(small_datasets, tmp_p
     s3 = ActiveLearningSession(make_config(rounds=0), dataset=ds,
                                initial_labels=np.zeros((30, ds.n_labels), dtype=np.uint8))
     assert not s3.oracle_is_simulated
+
+
+def test_the_store_reads_records_without_importing_the_loop():
+    """records.py sits below the loop and the store: the store imports no loop (no cycle)."""
+    import ast
+    from pathlib import Path
+
+    from mlal_core.session import records, store
+
+    tree = ast.parse(Path(store.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "mlal_core.session.records" in imported and "mlal_core.session.loop" not in imported
+    assert store.RoundRecord is records.RoundRecord

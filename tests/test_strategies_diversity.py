@@ -8,7 +8,7 @@ import pytest
 from mlal_core.errors import ConfigError
 from mlal_core.strategies import QueryContext, get
 from mlal_core.strategies._common import kcenter_greedy, kmeanspp_seeding, min_sq_dists, sq_norms
-from mlal_core.strategies.diversity import BADGEStrategy
+from mlal_core.strategies.diversity import BADGE
 
 
 def ctx_pool(pbar, features, labeled=(), y_labeled=None, model=None, seed=0):
@@ -32,9 +32,9 @@ def test_badge_gradient_embedding_2x2_by_hand():
     # pbar = (0.7, 0.2) -> ystar = (1, 0) -> a = pbar - ystar = (-0.3, 0.2); h = (1, 2)
     # g = vec(a outer h) = (-0.3*1, -0.3*2, 0.2*1, 0.2*2) = (-0.3, -0.6, 0.2, 0.4); ||g|| = sqrt(0.65)
     ctx = ctx_pool([[0.7, 0.2]], [[1.0, 2.0]])
-    a, h, source = BADGEStrategy().gradient_factors(ctx)
+    a, h, source = BADGE().gradient_factors(ctx)
     np.testing.assert_allclose(a, [[-0.3, 0.2]])
-    g = BADGEStrategy.gradient_embedding(a, h)
+    g = BADGE.gradient_embedding(a, h)
     np.testing.assert_allclose(g, [[-0.3, -0.6, 0.2, 0.4]])
     assert source == "features"
     sel = get("badge").select(ctx, 1)
@@ -79,7 +79,7 @@ def test_badge_projection_dims_parameter():
 def test_badge_exact_distances_match_explicit_vectors():
     rng = np.random.default_rng(1)
     a, h = rng.normal(size=(20, 3)), rng.normal(size=(20, 4))
-    G = BADGEStrategy.gradient_embedding(a, h)
+    G = BADGE.gradient_embedding(a, h)
     explicit = ((G[:, None] - G[None]) ** 2).sum(-1)
     na2, nh2 = sq_norms(a), sq_norms(h)
     for i in (0, 7):

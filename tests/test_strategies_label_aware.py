@@ -8,8 +8,8 @@ import pytest
 from mlal_core.errors import ConfigError
 from mlal_core.strategies import QueryContext, get
 from mlal_core.strategies.label_aware import (
-    AdaptiveStrategy,
-    CVIRSStrategy,
+    Adaptive,
+    CVIRS,
     normalised_entropy_distance,
     separation_margin,
 )
@@ -217,7 +217,7 @@ def test_adaptive_beta_option_with_real_model():
     sel = get("adaptive", adaptive_beta=True).select(ctx, 3)
     errs = sel.diagnostics["beta_errors"]
     assert sel.diagnostics["beta"] in errs and errs[sel.diagnostics["beta"]] == min(errs.values())
-    expected = AdaptiveStrategy.combine(AdaptiveStrategy.components(ctx), sel.diagnostics["beta"])
+    expected = Adaptive.combine(Adaptive.components(ctx), sel.diagnostics["beta"])
     assert sorted(sel.indices.tolist()) == sorted((15 + np.argsort(-expected, kind="stable")[:3]).tolist())
 
 
@@ -288,10 +288,10 @@ def test_adaptive_beta_in_a_tfidf_session_retrains_on_the_models_own_inputs(smal
     width = ctx.model_inputs.shape[1]
     assert all(f["sparse"] and f["shape"] == (40 + 8, width) and not f["early_stopping"] for f in retrains)
     # the errors of two betas, recomputed by hand on the TF-IDF rows
-    comps = AdaptiveStrategy.components(ctx)
+    comps = Adaptive.components(ctx)
     ystar = ctx.mean_proba() > 0.5
     for beta in (0.0, diag["beta"]):
-        picks = top_n(AdaptiveStrategy.combine(comps, beta), 8)
+        picks = top_n(Adaptive.combine(comps, beta), 8)
         copy = pending.model.clone().set_params(early_stopping=False)
         rows = np.concatenate([ctx.labeled, ctx.unlabeled[picks]])
         copy.fit(ctx.model_inputs[rows], np.concatenate([ctx.y_labeled, ystar[picks]]).astype(np.uint8))
@@ -352,14 +352,14 @@ def test_audi_radius_quantile_parameter():
 
 
 def test_audi_blocked_walk_matches_a_naive_walk():
-    from mlal_core.strategies.label_aware import AUDIStrategy
+    from mlal_core.strategies.label_aware import AUDI
 
     rng = np.random.default_rng(0)
     Z = rng.normal(size=(700, 3)).astype(np.float32)
     Z[100:150] = Z[0]  # a clump of duplicates
     ranked = rng.permutation(700)
     for r in (0.0, 0.3, 1.0):
-        picked, _, _, skipped, _ = AUDIStrategy()._greedy(Z, ranked, 40, r)
+        picked, _, _, skipped, _ = AUDI()._greedy(Z, ranked, 40, r)
         naive = []
         for i in ranked:
             if len(naive) == 40:
@@ -435,9 +435,9 @@ def test_cvirs_rank_score_by_hand():
     # margins |2p - 1|: label 0 (0, 0.6, 0.8) -> ranks 1, 2, 3; label 1 (0.1, 0.2, 0.9) -> ranks 1, 2, 3
     # s = sum_j (N - r) / (K (N - 1)) = (2 + 2)/4, (1 + 1)/4, 0
     pbar = np.array([[0.5, 0.55], [0.8, 0.6], [0.1, 0.95]])
-    np.testing.assert_allclose(CVIRSStrategy.rank_score(pbar), [1.0, 0.5, 0.0])
+    np.testing.assert_allclose(CVIRS.rank_score(pbar), [1.0, 0.5, 0.0])
     # ties share the average rank
-    np.testing.assert_allclose(CVIRSStrategy.rank_score(np.array([[0.5, 0.5], [0.5, 0.5], [0.9, 0.9]])), [0.75, 0.75, 0.0])
+    np.testing.assert_allclose(CVIRS.rank_score(np.array([[0.5, 0.5], [0.5, 0.5], [0.9, 0.9]])), [0.75, 0.75, 0.0])
 
 
 def test_cvirs_score_by_hand():

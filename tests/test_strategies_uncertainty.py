@@ -8,7 +8,7 @@ import pytest
 from mlal_core.errors import ConfigError
 from mlal_core.strategies import QueryContext, get, info
 from mlal_core.strategies._common import binary_entropy
-from mlal_core.strategies.uncertainty import BEALStrategy
+from mlal_core.strategies.uncertainty import BEAL
 
 H01 = 0.4689955935892812  # H(0.1) = -0.1 log2 0.1 - 0.9 log2 0.9
 
@@ -134,7 +134,7 @@ def test_beal_expected_confidence_by_hand():
 
 
 def test_beal_relevance_function():
-    np.testing.assert_allclose(BEALStrategy.relevance(np.array([0.0, 0.5, 1.0])), [0.0, np.sqrt(2) - 1, 1.0])
+    np.testing.assert_allclose(BEAL.relevance(np.array([0.0, 0.5, 1.0])), [0.0, np.sqrt(2) - 1, 1.0])
 
 
 def test_beal_deterministic_parameter():

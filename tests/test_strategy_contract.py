@@ -345,3 +345,36 @@ def test_context_counts_rows_with_shape_for_sparse_and_token_inputs():
             QueryContext(labeled=labeled, unlabeled=unlabeled, y_labeled=Y[labeled], proba_samples=P, **{field: bad})
     with pytest.raises(ConfigError, match="model_inputs must be a 2-D array or a scipy sparse matrix"):
         QueryContext(labeled=labeled, unlabeled=unlabeled, y_labeled=Y[labeled], proba_samples=P, model_inputs=[[0]] * 60)
+
+
+# ------------------------------------------------------------------------ a user's score-based strategy
+def test_user_score_based_strategy_needs_only_score():
+    from mlal_core.strategies import Param
+
+    class Margin(ScoreBasedStrategy):
+        name = "test_margin"
+        reason = "smallest mean margin"
+        PARAMS = (Param("scale", 1.0, "multiplies the margin", low=0.0, high=2.0),)
+
+        def __init__(self, *, scale: float = 1.0) -> None:
+            self.scale = scale
+            self._validate_params()
+
+        def score(self, ctx):
+            return -self.scale * np.abs(ctx.mean_proba() - 0.5).mean(axis=1)
+
+    Y, P, X, _texts, labeled, unlabeled = scenario(5, 40, 8, 5)
+    ctx = QueryContext(labeled=labeled, unlabeled=unlabeled, y_labeled=Y[labeled], proba_samples=P)
+    want = -np.abs(P[:, unlabeled].mean(axis=0) - 0.5).mean(axis=1)
+    sel = Margin().select(ctx, 4)
+    assert sel.indices.tolist() == unlabeled[top_n(want, 4)].tolist()
+    np.testing.assert_allclose(sel.scores, want)
+    assert sel.details["reason"].eq("smallest mean margin").all() and sel.diagnostics["n_candidates"] == len(unlabeled)
+    with pytest.raises(ConfigError, match=r"scale must be a number in \[0, 2\]; got 3"):
+        Margin(scale=3)
+
+    class Nothing(ScoreBasedStrategy):
+        name = "test_nothing"
+
+    with pytest.raises(NotImplementedError, match="score"):
+        Nothing().select(ctx, 2)

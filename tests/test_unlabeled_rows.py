@@ -87,7 +87,7 @@ Y_EMPTY = np.array([[1, 1, 0],
 
 @pytest.mark.parametrize("as_type", [lambda y: y, lambda y: y.astype(bool), sp.csr_matrix])
 def test_statistics_with_empty_rows_are_hand_computed(as_type):
-    s = stats.label_summary(as_type(Y_EMPTY))
+    s = correlation.label_summary(as_type(Y_EMPTY))
     assert s["n_samples"] == 6 and s["n_samples_without_label"] == 3 and s["labels_present"] == 3
     assert s["label_cardinality"] == pytest.approx(5 / 6)
     assert s["label_density"] == pytest.approx(5 / 18)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +24,8 @@ from streamlit.errors import StreamlitAPIException
 
 from mlal_core import paths
 from mlal_core.errors import MLALError
-from mlal_core.session.loop import ActiveLearningSession, PendingRound
+from mlal_core.session.loop import ActiveLearningSession
+from mlal_core.session.records import PendingRound
 from mlal_core.session.store import SessionStore
 from mlal_core.session.worker import FeatureWorker, SessionWorker, WorkerStatus
 
@@ -52,12 +54,12 @@ def get_session() -> ActiveLearningSession | None:
 
 
 def set_session(session: ActiveLearningSession | None) -> None:
-    if session is not None and getattr(session, "_ui_lock", None) is None:
-        session._ui_lock = threading.Lock()
+    """Make ``session`` the one the user works on (None: none); a worker of another session stops
+    after its round."""
     if session is not None:  # keep the last rounds' model state, so the inspector need not retrain it
-        from mlal_core.inspection import round_history as mlal_inspect
+        from mlal_core.inspection import round_history
 
-        mlal_inspect.keep_contexts(session)
+        round_history.keep_contexts(session)
     worker = st.session_state.get(WORKER_KEY)
     if worker is not None and worker.session is not session:
         worker.stop_after_round()  # the round in progress still completes and is stored
@@ -65,14 +67,20 @@ def set_session(session: ActiveLearningSession | None) -> None:
     st.session_state[SESSION_KEY] = session
 
 
+#: one lock per session object (weak keys: a session that is dropped takes its lock with it)
+_SESSION_LOCKS: weakref.WeakKeyDictionary[ActiveLearningSession, threading.Lock] = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
 def session_lock(session: ActiveLearningSession) -> threading.Lock:
     """Held while a round trains / commits. Streamlit starts a new script thread when the user
     interacts during a long run and lets the old one finish its work, so two threads could otherwise
     step the same session at once."""
-    lock = getattr(session, "_ui_lock", None)
-    if lock is None:
-        lock = session._ui_lock = threading.Lock()
-    return lock
+    with _LOCKS_LOCK:
+        lock = _SESSION_LOCKS.get(session)
+        if lock is None:
+            lock = _SESSION_LOCKS[session] = threading.Lock()
+        return lock
 
 
 def wait_for_round(session: ActiveLearningSession, timeout_s: float = 3600) -> bool:

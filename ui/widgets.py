@@ -92,8 +92,8 @@ def is_kept(key: str) -> bool:
 
 
 def param_input(param, key: str, container=st):
-    """A widget for one strategy hyperparameter (``registry.Param``); returns its value (kept across
-    strategy switches, see ``kept``).
+    """A widget for one strategy hyperparameter (its ``mlal_core.validation.Param`` declaration);
+    returns its value (kept across strategy switches, see ``kept``).
 
     Booleans -> checkbox; choices -> select box; numbers -> number input within ``[low, high]``;
     a ``None`` default -> an empty input that means "the strategy's automatic choice"."""

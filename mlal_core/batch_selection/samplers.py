@@ -21,23 +21,26 @@ One interface for every trainer in ``mlal_core.models``:
 * ``prediction_window()`` (samplers that keep predictions): the (T, n, K) predictions the next
   probabilities are computed from, oldest first.
 
-Samplers are scikit-learn estimators: parameters stored as given, ``get_params`` / ``set_params`` /
-``sklearn.base.clone`` work, ``_validate_params`` runs in ``__init__`` and ``reset``.
+Samplers are scikit-learn estimators: parameters declared once in the class's ``PARAMS`` (a tuple
+of :class:`~mlal_core.validation.Param`), taken as keyword-only ``__init__`` arguments with the same
+defaults and stored as given; ``get_params`` / ``set_params`` / ``sklearn.base.clone`` work,
+``_validate_params`` checks the stored values against ``PARAMS`` in ``__init__`` and ``reset``.
 ``make_sampler(name, **params)`` builds one by registry name; ``available_samplers()`` lists them and
 ``sampler_parameters(name)`` gives a sampler's parameters with their defaults.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections import deque
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
 from ..errors import ConfigError, unknown_name_error
 from ..scoring import binary_entropy
+from ..validation import Interval, Param, check_params
 
 _EPS = 1e-12
 
@@ -146,17 +149,17 @@ def _label_stats(Y: np.ndarray):
     return Y, counts
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+# ----------------------------------------------------------------------------- parameters
+_WARMUP = Param("warmup", 5, "epochs of random batches before the sampler's probabilities are used (paper: 5)",
+                constraint=Interval(0, None, integer=True))
+_KEEP_MATRICES = Param("keep_matrices", True, "keep U and C per epoch in history (False: only p, w, s)")
+_S0 = Param("s0", 100.0, "initial selection pressure of Eq. 11: the most uncertain row is s0 times as likely "
+            "as the least; 1 = uniform (paper: 100)", constraint=Interval(1.0, None))
 
 
-def _is_number(x) -> bool:
-    return (isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
-            and math.isfinite(float(x)))
-
-
-def _is_bool(x) -> bool:
-    return isinstance(x, (bool, np.bool_))
+def _window(minimum: int, why: str) -> Param:
+    return Param("window", 5, f"T, the recent predictions per row and label ({why}; paper: 5)",
+                 constraint=Interval(minimum, None, integer=True))
 
 
 # ----------------------------------------------------------------------------- samplers
@@ -180,23 +183,17 @@ class BatchSampler(BaseEstimator):
     explanation = ""
     adaptive = True      # uses predictions (warm-up with random batches)
     replacement = True   # after the warm-up: draws with replacement from P
+    PARAMS: ClassVar[tuple[Param, ...]] = (_WARMUP, _KEEP_MATRICES)
 
-    def __init__(self, warmup: int = 5, keep_matrices: bool = True):
+    def __init__(self, *, warmup: int = 5, keep_matrices: bool = True):
         self.warmup = warmup
         self.keep_matrices = keep_matrices
         self._validate_params()
 
     # -- parameters
-    def _need(self, cond: bool, msg: str) -> None:
-        if not cond:
-            raise ConfigError(f"Batch sampler {self.name!r}: {msg}")
-
     def _validate_params(self) -> None:
-        self._need(_is_int(self.warmup) and self.warmup >= 0,
-                   f"warmup must be an integer >= 0 (epochs of random batches before the sampler's "
-                   f"probabilities are used; the paper uses 5), got {self.warmup!r}.")
-        self._need(_is_bool(self.keep_matrices),
-                   f"keep_matrices must be True or False (False keeps only p, w, s per epoch), got {self.keep_matrices!r}.")
+        """Check the stored parameters against ``PARAMS`` (raises ``ConfigError``)."""
+        check_params(self, self.PARAMS, prefix=f"Batch sampler {self.name!r}: ")
 
     # -- protocol
     def reset(self, n: int, n_labels: int, epochs: int, Y: np.ndarray | None = None) -> None:
@@ -263,8 +260,9 @@ class RandomSampler(BatchSampler):
     adaptive = False
     replacement = False
     warmup = 0
+    PARAMS: ClassVar[tuple[Param, ...]] = (_KEEP_MATRICES,)
 
-    def __init__(self, keep_matrices: bool = True):
+    def __init__(self, *, keep_matrices: bool = True):
         self.keep_matrices = keep_matrices
         self._validate_params()
 
@@ -279,8 +277,9 @@ class BalanceSampler(BatchSampler):
     name = "balance"
     display_name = "Balance"
     explanation = "Rows with rare labels are drawn more often: weight = mean inverse frequency of the row's labels."
+    PARAMS: ClassVar[tuple[Param, ...]] = (_WARMUP.with_default(0), _KEEP_MATRICES)
 
-    def __init__(self, warmup: int = 0, keep_matrices: bool = True):
+    def __init__(self, *, warmup: int = 0, keep_matrices: bool = True):
         super().__init__(warmup=warmup, keep_matrices=keep_matrices)
 
     def _weights(self, Y: np.ndarray) -> np.ndarray:
@@ -315,17 +314,8 @@ class _WindowSampler(BatchSampler):
 
     window: int | None = None
 
-    def _check_window(self, minimum: int, why: str) -> None:
-        self._need(_is_int(self.window) and self.window >= minimum,
-                   f"window must be an integer >= {minimum} ({why}; the paper uses T = 5), got {self.window!r}.")
-
-    def _check_s0(self) -> None:
-        self._need(_is_number(self.s0) and self.s0 >= 1,
-                   f"s0 must be a number >= 1 (the initial selection pressure: the most uncertain row is s0 "
-                   f"times as likely as the least; 1 = uniform; the paper uses 100), got {self.s0!r}.")
-
     def _reset_state(self) -> None:
-        self._window = deque(maxlen=None if self.window is None else int(self.window))
+        self._window: deque[np.ndarray] = deque(maxlen=None if self.window is None else int(self.window))
 
     def _update(self, epoch, proba, Y):
         self._window.append(proba.astype(np.float32))
@@ -345,16 +335,16 @@ class ActiveBiasSampler(_WindowSampler):
     name = "active_bias"
     display_name = "Active Bias"
     explanation = "Rows whose predictions varied most over the whole training history are drawn more often."
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        _WARMUP,
+        Param("smoothing", 1.0, "eps = smoothing x mean std is added to every row's score; 0 never draws rows "
+              "whose predictions did not move", constraint=Interval(0.0, None)),
+        _KEEP_MATRICES,
+    )
 
-    def __init__(self, warmup: int = 5, smoothing: float = 1.0, keep_matrices: bool = True):
+    def __init__(self, *, warmup: int = 5, smoothing: float = 1.0, keep_matrices: bool = True):
         self.smoothing = smoothing
         super().__init__(warmup=warmup, keep_matrices=keep_matrices)
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        self._need(_is_number(self.smoothing) and self.smoothing >= 0,
-                   f"smoothing must be a number >= 0 (eps = smoothing x mean std is added to every row's "
-                   f"score; 0 never draws rows whose predictions did not move), got {self.smoothing!r}.")
 
     def _compute(self, epoch, proba, Y):
         H = self.prediction_window()
@@ -391,16 +381,17 @@ class RecencyBiasSampler(_PressureSampler):
     name = "recency_bias"
     display_name = "Recency Bias"
     explanation = "Rows whose thresholded predictions flipped most in the recent window are drawn more often."
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        _window(1, "the number of recent predictions whose flips are counted"),
+        _S0,
+        _WARMUP,
+        _KEEP_MATRICES,
+    )
 
-    def __init__(self, window: int = 5, s0: float = 100.0, warmup: int = 5, keep_matrices: bool = True):
+    def __init__(self, *, window: int = 5, s0: float = 100.0, warmup: int = 5, keep_matrices: bool = True):
         self.window = window
         self.s0 = s0
         super().__init__(warmup=warmup, keep_matrices=keep_matrices)
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        self._check_window(1, "the number of recent predictions whose flips are counted")
-        self._check_s0()
 
     def _score(self, proba, Y):
         H = self.prediction_window()
@@ -419,14 +410,11 @@ class HardImbalanceSampler(_PressureSampler):
     display_name = "Hard Imbalance"
     explanation = "Rows with a high loss on rare (imbalanced) labels are drawn more often."
     window = 1
+    PARAMS: ClassVar[tuple[Param, ...]] = (_S0, _WARMUP, _KEEP_MATRICES)
 
-    def __init__(self, s0: float = 100.0, warmup: int = 5, keep_matrices: bool = True):
+    def __init__(self, *, s0: float = 100.0, warmup: int = 5, keep_matrices: bool = True):
         self.s0 = s0
         super().__init__(warmup=warmup, keep_matrices=keep_matrices)
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        self._check_s0()
 
     def _score(self, proba, Y):
         Y, counts = _label_stats(Y)
@@ -479,7 +467,19 @@ class UncertaintySampler(_PressureSampler):
                    "labels' uncertainties go together (mutual information), are drawn more often; "
                    "the preference fades to uniform over training.")
 
-    def __init__(self, window: int = 5, lambda1: float = 0.5, tau: int = 10, s0: float = 100.0,
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        _window(2, "Eq. 4 needs at least two predictions to measure a fluctuation"),
+        Param("lambda1", 0.5, "weight of the fluctuation d against the entropy e in Eq. 5 (paper: 0.5)",
+              low=0.0, high=1.0),
+        Param("tau", 10, "bins of width 1/tau for the mutual information of Eq. 6 (paper: 10)",
+              constraint=Interval(2, None, integer=True)),
+        _S0,
+        _WARMUP,
+        Param("use_correlation", True, "weight U by C (the paper, Eq. 7) or use C = identity (the released code)"),
+        _KEEP_MATRICES,
+    )
+
+    def __init__(self, *, window: int = 5, lambda1: float = 0.5, tau: int = 10, s0: float = 100.0,
                  warmup: int = 5, use_correlation: bool = True, keep_matrices: bool = True):
         self.window = window
         self.lambda1 = lambda1
@@ -487,20 +487,6 @@ class UncertaintySampler(_PressureSampler):
         self.s0 = s0
         self.use_correlation = use_correlation
         super().__init__(warmup=warmup, keep_matrices=keep_matrices)
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        self._check_window(2, "Eq. 4 needs at least two predictions to measure a fluctuation")
-        self._need(_is_number(self.lambda1) and 0.0 <= self.lambda1 <= 1.0,
-                   f"lambda1 must be a number in [0, 1] (the weight of the fluctuation d against the entropy "
-                   f"e in Eq. 5; the paper uses 0.5), got {self.lambda1!r}.")
-        self._need(_is_int(self.tau) and self.tau >= 2,
-                   f"tau must be an integer >= 2 (bins of width 1/tau for the mutual information of Eq. 6; "
-                   f"the paper uses 10), got {self.tau!r}.")
-        self._check_s0()
-        self._need(_is_bool(self.use_correlation),
-                   f"use_correlation must be True (the paper, Eq. 7) or False (C = identity, the released "
-                   f"code), got {self.use_correlation!r}.")
 
     def uncertainty_matrix(self) -> np.ndarray:
         """U (n, K) of Eq. 5 from the current prediction window (what the next ``_compute`` uses)."""
@@ -553,5 +539,4 @@ def sampler_parameters(name: str) -> dict:
     key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
     if key not in SAMPLERS:
         raise unknown_name_error("batch sampler", str(name), SAMPLERS)
-    sig = inspect.signature(SAMPLERS[key].__init__)
-    return {k: p.default for k, p in sig.parameters.items() if k != "self"}
+    return {p.name: p.default for p in SAMPLERS[key].PARAMS}

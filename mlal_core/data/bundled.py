@@ -62,6 +62,8 @@ def _read_split(path: Path, kind: str, label_names: list[str], n_features: int |
     if kind == "text":
         texts = table.column("text").to_pylist()
         return Split(Y=Y, texts=texts)
+    if n_features is None:
+        raise DataValidationError(f"{path.parent}/meta.json: a tabular dataset must give n_features.")
     cols = [f"f{i}" for i in range(n_features)]
     present = set(table.column_names)
     missing = [c for c in cols if c not in present]

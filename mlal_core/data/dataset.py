@@ -78,16 +78,21 @@ class Split:
 def concat_splits(parts: Sequence[Split]) -> Split:
     """Rows of several splits stacked in order (same label space and kind)."""
     Y = np.concatenate([p.Y for p in parts], axis=0)
-    texts = None
+    texts: list[str] | None = None
     if parts and parts[0].texts is not None:
-        texts = [t for p in parts for t in p.texts]
+        texts = []
+        for p in parts:
+            if p.texts is None:
+                raise DataValidationError("concat_splits: the first split holds texts and a later one does not; "
+                                          "pass splits of the same kind.")
+            texts.extend(p.texts)
     X = None
     if parts and parts[0].X is not None:
         X = np.concatenate([p.X for p in parts], axis=0)
     return Split(Y=Y, texts=texts, X=X)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MultiLabelDataset:
     """A multi-label dataset with train / valid / test splits over one label space.
 
@@ -127,6 +132,7 @@ class MultiLabelDataset:
 
     @property
     def n_labels(self) -> int:
+        """K, the number of labels (the columns of every split's ``Y``)."""
         return len(self.label_names)
 
     @property
@@ -136,6 +142,7 @@ class MultiLabelDataset:
 
     @property
     def splits(self) -> dict[str, Split]:
+        """``{"train": ..., "valid": ..., "test": ...}``, in that order."""
         return {s: getattr(self, s) for s in SPLIT_NAMES}
 
     def split(self, name: str) -> Split:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlal_core import stats
+from mlal_core import correlation, stats
 from mlal_core.data.dataset import SPLIT_NAMES, MultiLabelDataset, Split, concat_splits
 
 
-def _split_summary(split: Split, words: np.ndarray | None = None) -> dict:
-    out = stats.label_summary(split.Y)
+def _split_summary(split: Split) -> dict:
+    """The label statistics of one split, plus ``avg_words`` (text) or ``n_features`` (tabular)."""
+    out = correlation.label_summary(split.Y)
     if split.texts is not None:
+        words = np.fromiter((len(t.split()) for t in split.texts), dtype=np.int64)
         out["avg_words"] = float(words.mean()) if words.size else float("nan")
     if split.X is not None:
         out["n_features"] = int(split.X.shape[1])
@@ -36,11 +38,9 @@ def describe(ds: MultiLabelDataset) -> dict:
 
     Values are unrounded floats; an empty split gives ``nan`` where a mean is undefined.
     """
-    words = {s: (np.fromiter((len(t.split()) for t in ds.split(s).texts), dtype=np.int64)
-                 if ds.kind == "text" else None) for s in SPLIT_NAMES}
-    per_split = {s: _split_summary(ds.split(s), words[s]) for s in SPLIT_NAMES}
+    per_split = {s: _split_summary(ds.split(s)) for s in SPLIT_NAMES}
     whole = concat_splits([ds.split(s) for s in SPLIT_NAMES])
-    overall = _split_summary(whole, np.concatenate([words[s] for s in SPLIT_NAMES]) if ds.kind == "text" else None)
+    overall = _split_summary(whole)
     counts = pd.DataFrame({s: stats.label_counts(ds.split(s).Y) for s in SPLIT_NAMES}, index=list(ds.label_names))
     counts["all"] = counts[list(SPLIT_NAMES)].sum(axis=1)
     counts["IRLbl"] = stats.irlbl(ds.train.Y)

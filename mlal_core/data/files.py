@@ -74,9 +74,7 @@ def _validation_error(problems: list[str], hint: str | None = None) -> DataValid
         msg = f"{len(problems)} problems with the data:\n" + "\n".join(f"- {p}" for p in problems)
     if hint:
         msg += "\n" + hint
-    err = DataValidationError(msg)
-    err.problems = list(problems)
-    return err
+    return DataValidationError(msg, problems)
 
 
 def _invalid(message: str) -> DataValidationError:
@@ -249,11 +247,11 @@ def load_file(
         raw = path.getvalue() if hasattr(path, "getvalue") else path.read()
         if isinstance(raw, str):
             raw = raw.encode("utf-8")
-        fname = filename or getattr(path, "name", None)
-        if not fname:
+        given_name = filename or getattr(path, "name", None)
+        if not given_name:
             raise ConfigError("The file object has no name; pass filename=... (for its extension).")
         data, size = bytes(raw), len(raw)
-        fname = os.path.basename(str(fname))
+        fname = os.path.basename(str(given_name))
     else:
         raise ConfigError(f"load_file takes a path, an uploaded file or bytes; got {type(path).__name__}.")
 
@@ -360,7 +358,8 @@ def _infer_delimiter(strings: list[str], positions: list[int], list_labels: set[
     )
 
 
-def _parse_label_column(series: pd.Series, delimiter: str | None, column: str, notes: list[str]):
+def _parse_label_column(series: pd.Series, delimiter: str | None, column: str,
+                        notes: list[str]) -> tuple[list[list[str] | None], list[str]]:
     """Return (list of label lists, problems). Infers the delimiter of string values when None."""
     values = series.to_numpy(dtype=object)
     problems: list[str] = []
@@ -419,6 +418,214 @@ def _parse_label_column(series: pd.Series, delimiter: str | None, column: str, n
     return parsed, problems
 
 
+# --------------------------------------------------------------------------- the steps of from_dataframe
+
+def _check_arguments(df, labels_column: str | None, label_columns: list[str] | None,
+                     delimiter: str | None) -> None:
+    """Refuse arguments of the wrong kind or that contradict each other (:class:`ConfigError`)."""
+    if not isinstance(df, pd.DataFrame):
+        raise ConfigError(f"from_dataframe takes a pandas DataFrame; got {type(df).__name__}.")
+    if labels_column is not None and label_columns is not None:
+        raise ConfigError("Give either labels_column (one column of label lists) or label_columns "
+                          "(one 0/1 column per label), not both.")
+    if delimiter is not None and not isinstance(delimiter, str):
+        raise ConfigError(f"delimiter must be a string such as '|', ';' or ',' ('' for one label per value, "
+                          f"None to infer it); got {delimiter!r}.")
+
+
+def _did_you_mean(column: str, columns: list[str]) -> str:
+    """``" Did you mean 'x'?"`` for the column name closest to ``column``, else ``""``."""
+    close = difflib.get_close_matches(column, columns, n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _check_structure(n_rows: int, columns: list[str], found: str, text_column: str | None,
+                     min_rows: int) -> None:
+    """Refuse too few rows or a missing text column."""
+    if n_rows < min_rows:
+        raise _invalid(f"The data has {n_rows} rows; at least {min_rows} are needed "
+                       "to make train / valid / test splits.")
+    if text_column is not None and text_column not in columns:
+        raise _invalid(f"Text column {text_column!r} not found.{_did_you_mean(text_column, columns)} "
+                       f"Columns found: {found}. "
+                       "Pass text_column=... (or text_column=None for a table of numeric features).")
+
+
+def _check_indicator_columns(label_columns: list[str], columns: list[str], reserved: set[str],
+                             found: str) -> None:
+    """Refuse given 0/1 label columns that are missing, reserved, or none at all."""
+    missing = [c for c in label_columns if c not in columns]
+    if missing:
+        raise _invalid(f"Label column(s) not found: {', '.join(map(repr, missing))}. Columns found: {found}.")
+    clash = [c for c in label_columns if c in reserved]
+    if clash:
+        raise _invalid(f"Column(s) {', '.join(map(repr, clash))} cannot be both labels and the text/split column.")
+    if not label_columns:
+        raise _invalid("label_columns is empty: name at least one 0/1 label column.")
+
+
+def _check_labels_column(labels_column: str, columns: list[str], reserved: set[str], found: str) -> None:
+    """Refuse a given label-list column that is missing or reserved."""
+    if labels_column not in columns:
+        raise _invalid(f"Label column {labels_column!r} not found.{_did_you_mean(labels_column, columns)} "
+                       f"Columns found: {found}.")
+    if labels_column in reserved:
+        raise _invalid(f"Column {labels_column!r} cannot be both the labels and the text/split column.")
+
+
+def _detect_label_columns(df: pd.DataFrame, reserved: set[str], text_column: str | None, found: str,
+                          notes: list[str]) -> tuple[str | None, list[str] | None, str | None]:
+    """(labels_column, label_columns, hint) when neither was given: a conventionally named column,
+    else (text files only) every 0/1 column; ``hint`` says what was guessed, for any later error."""
+    columns = list(df.columns)
+    conventional = [c for c in columns if c.lower() in LABEL_COLUMN_NAMES and c not in reserved]
+    if conventional:
+        notes.append(f"Labels read from column {conventional[0]!r} (found by name).")
+        return conventional[0], None, None
+    if text_column is None:
+        raise _invalid("A table without a text column needs its labels named: pass labels_column=... or "
+                       f"label_columns=[...]. Columns found: {found}.")
+    candidates = [c for c in columns if c not in reserved]
+    label_columns = [c for c in candidates if _is_01_column(df[c])]
+    if not label_columns:
+        raise _invalid("No label columns found: no column is called " + "/".join(LABEL_COLUMN_NAMES)
+                       + " and no column other than the text column holds only 0/1 values. Pass labels_column=... "
+                       f"(one column of label lists or delimited labels) or label_columns=[...]. Columns found: {found}.")
+    shown = ", ".join(map(repr, label_columns))
+    notes.append(f"Labels read from the 0/1 columns {shown} (auto-detected).")
+    skipped = [c for c in candidates if c not in label_columns]
+    hint = (f"Labels were auto-detected as the 0/1 columns {shown}"
+            + (f"; ignored (not only 0/1): {', '.join(map(repr, skipped))}" if skipped else "")
+            + ". Pass label_columns=[...] to choose them.")
+    return None, label_columns, hint
+
+
+def _text_inputs(df: pd.DataFrame, text_column: str, others: list[str], problems: list[str],
+                 notes: list[str]) -> list[str]:
+    """The texts of ``text_column`` (a missing cell is ``""``); empty texts are a problem."""
+    texts = ["" if _is_missing(v) else str(v) for v in df[text_column].to_numpy(dtype=object)]
+    empty = [i for i, t in enumerate(texts) if not t.strip()]
+    if empty:
+        problems.append(f"Empty text in column {text_column!r} in {_rows(empty)}.")
+    if others:
+        notes.append(f"Columns ignored: {', '.join(map(repr, others))}.")
+    return texts
+
+
+def _feature_inputs(df: pd.DataFrame, feature_names: list[str], found: str,
+                    problems: list[str]) -> np.ndarray | None:
+    """The float32 feature matrix of a table without text, or None (and a problem) when unusable."""
+    non_numeric = [c for c in feature_names if not pd.api.types.is_numeric_dtype(df[c].dtype)]
+    if non_numeric:
+        problems.append(f"Feature column(s) {', '.join(map(repr, non_numeric[:_SHOW]))} are not numeric "
+                        "(a table without a text column uses every other column as a feature).")
+        return None
+    if not feature_names:
+        problems.append(f"No feature columns: a table without a text column needs numeric feature columns. Columns found: {found}.")
+        return None
+    X = df[feature_names].to_numpy(dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad.size:
+        problems.append(f"Missing or non-finite feature values in {_rows(bad)}.")
+    return X
+
+
+def _indicator_labels(df: pd.DataFrame, label_columns: list[str], problems: list[str],
+                      hint: str | None) -> tuple[np.ndarray, list[str]]:
+    """(Y, labels with no positive) from one 0/1 column per label; values other than 0/1 raise now."""
+    Y = np.zeros((len(df), len(label_columns)), dtype=np.uint8)
+    value_problems = []
+    for j, c in enumerate(label_columns):
+        vec, bad, vals = _as_01(df[c])
+        if vec is None:
+            shown = ", ".join(vals[:5])
+            value_problems.append(f"Label column {c!r} holds values other than 0/1: {shown} in {_rows(bad)}.")
+        else:
+            Y[:, j] = vec
+    if value_problems:
+        raise _validation_error(problems + value_problems, hint)
+    no_pos = [c for j, c in enumerate(label_columns) if Y[:, j].sum() == 0]
+    if no_pos:
+        problems.append(f"Label(s) with no positive example: {', '.join(map(repr, no_pos[:_SHOW]))}"
+                        f"{' (and more)' if len(no_pos) > _SHOW else ''}. Remove these columns or add examples.")
+    return Y, no_pos
+
+
+def _column_labels(df: pd.DataFrame, labels_column: str, delimiter: str | None, problems: list[str],
+                   notes: list[str]) -> tuple[np.ndarray, list[str]]:
+    """(Y, sorted label names) from one column of label lists or delimited strings; problems raise now."""
+    parsed, parse_problems = _parse_label_column(df[labels_column], delimiter, labels_column, notes)
+    problems += parse_problems
+    if parse_problems:
+        raise _validation_error(problems)
+    label_names = sorted({lab for row in parsed if row for lab in row})
+    if not label_names:
+        raise _validation_error(problems + [f"Label column {labels_column!r} holds no label at all."])
+    index = {lab: j for j, lab in enumerate(label_names)}
+    Y = np.zeros((len(df), len(label_names)), dtype=np.uint8)
+    rows = np.fromiter((i for i, row in enumerate(parsed) if row for _ in row), dtype=np.int64)
+    cols = np.fromiter((index[lab] for row in parsed if row for lab in row), dtype=np.int64)
+    Y[rows, cols] = 1
+    return Y, label_names
+
+
+def _check_label_matrix(Y: np.ndarray, label_names: list[str], no_pos: list[str], allow_unlabeled: bool,
+                        problems: list[str], notes: list[str]) -> None:
+    """Rows with no label (a problem unless ``allow_unlabeled``) and labels that never vary."""
+    unlabeled = np.flatnonzero(Y.sum(axis=1) == 0)
+    if unlabeled.size and not allow_unlabeled:
+        problems.append(f"No label in {_rows(unlabeled)}. Give every row a label, or keep such rows as negative "
+                        f"examples: tick {ALLOW_UNLABELED_LABEL!r} on the upload (allow_unlabeled=True in Python).")
+    elif unlabeled.size:
+        notes.append(f"{unlabeled.size} row{'s' if unlabeled.size != 1 else ''} with no label kept as negative "
+                     "examples (allow_unlabeled=True).")
+    if not (Y.shape[0] and Y.shape[1]) or no_pos:
+        return
+    constant = (Y.min(axis=0) == Y.max(axis=0))
+    if constant.all():
+        problems.append("Every label is constant (the same value in every row), so there is nothing to learn: "
+                        f"labels {', '.join(map(repr, label_names[:_SHOW]))}.")
+    elif constant.any():
+        always = ", ".join(repr(label_names[j]) for j in np.flatnonzero(constant))
+        notes.append(f"Label(s) present in every row: {always}.")
+
+
+def _read_split_column(df: pd.DataFrame, split_column: str, problems: list[str]) -> np.ndarray | None:
+    """Each row's split ("train" / "valid" / "test", aliases normalised), or None (and a problem)."""
+    raw = df[split_column].to_numpy(dtype=object)
+    norm = [SPLIT_ALIASES.get(str(v).strip().lower()) if not _is_missing(v) else None for v in raw]
+    bad = [i for i, s in enumerate(norm) if s is None]
+    if bad:
+        vals = sorted({_EMPTY if _is_missing(raw[i]) or not str(raw[i]).strip() else repr(str(raw[i])) for i in bad})
+        problems.append(f"Split column {split_column!r} holds values other than train/valid/test: "
+                        f"{', '.join(vals[:5])} in {_rows(bad)}.")
+        return None
+    split_of = np.asarray(norm, dtype=object)
+    if not (split_of == "train").any():
+        problems.append(f"Split column {split_column!r} has no 'train' row.")
+    return split_of
+
+
+def _splits_from_column(Y: np.ndarray, split_of: np.ndarray, fractions: tuple[float, float],
+                        random_state: int, notes: list[str]) -> tuple[dict[str, np.ndarray], bool]:
+    """(row positions per split, whether valid was carved) from the split column; a missing test or
+    valid split is carved from train by iterative stratification."""
+    valid_fraction, test_fraction = fractions
+    idx = {s: np.flatnonzero(split_of == s) for s in ("train", "valid", "test")}
+    if idx["test"].size == 0:
+        kept, carved = carve(Y[idx["train"]], test_fraction, random_state)
+        idx["train"], idx["test"] = idx["train"][kept], idx["train"][carved]
+        notes.append(f"No 'test' rows in the split column: {carved.size} test rows carved from train "
+                     f"(test_fraction={test_fraction} of train, iterative stratification, random_state={random_state}).")
+    if idx["valid"].size:
+        return idx, False
+    kept, carved = carve(Y[idx["train"]], valid_fraction, random_state)
+    idx["train"], idx["valid"] = idx["train"][kept], idx["train"][carved]
+    notes.append(f"No 'valid' rows in the split column: {carved.size} valid rows carved from train "
+                 f"(valid_fraction={valid_fraction} of train, iterative stratification, random_state={random_state}).")
+    return idx, True
+
+
 # --------------------------------------------------------------------------- the main entry
 
 def from_dataframe(
@@ -443,15 +650,47 @@ def from_dataframe(
     a label column and kept in column order for indicator columns. Rows keep their file order
     within each split. ``meta["notes"]`` says how the file was read (label format, delimiter,
     ignored columns, how the splits were made).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per sample.
+    text_column : str or None
+        The column of texts; None for a table whose other numeric columns are the features.
+    labels_column : str or None
+        One column holding each row's labels (a list or a delimited string).
+    label_columns : list of str or None
+        One 0/1 column per label (instead of ``labels_column``).
+    delimiter : str or None
+        Separator of the labels in ``labels_column``; None infers it, ``""`` never splits.
+    allow_unlabeled : bool
+        Keep rows with no label as negative examples instead of refusing them.
+    test_fraction, valid_fraction : float
+        Shares of the rows (or of train, when carved) for the test and valid splits.
+    random_state : int
+        Seed of the iterative stratification.
+    name : str or None
+        The dataset's name (default ``"uploaded"``).
+    split_column : str
+        The optional column of ``train`` / ``valid`` / ``test`` values.
+    min_rows : int
+        The fewest rows accepted.
+    source : dict or None
+        Where the rows came from (file name, format, size), kept in ``meta["source"]``.
+
+    Returns
+    -------
+    MultiLabelDataset
+        The train / valid / test splits with ``meta`` describing how they were read.
+
+    Raises
+    ------
+    ConfigError
+        Arguments of the wrong kind or that contradict each other.
+    DataValidationError
+        Every problem found in the data, listed in one message (and in ``problems``).
     """
-    if not isinstance(df, pd.DataFrame):
-        raise ConfigError(f"from_dataframe takes a pandas DataFrame; got {type(df).__name__}.")
-    if labels_column is not None and label_columns is not None:
-        raise ConfigError("Give either labels_column (one column of label lists) or label_columns "
-                          "(one 0/1 column per label), not both.")
-    if delimiter is not None and not isinstance(delimiter, str):
-        raise ConfigError(f"delimiter must be a string such as '|', ';' or ',' ('' for one label per value, "
-                          f"None to infer it); got {delimiter!r}.")
+    _check_arguments(df, labels_column, label_columns, delimiter)
     df = df.reset_index(drop=True)
     df.columns = [str(c) for c in df.columns]
     columns = list(df.columns)
@@ -459,173 +698,45 @@ def from_dataframe(
     notes: list[str] = []
     name = name or "uploaded"
 
-    # ---- structure
-    if len(df) < min_rows:
-        raise _invalid(f"The data has {len(df)} rows; at least {min_rows} are needed "
-                                 "to make train / valid / test splits.")
-    if text_column is not None and text_column not in columns:
-        close = difflib.get_close_matches(text_column, columns, n=1, cutoff=0.6)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise _invalid(f"Text column {text_column!r} not found.{hint} Columns found: {found}. "
-                                 "Pass text_column=... (or text_column=None for a table of numeric features).")
+    _check_structure(len(df), columns, found, text_column, min_rows)
     has_split = split_column in columns
     auto_hint = None  # said with any error when the label columns were guessed
     reserved = {c for c in (text_column, split_column if has_split else None) if c is not None}
-
     if label_columns is not None:
         label_columns = [str(c) for c in label_columns]
-        missing = [c for c in label_columns if c not in columns]
-        if missing:
-            raise _invalid(f"Label column(s) not found: {', '.join(map(repr, missing))}. Columns found: {found}.")
-        clash = [c for c in label_columns if c in reserved]
-        if clash:
-            raise _invalid(f"Column(s) {', '.join(map(repr, clash))} cannot be both labels and the text/split column.")
-        if not label_columns:
-            raise _invalid("label_columns is empty: name at least one 0/1 label column.")
+        _check_indicator_columns(label_columns, columns, reserved, found)
     elif labels_column is not None:
-        if labels_column not in columns:
-            close = difflib.get_close_matches(labels_column, columns, n=1, cutoff=0.6)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise _invalid(f"Label column {labels_column!r} not found.{hint} Columns found: {found}.")
-        if labels_column in reserved:
-            raise _invalid(f"Column {labels_column!r} cannot be both the labels and the text/split column.")
+        _check_labels_column(labels_column, columns, reserved, found)
     else:
-        conventional = [c for c in columns if c.lower() in LABEL_COLUMN_NAMES and c not in reserved]
-        candidates = [c for c in columns if c not in reserved]
-        if conventional:
-            labels_column = conventional[0]
-            notes.append(f"Labels read from column {labels_column!r} (found by name).")
-        elif text_column is None:
-            raise _invalid("A table without a text column needs its labels named: pass labels_column=... or "
-                f"label_columns=[...]. Columns found: {found}.")
-        else:
-            label_columns = [c for c in candidates if _is_01_column(df[c])]
-            if not label_columns:
-                raise _invalid("No label columns found: no column is called " + "/".join(LABEL_COLUMN_NAMES)
-                    + " and no column other than the text column holds only 0/1 values. Pass labels_column=... "
-                    f"(one column of label lists or delimited labels) or label_columns=[...]. Columns found: {found}.")
-            notes.append(f"Labels read from the 0/1 columns {', '.join(map(repr, label_columns))} (auto-detected).")
-            skipped = [c for c in candidates if c not in label_columns]
-            auto_hint = (f"Labels were auto-detected as the 0/1 columns {', '.join(map(repr, label_columns))}"
-                         + (f"; ignored (not only 0/1): {', '.join(map(repr, skipped))}" if skipped else "")
-                         + ". Pass label_columns=[...] to choose them.")
+        labels_column, label_columns, auto_hint = _detect_label_columns(df, reserved, text_column, found, notes)
 
     problems: list[str] = []
     label_set = set(label_columns) if label_columns is not None else {labels_column}
     others = [c for c in columns if c not in reserved and c not in label_set]
+    texts = _text_inputs(df, text_column, others, problems, notes) if text_column is not None else None
+    X = _feature_inputs(df, others, found, problems) if text_column is None else None
 
-    # ---- texts or features
-    texts = X = None
-    feature_names: list[str] = []
-    if text_column is not None:
-        raw = df[text_column].to_numpy(dtype=object)
-        texts = ["" if _is_missing(v) else str(v) for v in raw]
-        empty = [i for i, t in enumerate(texts) if not t.strip()]
-        if empty:
-            problems.append(f"Empty text in column {text_column!r} in {_rows(empty)}.")
-        if others:
-            notes.append(f"Columns ignored: {', '.join(map(repr, others))}.")
-    else:
-        feature_names = others
-        non_numeric = [c for c in feature_names if not pd.api.types.is_numeric_dtype(df[c].dtype)]
-        if non_numeric:
-            problems.append(f"Feature column(s) {', '.join(map(repr, non_numeric[:_SHOW]))} are not numeric "
-                            "(a table without a text column uses every other column as a feature).")
-        elif not feature_names:
-            problems.append(f"No feature columns: a table without a text column needs numeric feature columns. Columns found: {found}.")
-        else:
-            X = df[feature_names].to_numpy(dtype=np.float32)
-            bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
-            if bad.size:
-                problems.append(f"Missing or non-finite feature values in {_rows(bad)}.")
-
-    # ---- labels
     no_pos: list[str] = []
     if label_columns is not None:
-        label_format = "indicator columns"
-        label_names = list(label_columns)
-        Y = np.zeros((len(df), len(label_names)), dtype=np.uint8)
-        value_problems = []
-        for j, c in enumerate(label_names):
-            vec, bad, vals = _as_01(df[c])
-            if bad:
-                shown = ", ".join(vals[:5])
-                value_problems.append(f"Label column {c!r} holds values other than 0/1: {shown} in {_rows(bad)}.")
-            else:
-                Y[:, j] = vec
-        if value_problems:
-            raise _validation_error(problems + value_problems, auto_hint)
-        no_pos = [c for j, c in enumerate(label_names) if Y[:, j].sum() == 0]
-        if no_pos:
-            problems.append(f"Label(s) with no positive example: {', '.join(map(repr, no_pos[:_SHOW]))}"
-                            f"{' (and more)' if len(no_pos) > _SHOW else ''}. Remove these columns or add examples.")
+        label_format, label_names = "indicator columns", list(label_columns)
+        Y, no_pos = _indicator_labels(df, label_names, problems, auto_hint)
     else:
+        assert labels_column is not None  # given, or found by _detect_label_columns
         label_format = "label column"
-        parsed, parse_problems = _parse_label_column(df[labels_column], delimiter, labels_column, notes)
-        problems += parse_problems
-        if parse_problems:
-            raise _validation_error(problems)
-        label_names = sorted({lab for row in parsed for lab in row})
-        if not label_names:
-            raise _validation_error(problems + [f"Label column {labels_column!r} holds no label at all."])
-        index = {lab: j for j, lab in enumerate(label_names)}
-        Y = np.zeros((len(df), len(label_names)), dtype=np.uint8)
-        rows = np.fromiter((i for i, row in enumerate(parsed) for _ in row), dtype=np.int64)
-        cols = np.fromiter((index[lab] for row in parsed for lab in row), dtype=np.int64)
-        Y[rows, cols] = 1
+        Y, label_names = _column_labels(df, labels_column, delimiter, problems, notes)
+    _check_label_matrix(Y, label_names, no_pos, allow_unlabeled, problems, notes)
 
-    unlabeled = np.flatnonzero(Y.sum(axis=1) == 0)
-    if unlabeled.size and not allow_unlabeled:
-        problems.append(f"No label in {_rows(unlabeled)}. Give every row a label, or keep such rows as negative "
-                        f"examples: tick {ALLOW_UNLABELED_LABEL!r} on the upload (allow_unlabeled=True in Python).")
-    elif unlabeled.size:
-        notes.append(f"{unlabeled.size} row{'s' if unlabeled.size != 1 else ''} with no label kept as negative "
-                     "examples (allow_unlabeled=True).")
-    if Y.shape[0] and Y.shape[1] and not no_pos:
-        constant = (Y.min(axis=0) == Y.max(axis=0))
-        if constant.all():
-            problems.append("Every label is constant (the same value in every row), so there is nothing to learn: "
-                            f"labels {', '.join(map(repr, label_names[:_SHOW]))}.")
-        elif constant.any():
-            always = ", ".join(repr(label_names[j]) for j in np.flatnonzero(constant))
-            notes.append(f"Label(s) present in every row: {always}.")
-
-    # ---- splits
-    split_of = None
-    if has_split:
-        raw = df[split_column].to_numpy(dtype=object)
-        norm = [SPLIT_ALIASES.get(str(v).strip().lower()) if not _is_missing(v) else None for v in raw]
-        bad = [i for i, s in enumerate(norm) if s is None]
-        if bad:
-            vals = sorted({_EMPTY if _is_missing(raw[i]) or not str(raw[i]).strip() else repr(str(raw[i])) for i in bad})
-            problems.append(f"Split column {split_column!r} holds values other than train/valid/test: "
-                            f"{', '.join(vals[:5])} in {_rows(bad)}.")
-        else:
-            split_of = np.asarray(norm, dtype=object)
-            if not (split_of == "train").any():
-                problems.append(f"Split column {split_column!r} has no 'train' row.")
+    split_of = _read_split_column(df, split_column, problems) if has_split else None
     if problems:
         raise _validation_error(problems, auto_hint)
 
-    valid_carved = True
     if split_of is not None:
-        idx = {s: np.flatnonzero(split_of == s) for s in ("train", "valid", "test")}
-        if idx["test"].size == 0:
-            kept, carved = carve(Y[idx["train"]], test_fraction, random_state)
-            idx["train"], idx["test"] = idx["train"][kept], idx["train"][carved]
-            notes.append(f"No 'test' rows in the split column: {carved.size} test rows carved from train "
-                         f"(test_fraction={test_fraction} of train, iterative stratification, random_state={random_state}).")
-        if idx["valid"].size == 0:
-            kept, carved = carve(Y[idx["train"]], valid_fraction, random_state)
-            idx["train"], idx["valid"] = idx["train"][kept], idx["train"][carved]
-            notes.append(f"No 'valid' rows in the split column: {carved.size} valid rows carved from train "
-                         f"(valid_fraction={valid_fraction} of train, iterative stratification, random_state={random_state}).")
-        else:
-            valid_carved = False
+        idx, valid_carved = _splits_from_column(Y, split_of, (valid_fraction, test_fraction), random_state,
+                                                notes)
         split_note = f"from the {split_column!r} column"
     else:
         tr, va, te = train_valid_test(Y, valid_fraction, test_fraction, random_state)
-        idx = {"train": tr, "valid": va, "test": te}
+        idx, valid_carved = {"train": tr, "valid": va, "test": te}, True
         split_note = (f"iterative stratification of all rows, random_state={random_state}: "
                       f"train {1 - valid_fraction - test_fraction:.2f} / valid {valid_fraction:.2f} / test {test_fraction:.2f}")
         notes.append(f"Splits made by {split_note}.")
@@ -638,7 +749,7 @@ def from_dataframe(
     absent = [label_names[j] for j in np.flatnonzero(parts["train"].Y.sum(axis=0) == 0)]
     if absent:
         notes.append(f"Label(s) with no positive in the train split: {', '.join(map(repr, absent[:_SHOW]))}.")
-    meta = {
+    meta: dict = {
         "name": name,
         "description": f"User data{' from ' + repr(source['file']) if source else ''}: {len(df)} rows, {len(label_names)} labels.",
         "source": source or {"dataframe": True},
@@ -656,7 +767,7 @@ def from_dataframe(
         "notes": notes,
     }
     if X is not None:
-        meta["feature_names"] = feature_names
-        meta["n_features"] = len(feature_names)
+        meta["feature_names"] = others
+        meta["n_features"] = len(others)
     return MultiLabelDataset(name=name, kind=meta["format"], label_names=label_names, train=parts["train"],
                              valid=parts["valid"], test=parts["test"], meta=meta, valid_carved=valid_carved)

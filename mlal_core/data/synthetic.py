@@ -49,6 +49,7 @@ def make_synthetic(
     params = {"n_samples": n_samples, "n_features": n_features, "n_labels": n_labels, "avg_labels": avg_labels,
               "length": length, "allow_unlabeled": allow_unlabeled, "random_state": random_state}
     name = name or f"synthetic-n{n_samples}-d{n_features}-k{n_labels}-s{random_state}"
+    label_names = [f"label_{j}" for j in range(n_labels)]
     meta = {
         "name": name,
         "description": (f"Synthetic data from sklearn.datasets.make_multilabel_classification: {n_samples} samples, "
@@ -62,8 +63,8 @@ def make_synthetic(
                        f"{1 - valid_fraction - test_fraction:.2f} / valid {valid_fraction:.2f} / test {test_fraction:.2f}"),
         "n_features": n_features,
         "feature_names": [f"f{i}" for i in range(n_features)],
-        "label_names": [f"label_{j}" for j in range(n_labels)],
+        "label_names": list(label_names),
     }
-    return MultiLabelDataset(name=name, kind="tabular", label_names=meta["label_names"],
+    return MultiLabelDataset(name=name, kind="tabular", label_names=label_names,
                              train=whole.subset(tr), valid=whole.subset(va), test=whole.subset(te),
                              meta=meta, valid_carved=True)

@@ -42,11 +42,12 @@ from scipy import stats as sps
 
 from mlal_core import metrics
 from mlal_core.errors import ConfigError
+from mlal_core.metrics import METRIC_NAMES, metric_name
 from mlal_core.viz import learning_curves, per_round_bars_or_lines
 from mlal_core.viz._common import new_figure, require_columns
 
 __all__ = [
-    "METRIC_NAMES",
+    "METRIC_NAMES",  # the table of mlal_core.metrics, re-exported
     "aulc_per_run",
     "aulc_summary",
     "curve_summary",
@@ -54,6 +55,7 @@ __all__ = [
     "holm",
     "learning_curve_figure",
     "mean_ir_figure",
+    "metric_name",  # of mlal_core.metrics, re-exported
     "paired_test",
     "paired_tests",
     "pairwise_figure",
@@ -65,18 +67,6 @@ __all__ = [
 ]
 
 RUN = ("setting", "strategy", "seed")
-METRIC_NAMES = {
-    "micro_f1": "Micro-F1", "macro_f1": "Macro-F1", "p@1": "P@1", "p@3": "P@3", "p@5": "P@5",
-    "ndcg@1": "nDCG@1", "ndcg@3": "nDCG@3", "ndcg@5": "nDCG@5", "macro_auc": "Macro-AUC", "lrap": "LRAP",
-    "ranking_loss": "Ranking loss", "hamming_loss": "Hamming loss", "micro_f1_tuned": "Micro-F1 (tuned threshold)",
-    "macro_f1_tuned": "Macro-F1 (tuned threshold)", "mean_ir_selected": "MeanIR of the selected batch",
-    "hard_to_learn_count": "Hard-to-learn samples in the unlabelled pool",
-    "conflicting_count": "Conflicting samples in the unlabelled pool",
-}
-
-
-def metric_name(metric: str) -> str:
-    return METRIC_NAMES.get(metric, metric)
 
 
 def _order(values, order: Sequence[str] | None) -> list:
@@ -88,8 +78,22 @@ def _order(values, order: Sequence[str] | None) -> list:
 
 # ====================================================================== curves
 def curve_summary(rounds: pd.DataFrame, metric: str, *, by: str = "setting") -> pd.DataFrame:
-    """Mean, std (ddof 1) and count of ``metric`` over seeds at each labelled size, per
-    (``by``, strategy): columns ``by``, ``strategy``, ``n_labeled``, ``mean``, ``std``, ``n``."""
+    """Learning curves over seeds: mean, std and count of a metric at each labelled size.
+
+    Parameters
+    ----------
+    rounds : DataFrame
+        One row per (run, learning-curve point) with ``by``, ``strategy``, ``n_labeled`` and ``metric``.
+    metric : str
+        The metric column.
+    by : str
+        The column that names the setting a comparison is made within.
+
+    Returns
+    -------
+    DataFrame
+        Per (``by``, strategy, n_labeled): ``mean``, ``std`` (ddof 1) and ``n``.
+    """
     require_columns(rounds, [by, "strategy", "n_labeled", metric], "curve_summary")
     parts = []
     for setting, d in rounds.groupby(by, sort=False):
@@ -104,9 +108,31 @@ def curve_summary(rounds: pd.DataFrame, metric: str, *, by: str = "setting") -> 
 def learning_curve_figure(rounds: pd.DataFrame, metric: str = "micro_f1", *, setting=None, by: str = "setting",
                           strategy_order: Sequence[str] | None = None, reference: float | None = None,
                           x: str = "n_labeled", title: str | None = None) -> go.Figure:
-    """Learning curves of one setting (mean +- std over seeds per strategy); ``reference`` draws the
-    full-data score as a dashed horizontal line. ``x="labelled_fraction"`` plots against the
-    labelled fraction of the pool instead of the count."""
+    """Learning curves of one setting: mean +- std over seeds per strategy.
+
+    Parameters
+    ----------
+    rounds : DataFrame
+        The rounds frame (see the module docstring).
+    metric : str
+        The metric plotted; its name comes from :data:`mlal_core.metrics.METRIC_NAMES`.
+    setting : optional
+        The setting to plot (needed when the frame holds several).
+    by : str
+        The setting column.
+    strategy_order : sequence of str, optional
+        The strategies' order in the legend (the others follow).
+    reference : float, optional
+        The full-data score, drawn as a dashed horizontal line.
+    x : str
+        ``"n_labeled"`` (the count) or ``"labelled_fraction"`` (of the pool).
+    title : str, optional
+        Default: ``"<setting>: <metric> (mean ± std over seeds)"``.
+
+    Returns
+    -------
+    plotly Figure
+    """
     require_columns(rounds, [by, "strategy", x, metric], "learning_curve_figure")
     d = rounds
     if setting is not None:
@@ -132,8 +158,25 @@ def learning_curve_figure(rounds: pd.DataFrame, metric: str = "micro_f1", *, set
 
 # ====================================================================== AULC
 def aulc_per_run(rounds: pd.DataFrame, metric: str = "micro_f1", *, by: str = "setting") -> pd.DataFrame:
-    """One row per run: ``by``, strategy, seed, ``aulc`` (normalised area under ``metric`` vs
-    labelled size), ``first`` / ``last`` (the metric at the first and last point), ``n_points``."""
+    """The area under each run's learning curve (AULC).
+
+    Parameters
+    ----------
+    rounds : DataFrame
+        The rounds frame.
+    metric : str
+        The metric column.
+    by : str
+        The setting column.
+
+    Returns
+    -------
+    DataFrame
+        One row per run: ``by``, strategy, seed, ``aulc`` (trapezoidal area under ``metric`` against
+        the labelled size divided by the labelled-size range,
+        :func:`mlal_core.metrics.area_under_learning_curve`; NaN below two points), ``first`` /
+        ``last`` (the metric at the first and last point) and ``n_points``.
+    """
     require_columns(rounds, [by, "strategy", "seed", "n_labeled", metric], "aulc_per_run")
     rows = []
     for (setting, strategy, seed), d in rounds.groupby([by, "strategy", "seed"], sort=False):
@@ -150,9 +193,29 @@ def aulc_per_run(rounds: pd.DataFrame, metric: str = "micro_f1", *, by: str = "s
 
 def aulc_summary(per_run: pd.DataFrame, *, value: str = "aulc", by: str = "setting", baseline: str | None = None,
                  higher_is_better: bool = True, strategy_order: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per (``by``, strategy): ``mean``, ``std`` (ddof 1), ``n`` of ``value`` over seeds and ``rank``
-    (1 = best mean within the setting); with ``baseline``, ``diff_vs_baseline`` = mean - the
-    baseline's mean."""
+    """Summary over seeds of a per-run value (e.g. the AULC).
+
+    Parameters
+    ----------
+    per_run : DataFrame
+        One row per run with ``by``, ``strategy`` and ``value`` (:func:`aulc_per_run`).
+    value : str
+        The column summarised.
+    by : str
+        The setting column.
+    baseline : str, optional
+        A strategy: adds ``diff_vs_baseline`` = mean - the baseline's mean.
+    higher_is_better : bool
+        Which way ``rank`` counts.
+    strategy_order : sequence of str, optional
+        Sort the rows by it within each setting.
+
+    Returns
+    -------
+    DataFrame
+        Per (``by``, strategy): ``mean``, ``std`` (ddof 1), ``n`` and ``rank`` (1 = best mean within
+        the setting).
+    """
     require_columns(per_run, [by, "strategy", value], "aulc_summary")
     g = per_run.groupby([by, "strategy"], sort=False)[value]
     out = g.agg(mean="mean", std="std", n="count").reset_index()
@@ -170,11 +233,24 @@ def aulc_summary(per_run: pd.DataFrame, *, value: str = "aulc", by: str = "setti
 
 # ====================================================================== paired tests
 def paired_test(a, b, *, higher_is_better: bool = True) -> dict:
-    """Paired comparison of two equal-length samples (``a`` - ``b``): n, mean_a, mean_b,
-    mean_diff, std_diff (ddof 1), wins (a better) / losses / ties, t_stat / t_p (paired t-test)
-    and w_stat / w_p (Wilcoxon signed-rank; zero differences dropped, as scipy's default).
-    Statistics that are undefined (n < 2; all differences equal, to 1e-12, for t; all zero for
-    Wilcoxon) are NaN."""
+    """Paired comparison of two equal-length samples (``a`` - ``b``).
+
+    Parameters
+    ----------
+    a, b : array-like
+        1-D samples paired by position (e.g. the AULC of two strategies per seed).
+    higher_is_better : bool
+        Which way a win counts.
+
+    Returns
+    -------
+    dict
+        ``n``, ``mean_a``, ``mean_b``, ``mean_diff``, ``std_diff`` (ddof 1), ``wins`` (a better) /
+        ``losses`` / ``ties``, ``t_stat`` / ``t_p`` (paired t-test, ``scipy.stats.ttest_rel``) and
+        ``w_stat`` / ``w_p`` (Wilcoxon signed-rank, ``scipy.stats.wilcoxon``; zero differences
+        dropped, as scipy's default), both two-sided. Statistics that are undefined (n < 2; all
+        differences equal, to 1e-12, for t; all zero for Wilcoxon) are NaN.
+    """
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 1:
@@ -211,15 +287,27 @@ def paired_test(a, b, *, higher_is_better: bool = True) -> dict:
 
 
 def holm(p: Sequence[float]) -> np.ndarray:
-    """Holm-Bonferroni adjusted p-values (NaN stays NaN and does not count in the family)."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
+    """Holm-Bonferroni adjusted p-values (Holm 1979, step-down).
+
+    Parameters
+    ----------
+    p : sequence of float
+        The family's p-values; NaN stays NaN and does not count in the family.
+
+    Returns
+    -------
+    ndarray
+        ``min(1, max_{j <= i} (m - j + 1) p_(j))`` for the i-th smallest of the m finite p-values,
+        in the input order.
+    """
+    pv = np.asarray(p, dtype=float)
+    out = np.full(pv.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(pv))
     m = ok.size
     if m == 0:
         return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    adj = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    order = ok[np.argsort(pv[ok], kind="stable")]
+    adj = np.minimum(1.0, (m - np.arange(m)) * pv[order])
     out[order] = np.maximum.accumulate(adj)
     return out
 
@@ -227,15 +315,35 @@ def holm(p: Sequence[float]) -> np.ndarray:
 def paired_tests(per_run: pd.DataFrame, *, value: str = "aulc", by: str = "setting", baseline: str | None = None,
                  strategies: Sequence[str] | None = None, higher_is_better: bool = True, test: str = "auto",
                  alpha: float = 0.05) -> pd.DataFrame:
-    """Paired comparisons over seeds of ``value`` within each setting.
+    """Paired comparisons over seeds of a per-run value within each setting.
 
-    ``baseline``: every strategy against it (rows ``strategy`` vs ``baseline``); otherwise every
-    pair of ``strategies`` (default all, in order). Runs are paired by seed; seeds missing on one
-    side are left out (``n`` says how many pairs were used). Columns: ``by``, ``strategy``,
-    ``other``, the :func:`paired_test` fields, ``test`` (the one used for ``p``: ``"t"`` or
-    ``"wilcoxon"``; ``test="auto"`` picks Wilcoxon from 6 pairs on), ``p``, ``p_holm`` (Holm within
-    the setting) and ``better`` / ``worse``: significant at ``alpha`` (unadjusted ``p``) in favour
-    of / against ``strategy``.
+    Parameters
+    ----------
+    per_run : DataFrame
+        One row per run with ``by``, ``strategy``, ``seed`` and ``value``.
+    value : str
+        The column compared.
+    by : str
+        The setting column.
+    baseline : str, optional
+        Compare every strategy with it (rows ``strategy`` vs ``baseline``); otherwise every pair of
+        ``strategies``.
+    strategies : sequence of str, optional
+        The strategies paired (default all, in order of appearance).
+    higher_is_better : bool
+        Which way ``better`` / ``worse`` count.
+    test : {"auto", "t", "wilcoxon"}
+        The test behind ``p``; ``"auto"`` picks Wilcoxon from 6 pairs on, the t-test below.
+    alpha : float
+        The significance level of ``better`` / ``worse``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``by``, ``strategy``, ``other``, the :func:`paired_test` fields, ``test``, ``p``,
+        ``p_holm`` (:func:`holm` within the setting) and ``better`` / ``worse`` (significant at
+        ``alpha``, unadjusted ``p``, in favour of / against ``strategy``). Runs are paired by seed;
+        seeds missing on one side are left out (``n`` says how many pairs were used).
     """
     if test not in ("auto", "t", "wilcoxon"):
         raise ConfigError(f"test must be 'auto', 't' or 'wilcoxon'; got {test!r}.")
@@ -276,8 +384,28 @@ def paired_tests(per_run: pd.DataFrame, *, value: str = "aulc", by: str = "setti
 def pairwise_figure(tests: pd.DataFrame, *, setting=None, by: str = "setting", value_name: str = "AULC",
                     strategy_order: Sequence[str] | None = None, alpha: float = 0.05,
                     title: str | None = None) -> go.Figure:
-    """Heatmap of mean paired differences (row strategy minus column strategy) from an all-pairs
-    :func:`paired_tests` frame; cells significant at ``alpha`` are marked with ``*``."""
+    """Heatmap of mean paired differences (row strategy minus column strategy).
+
+    Parameters
+    ----------
+    tests : DataFrame
+        An all-pairs :func:`paired_tests` frame.
+    setting : optional
+        The setting shown (default: the frame's only one).
+    by : str
+        The setting column.
+    value_name : str
+        What was compared, in the title and colour bar.
+    strategy_order : sequence of str, optional
+        The rows' and columns' order.
+    alpha : float
+        Cells with ``p < alpha`` are marked ``*``.
+    title : str, optional
+
+    Returns
+    -------
+    plotly Figure
+    """
     require_columns(tests, [by, "strategy", "other", "mean_diff", "p"], "pairwise_figure")
     d = tests if setting is None else tests[tests[by] == setting]
     if d.empty:
@@ -307,8 +435,22 @@ def pairwise_figure(tests: pd.DataFrame, *, setting=None, by: str = "setting", v
 
 # ====================================================================== full-data reference
 def with_reference(rounds: pd.DataFrame, references: pd.DataFrame, metric: str) -> pd.Series:
-    """The full-data ``metric`` of each row's (dataset, representation, model, seed), aligned with
-    ``rounds`` (NaN where no reference was computed)."""
+    """The full-data score of each row's (dataset, representation, model, seed).
+
+    Parameters
+    ----------
+    rounds : DataFrame
+        Rows with ``dataset``, ``representation``, ``model`` and ``seed``.
+    references : DataFrame
+        The references frame (one row per full-data model).
+    metric : str
+        The metric column of ``references``.
+
+    Returns
+    -------
+    Series
+        ``reference_<metric>``, aligned with ``rounds`` (NaN where no reference was computed).
+    """
     keys = ["dataset", "representation", "model", "seed"]
     require_columns(rounds, keys, "with_reference")
     if references is None or references.empty or metric not in references.columns:
@@ -320,11 +462,30 @@ def with_reference(rounds: pd.DataFrame, references: pd.DataFrame, metric: str) 
 
 def reach_per_run(rounds: pd.DataFrame, references: pd.DataFrame, metric: str = "micro_f1", *,
                   fractions: Sequence[float] = (1.0,), by: str = "setting") -> pd.DataFrame:
-    """BEAL Table 2 per run: the smallest labelled fraction of the pool at which the run's ``metric``
-    reaches ``fraction x`` the full-data score of the same dataset / representation / model / seed
-    (:func:`mlal_core.metrics.labelled_fraction_to_reach`). ``fraction`` is NaN when the curve never
-    reaches the target within the budget; ``max_fraction`` is the labelled fraction at the run's end
-    (the censoring point)."""
+    """Labelled fraction of the pool each run needs to reach a share of the full-data score (BEAL Table 2).
+
+    Parameters
+    ----------
+    rounds : DataFrame
+        The rounds frame, with ``pool_size`` and the reference columns of :func:`with_reference`.
+    references : DataFrame
+        The references frame.
+    metric : str
+        The metric column.
+    fractions : sequence of float
+        The targets, as fractions of the full-data score.
+    by : str
+        The setting column.
+
+    Returns
+    -------
+    DataFrame
+        One row per (run, target fraction): ``full_data``, ``target`` = fraction x full_data,
+        ``fraction`` (the smallest labelled fraction whose ``metric`` reaches the target,
+        :func:`mlal_core.metrics.labelled_fraction_to_reach`; NaN when the curve never reaches it
+        within the budget) and ``max_fraction`` (the labelled fraction at the run's end, the
+        censoring point).
+    """
     require_columns(rounds, [by, "strategy", "seed", "n_labeled", "pool_size", metric], "reach_per_run")
     ref = with_reference(rounds, references, metric)
     d = rounds.assign(_ref=ref)
@@ -345,10 +506,26 @@ def reach_per_run(rounds: pd.DataFrame, references: pd.DataFrame, metric: str = 
 
 
 def reach_summary(per_run: pd.DataFrame, *, by: str = "setting", strategy_order: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per (``by``, strategy, target fraction): ``n`` runs, ``reached`` (runs that reached it),
-    ``mean_fraction`` (over all runs; NaN unless every run reached it), ``median_fraction`` (over all
-    runs, unreached counted as never: NaN when fewer than half reached), ``mean_reached`` (over the
-    runs that reached it) and ``budget_fraction`` (the labelled fraction at the end of the budget)."""
+    """Summary over seeds of :func:`reach_per_run`.
+
+    Parameters
+    ----------
+    per_run : DataFrame
+        The :func:`reach_per_run` frame.
+    by : str
+        The setting column.
+    strategy_order : sequence of str, optional
+        Sort the rows by it within each setting and target.
+
+    Returns
+    -------
+    DataFrame
+        Per (``by``, strategy, target fraction): ``n`` runs, ``reached`` (runs that reached it),
+        ``mean_fraction`` (over all runs; NaN unless every run reached it), ``median_fraction`` (over
+        all runs, unreached counted as never: NaN when fewer than half reached), ``mean_reached``
+        (over the runs that reached it) and ``budget_fraction`` (the labelled fraction at the end of
+        the budget).
+    """
     require_columns(per_run, [by, "strategy", "target_fraction", "fraction", "max_fraction"], "reach_summary")
     rows = []
     for (setting, strategy, f), g in per_run.groupby([by, "strategy", "target_fraction"], sort=False):
@@ -375,9 +552,25 @@ def reach_summary(per_run: pd.DataFrame, *, by: str = "setting", strategy_order:
 
 # ====================================================================== per-round statistics
 def per_round_summary(rounds: pd.DataFrame, column: str, *, by: str = "setting", include_final: bool = False) -> pd.DataFrame:
-    """Mean, std (ddof 1) and count over seeds of ``column`` per (``by``, strategy, round); NaN values
-    (e.g. MeanIR of a batch without positives) are left out of the mean and the count. The final
-    record (no query) is left out unless ``include_final``."""
+    """Mean, std and count over seeds of a per-round column.
+
+    Parameters
+    ----------
+    rounds : DataFrame
+        The rounds frame.
+    column : str
+        E.g. ``mean_ir_selected``; NaN values (MeanIR of a batch without positives) are left out of
+        the mean and the count.
+    by : str
+        The setting column.
+    include_final : bool
+        Keep the final record (no query) too.
+
+    Returns
+    -------
+    DataFrame
+        Per (``by``, strategy, round): ``mean``, ``std`` (ddof 1; 0 for one seed) and ``n``.
+    """
     require_columns(rounds, [by, "strategy", "round", column], "per_round_summary")
     d = rounds
     if not include_final and "final" in d.columns:
@@ -389,8 +582,24 @@ def per_round_summary(rounds: pd.DataFrame, column: str, *, by: str = "setting",
 
 
 def per_run_mean(rounds: pd.DataFrame, column: str, *, by: str = "setting", include_final: bool = False) -> pd.DataFrame:
-    """One row per run: the mean of ``column`` over its rounds (NaN values left out), as ``value``
-    (e.g. the run's average MeanIR of the selected batches, for :func:`paired_tests`)."""
+    """The mean of a per-round column over each run's rounds (NaN values left out).
+
+    Parameters
+    ----------
+    rounds : DataFrame
+        The rounds frame.
+    column : str
+        E.g. ``mean_ir_selected``: the run's average MeanIR of the selected batches.
+    by : str
+        The setting column.
+    include_final : bool
+        Keep the final record (no query) too.
+
+    Returns
+    -------
+    DataFrame
+        One row per run: ``by``, strategy, seed and ``value`` (the input of :func:`paired_tests`).
+    """
     require_columns(rounds, [by, "strategy", "seed", column], "per_run_mean")
     d = rounds
     if not include_final and "final" in d.columns:
@@ -419,7 +628,23 @@ def _per_round_figure(rounds, column, setting, by, strategy_order, title, y_titl
 
 def mean_ir_figure(rounds: pd.DataFrame, *, setting=None, by: str = "setting",
                    strategy_order: Sequence[str] | None = None, kind: str = "line") -> go.Figure:
-    """CRAB Fig. 4: MeanIR of the batch each strategy selected, per round (mean +- std over seeds)."""
+    """MeanIR of the batch each strategy selected, per round, mean +- std over seeds (CRAB Fig. 4).
+
+    Parameters
+    ----------
+    rounds : DataFrame
+        The rounds frame with ``mean_ir_selected``.
+    setting : optional
+        The setting shown (needed when the frame holds several).
+    by : str
+        The setting column.
+    strategy_order : sequence of str, optional
+    kind : {"line", "bar"}
+
+    Returns
+    -------
+    plotly Figure
+    """
     return _per_round_figure(rounds, "mean_ir_selected", setting, by, strategy_order,
                              "MeanIR of the selected batch per round (mean \u00b1 std over seeds)",
                              "MeanIR of the selected batch", kind)
@@ -428,9 +653,25 @@ def mean_ir_figure(rounds: pd.DataFrame, *, setting=None, by: str = "setting",
 def hard_conflicting_figure(rounds: pd.DataFrame, which: str = "hard_to_learn_count", *, setting=None,
                             by: str = "setting", strategy_order: Sequence[str] | None = None,
                             kind: str = "line") -> go.Figure:
-    """CRAB Fig. 5: hard-to-learn (``which="hard_to_learn_count"``) or conflicting
-    (``"conflicting_count"``) samples left in the unlabelled pool, per round (the final record
-    included: its model's view of the pool that is left)."""
+    """Hard-to-learn or conflicting samples left in the unlabelled pool, per round (CRAB Fig. 5).
+
+    Parameters
+    ----------
+    rounds : DataFrame
+        The rounds frame.
+    which : {"hard_to_learn_count", "conflicting_count"}
+    setting : optional
+        The setting shown (needed when the frame holds several).
+    by : str
+        The setting column.
+    strategy_order : sequence of str, optional
+    kind : {"line", "bar"}
+
+    Returns
+    -------
+    plotly Figure
+        Mean +- std over seeds, the final record included (its model's view of the pool that is left).
+    """
     if which not in ("hard_to_learn_count", "conflicting_count"):
         raise ConfigError(f"which must be 'hard_to_learn_count' or 'conflicting_count'; got {which!r}.")
     what = "Hard-to-learn" if which == "hard_to_learn_count" else "Conflicting (exclusive-pair)"

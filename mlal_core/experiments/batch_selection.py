@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -29,10 +30,9 @@ from mlal_core.batch_selection.samplers import (
     sample_weights,
 )
 from mlal_core.errors import ConfigError
-from mlal_core.metrics import macro_auc
+from mlal_core.metrics import higher_is_better, macro_auc, metric_name
 
 METRICS = ("macro_auc", "ranking_loss", "hamming_loss")
-LOWER_IS_BETTER = {"ranking_loss", "hamming_loss"}
 DEFAULT_MODEL_PARAMS = {"n_members": 1, "hidden_size": 256, "dropout": 0.2, "batch_size": 128, "learning_rate": 1e-3,
                             "weight_decay": 1e-4, "min_steps": 0, "standardize": "feature"}
 
@@ -68,20 +68,43 @@ class _Monitor(BatchSampler):
 
     def observe(self, epoch, proba, Y):
         self.inner.observe(epoch, proba, Y)
+        predict = self._predictor
+        if predict is None:
+            raise RuntimeError("The monitor observed an epoch before bind_predictor() was called.")
         for split, (X, Ys) in self.splits.items():
-            self.records.append({"epoch": epoch + 1, "split": split, **paper_metrics(Ys, self._predictor(X))})
+            self.records.append({"epoch": epoch + 1, "split": split, **paper_metrics(Ys, predict(X))})
 
     @property
-    def history(self):
+    def history(self) -> list[dict]:
         return self.inner.history
 
+    @history.setter
+    def history(self, value: list[dict]) -> None:
+        self.inner.history = value
 
-@dataclass
+
+@dataclass(kw_only=True)
 class BatchSelectionResult:
-    """``curves``: one row per (sampler, seed, epoch, split) with the three metrics (+ train loss);
-    ``runs``: one row per (sampler, seed) with the test metrics at the best-validation epoch
-    (``best_epoch``) and at the last epoch (``*_last``); ``histories[sampler]``: the sampler's
-    per-epoch history of the first seed (U, C, probabilities)."""
+    """The samplers compared on one dataset (:func:`run_batch_selection`).
+
+    Attributes
+    ----------
+    dataset : str
+    samplers, seeds : list
+        What was run.
+    epochs : int
+    curves : DataFrame
+        One row per (sampler, seed, epoch, split) with the three metrics (+ train loss).
+    runs : DataFrame
+        One row per (sampler, seed) with the test metrics at the best-validation epoch
+        (``best_epoch``) and at the last epoch (``*_last``).
+    histories : dict
+        Sampler -> its per-epoch history of the first seed (U, C, probabilities).
+    seconds : float
+    label_names : list of str
+    code_version : dict
+        Which code made a cached result (set by the report's build).
+    """
 
     dataset: str
     samplers: list[str]
@@ -104,7 +127,7 @@ class BatchSelectionResult:
         for c, m in zip(cols, METRICS, strict=True):
             out[f"{m}_mean"] = mean[c]
             out[f"{m}_std"] = std[c]
-            out[f"{m}_rank"] = mean[c].rank(ascending=m in LOWER_IS_BETTER, method="min")
+            out[f"{m}_rank"] = mean[c].rank(ascending=not higher_is_better(m), method="min")
         out.insert(0, "n_seeds", g.size())
         out = out.reset_index()
         out.insert(0, "dataset", self.dataset)
@@ -145,13 +168,32 @@ def run_batch_selection(
     max_train: int | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> BatchSelectionResult:
-    """Train one model per (sampler, seed) on ``dataset`` and record per-epoch metrics.
+    """Train one model per (sampler, seed) on a dataset and record per-epoch metrics.
 
-    ``samplers``: names (list or comma-separated string) or ``"all"``; ``include_random`` adds the
-    ``random`` reference when missing. ``seeds``: a count (0..n-1) or explicit seeds.
-    ``sampler_params``: per-sampler parameters, e.g. ``{"uncertainty": {"s0": 50}}``.
-    ``model_params`` override ``DEFAULT_MODEL_PARAMS``. ``max_train``: use only a seeded subset of
-    that many training rows (for quick demos and tests).
+    Parameters
+    ----------
+    dataset : str
+        A bundled tabular dataset.
+    samplers : sequence of str or str or None
+        Sampler names (a list or a comma-separated string) or ``"all"``.
+    epochs : int
+        Training epochs per run.
+    seeds : int or sequence of int
+        A count (0..n-1) or explicit seeds.
+    sampler_params : dict, optional
+        Per-sampler parameters, e.g. ``{"uncertainty": {"s0": 50}}``.
+    model_params : dict, optional
+        Override :data:`DEFAULT_MODEL_PARAMS`.
+    include_random : bool
+        Add the ``random`` reference when it is missing.
+    max_train : int, optional
+        Use only a seeded subset of that many training rows (for quick demos and tests).
+    progress : callable, optional
+        ``progress(done, total, message)`` after each run.
+
+    Returns
+    -------
+    BatchSelectionResult
     """
     from mlal_core import data
     from mlal_core.features import featurize
@@ -162,7 +204,10 @@ def run_batch_selection(
     names = _resolve_samplers(samplers)
     if include_random and "random" not in names:
         names = ["random", *names]
-    seed_list = list(range(int(seeds))) if np.isscalar(seeds) else [int(s) for s in seeds]
+    if np.isscalar(seeds):  # a count; np.isscalar's narrowing does not keep the int type
+        seed_list = list(range(int(cast(int, seeds))))
+    else:
+        seed_list = [int(s) for s in cast(Sequence[int], seeds)]
     if not seed_list:
         raise ConfigError("seeds must be >= 1.")
     sampler_params = sampler_params or {}
@@ -271,9 +316,9 @@ def convergence_figure(result: BatchSelectionResult, metric: str = "macro_auc", 
     """Per-epoch ``metric`` on ``split`` per sampler, mean +- std over seeds (paper Fig. 3-4)."""
     from mlal_core.viz import learning_curves
 
-    pretty = {"macro_auc": "Macro-AUC", "ranking_loss": "Ranking loss", "hamming_loss": "Hamming loss"}
-    return learning_curves(result.curve_summary(split, metric), x="epoch", metric_name=pretty.get(metric, metric),
-                           x_title="Epoch", title=f"{result.dataset}: {split} {pretty.get(metric, metric)} per epoch",
+    name = metric_name(metric)
+    return learning_curves(result.curve_summary(split, metric), x="epoch", metric_name=name,
+                           x_title="Epoch", title=f"{result.dataset}: {split} {name} per epoch",
                            group_order=result.samplers)
 
 

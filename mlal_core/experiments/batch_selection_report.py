@@ -18,7 +18,10 @@ import inspect
 import pickle
 import subprocess
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,11 +38,13 @@ from mlal_core.experiments.batch_selection import (
     run_batch_selection,
     weight_rank_agreement,
 )
+from mlal_core.metrics import higher_is_better, metric_name
 
 DATASETS = ("yeast", "scene", "emotions", "enron", "medical")
 #: datasets on which the uncertainty sampler also runs without C (``use_correlation=False``)
 ABLATION_DATASETS = ("yeast", "emotions")
-PRETTY = {"macro_auc": "Macro-AUC ↑", "ranking_loss": "Ranking loss ↓", "hamming_loss": "Hamming loss ↓"}
+#: a metric's name in the report's headings, with the direction that is better
+PRETTY = {m: f"{metric_name(m)} {'↑' if higher_is_better(m) else '↓'}" for m in METRICS}
 
 
 def _table(summ: pd.DataFrame, metric: str) -> str:
@@ -82,8 +87,9 @@ def code_fingerprint() -> str:
     from mlal_core.experiments import batch_selection as experiment
     from mlal_core.models import mlp, training
 
-    parts = [samplers, training, mlp, experiment.run_batch_selection, experiment.paper_metrics,
-             experiment._Monitor, scoring.binary_entropy, metrics.macro_auc]
+    parts: list[ModuleType | type | Callable[..., Any]] = [
+        samplers, training, mlp, experiment.run_batch_selection, experiment.paper_metrics,
+        experiment._Monitor, scoring.binary_entropy, metrics.macro_auc]
     digest = hashlib.sha256(repr(sorted(experiment.DEFAULT_MODEL_PARAMS.items())).encode())
     for obj in parts:
         tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
@@ -91,7 +97,7 @@ def code_fingerprint() -> str:
             body = getattr(node, "body", None)
             if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
                     and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
-                node.body = body[1:] or [ast.Pass()]
+                setattr(node, "body", body[1:] or [ast.Pass()])  # any node type with a body list
         digest.update(ast.dump(tree).encode())
     return digest.hexdigest()[:12]
 
@@ -159,6 +165,10 @@ def correlation_checks(results: dict[str, BatchSelectionResult], n_permutations:
     return pd.DataFrame(rows)
 
 
+def _print_progress(done: int, total: int, message: str) -> None:
+    print(f"[{done}/{total}] {message}", flush=True)
+
+
 def build(datasets=DATASETS, seeds: int = 3, epochs: int = 50, out: str | Path = "reports",
           fig_format: str = "png", ablation_datasets=ABLATION_DATASETS) -> Path:
     """Run (or reuse the cached runs of) every dataset, then write the report, its CSV tables
@@ -171,7 +181,7 @@ def build(datasets=DATASETS, seeds: int = 3, epochs: int = 50, out: str | Path =
     from mlal_core.export import write_figure
 
     version = code_version()
-    log = lambda d, t, m: print(f"[{d}/{t}] {m}", flush=True)
+    log = _print_progress
     results: dict[str, BatchSelectionResult] = {}
     reused = {}
     for ds in datasets:

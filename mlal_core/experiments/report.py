@@ -33,7 +33,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,8 +46,32 @@ from mlal_core.experiments import analysis as A
 __all__ = ["CLAIMS", "Claim", "build_report", "claim_verdicts", "md_table"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Claim:
+    """A claim of a paper the reproduction report checks.
+
+    Attributes
+    ----------
+    key : str
+        Its id in :func:`claim_verdicts`' results.
+    paper : str
+        The paper, as the report names it.
+    statement : str
+        The claim in words, with the figure or table of the paper it comes from.
+    subject : str or None
+        The strategy the claim is about (None: about every strategy).
+    baselines : tuple of str
+        The strategies it is compared with.
+    metrics : tuple of str
+        The metrics (or ``mean_ir_selected``) it is checked on.
+    kind : {"better", "meanir", "reach", "random"}
+        How it is checked: a higher AULC than the baselines, a lower mean MeanIR of the selected
+        batches, fewer labels to reach the full-data score, or no strategy better than random
+        everywhere.
+    missing_note : str
+        What of the paper's setup the workbench lacks (a baseline not implemented, ...).
+    """
+
     key: str
     paper: str
     statement: str
@@ -58,23 +82,29 @@ class Claim:
     missing_note: str = ""
 
 
+#: the claims of the four papers the reproduction report checks
 CLAIMS: tuple[Claim, ...] = (
-    Claim("crab_f1", "CRAB (Qi et al.)", "CRAB reaches a better micro-F1 than the baselines (Fig. 2).", "crab",
-          ("random", "mmc", "audi", "adaptive", "besra"), ("micro_f1",), "better",
-          "CMAL, a CRAB baseline, is not implemented in the workbench."),
-    Claim("crab_meanir", "CRAB (Qi et al.)",
-          "CRAB selects batches with a lower MeanIR (more balanced labels) than the baselines (Fig. 4).", "crab",
-          ("random", "mmc", "audi", "adaptive", "besra"), ("mean_ir_selected",), "meanir"),
-    Claim("beal", "BEAL (Wang et al.)",
-          "BEAL needs fewer labelled samples than BALD, Core-Set and BADGE to reach the score of the model trained "
-          "on all data (Table 2).", "beal", ("bald", "coreset", "badge"), ("micro_f1", "macro_f1"), "reach"),
-    Claim("comal", "CoMAL (Peng et al.)", "CoMAL reaches a better P@k and micro-F1 than its baselines (Fig. 3, 4).",
-          "comal", ("random", "mmc", "adaptive", "cvirs", "coreset", "badge", "audi"), ("p@1", "p@3", "micro_f1"),
-          "better", "LLoss and GP-B2M, CoMAL baselines, are not implemented in the workbench."),
-    Claim("xmtc", "XMTC study (Fromme et al.)",
-          "No sampling strategy beats random selection on every dataset (Fig. 2, 3).", None, ("random",),
-          ("micro_f1", "macro_f1"), "random",
-          "ALPS is not run: the bundled MiniLM encoder has no masked-LM head."),
+    Claim(key="crab_f1", paper="CRAB (Qi et al.)",
+          statement="CRAB reaches a better micro-F1 than the baselines (Fig. 2).", subject="crab",
+          baselines=("random", "mmc", "audi", "adaptive", "besra"), metrics=("micro_f1",), kind="better",
+          missing_note="CMAL, a CRAB baseline, is not implemented in the workbench."),
+    Claim(key="crab_meanir", paper="CRAB (Qi et al.)",
+          statement="CRAB selects batches with a lower MeanIR (more balanced labels) than the baselines (Fig. 4).",
+          subject="crab", baselines=("random", "mmc", "audi", "adaptive", "besra"), metrics=("mean_ir_selected",),
+          kind="meanir"),
+    Claim(key="beal", paper="BEAL (Wang et al.)",
+          statement="BEAL needs fewer labelled samples than BALD, Core-Set and BADGE to reach the score of the "
+                    "model trained on all data (Table 2).",
+          subject="beal", baselines=("bald", "coreset", "badge"), metrics=("micro_f1", "macro_f1"), kind="reach"),
+    Claim(key="comal", paper="CoMAL (Peng et al.)",
+          statement="CoMAL reaches a better P@k and micro-F1 than its baselines (Fig. 3, 4).", subject="comal",
+          baselines=("random", "mmc", "adaptive", "cvirs", "coreset", "badge", "audi"),
+          metrics=("p@1", "p@3", "micro_f1"), kind="better",
+          missing_note="LLoss and GP-B2M, CoMAL baselines, are not implemented in the workbench."),
+    Claim(key="xmtc", paper="XMTC study (Fromme et al.)",
+          statement="No sampling strategy beats random selection on every dataset (Fig. 2, 3).", subject=None,
+          baselines=("random",), metrics=("micro_f1", "macro_f1"), kind="random",
+          missing_note="ALPS is not run: the bundled MiniLM encoder has no masked-LM head."),
 )
 
 PAPER_DATASETS = ("CRAB: RCV1, UKLEX, EURLEX, MIMIC-III; BEAL: AAPD, StackOverflow; CoMAL: RCV1, AAPD, JustDance, "
@@ -146,7 +176,22 @@ def _pct(v, digits: int = 1) -> str:
 
 def md_table(df: pd.DataFrame, columns: Sequence[str] | None = None, headers: Sequence[str] | None = None,
              formats: dict[str, Callable] | None = None) -> str:
-    """A GitHub-flavoured markdown table of ``df`` (``formats``: column -> value formatter)."""
+    """A GitHub-flavoured markdown table.
+
+    Parameters
+    ----------
+    df : DataFrame
+    columns : sequence of str, optional
+        The columns shown (default all).
+    headers : sequence of str, optional
+        Their headers (default the column names).
+    formats : dict, optional
+        Column -> value formatter; floats default to 3 significant decimals, ``|`` is escaped.
+
+    Returns
+    -------
+    str
+    """
     columns = list(columns or df.columns)
     headers = list(headers or columns)
     formats = formats or {}
@@ -208,15 +253,36 @@ def _better_verdict(subject_mean: float, rows: pd.DataFrame, higher_is_better: b
 
 @dataclass
 class ClaimResult:
+    """The verdict on one :class:`Claim`.
+
+    Attributes
+    ----------
+    claim : Claim
+    verdict : str
+        ``holds``, ``holds in the mean``, ``partly``, ``does not hold``, ``not assessed``, or the
+        per-setting verdicts joined when they differ.
+    evidence : str
+        The numbers behind it, as markdown bullet lines.
+    per_setting : dict
+        Setting -> its verdict.
+    table : DataFrame or None
+        The comparisons (one row per setting, metric and baseline).
+    notes : list of str
+        What the check could not cover (baselines absent, ...).
+    """
+
     claim: Claim
     verdict: str
     evidence: str
+    _: KW_ONLY
     per_setting: dict = field(default_factory=dict)
     table: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
 
 def _claim_better(claim: Claim, res, per_run: dict, tests_cfg: dict) -> ClaimResult:
+    if claim.subject is None:
+        raise ValueError(f"Claim {claim.key!r} of kind {claim.kind!r} needs a subject strategy.")
     runs = res.runs
     subj = _label_of(runs, claim.subject)
     if subj is None:
@@ -267,7 +333,8 @@ def _claim_better(claim: Claim, res, per_run: dict, tests_cfg: dict) -> ClaimRes
     if claim.missing_note:
         notes.append(claim.missing_note)
     table = pd.DataFrame(rows)
-    return ClaimResult(claim, _combine(per_setting), "\n".join(f"- {e}" for e in evidence), per_setting, table, notes)
+    return ClaimResult(claim, _combine(per_setting), "\n".join(f"- {e}" for e in evidence), per_setting=per_setting,
+                       table=table, notes=notes)
 
 
 def _reach_cmp(a: pd.Series, b: pd.Series) -> int:
@@ -284,6 +351,8 @@ def _reach_cmp(a: pd.Series, b: pd.Series) -> int:
 
 
 def _claim_reach(claim: Claim, res, reach: dict, per_run: dict, tests_cfg: dict) -> ClaimResult:
+    if claim.subject is None:
+        raise ValueError(f"Claim {claim.key!r} of kind {claim.kind!r} needs a subject strategy.")
     runs = res.runs
     subj = _label_of(runs, claim.subject)
     if subj is None:
@@ -359,8 +428,8 @@ def _claim_reach(claim: Claim, res, reach: dict, per_run: dict, tests_cfg: dict)
             notes.append("Micro-F1 AULC, as secondary evidence: " + "; ".join(
                 f"{r.setting}: vs {r.other} \u0394 {r.mean_diff:+.3f} ({r.test}-test p = {_p(r.p)})"
                 for r in t.itertuples(index=False)) + ".")
-    return ClaimResult(claim, _combine(per_setting), "\n".join(f"- {e}" for e in evidence), per_setting,
-                       pd.DataFrame(rows), notes)
+    return ClaimResult(claim, _combine(per_setting), "\n".join(f"- {e}" for e in evidence), per_setting=per_setting,
+                       table=pd.DataFrame(rows), notes=notes)
 
 
 def _claim_random(claim: Claim, res, per_run: dict, tests_cfg: dict, baseline: str) -> ClaimResult:
@@ -406,12 +475,35 @@ def _claim_random(claim: Claim, res, per_run: dict, tests_cfg: dict, baseline: s
     if len(settings) < 2:
         ev += "\n- Only one setting: 'everywhere' means this one dataset here."
     notes = [claim.missing_note] if claim.missing_note else []
-    return ClaimResult(claim, verdict, ev, {"all": verdict}, table, notes)
+    return ClaimResult(claim, verdict, ev, per_setting={"all": verdict}, table=table, notes=notes)
 
 
 def claim_verdicts(res, *, metrics: Sequence[str], reach_metrics: Sequence[str], reach_fractions: Sequence[float],
                    baseline: str = "random", test: str = "auto", alpha: float = 0.05) -> list[ClaimResult]:
-    """Evaluate :data:`CLAIMS` on an :class:`~mlal_core.experiments.ExperimentResults`."""
+    """Evaluate :data:`CLAIMS` on an experiment's results.
+
+    Parameters
+    ----------
+    res : ExperimentResults
+        :func:`mlal_core.experiments.load_results`' frames.
+    metrics : sequence of str
+        The metrics whose AULC is compared (besides those the claims name).
+    reach_metrics : sequence of str
+        The metrics of the reach claim (BEAL Table 2).
+    reach_fractions : sequence of float
+        Its targets, as fractions of the full-data score.
+    baseline : str
+        The strategy of the "better than random" claim.
+    test : {"auto", "t", "wilcoxon"}
+        The paired test (:func:`mlal_core.experiments.analysis.paired_tests`).
+    alpha : float
+        The significance level.
+
+    Returns
+    -------
+    list of ClaimResult
+        One per claim, in :data:`CLAIMS` order.
+    """
     tests_cfg = {"test": test, "alpha": alpha}
     needed = set(metrics) | {"micro_f1", "macro_f1", "p@1", "p@3"}
     per_run: dict = {}
@@ -472,10 +564,50 @@ class _Figures:
         return f"[{alt}]({first})"
 
 
+def _aulc_table(t: pd.DataFrame, tests: pd.DataFrame, metrics: Sequence[str], baseline: str,
+                order: Sequence[str]) -> pd.DataFrame:
+    """The AULC table of one setting: per metric, mean \u00b1 std and the paired difference with
+    ``baseline``, one row per strategy in ``order`` (``t``, ``tests``: the setting's summaries and tests)."""
+    wide = None
+    for m in metrics:
+        tm = t[t["metric"] == m].set_index("strategy")
+        tb = tests[tests["metric"] == m].set_index("strategy")
+        col = pd.Series({s: _mean_std(tm.loc[s, "mean"], tm.loc[s, "std"]) for s in tm.index}, name=A.metric_name(m))
+        diff = pd.Series({s: ("" if s not in tb.index else f"{tb.loc[s, 'mean_diff']:+.3f} (p {_p(tb.loc[s, 'p'])})")
+                          for s in tm.index}, name=f"\u0394 {A.metric_name(m)} vs {baseline}")
+        block = pd.concat([col, diff], axis=1)
+        wide = block if wide is None else wide.join(block, how="outer")
+    if wide is None:
+        raise ConfigError("analysis.metrics must be a non-empty list of metric names.")
+    wide = wide.reindex([s for s in order if s in wide.index])
+    wide.insert(0, "strategy", wide.index)
+    return wide.fillna("")
+
+
 def build_report(config, *, store=None, out_dir: str | Path = "reports", formats: Sequence[str] = ("png",),
                  log: Callable[[str], None] | None = None, figures: bool = True) -> Path:
-    """Write ``<out_dir>/<experiment name>.md`` (+ figures and CSV tables) from the stored results of
-    ``config`` (an ``ExperimentConfig`` or a config file); returns the markdown file's path."""
+    """Write the reproduction report of an experiment from its stored results.
+
+    Parameters
+    ----------
+    config : ExperimentConfig or str or Path
+        The experiment's config or its file.
+    store : str or Path, optional
+        The store (default: the config's).
+    out_dir : str or Path
+        Where ``<name>.md`` goes, with the figures in ``figures/`` and the CSV tables in ``<name>/``.
+    formats : sequence of str
+        Figure formats (``png``, ``svg``, ``html``; HTML when static export is unavailable).
+    log : callable, optional
+        ``log(line)`` for progress lines.
+    figures : bool
+        Write the figures (False: tables only).
+
+    Returns
+    -------
+    Path
+        The markdown file.
+    """
     from mlal_core import experiments
 
     log = log or (lambda line: None)
@@ -578,19 +710,8 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
                 fig = A.learning_curve_figure(Rs, m, setting=setting, strategy_order=order, reference=ref_mean)
                 w(figs.add(fig, f"{slug}_curve_{_slug(m)}", f"{setting}: {A.metric_name(m)} learning curves") + "\n")
         # AULC table
-        t = summaries[summaries["setting"] == setting]
-        wide = None
-        for m in an["metrics"]:
-            tm = t[t["metric"] == m].set_index("strategy")
-            tb = tests_base[(tests_base["setting"] == setting) & (tests_base["metric"] == m)].set_index("strategy")
-            col = pd.Series({s: _mean_std(tm.loc[s, "mean"], tm.loc[s, "std"]) for s in tm.index}, name=A.metric_name(m))
-            diff = pd.Series({s: ("" if s not in tb.index else f"{tb.loc[s, 'mean_diff']:+.3f} (p {_p(tb.loc[s, 'p'])})")
-                              for s in tm.index}, name=f"\u0394 {A.metric_name(m)} vs {baseline}")
-            block = pd.concat([col, diff], axis=1)
-            wide = block if wide is None else wide.join(block, how="outer")
-        wide = wide.reindex([s for s in order if s in wide.index])
-        wide.insert(0, "strategy", wide.index)
-        wide = wide.fillna("")
+        wide = _aulc_table(summaries[summaries["setting"] == setting],
+                           tests_base[tests_base["setting"] == setting], an["metrics"], baseline, order)
         w(f"AULC (mean \u00b1 std over seeds) and the paired difference with `{baseline}` ({used} p-value):\n")
         w(md_table(wide))
         w("")

@@ -59,7 +59,7 @@ def representations_for(kind: str) -> list[str]:
     return [name for name, (k, _) in REPRESENTATIONS.items() if k == kind]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Features:
     """One feature matrix per split: np.float32 (n, d), scipy CSR float32 for ``"tfidf"``, or
     np.int32 (n, max_length) token ids for ``"tokens"``.
@@ -76,12 +76,14 @@ class Features:
     info: dict = field(default_factory=dict)
 
     def split(self, name: str):
+        """The feature matrix of split ``name`` (``"train"``, ``"valid"`` or ``"test"``)."""
         if name not in SPLITS:
             raise unknown_name_error("split", name, SPLITS)
         return getattr(self, name)
 
     @property
     def dim(self) -> int:
+        """The number of feature columns."""
         return int(self.train.shape[1])
 
     def provenance(self) -> dict:
@@ -149,14 +151,14 @@ def featurize(
         scaler, out = fit_standardizer(
             ds.train.X, {"valid": ds.valid.X, "test": ds.test.X}, dataset_name=name
         )
-        feats = Features("raw", out["train"], out["valid"], out["test"], transformer=scaler)
+        feats = Features(name="raw", train=out["train"], valid=out["valid"], test=out["test"], transformer=scaler)
     elif representation == "tfidf":
         texts = _texts(ds)
         vec, out = fit_tfidf(
             texts["train"], {"valid": texts["valid"], "test": texts["test"]},
             max_features=max_features, min_df=min_df, dataset_name=name,
         )
-        feats = Features("tfidf", out["train"], out["valid"], out["test"], transformer=vec)
+        feats = Features(name="tfidf", train=out["train"], valid=out["valid"], test=out["test"], transformer=vec)
         feats.info["vocabulary_size"] = len(vec.vocabulary_)
         feats.info["min_df"] = vec.min_df
     elif representation == "tokens":
@@ -202,7 +204,7 @@ def _tokens(ds, max_length, progress) -> Features:
         )
         cut += int(truncated.sum())
         done += len(texts[split])
-    feats = Features("tokens", arrays["train"], arrays["valid"], arrays["test"])
+    feats = Features(name="tokens", train=arrays["train"], valid=arrays["valid"], test=arrays["test"])
     feats.info.update(
         tokenizer=encoder.ENCODER_NAME, vocab_size=tokens.vocab_size(), pad_id=tokens.PAD_ID,
         max_length=int(max_length), truncated_fraction=cut / total if total else 0.0,
@@ -222,7 +224,7 @@ def available_minilm(ds, max_length: int = 128, *, cache_dir=None) -> Features |
 def _minilm_features(corp: corpus.Corpus, matrix: np.ndarray, info: dict, **more) -> Features:
     """``Features`` of each split's rows of the corpus matrix, with the matrix's provenance."""
     parts = corp.split_rows(matrix)
-    feats = Features("minilm", parts["train"], parts["valid"], parts["test"])
+    feats = Features(name="minilm", train=parts["train"], valid=parts["valid"], test=parts["test"])
     feats.info.update(info, encoder=encoder.ENCODER_NAME, text_hash=corp.text_hash, distinct_texts=len(corp), **more)
     return feats
 

@@ -69,6 +69,22 @@ class BundledFeatures:
     meta: dict
 
     def matches(self, text_hash: str, encoder: str, max_length: int, pooling: str) -> bool:
+        """Whether this file holds the embeddings of these texts (``text_hash``) made this way.
+
+        Parameters
+        ----------
+        text_hash : str
+            Hash of the corpus' texts, in order.
+        encoder, pooling : str
+            The encoder's name and how its token vectors were pooled.
+        max_length : int
+            Tokens per text the encoder saw.
+
+        Returns
+        -------
+        bool
+            True when all four agree with the file's meta.
+        """
         m = self.meta
         return (m.get("text_hash") == text_hash and m.get("encoder") == encoder
                 and int(m.get("max_length", -1)) == int(max_length) and m.get("pooling") == pooling)

@@ -39,6 +39,7 @@ def cache_key(**parts) -> str:
 
 
 def entry_dir(cache_dir: str | os.PathLike, key: str) -> Path:
+    """The folder of cache entry ``key`` under ``cache_dir``."""
     return Path(cache_dir) / "embeddings" / key
 
 
@@ -59,11 +60,13 @@ def load_array(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray |
 
 
 def save_meta(directory: Path, meta: dict) -> None:
+    """Write ``meta`` as ``directory/meta.json`` atomically."""
     data = json.dumps(meta, indent=2, sort_keys=True, default=str).encode("utf-8")
     atomic_write(Path(directory) / "meta.json", lambda fh: fh.write(data))
 
 
 def load_meta(directory: Path) -> dict | None:
+    """The dict in ``directory/meta.json``, or ``None`` when missing or unreadable."""
     try:
         meta = json.loads((Path(directory) / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -93,10 +96,14 @@ class EmbeddingEntry:
             shutil.rmtree(chunks, ignore_errors=True)
 
     def chunk_dir(self, runtime: str, batch_size: int, chunk_size: int) -> Path:
+        """The folder of the partial chunks of one encoding plan (runtime, batch and chunk size):
+        chunks of another plan are never mixed in."""
         return self.folder / f"chunks-{runtime}-b{int(batch_size)}-c{int(chunk_size)}"
 
     def load_chunk(self, plan: Path, index: int, n_rows: int, dim: int) -> np.ndarray | None:
+        """Chunk ``index`` of ``plan`` as an ``(n_rows, dim)`` float32 array, or ``None`` if not done."""
         return load_array(plan / f"{int(index):05d}.npy", (n_rows, dim))
 
     def save_chunk(self, plan: Path, index: int, rows: np.ndarray) -> None:
+        """Write chunk ``index`` of ``plan`` (the embeddings of its rows) atomically."""
         save_array(plan / f"{int(index):05d}.npy", rows)

@@ -197,12 +197,12 @@ def _encode_in_chunks(corpus: Corpus, entry: cache.EmbeddingEntry | None, max_le
     message = f"Encoding {name} with MiniLM"
     for index, start in enumerate(range(0, n, chunk)):
         rows = order[start:start + chunk]
-        done = entry.load_chunk(plan, index, len(rows), dim) if entry is not None else None
+        done = entry.load_chunk(plan, index, len(rows), dim) if entry is not None and plan is not None else None
         if done is None:
             done = encoder.encode_ids([ids[r] for r in rows], batch_size=batch_size, device=dev,
                                       precision=precision, runtime=runtime, progress=progress, progress_offset=start,
                                       progress_total=n, message=message)
-            if entry is not None:
+            if entry is not None and plan is not None:
                 entry.save_chunk(plan, index, done)
         else:
             resumed += len(rows)

@@ -25,6 +25,7 @@ import tempfile
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,9 +37,9 @@ from . import encoder
 
 _INSTALL = "pip install onnx==1.23.2 onnxruntime==1.31.1 (or pip install -r requirements.txt)"
 #: what the ONNX graph is made with; part of the file name's hash
-EXPORT_SETTINGS = {"exporter": "torchscript", "opset": 17, "do_constant_folding": True}
+EXPORT_SETTINGS: dict[str, Any] = {"exporter": "torchscript", "opset": 17, "do_constant_folding": True}
 #: ``quantize_dynamic`` arguments of the int8 copy; part of its file name's hash
-QUANT_SETTINGS = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False}
+QUANT_SETTINGS: dict[str, Any] = {"weight_type": "QInt8", "per_channel": True, "reduce_range": False}
 
 _LOCK = threading.Lock()
 _SESSIONS: dict[tuple[str, bool, int], object] = {}
@@ -103,7 +104,7 @@ def _export_fp32(path: Path) -> None:
         torch.onnx.export(
             _LastHiddenState(model).eval(),  # the exporter restores this mode, on the shared model too
             (input_ids, attention_mask),
-            buf,
+            buf,  # type: ignore[arg-type]  # torch's annotation omits the file objects it writes to
             input_names=["input_ids", "attention_mask"],
             output_names=["last_hidden_state"],
             dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},

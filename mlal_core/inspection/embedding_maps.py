@@ -15,6 +15,7 @@ Projections themselves (t-SNE / UMAP, cached) are :mod:`mlal_core.inspection.pro
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ import scipy.sparse as sp
 
 from mlal_core.errors import ConfigError
 from mlal_core.inspection.round_history import (
-    _check_round,
+    check_labelled_round,
     label_names,
     labelled_at,
     labelled_rounds,
@@ -53,9 +54,26 @@ __all__ = [
 
 
 def feature_sample(session: ActiveLearningSession, cap: int = 2000, seed: int = 0) -> np.ndarray:
-    """Pool positions to project (ascending): every sample ever labelled or picked in the history,
-    then a seeded random fill from the rest, ``cap`` in all (at least the labelled ones). The same
-    positions serve every round, so the map stays put while the round slider recolours it."""
+    """Pool positions to project on a features map.
+
+    Every sample ever labelled or picked in the history, then a seeded random fill from the rest,
+    ``cap`` in all (at least the labelled ones). The same positions serve every round, so the map
+    stays put while the round slider recolours it.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session.
+    cap : int, default 2000
+        How many positions in all (more when more samples are labelled).
+    seed : int, default 0
+        Seed of the fill.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 pool positions, ascending.
+    """
     lab, _ = labelled_at(session, labelled_rounds(session)[-1])
     chosen = np.unique(lab)
     n_fill = max(0, min(int(cap), session.n_pool) - chosen.size)
@@ -67,8 +85,23 @@ def feature_sample(session: ActiveLearningSession, cap: int = 2000, seed: int = 
 
 
 def roles_at(session: ActiveLearningSession, t: int, positions: np.ndarray) -> np.ndarray:
-    """Role of each position in round ``t``: ``"labelled"`` (in L_t), ``"picked in round t"`` (record
-    t's picks), ``"unlabelled"``."""
+    """Role of each position in round ``t``.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session.
+    t : int
+        A round of :func:`~mlal_core.inspection.round_history.labelled_rounds`.
+    positions : numpy.ndarray
+        Pool positions.
+
+    Returns
+    -------
+    numpy.ndarray
+        object array: ``"labelled"`` (in ``L_t``), ``"picked in round t"`` (record t's picks) or
+        ``"unlabelled"``.
+    """
     lab, _ = labelled_at(session, t)
     roles = np.full(len(positions), "unlabelled", dtype=object)
     roles[np.isin(positions, lab)] = "labelled"
@@ -79,9 +112,22 @@ def roles_at(session: ActiveLearningSession, t: int, positions: np.ndarray) -> n
 
 
 def comal_embeddings(session: ActiveLearningSession, t: int) -> dict | None:
-    """CoMAL's stored label-wise embeddings of record ``t`` (``positions``, ``role``, ``z`` (m, K, d_z),
-    ``k``, ``y``) with ``prototypes`` (K, d_z), ``has_prototype`` and ``kbar``; None when the round
-    has none (another strategy, or ``embedding_cap = 0``)."""
+    """CoMAL's stored label-wise embeddings of record ``t``.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session.
+    t : int
+        A query round.
+
+    Returns
+    -------
+    dict or None
+        ``positions``, ``role``, ``z`` ``(m, K, d_z)``, ``k``, ``y``, with ``prototypes`` ``(K, d_z)``,
+        ``has_prototype`` and ``kbar``; None when the round has none (another strategy, or
+        ``embedding_cap = 0``).
+    """
     recs = query_records(session)
     if not 0 <= int(t) < len(recs):
         return None
@@ -99,19 +145,42 @@ def comal_embeddings(session: ActiveLearningSession, t: int) -> dict | None:
 
 
 def comal_rounds(session: ActiveLearningSession) -> list[int]:
-    """Rounds whose records carry CoMAL embeddings."""
+    """Rounds whose records carry CoMAL embeddings.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session.
+
+    Returns
+    -------
+    list of int
+    """
     return [int(r.round) for r in query_records(session)
             if r.selection is not None and isinstance(r.selection.diagnostics, dict)
             and r.selection.diagnostics.get("embeddings") and "prototypes" in r.selection.diagnostics]
 
 
 def map_labels(session: ActiveLearningSession, t: int, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The labels a map of pool ``positions`` may show at round ``t``: ``(Y, source)``.
+    """The labels a map of pool ``positions`` may show at round ``t``.
 
-    ``Y`` (m, K) float: for the samples of ``L_t`` the labels the **session** holds (the oracle's
-    answers, e.g. a person's, which need not be the dataset's ground truth); for the others the
-    pool's ground truth when the oracle is simulated (it would answer exactly that), NaN otherwise.
-    ``source`` (m,): ``"labelled"``, ``"ground truth"`` or ``"unknown"``.
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session.
+    t : int
+        A round of :func:`~mlal_core.inspection.round_history.labelled_rounds`.
+    positions : numpy.ndarray
+        Pool positions.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        ``(Y, source)``. ``Y`` ``(m, K)`` float: for the samples of ``L_t`` the labels the
+        **session** holds (the oracle's answers, e.g. a person's, which need not be the dataset's
+        ground truth); for the others the pool's ground truth when the oracle is simulated (it would
+        answer exactly that), NaN otherwise. ``source`` ``(m,)``: ``"labelled"``, ``"ground truth"``
+        or ``"unknown"``.
     """
     positions = np.asarray(positions, dtype=np.int64).reshape(-1)
     lab, lab_y = labelled_at(session, t)
@@ -122,7 +191,7 @@ def map_labels(session: ActiveLearningSession, t: int, positions: np.ndarray) ->
     Y[known] = lab_y[rows[known]]
     source = np.where(known, "labelled", "unknown").astype(object)
     if bool(getattr(session, "oracle_is_simulated", False)) and (~known).any():
-        truth = session.dataset.train.Y[positions[~known]]
+        truth: Any = session.dataset.train.Y[positions[~known]]
         Y[~known] = truth.toarray() if sp.issparse(truth) else np.asarray(truth)
         source[~known] = "ground truth"
     return Y, source
@@ -151,7 +220,19 @@ class MapLayers:
     note: str = ""
 
     def scatter_args(self, xy: np.ndarray, prototypes_xy: np.ndarray | None = None) -> dict:
-        """Keyword arguments for :func:`mlal_core.viz.embedding_scatter` (the kept points of ``xy``)."""
+        """Keyword arguments for :func:`mlal_core.viz.embedding_scatter` (the kept points of ``xy``).
+
+        Parameters
+        ----------
+        xy : numpy.ndarray
+            ``(m, 2)`` projected points, one per row of the layers.
+        prototypes_xy : numpy.ndarray, optional
+            Projected prototypes (CoMAL maps).
+
+        Returns
+        -------
+        dict
+        """
         k = self.keep
         out: dict[str, Any] = {
             "xy": np.asarray(xy)[k], "picked_mask": self.picked[k],
@@ -183,7 +264,20 @@ FEATURE_COLOURINGS = ("role", "label", "count")
 
 
 def feature_map_default_label(session: ActiveLearningSession, t: int) -> int:
-    """The label a "one label" map starts with: the most frequent one in the session's ``L_t``."""
+    """The label a "one label" map starts with: the most frequent one in the session's ``L_t``.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session.
+    t : int
+        A round.
+
+    Returns
+    -------
+    int
+        A label index (0 for an empty labelled set).
+    """
     _, Y = labelled_at(session, t)
     return int(np.argmax(Y.sum(axis=0))) if len(Y) else 0
 
@@ -192,17 +286,37 @@ def feature_map_layers(session: ActiveLearningSession, t: int, positions: np.nda
                        label: int | None = None) -> MapLayers:
     """How the features map of pool ``positions`` is coloured at round ``t``.
 
-    ``by``: ``"role"`` (unlabelled / labelled in ``L_t`` / picked in round ``t``), ``"label"``
-    (positive or negative for ``label``, default :func:`feature_map_default_label`) or ``"count"``
-    (number of labels per sample). Labels are those of :func:`map_labels`: the session's own for the
-    labelled samples, the ground truth for the unlabelled ones only with a simulated oracle (a
-    person's session leaves them "unknown": grey, or out of the "count" map); the legend and
-    ``note`` say which.
+    Labels are those of :func:`map_labels`: the session's own for the labelled samples, the ground
+    truth for the unlabelled ones only with a simulated oracle (a person's session leaves them
+    "unknown": grey, or out of the "count" map); the legend and ``note`` say which.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session.
+    t : int
+        A round of :func:`~mlal_core.inspection.round_history.labelled_rounds`.
+    positions : numpy.ndarray
+        Pool positions (:func:`feature_sample`).
+    by : {"role", "label", "count"}, default "role"
+        ``"role"`` (unlabelled / labelled in ``L_t`` / picked in round ``t``), ``"label"`` (positive
+        or negative for ``label``) or ``"count"`` (number of labels per sample).
+    label : int, optional
+        The label of ``by="label"`` (default :func:`feature_map_default_label`).
+
+    Returns
+    -------
+    MapLayers
+
+    Raises
+    ------
+    ConfigError
+        For an unknown colouring, round or label.
     """
     if by not in FEATURE_COLOURINGS:
         raise ConfigError(f"Unknown colouring {by!r}; choose one of {', '.join(FEATURE_COLOURINGS)}.")
     positions = np.asarray(positions, dtype=np.int64).reshape(-1)
-    t = _check_round(session, t)
+    t = check_labelled_round(session, t)
     roles = roles_at(session, t, positions).astype(str)
     picked = roles == f"picked in round {t}"
     hover = [f"pool sample {p} ({r})" for p, r in zip(positions, roles)]
@@ -238,16 +352,35 @@ def feature_map_layers(session: ActiveLearningSession, t: int, positions: np.nda
                      note=note + ("" if simulated else ", so they are left out."))
 
 
+#: per session, the features :func:`projection_features` chose (weak keys: dropped with the session)
+_PROJECTION_FEATURES: weakref.WeakKeyDictionary[ActiveLearningSession, tuple[Any, str]] = weakref.WeakKeyDictionary()
+
+
 def projection_features(session: ActiveLearningSession) -> tuple[Any, str]:
     """The pool's features for a 2-D map, and what they are, in words.
 
     Fixed features (MiniLM, TF-IDF, a tabular set's standardised columns) are what the model sees.
     Token ids (the text backbones) are no space to measure distances in (id 2054 is not "near"
     2055), so a token session is mapped with its texts' MiniLM sentence embeddings when they are in
-    the feature cache, else with TF-IDF of the pool's texts (fitted on the pool, seconds). Kept on
-    the session (computed once).
+    the feature cache, else with TF-IDF of the pool's texts (fitted on the pool, seconds). Computed
+    once per session (kept in this module, weakly keyed by the session).
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session.
+
+    Returns
+    -------
+    tuple of (array-like, str)
+        The pool's features (dense or sparse, one row per pool sample) and their description.
+
+    Raises
+    ------
+    ConfigError
+        For a token-id session without texts.
     """
-    hit = session.__dict__.get("_projection_features")
+    hit = _PROJECTION_FEATURES.get(session)
     if hit is not None:
         return hit
     rep = session.representation
@@ -271,7 +404,7 @@ def projection_features(session: ActiveLearningSession) -> tuple[Any, str]:
                 raise ConfigError("This token-id session has no texts to compute features for a map from.")
             _, tf = fit_tfidf(list(texts), {}, dataset_name=session.dataset.name)
             out = (tf["train"], f"TF-IDF features of the texts (unigrams, fitted on the pool). {stand_in}")
-    session.__dict__["_projection_features"] = out
+    _PROJECTION_FEATURES[session] = out
     return out
 
 
@@ -289,8 +422,25 @@ def _cached_minilm_train(session: ActiveLearningSession) -> np.ndarray | None:
 
 # ---------------------------------------------------------------------- CoMAL maps
 def comal_map_rows(role: np.ndarray, cap: int, seed: int = 0) -> np.ndarray:
-    """Rows of a round's CoMAL embeddings to draw (ascending): every pick (``role == "selected"``),
-    then a seeded random rest, ``cap`` in all (at least the picks)."""
+    """Rows of a round's CoMAL embeddings to draw.
+
+    Every pick (``role == "selected"``), then a seeded random rest, ``cap`` in all (at least the
+    picks).
+
+    Parameters
+    ----------
+    role : numpy.ndarray
+        The rows' roles (:func:`comal_embeddings`' ``role``).
+    cap : int
+        How many rows in all.
+    seed : int, default 0
+        Seed of the rest.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 rows, ascending.
+    """
     role = np.asarray(role).astype(str)
     sel = np.flatnonzero(role == "selected")
     rest = np.setdiff1d(np.arange(role.size), sel)
@@ -300,8 +450,19 @@ def comal_map_rows(role: np.ndarray, cap: int, seed: int = 0) -> np.ndarray:
 
 
 def comal_label_choices(emb: dict) -> tuple[list[int], np.ndarray]:
-    """``(labels, counts)``: the labels that have a prototype, most labelled positives first, and the
-    positives per label (among the labelled samples the round kept, else among all of them)."""
+    """The labels a CoMAL map can show.
+
+    Parameters
+    ----------
+    emb : dict
+        :func:`comal_embeddings` of a round.
+
+    Returns
+    -------
+    tuple of (list of int, numpy.ndarray)
+        ``(labels, counts)``: the labels that have a prototype, most labelled positives first, and
+        the positives per label (among the labelled samples the round kept, else among all of them).
+    """
     y = np.asarray(emb["y"]).astype(bool)
     role = np.asarray(emb["role"]).astype(str)
     lab = role == "labelled"
@@ -311,8 +472,31 @@ def comal_label_choices(emb: dict) -> tuple[list[int], np.ndarray]:
 
 
 def comal_default_label(emb: dict, rows: np.ndarray, choices: Sequence[int], counts: np.ndarray) -> int:
-    """The label a one-label CoMAL map starts with: the one with the most even split of positives
-    and negatives among the drawn ``rows`` (ties: more labelled positives, then the earlier choice)."""
+    """The label a one-label CoMAL map starts with.
+
+    The one with the most even split of positives and negatives among the drawn ``rows`` (ties:
+    more labelled positives, then the earlier choice).
+
+    Parameters
+    ----------
+    emb : dict
+        :func:`comal_embeddings` of a round.
+    rows : numpy.ndarray
+        The rows drawn (:func:`comal_map_rows`).
+    choices : sequence of int
+        The labels offered (:func:`comal_label_choices`).
+    counts : numpy.ndarray
+        Positives per label (:func:`comal_label_choices`).
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ConfigError
+        When no label has a prototype yet.
+    """
     if not len(choices):
         raise ConfigError("No label has a prototype yet (no labelled positive).")
     y = np.asarray(emb["y"]).astype(bool)[np.asarray(rows, dtype=np.int64)]
@@ -325,11 +509,34 @@ def comal_map(emb: dict, rows: np.ndarray, labels: Sequence[int], names: Sequenc
               several: bool = False) -> tuple[np.ndarray, np.ndarray, MapLayers]:
     """The points of a CoMAL map (Peng et al., Fig. 1 and 12) and how to draw them.
 
-    Returns ``(Z, prototypes, layers)``: ``Z`` the label-wise embeddings to project, ``prototypes``
-    ``(len(labels), d_z)``. One label (``several=False``, ``labels = [j]``): one point per row, its
-    ``z_j``, positive / negative for ``j`` from the oracle's labels (labelled samples) or the model's
-    prediction (the others). Several labels: one point per (row, label), coloured by the label when
-    the sample has it, else "negative (any label)" (grey).
+    One label (``several=False``, ``labels = [j]``): one point per row, its ``z_j``, positive /
+    negative for ``j`` from the oracle's labels (labelled samples) or the model's prediction (the
+    others). Several labels: one point per (row, label), coloured by the label when the sample has it,
+    else "negative (any label)" (grey).
+
+    Parameters
+    ----------
+    emb : dict
+        :func:`comal_embeddings` of a round.
+    rows : numpy.ndarray
+        The rows to draw (:func:`comal_map_rows`).
+    labels : sequence of int
+        The labels to draw.
+    names : sequence of str
+        Label names.
+    several : bool, default False
+        Draw several labels.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray, MapLayers)
+        ``(Z, prototypes, layers)``: ``Z`` the label-wise embeddings to project, ``prototypes``
+        ``(len(labels), d_z)``.
+
+    Raises
+    ------
+    ConfigError
+        When ``labels`` is empty.
     """
     rows = np.asarray(rows, dtype=np.int64)
     labels = [int(j) for j in labels]

@@ -124,8 +124,33 @@ def _check_input(X):
 
 def resolve_params(shape: tuple[int, int], method: str = "tsne", random_state: int = 0, *,
                    sparse: bool = False, **params) -> dict:
-    """The parameters :func:`project` will actually use for an input of ``shape`` (after defaults,
-    caps and the checks). Raises :class:`ConfigError` for an unknown method or parameter."""
+    """The parameters :func:`project` will actually use for an input of ``shape``.
+
+    After defaults, caps and the checks (see the module docstring).
+
+    Parameters
+    ----------
+    shape : tuple of (int, int)
+        ``(n, d)`` of the input.
+    method : {"tsne", "umap"}, default "tsne"
+        The projection.
+    random_state : int, default 0
+        Seed (projections are seeded for reproducibility).
+    sparse : bool, default False
+        The input is a sparse matrix.
+    **params
+        The method's parameters.
+
+    Returns
+    -------
+    dict
+        The effective parameters (``random_state`` included).
+
+    Raises
+    ------
+    ConfigError
+        For an unknown method or parameter, or a value out of range.
+    """
     if method not in METHODS:
         raise ConfigError(f"Unknown projection method {method!r}; choose one of {', '.join(METHODS)}.")
     n, d = int(shape[0]), int(shape[1])
@@ -182,7 +207,7 @@ def _array_digest(X) -> str:
     else:
         arr = np.ascontiguousarray(X)
         h.update(f"dense|{arr.dtype.str}|{arr.shape}|".encode())
-        h.update(memoryview(arr).cast("B"))
+        h.update(arr.data.cast("B"))
     return h.hexdigest()
 
 
@@ -197,7 +222,23 @@ def _library_version(method: str) -> str:
 
 
 def projection_key(X, method: str, params: dict) -> str:
-    """Cache key of a projection: sha256 over the array content, the method and its effective params."""
+    """Cache key of a projection.
+
+    Parameters
+    ----------
+    X : array-like or scipy.sparse matrix
+        ``(n, d)`` points, dense or sparse.
+    method : str
+        The projection.
+    params : dict
+        Its effective parameters (:func:`resolve_params`).
+
+    Returns
+    -------
+    str
+        sha256 hex over the array content, the method, its parameters, the library version and the
+        cache format.
+    """
     blob = json.dumps({"array": _array_digest(X), "method": method, "params": params,
                        "library": _library_version(method), "format": FORMAT_VERSION},
                       sort_keys=True, default=str)
@@ -252,7 +293,13 @@ def clear_memory_cache() -> None:
 
 
 def cache_stats() -> dict[str, int]:
-    """Counts of memory hits, disk hits and computed projections in this process."""
+    """Counts of memory hits, disk hits and computed projections in this process.
+
+    Returns
+    -------
+    dict of str to int
+        ``memory_hits``, ``disk_hits``, ``computed``.
+    """
     return dict(_stats)
 
 
@@ -307,12 +354,30 @@ def _compute(X, method: str, params: dict) -> np.ndarray:
 
 
 def project(X, method: str = "tsne", random_state: int = 0, *, cache: bool = True, **params) -> np.ndarray:
-    """2-D projection of ``X`` (n, d) (dense array or scipy sparse) by t-SNE or UMAP.
+    """2-D projection of ``X`` by t-SNE or UMAP, cached in memory and on disk.
 
-    Returns a new ``(n, 2)`` float32 array (a copy: changing it does not touch the cache).
-    ``params`` are the method's parameters (see the module docstring and :func:`resolve_params`);
-    ``cache=False`` recomputes and stores nothing. Raises :class:`ConfigError` for fewer than
-    :data:`MIN_SAMPLES` rows, NaN / infinite values, an unknown method or parameter.
+    Parameters
+    ----------
+    X : array-like or scipy.sparse matrix
+        ``(n, d)`` points, dense or sparse.
+    method : {"tsne", "umap"}, default "tsne"
+        The projection.
+    random_state : int, default 0
+        Seed (projections are seeded for reproducibility).
+    cache : bool, default True
+        False recomputes and stores nothing.
+    **params
+        The method's parameters (see the module docstring and :func:`resolve_params`).
+
+    Returns
+    -------
+    numpy.ndarray
+        A new ``(n, 2)`` float32 array (a copy: changing it does not touch the cache).
+
+    Raises
+    ------
+    ConfigError
+        For fewer than :data:`MIN_SAMPLES` rows, NaN / infinite values, an unknown method or parameter.
     """
     X = _check_input(X)
     eff = resolve_params(X.shape, method, random_state, sparse=sp.issparse(X), **params)
@@ -354,18 +419,62 @@ def _stacked(X, extra) -> np.ndarray:
 
 
 def project_with(X, extra, method: str = "tsne", random_state: int = 0, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-    """Project ``X`` (n, d) and ``extra`` (P, d) together (e.g. samples and CoMAL prototypes) and
-    return ``(xy (n, 2), extra_xy (P, 2))``. t-SNE has no transform for new points, so a joint fit
-    is the way to place prototypes in the same map."""
+    """Project ``X`` and ``extra`` together (e.g. samples and CoMAL prototypes).
+
+    t-SNE has no transform for new points, so a joint fit is the way to place prototypes in the same
+    map.
+
+    Parameters
+    ----------
+    X : array-like or scipy.sparse matrix
+        ``(n, d)`` points, dense or sparse.
+    extra : array-like
+        ``(P, d)`` more points.
+    method : {"tsne", "umap"}, default "tsne"
+        The projection.
+    random_state : int, default 0
+        Seed (projections are seeded for reproducibility).
+    **kwargs
+        As :func:`project`.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        ``(xy (n, 2), extra_xy (P, 2))``.
+    """
     both = project(_stacked(X, extra), method, random_state, **kwargs)
     n = X.shape[0] if hasattr(X, "shape") else len(X)
     return both[:n], both[n:]
 
 
 def is_cached(X, method: str = "tsne", random_state: int = 0, *, extra=None, **params) -> bool:
-    """True when :func:`project` (``extra`` given: :func:`project_with`) would return this map from
-    the memory or disk cache without fitting anything. A disk hit is loaded into the memory cache, so
-    the projection that follows does not read it again. Raises like :func:`project` for bad input."""
+    """Whether :func:`project` (``extra`` given: :func:`project_with`) would return this map from a cache.
+
+    A disk hit is loaded into the memory cache, so the projection that follows does not read it again.
+
+    Parameters
+    ----------
+    X : array-like or scipy.sparse matrix
+        ``(n, d)`` points, dense or sparse.
+    method : {"tsne", "umap"}, default "tsne"
+        The projection.
+    random_state : int, default 0
+        Seed (projections are seeded for reproducibility).
+    extra : array-like, optional
+        As :func:`project_with`.
+    **params
+        The method's parameters.
+
+    Returns
+    -------
+    bool
+        True when nothing would be fitted.
+
+    Raises
+    ------
+    ConfigError
+        Like :func:`project`, for bad input.
+    """
     X = _check_input(X if extra is None else _stacked(X, extra))
     key = projection_key(X, method, resolve_params(X.shape, method, random_state, sparse=sp.issparse(X), **params))
     if _memory_get(key) is not None:
@@ -378,24 +487,56 @@ def is_cached(X, method: str = "tsne", random_state: int = 0, *, extra=None, **p
 
 
 def needs_umap_compile(X, method: str = "tsne", random_state: int = 0, *, extra=None, **params) -> bool:
-    """True when projecting ``X`` will pay UMAP's one-off compilation: the method is UMAP, UMAP is
-    not warm in this process and the map is not cached (a cached map needs no UMAP at all). An app
-    shows its "compiling, once" message only then."""
+    """Whether projecting ``X`` will pay UMAP's one-off compilation.
+
+    True when the method is UMAP, UMAP is not warm in this process and the map is not cached (a
+    cached map needs no UMAP at all). An app shows its "compiling, once" message only then.
+
+    Parameters
+    ----------
+    X : array-like or scipy.sparse matrix
+        ``(n, d)`` points, dense or sparse.
+    method : {"tsne", "umap"}, default "tsne"
+        The projection.
+    random_state : int, default 0
+        Seed (projections are seeded for reproducibility).
+    extra : array-like, optional
+        As :func:`project_with`.
+    **params
+        The method's parameters.
+
+    Returns
+    -------
+    bool
+    """
     return method == "umap" and not umap_is_warm() and not is_cached(X, method, random_state, extra=extra, **params)
 
 
 # ------------------------------------------------------------------------------------------ UMAP warm-up
 def umap_is_warm() -> bool:
-    """True once UMAP has been fitted in this process (its numba code is compiled)."""
+    """Whether UMAP has been fitted in this process (its numba code is compiled).
+
+    Returns
+    -------
+    bool
+    """
     return _umap_warm
 
 
 def warm_up_umap(background: bool = False) -> threading.Thread | float:
     """Pay UMAP's one-off numba compilation now, on a tiny random array (nothing is cached).
 
-    ``background=False``: blocks and returns the seconds it took (0.0 when already warm).
-    ``background=True``: returns the daemon thread doing it (the same thread while one is running),
-    so an app can start it at launch and check :func:`umap_is_warm` later.
+    Parameters
+    ----------
+    background : bool, default False
+        Run it in a daemon thread.
+
+    Returns
+    -------
+    threading.Thread or float
+        ``background=False``: the seconds it took (0.0 when already warm). ``background=True``: the
+        thread doing it (the same thread while one is running), so an app can start it at launch and
+        check :func:`umap_is_warm` later.
     """
     global _warm_thread
 

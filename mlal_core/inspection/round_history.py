@@ -18,10 +18,13 @@ What a round's model looked like
 Strategies only see a :class:`~mlal_core.strategies.base.QueryContext`; it is not stored (the model
 and the ``(S, N, K)`` predictions are large). :func:`round_state` gives it back:
 
-* a live session watched by :func:`keep_contexts` keeps the last few rounds' contexts in memory;
-* otherwise the round is **replayed with the loop itself**: a throw-away session restored to the
-  first ``t`` records calls ``propose()``, which trains the round's model (cold start, seed
-  ``seed + t``, deterministic) and rebuilds the context exactly as the session did. It also re-runs
+* a live session watched by :func:`keep_contexts` keeps the last few rounds' contexts in memory
+  (a :class:`ContextKeeper` in the session's public ``proposal_listeners``; the contexts are kept
+  in this module, weakly keyed by the session, never as attributes of it);
+* otherwise the round is **replayed with the loop itself**
+  (:meth:`~mlal_core.session.loop.ActiveLearningSession.replay_round`): a throw-away session
+  restored to the first ``t`` records calls ``propose()``, which trains the round's model (cold
+  start, seed ``seed + t``, deterministic) and rebuilds the context exactly as the session did. It also re-runs
   the session's strategy, so :attr:`RoundState.reproduced` says whether the replay picked the same
   samples as the original round (it does on CPU with the same code; a GPU can differ in the last bits,
   and a session recorded with older model or strategy code can differ altogether).
@@ -38,8 +41,9 @@ Nothing here imports streamlit.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
-import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +58,8 @@ from mlal_core.errors import ConfigError
 from mlal_core.session import tables
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlal_core.session.loop import ActiveLearningSession, PendingRound, RoundRecord
+    from mlal_core.session.loop import ActiveLearningSession
+    from mlal_core.session.records import PendingRound, RoundRecord
     from mlal_core.strategies.base import QueryContext, Selection
 
 Progress = Callable[[int, int, str], None]
@@ -63,10 +68,12 @@ Progress = Callable[[int, int, str], None]
 DEFAULT_KEEP = 2
 
 __all__ = [
+    "ContextKeeper",
     "CorrelationSnapshot",
     "RoundState",
     "StrategyComparison",
     "both_directions",
+    "check_labelled_round",
     "cached_state",
     "comal_k_profile",
     "compare_strategies",
@@ -75,6 +82,7 @@ __all__ = [
     "correlation_change",
     "crab_marks",
     "display_order",
+    "forget_contexts",
     "keep_contexts",
     "label_names",
     "labelled_at",
@@ -97,12 +105,35 @@ __all__ = [
 
 # ====================================================================== basics
 def session_key(session: ActiveLearningSession) -> str:
-    """A cache key for the session's current state: its store id (or object id) and history length."""
+    """A cache key for the session's current state: its store id (or object id) and history length.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+
+    Returns
+    -------
+    str
+        ``"<session id>:<records>"`` (``"mem<hex id>:<records>"`` for a session without a store).
+    """
     sid = session.session_id or f"mem{id(session):x}"
     return f"{sid}:{len(session.history)}"
 
 
 def label_names(session: ActiveLearningSession) -> list[str]:
+    """The session's label names, as strings (``"label j"`` when the dataset has none or too few).
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+
+    Returns
+    -------
+    list of str
+        One name per label.
+    """
     names = list(getattr(session.dataset, "label_names", []) or [])
     if len(names) != session.n_labels:
         names = [f"label {j}" for j in range(session.n_labels)]
@@ -110,7 +141,17 @@ def label_names(session: ActiveLearningSession) -> list[str]:
 
 
 def query_records(session: ActiveLearningSession) -> list[RoundRecord]:
-    """The records that queried something (not the final one), in round order."""
+    """The records that queried something (not the final one), in round order.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+
+    Returns
+    -------
+    list of RoundRecord
+    """
     return [rec for rec in session.history if not rec.final]
 
 
@@ -119,11 +160,39 @@ def labelled_rounds(session: ActiveLearningSession) -> list[int]:
 
     ``t = len(query_records)`` is the labelled set after the last pick (the final record's set of a
     finished session, the set the next round will train on otherwise).
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+
+    Returns
+    -------
+    list of int
     """
     return list(range(len(query_records(session)) + 1))
 
 
-def _check_round(session: ActiveLearningSession, t: int) -> int:
+def check_labelled_round(session: ActiveLearningSession, t: int) -> int:
+    """``t`` as an int when the session has the labelled set ``L_t`` (:func:`labelled_rounds`).
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session.
+    t : int
+        A round.
+
+    Returns
+    -------
+    int
+        ``int(t)``.
+
+    Raises
+    ------
+    ConfigError
+        When ``L_t`` does not exist in this session (it says which rounds do).
+    """
     rounds = labelled_rounds(session)
     t = int(t)
     if t not in rounds:
@@ -132,15 +201,34 @@ def _check_round(session: ActiveLearningSession, t: int) -> int:
 
 
 def labelled_at(session: ActiveLearningSession, t: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(positions, Y)`` of ``L_t``: the initial set plus the picks (and the oracle's answers) of
-    records ``0 .. t-1``, in the order they were labelled."""
-    t = _check_round(session, t)
+    """The labelled set ``L_t``: the initial set plus the picks of records ``0 .. t-1``.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+    t : int
+        A round of :func:`labelled_rounds`.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        ``(positions, Y)``: pool positions in the order they were labelled (int64) and the oracle's
+        answers for them (``(n, K)`` uint8; never the ground truth).
+
+    Raises
+    ------
+    ConfigError
+        When ``L_t`` does not exist.
+    """
+    t = check_labelled_round(session, t)
     recs = query_records(session)[:t]
     pos = [np.asarray(session.initial_positions, dtype=np.int64)]
     ys = [np.asarray(session.initial_labels, dtype=np.uint8)]
     for rec in recs:
-        pos.append(np.asarray(rec.selected, dtype=np.int64))
-        ys.append(np.asarray(rec.labels, dtype=np.uint8).reshape(len(rec.selected), session.n_labels))
+        picked = np.asarray(rec.selected, dtype=np.int64)
+        pos.append(picked)
+        ys.append(np.asarray(rec.labels, dtype=np.uint8).reshape(len(picked), session.n_labels))
     return np.concatenate(pos), np.concatenate(ys).astype(np.uint8)
 
 
@@ -175,6 +263,8 @@ class CorrelationSnapshot:
 
     @property
     def seen(self) -> np.ndarray:
+        """Labels with at least one positive in ``L_t`` (``(K,)`` bool).
+        """
         return self.counts > 0
 
     @property
@@ -184,7 +274,23 @@ class CorrelationSnapshot:
 
 
 def correlation_at(session: ActiveLearningSession, t: int) -> CorrelationSnapshot:
-    """A, NegA and CRAB's thresholds of the labelled set ``L_t`` (cheap: one sparse product)."""
+    """A, NegA and CRAB's thresholds of the labelled set ``L_t`` (cheap: one sparse product).
+
+    Computed with the functions and constants CRAB uses (CRAB Eq. 8, 9; asymmetric pairs with
+    ``z > ASYMMETRY_Z``, exclusive pairs with ``min_count = EXCLUSIVE_MIN_COUNT``), so they equal CRAB's
+    ``diagnostics`` of round ``t``.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+    t : int
+        A round of :func:`labelled_rounds`.
+
+    Returns
+    -------
+    CorrelationSnapshot
+    """
     from mlal_core.strategies.bemps_family import ASYMMETRY_Z, EXCLUSIVE_MIN_COUNT
 
     _, Y = labelled_at(session, t)
@@ -193,7 +299,25 @@ def correlation_at(session: ActiveLearningSession, t: int) -> CorrelationSnapsho
 
 def snapshot_from_labels(Y, t: int = 0, *, z_threshold: float | None = None,
                          min_count: int | None = None) -> CorrelationSnapshot:
-    """:class:`CorrelationSnapshot` of any label matrix (e.g. the whole pool's ground truth)."""
+    """:class:`CorrelationSnapshot` of any label matrix (e.g. the whole pool's ground truth).
+
+    Parameters
+    ----------
+    Y : array-like or scipy.sparse matrix
+        ``(n, K)`` 0/1 labels.
+    t : int, default 0
+        The round the snapshot is labelled with.
+    z_threshold : float, optional
+        z-score above which an ``A[m, n] > A[n, m]`` pair is asymmetric (default CRAB's
+        ``ASYMMETRY_Z``).
+    min_count : int, optional
+        Fewest positives a label needs to be in an exclusive pair (default CRAB's
+        ``EXCLUSIVE_MIN_COUNT``).
+
+    Returns
+    -------
+    CorrelationSnapshot
+    """
     from mlal_core.strategies.bemps_family import ASYMMETRY_Z, EXCLUSIVE_MIN_COUNT
 
     z_threshold = ASYMMETRY_Z if z_threshold is None else float(z_threshold)
@@ -219,13 +343,38 @@ def snapshot_from_labels(Y, t: int = 0, *, z_threshold: float | None = None,
 
 
 def both_directions(pairs: np.ndarray) -> np.ndarray:
+    """Each pair ``(m, n)`` and its mirror ``(n, m)``.
+
+    Parameters
+    ----------
+    pairs : array-like
+        ``(P, 2)`` label pairs.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(2P, 2)`` int64: the pairs, then the mirrored pairs.
+    """
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     return np.concatenate([pairs, pairs[:, ::-1]]) if len(pairs) else pairs
 
 
 def crab_marks(snap: CorrelationSnapshot, which: Sequence[str] = ("asymmetric", "exclusive")) -> dict:
-    """``marked_pairs`` for :func:`mlal_core.viz.correlation_heatmap`: CRAB's asymmetric pairs
-    (cell (m, n): n implies m) and its mutually exclusive pairs (both cells (m, n) and (n, m))."""
+    """The pairs CRAB marks, as ``marked_pairs`` for :func:`mlal_core.viz.correlation_heatmap`.
+
+    Parameters
+    ----------
+    snap : CorrelationSnapshot
+        A round's snapshot.
+    which : sequence of {"asymmetric", "exclusive"}
+        Which marks: CRAB's asymmetric pairs (cell (m, n): n implies m) and its mutually exclusive
+        pairs (both cells (m, n) and (n, m)).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Legend text -> ``(P, 2)`` cells.
+    """
     out = {}
     if "asymmetric" in which:
         out[f"asymmetric: z(A) > {snap.z_threshold:g} and A[m,n] > A[n,m]"] = snap.asymmetric_pairs
@@ -236,7 +385,21 @@ def crab_marks(snap: CorrelationSnapshot, which: Sequence[str] = ("asymmetric", 
 
 
 def pairs_table(snap: CorrelationSnapshot, names: Sequence[str]) -> pd.DataFrame:
-    """One row per pair CRAB marks in this round, with the numbers behind the decision."""
+    """One row per pair CRAB marks in this round, with the numbers behind the decision.
+
+    Parameters
+    ----------
+    snap : CorrelationSnapshot
+        A round's snapshot.
+    names : sequence of str
+        Label names.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``kind`` (asymmetric / mutually exclusive), ``label m``, ``label n``, ``A[m,n]``,
+        ``A[n,m]``, ``z(A[m,n])``, ``NegA[m,n]``, ``NegA[n,m]``, ``count m``, ``count n``, ``meaning``.
+    """
     rows = []
     A, N, c = snap.A, snap.NegA, snap.counts
     for m, n in snap.asymmetric_pairs:
@@ -265,9 +428,21 @@ def _pair_set(pairs) -> set[tuple[int, int]]:
 
 
 def correlation_change(before: CorrelationSnapshot, after: CorrelationSnapshot) -> dict:
-    """What changed from ``before`` to ``after``: ``dA``, ``dNegA`` (after - before), the mean
-    absolute change of the off-diagonal (:func:`correlation.correlation_drift`) and the pairs CRAB
-    marks in one round but not the other."""
+    """What changed from ``before`` to ``after``.
+
+    Parameters
+    ----------
+    before, after : CorrelationSnapshot
+        Two rounds' snapshots.
+
+    Returns
+    -------
+    dict
+        ``dA``, ``dNegA`` (after - before), ``drift_A``, ``drift_NegA`` (mean absolute change of the
+        off-diagonal, :func:`mlal_core.correlation.correlation_drift`), ``new_asymmetric``,
+        ``gone_asymmetric``, ``new_exclusive``, ``gone_exclusive`` (pairs CRAB marks in one round but
+        not the other) and ``newly_seen`` (labels with a first positive).
+    """
     a0, a1 = _pair_set(before.asymmetric_pairs), _pair_set(after.asymmetric_pairs)
     e0, e1 = _pair_set(before.exclusive_pairs), _pair_set(after.exclusive_pairs)
 
@@ -289,10 +464,23 @@ def correlation_change(before: CorrelationSnapshot, after: CorrelationSnapshot) 
 
 def correlation_by_round(session: ActiveLearningSession,
                          snapshot: Callable[[int], CorrelationSnapshot] | None = None) -> pd.DataFrame:
-    """One row per labelled set ``L_t``: ``round``, ``n_labeled``, ``corr_avg``, ``drift_A`` (mean
-    absolute change of the off-diagonal A from ``L_{t-1}``, NaN for t = 0), the numbers of asymmetric
-    and exclusive pairs and ``tau``. ``snapshot(t)`` gives the snapshots (default
-    :func:`correlation_at`; the app passes its cached one)."""
+    """One row per labelled set ``L_t``: how the label correlations evolve.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+    snapshot : callable, optional
+        ``snapshot(t) -> CorrelationSnapshot`` (default :func:`correlation_at`; the app passes its
+        cached one).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``round``, ``n_labeled``, ``corr_avg``, ``drift_A`` (mean absolute change of the
+        off-diagonal A from ``L_{t-1}``, NaN for t = 0), ``asymmetric_pairs``, ``exclusive_pairs``
+        (their numbers) and ``tau``.
+    """
     snap = snapshot or (lambda r: correlation_at(session, r))
     rows, prev = [], None
     for r in labelled_rounds(session):
@@ -310,9 +498,27 @@ def display_order(names: Sequence[str], counts: np.ndarray, *, by: str = "freque
                   only: Sequence[int] | None = None, hide_unseen: bool = False, matrix=None) -> np.ndarray:
     """Label positions to show, in display order (large K: sort, keep the top k, filter).
 
-    ``by``: ``"frequency"`` (in ``counts``), ``"name"``, ``"index"`` or ``"cluster"`` (needs
-    ``matrix``); ``top_k`` keeps the most frequent; ``only`` keeps the given labels; ``hide_unseen``
-    drops labels with no positive. At least one label is always returned.
+    Parameters
+    ----------
+    names : sequence of str
+        Label names.
+    counts : numpy.ndarray
+        ``(K,)`` positives per label.
+    by : {"frequency", "name", "index", "cluster"}, default "frequency"
+        The order (``"cluster"`` needs ``matrix``).
+    top_k : int, optional
+        Keep the ``top_k`` most frequent labels.
+    only : sequence of int, optional
+        Keep only these labels.
+    hide_unseen : bool, default False
+        Drop labels with no positive.
+    matrix : array-like, optional
+        ``(K, K)`` matrix the ``"cluster"`` order clusters.
+
+    Returns
+    -------
+    numpy.ndarray
+        Label indices; at least one label is always returned.
     """
     from mlal_core.viz.labels import label_order
 
@@ -329,7 +535,7 @@ def display_order(names: Sequence[str], counts: np.ndarray, *, by: str = "freque
     idx = np.flatnonzero(keep)
     if top_k is not None and top_k < idx.size:
         idx = np.sort(idx[np.lexsort((idx, -counts[idx]))[: int(top_k)]])
-    sub_names = [names[i] for i in idx]
+    sub_names = [names[int(i)] for i in idx]
     sub_matrix = None if matrix is None else np.asarray(matrix, float)[np.ix_(idx, idx)]
     order = label_order(sub_names, counts[idx], by=by, matrix=sub_matrix if by == "cluster" else None)
     return idx[order]
@@ -337,9 +543,22 @@ def display_order(names: Sequence[str], counts: np.ndarray, *, by: str = "freque
 
 # ====================================================================== per-round quantities
 def per_round_frame(session: ActiveLearningSession) -> pd.DataFrame:
-    """One row per query round: MeanIR of the selected batch, hard-to-learn and conflicting counts in
-    the unlabelled pool (CRAB Fig. 4, 5), label coverage after the round, and, where the strategy's
-    details record them (CRAB), how many of the picks were hard-to-learn / conflicting."""
+    """One row per query round: the quantities of CRAB Fig. 4 and 5.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``round``, ``n_labeled``, ``n_selected``, ``mean_ir_selected`` (MeanIR of the
+        selected batch), ``hard_to_learn_count`` and ``conflicting_count`` (in the unlabelled pool),
+        ``label_coverage`` (after the round), ``n_exclusive_pairs``, ``n_unlabeled``, ``n_candidates``
+        and, where the strategy's details record them (CRAB), ``selected_hard_to_learn`` /
+        ``selected_conflicting`` (how many of the picks were; NaN otherwise).
+    """
     recs = query_records(session)
     cols = ["round", "n_labeled", "n_selected", "mean_ir_selected", "hard_to_learn_count",
             "conflicting_count", "label_coverage", "n_exclusive_pairs", "n_unlabeled", "n_candidates",
@@ -366,7 +585,20 @@ def round_candidates(session: ActiveLearningSession, t: int) -> np.ndarray:
     """Pool positions of the candidates of record ``t``, aligned with ``selection.scores``.
 
     The unlabelled pool before the round (ascending), or the seeded candidate subset the loop drew
-    (``config.candidate_subset``), rebuilt exactly as :meth:`ActiveLearningSession.propose` does.
+    (``config.candidate_subset``), rebuilt exactly as
+    :meth:`~mlal_core.session.loop.ActiveLearningSession.propose` does.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+    t : int
+        A query round.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 pool positions.
     """
     rec = _record(session, t)
     lab, _ = labelled_at(session, t)
@@ -391,45 +623,60 @@ def _round_scores(session: ActiveLearningSession, t: int) -> tuple[np.ndarray, n
 
 
 def picks_table(session: ActiveLearningSession, t: int) -> pd.DataFrame:
-    """The picks of record ``t``: pick order, pool position, the oracle's labels, the score, its
-    rank and percentile among the round's scored candidates, and the strategy's details with label
-    names instead of indices (:func:`mlal_core.inspection.views.named_details`; CRAB's ``labels`` column is
-    ``detail_labels`` here, next to the oracle's ``labels``)."""
-    from mlal_core.inspection.views import named_details
+    """The picks of record ``t`` as the Selection inspector shows them.
 
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        A session with at least ``t + 1`` query records.
+    t : int
+        The round.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`mlal_core.session.tables.picks_table` of the round: ``round``, ``order``,
+        ``position``, ``labels`` (the oracle's), ``n_labels``, ``score_percentile`` and
+        ``score_rank`` among the round's scored candidates, then the strategy's details with label
+        names instead of indices (CRAB's ``labels`` column is ``detail_labels``).
+
+    Raises
+    ------
+    ConfigError
+        When record ``t`` made no query.
+    """
     rec = _record(session, t)
-    names = label_names(session)
-    if rec.selection is not None and rec.selection.details is not None:
-        named = named_details(rec.selection.details, names)
-        rec = dataclasses.replace(rec, selection=dataclasses.replace(rec.selection, details=named))
-    df = tables.picks_frame([rec], names)
-    cand, scores = _round_scores(session, t)
-    finite = np.isfinite(scores)
-    vals = scores[finite]
-    pos_to_row = {int(p): i for i, p in enumerate(cand)}
-    pct, rank = [], []
-    for p in df["position"]:
-        i = pos_to_row.get(int(p))
-        s = scores[i] if i is not None else np.nan
-        if np.isfinite(s) and vals.size:
-            pct.append(100.0 * float((vals <= s).mean()))
-            rank.append(int((vals > s).sum()) + 1)
-        else:
-            pct.append(np.nan)
-            rank.append(np.nan)
-    df.insert(4, "score_percentile", pct)
-    df.insert(5, "score_rank", pd.array([pd.NA if isinstance(r, float) else r for r in rank], dtype="Int64"))
-    return df
+    details = rec.selection.details if rec.selection is not None else None
+    return tables.picks_table(np.asarray(rec.selected), label_names(session), t=rec.round, labels=rec.labels, details=details,
+                              candidate_scores=_round_scores(session, t), name_details=True)
 
 
 def pick_explanation(session: ActiveLearningSession, t: int, position: int) -> dict:
     """Why record ``t`` picked pool position ``position``.
 
-    Returns ``score``, ``percentile`` (percent of the round's scored candidates with a score <= it),
-    ``rank`` (1 = highest), ``n_scored`` / ``n_candidates``, ``scores`` (the round's scores, aligned
-    with ``candidates``), ``candidate_index`` (its index there), ``picked_mask``, ``details``
-    (its row of :func:`picks_table` as a Series), ``labels`` (names the oracle gave), ``reason``,
-    ``pools`` (CRAB: the refined pool(s) and label(s) it came from) and ``text`` (text sets).
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+    t : int
+        A query round.
+    position : int
+        A pool position that round picked.
+
+    Returns
+    -------
+    dict
+        ``score``, ``percentile`` (percent of the round's scored candidates with a score <= it),
+        ``rank`` (1 = highest), ``n_scored`` / ``n_candidates``, ``scores`` (the round's scores,
+        aligned with ``candidates``), ``candidate_index`` (its index there), ``picked_mask``,
+        ``details`` (its row of :func:`picks_table` as a Series), ``labels`` (names the oracle gave),
+        ``reason``, ``pools`` (CRAB: the refined pool(s) and label(s) it came from) and ``text`` (text
+        sets).
+
+    Raises
+    ------
+    ConfigError
+        When the round made no query or did not pick ``position``.
     """
     rec = _record(session, t)
     position = int(position)
@@ -466,8 +713,23 @@ def pick_explanation(session: ActiveLearningSession, t: int, position: int) -> d
 
 
 def comal_k_profile(session: ActiveLearningSession, t: int, position: int) -> pd.DataFrame | None:
-    """CoMAL: for a sample whose embedding the round kept, ``k_j(x) = cos(z_j(x), p_j)`` against
-    ``kbar_j`` per label, with its (pseudo) label; None when the round has no such data."""
+    """CoMAL: ``k_j(x) = cos(z_j(x), p_j)`` of one pick against ``kbar_j``, per label.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+    t : int
+        A query round of a CoMAL session.
+    position : int
+        A pool position whose embeddings the round kept.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        One row per label: ``label``, ``k``, ``kbar``, ``above_kbar``, ``predicted`` (its (pseudo)
+        label), ``has_prototype``, ``PFD term``; None when the round has no such data.
+    """
     rec = _record(session, t)
     diag = rec.selection.diagnostics if rec.selection is not None else {}
     emb = diag.get("embeddings") if isinstance(diag, dict) else None
@@ -489,12 +751,26 @@ def comal_k_profile(session: ActiveLearningSession, t: int, position: int) -> pd
 
 
 def pick_prediction(state: RoundState, position: int, names: Sequence[str], top_k: int = 5) -> str:
-    """The round model's ``top_k`` most probable labels for pool ``position`` with their mean
-    probability over the members / passes: ``"earn 0.93, acq 0.41, ..."``."""
-    from mlal_core.inspection.views import predicted_string
+    """The round model's most probable labels for one pool sample.
 
+    Parameters
+    ----------
+    state : RoundState
+        The round's state (:func:`round_state`).
+    position : int
+        A pool position.
+    names : sequence of str
+        Label names.
+    top_k : int, default 5
+        How many labels.
+
+    Returns
+    -------
+    str
+        ``"earn 0.93, acq 0.41, ..."``: mean probability over the members / passes.
+    """
     pbar = state.context.mean_proba(np.asarray([int(position)], dtype=np.int64))[0]
-    return predicted_string(pbar, names, top_k)
+    return tables.predicted_string(pbar, names, top_k)
 
 
 # ====================================================================== the round's model state
@@ -511,81 +787,135 @@ class RoundState:
     seconds: float = 0.0
 
     def fresh_context(self) -> QueryContext:
-        """A shallow copy with a fresh copy of the round's rng (the session's strategy drew from
-        ``np.random.default_rng([seed, t])``)."""
+        """A shallow copy of the context with a fresh copy of the round's rng.
+
+        The session's strategy drew from ``np.random.default_rng([seed, t])``; each strategy run on the
+        copy draws the same numbers.
+
+        Returns
+        -------
+        QueryContext
+        """
         return dataclasses.replace(self.context, rng=np.random.default_rng(self._seed_seq))
 
     _seed_seq: list = field(default_factory=list, repr=False)
 
 
-def _store(session: ActiveLearningSession) -> OrderedDict:
-    mem = session.__dict__.get("_inspect_contexts")
-    if mem is None:
-        mem = OrderedDict()
-        session.__dict__["_inspect_contexts"] = mem
-    return mem
+#: per session, the rounds' contexts in memory: round -> (context, model, n_labeled, source[, reproduced]);
+#: weak keys, so a session that is dropped takes its contexts (and models) with it
+_MEMORY: weakref.WeakKeyDictionary[ActiveLearningSession, OrderedDict] = weakref.WeakKeyDictionary()
+_MEMORY_LOCK = threading.Lock()
+
+
+def _memory(session: ActiveLearningSession) -> OrderedDict:
+    with _MEMORY_LOCK:
+        mem = _MEMORY.get(session)
+        if mem is None:
+            mem = _MEMORY[session] = OrderedDict()
+        return mem
+
+
+def _keep_count(session: ActiveLearningSession) -> int:
+    """How many rounds the session's :class:`ContextKeeper` keeps (:data:`DEFAULT_KEEP` without one)."""
+    keepers = [f for f in session.proposal_listeners if isinstance(f, ContextKeeper)]
+    return keepers[-1].max_rounds if keepers else DEFAULT_KEEP
 
 
 def _remember(session: ActiveLearningSession, t: int, item: tuple, keep: int) -> None:
-    mem = _store(session)
+    mem = _memory(session)
     mem[int(t)] = item
     mem.move_to_end(int(t))
     while len(mem) > max(int(keep), 0):
         mem.popitem(last=False)
 
 
+class ContextKeeper:
+    """A proposal listener that keeps the context and model of the last proposed rounds in memory.
+
+    Registered in ``session.proposal_listeners`` by :func:`keep_contexts`; the session calls it as
+    ``keeper(session, pending)`` after each ``propose`` (``step`` and ``run`` propose too). It holds
+    no session and no context itself (they are kept per session in this module, weakly), so it
+    pickles with the session.
+
+    Parameters
+    ----------
+    max_rounds : int, default DEFAULT_KEEP
+        How many of the most recent rounds to keep.
+    """
+
+    def __init__(self, max_rounds: int = DEFAULT_KEEP) -> None:
+        self.max_rounds = int(max_rounds)
+
+    def __call__(self, session: ActiveLearningSession, pending: PendingRound) -> None:
+        """Remember ``pending``'s context and model as round ``pending.round`` of ``session``."""
+        if pending.context is not None:
+            _remember(session, pending.round,
+                      (pending.context, pending.model, len(pending.context.labeled), "memory"), self.max_rounds)
+
+    def __repr__(self) -> str:
+        return f"ContextKeeper(max_rounds={self.max_rounds})"
+
+
 def keep_contexts(session: ActiveLearningSession, max_rounds: int = DEFAULT_KEEP) -> ActiveLearningSession:
     """Keep the context and model of the last ``max_rounds`` proposed rounds of a live session in
-    memory, so :func:`round_state` need not replay them. Idempotent; returns the session.
+    memory, so :func:`round_state` need not replay them.
 
-    It wraps the session's ``propose`` (``step`` and ``run`` go through it); a context is only
-    returned for round ``t`` while its labelled set is unchanged (the token is checked).
+    Registers a :class:`ContextKeeper` in ``session.proposal_listeners`` (once: a second call only
+    changes ``max_rounds``). A kept context is only returned for round ``t`` while its labelled set
+    is unchanged (its size is checked against the record's).
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        A live session.
+    max_rounds : int, default DEFAULT_KEEP
+        How many of the most recent rounds to keep.
+
+    Returns
+    -------
+    ActiveLearningSession
+        ``session`` itself.
     """
-    session.__dict__["_inspect_keep"] = int(max_rounds)
-    if isinstance(session.__dict__.get("propose"), _KeepingPropose):
-        return session
-    # an instance attribute shadows the method: step() / run() call self.propose()
-    session.propose = _KeepingPropose(session)
+    for listener in session.proposal_listeners:
+        if isinstance(listener, ContextKeeper):
+            listener.max_rounds = int(max_rounds)
+            return session
+    session.proposal_listeners.append(ContextKeeper(max_rounds))
     return session
 
 
-class _KeepingPropose:
-    """``session.propose`` that also remembers the proposed round's context (picklable, unlike a closure)."""
+def forget_contexts(session: ActiveLearningSession) -> None:
+    """Drop every round context (and model) kept in memory for ``session``; the next
+    :func:`round_state` replays. A registered :class:`ContextKeeper` keeps listening.
 
-    def __init__(self, session: ActiveLearningSession) -> None:
-        self.session = session
-
-    def __call__(self, *args, **kwargs):
-        session = self.session
-        pending = type(session).propose(session, *args, **kwargs)
-        if pending.context is not None:
-            _remember(session, pending.round, (pending.context, pending.model, len(pending.context.labeled), "memory"),
-                      session.__dict__.get("_inspect_keep", DEFAULT_KEEP))
-        return pending
-
-
-def _replay(session: ActiveLearningSession, t: int, progress: Progress | None = None) -> PendingRound:
-    """Propose record ``t`` again with the loop itself, from a copy restored to records ``0..t-1``;
-    ``progress`` gets the loop's reports (training per epoch, predicting per chunk)."""
-    from mlal_core.session.loop import ActiveLearningSession, SessionBudgetWarning
-
-    recs = query_records(session)[:t]
-    initial = {"positions": np.asarray(session.initial_positions), "labels": np.asarray(session.initial_labels)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SessionBudgetWarning)
-        shadow = ActiveLearningSession(session.config, dataset=session.dataset, features=session.features,
-                                       store=None, _restore=(initial, list(recs), None, None))
-    return shadow.propose(progress)
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session.
+    """
+    _memory(session).clear()
 
 
 def cached_state(session: ActiveLearningSession, t: int) -> RoundState | None:
-    """Record ``t``'s context when it is in memory (kept live or replayed before), else None; never
-    trains anything."""
+    """Record ``t``'s context when it is in memory (kept live or replayed before); never trains.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session.
+    t : int
+        The round.
+
+    Returns
+    -------
+    RoundState or None
+        As :func:`round_state`; None when the round is not in memory (or made no query).
+    """
     recs = query_records(session)
     if not 0 <= int(t) < len(recs):
         return None
     rec = recs[int(t)]
-    hit = _store(session).get(int(rec.round))
+    hit = _memory(session).get(int(rec.round))
     if hit is None or hit[2] != rec.n_labeled:
         return None
     return round_state(session, t)
@@ -595,37 +925,72 @@ def round_state(session: ActiveLearningSession, t: int, *, verify: bool = True,
                 progress: Progress | None = None) -> RoundState:
     """The context of record ``t``: from memory when the live session kept it, else replayed.
 
-    Replaying trains the round's model (the slow part: seconds, minutes for a text backbone) and
-    re-runs the session's strategy; ``progress(done, total, message)`` reports it as the loop does
-    (``RoundState.seconds`` is what it took); ``reproduced`` compares those picks with the recorded
-    ones. The result is kept in memory (last :data:`DEFAULT_KEEP` rounds per session).
+    Replaying (:meth:`~mlal_core.session.loop.ActiveLearningSession.replay_round`) trains the round's
+    model (the slow part: seconds, minutes for a text backbone) and re-runs the session's strategy.
+    The result is kept in memory (the last :data:`DEFAULT_KEEP` rounds per session, or what
+    :func:`keep_contexts` set).
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+    t : int
+        A query round.
+    verify : bool, default True
+        Compare the replay's picks with the recorded ones (``RoundState.reproduced``).
+    progress : callable, optional
+        ``progress(done, total, message)``, told of the replay as the loop reports it.
+
+    Returns
+    -------
+    RoundState
+        ``source`` is ``"memory"`` or ``"replayed"``; ``seconds`` what the replay took.
+
+    Raises
+    ------
+    ConfigError
+        When the round made no query.
     """
     rec = _record(session, t)
     t = int(rec.round)
     seed_seq = [int(session.config.seed), t]
-    mem = _store(session)
+    recorded = np.asarray(rec.selected, dtype=np.int64)
+    mem = _memory(session)
     hit = mem.get(t)
     if hit is not None and hit[2] == rec.n_labeled:
         ctx, model, _, source = hit[:4]
         reproduced = True if source == "memory" else (hit[4] if len(hit) > 4 else None)
         mem.move_to_end(t)
-        return RoundState(t, ctx, model, len(rec.selected), source, reproduced, 0.0, seed_seq)
+        return RoundState(t, ctx, model, len(recorded), source, reproduced, 0.0, seed_seq)
     t0 = time.perf_counter()
-    pending = _replay(session, t, progress)
+    pending = session.replay_round(t, progress)
     seconds = time.perf_counter() - t0
+    if pending.context is None or pending.selected is None:  # pragma: no cover - replay_round refuses final records
+        raise ConfigError(f"Round {t} queried nothing when replayed.")
     reproduced = None
-    if verify and pending.selection is not None:
-        reproduced = bool(np.array_equal(np.sort(pending.selected), np.sort(np.asarray(rec.selected))))
-    keep = session.__dict__.get("_inspect_keep", DEFAULT_KEEP)
-    _remember(session, t, (pending.context, pending.model, rec.n_labeled, "replayed", reproduced), keep)
-    return RoundState(t, pending.context, pending.model, len(rec.selected), "replayed", reproduced, seconds,
+    if verify:
+        reproduced = bool(np.array_equal(np.sort(pending.selected), np.sort(recorded)))
+    _remember(session, t, (pending.context, pending.model, rec.n_labeled, "replayed", reproduced),
+              _keep_count(session))
+    return RoundState(t, pending.context, pending.model, len(recorded), "replayed", reproduced, seconds,
                       seed_seq)
 
 
 # ====================================================================== other strategies, same model
 def strategy_choices(session: ActiveLearningSession) -> list[tuple[str, str, str]]:
-    """``(name, display name, why not)`` of every registered strategy; ``why not`` is empty when the
-    strategy can run on this session's rounds (text-only strategies need a text dataset)."""
+    """Every registered strategy, and whether it can run on this session's rounds.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+
+    Returns
+    -------
+    list of (str, str, str)
+        ``(name, display name, why not)``; ``why not`` is empty when the strategy can run (text-only
+        strategies need a text dataset).
+    """
     from mlal_core import strategies
 
     has_texts = getattr(session.dataset.train, "texts", None) is not None
@@ -651,7 +1016,13 @@ class StrategyComparison:
     reproduced: bool | None = None
 
     def picks_frame(self) -> pd.DataFrame:
-        """Long table: strategy, pick order, position."""
+        """The picks of every strategy in one long table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``strategy``, ``order`` (1 = picked first), ``position``.
+        """
         rows = [{"strategy": s, "order": i + 1, "position": int(p)}
                 for s, pos in self.picks.items() for i, p in enumerate(pos)]
         return pd.DataFrame(rows, columns=["strategy", "order", "position"])
@@ -666,13 +1037,38 @@ def _params_for(session: ActiveLearningSession, name: str, params: dict | None) 
 def compare_strategies(session: ActiveLearningSession, t: int, names: Sequence[str], *,
                        params: dict[str, dict] | None = None, progress: Progress | None = None,
                        state: RoundState | None = None, include_recorded: bool = True) -> StrategyComparison:
-    """Run ``names`` on record ``t``'s context (one model state, see :func:`round_state`) with the
-    round's query size; each strategy gets a fresh copy of the round's rng. ``params`` maps a name to
-    its parameters (default: the session's parameters for its own strategy, defaults otherwise).
-    A strategy that fails is reported in ``errors`` and left out of the overlap.
-    ``include_recorded`` adds the session's recorded picks as a row "recorded (<strategy>)".
-    ``progress(done, total, message)`` reports each strategy and, while the round's model is being
-    rebuilt, the training's own progress (its ``done`` / ``total``).
+    """Run several strategies on record ``t``'s context (one model state, see :func:`round_state`).
+
+    Each strategy gets the round's query size and a fresh copy of the round's rng. A strategy that
+    fails is reported in ``errors`` and left out of the overlap.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+    t : int
+        A query round.
+    names : sequence of str
+        Strategy names (duplicates dropped).
+    params : dict of str to dict, optional
+        Parameters by strategy name (default: the session's parameters for its own strategy,
+        defaults otherwise).
+    progress : callable, optional
+        ``progress(done, total, message)``: each strategy and, while the round's model is being
+        rebuilt, the training's own progress.
+    state : RoundState, optional
+        The round's state when the caller has it (no rebuild).
+    include_recorded : bool, default True
+        Add the session's recorded picks as a row "recorded (<strategy>)".
+
+    Returns
+    -------
+    StrategyComparison
+
+    Raises
+    ------
+    ConfigError
+        When ``names`` is empty or the round made no query.
     """
     from mlal_core import strategies
     from mlal_core.viz import jaccard_matrix
@@ -716,7 +1112,7 @@ def compare_strategies(session: ActiveLearningSession, t: int, names: Sequence[s
     if progress:
         progress(total, total, "done")
     recorded = np.asarray(rec.selected, dtype=np.int64)
-    sets = dict(picks)
+    sets: dict[str, Any] = dict(picks)
     rec_name = f"recorded ({session.config.strategy})"
     if include_recorded:
         sets = {rec_name: recorded, **sets}
@@ -734,8 +1130,19 @@ def compare_strategies(session: ActiveLearningSession, t: int, names: Sequence[s
 
 # ====================================================================== UI events -> picks
 def position_from_table_event(event: Any, positions: Sequence[int]) -> int | None:
-    """The pool position of the row selected in a picks table (a Streamlit dataframe selection
-    event ``{"selection": {"rows": [i], ...}}``, rows aligned with ``positions``), else None."""
+    """The pool position of the row selected in a picks table, else None.
+
+    Parameters
+    ----------
+    event : Any
+        A Streamlit dataframe selection event ``{"selection": {"rows": [i], ...}}``.
+    positions : sequence of int
+        The table's pool positions, by row.
+
+    Returns
+    -------
+    int or None
+    """
     try:
         rows = event["selection"]["rows"]
     except (KeyError, TypeError, IndexError):
@@ -747,9 +1154,25 @@ def position_from_table_event(event: Any, positions: Sequence[int]) -> int | Non
 
 
 def position_from_chart_event(event: Any, candidates: np.ndarray, positions: Sequence[int]) -> int | None:
-    """The picked pool position clicked in a score-distribution chart (a plotly selection event whose
-    points carry the candidate index as ``customdata``, see :func:`mlal_core.viz.score_distribution`),
-    else None. Points that are not picks (e.g. histogram bars) are ignored."""
+    """The picked pool position clicked in a score-distribution chart, else None.
+
+    The chart's points carry the candidate index as ``customdata`` (see
+    :func:`mlal_core.viz.score_distribution`); points that are not picks (e.g. histogram bars) are
+    ignored.
+
+    Parameters
+    ----------
+    event : Any
+        A plotly selection event from Streamlit.
+    candidates : numpy.ndarray
+        The round's candidates (:func:`round_candidates`).
+    positions : sequence of int
+        The round's picks.
+
+    Returns
+    -------
+    int or None
+    """
     try:
         points = event["selection"]["points"]
     except (KeyError, TypeError, IndexError):

@@ -29,45 +29,36 @@ import plotly.graph_objects as go
 
 from mlal_core import correlation, export, viz
 from mlal_core.errors import ConfigError
+from mlal_core.metrics import metric_name
 from mlal_core.session import tables
 
-__all__ = ["DEFAULT_FIGURE_FORMATS", "session_export_zip", "session_figures"]
+__all__ = ["DEFAULT_FIGURE_FORMATS", "metric_name", "session_export_zip", "session_figures"]
 
 DEFAULT_FIGURE_FORMATS = ("png", "svg", "html")
-
-METRIC_NAMES = {
-    "micro_f1": "Micro-F1",
-    "macro_f1": "Macro-F1",
-    "micro_f1_tuned": "Micro-F1 (tuned threshold)",
-    "macro_f1_tuned": "Macro-F1 (tuned threshold)",
-    "macro_auc": "Macro-AUC",
-    "p@1": "Precision@1",
-    "p@3": "Precision@3",
-    "p@5": "Precision@5",
-    "ndcg@1": "nDCG@1",
-    "ndcg@3": "nDCG@3",
-    "ndcg@5": "nDCG@5",
-    "lrap": "LRAP (label ranking average precision)",
-    "hamming_loss": "Hamming loss",
-    "ranking_loss": "Ranking loss",
-}
-
-
-def metric_name(metric: str) -> str:
-    """A readable name of a metric column (``"micro_f1"`` -> ``"Micro-F1"``)."""
-    return METRIC_NAMES.get(metric, metric.replace("_", " "))
 
 
 def session_figures(records: Sequence, *, title_prefix: str = "",
                     metrics: Iterable[str] = ("micro_f1", "macro_f1")) -> dict[str, go.Figure]:
-    """The default figures of one session's records (``RoundRecord`` list), by file stem:
+    """The default figures of one session's records, by file stem.
 
     * ``learning_curve``: the chosen metrics against the number of labelled samples;
     * ``batch_mean_ir``: MeanIR of the labels of each round's picks (how imbalanced each batch is);
     * ``pool_hard_conflicting``: hard-to-learn and conflicting samples left in the unlabelled pool;
     * ``label_coverage``: the share of labels with at least one positive in the labelled set.
 
-    Empty for a session without records.
+    Parameters
+    ----------
+    records : sequence of RoundRecord
+        The session's records.
+    title_prefix : str, default ""
+        Put before each title (``"<dataset>, <strategy>: ..."``).
+    metrics : iterable of str, default ("micro_f1", "macro_f1")
+        The metrics of the learning curve (those the records lack are left out).
+
+    Returns
+    -------
+    dict of str to plotly.graph_objects.Figure
+        Empty for a session without records.
     """
     frame = tables.rounds_frame(records)
     if frame.empty:
@@ -108,9 +99,25 @@ def session_figures(records: Sequence, *, title_prefix: str = "",
 
 
 def labelled_set_correlations(info: Mapping, records: Sequence, *, title_prefix: str = "") -> dict[str, go.Figure]:
-    """A and NegA (CRAB Eq. 8, 9) of the labelled set after the last stored round (the oracle's
-    answers: initial set + every round's picks), as ``labelled_set_A`` / ``labelled_set_NegA``;
-    empty when the labels are not stored or there are fewer than two labels."""
+    """A and NegA (CRAB Eq. 8, 9) of the labelled set after the last stored round.
+
+    The labelled set is the oracle's answers: the initial set plus every round's picks.
+
+    Parameters
+    ----------
+    info : mapping
+        ``SessionStore.session_info`` of the session (its ``initial_labeled`` and ``label_names``).
+    records : sequence of RoundRecord
+        The session's records.
+    title_prefix : str, default ""
+        Put before each title.
+
+    Returns
+    -------
+    dict of str to plotly.graph_objects.Figure
+        ``labelled_set_A`` and ``labelled_set_NegA``; empty when the labels are not stored or there
+        are fewer than two labels.
+    """
     initial = (info.get("initial_labeled") or {}).get("labels")
     names = info.get("label_names")
     if initial is None or not names or len(names) < 2:
@@ -132,13 +139,38 @@ def session_export_zip(store, session_id: str, figures: Mapping[str, go.Figure] 
                        figure_formats: Iterable[str] = DEFAULT_FIGURE_FORMATS,
                        default_figures: bool = True, figure_kwargs: Mapping | None = None,
                        size: str = "screen") -> bytes:
-    """A zip (bytes) of the stored session ``session_id`` (see the module docstring).
+    """A zip of the stored session ``session_id`` (its members: the module docstring).
 
-    ``figures``: extra plotly figures by file stem (e.g. the ones a page shows; a stem may hold
-    folders); they replace default figures of the same stem. ``default_figures=False`` leaves the
-    defaults out: the learning curve, batch MeanIR, pool counts, label coverage (``session_figures``)
-    and A / NegA of the final labelled set. ``figure_formats``: formats written per figure
-    (``export.FORMATS``). ``size``: ``export.EXPORT_SIZES`` (paper sizes are rendered at 300 dpi).
+    Parameters
+    ----------
+    store : SessionStore
+        The store.
+    session_id : str
+        The session.
+    figures : mapping of str to plotly.graph_objects.Figure, optional
+        Extra figures by file stem (e.g. the ones a page shows; a stem may hold folders); they
+        replace default figures of the same stem.
+    figure_formats : iterable of str, default DEFAULT_FIGURE_FORMATS
+        Formats written per figure (``export.FORMATS``).
+    default_figures : bool, default True
+        False leaves the defaults out: the learning curve, batch MeanIR, pool counts, label coverage
+        (:func:`session_figures`) and A / NegA of the final labelled set.
+    figure_kwargs : mapping, optional
+        Extra arguments of ``export.figure_to_bytes``.
+    size : str, default "screen"
+        ``export.EXPORT_SIZES`` (paper sizes are rendered at 300 dpi).
+
+    Returns
+    -------
+    bytes
+        The zip.
+
+    Raises
+    ------
+    StoreError
+        For an unknown session.
+    ConfigError
+        When a value of ``figures`` is not a plotly figure.
     """
     info = store.session_info(session_id)  # raises StoreError for an unknown id
     records = store.load_rounds(session_id)

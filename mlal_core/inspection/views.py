@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from mlal_core import metrics as _metrics
 from mlal_core.errors import ConfigError
-from mlal_core.session.tables import label_string, rounds_frame
+from mlal_core.session.tables import label_string, rounds_frame, shorten_text
 
 __all__ = [
     "METRIC_HELP",
@@ -25,23 +25,31 @@ __all__ = [
     "SETTING_FIELDS",
     "device_description",
     "examples_for_label",
+    "feature_source_text",
     "higher_is_better",
     "learning_curve_tables",
     "metric_help",
     "model_description",
     "model_settings",
-    "named_details",
     "paired_runs",
-    "pick_table",
-    "predicted_string",
+    "precision_description",
     "session_rounds",
     "session_settings",
-    "shorten_text",
 ]
 
 
 def device_description(device: Any = None) -> str:
-    """Where models train, in words: ``"CUDA GPU (NVIDIA H100 ...)"`` or ``"CPU (2 threads)"``."""
+    """Where models train, in words: ``"CUDA GPU (NVIDIA H100 ...)"`` or ``"CPU (2 threads)"``.
+
+    Parameters
+    ----------
+    device : str or torch.device, optional
+        A device or ``"auto"`` / None (the GPU when there is one).
+
+    Returns
+    -------
+    str
+    """
     import torch
 
     from mlal_core.features import resolve_device
@@ -57,8 +65,20 @@ def device_description(device: Any = None) -> str:
 
 
 def precision_description(precision: str = "auto", device: Any = None) -> str:
-    """The numeric precision ``precision`` resolves to, in words: ``"bf16 (native on this CPU)"``,
-    ``"fp32 (this CPU has no native bf16)"``, ``"fp32 (set)"``."""
+    """The numeric precision ``precision`` resolves to, in words.
+
+    Parameters
+    ----------
+    precision : str, default "auto"
+        A precision name (:data:`mlal_core.precision.PRECISIONS`) or ``"auto"``.
+    device : str or torch.device, optional
+        The device it is for (default: the one models train on).
+
+    Returns
+    -------
+    str
+        ``"bf16 (native on this CPU)"``, ``"fp32 (this CPU has no native bf16)"``, ``"fp32 (set)"``, ...
+    """
     from mlal_core.features.device import (
         cpu_has_native_bf16,
         precision_name,
@@ -76,22 +96,25 @@ def precision_description(precision: str = "auto", device: Any = None) -> str:
 
 
 def feature_source_text(source: dict) -> str:
-    """Where a session's features came from, in words: ``"minilm, shipped with the dataset (fp32,
-    checked: min cosine 0.99998)"``, ``"tfidf, computed"``."""
+    """Where a session's features came from, in words.
+
+    Parameters
+    ----------
+    source : dict
+        A feature provenance (``ActiveLearningSession.feature_source``, ``SessionStore.session_info``'s
+        ``feature_source``).
+
+    Returns
+    -------
+    str
+        ``"minilm, shipped with the dataset (fp32, checked: min cosine 0.99998)"``, ``"tfidf, computed"``.
+    """
     where = "shipped with the dataset" if source.get("source") == "bundled" else "computed"
     details = [source["precision"]] if source.get("precision") else []
     check = source.get("bundled_check") or {}
     if "min_cosine" in check:
         details.append(f"checked: min cosine {check['min_cosine']:.5f}")
     return f"{source.get('representation', '?')}, {where}" + (f" ({', '.join(details)})" if details else "")
-
-
-def shorten_text(text: str | None, max_chars: int = 300) -> str:
-    """``text`` on one line, cut at ``max_chars`` characters with an ellipsis."""
-    if text is None:
-        return ""
-    one = " ".join(str(text).split())
-    return one if len(one) <= max_chars else one[: max_chars - 1].rstrip() + "\u2026"
 
 
 def _dense_rows(Y: Any, rows: np.ndarray) -> np.ndarray:
@@ -101,10 +124,33 @@ def _dense_rows(Y: Any, rows: np.ndarray) -> np.ndarray:
 
 def examples_for_label(ds, label: int | str, n: int = 5, *, split: str = "train", seed: int = 0,
                        max_chars: int = 400) -> pd.DataFrame:
-    """Up to ``n`` samples of ``split`` that carry ``label`` (an index or a name), a seeded draw.
+    """Up to ``n`` samples of ``split`` that carry ``label``, a seeded draw.
 
-    Columns: ``position`` (row in the split), ``text`` (text sets; shortened) and ``labels`` (all the
-    sample's labels, ``", "``-joined). Empty when no sample carries the label.
+    Parameters
+    ----------
+    ds : MultiLabelDataset
+        The dataset.
+    label : int or str
+        A label index or name.
+    n : int, default 5
+        How many samples at most.
+    split : {"train", "valid", "test"}, default "train"
+        The split to draw from.
+    seed : int, default 0
+        Seed of the draw (with the label index).
+    max_chars : int, default 400
+        Longest text.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``position`` (row in the split), ``text`` (text sets; shortened) and ``labels`` (all
+        the sample's labels, ``", "``-joined), rows by position; empty when no sample carries the label.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown label name or an index out of range.
     """
     names = list(ds.label_names)
     if isinstance(label, str):
@@ -123,137 +169,11 @@ def examples_for_label(ds, label: int | str, n: int = 5, *, split: str = "train"
     if rows.size > n:
         rows = np.sort(rng.choice(rows, size=n, replace=False))
     Y = _dense_rows(part.Y, rows)
-    out = {"position": rows.astype(np.int64)}
+    out: dict[str, Any] = {"position": rows.astype(np.int64)}
     if part.texts is not None:
         out["text"] = [shorten_text(part.texts[i], max_chars) for i in rows]
     out["labels"] = [label_string(r, names).replace("|", ", ") for r in Y]
     return pd.DataFrame(out)
-
-
-def predicted_string(p: np.ndarray, names: Sequence[str], top_k: int = 3, min_p: float = 0.0) -> str:
-    """The ``top_k`` most probable labels of one probability row: ``"earn 0.93, acq 0.41"``."""
-    p = np.asarray(p, dtype=float)
-    order = np.argsort(-p, kind="stable")[:top_k]
-    return ", ".join(f"{names[j]} {p[j]:.2f}" for j in order if p[j] >= min_p)
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _label_list(text: Any, names: Sequence[str]) -> str:
-    """"3,5" (label indices) -> "name3, name5"; anything that is not an index stays as it is."""
-    if _is_missing(text):
-        return ""
-    if isinstance(text, (int, np.integer)):
-        text = str(int(text))
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    return ", ".join(names[int(p)] if p.isdigit() and int(p) < len(names) else p for p in parts)
-
-
-def _pairs_names(text: Any, names: Sequence[str]) -> str:
-    """"1-4, 2-3" -> "(a, b), (c, d)"."""
-    if _is_missing(text) or not str(text).strip():
-        return ""
-    out = []
-    for p in str(text).split(","):
-        a, _, b = p.strip().partition("-")
-        if a.isdigit() and b.isdigit() and int(a) < len(names) and int(b) < len(names):
-            out.append(f"({names[int(a)]}, {names[int(b)]})")
-        else:
-            out.append(p.strip())
-    return ", ".join(out)
-
-
-def _pools_names(text: Any, names: Sequence[str]) -> str:
-    """CRAB's ``pools`` string with label names: "label-wise:3,5; negative:1-4; hard-to-learn" ->
-    "label-wise pool of a, b; negatively-correlated pool (predicted exclusive pair (c, d)); ..."."""
-    if _is_missing(text):
-        return ""
-    parts = []
-    for part in str(text).split(";"):
-        part = part.strip()
-        head, sep, rest = part.partition(":")
-        if sep and head == "label-wise":
-            parts.append(f"label-wise pool of {_label_list(rest, names)}")
-        elif sep and head == "negative":
-            parts.append(f"negatively-correlated pool (predicted exclusive pair {_pairs_names(rest, names)})")
-        elif part:
-            parts.append(f"{part} pool" if part == "hard-to-learn" else part)
-    return "; ".join(parts)
-
-
-def _ranking_names(text: Any, names: Sequence[str]) -> str:
-    """BEAL's ``label_ranking`` "3 > 0 > 5" -> "c > a > f"."""
-    if _is_missing(text):
-        return ""
-    return " > ".join(_label_list(p, names) for p in str(text).split(">"))
-
-
-#: details columns that hold label indices, and how to turn them into names
-_NAMED_COLUMNS = {"labels": _label_list, "top_label": _label_list, "label_pairs": _pairs_names,
-                  "pools": _pools_names, "label_ranking": _ranking_names}
-
-
-def named_details(details: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """A strategy's ``Selection.details`` with label indices replaced by label names.
-
-    The strategies record labels as indices (CRAB: ``pools`` "label-wise:11; negative:7-9",
-    ``labels`` "11", ``label_pairs``, ``top_label`` 12; BEAL: ``label_ranking`` "3 > 0"); this is the
-    one place that names them, for every table the app shows. CRAB's ``reason`` ("...; from
-    label-wise:11") names its pools the same way. Returns a copy; other columns are unchanged.
-    """
-    out = details.copy()
-    for col, to_names in _NAMED_COLUMNS.items():
-        if col in out.columns:
-            out[col] = [to_names(v, names) for v in out[col]]
-    if "reason" in out.columns and "pools" in details.columns:
-        out["reason"] = [str(r).split("; from ")[0] + (f"; from the {p}" if p else "")
-                         for r, p in zip(out["reason"], out["pools"])]
-    return out
-
-
-def pick_table(positions: np.ndarray, ds, *, labels: np.ndarray | None = None, proba: np.ndarray | None = None,
-               details: pd.DataFrame | None = None, max_chars: int = 300, top_k: int = 3) -> pd.DataFrame:
-    """One row per picked sample, in pick order: what the app shows for a round.
-
-    Columns: ``order`` (1 = picked first), ``position`` (pool position), ``text`` (text sets),
-    ``true labels`` (the oracle's answer; ``"(waiting for the oracle)"`` when ``labels`` is None),
-    ``predicted (p)`` (the model's ``top_k`` labels with their mean probability; only when ``proba``
-    (``(n, K)``, rows aligned with ``positions``) is given), ``predicted labels`` (labels with
-    p > 0.5), then the strategy's ``details`` columns (score, reason, score components) except
-    ``position``, with label indices named (:func:`named_details`); a details column whose name is
-    taken (CRAB's ``labels``: the labels whose refined pool the pick came from) gets the prefix
-    ``"detail "``.
-    """
-    positions = np.asarray(positions, dtype=np.int64).reshape(-1)
-    n = positions.size
-    names = list(ds.label_names)
-    out: dict[str, Any] = {"order": np.arange(1, n + 1), "position": positions}
-    texts = ds.train.texts
-    if texts is not None:
-        out["text"] = [shorten_text(texts[i], max_chars) for i in positions]
-    if labels is None:
-        out["true labels"] = ["(waiting for the oracle)"] * n
-    else:
-        labels = np.asarray(labels)
-        if labels.shape != (n, len(names)):
-            raise ConfigError(f"labels must be ({n}, {len(names)}); got {labels.shape}.")
-        out["true labels"] = [label_string(r, names).replace("|", ", ") or "(none)" for r in labels]
-    if proba is not None:
-        proba = np.asarray(proba, dtype=float)
-        if proba.shape != (n, len(names)):
-            raise ConfigError(f"proba must be ({n}, {len(names)}); got {proba.shape}.")
-        out["predicted (p)"] = [predicted_string(r, names, top_k) for r in proba]
-        out["predicted labels"] = [label_string(r > 0.5, names).replace("|", ", ") or "(none)" for r in proba]
-    frame = pd.DataFrame(out)
-    if details is not None and len(details) == n:
-        extra = named_details(details.reset_index(drop=True), names)
-        extra = extra.drop(columns=[c for c in ("position", "pick") if c in extra.columns])
-        taken = set(frame.columns) | {"labels"}
-        extra = extra.rename(columns={c: f"detail {c}" for c in extra.columns if c in taken})
-        frame = pd.concat([frame, extra], axis=1)
-    return frame
 
 
 # ---------------------------------------------------------------------------- learning curves
@@ -283,7 +203,18 @@ METRIC_HELP: dict[str, str] = {
 
 
 def metric_help(metric: str) -> str:
-    """:data:`METRIC_HELP` of ``metric`` (the tuned-threshold variant of any metric included)."""
+    """What a metric measures, in plain words (:data:`METRIC_HELP`).
+
+    Parameters
+    ----------
+    metric : str
+        A metric column (``"micro_f1"``, ``"macro_f1_tuned"``, ...).
+
+    Returns
+    -------
+    str
+        The help text (a tuned-threshold variant says so); empty for an unknown metric.
+    """
     if metric in METRIC_HELP:
         return METRIC_HELP[metric]
     if metric.endswith("_tuned") and metric[: -len("_tuned")] in METRIC_HELP:
@@ -292,8 +223,19 @@ def metric_help(metric: str) -> str:
 
 
 def higher_is_better(metric: str) -> bool:
-    """False for the losses (Hamming loss, ranking loss), True for every other metric."""
-    return not str(metric).startswith(("hamming_loss", "ranking_loss"))
+    """Whether a larger value of ``metric`` is better (:func:`mlal_core.metrics.higher_is_better`).
+
+    Parameters
+    ----------
+    metric : str
+        A metric column.
+
+    Returns
+    -------
+    bool
+        False for the losses (Hamming loss, ranking loss), True for every other metric.
+    """
+    return _metrics.higher_is_better(metric)
 
 
 #: the config fields that decide a learning curve besides the strategy and the seed, with the words
@@ -320,16 +262,28 @@ def _model_params(model: str, params: dict) -> dict:
 
     cls = models.MODELS.get(str(model))
     defaults = {} if cls is None else {
-        k: p.default for k, p in _inspect.signature(cls.__init__).parameters.items()
+        k: p.default for k, p in _inspect.signature(cls).parameters.items()
         if k != "self" and p.default is not _inspect.Parameter.empty}
     full = {**defaults, **DEFAULT_MODEL_PARAMS, **(params or {})}
     return {k: v for k, v in full.items() if k not in _IGNORED_MODEL_PARAMS}
 
 
 def model_description(config, kind: str | None = None) -> str:
-    """The model a session config trains, in words: ``"MLP ensemble (5 members, 256 hidden units) on
-    MiniLM sentence embeddings"``, ``"TextCNN ensemble (5 members, kernels 3/4/5 x 100 filters, up to
-    256 tokens)"`` ... ``kind`` ("text" / "tabular") resolves the representation ``"auto"``."""
+    """The model a session config trains, in words.
+
+    Parameters
+    ----------
+    config : SessionConfig
+        The session's config.
+    kind : {"text", "tabular"}, optional
+        The dataset's kind; resolves the representation ``"auto"``.
+
+    Returns
+    -------
+    str
+        ``"MLP ensemble (5 members, 256 hidden units) on MiniLM sentence embeddings"``,
+        ``"TextCNN ensemble (5 members, kernels 3/4/5 x 100 filters, up to 256 tokens)"``, ...
+    """
     from mlal_core.session.config import TEXT_BACKBONES
 
     p = _model_params(config.model, config.model_params)
@@ -410,17 +364,26 @@ def _value_words(field: str, value: Any) -> str:
 
 
 def session_settings(runs: pd.DataFrame, kind: str | None = None) -> pd.DataFrame:
-    """One row per session of ``runs`` (from :func:`session_rounds`): what its learning curve may be
-    averaged with.
+    """One row per session of ``runs``: what its learning curve may be averaged with.
 
-    Columns: ``session``, ``strategy``, ``seed``; ``setting_key`` (a canonical text of every field of
-    :data:`SETTING_FIELDS`, normalised); ``differences`` (the fields that differ among these sessions,
-    in words: ``"query size 20, model textcnn"``; the strategy parameters only compared within a
-    strategy; empty when the sessions differ in strategy and seed only); ``curve`` (the strategy,
-    plus ``" · "`` and its differences when there are any: sessions with the same ``curve`` are seeds
-    of one setting, which the "by strategy" view averages); ``model_setting`` (canonical text of the
-    fields the full-data score depends on) and ``model_differences`` (those of them that differ).
-    ``kind`` ("text" / "tabular") resolves the representation ``"auto"``.
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Rounds of several sessions (:func:`session_rounds`).
+    kind : {"text", "tabular"}, optional
+        The dataset's kind; resolves the representation ``"auto"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``session``, ``strategy``, ``seed``; ``setting_key`` (a canonical text of every field
+        of :data:`SETTING_FIELDS`, normalised); ``differences`` (the fields that differ among these
+        sessions, in words: ``"query size 20, model textcnn"``; the strategy parameters only compared
+        within a strategy; empty when the sessions differ in strategy and seed only); ``curve`` (the
+        strategy, plus ``" · "`` and its differences when there are any: sessions with the same
+        ``curve`` are seeds of one setting, which the "by strategy" view averages); ``model_setting``
+        (canonical text of the fields the full-data score depends on) and ``model_differences`` (those
+        of them that differ).
     """
     cols = ["session", "strategy", "seed", "setting_key", "differences", "curve", "model_setting", "model_differences"]
     if runs.empty:
@@ -459,10 +422,21 @@ def session_settings(runs: pd.DataFrame, kind: str | None = None) -> pd.DataFram
 
 
 def model_settings(settings: pd.DataFrame) -> pd.DataFrame:
-    """One row per distinct model setting of :func:`session_settings` (the full-data score is
-    computed once per model setting, with the seed of its first session): ``model_setting``,
-    ``label`` (its differences, empty when all sessions share one model), ``session`` (the first
-    session) and ``sessions`` (all of them)."""
+    """One row per distinct model setting of :func:`session_settings`.
+
+    The full-data score is computed once per model setting, with the seed of its first session.
+
+    Parameters
+    ----------
+    settings : pandas.DataFrame
+        :func:`session_settings` of the sessions.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model_setting``, ``label`` (its differences, empty when all sessions share one
+        model), ``session`` (the first session) and ``sessions`` (all of them).
+    """
     rows = []
     for ms, d in settings.groupby("model_setting", sort=False):
         rows.append({"model_setting": ms, "label": d["model_differences"].iloc[0], "session": d["session"].iloc[0],
@@ -471,9 +445,22 @@ def model_settings(settings: pd.DataFrame) -> pd.DataFrame:
 
 
 def session_rounds(store, session_ids: Sequence[str]) -> pd.DataFrame:
-    """The rounds of several stored sessions in one frame (``reporting.rounds_frame`` rows) with
-    ``session``, ``strategy``, ``seed``, ``dataset``, ``name`` and ``pool_size`` columns added, and
-    the config fields of :data:`SETTING_FIELDS` (``model_params`` and ``strategy_params`` as JSON)."""
+    """The rounds of several stored sessions in one frame.
+
+    Parameters
+    ----------
+    store : SessionStore
+        The store.
+    session_ids : sequence of str
+        The sessions (those without a stored round are left out).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`mlal_core.session.tables.rounds_frame` rows with ``session``, ``strategy``, ``seed``,
+        ``dataset``, ``name`` and ``pool_size`` columns added, and the config fields of
+        :data:`SETTING_FIELDS` (``model_params`` and ``strategy_params`` as JSON).
+    """
     frames = []
     for sid in session_ids:
         info = store.session_info(sid)
@@ -500,9 +487,21 @@ def session_rounds(store, session_ids: Sequence[str]) -> pd.DataFrame:
 
 
 def paired_runs(runs: pd.DataFrame, setting: str) -> pd.DataFrame:
-    """``runs`` (from :func:`session_rounds`) as the ``rounds`` frame of :mod:`mlal_core.experiments.analysis`:
-    one session per (strategy, seed), the first in ``runs``' order (the newest, as the store lists
-    them), a ``setting`` column and ``final`` (the record that picked nothing)."""
+    """``runs`` as the ``rounds`` frame of :mod:`mlal_core.experiments.analysis`.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Rounds of several sessions (:func:`session_rounds`).
+    setting : str
+        The value of the ``setting`` column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One session per (strategy, seed), the first in ``runs``' order (the newest, as the store
+        lists them), with a ``setting`` column and ``final`` (the record that picked nothing).
+    """
     firsts = runs.drop_duplicates(["strategy", "seed"])[["strategy", "seed", "session"]]
     keep = runs["session"].isin(set(firsts["session"]))
     out = runs[keep].copy()
@@ -514,20 +513,38 @@ def paired_runs(runs: pd.DataFrame, setting: str) -> pd.DataFrame:
 def learning_curve_tables(runs: pd.DataFrame, metric: str, *, by: str = "strategy",
                           target: float | Mapping[str, float] | None = None
                           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Summaries of several sessions' learning curves (``runs`` from :func:`session_rounds`).
+    """Summaries of several sessions' learning curves.
 
-    Returns ``(summary, per_session, per_group)``:
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Rounds of several sessions (:func:`session_rounds`).
+    metric : str
+        The metric column.
+    by : str, default "strategy"
+        The column that groups sessions (``"curve"`` groups by setting, :func:`session_settings`).
+    target : float or mapping of str to float, optional
+        The full-data score: one number, or one per session id.
 
-    * ``summary``: ``metrics.summarize_curves(runs, metric, by)`` (mean, std, n per labelled size);
-      with a ``setting_key`` column in ``runs`` (:func:`session_settings`), a ``by`` group that mixes
-      settings raises :class:`ConfigError` (group by ``curve`` instead);
-    * ``per_session``: one row per session: ``by``, seed, points, final labelled size, final score,
-      ``aulc`` (``metrics.area_under_learning_curve``: mean score over the labelled range) and, with a
-      ``target`` (the full-data score: one number, or one per session id), ``fraction_to_reach``
-      (labelled share of the pool at which the session first reached it, NaN if never);
-    * ``per_group``: one row per ``by`` group: sessions, AULC mean and std over them, and with a
-      target the labelled fraction at which the group's **mean** curve reaches it (NaN when the
-      group's sessions have different targets).
+    Returns
+    -------
+    tuple of (pandas.DataFrame, pandas.DataFrame, pandas.DataFrame)
+        ``(summary, per_session, per_group)``:
+
+        * ``summary``: ``metrics.summarize_curves(runs, metric, by)`` (mean, std, n per labelled size);
+        * ``per_session``: one row per session: ``by``, seed, points, final labelled size, final score,
+          ``aulc`` (``metrics.area_under_learning_curve``: mean score over the labelled range) and, with
+          a ``target``, ``fraction_to_reach`` (labelled share of the pool at which the session first
+          reached it, NaN if never);
+        * ``per_group``: one row per ``by`` group: sessions, AULC mean and std over them, and with a
+          target the labelled fraction at which the group's **mean** curve reaches it (NaN when the
+          group's sessions have different targets).
+
+    Raises
+    ------
+    ConfigError
+        For empty ``runs``, an unknown metric, or (with a ``setting_key`` column in ``runs``) a ``by``
+        group that mixes settings (group by ``curve`` instead).
     """
     if runs.empty:
         raise ConfigError("No rounds to summarise: choose sessions that have at least one round.")

@@ -21,6 +21,7 @@ Trunks:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..features.tokens import PAD_ID
+
+if TYPE_CHECKING:
+    from transformers import BertModel
 
 
 class ConvMaxPool(nn.Module):
@@ -137,7 +141,7 @@ class TextRNN(nn.Module):
         return torch.einsum("bl,bld->bd", weights, h)
 
 
-def freeze_lower_layers(bert: nn.Module, n_layers: int) -> None:
+def freeze_lower_layers(bert: BertModel, n_layers: int) -> None:
     """Freeze the embeddings and the ``n_layers`` lowest encoder layers (nothing for 0), as CoMAL,
     which fine-tunes only the top 3 of BERT-base's 12 layers."""
     if n_layers <= 0:
@@ -156,9 +160,10 @@ class TransformerTrunk(nn.Module):
 
     def __init__(
         self,
-        bert: nn.Module,
+        bert: BertModel,
         head: str = "linear",
         pooling: str = "mean",
+        *,
         head_hidden_size: int = 256,
         kernel_sizes: Sequence[int] = (3, 4, 5),
         n_filters: int = 100,
@@ -196,7 +201,7 @@ class TextClassifier(nn.Module):
     longest text first.
     """
 
-    def __init__(self, trunk: nn.Module, n_labels: int, dropout: float):
+    def __init__(self, trunk: TextCNN | TextRNN | TransformerTrunk, n_labels: int, dropout: float):
         super().__init__()
         self.trunk = trunk
         self.dropout = nn.Dropout(dropout)

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from sklearn.base import BaseEstimator, clone
+
+from ..validation import Param, check_params
 
 
 class EnsembleEstimator(BaseEstimator):
     """Base of the ensembles (``MLPEnsemble``, the deep text ensembles): E members, each giving
-    ``max(mc_passes, 1)`` probability samples. Subclasses define ``predict_proba``."""
+    ``max(mc_passes, 1)`` probability samples. Subclasses define ``predict_proba``.
+
+    Subclasses declare their parameters once in ``PARAMS`` (a tuple of
+    :class:`~mlal_core.validation.Param`); ``__init__`` takes them keyword-only with the same
+    defaults and stores them as given (scikit-learn style), and ``fit`` starts with
+    ``_validate_params``, which checks the stored values against ``PARAMS`` (overrides add the
+    checks that involve several parameters, after ``super()._validate_params()``).
+    """
+
+    PARAMS: ClassVar[tuple[Param, ...]] = ()
+
+    def _validate_params(self) -> None:
+        """Check the stored parameters against ``PARAMS``; raise ``ConfigError`` naming the class."""
+        check_params(self, self.PARAMS, prefix=f"{type(self).__name__}: ")
 
     def predict(self, X, threshold: float = 0.5) -> np.ndarray:
         """(n, K) uint8: ``predict_proba(X) > threshold``."""

@@ -45,6 +45,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -54,10 +55,15 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..features import tokens
 from ..features.device import PRECISIONS, precision_name, resolve_device, resolve_precision
+from ..validation import IntegerSequence, Interval, Options, Param
 from . import backbones, training
 from .base import EnsembleEstimator
+from .pretrained import ENCODERS
 from .threads import threaded
 from .training import member_seed
+
+if TYPE_CHECKING:
+    from transformers import BertModel
 
 Progress = Callable[[int, int, str], None]
 
@@ -71,7 +77,7 @@ def _rng_devices(dev: torch.device) -> list[int]:
     return [dev.index if dev.index is not None else torch.cuda.current_device()]
 
 
-def _load_pretrained_quietly(encoder: str) -> torch.nn.Module:
+def _load_pretrained_quietly(encoder: str) -> BertModel:
     """A fresh copy of the pretrained encoder, with the transformers load report silenced."""
     from transformers.utils import logging as hf_logging
 
@@ -83,6 +89,51 @@ def _load_pretrained_quietly(encoder: str) -> torch.nn.Module:
         return load_pretrained(encoder)[1]
     finally:
         hf_logging.set_verbosity(old)
+
+
+_POSITIVE_INT = Interval(1, None, integer=True)
+
+
+def _shared_params(
+    *, dropout: float, learning_rate: float, batch_size: int, epochs: int, patience: int, max_length: int
+) -> tuple[Param, ...]:
+    """The declarations of :class:`DeepTextEnsemble`'s parameters, with a backbone's paper defaults."""
+    return (
+        Param("n_members", 5, "ensemble size E", constraint=_POSITIVE_INT),
+        Param("mc_passes", 0, "MC-dropout passes T per member (0 = members only)",
+              constraint=Interval(0, None, integer=True)),
+        Param("mc_scope", "full", "'full' (dropout everywhere) or 'head' (dropout only before the classifier)",
+              choices=("full", "head")),
+        Param("dropout", dropout, "dropout before the classifier", constraint=Interval(0.0, 1.0, closed="left")),
+        Param("learning_rate", learning_rate, "AdamW learning rate", constraint=Interval(0.0, None, closed="neither")),
+        Param("weight_decay", 0.01, "AdamW weight decay", constraint=Interval(0.0, None)),
+        Param("batch_size", batch_size, "rows per mini-batch", constraint=_POSITIVE_INT),
+        Param("epochs", epochs, "maximum number of epochs", constraint=_POSITIVE_INT),
+        Param("early_stopping", True, "stop on the validation loss (with X_valid / Y_valid in fit)"),
+        Param("patience", patience, "epochs without improvement before a member stops", constraint=_POSITIVE_INT),
+        Param("max_length", max_length, "token columns used", constraint=Interval(2, tokens.MAX_LENGTH_LIMIT, integer=True)),
+        Param("device", None, "None (CUDA when available), 'cpu' or 'cuda'; checked when resolved at fit"),
+        Param("precision", "auto", "autocast precision", constraint=Options(PRECISIONS, ignore_case=True)),
+        Param("eval_batch_size", None, "rows per inference chunk (None: 128 on the CPU, 512 on CUDA)",
+              constraint=Interval(1, None, integer=True, allow_none=True)),
+        Param("num_threads", 1, "torch CPU threads while fitting / predicting (None: torch's setting)",
+              constraint=Interval(1, None, integer=True, allow_none=True)),
+        Param("random_state", 0, "seeds every member and the MC passes", constraint=Interval(integer=True)),
+        Param("batch_sampler", None, "mini-batch sampler: None, a name, a dict or a BatchSampler; checked by "
+              "training.resolve_batch_sampler"),
+    )
+
+
+_EMBEDDING_PARAMS = (
+    Param("embedding_init", "scratch", "'scratch' (random, learned) or 'minilm' (MiniLM's word embeddings)",
+          choices=("scratch", "minilm")),
+    Param("embedding_dim", None, "from scratch: None = 300; with 'minilm' it must stay None (384)",
+          constraint=Interval(1, None, integer=True, allow_none=True)),
+)
+_CONV_PARAMS = (
+    Param("kernel_sizes", (3, 4, 5), "filter widths (Kim 2014: 3, 4, 5)", constraint=IntegerSequence(1)),
+    Param("n_filters", 100, "filters per width (Kim 2014: 100)", constraint=_POSITIVE_INT),
+)
 
 
 class DeepTextEnsemble(EnsembleEstimator):
@@ -123,22 +174,23 @@ class DeepTextEnsemble(EnsembleEstimator):
 
     def __init__(
         self,
-        n_members,
-        mc_passes,
-        mc_scope,
-        dropout,
-        learning_rate,
-        weight_decay,
-        batch_size,
-        epochs,
-        early_stopping,
-        patience,
-        max_length,
+        *,
+        n_members: int,
+        mc_passes: int,
+        mc_scope: str,
+        dropout: float,
+        learning_rate: float,
+        weight_decay: float,
+        batch_size: int,
+        epochs: int,
+        early_stopping: bool,
+        patience: int,
+        max_length: int,
         device,
-        precision,
-        eval_batch_size,
-        num_threads,
-        random_state,
+        precision: str,
+        eval_batch_size: int | None,
+        num_threads: int | None,
+        random_state: int,
         batch_sampler=None,
     ):
         self.n_members = n_members
@@ -160,9 +212,6 @@ class DeepTextEnsemble(EnsembleEstimator):
         self.batch_sampler = batch_sampler
 
     # ------------------------------------------------------------------ subclass hooks
-    def _validate_backbone_params(self, need: Callable[[bool, str], None]) -> None:
-        """Check the subclass's own parameters with ``need(condition, message)``."""
-
     def _load_shared(self):
         """What every member's network is built from, loaded once per ``fit`` (e.g. embeddings); None here."""
 
@@ -175,62 +224,9 @@ class DeepTextEnsemble(EnsembleEstimator):
             raise ConfigError(f"{type(self).__name__}: {msg}")
 
     def _validate_params(self) -> None:
-        need = self._need
-        need(
-            _is_int(self.n_members) and self.n_members >= 1,
-            f"n_members must be an integer >= 1, got {self.n_members!r}.",
-        )
-        need(
-            _is_int(self.mc_passes) and self.mc_passes >= 0,
-            f"mc_passes must be an integer >= 0 (0 = members only), got {self.mc_passes!r}.",
-        )
-        need(self.mc_scope in ("full", "head"), f"mc_scope must be 'full' or 'head', got {self.mc_scope!r}.")
-        need(
-            _is_number(self.dropout) and 0.0 <= self.dropout < 1.0,
-            f"dropout must be in [0, 1), got {self.dropout!r}.",
-        )
-        need(
-            _is_number(self.learning_rate) and self.learning_rate > 0,
-            f"learning_rate must be > 0, got {self.learning_rate!r}.",
-        )
-        need(
-            _is_number(self.weight_decay) and self.weight_decay >= 0,
-            f"weight_decay must be >= 0, got {self.weight_decay!r}.",
-        )
-        need(
-            _is_int(self.batch_size) and self.batch_size >= 1,
-            f"batch_size must be an integer >= 1, got {self.batch_size!r}.",
-        )
-        need(
-            _is_int(self.epochs) and self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs!r}."
-        )
-        need(
-            isinstance(self.early_stopping, (bool, np.bool_)),
-            f"early_stopping must be True or False, got {self.early_stopping!r}.",
-        )
-        need(
-            _is_int(self.patience) and self.patience >= 1,
-            f"patience must be an integer >= 1, got {self.patience!r}.",
-        )
-        need(
-            _is_int(self.max_length) and 2 <= self.max_length <= tokens.MAX_LENGTH_LIMIT,
-            f"max_length must be an integer in [2, {tokens.MAX_LENGTH_LIMIT}], got {self.max_length!r}.",
-        )
-        need(
-            isinstance(self.precision, str) and self.precision.lower() in PRECISIONS,
-            f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}.",
-        )
-        need(
-            self.eval_batch_size is None or (_is_int(self.eval_batch_size) and self.eval_batch_size >= 1),
-            f"eval_batch_size must be None (automatic) or an integer >= 1, got {self.eval_batch_size!r}.",
-        )
-        need(
-            self.num_threads is None or (_is_int(self.num_threads) and self.num_threads >= 1),
-            f"num_threads must be None or an integer >= 1, got {self.num_threads!r}.",
-        )
-        need(_is_int(self.random_state), f"random_state must be an integer, got {self.random_state!r}.")
+        """``PARAMS`` (see ``EnsembleEstimator``), then the batch sampler's name / type / parameters."""
+        super()._validate_params()
         training.resolve_batch_sampler(self.batch_sampler)  # a bad name / type / parameter raises here
-        self._validate_backbone_params(need)
 
     def _token_ids(self, X, what: str = "X") -> np.ndarray:
         """``X`` as a validated int32 token matrix, cut to ``max_length`` columns."""
@@ -326,7 +322,9 @@ class DeepTextEnsemble(EnsembleEstimator):
         scaler.update()
         return loss.detach()
 
-    def _fit_member(self, e: int, ids, Y, valid, dev, amp, shared, report, sampler=None) -> tuple:
+    def _fit_member(
+        self, e: int, ids, Y, valid: tuple[np.ndarray, torch.Tensor] | None, dev, amp, shared, report, sampler=None
+    ) -> tuple:
         """Train member ``e`` from scratch; returns (network, its history).
 
         With a ``sampler`` (a ``BatchSampler``) the epoch's row order is ``sampler.epoch_order(epoch,
@@ -344,7 +342,7 @@ class DeepTextEnsemble(EnsembleEstimator):
             trainable = [p for p in net.parameters() if p.requires_grad]
             opt = training.make_adamw(trainable, float(self.learning_rate), float(self.weight_decay))
             scaler = torch.amp.GradScaler(dev.type, enabled=amp is torch.float16)
-            hist = {"train_loss": [], "valid_loss": [], "best_epoch": None, "stopped_early": False}
+            hist: dict[str, Any] = {"train_loss": [], "valid_loss": [], "best_epoch": None, "stopped_early": False}
             best_loss, best_params, bad = math.inf, None, 0
             if sampler is not None:
                 Y_np = Y.cpu().numpy()
@@ -480,13 +478,13 @@ class DeepTextEnsemble(EnsembleEstimator):
                     with self._autocast(dev, amp):
                         z = net.features(batch).float()
                     report()
-                    if e == 0 and embedding:
+                    if e == 0 and z0 is not None:  # z0 is None unless embedding
                         z0[rows] = z.cpu().numpy()
-                if samples is None:
+                if probs is None:  # no samples asked for
                     continue
                 if T == 0:
                     probs[e][rows] = torch.sigmoid(net.classifier(z)).cpu().numpy()
-                elif not full_mc:  # (T, b, F) masked copies of z through the classifier
+                elif keep is not None:  # head-only MC: (T, b, F) masked copies of z through the classifier
                     p = torch.sigmoid(net.classifier(z.unsqueeze(0) * keep[e].unsqueeze(1)))
                     probs[e * T : (e + 1) * T][:, rows] = p.cpu().numpy()
                 else:
@@ -564,45 +562,21 @@ class DeepTextEnsemble(EnsembleEstimator):
         return hasattr(self, "members_")
 
 
-def _is_int(x) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
-
-
-def _check_kernel_sizes(need, kernel_sizes, n_filters) -> None:
-    need(
-        isinstance(kernel_sizes, (list, tuple))
-        and len(kernel_sizes) > 0
-        and all(_is_int(k) and k >= 1 for k in kernel_sizes),
-        f"kernel_sizes must be a non-empty list of integers >= 1 (e.g. (3, 4, 5)), got {kernel_sizes!r}.",
-    )
-    need(_is_int(n_filters) and n_filters >= 1, f"n_filters must be an integer >= 1, got {n_filters!r}.")
-
-
-class _EmbeddingMixin:
-    """``embedding_init`` / ``embedding_dim`` of TextCNN and TextRNN."""
+class _EmbeddingMixin(DeepTextEnsemble):
+    """``embedding_init`` / ``embedding_dim`` of TextCNN and TextRNN (set by their ``__init__``)."""
 
     MINILM_DIM = 384
+    embedding_init: str
+    embedding_dim: int | None
 
-    def _check_embedding(self, need) -> None:
-        need(
-            self.embedding_init in ("scratch", "minilm"),
-            f"embedding_init must be 'scratch' or 'minilm', got {self.embedding_init!r}.",
+    def _validate_params(self) -> None:
+        """``PARAMS``, then: MiniLM's embeddings have a fixed size."""
+        super()._validate_params()
+        self._need(
+            self.embedding_init != "minilm" or self.embedding_dim in (None, self.MINILM_DIM),
+            f"embedding_init='minilm' gives {self.MINILM_DIM}-d embeddings; leave embedding_dim=None, "
+            f"got {self.embedding_dim!r}.",
         )
-        if self.embedding_init == "minilm":
-            need(
-                self.embedding_dim in (None, self.MINILM_DIM),
-                f"embedding_init='minilm' gives {self.MINILM_DIM}-d embeddings; leave embedding_dim=None, "
-                f"got {self.embedding_dim!r}.",
-            )
-        else:
-            need(
-                self.embedding_dim is None or (_is_int(self.embedding_dim) and self.embedding_dim >= 1),
-                f"embedding_dim must be None (300) or an integer >= 1, got {self.embedding_dim!r}.",
-            )
 
     def _load_shared(self):
         if self.embedding_init != "minilm":
@@ -637,8 +611,15 @@ class TextCNNEnsemble(_EmbeddingMixin, DeepTextEnsemble):
 
     display_name = "TextCNN"
 
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        *_EMBEDDING_PARAMS,
+        *_CONV_PARAMS,
+        *_shared_params(dropout=0.5, learning_rate=8e-3, batch_size=64, epochs=80, patience=20, max_length=256),
+    )
+
     def __init__(
         self,
+        *,
         n_members: int = 5,
         embedding_init: str = "scratch",
         embedding_dim: int | None = None,
@@ -662,32 +643,28 @@ class TextCNNEnsemble(_EmbeddingMixin, DeepTextEnsemble):
         batch_sampler=None,
     ):
         super().__init__(
-            n_members,
-            mc_passes,
-            mc_scope,
-            dropout,
-            learning_rate,
-            weight_decay,
-            batch_size,
-            epochs,
-            early_stopping,
-            patience,
-            max_length,
-            device,
-            precision,
-            eval_batch_size,
-            num_threads,
-            random_state,
-            batch_sampler,
+            n_members=n_members,
+            mc_passes=mc_passes,
+            mc_scope=mc_scope,
+            dropout=dropout,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            epochs=epochs,
+            early_stopping=early_stopping,
+            patience=patience,
+            max_length=max_length,
+            device=device,
+            precision=precision,
+            eval_batch_size=eval_batch_size,
+            num_threads=num_threads,
+            random_state=random_state,
+            batch_sampler=batch_sampler,
         )
         self.embedding_init = embedding_init
         self.embedding_dim = embedding_dim
         self.kernel_sizes = kernel_sizes
         self.n_filters = n_filters
-
-    def _validate_backbone_params(self, need) -> None:
-        self._check_embedding(need)
-        _check_kernel_sizes(need, self.kernel_sizes, self.n_filters)
 
     def _build_network(self, n_labels: int, shared) -> backbones.TextClassifier:
         trunk = backbones.TextCNN(
@@ -715,8 +692,16 @@ class TextRNNEnsemble(_EmbeddingMixin, DeepTextEnsemble):
 
     display_name = "TextRNN"
 
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        *_EMBEDDING_PARAMS,
+        Param("hidden_size", 64, "GRU units per direction", constraint=_POSITIVE_INT),
+        Param("pooling", "attention", "pooling over the valid steps", choices=("attention", "mean", "max")),
+        *_shared_params(dropout=0.5, learning_rate=5e-2, batch_size=64, epochs=80, patience=20, max_length=256),
+    )
+
     def __init__(
         self,
+        *,
         n_members: int = 5,
         embedding_init: str = "scratch",
         embedding_dim: int | None = None,
@@ -740,39 +725,28 @@ class TextRNNEnsemble(_EmbeddingMixin, DeepTextEnsemble):
         batch_sampler=None,
     ):
         super().__init__(
-            n_members,
-            mc_passes,
-            mc_scope,
-            dropout,
-            learning_rate,
-            weight_decay,
-            batch_size,
-            epochs,
-            early_stopping,
-            patience,
-            max_length,
-            device,
-            precision,
-            eval_batch_size,
-            num_threads,
-            random_state,
-            batch_sampler,
+            n_members=n_members,
+            mc_passes=mc_passes,
+            mc_scope=mc_scope,
+            dropout=dropout,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            epochs=epochs,
+            early_stopping=early_stopping,
+            patience=patience,
+            max_length=max_length,
+            device=device,
+            precision=precision,
+            eval_batch_size=eval_batch_size,
+            num_threads=num_threads,
+            random_state=random_state,
+            batch_sampler=batch_sampler,
         )
         self.embedding_init = embedding_init
         self.embedding_dim = embedding_dim
         self.hidden_size = hidden_size
         self.pooling = pooling
-
-    def _validate_backbone_params(self, need) -> None:
-        self._check_embedding(need)
-        need(
-            _is_int(self.hidden_size) and self.hidden_size >= 1,
-            f"hidden_size must be an integer >= 1, got {self.hidden_size!r}.",
-        )
-        need(
-            self.pooling in ("attention", "mean", "max"),
-            f"pooling must be 'attention', 'mean' or 'max', got {self.pooling!r}.",
-        )
 
     def _build_network(self, n_labels: int, shared) -> backbones.TextClassifier:
         trunk = backbones.TextRNN(
@@ -810,8 +784,21 @@ class TransformerEnsemble(DeepTextEnsemble):
 
     display_name = "transformer"
 
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param("encoder", "all-minilm-l6-v2", "a pretrained encoder of models.pretrained.ENCODERS",
+              constraint=Options(tuple(ENCODERS), ignore_case=True)),
+        Param("freeze_layers", 0, "lowest encoder layers frozen (with the embeddings when > 0)",
+              constraint=Interval(0, None, integer=True)),
+        Param("head", "linear", "classifier head", choices=("linear", "mlp", "cnn")),
+        Param("pooling", "mean", "pooling of the token states for the linear / mlp heads", choices=("mean", "cls")),
+        Param("head_hidden_size", 256, "width of the 'mlp' head's hidden layer", constraint=_POSITIVE_INT),
+        *_CONV_PARAMS,
+        *_shared_params(dropout=0.1, learning_rate=5e-5, batch_size=16, epochs=15, patience=6, max_length=128),
+    )
+
     def __init__(
         self,
+        *,
         n_members: int = 5,
         encoder: str = "all-minilm-l6-v2",
         freeze_layers: int = 0,
@@ -838,23 +825,23 @@ class TransformerEnsemble(DeepTextEnsemble):
         batch_sampler=None,
     ):
         super().__init__(
-            n_members,
-            mc_passes,
-            mc_scope,
-            dropout,
-            learning_rate,
-            weight_decay,
-            batch_size,
-            epochs,
-            early_stopping,
-            patience,
-            max_length,
-            device,
-            precision,
-            eval_batch_size,
-            num_threads,
-            random_state,
-            batch_sampler,
+            n_members=n_members,
+            mc_passes=mc_passes,
+            mc_scope=mc_scope,
+            dropout=dropout,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            epochs=epochs,
+            early_stopping=early_stopping,
+            patience=patience,
+            max_length=max_length,
+            device=device,
+            precision=precision,
+            eval_batch_size=eval_batch_size,
+            num_threads=num_threads,
+            random_state=random_state,
+            batch_sampler=batch_sampler,
         )
         self.encoder = encoder
         self.freeze_layers = freeze_layers
@@ -863,28 +850,6 @@ class TransformerEnsemble(DeepTextEnsemble):
         self.head_hidden_size = head_hidden_size
         self.kernel_sizes = kernel_sizes
         self.n_filters = n_filters
-
-    def _validate_backbone_params(self, need) -> None:
-        from .pretrained import ENCODERS
-
-        need(
-            isinstance(self.encoder, str) and self.encoder.strip().lower() in ENCODERS,
-            f"encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}.",
-        )
-        need(
-            _is_int(self.freeze_layers) and self.freeze_layers >= 0,
-            f"freeze_layers must be an integer >= 0, got {self.freeze_layers!r}.",
-        )
-        need(
-            self.head in ("linear", "mlp", "cnn"),
-            f"head must be 'linear', 'mlp' or 'cnn', got {self.head!r}.",
-        )
-        need(self.pooling in ("mean", "cls"), f"pooling must be 'mean' or 'cls', got {self.pooling!r}.")
-        need(
-            _is_int(self.head_hidden_size) and self.head_hidden_size >= 1,
-            f"head_hidden_size must be an integer >= 1, got {self.head_hidden_size!r}.",
-        )
-        _check_kernel_sizes(need, self.kernel_sizes, self.n_filters)
 
     def _build_network(self, n_labels: int, shared) -> backbones.TextClassifier:
         bert = _load_pretrained_quietly(self.encoder)
@@ -895,6 +860,11 @@ class TransformerEnsemble(DeepTextEnsemble):
         )
         backbones.freeze_lower_layers(bert, int(self.freeze_layers))
         trunk = backbones.TransformerTrunk(
-            bert, self.head, self.pooling, int(self.head_hidden_size), self.kernel_sizes, int(self.n_filters)
+            bert,
+            head=self.head,
+            pooling=self.pooling,
+            head_hidden_size=int(self.head_hidden_size),
+            kernel_sizes=self.kernel_sizes,
+            n_filters=int(self.n_filters),
         )
         return backbones.TextClassifier(trunk, n_labels, float(self.dropout))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +27,7 @@ import torch
 
 from ..errors import ConfigError
 from ..features.device import resolve_device
+from ..validation import Interval, Options, Param
 from . import training
 from .base import EnsembleEstimator
 from .threads import threaded as _threaded
@@ -42,9 +44,16 @@ def _report(progress: Progress | None, done: int, total: int, message: str) -> N
 # rows x (members * passes) x (hidden + labels) floats per inference chunk, ~64 MB of float32
 _CHUNK_BUDGET = 16 * 1024 * 1024
 
+_POSITIVE_INT = Interval(1, None, integer=True)
+_NON_NEGATIVE_INT = Interval(0, None, integer=True)
+
 
 class MLPEnsemble(EnsembleEstimator):
-    """Deep ensemble of MLP heads (see the module docstring).
+    """Deep ensemble of MLP heads (Lakshminarayanan et al. 2017, as the BESRA / CRAB ensembles; see the
+    module docstring).
+
+    Member e maps features x to ``p_e(x) = sigmoid(W2 dropout(relu(W1 x + b1)) + b2)`` (K labels),
+    trained with binary cross-entropy; ``predict_proba`` is the member mean ``pbar = mean_e p_e``.
 
     Parameters
     ----------
@@ -80,8 +89,35 @@ class MLPEnsemble(EnsembleEstimator):
         keeps it as ``batch_sampler_`` (its ``history`` holds the per-epoch U, C, probabilities).
     """
 
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param("n_members", 5, "ensemble size E", constraint=_POSITIVE_INT),
+        Param("hidden_size", 256, "width of the hidden layer", constraint=_POSITIVE_INT),
+        Param("dropout", 0.2, "dropout rate after the hidden ReLU", constraint=Interval(0.0, 1.0, closed="left")),
+        Param("epochs", 20, "passes over the labelled set (see min_steps / max_steps)", constraint=_POSITIVE_INT),
+        Param("learning_rate", 1e-3, "AdamW learning rate", constraint=Interval(0.0, None, closed="neither")),
+        Param("weight_decay", 1e-2, "AdamW weight decay", constraint=Interval(0.0, None)),
+        Param("batch_size", 32, "rows per mini-batch", constraint=_POSITIVE_INT),
+        Param("mc_passes", 0, "MC-dropout passes per member (0 = the E members only)", constraint=_NON_NEGATIVE_INT),
+        Param("device", None, "None (CUDA when available), 'cpu' or 'cuda'; checked when resolved at fit"),
+        Param("random_state", 0, "seeds every member and the MC-dropout masks", constraint=Interval(integer=True)),
+        Param("min_steps", 300, "at least this many optimiser steps", constraint=_NON_NEGATIVE_INT),
+        Param("max_steps", None, "at most this many optimiser steps (None: no cap)",
+              constraint=Interval(1, None, integer=True, allow_none=True)),
+        Param("early_stopping", False, "stop on the validation loss (needs X_valid / Y_valid in fit)"),
+        Param("patience", 5, "epochs without improvement before stopping", constraint=_POSITIVE_INT),
+        Param("eval_batch_size", 4096, "rows per inference chunk", constraint=_POSITIVE_INT),
+        Param("standardize", "global", "input standardisation", choices=("global", "feature", None)),
+        Param("num_threads", 1, "torch CPU threads while fitting / predicting (None: torch's setting)",
+              constraint=Interval(1, None, integer=True, allow_none=True)),
+        Param("batch_sampler", None, "mini-batch sampler: None, a name, a dict or a BatchSampler; checked by "
+              "training.resolve_batch_sampler"),
+        Param("sparse_training", "lazy", "first-layer updates for sparse inputs",
+              constraint=Options(("lazy", "dense"))),
+    )
+
     def __init__(
         self,
+        *,
         n_members: int = 5,
         hidden_size: int = 256,
         dropout: float = 0.2,
@@ -124,28 +160,8 @@ class MLPEnsemble(EnsembleEstimator):
 
     # ------------------------------------------------------------------ helpers
     def _validate_params(self) -> None:
-        def need(cond, msg):
-            if not cond:
-                raise ConfigError(f"MLPEnsemble: {msg}")
-
-        need(int(self.n_members) >= 1, f"n_members must be >= 1, got {self.n_members}.")
-        need(int(self.hidden_size) >= 1, f"hidden_size must be >= 1, got {self.hidden_size}.")
-        need(0.0 <= float(self.dropout) < 1.0, f"dropout must be in [0, 1), got {self.dropout}.")
-        need(int(self.epochs) >= 1, f"epochs must be >= 1, got {self.epochs}.")
-        need(int(self.batch_size) >= 1, f"batch_size must be >= 1, got {self.batch_size}.")
-        need(int(self.min_steps) >= 0, f"min_steps must be >= 0, got {self.min_steps}.")
-        need(self.max_steps is None or int(self.max_steps) >= 1, f"max_steps must be None or >= 1, got {self.max_steps}.")
-        need(int(self.mc_passes) >= 0, f"mc_passes must be >= 0, got {self.mc_passes}.")
-        need(float(self.learning_rate) > 0, f"learning_rate must be > 0, got {self.learning_rate}.")
-        need(float(self.weight_decay) >= 0, f"weight_decay must be >= 0, got {self.weight_decay}.")
-        need(int(self.patience) >= 1, f"patience must be >= 1, got {self.patience}.")
-        need(int(self.eval_batch_size) >= 1, f"eval_batch_size must be >= 1, got {self.eval_batch_size}.")
-        need(self.standardize in (None, "global", "feature"),
-             f"standardize must be 'global', 'feature' or None, got {self.standardize!r}.")
-        need(self.sparse_training in ("lazy", "dense"),
-             f"sparse_training must be 'lazy' or 'dense', got {self.sparse_training!r}.")
-        need(self.num_threads is None or int(self.num_threads) >= 1,
-             f"num_threads must be None or >= 1, got {self.num_threads}.")
+        """``PARAMS`` (see ``EnsembleEstimator``), then the batch sampler's name / type / parameters."""
+        super()._validate_params()
         training.resolve_batch_sampler(self.batch_sampler)  # a wrong type or name fails before training
 
     @staticmethod

@@ -37,6 +37,7 @@ import re
 import threading
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -45,6 +46,9 @@ from .._io import atomic_write
 from ..errors import ConfigError, unknown_name_error
 from ..features import encoder as _encoder
 from ..paths import cache_dir
+
+if TYPE_CHECKING:
+    from transformers import BertModel
 
 ENCODERS: dict[str, str] = {
     "all-minilm-l6-v2": "all-MiniLM-L6-v2 (6 layers, 384 hidden; bundled)",
@@ -57,7 +61,7 @@ _ONNX_FILE = ("model", "paraphrase-MiniLM-L3-v2.onnx")
 _L3_NAME = "paraphrase-minilm-l3-v2"
 
 _LOCK = threading.Lock()
-_PRISTINE: dict[str, torch.nn.Module] = {}
+_PRISTINE: dict[str, BertModel] = {}
 
 # "model.0.auto_model.encoder.layer.0.output.dense.bias" -> "encoder.layer.0.output.dense.bias"
 _MODULE_PATH = re.compile(r"(?:^|\.)((?:embeddings|encoder|pooler)\.\S+\.(?:weight|bias))$")
@@ -81,7 +85,7 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def _load_l6() -> torch.nn.Module:
+def _load_l6() -> BertModel:
     _encoder._offline_env()
     from transformers import BertModel
 
@@ -249,12 +253,13 @@ def _attention_heads(
             for node in consumers[add.output[0]]:
                 if node.op_type == "Reshape":
                     found.add(_shape_tail(node.input[1], constants, producers))
-    if len(found) != 1 or None in found:
+    shape = next(iter(found)) if len(found) == 1 else None
+    if shape is None:
         raise ConfigError(
             "Cannot read the number of attention heads from the Reshape constants of the ONNX "
             f"graph (found {found or 'no Reshape'})."
         )
-    return found.pop()
+    return shape
 
 
 def _shape_tail(name: str, constants: dict, producers: dict) -> tuple[int, int] | None:
@@ -337,7 +342,7 @@ def _write_cached_bert(folder: Path, model, source: str) -> None:
     atomic_write(folder / "config.json", lambda fh: fh.write(model.config.to_json_string().encode("utf-8")))
 
 
-def _load_l3() -> torch.nn.Module:
+def _load_l3() -> BertModel:
     path = onnx_model_path()
     source = _source_id(path)
     folder = cache_dir() / "encoders" / _L3_NAME
@@ -348,7 +353,7 @@ def _load_l3() -> torch.nn.Module:
     return model
 
 
-def load_pretrained(name: str = "all-minilm-l6-v2"):
+def load_pretrained(name: str = "all-minilm-l6-v2") -> tuple[Any, BertModel]:
     """``(tokenizer, model)``: the bundled tokenizer and a fresh float32 ``BertModel`` copy of ``name``."""
     key = str(name).strip().lower()
     if key not in ENCODERS:

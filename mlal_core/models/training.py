@@ -173,7 +173,7 @@ class LazySparseFirstLayer:
     (that is the deviation from dense AdamW). Needs an uncentred input (``Rows.shift is None``).
     """
 
-    def __init__(self, stack: Stack, X: Rows, lr: float, weight_decay: float,
+    def __init__(self, stack: Stack, X: Rows, lr: float, weight_decay: float, *,
                  betas=(0.9, 0.999), eps: float = 1e-8):
         if X.shift is not None:
             raise ValueError("lazy sparse training needs uncentred inputs (shift=None)")
@@ -183,7 +183,9 @@ class LazySparseFirstLayer:
         self.m = torch.zeros(self.E * self.d, self.H, device=X.device)
         self.v = torch.zeros_like(self.m)
         self.t = 0
-        self._uniq = self._Wsub = None
+        # the batch's (member, feature) rows of W1 and their leaf copy, set by first_layer for step
+        self._uniq: torch.Tensor | None = None
+        self._Wsub: torch.Tensor | None = None
 
     def first_layer(self, idx: torch.Tensor) -> torch.Tensor:
         """``(x_batch * scale) @ W1`` for every member's rows ``idx`` (E, B) -> (E, B, H), with autograd to W1 rows."""
@@ -206,7 +208,10 @@ class LazySparseFirstLayer:
 
     @torch.no_grad()
     def step(self) -> None:
-        uniq, g = self._uniq, self._Wsub.grad
+        uniq, Wsub = self._uniq, self._Wsub
+        if uniq is None or Wsub is None or Wsub.grad is None:
+            raise RuntimeError("LazySparseFirstLayer.step() needs first_layer() and a backward pass first.")
+        g = Wsub.grad
         self.t += 1
         b1, b2 = self.betas
         W_flat = self.stack.W1.data.view(self.E * self.d, self.H)
@@ -258,7 +263,7 @@ def resolve_batch_sampler(spec):
     return make_sampler(spec)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FitResult:
     stack: Stack
     steps: int
@@ -316,7 +321,10 @@ def train_stack(
     bs = min(batch_size, n)
     spe = math.ceil(n / bs)  # steps per epoch
     total = n_steps(n, bs, epochs, min_steps, max_steps)
-    early = X_valid is not None and Y_valid is not None and patience is not None and len(Y_valid) > 0
+    valid: tuple[Rows, torch.Tensor, int] | None = None  # (X_valid, Y_valid, patience) when stopping early
+    if X_valid is not None and Y_valid is not None and patience is not None and len(Y_valid) > 0:
+        valid = (X_valid, Y_valid, patience)
+    early = valid is not None
     res = FitResult(stack=stack, steps=0, epochs_run=0.0)
     if early:
         best = torch.full((E,), float("inf"))
@@ -364,8 +372,8 @@ def train_stack(
         epoch += 1
         if progress is not None:
             progress(step, total, f"{msg}, epoch {epoch}")
-        if early:
-            vl = member_losses(stack, X_valid, Y_valid, eval_batch_size).cpu()
+        if valid is not None:
+            vl = member_losses(stack, valid[0], valid[1], eval_batch_size).cpu()
             res.valid_loss.append(vl.tolist())
             improved = vl < best - 1e-6
             for e in torch.nonzero(improved).flatten().tolist():
@@ -374,7 +382,7 @@ def train_stack(
                     bp[e] = p.detach()[e]
             best = torch.where(improved, vl, best)
             bad = torch.where(improved, torch.zeros_like(bad), bad + 1)
-            if bool((bad >= patience).all()) and step < total:
+            if bool((bad >= valid[2]).all()) and step < total:
                 res.stopped_early = True
                 break
     if early:

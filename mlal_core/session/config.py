@@ -40,8 +40,46 @@ MODELS = FEATURE_MODELS + TEXT_BACKBONES
 DEFAULT_MODEL_PARAMS: dict[str, Any] = {"n_members": 5, "mc_passes": 0}
 
 
+#: what a config error about an object in a name field says to do instead
+_OBJECT_HINT = ("A config holds names; pass a model or strategy object to the session instead: "
+                "ActiveLearningSession(config, model=..., strategy=...).")
+
+
 def _is_int(value: Any) -> bool:
+    """A Python int, not a bool (numpy integers are refused: a config is stored as JSON)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def class_path(obj: Any) -> str:
+    """``"module:QualifiedName"`` of ``obj``'s class: how a config records a user's own model or strategy.
+
+    Parameters
+    ----------
+    obj : object
+        A model or strategy instance.
+
+    Returns
+    -------
+    str
+        E.g. ``"my_lab.models:MyNet"``; never a registry name (those hold no ``":"``).
+    """
+    cls = type(obj)
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def is_class_path(name: Any) -> bool:
+    """True when a config's ``model`` or ``strategy`` is a class path (:func:`class_path`), not a registry name.
+
+    Parameters
+    ----------
+    name : object
+        The field's value.
+
+    Returns
+    -------
+    bool
+    """
+    return isinstance(name, str) and ":" in name
 
 
 @dataclass
@@ -58,6 +96,13 @@ class SessionConfig:
     natively, else fp32 (``features.device.resolve_precision``). A session resolves it once, when it
     starts (``with_resolved_precision``), and stores the concrete value, so a reopened session
     computes as before on any machine. The MLP head always trains in fp32.
+
+    ``model`` and ``strategy`` are registry names. A session given a model or strategy **object**
+    (``ActiveLearningSession(config, model=..., strategy=...)``) records it here: a built-in object by
+    its registry name and the parameters that differ from the defaults (the same config as giving the
+    name), a user's own object by its class path (``"module:QualifiedName"``, :func:`class_path`) and
+    its parameters as JSON (a value JSON cannot hold is recorded as its ``repr``); such a session is
+    resumed by passing the object again (``mlal_core.session.components``).
     """
 
     dataset: str | None = None
@@ -104,7 +149,10 @@ class SessionConfig:
     # ------------------------------------------------------------------ derived values
     def resolved_model_params(self) -> dict[str, Any]:
         """``DEFAULT_MODEL_PARAMS`` overridden by ``model_params``; a text backbone also gets the
-        session's ``precision`` (unless its parameters set one)."""
+        session's ``precision`` (unless its parameters set one). A user's own model (``model`` is a
+        class path): ``model_params`` as recorded."""
+        if is_class_path(self.model):  # a user's own model: its params as recorded, no defaults
+            return dict(self.model_params)
         params = {**DEFAULT_MODEL_PARAMS, **self.model_params}
         if self.model in TEXT_BACKBONES:
             params.setdefault("precision", self.precision)
@@ -116,7 +164,7 @@ class SessionConfig:
         are kept (``"fp16"`` without CUDA raises ``ConfigError``)."""
         from mlal_core.features.device import precision_name, resolve_device, resolve_precision
 
-        device = resolve_device(self.model_params.get("device"))
+        device = resolve_device(None if is_class_path(self.model) else self.model_params.get("device"))
         concrete = precision_name(resolve_precision(self.precision, device))  # fp16 without CUDA raises
         return self if concrete == self.precision else replace(self, precision=concrete)
 
@@ -172,10 +220,30 @@ class SessionConfig:
     def validate(self, pool_size: int | None = None, *, check_names: bool = True) -> list[str]:
         """Raise ``ConfigError`` for an unusable config; return warnings (strings) for a usable one.
 
-        With ``pool_size`` (the size of the training pool) the budget is checked too.
-        ``check_names=False`` skips the registry look-ups (dataset and strategy names).
+        Parameters
+        ----------
+        pool_size : int, optional
+            The size of the training pool; when given the budget is checked too (``check_budget``).
+        check_names : bool, default True
+            False skips the registry look-ups (dataset and strategy names).
+
+        Returns
+        -------
+        list of str
+            Warnings about a usable config (e.g. a budget the pool cannot fill).
+
+        Raises
+        ------
+        ConfigError
+            Saying what to change, for the first problem found.
         """
-        warnings: list[str] = []
+        self._check_sizes()
+        self._check_choices()
+        self._check_model_fields()
+        self._check_names(check_names)
+        return self.check_budget(pool_size) if pool_size is not None else []
+
+    def _check_sizes(self) -> None:
         for name in ("max_length", "initial_size", "query_size", "rounds", "seed"):
             value = getattr(self, name)
             if not _is_int(value):
@@ -200,6 +268,8 @@ class SessionConfig:
             raise ConfigError(
                 f"candidate_subset ({self.candidate_subset}) must be at least the query size ({self.query_size})."
             )
+
+    def _check_choices(self) -> None:
         if self.precision not in PRECISIONS:
             raise unknown_name_error("precision", str(self.precision), PRECISIONS)
         explicit = self.model_params.get("precision") if isinstance(self.model_params, dict) else None
@@ -212,18 +282,25 @@ class SessionConfig:
             raise unknown_name_error("representation", str(self.representation), REPRESENTATIONS)
         if self.initial_method not in INITIAL_METHODS:
             raise unknown_name_error("initial method", str(self.initial_method), INITIAL_METHODS)
-        if self.model not in MODELS:
+        if not isinstance(self.model, str):
+            raise ConfigError(f"model must be a model name; got {self.model!r}. {_OBJECT_HINT}")
+        if self.model not in MODELS and not is_class_path(self.model):
             raise unknown_name_error("model", str(self.model), MODELS)
+
+    def _check_model_fields(self) -> None:
         for name in ("model_params", "strategy_params"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} must be a dict; got {type(getattr(self, name)).__name__}.")
+        if is_class_path(self.model):  # a user's own model object: the session checks the object itself
+            return
         params = self.resolved_model_params()
-        for key in ("n_members",):
-            if not _is_int(params.get(key)) or params[key] < 1:
-                raise ConfigError(f"model_params[{key!r}] must be a positive integer; got {params.get(key)!r}.")
+        if not _is_int(params.get("n_members")) or params["n_members"] < 1:
+            raise ConfigError(f"model_params['n_members'] must be a positive integer; got {params.get('n_members')!r}.")
         if not _is_int(params.get("mc_passes")) or params["mc_passes"] < 0:
             raise ConfigError(f"model_params['mc_passes'] must be 0 or a positive integer; got {params.get('mc_passes')!r}.")
-        _check_model_params(self.model, params)
+        from mlal_core.models import check_model_params
+
+        check_model_params(self.model, params)  # unknown names and values raise, before any training
         bsel = params.get("batch_sampler")
         if bsel is not None and not isinstance(bsel, (str, dict)):
             # the model accepts a BatchSampler object too (checked above, with names and parameters);
@@ -232,23 +309,22 @@ class SessionConfig:
                 "model_params['batch_sampler'] must be a sampler name or a dict "
                 f"{{'name': ..., **params}}; got {type(bsel).__name__}."
             )
+
+    def _check_names(self, check_names: bool) -> None:
         if self.dataset is not None and not isinstance(self.dataset, str):
             raise ConfigError(f"dataset must be a bundled dataset name; got {self.dataset!r}.")
         if not isinstance(self.strategy, str):
-            raise ConfigError(f"strategy must be a strategy name; got {self.strategy!r}.")
+            raise ConfigError(f"strategy must be a strategy name; got {self.strategy!r}. {_OBJECT_HINT}")
+        if not check_names:
+            return
+        from mlal_core import data, strategies
 
-        if check_names:
-            from mlal_core import data, strategies
-
-            if self.dataset is not None:
-                known = data.available()
-                if self.dataset not in known:
-                    raise unknown_name_error("dataset", self.dataset, known)
+        if self.dataset is not None:
+            known = data.available()
+            if self.dataset not in known:
+                raise unknown_name_error("dataset", self.dataset, known)
+        if not is_class_path(self.strategy):  # a user's own strategy object: checked by the session
             strategies.get(self.strategy, **self.strategy_params)  # unknown names/params raise
-
-        if pool_size is not None:
-            warnings += self.check_budget(pool_size)
-        return warnings
 
     def check_budget(self, pool_size: int) -> list[str]:
         """Budget checks against a training pool of ``pool_size`` samples (see the module docstring)."""
@@ -273,16 +349,6 @@ class SessionConfig:
                 "The session will stop cleanly when the pool is exhausted."
             ]
         return []
-
-
-def _check_model_params(name: str, params: dict[str, Any]) -> None:
-    """Build the model (unknown parameter names raise) and check its values, before any training."""
-    from mlal_core import models
-
-    model = models.make_model(name, **params)
-    check = getattr(model, "_validate_params", None)
-    if check is not None:
-        check()
 
 
 def parse_param_value(raw: str, default: Any) -> Any:

@@ -61,14 +61,15 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from mlal_core.errors import ConfigError, DataValidationError, MLALError, PoolExhaustedError
+from mlal_core.session import components
 from mlal_core.session.config import SessionConfig
+from mlal_core.session.records import PendingRound, RoundRecord
 from mlal_core.strategies.base import QueryContext, Selection
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,96 +77,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlal_core.session.store import SessionStore
 
 Progress = Callable[[int, int, str], None]
+#: ``listener(session, pending)``, told of every proposed round (``ActiveLearningSession.proposal_listeners``)
+ProposalListener = Callable[["ActiveLearningSession", PendingRound], None]
 
 #: stream id of the initial-set rng: ``np.random.default_rng([seed, INITIAL_STREAM])``
 INITIAL_STREAM = 1_000_003
 
-SHARED_FIELDS = (
-    "mean_ir_selected",
-    "label_coverage",
-    "hard_to_learn_count",
-    "conflicting_count",
-    "n_exclusive_pairs",
-    "n_unlabeled",
-    "n_candidates",
-)
-
-
 class SessionBudgetWarning(UserWarning):
     """The configured rounds need more samples than the pool holds (the session stops early)."""
-
-
-# ====================================================================== records
-@dataclass
-class RoundRecord:
-    """One learning-curve point and the query made from it (``selection=None`` for the final one)."""
-
-    round: int
-    n_labeled: int
-    metrics: dict
-    selected: np.ndarray | None
-    labels: np.ndarray | None
-    selection: Selection | None
-    timings: dict
-    mean_ir_selected: float = float("nan")
-    label_coverage: float = float("nan")
-    hard_to_learn_count: int = 0
-    conflicting_count: int = 0
-    n_exclusive_pairs: int = 0
-    n_unlabeled: int = 0
-    n_candidates: int = 0
-    created_at: str | None = None
-    #: who labelled the picks: "simulated" (the ground truth) or "person" (labels given to
-    #: ``commit`` or a custom oracle); None for the final record and for stores written before v2
-    answered_by: str | None = None
-    #: ``pbar`` of the picks, ``(n, K)``: what the model predicted for them when it picked them
-    pick_proba: np.ndarray | None = None
-
-    @property
-    def final(self) -> bool:
-        """True for the last record of a session (no query was made from it)."""
-        return self.selected is None
-
-    def shared_diagnostics(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in SHARED_FIELDS}
-
-    @classmethod
-    def from_parts(cls, *, shared: dict, **kwargs: Any) -> RoundRecord:
-        known = {k: v for k, v in shared.items() if k in SHARED_FIELDS}
-        for key in ("mean_ir_selected", "label_coverage"):
-            if known.get(key) is None:
-                known[key] = float("nan")
-        return cls(**kwargs, **known)
-
-
-@dataclass
-class PendingRound:
-    """A round that was trained, evaluated and selected but not yet labelled or stored.
-
-    ``context`` and ``model`` are there for the app (e.g. to show the model's predictions for the
-    picks to a human oracle); they are not persisted. ``final`` pendings carry no selection.
-    """
-
-    round: int
-    n_labeled: int
-    metrics: dict
-    selection: Selection | None
-    timings: dict
-    shared: dict
-    context: QueryContext | None
-    model: Any
-    final: bool
-    _token: tuple = field(default=(), repr=False)
-
-    @property
-    def selected(self) -> np.ndarray | None:
-        return None if self.selection is None else np.asarray(self.selection.indices, dtype=np.int64)
-
-    def predicted_proba(self) -> np.ndarray | None:
-        """``pbar`` of the picks, ``(n, K)`` (what the model believed when it picked them)."""
-        if self.context is None or self.selection is None:
-            return None
-        return self.context.mean_proba(self.selected)
 
 
 # ====================================================================== oracles
@@ -294,13 +213,6 @@ def _check_oracle_labels(labels: Any, n: int, k: int, who: str = "The oracle") -
     return arr.astype(np.uint8)
 
 
-def _build_model(config: SessionConfig, random_state: int) -> Any:
-    """The (unfitted) model of one round; a module-level hook so tests can wrap it."""
-    from mlal_core import models
-
-    return models.make_model(config.model, **{**config.resolved_model_params(), "random_state": random_state})
-
-
 def feature_request(config: SessionConfig, kind: str, stored_source: dict | None = None) -> dict[str, Any]:
     """The ``features.featurize`` arguments of a session with ``config`` on a dataset of ``kind``:
     representation, token limit and precision. A reopened session (``stored_source``: what its
@@ -355,6 +267,14 @@ class ActiveLearningSession:
     ``oracle``: ``None`` (simulated) or a callable ``positions -> (n, K)`` labels.
     ``initial_labels``: the labels of the initial set, when they come from somewhere else than the
     oracle (e.g. a person in the app).
+
+    ``model`` and ``strategy``: a registry name or an object, instead of (or matching) the config's
+    ``model`` / ``strategy`` fields, e.g. ``strategy=BALD()``, ``model=MLPEnsemble(n_members=3)``, a
+    user's own model following the model contract, a scikit-learn estimator (wrapped in
+    ``SklearnAdapter``) or a ``torch.nn.Module`` (``TorchModuleAdapter``). ``self.config`` records what
+    was given (a built-in object by name and parameters, a user's own by class path and parameters),
+    so the stored session says what ran; a user's own object must be passed again to ``resume``. See
+    :mod:`mlal_core.session.components`.
     """
 
     def __init__(
@@ -362,6 +282,8 @@ class ActiveLearningSession:
         config: SessionConfig,
         *,
         dataset: MultiLabelDataset | None = None,
+        model: Any = None,
+        strategy: Any = None,
         features: Any = None,
         store: SessionStore | None = None,
         oracle: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -371,6 +293,10 @@ class ActiveLearningSession:
         if not isinstance(config, SessionConfig):
             raise ConfigError(f"config must be a SessionConfig; got {type(config).__name__}.")
         config.validate()
+        config, template = components.resolve_model(config, model, strict=_restore is not None)
+        config, self.strategy = components.resolve_strategy(config, strategy, strict=_restore is not None)
+        #: a user's own model, copied fresh (and seeded) every round; None when built by name
+        self.model_template: Any = template
         if _restore is None:  # resolved once, stored: a reopened session computes as before
             config = config.with_resolved_precision()
         if dataset is None:
@@ -384,6 +310,7 @@ class ActiveLearningSession:
         self.config = config
         self.dataset = dataset
         self.representation = config.resolve_representation(dataset.kind)
+        components.check_model_inputs(template, self.representation)
         self.n_pool = len(dataset.train)
         self.n_labels = dataset.n_labels
         self.warnings: list[str] = config.check_budget(self.n_pool)
@@ -398,13 +325,11 @@ class ActiveLearningSession:
         self._stored_feature_source: dict | None = None
         self.oracle = oracle if oracle is not None else SimulatedOracle(dataset.train.Y)
         self._simulated_oracle = oracle is None
-
-        from mlal_core import strategies
-
-        self.strategy = strategies.get(config.strategy, **config.strategy_params)
         self.store = store
         self.session_id: str | None = None
         self.history: list[RoundRecord] = []
+        #: called as ``listener(session, pending)`` after every ``propose`` (see :meth:`propose`)
+        self.proposal_listeners: list[ProposalListener] = []
         self._finished = False
         self._labeled_mask = np.zeros(self.n_pool, dtype=bool)
 
@@ -461,10 +386,17 @@ class ActiveLearningSession:
                     f"Stored round {i} says {rec.n_labeled} samples were labelled, but the stored picks make "
                     f"{n_labeled}; the store is inconsistent."
                 )
-            n_labeled += 0 if rec.final else len(rec.selected)
-            if rec.final and i != len(rounds) - 1:
-                raise DataValidationError(f"The stored session has a final record at round {i} followed by more rounds.")
-            if not rec.final:
+            if rec.final:
+                if i != len(rounds) - 1:
+                    raise DataValidationError(
+                        f"The stored session has a final record at round {i} followed by more rounds."
+                    )
+            else:
+                if rec.selected is None:
+                    raise DataValidationError(
+                        f"Stored round {i} is not final but has no picks; the store is inconsistent."
+                    )
+                n_labeled += len(rec.selected)
                 parts_pos.append(np.asarray(rec.selected, dtype=np.int64))
                 parts_y.append(_check_oracle_labels(rec.labels, len(rec.selected), self.n_labels, f"Stored round {i}"))
         self._labeled = np.concatenate(parts_pos)
@@ -482,19 +414,24 @@ class ActiveLearningSession:
         session_id: str,
         dataset: MultiLabelDataset | None = None,
         *,
+        model: Any = None,
+        strategy: Any = None,
         features: Any = None,
         oracle: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> ActiveLearningSession:
         """Rebuild a stored session (L = initial set + every stored round's picks and labels) and
         continue it: the next round index is ``len(rounds)``. A user dataset must be passed again;
-        its content hash must match the stored one."""
+        its content hash must match the stored one. So must a user's own ``model`` / ``strategy``
+        object (the store holds its class path and parameters, never code); a built-in one is rebuilt
+        from its stored name and parameters (an object passed must record the same)."""
         config, initial, rounds = store.load_session(session_id)
         info = store.session_info(session_id)
-        if dataset is None and config.dataset is None:
-            raise ConfigError(
-                f"Session {session_id} was run on a user dataset ({info.get('dataset_name')!r}); pass it as dataset=."
-            )
         if dataset is None:
+            if config.dataset is None:
+                raise ConfigError(
+                    f"Session {session_id} was run on a user dataset ({info.get('dataset_name')!r}); "
+                    "pass it as dataset=."
+                )
             from mlal_core import data
 
             dataset = data.load(config.dataset)
@@ -505,8 +442,8 @@ class ActiveLearningSession:
             )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SessionBudgetWarning)
-            session = cls(config, dataset=dataset, features=features, store=None, oracle=oracle,
-                          _restore=(initial, rounds, session_id, info.get("feature_source")))
+            session = cls(config, dataset=dataset, model=model, strategy=strategy, features=features,
+                          store=None, oracle=oracle, _restore=(initial, rounds, session_id, info.get("feature_source")))
         session.store = store
         store.set_status(session_id, "finished" if session.finished else "running")
         return session
@@ -564,6 +501,22 @@ class ActiveLearningSession:
         """Token limit of the features (``SessionConfig.feature_max_length``)."""
         return self.config.feature_max_length(self.representation)
 
+    def build_model(self, random_state: int) -> Any:
+        """The unfitted model of a round seeded with ``random_state`` (round ``t`` uses ``seed + t``).
+
+        Parameters
+        ----------
+        random_state : int
+            The seed.
+
+        Returns
+        -------
+        object
+            The config's model built by name, or a fresh seeded copy of ``model_template``
+            (:func:`mlal_core.session.components.build_model`).
+        """
+        return components.build_model(self.config, random_state, self.model_template)
+
     def feature_request(self) -> dict[str, Any]:
         """The ``features.featurize`` arguments of this session (``feature_request``)."""
         return feature_request(self.config, self.dataset.kind, self._stored_feature_source)
@@ -599,7 +552,12 @@ class ActiveLearningSession:
 
         ``progress(done, total, message)`` reports each phase (training, predicting, selecting) as
         the model reports it (per epoch or mini-batch, per inference chunk). An exception raised by
-        ``progress`` (e.g. ``RoundCancelled``) aborts the round and leaves the session unchanged."""
+        ``progress`` (e.g. ``RoundCancelled``) aborts the round and leaves the session unchanged.
+
+        Every callable in :attr:`proposal_listeners` is then called as ``listener(self, pending)``
+        (``step`` and ``run`` propose through here, so listeners see every round): this is how the
+        inspection keeps the last rounds' contexts and models in memory
+        (:func:`mlal_core.inspection.round_history.keep_contexts`). A listener's exception propagates."""
         if self._finished:
             raise self._finished_error()
         from mlal_core import correlation, metrics
@@ -615,7 +573,7 @@ class ActiveLearningSession:
         ds = self.dataset
         t_start = time.perf_counter()
 
-        model = _build_model(cfg, cfg.seed + t)
+        model = self.build_model(cfg.seed + t)
         report.phase("training the model")
         model.fit(X_pool[self._labeled], self._y_labeled, feats.valid, _dense_Y(ds.valid.Y),
                   progress=report.callback("training"))
@@ -676,7 +634,7 @@ class ActiveLearningSession:
             )
             n = int(min(cfg.query_size, candidates.size))
             report.phase(f"selecting {n} of {candidates.size:,} candidates ({cfg.strategy})")
-            selection = self.strategy.select(ctx, n)
+            selection = components.round_strategy(self.strategy, cfg.seed + t).select(ctx, n)
             self._check_selection(selection, candidates, n)
         t_sel = time.perf_counter()
 
@@ -686,7 +644,7 @@ class ActiveLearningSession:
             "select_s": t_sel - t_pred,
             "total_s": t_sel - t_start,
         }
-        return PendingRound(
+        pending = PendingRound(
             round=t,
             n_labeled=len(self._labeled),
             metrics=result,
@@ -698,6 +656,50 @@ class ActiveLearningSession:
             final=final,
             _token=(t, len(self._labeled)),
         )
+        for listener in list(self.proposal_listeners):
+            listener(self, pending)
+        return pending
+
+    def replay_round(self, t: int, progress: Progress | None = None) -> PendingRound:
+        """Propose record ``t`` again, exactly as the session proposed it; this session is unchanged.
+
+        A throw-away copy of the session (no store, no listeners; the same strategy object and model
+        template) is restored to the initial set and records ``0 .. t-1`` and calls :meth:`propose`:
+        it trains round ``t``'s model (cold start,
+        seed ``seed + t``, deterministic), rebuilds the round's ``QueryContext`` and re-runs the
+        strategy with the round's rng.
+
+        Parameters
+        ----------
+        t : int
+            A record of this session that queried something (``0 <= t < len(history)``, not the
+            final record).
+        progress : callable, optional
+            ``progress(done, total, message)``, told of each phase as in :meth:`propose`.
+
+        Returns
+        -------
+        PendingRound
+            The replayed round: its ``context`` and ``model``, and the strategy's ``selection``
+            (on the same code and a CPU it picks what ``history[t]`` recorded).
+
+        Raises
+        ------
+        ConfigError
+            When ``t`` is no query record of this session.
+        """
+        t = int(t)
+        if not 0 <= t < len(self.history) or self.history[t].final:
+            queries = sum(1 for rec in self.history if not rec.final)
+            choose = f"choose a round in 0..{queries - 1}" if queries else "no round has queried anything yet"
+            raise ConfigError(f"Round {t} made no query in this session; {choose}.")
+        initial = {"positions": np.asarray(self.initial_positions), "labels": np.asarray(self.initial_labels)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SessionBudgetWarning)
+            shadow = type(self)(self.config, dataset=self.dataset, features=self.features, store=None,
+                                model=self.model_template, strategy=self.strategy,
+                                _restore=(initial, list(self.history[:t]), None, None))
+        return shadow.propose(progress)
 
     def _check_selection(self, selection: Selection, candidates: np.ndarray, n: int) -> None:
         name = self.config.strategy
@@ -744,6 +746,8 @@ class ActiveLearningSession:
             return record
 
         picks = pending.selected
+        if picks is None:
+            raise ConfigError(f"The proposal for round {pending.round} is not final but has no picks; propose() again.")
         if labels is None:
             labels = self.oracle(picks)
             who = "The oracle"

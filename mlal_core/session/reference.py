@@ -3,7 +3,7 @@
 Active learning asks "how much of the pool must be labelled to get (close to) the score of labelling
 all of it?" (BEAL, Table 2). ``full_data_score(config)`` answers the second half: it trains the model
 the session's config describes (same representation, model kind and parameters) on every sample of
-the training pool, exactly as a round of the session trains (``loop._build_model``, the valid split
+the training pool, exactly as a round of the session trains (``components.build_model``, the valid split
 passed to ``fit``, threshold tuned on the valid split) and evaluates it on the test split.
 ``metrics.labelled_fraction_to_reach(curve, target=score)`` then gives the labelled fraction a
 strategy needed to reach it.
@@ -120,7 +120,8 @@ def full_data_score(config: SessionConfig, dataset: Any = None, *, features: Any
     """
     from mlal_core import features as feat
     from mlal_core import metrics
-    from mlal_core.session.loop import _build_model, _check_finite, feature_request
+    from mlal_core.session.components import build_model
+    from mlal_core.session.loop import _check_finite, feature_request
 
     config, dataset, rep = _resolve(config, dataset)
     key = cache_key(config, dataset)
@@ -136,12 +137,12 @@ def full_data_score(config: SessionConfig, dataset: Any = None, *, features: Any
     t0 = time.perf_counter()
     Y_pool = _dense(dataset.train.Y)
     Y_valid = _dense(dataset.valid.Y)
-    model = _build_model(config, config.seed)
+    model = build_model(config, config.seed)
     model.fit(features.train, Y_pool, features.valid, Y_valid)
     threshold = metrics.tune_threshold(Y_valid, model.predict_proba(features.valid))
     result = metrics.evaluate(_dense(dataset.test.Y), model.predict_proba(features.test), threshold=0.5,
                               tuned_threshold=threshold)
-    out = {
+    out: dict[str, Any] = {
         "metrics": {k: float(v) for k, v in result.items()},
         "pool_size": len(dataset.train),
         "dataset": config.dataset or dataset.name,

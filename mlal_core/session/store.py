@@ -42,11 +42,12 @@ import pandas as pd
 
 from mlal_core import paths
 from mlal_core.errors import ConfigError, MLALError
+from mlal_core.session.records import RoundRecord
 from mlal_core.session.tables import picks_frame, rounds_frame
+from mlal_core.strategies.base import Selection
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlal_core.session.config import SessionConfig
-    from mlal_core.session.loop import RoundRecord
 
 SCHEMA_VERSION = 3
 
@@ -97,7 +98,8 @@ MIGRATIONS: dict[int, list[str]] = {
 
 
 class StoreError(MLALError):
-    """The session store cannot do what was asked (unknown session, newer schema, ...)."""
+    """The session store cannot do what was asked (unknown session, newer schema, ...).
+    """
 
 
 def _now() -> str:
@@ -121,16 +123,29 @@ def _frames_identical(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     except (AssertionError, TypeError, ValueError):
         return False
     for col in range(a.shape[1]):
-        if a.dtypes.iloc[col] == object:
+        if pd.api.types.is_object_dtype(a.dtypes.iloc[col]):
             if [type(v) for v in a.iloc[:, col]] != [type(v) for v in b.iloc[:, col]]:
                 return False
     return True
 
 
 def dataframe_to_bytes(df: pd.DataFrame) -> bytes:
-    """Bytes of ``df`` that read back identical: Parquet when it round-trips exactly (the usual
-    case: numbers, strings, NaN), else the column-wise payload codec (e.g. object columns holding
-    Python lists, which Parquet would turn into arrays)."""
+    """Bytes of ``df`` that read back identical (:func:`bytes_to_dataframe`).
+
+    Parquet when it round-trips exactly (the usual case: numbers, strings, NaN), else the
+    column-wise payload codec (e.g. object columns holding Python lists, which Parquet would turn
+    into arrays).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Any frame (e.g. a ``Selection.details``).
+
+    Returns
+    -------
+    bytes
+        Parquet bytes (they start with ``PAR1``) or an :func:`encode_payload` blob.
+    """
     try:
         buf = io.BytesIO()
         df.to_parquet(buf, index=True)
@@ -143,6 +158,17 @@ def dataframe_to_bytes(df: pd.DataFrame) -> bytes:
 
 
 def bytes_to_dataframe(blob: bytes) -> pd.DataFrame:
+    """The frame :func:`dataframe_to_bytes` wrote.
+
+    Parameters
+    ----------
+    blob : bytes
+        Parquet bytes or a payload-codec blob.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
     if blob[:4] == b"PAR1":
         return pd.read_parquet(io.BytesIO(blob))
     return _frame_from_obj(decode_payload(blob)["frame"])
@@ -279,16 +305,45 @@ def _hashable(value: Any) -> Any:
 
 
 def encode_payload(obj: Any) -> bytes:
-    """Bytes (an ``.npz``) holding ``obj``: arrays as npz entries, the rest as JSON."""
+    """Bytes (an ``.npz``) holding ``obj``: arrays as npz entries, the rest as JSON.
+
+    Parameters
+    ----------
+    obj : Any
+        Dicts, lists, tuples, sets, numbers (numpy scalars keep their dtype; NaN and infinities
+        survive), strings, bytes, numpy arrays and pandas frames / series, nested.
+
+    Returns
+    -------
+    bytes
+        What :func:`decode_payload` reads back.
+
+    Raises
+    ------
+    StoreError
+        For a value of another type.
+    """
     enc = _Encoder()
     skeleton = json.dumps(enc.enc(obj), allow_nan=False)
     buf = io.BytesIO()
-    np.savez_compressed(buf, __json__=np.frombuffer(skeleton.encode("utf-8"), dtype=np.uint8), **enc.blobs)
+    np.savez_compressed(buf, __json__=np.frombuffer(skeleton.encode("utf-8"), dtype=np.uint8),
+                        **enc.blobs)  # type: ignore[arg-type]  # numpy stubs: arrays as keyword entries
     return buf.getvalue()
 
 
 def decode_payload(blob: bytes | None) -> Any:
-    """The object ``encode_payload`` stored (``None`` for ``None``)."""
+    """The object :func:`encode_payload` stored.
+
+    Parameters
+    ----------
+    blob : bytes or None
+        An :func:`encode_payload` blob.
+
+    Returns
+    -------
+    Any
+        The object (``None`` for ``None``).
+    """
     if blob is None:
         return None
     with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
@@ -349,7 +404,16 @@ def _labels_from_json(text: str | None, n_labels: int | None = None) -> np.ndarr
 
 # ====================================================================== the store
 class SessionStore:
-    """A SQLite file of sessions; one connection per operation (safe across threads)."""
+    """A SQLite file of sessions; one connection per operation (safe across threads).
+
+    Opening a file applies the :data:`MIGRATIONS` it lacks (a file from a newer schema is refused).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The file (created with its folders); default ``paths.default_store_path()``
+        (``$MLAL_HOME/sessions.sqlite``).
+    """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else paths.default_store_path()
@@ -404,10 +468,22 @@ class SessionStore:
         con.execute("COMMIT")
 
     def schema_version(self) -> int:
+        """The schema version the file holds (:data:`SCHEMA_VERSION` once opened by this code).
+
+        Returns
+        -------
+        int
+        """
         with self._connect() as con:
             return int(con.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
 
     def journal_mode(self) -> str:
+        """SQLite's journal mode of the file (``"wal"``, or ``"delete"`` where WAL is not available).
+
+        Returns
+        -------
+        str
+        """
         with self._connect() as con:
             return str(con.execute("PRAGMA journal_mode").fetchone()[0])
 
@@ -424,7 +500,32 @@ class SessionStore:
         label_names: list[str] | None = None,
         note: str | None = None,
     ) -> str:
-        """Insert a new ``running`` session and return its id (uuid4 hex)."""
+        """Insert a new ``running`` session.
+
+        Parameters
+        ----------
+        config : SessionConfig
+            The session's config (stored as JSON).
+        initial_labeled : numpy.ndarray
+            Pool positions of the initial labelled set.
+        initial_labels : numpy.ndarray, optional
+            The oracle's answers for them, ``(n, K)`` 0/1.
+        name : str, optional
+            A name (default ``config.name``).
+        dataset_name : str, optional
+            The dataset's name (default ``config.dataset``).
+        dataset_hash : str, optional
+            The dataset's content hash (``resume`` checks it).
+        label_names : list of str, optional
+            The dataset's label names.
+        note : str, optional
+            Free text.
+
+        Returns
+        -------
+        str
+            The new session's id (uuid4 hex).
+        """
         sid = uuid.uuid4().hex
         now = _now()
         initial = {
@@ -462,7 +563,22 @@ class SessionStore:
         return row
 
     def resolve_id(self, prefix: str) -> str:
-        """The full id of the one session whose id starts with ``prefix``."""
+        """The full id of the one session whose id starts with ``prefix``.
+
+        Parameters
+        ----------
+        prefix : str
+            The start of an id (e.g. the 8 characters the app shows).
+
+        Returns
+        -------
+        str
+
+        Raises
+        ------
+        StoreError
+            When no session or more than one starts with ``prefix``.
+        """
         with self._connect() as con:
             ids = [r[0] for r in con.execute("SELECT id FROM sessions WHERE id LIKE ?", (prefix + "%",)).fetchall()]
         if len(ids) == 1:
@@ -472,6 +588,24 @@ class SessionStore:
         raise StoreError(f"{len(ids)} sessions start with {prefix!r}; give more of the id.")
 
     def set_status(self, session_id: str, status: str, note: str | None = None) -> None:
+        """Set a session's status (and optionally its note).
+
+        Parameters
+        ----------
+        session_id : str
+            The session.
+        status : {"running", "finished", "failed"}
+            The new status.
+        note : str, optional
+            Replaces the note when given (e.g. the error that failed the session).
+
+        Raises
+        ------
+        ConfigError
+            For an unknown status.
+        StoreError
+            For an unknown session.
+        """
         if status not in ("running", "finished", "failed"):
             raise ConfigError(f"Unknown session status {status!r}.")
         with self._transaction() as con:
@@ -482,7 +616,25 @@ class SessionStore:
             )
 
     def session_info(self, session_id: str) -> dict[str, Any]:
-        """The session row as a dict (JSON columns decoded)."""
+        """The session row as a dict, JSON columns decoded.
+
+        Parameters
+        ----------
+        session_id : str
+            The session.
+
+        Returns
+        -------
+        dict
+            The row's columns, with ``config`` (dict), ``label_names`` (list or None),
+            ``initial_labeled`` (``{"positions": [...], "labels": [[...]] or None}``) and
+            ``feature_source`` (dict or None) instead of their JSON columns.
+
+        Raises
+        ------
+        StoreError
+            For an unknown session.
+        """
         with self._connect() as con:
             row = dict(self._require(con, session_id))
         row["config"] = json.loads(row.pop("config_json"))
@@ -493,14 +645,37 @@ class SessionStore:
         return row
 
     def set_feature_source(self, session_id: str, source: dict[str, Any]) -> None:
-        """Record where the session's features came from (``features.Features.info``'s provenance)."""
+        """Record where the session's features came from (``features.Features.provenance``).
+
+        Parameters
+        ----------
+        session_id : str
+            The session.
+        source : dict
+            The provenance: representation, bundled / computed, precision, cache key, check.
+        """
         with self._transaction() as con:
             self._require(con, session_id)
             con.execute("UPDATE sessions SET feature_source_json = ? WHERE id = ?",
                         (_dumps(source), session_id))
 
     def append_round(self, session_id: str, record: RoundRecord, *, status: str | None = None) -> None:
-        """Write one completed round (and optionally the new session status) in one transaction."""
+        """Write one completed round (and optionally the new session status) in one transaction.
+
+        Parameters
+        ----------
+        session_id : str
+            The session.
+        record : RoundRecord
+            The round (its selection's details, scores and diagnostics included).
+        status : str, optional
+            New session status written in the same transaction (``"finished"`` for the final record).
+
+        Raises
+        ------
+        StoreError
+            When the round is already stored or the session is unknown.
+        """
         sel = record.selection
         details = scores = diagnostics = None
         if sel is not None:
@@ -544,10 +719,18 @@ class SessionStore:
         return con.execute("SELECT * FROM rounds WHERE session_id = ? ORDER BY round", (session_id,)).fetchall()
 
     def load_rounds(self, session_id: str) -> list[RoundRecord]:
-        """The stored rounds of a session as ``RoundRecord`` objects, in round order."""
-        from mlal_core.session.loop import RoundRecord
-        from mlal_core.strategies.base import Selection
+        """The stored rounds of a session, in round order.
 
+        Parameters
+        ----------
+        session_id : str
+            The session.
+
+        Returns
+        -------
+        list of RoundRecord
+            With their ``Selection`` (details, scores, diagnostics) and ``created_at``.
+        """
         with self._connect() as con:
             srow = self._require(con, session_id)
             rows = self._round_rows(con, session_id)
@@ -584,9 +767,18 @@ class SessionStore:
         return records
 
     def load_session(self, session_id: str) -> tuple[SessionConfig, dict[str, Any], list[RoundRecord]]:
-        """``(config, initial_labeled, rounds)``.
+        """Everything needed to rebuild a session (``ActiveLearningSession.resume``).
 
-        ``initial_labeled`` is ``{"positions": int64 array, "labels": uint8 (n, K) array or None}``.
+        Parameters
+        ----------
+        session_id : str
+            The session.
+
+        Returns
+        -------
+        tuple of (SessionConfig, dict, list of RoundRecord)
+            The config, the initial set ``{"positions": int64 array, "labels": uint8 (n, K) array or
+            None}`` and the rounds.
         """
         from mlal_core.session.config import SessionConfig
 
@@ -600,9 +792,15 @@ class SessionStore:
         return config, initial, self.load_rounds(session_id)
 
     def list_sessions(self) -> pd.DataFrame:
-        """One row per session, newest first: id, name, dataset, strategy, status, rounds_done (queries
-        made), rounds_planned, records (learning-curve points stored), n_labeled and micro-F1 of the
-        last record, seed, created/updated times, note."""
+        """One row per session, newest first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``id``, ``name``, ``dataset``, ``strategy``, ``status``, ``rounds_done`` (queries
+            made), ``rounds_planned``, ``records`` (learning-curve points stored), ``n_labeled`` and
+            ``micro_f1`` of the last record, ``seed``, ``created_at``, ``updated_at``, ``note``.
+        """
         with self._connect() as con:
             con.row_factory = sqlite3.Row
             rows = con.execute(
@@ -641,15 +839,42 @@ class SessionStore:
         return pd.DataFrame(out, columns=columns)
 
     def delete_session(self, session_id: str) -> None:
+        """Delete a session and its rounds.
+
+        Parameters
+        ----------
+        session_id : str
+            The session.
+
+        Raises
+        ------
+        StoreError
+            For an unknown session.
+        """
         with self._transaction() as con:
             self._require(con, session_id)
             con.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
     # ------------------------------------------------------------------ exports
     def export_json(self, session_id: str, path: str | Path) -> Path:
-        """One standard JSON document with the session, its config and every round: metrics, shared
-        diagnostics, timings, picks and their labels, the strategy's details (records), scores and
-        diagnostics (arrays as nested lists). NaN and infinities are written as ``null``."""
+        """Write one standard JSON document with the session, its config and every round.
+
+        Per round: metrics, shared diagnostics, timings, picks and their labels, the strategy's details
+        (records), scores and diagnostics (arrays as nested lists). NaN and infinities are written as
+        ``null``.
+
+        Parameters
+        ----------
+        session_id : str
+            The session.
+        path : str or Path
+            The file to write (folders are created).
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
         info = self.session_info(session_id)
         rounds = self.load_rounds(session_id)
         doc = {
@@ -683,9 +908,25 @@ class SessionStore:
         return path
 
     def export_csv(self, session_id: str, directory: str | Path) -> tuple[Path, Path]:
-        """``rounds.csv`` (one row per round: sizes, metrics, shared diagnostics, timings) and
-        ``picks.csv`` (one row per picked sample: round, pick order, position, its labels and the
-        strategy's details columns). Returns both paths."""
+        """Write ``rounds.csv`` and ``picks.csv`` of a session.
+
+        ``rounds.csv``: :func:`mlal_core.session.tables.rounds_frame` (one row per round: sizes, metrics,
+        shared diagnostics, timings). ``picks.csv``: :func:`mlal_core.session.tables.picks_frame` (one row
+        per picked sample: ``round``, ``order``, ``position``, ``labels``, ``n_labels``, then the
+        strategy's details columns as it recorded them, ``detail_`` prefixed where a name is taken).
+
+        Parameters
+        ----------
+        session_id : str
+            The session.
+        directory : str or Path
+            Where to write both files (created).
+
+        Returns
+        -------
+        tuple of (Path, Path)
+            The paths of ``rounds.csv`` and ``picks.csv``.
+        """
         info = self.session_info(session_id)
         rounds = self.load_rounds(session_id)
         directory = Path(directory)

@@ -35,9 +35,12 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlal_core.errors import ConfigError, MLALError, RoundCancelled
+
+if TYPE_CHECKING:
+    from mlal_core.features import Features
 
 #: worker states: not started, running, every record written, stopped by the user, crashed
 STATES = ("ready", "running", "done", "cancelled", "failed")
@@ -195,18 +198,19 @@ class FeatureWorker(BackgroundTask):
         super().__init__(records=1)
         self.dataset = dataset
         self.request = dict(request)
-        self.result = None
+        self.result: Features | None = None
 
     def _run(self) -> None:
         from mlal_core import features
 
         self._progress(0, 0, f"Preparing the {self.request.get('representation', '')} features of "
                              f"{getattr(self.dataset, 'name', 'the dataset')}")
-        self.result = features.featurize(self.dataset, progress=self._progress, **self.request)
+        result = features.featurize(self.dataset, progress=self._progress, **self.request)
+        self.result = result
         with self._guard:
             self._done = 1
-        source = self.result.info.get("source", "computed")
-        self._finish("done", f"Features ready ({source}, {self.result.info.get('seconds', 0.0):.1f} s).")
+        source = result.info.get("source", "computed")
+        self._finish("done", f"Features ready ({source}, {result.info.get('seconds', 0.0):.1f} s).")
 
     def _failure_message(self) -> str:
         return "Preparing the features failed."

@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from mlal_core.errors import ConfigError
 from mlal_core.scoring import binary_entropy  # noqa: F401  (re-exported for the strategies)
-from mlal_core.strategies.base import (
+from mlal_core.strategies.base import (  # noqa: F401  (re-exported for the strategies)
     QueryContext,
-    ScoreBasedStrategy,
-    Selection,
-    check_query_size,
-    selection_details,
-    top_n,
+    empty_selection,
+    make_selection,
 )
 
 LN2 = float(np.log(2.0))
@@ -31,51 +27,8 @@ CHUNK = 4096
 
 
 # ----------------------------------------------------------------------------------------------
-# validation
+# context fields
 # ----------------------------------------------------------------------------------------------
-def check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ConfigError(f"{name} must be True or False; got {value!r}.")
-    return bool(value)
-
-
-def check_number(
-    name: str,
-    value: Any,
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    integer: bool = False,
-    low_inclusive: bool = True,
-    high_inclusive: bool = True,
-    allow_none: bool = False,
-) -> Any:
-    """Validate a numeric hyperparameter and say what to pass when it is wrong."""
-    if value is None and allow_none:
-        return None
-    kind = "an integer" if integer else "a number"
-    ok_type = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.integer, np.floating))
-    if isinstance(value, (bool, np.bool_)) or not ok_type or (not integer and not np.isfinite(value)):
-        extra = " or None" if allow_none else ""
-        raise ConfigError(f"{name} must be {kind}{extra}; got {value!r}.")
-    lo_ok = low is None or (value >= low if low_inclusive else value > low)
-    hi_ok = high is None or (value <= high if high_inclusive else value < high)
-    if not (lo_ok and hi_ok):
-        lo = "-inf" if low is None else f"{low:g}"
-        hi = "inf" if high is None else f"{high:g}"
-        lb = "[" if low_inclusive else "("
-        rb = "]" if high_inclusive else ")"
-        raise ConfigError(f"{name} must be {kind} in {lb}{lo}, {hi}{rb}; got {value!r}.")
-    return int(value) if integer else float(value)
-
-
-def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
-    """Validate a hyperparameter that takes one of ``choices`` (strings or None)."""
-    if not any(value is c or (isinstance(value, str) and isinstance(c, str) and value == c) for c in choices):
-        raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
-    return value
-
-
 def require(ctx: QueryContext, field: str, strategy: str, what: str) -> Any:
     """The context field ``field`` or a ConfigError saying that ``strategy`` needs it."""
     value = getattr(ctx, field)
@@ -293,70 +246,3 @@ def kmeans_nearest(
             clusters.append(c)
             dists.append(float(np.sqrt(d[c, i])))
     return np.asarray(picks, np.int64), np.asarray(clusters, np.int64), np.asarray(dists)
-
-
-# ----------------------------------------------------------------------------------------------
-# selections
-# ----------------------------------------------------------------------------------------------
-def empty_selection(ctx: QueryContext, diagnostics: dict | None = None) -> Selection:
-    return Selection(
-        indices=np.empty(0, dtype=np.int64),
-        scores=np.full(len(ctx.unlabeled), np.nan),
-        details=selection_details(ctx, np.empty(0, np.int64), np.full(len(ctx.unlabeled), np.nan), "none"),
-        diagnostics=dict(diagnostics or {}),
-    )
-
-
-def make_selection(
-    ctx: QueryContext,
-    order: np.ndarray,
-    scores: np.ndarray,
-    reasons: str | Sequence[str],
-    components: pd.DataFrame | None = None,
-    diagnostics: dict | None = None,
-) -> Selection:
-    """A Selection from positions ``order`` into ``ctx.unlabeled`` (pick order)."""
-    order = np.asarray(order, dtype=np.int64)
-    scores = np.asarray(scores, dtype=float)
-    return Selection(
-        indices=ctx.unlabeled[order],
-        scores=scores,
-        details=selection_details(ctx, order, scores, reasons, components),
-        diagnostics=dict(diagnostics or {}),
-    )
-
-
-class ScoreWithDiagnostics(ScoreBasedStrategy):
-    """A score-based strategy whose score computation also yields round-level diagnostics.
-
-    Subclasses implement ``_score_parts(ctx) -> (score, components, diagnostics)``; ``select``
-    takes the top ``n`` (ties to the lower position, as ``ScoreBasedStrategy``).
-    """
-
-    reason: ClassVar[str] = "highest score"
-
-    def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:  # pragma: no cover
-        raise NotImplementedError
-
-    def _score_components(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame]:
-        score, components, _ = self._score_parts(ctx)
-        return score, components
-
-    def _extra_details(self, ctx: QueryContext, order: np.ndarray) -> dict[str, list] | None:
-        """Optional per-pick columns that are too costly to build for every candidate."""
-        return None
-
-    def select(self, ctx: QueryContext, n: int) -> Selection:
-        n = check_query_size(ctx, n)
-        if n == 0:
-            return empty_selection(ctx)
-        score, components, diagnostics = self._score_parts(ctx)
-        order = top_n(score, n)
-        diagnostics = dict(diagnostics)
-        diagnostics.setdefault("n_candidates", len(ctx.unlabeled))
-        sel = make_selection(ctx, order, score, self.reason, components, diagnostics)
-        extra = self._extra_details(ctx, order)
-        if extra:
-            for col, values in extra.items():
-                sel.details[col] = values
-        return sel

@@ -1,21 +1,23 @@
 """The query-strategy contract: ``QueryContext`` in, ``Selection`` out (DESIGN.md, "Core contracts").
 
-A strategy is a small class: hyperparameters validated and stored as given in ``__init__``,
-``select(ctx, n)`` returning a :class:`Selection`, and, for strategies that rank by a per-sample
-quantity, ``score(ctx)`` returning a utility aligned with ``ctx.unlabeled`` (higher is picked first).
+A strategy is a small class: hyperparameters declared once in ``PARAMS``, validated against that
+declaration and stored as given in ``__init__``, ``select(ctx, n)`` returning a :class:`Selection`,
+and, for strategies that rank by a per-sample quantity (:class:`ScoreBasedStrategy`), ``score(ctx)``
+returning a utility aligned with ``ctx.unlabeled`` (higher is picked first).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from mlal_core.errors import ConfigError
+from mlal_core.validation import Param, check_params
 
 
 def _n_rows(name: str, value: Any) -> int:
@@ -42,6 +44,7 @@ class QueryContext:
     unlabeled: np.ndarray
     y_labeled: np.ndarray
     proba_samples: np.ndarray
+    _: KW_ONLY  # the optional fields are passed by name
     features: Any = None  # (N_pool, d) dense array or scipy sparse matrix
     texts: Sequence[str] | None = None
     model: object | None = None
@@ -129,30 +132,45 @@ class Selection:
 
 
 class QueryStrategy:
-    """Base class: parameters as given in ``__init__``, ``select`` in subclasses.
+    """Base class of every query strategy: parameters as given in ``__init__``, ``select`` in subclasses.
 
-    Subclasses set ``name`` (the registry key), store each ``__init__`` argument as given (scikit-learn
-    style) and check them in ``_validate_params``, called at the end of ``__init__``.
+    Subclasses set ``name`` (the registry key) and declare their hyperparameters once in ``PARAMS``
+    (a tuple of :class:`~mlal_core.validation.Param`, in the spirit of scikit-learn's
+    ``_parameter_constraints``); ``__init__`` takes them as keyword-only arguments with the same
+    defaults, stores each as given (scikit-learn style) and ends with ``self._validate_params()``,
+    which checks every stored value against its declaration. Checks that involve several
+    parameters at once go in an override of ``_validate_params`` that calls ``super()`` first.
     """
 
     name: ClassVar[str] = ""
+    PARAMS: ClassVar[tuple[Param, ...]] = ()
+
+    def __init__(self) -> None:
+        """A strategy without hyperparameters; strategies with ``PARAMS`` define their own."""
+        self._validate_params()
 
     def select(self, ctx: QueryContext, n: int) -> Selection:  # pragma: no cover - abstract
+        """The ``n`` candidates to label next (see :class:`Selection`)."""
         raise NotImplementedError
 
     def _validate_params(self) -> None:
-        """Check the parameters as stored (called at the end of ``__init__``); raise ConfigError."""
+        """Check the parameters as stored against ``PARAMS`` (called at the end of ``__init__``);
+        raise ConfigError."""
+        check_params(self, self.PARAMS)
 
     # scikit-learn style parameter access, so a strategy can be cloned and stored.
     @classmethod
     def _param_names(cls) -> list[str]:
         sig = inspect.signature(cls.__init__)
-        return [p for p in sig.parameters if p != "self" and sig.parameters[p].kind is not inspect.Parameter.VAR_KEYWORD]
+        skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        return [p for p in sig.parameters if p != "self" and sig.parameters[p].kind not in skip]
 
     def get_params(self) -> dict[str, Any]:
+        """The parameters as given to ``__init__``."""
         return {p: getattr(self, p) for p in self._param_names()}
 
     def clone(self) -> QueryStrategy:
+        """A new strategy of the same class with the same parameters."""
         return type(self)(**self.get_params())
 
     def __repr__(self) -> str:
@@ -161,31 +179,58 @@ class QueryStrategy:
 
 
 class ScoreBasedStrategy(QueryStrategy):
-    """A strategy that ranks candidates by one utility: subclasses implement ``_score_components``.
+    """A strategy that ranks the candidates by one utility and takes the top ``n``.
 
-    ``_score_components(ctx)`` returns ``(score, components)``: the utility ``(nU,)`` and a
-    DataFrame of the quantities it is made of (one row per candidate, aligned with
-    ``ctx.unlabeled``). ``select`` takes the top ``n``; ties go to the lower pool position.
+    The utility ``u(x)`` is aligned with ``ctx.unlabeled``; higher is picked first and ties go to
+    the lower pool position (:func:`top_n`). Subclasses implement
+
+    * ``_score_parts(ctx) -> (score, components, diagnostics)``: the utility ``(nU,)``, a DataFrame
+      of the quantities it is made of (one row per candidate, shown per pick in
+      ``Selection.details``) and a dict of round-level facts for ``Selection.diagnostics``;
+    * or, more simply, ``score(ctx) -> (nU,)`` alone (then there are no components or diagnostics).
+
+    ``_extra_details(ctx, order)`` may add per-pick columns too costly to compute for every
+    candidate; ``reason`` is the text of each pick's ``reason`` column. A user strategy::
+
+        class Margin(ScoreBasedStrategy):
+            name = "margin"
+            reason = "smallest mean margin to 0.5"
+
+            def score(self, ctx):
+                return -np.abs(ctx.mean_proba() - 0.5).mean(axis=1)
     """
 
     reason: ClassVar[str] = "highest score"
 
-    def _score_components(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame]:  # pragma: no cover
-        raise NotImplementedError
+    def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
+        if type(self).score is ScoreBasedStrategy.score:
+            raise NotImplementedError(f"{type(self).__name__} must implement score(ctx) or _score_parts(ctx).")
+        return np.asarray(self.score(ctx), dtype=float), pd.DataFrame(index=range(len(ctx.unlabeled))), {}
 
     def score(self, ctx: QueryContext) -> np.ndarray:
-        return self._score_components(ctx)[0]
+        """The utility of every candidate, aligned with ``ctx.unlabeled`` (higher is picked first)."""
+        return self._score_parts(ctx)[0]
+
+    def _extra_details(self, ctx: QueryContext, order: np.ndarray) -> dict[str, list] | None:
+        """Optional per-pick columns that are too costly to build for every candidate."""
+        return None
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
+        """The top ``n`` of the utility (ties to the lower pool position), with its components per
+        pick and ``diagnostics["n_candidates"]``."""
         n = check_query_size(ctx, n)
-        score, components = self._score_components(ctx)
+        if n == 0:
+            return empty_selection(ctx)
+        score, components, diagnostics = self._score_parts(ctx)
         order = top_n(score, n)
-        return Selection(
-            indices=ctx.unlabeled[order],
-            scores=np.asarray(score, dtype=float),
-            details=selection_details(ctx, order, score, self.reason, components),
-            diagnostics={},
-        )
+        diagnostics = dict(diagnostics)
+        diagnostics.setdefault("n_candidates", len(ctx.unlabeled))
+        sel = make_selection(ctx, order, score, self.reason, components, diagnostics)
+        extra = self._extra_details(ctx, order)
+        if extra:
+            for col, values in extra.items():
+                sel.details[col] = values
+        return sel
 
 
 def check_query_size(ctx: QueryContext, n: int) -> int:
@@ -229,3 +274,32 @@ def selection_details(
         comp = components.iloc[order].reset_index(drop=True)
         df = pd.concat([df, comp], axis=1)
     return df
+
+
+def empty_selection(ctx: QueryContext, diagnostics: dict | None = None) -> Selection:
+    """A Selection with no pick (no candidate, or ``n`` = 0): all scores NaN."""
+    return Selection(
+        indices=np.empty(0, dtype=np.int64),
+        scores=np.full(len(ctx.unlabeled), np.nan),
+        details=selection_details(ctx, np.empty(0, np.int64), np.full(len(ctx.unlabeled), np.nan), "none"),
+        diagnostics=dict(diagnostics or {}),
+    )
+
+
+def make_selection(
+    ctx: QueryContext,
+    order: np.ndarray,
+    scores: np.ndarray,
+    reasons: str | Sequence[str],
+    components: pd.DataFrame | None = None,
+    diagnostics: dict | None = None,
+) -> Selection:
+    """A Selection from positions ``order`` into ``ctx.unlabeled`` (pick order)."""
+    order = np.asarray(order, dtype=np.int64)
+    scores = np.asarray(scores, dtype=float)
+    return Selection(
+        indices=ctx.unlabeled[order],
+        scores=scores,
+        details=selection_details(ctx, order, scores, reasons, components),
+        diagnostics=dict(diagnostics or {}),
+    )

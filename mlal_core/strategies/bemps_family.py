@@ -16,14 +16,15 @@ nearest candidate is).
 X' is a seeded random sample of ``ctx.unlabeled`` (``n_reference`` positions, drawn from ``ctx.rng``
 before anything else), recorded in ``diagnostics["reference_set"]``. Both need S >= 2 probability
 samples (with one, dQ is rounding noise that the L2 normalisation would blow up) and return an empty
-selection when there is no candidate. Every numeric parameter is validated against exactly the range
-its registry entry offers (the ``*_RANGE`` constants below).
+selection when there is no candidate. Each parameter is declared once, in the class's ``PARAMS``
+(ranges from the ``*_RANGE`` constants below): validation and the registry entry both come from it.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -34,9 +35,10 @@ from threadpoolctl import threadpool_limits
 
 from mlal_core import bemps, correlation
 from mlal_core.errors import ConfigError
-from mlal_core.strategies._common import check_bool, check_number, empty_selection
+from mlal_core.strategies._common import empty_selection
 from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size, top_n
-from mlal_core.strategies.registry import Param, register
+from mlal_core.strategies.registry import register
+from mlal_core.validation import Param
 
 #: k-means restarts (k-means++ init, fixed so results are reproducible and the cost is bounded)
 KMEANS_N_INIT = 1
@@ -48,7 +50,7 @@ ASYMMETRY_Z = 1.0
 EXCLUSIVE_MIN_COUNT = 2
 DECAYS = ("polynomial", "linear", "cosine")
 REFINED_SAMPLING = ("random", "cluster")
-#: parameter ranges offered by the registry and enforced, bounds included, by ``_validate_params``
+#: parameter ranges (bounds included) of the ``PARAMS`` declarations
 BETA_PARAM_RANGE = (0.0, 10.0)  # alpha and beta of the scoring rule
 N_REFERENCE_RANGE = (1, 10_000)
 TOP_FRACTION_RANGE = (0.01, 1.0)  # BESRA; a fraction of 0 would cluster nothing
@@ -64,11 +66,18 @@ DETAIL_TOP_LABELS = 3
 # --------------------------------------------------------------------------------------------
 
 
-def _check_shared_params(strategy: QueryStrategy) -> None:
-    """alpha, beta and n_reference, common to BESRA and CRAB (numpy scalars accepted)."""
-    check_number("alpha", strategy.alpha, *BETA_PARAM_RANGE)
-    check_number("beta", strategy.beta, *BETA_PARAM_RANGE)
-    check_number("n_reference", strategy.n_reference, *N_REFERENCE_RANGE, integer=True)
+def _shared_params(alpha_help: str) -> tuple[Param, ...]:
+    """alpha, beta and n_reference, common to BESRA and CRAB."""
+    return (
+        Param("alpha", 0.1, alpha_help, *BETA_PARAM_RANGE),
+        Param("beta", 3.0, "beta of the beta scoring rule", *BETA_PARAM_RANGE),
+        Param(
+            "n_reference",
+            100,
+            "size of the random reference set X' drawn from the unlabelled pool",
+            *N_REFERENCE_RANGE,
+        ),
+    )
 
 
 def _check_samples(ctx: QueryContext, strategy: str) -> None:
@@ -171,24 +180,6 @@ def _label_means_top(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         "gain vectors with k-means, and the sample nearest each centroid is picked, so the batch is both "
         "informative and diverse."
     ),
-    params=(
-        Param(
-            "alpha",
-            0.1,
-            "alpha of the beta scoring rule (0 with beta 0 = log score; 1 with 1 = squared error)",
-            *BETA_PARAM_RANGE,
-        ),
-        Param("beta", 3.0, "beta of the beta scoring rule", *BETA_PARAM_RANGE),
-        Param(
-            "n_reference",
-            100,
-            "size of the random reference set X' drawn from the unlabelled pool",
-            *N_REFERENCE_RANGE,
-        ),
-        Param(
-            "top_fraction", 0.5, "fraction of candidates, by score, that go into k-means", *TOP_FRACTION_RANGE
-        ),
-    ),
     choice=(
         "Partial losses evaluated exactly (incomplete beta), not by BESRA's released truncated series; "
         "X' is drawn from the unlabelled pool; k-means (k-means++ init, 1 restart) on the L2-normalised "
@@ -197,22 +188,35 @@ def _label_means_top(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ),
 )
 class BESRA(QueryStrategy):
-    """BESRA (METHODS.md, "BEMPS / BESRA expected score change")."""
+    """Beta scoring rules for deep active learning (Tan et al. 2024; METHODS.md "BEMPS / BESRA
+    expected score change").
 
-    name = "besra"
+    For a candidate x and a reference sample x' of X', the expected score change of label j is
+    ``dQ_j(x, x') = D(w0) - [abar D(w(1)) + (1 - abar) D(w(0))]``: ``D(w)`` the ensemble's
+    disagreement at x' under member weights w, measured with the beta-family proper score
+    ``S(p, y) = -(y L1(p) + (1 - y) L0(p))`` (alpha, beta; Eq. 5-7), ``w0`` uniform and
+    ``w_e(1) ∝ a_e``, ``w_e(0) ∝ 1 - a_e`` the members re-weighted by their prediction ``a_e`` at x
+    (Eq. 3-4). Score ``u(x) = mean_{x'} sum_j dQ_j(x, x')``; the top ``top_fraction`` by score are
+    clustered with k-means on their L2-normalised ``dQ`` vectors and the candidate nearest each
+    centroid is picked.
+    """
+
+    name: ClassVar[str] = "besra"
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        *_shared_params("alpha of the beta scoring rule (0 with beta 0 = log score; 1 with 1 = squared error)"),
+        Param(
+            "top_fraction", 0.5, "fraction of candidates, by score, that go into k-means", *TOP_FRACTION_RANGE
+        ),
+    )
 
     def __init__(
-        self, alpha: float = 0.1, beta: float = 3.0, n_reference: int = 100, top_fraction: float = 0.5
-    ):
+        self, *, alpha: float = 0.1, beta: float = 3.0, n_reference: int = 100, top_fraction: float = 0.5
+    ) -> None:
         self.alpha = alpha
         self.beta = beta
         self.n_reference = n_reference
         self.top_fraction = top_fraction
         self._validate_params()
-
-    def _validate_params(self) -> None:
-        _check_shared_params(self)
-        check_number("top_fraction", self.top_fraction, *TOP_FRACTION_RANGE)
 
     def _changes(self, ctx: QueryContext):
         _check_samples(ctx, "BESRA")
@@ -333,15 +337,39 @@ def _fmt_pairs(pairs) -> str:
         "scores the expected beta-score gain of BESRA with label attention: a label's gain also counts the "
         "gains of the labels that co-occur with it. k-means on the gain vectors then picks a diverse batch."
     ),
-    params=(
-        Param("alpha", 0.1, "alpha of the beta scoring rule", *BETA_PARAM_RANGE),
-        Param("beta", 3.0, "beta of the beta scoring rule", *BETA_PARAM_RANGE),
-        Param(
-            "n_reference",
-            100,
-            "size of the random reference set X' drawn from the unlabelled pool",
-            *N_REFERENCE_RANGE,
-        ),
+    choice=(
+        "Of an asymmetric pair (m, n) (z(A[m,n]) > 1 and A[m,n] > A[n,m]: n implies m), label n is dropped "
+        "from label-wise sampling; exclusive pairs use tau = min(1, mean + 2 std) of NegA over labels with "
+        ">= 2 positives; NegA follows Eq. 9; Z_t = round(Z_0 (1 - t/T)^2); X' drawn from the unlabelled pool. "
+        "Defaults: M (per_label_size) = min(100, ceil(nU / (4 K))), the paper's 100 per label scaled so the "
+        "label-wise pool holds at most about a quarter of the pool; Z_0 (hard_size) = the query size n. "
+        "refined_sampling='cluster' draws each pool as the samples nearest the centroids of k-means on the "
+        "context's features (the dense input features, or the model's penultimate embedding when the inputs "
+        "are TF-IDF or token ids), or on the mean predicted probabilities pbar when there are no features. "
+        "Needs at least 2 probability samples (ensemble members or MC-dropout passes)."
+    ),
+)
+class CRAB(QueryStrategy):
+    """Correlation-aware beta scoring, Algorithm 1 (Qi et al.; METHODS.md "CRAB"). Every option
+    defaults to the paper; the others are ablations.
+
+    A refined pool U* (label-wise, negatively-correlated and hard-to-learn samples, topped up at
+    random to 2n) is scored with ``dQ_AB(x, x') = sum_n [dQ_n + sum_{m != n} Ahat[m, n] dQ_m]``
+    (Eq. 12) with ``Ahat[m, n] = A[m, n] / (alpha_c max_n' sum_{m != n'} A[m, n'])`` (Eq. 13) and
+    ``A`` the positive correlation of Eq. 8; k-means on the L2-normalised ``dQ_AB`` vectors of U*
+    picks the batch, as BESRA.
+
+    ``diagnostics["refined_pool_sources"]`` says, for every sample of U* (rows aligned with
+    ``diagnostics["refined_pool"]``), which pool(s) it was drawn into and why: ``label_wise`` (the
+    kept labels it was drawn for, ``ystar_j = 1``), ``negative`` / ``negative_pairs`` (drawn into the
+    negatively-correlated pool; the exclusive pairs its pseudo labels carry), ``hard_to_learn``
+    (drawn into the hard-to-learn pool, ``max_j pbar_j < 0.5``), ``top_up`` (random top-up to 2n)
+    and ``pools`` (all of it as one text, as in the per-pick ``details``).
+    """
+
+    name: ClassVar[str] = "crab"
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        *_shared_params("alpha of the beta scoring rule"),
         Param("alpha_c", 2.0, "normalisation of the label attention Ahat (Eq. 13)", *ALPHA_C_RANGE),
         Param(
             "per_label_size",
@@ -374,34 +402,11 @@ def _fmt_pairs(pairs) -> str:
             choices=REFINED_SAMPLING,
         ),
         Param("decay", "polynomial", "schedule of the hard-to-learn size Z_t", choices=DECAYS),
-    ),
-    choice=(
-        "Of an asymmetric pair (m, n) (z(A[m,n]) > 1 and A[m,n] > A[n,m]: n implies m), label n is dropped "
-        "from label-wise sampling; exclusive pairs use tau = min(1, mean + 2 std) of NegA over labels with "
-        ">= 2 positives; NegA follows Eq. 9; Z_t = round(Z_0 (1 - t/T)^2); X' drawn from the unlabelled pool. "
-        "Defaults: M (per_label_size) = min(100, ceil(nU / (4 K))), the paper's 100 per label scaled so the "
-        "label-wise pool holds at most about a quarter of the pool; Z_0 (hard_size) = the query size n. "
-        "refined_sampling='cluster' draws each pool as the samples nearest the centroids of k-means on the "
-        "context's features (the dense input features, or the model's penultimate embedding when the inputs "
-        "are TF-IDF or token ids), or on the mean predicted probabilities pbar when there are no features. "
-        "Needs at least 2 probability samples (ensemble members or MC-dropout passes)."
-    ),
-)
-class CRAB(QueryStrategy):
-    """CRAB, Algorithm 1 (METHODS.md, "CRAB"). Every option defaults to the paper; the others are ablations.
-
-    ``diagnostics["refined_pool_sources"]`` says, for every sample of U* (rows aligned with
-    ``diagnostics["refined_pool"]``), which pool(s) it was drawn into and why: ``label_wise`` (the
-    kept labels it was drawn for, ``ystar_j = 1``), ``negative`` / ``negative_pairs`` (drawn into the
-    negatively-correlated pool; the exclusive pairs its pseudo labels carry), ``hard_to_learn``
-    (drawn into the hard-to-learn pool, ``max_j pbar_j < 0.5``), ``top_up`` (random top-up to 2n)
-    and ``pools`` (all of it as one text, as in the per-pick ``details``).
-    """
-
-    name = "crab"
+    )
 
     def __init__(
         self,
+        *,
         alpha: float = 0.1,
         beta: float = 3.0,
         n_reference: int = 100,
@@ -414,7 +419,7 @@ class CRAB(QueryStrategy):
         correlation_attention: bool = True,
         refined_sampling: str = "random",
         decay: str = "polynomial",
-    ):
+    ) -> None:
         self.alpha = alpha
         self.beta = beta
         self.n_reference = n_reference
@@ -428,18 +433,6 @@ class CRAB(QueryStrategy):
         self.refined_sampling = refined_sampling
         self.decay = decay
         self._validate_params()
-
-    def _validate_params(self) -> None:
-        _check_shared_params(self)
-        check_number("alpha_c", self.alpha_c, *ALPHA_C_RANGE)
-        check_number("per_label_size", self.per_label_size, *POOL_SIZE_RANGE, integer=True, allow_none=True)
-        check_number("hard_size", self.hard_size, *HARD_SIZE_RANGE, integer=True, allow_none=True)
-        for name in ("asymmetric", "negative_pool", "hard_pool", "correlation_attention"):
-            check_bool(name, getattr(self, name))
-        for name, choices in (("refined_sampling", REFINED_SAMPLING), ("decay", DECAYS)):
-            value = getattr(self, name)
-            if not isinstance(value, str) or value not in choices:
-                raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
 
     # -- refined-pool draws ------------------------------------------------------------------
 

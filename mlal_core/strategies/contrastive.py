@@ -22,15 +22,18 @@ labels (true labels for labelled samples, pseudo labels for unlabelled ones). Wi
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 
 from mlal_core import contrastive as cl
 from mlal_core.errors import ConfigError
 from mlal_core.features.device import resolve_device
-from mlal_core.strategies._common import check_choice, check_number, empty_selection
+from mlal_core.strategies._common import empty_selection
 from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size, top_n
-from mlal_core.strategies.registry import Param, register
+from mlal_core.strategies.registry import register
+from mlal_core.validation import Param
 
 #: where the labels whose embeddings enter PFD (Eq. 8) come from
 PFD_LABELS = ("classifier", "module")
@@ -50,7 +53,34 @@ DEVICES = (None, "cpu", "cuda")
         "PFD adds up how far the embeddings of the predicted labels are from their prototypes (novelty). "
         "Samples with high SLCI and high PFD are picked."
     ),
-    params=(
+    needs=("features",),
+    choice=(
+        "The module trains on the frozen features the classifier used (stop-gradient), from scratch each "
+        "round for a fixed number of epochs; L = L_scl + L_rec + L_cls with unit weights; negatives of every "
+        "label share one contrastive class; labels without a labelled positive have no prototype (k = 0). "
+        "PFD sums over the classifier's pseudo labels ystar = 1[pbar > 0.5] (METHODS.md; default "
+        "pfd_labels='classifier'); the paper's Eq. 8 uses the module's own head prediction "
+        "sigmoid(h'(v~)) > 0.5 (pfd_labels='module'). Training settings differ from the paper's: Adam, "
+        "learning rate 1e-3, d_u = 128 here (sized for frozen MiniLM / TF-IDF features and a short CPU "
+        "round) vs AdamW, 1e-4, d_u = 512 (d_v = 768, fine-tuned BERT) in the paper; d_z = 64 as on "
+        "the paper's JustDance (256 on AAPD / RCV1)."
+    ),
+)
+class CoMAL(QueryStrategy):
+    """Contrastive multi-label active learning (Peng et al. 2024, Sec. 3; METHODS.md "CoMAL").
+
+    With ``k_j(x) = cos(z_j(x), p_j)`` the similarity of the label-wise embedding to label j's
+    prototype and ``kbar_j`` its mean over the labelled samples (Eq. 7):
+    ``SLCI = |sum_j 1[k_j > kbar_j] - LC|``, ``PFD = sum_j 1[ystar_j = 1] (1 - k_j)`` (Eq. 8) and
+    ``Q = SLCI^gamma * PFD^(1 - gamma)``; the ``n`` highest Q are picked.
+
+    ``pfd_labels`` picks the labels PFD sums over: ``"classifier"`` (default, METHODS.md) the
+    classifier's ``ystar = 1[pbar > 0.5]``; ``"module"`` (paper Eq. 8) the module's own head,
+    ``sigmoid(h'(v~)) > 0.5``, computed in the same pass as the embeddings.
+    """
+
+    name: ClassVar[str] = "comal"
+    PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("gamma", 0.5, "trade-off: Q = SLCI^gamma * PFD^(1-gamma)", 0.0, 1.0),
         Param("epochs", 10, "training passes of the contrastive module over the labelled set", 1, 1000),
         Param("d_u", 128, "size of each label-specific sub-feature (paper: 512)", 1, 4096),
@@ -67,32 +97,11 @@ DEVICES = (None, "cpu", "cuda")
             "(pbar > 0.5, METHODS.md), 'module' = the contrastive module's own head (paper Eq. 8)",
             choices=PFD_LABELS,
         ),
-    ),
-    needs=("features",),
-    choice=(
-        "The module trains on the frozen features the classifier used (stop-gradient), from scratch each "
-        "round for a fixed number of epochs; L = L_scl + L_rec + L_cls with unit weights; negatives of every "
-        "label share one contrastive class; labels without a labelled positive have no prototype (k = 0). "
-        "PFD sums over the classifier's pseudo labels ystar = 1[pbar > 0.5] (METHODS.md; default "
-        "pfd_labels='classifier'); the paper's Eq. 8 uses the module's own head prediction "
-        "sigmoid(h'(v~)) > 0.5 (pfd_labels='module'). Training settings differ from the paper's: Adam, "
-        "learning rate 1e-3, d_u = 128 here (sized for frozen MiniLM / TF-IDF features and a short CPU "
-        "round) vs AdamW, 1e-4, d_u = 512 (d_v = 768, fine-tuned BERT) in the paper; d_z = 64 as on "
-        "the paper's JustDance (256 on AAPD / RCV1)."
-    ),
-)
-class CoMAL(QueryStrategy):
-    """CoMAL (METHODS.md, "CoMAL").
-
-    ``pfd_labels`` picks the labels PFD sums over: ``"classifier"`` (default, METHODS.md) the
-    classifier's ``ystar = 1[pbar > 0.5]``; ``"module"`` (paper Eq. 8) the module's own head,
-    ``sigmoid(h'(v~)) > 0.5``, computed in the same pass as the embeddings.
-    """
-
-    name = "comal"
+    )
 
     def __init__(
         self,
+        *,
         gamma: float = 0.5,
         epochs: int = 10,
         d_u: int = 128,
@@ -103,7 +112,7 @@ class CoMAL(QueryStrategy):
         embedding_cap: int = 1000,
         device: str | None = None,
         pfd_labels: str = "classifier",
-    ):
+    ) -> None:
         self.gamma = gamma
         self.epochs = epochs
         self.d_u = d_u
@@ -115,18 +124,6 @@ class CoMAL(QueryStrategy):
         self.device = device
         self.pfd_labels = pfd_labels
         self._validate_params()
-
-    def _validate_params(self) -> None:
-        check_number("gamma", self.gamma, 0.0, 1.0)
-        check_number("epochs", self.epochs, 1, 1000, integer=True)
-        check_number("d_u", self.d_u, 1, 4096, integer=True)
-        check_number("d_z", self.d_z, 2, 4096, integer=True)
-        check_number("temperature", self.temperature, 1e-3, 10.0)
-        check_number("lr", self.lr, 1e-6, 1.0)
-        check_number("batch_size", self.batch_size, 2, 4096, integer=True)
-        check_number("embedding_cap", self.embedding_cap, 0, 100_000, integer=True)
-        check_choice("device", self.device, DEVICES)
-        check_choice("pfd_labels", self.pfd_labels, PFD_LABELS)
 
     def _compute(self, ctx: QueryContext) -> dict:
         if ctx.features is None:

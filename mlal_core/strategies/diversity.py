@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from mlal_core.strategies._common import (
-    check_number,
     dense_rows,
     derive_seed,
     empty_selection,
@@ -28,7 +27,8 @@ from mlal_core.strategies._common import (
     sq_norms,
 )
 from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size
-from mlal_core.strategies.registry import Param, register
+from mlal_core.strategies.registry import register
+from mlal_core.validation import Param
 
 
 # ----------------------------------------------------------------------------------------------
@@ -43,17 +43,6 @@ from mlal_core.strategies.registry import Param, register
         "the sample's features. It then spreads the batch over these gradient vectors with "
         "k-means++ seeding, so it picks samples that are both uncertain and different from each other."
     ),
-    params=(
-        Param(
-            "projection_dims",
-            None,
-            "None (default) = exact distances, computed from the factors of g without building the "
-            "K x d vectors; an integer = random-project (seeded Gaussian) to this many dimensions "
-            "when K x d exceeds it (METHODS.md's memory device, 4x slower here).",
-            low=1,
-            high=65536,
-        ),
-    ),
     needs=("features",),
     choice=(
         "Multi-label gradient embedding g_i = vec((pbar_i - ystar_i) outer h_i), h = penultimate "
@@ -64,8 +53,9 @@ from mlal_core.strategies.registry import Param, register
         "then D^2 sampling with ctx.rng)."
     ),
 )
-class BADGEStrategy(QueryStrategy):
-    """Multi-label BADGE.
+class BADGE(QueryStrategy):
+    """Batch Active learning by Diverse Gradient Embeddings (Ash et al. 2020), multi-label form
+    (METHODS.md "BADGE (multi-label), Core-Set").
 
     ``a_i = pbar_i - ystar_i`` (K), ``h_i`` (d), ``g_i = vec(a_i h_i^T)`` (K d), ``||g_i|| = ||a_i|| ||h_i||``.
     If ``K d > projection_dims``: ``g_i R`` with ``R`` a ``(K d, projection_dims)`` Gaussian matrix
@@ -78,13 +68,21 @@ class BADGEStrategy(QueryStrategy):
 
     name: ClassVar[str] = "badge"
     CHUNK_FLOATS: ClassVar[int] = 2**24
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param(
+            "projection_dims",
+            None,
+            "None (default) = exact distances, computed from the factors of g without building the "
+            "K x d vectors; an integer = random-project (seeded Gaussian) to this many dimensions "
+            "when K x d exceeds it (METHODS.md's memory device, 4x slower here).",
+            low=1,
+            high=65536,
+        ),
+    )
 
-    def __init__(self, projection_dims: int | None = None) -> None:
+    def __init__(self, *, projection_dims: int | None = None) -> None:
         self.projection_dims = projection_dims
         self._validate_params()
-
-    def _validate_params(self) -> None:
-        check_number("projection_dims", self.projection_dims, 1, 65536, integer=True, allow_none=True)
 
     def gradient_factors(self, ctx: QueryContext) -> tuple[np.ndarray, np.ndarray, str]:
         """``a = pbar - ystar`` and ``h`` for the candidates (the factors of ``g``)."""
@@ -107,9 +105,10 @@ class BADGEStrategy(QueryStrategy):
         d = h.shape[1]
         na2, nh2 = sq_norms(a), sq_norms(h)
         grad_norm = np.sqrt(na2 * nh2)
-        project = self.projection_dims is not None and K * d > self.projection_dims
-        if project:
-            m = int(self.projection_dims)
+        dims = self.projection_dims
+        project = dims is not None and K * d > dims
+        if project and dims is not None:  # (project implies dims is not None; the check narrows its type)
+            m = int(dims)
             R = (ctx.rng.standard_normal((K * d, m)) / np.sqrt(m)).astype(np.float32)
             G = np.empty((nU, m), dtype=np.float32)
             step = max(1, self.CHUNK_FLOATS // max(K * d, 1))
@@ -155,12 +154,14 @@ class BADGEStrategy(QueryStrategy):
         "from everything already labelled or picked (in the model's feature space). After the round, "
         "every sample is close to some labelled one, so the labelled set represents the whole pool."
     ),
-    params=(),
     needs=("features",),
     choice="k-center greedy with Euclidean distance on h, the labelled samples as initial centres.",
 )
-class CoreSetStrategy(QueryStrategy):
-    """k-center greedy on ``h`` with the labelled samples as the initial centres.
+class CoreSet(QueryStrategy):
+    """Core-Set by k-center greedy (Sener & Savarese 2018; METHODS.md "BADGE (multi-label), Core-Set").
+
+    Each pick is ``argmax_{i in U} min_{j in L u picks} ||h_i - h_j||``, on ``h`` with the labelled
+    samples as the initial centres.
 
     ``scores`` = each candidate's distance to its nearest labelled sample (before the round).
     Diagnostics: covering radius (max over candidates of the distance to the nearest centre)
@@ -168,9 +169,6 @@ class CoreSetStrategy(QueryStrategy):
     """
 
     name: ClassVar[str] = "coreset"
-
-    def __init__(self) -> None:
-        pass
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         n = check_query_size(ctx, n)
@@ -208,18 +206,6 @@ class CoreSetStrategy(QueryStrategy):
         "labelled set resemble the pool. It picks the batch in several sub-batches, retraining the "
         "discriminator after each so the batch does not pile up in one region."
     ),
-    params=(
-        Param("sub_batches", 10, "The batch is selected in this many sub-batches, retraining the discriminator before each.", low=1, high=100),
-        Param(
-            "unlabeled_ratio",
-            10,
-            "Unlabelled training examples for the discriminator: min(ratio x |labelled|, |unlabelled|), drawn at random.",
-            low=1,
-            high=1000,
-        ),
-        Param("epochs", 10, "Maximum training epochs of the discriminator (stops early at 98 % training accuracy).", low=1, high=1000),
-        Param("hidden_size", 256, "Width of the discriminator's two hidden layers.", low=1, high=4096),
-    ),
     needs=("features",),
     choice=(
         "MLP discriminator (2 hidden ReLU layers) on ctx.features, class-balanced BCE, Adam 1e-3, "
@@ -229,8 +215,9 @@ class CoreSetStrategy(QueryStrategy):
         "P(unlabelled): at pick time for the picks, from the last sub-batch's discriminator for the others."
     ),
 )
-class DALStrategy(QueryStrategy):
-    """Discriminative active learning, in ``sub_batches`` rounds of retraining.
+class DAL(QueryStrategy):
+    """Discriminative active learning (Gissin & Shalev-Shwartz 2019; METHODS.md "XMTC strategies"),
+    in ``sub_batches`` rounds of retraining.
 
     In each sub-batch: labelled set L' = labelled + earlier picks; the discriminator is trained on
     L' (target 0) and ``min(unlabeled_ratio |L'|, |U'|)`` random unlabelled candidates (target 1),
@@ -248,19 +235,27 @@ class DALStrategy(QueryStrategy):
     MIN_BATCH_SIZE: ClassVar[int] = 64
     MAX_STEPS_PER_EPOCH: ClassVar[int] = 20
     LEARNING_RATE: ClassVar[float] = 1e-3
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param("sub_batches", 10, "The batch is selected in this many sub-batches, retraining the discriminator before each.", low=1, high=100),
+        Param(
+            "unlabeled_ratio",
+            10,
+            "Unlabelled training examples for the discriminator: min(ratio x |labelled|, |unlabelled|), drawn at random.",
+            low=1,
+            high=1000,
+        ),
+        Param("epochs", 10, "Maximum training epochs of the discriminator (stops early at 98 % training accuracy).", low=1, high=1000),
+        Param("hidden_size", 256, "Width of the discriminator's two hidden layers.", low=1, high=4096),
+    )
 
-    def __init__(self, sub_batches: int = 10, unlabeled_ratio: int = 10, epochs: int = 10, hidden_size: int = 256) -> None:
+    def __init__(
+        self, *, sub_batches: int = 10, unlabeled_ratio: int = 10, epochs: int = 10, hidden_size: int = 256
+    ) -> None:
         self.sub_batches = sub_batches
         self.unlabeled_ratio = unlabeled_ratio
         self.epochs = epochs
         self.hidden_size = hidden_size
         self._validate_params()
-
-    def _validate_params(self) -> None:
-        check_number("sub_batches", self.sub_batches, 1, 100, integer=True)
-        check_number("unlabeled_ratio", self.unlabeled_ratio, 1, 1000, integer=True)
-        check_number("epochs", self.epochs, 1, 1000, integer=True)
-        check_number("hidden_size", self.hidden_size, 1, 4096, integer=True)
 
     def _train(self, X: np.ndarray, y: np.ndarray, seed: int):
         import torch

@@ -20,18 +20,23 @@ from mlal_core.errors import ConfigError
 from mlal_core.strategies._common import (
     CHUNK,
     LN2,
-    ScoreWithDiagnostics,
     binary_entropy,
-    check_bool,
-    check_number,
     empty_selection,
     make_selection,
     pseudo_labels,
     representation,
     sq_norms,
 )
-from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size, top_n
-from mlal_core.strategies.registry import Param, register
+from mlal_core.strategies.base import (
+    QueryContext,
+    QueryStrategy,
+    ScoreBasedStrategy,
+    Selection,
+    check_query_size,
+    top_n,
+)
+from mlal_core.strategies.registry import register
+from mlal_core.validation import Param
 
 
 # ----------------------------------------------------------------------------------------------
@@ -46,7 +51,25 @@ from mlal_core.strategies.registry import Param, register
         "and scores how far the model's probabilities are from that set: the more the model would "
         "have to change its mind, the more the sample is expected to reduce the loss."
     ),
-    params=(
+    choice=(
+        "Count model: multinomial logistic regression on the sorted, sum-normalised pbar of the "
+        "labelled samples, target = their true label count; a constant k when the labelled set has "
+        "one count only; with no labelled sample, k = the model's own predicted count."
+    ),
+)
+class MMC(ScoreBasedStrategy):
+    """Maximum loss reduction with maximal confidence (Yang et al. 2009; METHODS.md "MMC").
+
+    Score ``sum_j (1 - yhat_j (2 pbar_j - 1)) / 2`` with ``yhat = +1`` on the top-k labels, ``k``
+    the label count predicted by a logistic regression on the sorted, normalised ``pbar``.
+
+    Equivalently ``sum_{top k} (1 - pbar_j) + sum_{other} pbar_j`` (the two columns
+    ``loss_top_k`` and ``loss_other`` in the details).
+    """
+
+    name: ClassVar[str] = "mmc"
+    reason: ClassVar[str] = "among the highest expected loss reduction (MMC)"
+    PARAMS: ClassVar[tuple[Param, ...]] = (
         Param(
             "C",
             1.0,
@@ -55,29 +78,11 @@ from mlal_core.strategies.registry import Param, register
             low=1e-6,
             high=1e6,
         ),
-    ),
-    choice=(
-        "Count model: multinomial logistic regression on the sorted, sum-normalised pbar of the "
-        "labelled samples, target = their true label count; a constant k when the labelled set has "
-        "one count only; with no labelled sample, k = the model's own predicted count."
-    ),
-)
-class MMCStrategy(ScoreWithDiagnostics):
-    """Score ``sum_j (1 - yhat_j (2 pbar_j - 1)) / 2`` with ``yhat = +1`` on the top-k labels.
+    )
 
-    Equivalently ``sum_{top k} (1 - pbar_j) + sum_{other} pbar_j`` (the two columns
-    ``loss_top_k`` and ``loss_other`` in the details).
-    """
-
-    name: ClassVar[str] = "mmc"
-    reason: ClassVar[str] = "among the highest expected loss reduction (MMC)"
-
-    def __init__(self, C: float = 1.0) -> None:
+    def __init__(self, *, C: float = 1.0) -> None:
         self.C = C
         self._validate_params()
-
-    def _validate_params(self) -> None:
-        check_number("C", self.C, 1e-6, 1e6)
 
     @staticmethod
     def count_features(pbar: np.ndarray) -> np.ndarray:
@@ -182,18 +187,6 @@ def retrainable_copy(model: Any) -> Any:
         "the number of predicted labels is from the average number in the labelled data. Beta "
         "weighs the two (score = uncertainty^beta x inconsistency^(1-beta))."
     ),
-    params=(
-        Param("beta", 0.5, "Weight of the uncertainty part (1 = margin only, 0 = cardinality only).", low=0.0, high=1.0),
-        Param(
-            "adaptive_beta",
-            False,
-            "Pick beta each round from {0, 0.1, ..., 1}: the value whose top-n, pseudo-labelled and "
-            "added to a retrained copy of the model, gives the lowest Hamming loss on the labelled "
-            "set (up to 11 retrains a round). Needs ctx.model and the pool in the model's input format "
-            "(ctx.model_inputs, which the session passes).",
-            choices=(False, True),
-        ),
-    ),
     choice=(
         "Default beta = 0.5 fixed. With adaptive_beta=True the 'approximate error' of Li & Guo is read "
         "as the Hamming loss, on the labelled set, of a fresh copy of the model (same parameters, early "
@@ -201,8 +194,10 @@ def retrainable_copy(model: Any) -> Any:
         "set plus the top-n candidates with their pseudo labels."
     ),
 )
-class AdaptiveStrategy(ScoreWithDiagnostics):
-    """``sm`` = separation margin, ``unc = 1 / max(sm, 0.01)``, ``LCI = |#ystar - LC| + 1``,
+class Adaptive(ScoreBasedStrategy):
+    """Max-margin uncertainty x label cardinality inconsistency (Li & Guo 2013; METHODS.md "Adaptive").
+
+    ``sm`` = separation margin, ``unc = 1 / max(sm, 0.01)``, ``LCI = |#ystar - LC| + 1``,
     score ``unc^beta * LCI^(1-beta)``.
 
     ``adaptive_beta=True``: for every beta in {0, 0.1, ..., 1}, take its top-n, pseudo-label them
@@ -216,15 +211,23 @@ class AdaptiveStrategy(ScoreWithDiagnostics):
 
     name: ClassVar[str] = "adaptive"
     reason: ClassVar[str] = "among the highest uncertainty^beta x LCI^(1-beta)"
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param("beta", 0.5, "Weight of the uncertainty part (1 = margin only, 0 = cardinality only).", low=0.0, high=1.0),
+        Param(
+            "adaptive_beta",
+            False,
+            "Pick beta each round from {0, 0.1, ..., 1}: the value whose top-n, pseudo-labelled and "
+            "added to a retrained copy of the model, gives the lowest Hamming loss on the labelled "
+            "set (up to 11 retrains a round). Needs ctx.model and the pool in the model's input format "
+            "(ctx.model_inputs, which the session passes).",
+            choices=(False, True),
+        ),
+    )
 
-    def __init__(self, beta: float = 0.5, adaptive_beta: bool = False) -> None:
+    def __init__(self, *, beta: float = 0.5, adaptive_beta: bool = False) -> None:
         self.beta = beta
         self.adaptive_beta = adaptive_beta
         self._validate_params()
-
-    def _validate_params(self) -> None:
-        check_number("beta", self.beta, 0.0, 1.0)
-        check_bool("adaptive_beta", self.adaptive_beta)
 
     @staticmethod
     def components(ctx: QueryContext) -> pd.DataFrame:
@@ -274,7 +277,8 @@ class AdaptiveStrategy(ScoreWithDiagnostics):
 
     def _score_parts(self, ctx: QueryContext, n: int | None = None) -> tuple[np.ndarray, pd.DataFrame, dict]:
         comps = self.components(ctx)
-        beta, info = float(self.beta), {}
+        beta = float(self.beta)
+        info: dict = {}
         if self.adaptive_beta and n is not None:
             beta, info = self.choose_beta(ctx, comps, n)
         comps["beta"] = beta
@@ -310,17 +314,6 @@ class AdaptiveStrategy(ScoreWithDiagnostics):
         "240-candidate Reuters round it skipped none of the top 10), and each round's diagnostics say "
         "how many candidates it skipped (n_skipped)."
     ),
-    params=(
-        Param(
-            "radius_quantile",
-            0.1,
-            "Diversity radius = this quantile of the candidates' nearest-neighbour distances (0.1: the "
-            "10 % nearest-neighbour radius); 0 turns the filter off.",
-            low=0.0,
-            high=0.99,
-        ),
-    ),
-    needs=(),
     choice=(
         "Whole label vectors are queried, so AUDI reduces to its instance part: score = |#predicted "
         "positives - LC| x (1 - 2 min_j |pbar_j - 0.5|). Diversity: top-n by score after removing "
@@ -331,8 +324,11 @@ class AdaptiveStrategy(ScoreWithDiagnostics):
         "this way the filter is nearly inert (only near-duplicates of a pick fall inside the radius)."
     ),
 )
-class AUDIStrategy(QueryStrategy):
-    """Score ``|#ystar - LC| * (1 - min_j |pbar_j - 0.5| * 2)``; greedy top-n with a diversity radius.
+class AUDI(QueryStrategy):
+    """Active query driven by uncertainty and diversity, instance part (Huang & Zhou 2013; METHODS.md
+    "AUDI").
+
+    Score ``|#ystar - LC| * (1 - min_j |pbar_j - 0.5| * 2)``; greedy top-n with a diversity radius.
 
     The radius ``r`` is the ``radius_quantile`` quantile of the candidates' nearest-neighbour
     distances (Euclidean distance to the nearest other candidate). With more than 500 candidates,
@@ -346,13 +342,20 @@ class AUDIStrategy(QueryStrategy):
 
     name: ClassVar[str] = "audi"
     MAX_RADIUS_SAMPLE: ClassVar[int] = 500
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param(
+            "radius_quantile",
+            0.1,
+            "Diversity radius = this quantile of the candidates' nearest-neighbour distances (0.1: the "
+            "10 % nearest-neighbour radius); 0 turns the filter off.",
+            low=0.0,
+            high=0.99,
+        ),
+    )
 
-    def __init__(self, radius_quantile: float = 0.1) -> None:
+    def __init__(self, *, radius_quantile: float = 0.1) -> None:
         self.radius_quantile = radius_quantile
         self._validate_params()
-
-    def _validate_params(self) -> None:
-        check_number("radius_quantile", self.radius_quantile, 0.0, 0.99)
 
     @staticmethod
     def components(ctx: QueryContext) -> pd.DataFrame:
@@ -518,15 +521,16 @@ def normalised_entropy_distance(U: np.ndarray, L: np.ndarray, chunk: int = CHUNK
         "in the labelled data (an entropy-based distance). Undecided samples with unusual predicted "
         "label sets come first."
     ),
-    params=(),
     choice=(
         "Ranks use the average rank for ties; N is the number of unlabelled candidates. The distance "
         "is Reyes et al.'s normalised entropy distance, set to 1 for complementary label vectors; "
         "with no labelled samples v = 1."
     ),
 )
-class CVIRSStrategy(ScoreWithDiagnostics):
-    """Score ``s_i * v_i``.
+class CVIRS(ScoreBasedStrategy):
+    """Category vector inconsistency and ranking of scores (Reyes et al. 2018; METHODS.md "CVIRS").
+
+    Score ``s_i * v_i``.
 
     * Margin ``m_ij = |2 pbar_ij - 1|``; per label, the candidates are ranked by ascending margin
       (rank 1 = most uncertain; ties, after rounding margins to 12 decimals, share their average
@@ -540,9 +544,6 @@ class CVIRSStrategy(ScoreWithDiagnostics):
 
     name: ClassVar[str] = "cvirs"
     reason: ClassVar[str] = "among the highest s x v (uncertain, unusual predicted label set)"
-
-    def __init__(self) -> None:
-        pass
 
     @staticmethod
     def rank_score(pbar: np.ndarray) -> np.ndarray:

@@ -1,34 +1,33 @@
-"""The strategy registry: names -> classes, with what the app shows about each."""
+"""The strategy registry: names -> classes, with what the app shows about each.
+
+A strategy declares its hyperparameters once, as ``PARAMS`` (a tuple of :class:`Param`, from
+:mod:`mlal_core.validation`); :func:`register` takes the registry's ``params`` (what the app's
+widgets and the CLI show) from there and checks that ``__init__`` accepts exactly those parameters
+with the same defaults.
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlal_core.errors import ConfigError, unknown_name_error
 from mlal_core.strategies.base import QueryStrategy
+from mlal_core.validation import Param, parameters_doc, signature_mismatches
+
+__all__ = ["Param", "StrategyInfo", "available", "get", "info", "register"]
 
 
-@dataclass(frozen=True)
-class Param:
-    """One hyperparameter: its default, its range or choices, and what it means.
-
-    ``low`` / ``high`` are inclusive bounds (the strategy's ``_validate_params`` accepts them and
-    rejects anything outside); ``choices`` lists every accepted value.
-    """
-
-    name: str
-    default: Any
-    help: str
-    low: float | None = None
-    high: float | None = None
-    choices: tuple | None = None
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StrategyInfo:
-    """What the registry knows about a strategy (shown in the app and the CLI)."""
+    """What the registry knows about a strategy (shown in the app and the CLI).
+
+    ``params`` is the class's ``PARAMS`` declaration; ``needs`` lists the context fields it reads
+    beyond ``proba_samples`` (``"features"``, ``"texts"``, ``"model"``); ``choice`` is the
+    METHODS.md [choice] the implementation follows, in words.
+    """
 
     name: str
     display_name: str
@@ -36,8 +35,8 @@ class StrategyInfo:
     explanation: str
     cls: type[QueryStrategy]
     params: tuple[Param, ...] = ()
-    needs: tuple[str, ...] = ()  # context fields beyond proba_samples: "features", "texts", "model"
-    choice: str = ""  # the METHODS.md [choice] this implementation follows, in words
+    needs: tuple[str, ...] = ()
+    choice: str = ""
     extra: dict = field(default_factory=dict)
 
 
@@ -49,28 +48,31 @@ def register(
     display_name: str,
     paper: str,
     explanation: str,
-    params: tuple[Param, ...] = (),
     needs: tuple[str, ...] = (),
     choice: str = "",
 ) -> Callable[[type[QueryStrategy]], type[QueryStrategy]]:
-    """Class decorator that registers a strategy under its ``name``."""
+    """Class decorator that registers a strategy under its ``name``, with its ``PARAMS``.
+
+    Raises ``TypeError`` when the class has no ``name`` or when its ``__init__`` parameters or
+    defaults differ from its ``PARAMS`` declaration. The class docstring gets a numpydoc
+    ``Parameters`` section written from ``PARAMS`` (unless it has one).
+    """
 
     def deco(cls: type[QueryStrategy]) -> type[QueryStrategy]:
         if not cls.name:
             raise TypeError(f"{cls.__name__} must set a class attribute 'name'.")
-        declared = {p.name for p in params}
-        accepted = set(cls._param_names())
-        if declared != accepted:
-            raise TypeError(
-                f"{cls.__name__}: registry params {sorted(declared)} differ from __init__ params {sorted(accepted)}."
-            )
+        problems = signature_mismatches(cls, cls.PARAMS)
+        if problems:
+            raise TypeError("; ".join(problems) + ": declare each parameter once in PARAMS, as __init__ takes it.")
+        if cls.PARAMS and cls.__doc__ and "\nParameters\n" not in cls.__doc__:
+            cls.__doc__ = inspect.cleandoc(cls.__doc__) + "\n\n" + parameters_doc(cls.PARAMS) + "\n"
         _REGISTRY[cls.name] = StrategyInfo(
             name=cls.name,
             display_name=display_name,
             paper=paper,
             explanation=explanation,
             cls=cls,
-            params=params,
+            params=tuple(cls.PARAMS),
             needs=needs,
             choice=choice,
         )

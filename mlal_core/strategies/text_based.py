@@ -18,8 +18,6 @@ import pandas as pd
 
 from mlal_core.errors import ConfigError
 from mlal_core.strategies._common import (
-    ScoreWithDiagnostics,
-    check_number,
     derive_seed,
     empty_selection,
     kmeans_nearest,
@@ -27,8 +25,9 @@ from mlal_core.strategies._common import (
     require,
     texts_hash,
 )
-from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size
-from mlal_core.strategies.registry import Param, register
+from mlal_core.strategies.base import QueryContext, QueryStrategy, ScoreBasedStrategy, Selection, check_query_size
+from mlal_core.strategies.registry import register
+from mlal_core.validation import LocalFolder, Param
 
 _LOCK = threading.Lock()
 _MAX_CACHE = 8
@@ -142,36 +141,34 @@ def subword_counts(texts: Sequence[str], tokenizer) -> tuple[np.ndarray, np.ndar
         "by the average number of pieces per word, betting that texts full of rare words carry rare, "
         "interesting labels. It ignores the classifier and is computed once per dataset."
     ),
-    params=(
+    needs=("texts",),
+    choice="Units per whitespace word under the encoder's word-piece tokenizer, no special tokens; a text with no word scores 0.",
+)
+class Subword(ScoreBasedStrategy):
+    """Subword units per word (Fromme et al., XMTC study; METHODS.md "XMTC strategies").
+
+    Score ``u(x) = (word-piece units of the text) / (whitespace words)``, computed once per text
+    list (cached in memory by a hash of the texts and the tokenizer path).
+    """
+
+    name: ClassVar[str] = "subword"
+    reason: ClassVar[str] = "among the most word-piece units per word (rare words)"
+    PARAMS: ClassVar[tuple[Param, ...]] = (
         Param(
             "tokenizer",
             None,
             "Local folder of the tokenizer to use; None = the bundled all-MiniLM-L6-v2 (the encoder "
             "the classifier's features come from).",
+            constraint=LocalFolder(
+                "Pass the path of a folder with a saved Hugging Face tokenizer, or None for the bundled "
+                "all-MiniLM-L6-v2 tokenizer."
+            ),
         ),
-    ),
-    needs=("texts",),
-    choice="Units per whitespace word under the encoder's word-piece tokenizer, no special tokens; a text with no word scores 0.",
-)
-class SubwordStrategy(ScoreWithDiagnostics):
-    """Score = (word-piece units of the text) / (whitespace words), computed once per text list
-    (cached in memory by a hash of the texts and the tokenizer path)."""
+    )
 
-    name: ClassVar[str] = "subword"
-    reason: ClassVar[str] = "among the most word-piece units per word (rare words)"
-
-    def __init__(self, tokenizer: str | None = None) -> None:
+    def __init__(self, *, tokenizer: str | None = None) -> None:
         self.tokenizer = tokenizer
         self._validate_params()
-
-    def _validate_params(self) -> None:
-        if self.tokenizer is not None and not isinstance(self.tokenizer, (str, os.PathLike)):
-            raise ConfigError(f"tokenizer must be a local folder path or None; got {self.tokenizer!r}.")
-        if self.tokenizer is not None and not os.path.isdir(self.tokenizer):
-            raise ConfigError(
-                f"tokenizer {self.tokenizer!r} is not a local folder. Pass the path of a folder with a saved "
-                "Hugging Face tokenizer, or None for the bundled all-MiniLM-L6-v2 tokenizer."
-            )
 
     def pool_counts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, bool]:
         tok_path = bundled_encoder_path() if self.tokenizer is None else str(self.tokenizer)
@@ -284,18 +281,6 @@ def token_losses(texts: Sequence[str], model, tokenizer, max_length: int, batch_
         "the text nearest each cluster centre, so the batch is both surprising and varied. It needs "
         "a language model with a masked-LM head."
     ),
-    params=(
-        Param(
-            "mlm",
-            None,
-            "Local folder of a masked-LM checkpoint with its MLM head and tokenizer (e.g. a saved "
-            "BertForMaskedLM). None = the bundled encoder, which has no MLM head: ALPS then stops with "
-            "an error saying so.",
-        ),
-        Param("mask_prob", 0.15, "Fraction of the token positions whose loss enters the surprisal vector.", low=0.01, high=1.0),
-        Param("max_length", 128, "Tokens per text (longer texts are truncated); the surprisal vector's length.", low=8, high=512),
-        Param("batch_size", 8, "Texts per forward pass of the language model.", low=1, high=1024),
-    ),
     needs=("texts",),
     choice=(
         "As in the ALPS code, the input is not masked: the per-token loss is read on the unmasked text "
@@ -303,8 +288,12 @@ def token_losses(texts: Sequence[str], model, tokenizer, max_length: int, batch_
         "are 0; vectors are L2-normalised; k-means with n clusters (seeded), nearest text to each centroid."
     ),
 )
-class ALPSStrategy(QueryStrategy):
-    """Surprisal embeddings + k-means.
+class ALPS(QueryStrategy):
+    """Active Learning by Processing Surprisal (Yuan et al. 2020; METHODS.md "XMTC strategies"):
+    surprisal embeddings + k-means.
+
+    ``s(x) = l2-normalise(m * CE(MLM(x), x))`` with ``m`` the 0/1 mask of the sampled positions;
+    k-means with ``n`` clusters on the ``s(x)`` and the text nearest each centroid.
 
     The per-token losses of the unmasked input do not change between rounds (the language model is
     frozen), so they are computed once per (model, max_length, texts) and cached in memory; each
@@ -313,25 +302,31 @@ class ALPSStrategy(QueryStrategy):
     """
 
     name: ClassVar[str] = "alps"
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param(
+            "mlm",
+            None,
+            "Local folder of a masked-LM checkpoint with its MLM head and tokenizer (e.g. a saved "
+            "BertForMaskedLM). None = the bundled encoder, which has no MLM head: ALPS then stops with "
+            "an error saying so.",
+            constraint=LocalFolder(
+                "Models are not downloaded: pass the path of a folder with a masked-LM checkpoint saved "
+                "with save_pretrained (weights, config and tokenizer)."
+            ),
+        ),
+        Param("mask_prob", 0.15, "Fraction of the token positions whose loss enters the surprisal vector.", low=0.01, high=1.0),
+        Param("max_length", 128, "Tokens per text (longer texts are truncated); the surprisal vector's length.", low=8, high=512),
+        Param("batch_size", 8, "Texts per forward pass of the language model.", low=1, high=1024),
+    )
 
-    def __init__(self, mlm: str | None = None, mask_prob: float = 0.15, max_length: int = 128, batch_size: int = 8) -> None:
+    def __init__(
+        self, *, mlm: str | None = None, mask_prob: float = 0.15, max_length: int = 128, batch_size: int = 8
+    ) -> None:
         self.mlm = mlm
         self.mask_prob = mask_prob
         self.max_length = max_length
         self.batch_size = batch_size
         self._validate_params()
-
-    def _validate_params(self) -> None:
-        if self.mlm is not None and not isinstance(self.mlm, (str, os.PathLike)):
-            raise ConfigError(f"mlm must be a local folder path or None; got {self.mlm!r}.")
-        if self.mlm is not None and not os.path.isdir(self.mlm):
-            raise ConfigError(
-                f"mlm {self.mlm!r} is not a local folder (models are not downloaded). Pass the path of a folder "
-                "with a masked-LM checkpoint saved with save_pretrained (weights, config and tokenizer)."
-            )
-        check_number("mask_prob", self.mask_prob, 0.01, 1.0)
-        check_number("max_length", self.max_length, 8, 512, integer=True)
-        check_number("batch_size", self.batch_size, 1, 1024, integer=True)
 
     def effective_length(self, model) -> int:
         """``max_length``, capped at the model's number of position embeddings."""

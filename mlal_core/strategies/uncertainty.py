@@ -8,21 +8,16 @@ MC-dropout passes of that model.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from mlal_core.errors import ConfigError
-from mlal_core.strategies._common import (
-    ScoreWithDiagnostics,
-    binary_entropy,
-    check_bool,
-    empty_selection,
-    make_selection,
-)
-from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size
-from mlal_core.strategies.registry import Param, register
+from mlal_core.strategies._common import binary_entropy, empty_selection, make_selection
+from mlal_core.strategies.base import QueryContext, QueryStrategy, ScoreBasedStrategy, Selection, check_query_size
+from mlal_core.strategies.registry import register
+from mlal_core.validation import Param
 
 
 @register(
@@ -33,15 +28,14 @@ from mlal_core.strategies.registry import Param, register
         "It is the baseline every other strategy has to beat: if a clever strategy does no better "
         "than Random, its extra computation is wasted."
     ),
-    params=(),
 )
-class RandomStrategy(QueryStrategy):
-    """Uniform sampling without replacement with ``ctx.rng`` (no scores: ``scores`` is all NaN)."""
+class Random(QueryStrategy):
+    """Uniform random sampling, the baseline of every paper.
+
+    ``n`` candidates drawn without replacement with ``ctx.rng``; no scores (``scores`` is all NaN).
+    """
 
     name: ClassVar[str] = "random"
-
-    def __init__(self) -> None:
-        pass
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         n = check_query_size(ctx, n)
@@ -62,16 +56,16 @@ class RandomStrategy(QueryStrategy):
         "probability is near 0.5. Entropy adds up this uncertainty (in bits) over all labels and "
         "picks the samples where the model is, in total, least sure."
     ),
-    params=(),
 )
-class EntropyStrategy(ScoreWithDiagnostics):
-    """Score ``sum_j H(pbar_j)`` with ``pbar`` the mean of the S probability samples."""
+class Entropy(ScoreBasedStrategy):
+    """Multi-label entropy sampling (Lewis & Gale 1994; METHODS.md "BALD, entropy").
+
+    Score ``u(x) = sum_j H(pbar_j(x))``, ``H(p) = -p log2 p - (1 - p) log2 (1 - p)``, with ``pbar``
+    the mean of the S probability samples.
+    """
 
     name: ClassVar[str] = "entropy"
     reason: ClassVar[str] = "among the highest total label entropy"
-
-    def __init__(self) -> None:
-        pass
 
     def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
         pbar = ctx.mean_proba()
@@ -98,19 +92,17 @@ class EntropyStrategy(ScoreWithDiagnostics):
         "the entropy of their average prediction minus the average of their own entropies. "
         "Labelling such samples settles the disagreement between the model versions."
     ),
-    params=(),
 )
-class BALDStrategy(ScoreWithDiagnostics):
-    """``sum_j [ H(mean_s p_sj) - mean_s H(p_sj) ]`` (mutual information per label, summed).
+class BALD(ScoreBasedStrategy):
+    """Bayesian Active Learning by Disagreement (Houlsby et al. 2011; Gal et al. 2017), per label.
 
+    Score ``u(x) = sum_j [ H(mean_s p_sj) - mean_s H(p_sj) ]``: the mutual information between
+    label j and the model version, summed over labels (METHODS.md "BALD, entropy").
     Needs S >= 2 probability samples: with one sample the score is 0 everywhere.
     """
 
     name: ClassVar[str] = "bald"
     reason: ClassVar[str] = "among the highest BALD (model versions disagree)"
-
-    def __init__(self) -> None:
-        pass
 
     def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
         if ctx.n_samples < 2:
@@ -140,15 +132,6 @@ class BALDStrategy(ScoreWithDiagnostics):
         "probability samples (the paper uses 20 MC-dropout passes) this is the model's expected "
         "confidence; BEAL labels the samples with the lowest expected confidence."
     ),
-    params=(
-        Param(
-            "deterministic",
-            False,
-            "Ablation 'Deterministic BEAL': one deterministic pass (dropout off) instead of averaging "
-            "over the S probability samples.",
-            choices=(False, True),
-        ),
-    ),
     choice=(
         "BEAL works with any probability samples: the passes t are the context's S samples. The paper "
         "used T = 20 MC-dropout passes; the session default (mc_passes = 0) gives one sample per "
@@ -160,8 +143,8 @@ class BALDStrategy(ScoreWithDiagnostics):
         "members); diagnostics['deterministic_pass'] says which was used."
     ),
 )
-class BEALStrategy(ScoreWithDiagnostics):
-    """Bayesian Expected confidence Active Learning.
+class BEAL(ScoreBasedStrategy):
+    """Bayesian Expected confidence Active Learning (Wang et al. 2024, Eq. 1-9).
 
     ``R(y) = 2^y - 1``; labels are ranked by ``rel_j = mean_t R(Y_j^t)`` descending, ``pi(j)`` the
     1-based position (ties to the lower label index); ``conf_t = sum_j R(Y_j^t) / pi(j)``;
@@ -179,13 +162,19 @@ class BEALStrategy(ScoreWithDiagnostics):
     reason: ClassVar[str] = "among the lowest expected confidence (EC)"
     DETERMINISTIC_MODEL: ClassVar[str] = "model.predict_proba (dropout off)"
     DETERMINISTIC_MEAN: ClassVar[str] = "mean of the probability samples"
+    PARAMS: ClassVar[tuple[Param, ...]] = (
+        Param(
+            "deterministic",
+            False,
+            "Ablation 'Deterministic BEAL': one deterministic pass (dropout off) instead of averaging "
+            "over the S probability samples.",
+            choices=(False, True),
+        ),
+    )
 
-    def __init__(self, deterministic: bool = False) -> None:
+    def __init__(self, *, deterministic: bool = False) -> None:
         self.deterministic = deterministic
         self._validate_params()
-
-    def _validate_params(self) -> None:
-        check_bool("deterministic", self.deterministic)
 
     @staticmethod
     def relevance(p: np.ndarray) -> np.ndarray:
@@ -219,7 +208,8 @@ class BEALStrategy(ScoreWithDiagnostics):
         inputs = self._model_inputs(ctx)
         if inputs is None:
             return ctx.mean_proba(pos)[None], self.DETERMINISTIC_MEAN
-        proba = np.asarray(ctx.model.predict_proba(inputs[pos]), dtype=np.float64)
+        model: Any = ctx.model  # _model_inputs gave inputs, so the model has predict_proba
+        proba = np.asarray(model.predict_proba(inputs[pos]), dtype=np.float64)
         return proba.reshape(1, len(pos), ctx.n_labels), self.DETERMINISTIC_MODEL
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,7 @@ def as_label_names(label_names, k: int, name: str = "label_names") -> list[str]:
 
 
 def require_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """Raise :class:`ConfigError` unless ``df`` is a DataFrame with ``columns``; ``what`` names the caller."""
     if not isinstance(df, pd.DataFrame):
         raise ConfigError(f"{what} needs a pandas DataFrame; got {type(df).__name__}.")
     missing = [c for c in columns if c not in df.columns]
@@ -76,7 +78,8 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None
         raise ConfigError(f"{what} needs the column(s) {missing}; the frame has {list(df.columns)}.")
 
 
-def check_choice(value, choices: Sequence, name: str):
+def check_choice(value: Any, choices: Sequence, name: str) -> Any:
+    """``value`` if it is one of ``choices``, else a :class:`ConfigError` naming parameter ``name``."""
     if value not in choices:
         raise ConfigError(f"{name} must be one of {list(choices)}; got {value!r}.")
     return value

@@ -27,6 +27,53 @@ def _as_xy(xy, name: str) -> np.ndarray:
     return arr
 
 
+def _group_levels(groups, n: int, group_order) -> tuple[np.ndarray, list[str]]:
+    """``groups`` as an (n,) array of strings, and its distinct values in ``group_order`` first."""
+    g = np.asarray(groups, dtype=object).reshape(-1)
+    if g.size != n:
+        raise ConfigError(f"groups has {g.size} entries for {n} points.")
+    if pd.isna(pd.Series(g)).any():
+        raise ConfigError("groups has missing values.")
+    g = np.array([str(v) for v in g], dtype=object)
+    levels = list(pd.unique(pd.Series(g)))
+    if group_order is not None:
+        order = [str(v) for v in group_order]
+        levels = [v for v in order if v in levels] + [v for v in levels if v not in order]
+    return g, levels
+
+
+def _group_styles(group_styles: Mapping[str, Mapping] | None) -> dict[str, dict]:
+    """``{group: {"color": ..., "opacity": ...}}`` with string keys, or a :class:`ConfigError`."""
+    try:
+        return {str(k): dict(v) for k, v in (group_styles or {}).items()}
+    except (TypeError, ValueError, AttributeError):
+        raise ConfigError("group_styles must map group names to {'color': ..., 'opacity': ...}.") from None
+
+
+def _add_prototypes(fig: go.Figure, prototypes_xy, prototype_names, prototype_groups,
+                    group_colors: dict[str, str], point_size: float) -> int:
+    """Add the prototypes' star markers to ``fig``; returns the number of traces added (0 or 1)."""
+    pxy = _as_xy(prototypes_xy, "prototypes_xy")
+    p = pxy.shape[0]
+    names = [f"prototype {j}" for j in range(p)] if prototype_names is None else [str(s) for s in prototype_names]
+    if len(names) != p:
+        raise ConfigError(f"prototype_names has {len(names)} entries for {p} prototypes.")
+    pcolors: str | list[str] = "#000000"
+    if prototype_groups is not None:
+        pg = [str(v) for v in prototype_groups]
+        if len(pg) != p:
+            raise ConfigError(f"prototype_groups has {len(pg)} entries for {p} prototypes.")
+        pcolors = [group_colors.get(v, "#000000") for v in pg]
+    if not p:
+        return 0
+    fig.add_trace(go.Scatter(
+        x=pxy[:, 0], y=pxy[:, 1], mode="markers", name=f"prototypes ({p})", text=names,
+        marker=dict(symbol="star", size=point_size + 12, color=pcolors, line=dict(color="black", width=1.2)),
+        hovertemplate="<b>%{text}</b><extra></extra>",
+    ))
+    return 1
+
+
 def embedding_scatter(xy, groups=None, picked_mask=None, prototypes_xy=None, hover_text=None, *,
                       colors=None, color_name: str = "value", prototype_names=None,
                       prototype_groups=None, group_name: str = "group", group_order=None,
@@ -76,20 +123,8 @@ def embedding_scatter(xy, groups=None, picked_mask=None, prototypes_xy=None, hov
     colour_scale = False
     group_colors: dict[str, str] = {}
     if groups is not None:
-        g = np.asarray(groups, dtype=object).reshape(-1)
-        if g.size != n:
-            raise ConfigError(f"groups has {g.size} entries for {n} points.")
-        if pd.isna(pd.Series(g)).any():
-            raise ConfigError("groups has missing values.")
-        g = np.array([str(v) for v in g], dtype=object)
-        levels = list(pd.unique(pd.Series(g)))
-        if group_order is not None:
-            order = [str(v) for v in group_order]
-            levels = [v for v in order if v in levels] + [v for v in levels if v not in order]
-        try:
-            styles = {str(k): dict(v) for k, v in (group_styles or {}).items()}
-        except (TypeError, ValueError, AttributeError):
-            raise ConfigError("group_styles must map group names to {'color': ..., 'opacity': ...}.") from None
+        g, levels = _group_levels(groups, n, group_order)
+        styles = _group_styles(group_styles)
         palette = 0
         for i, level in enumerate(levels):
             idx = idx_all[g == level]
@@ -142,25 +177,8 @@ def embedding_scatter(xy, groups=None, picked_mask=None, prototypes_xy=None, hov
         n_series += int(bool(picked_in_legend))
 
     if prototypes_xy is not None:
-        pxy = _as_xy(prototypes_xy, "prototypes_xy")
-        p = pxy.shape[0]
-        names = [f"prototype {j}" for j in range(p)] if prototype_names is None else [str(s) for s in prototype_names]
-        if len(names) != p:
-            raise ConfigError(f"prototype_names has {len(names)} entries for {p} prototypes.")
-        if prototype_groups is not None:
-            pg = [str(v) for v in prototype_groups]
-            if len(pg) != p:
-                raise ConfigError(f"prototype_groups has {len(pg)} entries for {p} prototypes.")
-            pcolors = [group_colors.get(v, "#000000") for v in pg]
-        else:
-            pcolors = "#000000"
-        if p:
-            fig.add_trace(go.Scatter(
-                x=pxy[:, 0], y=pxy[:, 1], mode="markers", name=f"prototypes ({p})", text=names,
-                marker=dict(symbol="star", size=point_size + 12, color=pcolors, line=dict(color="black", width=1.2)),
-                hovertemplate="<b>%{text}</b><extra></extra>",
-            ))
-            n_series += 1
+        n_series += _add_prototypes(fig, prototypes_xy, prototype_names, prototype_groups, group_colors,
+                                    point_size)
 
     if equal_aspect:
         fig.update_yaxes(scaleanchor="x", scaleratio=1)

@@ -86,8 +86,8 @@ def label_order(label_names=None, counts=None, *, by: str = "frequency", top_k: 
         if label_names is None:
             raise ConfigError("by='name' needs label_names.")
         keys = [label_names[p].casefold() for p in positions]
-        order = sorted(range(len(positions)), key=lambda i: (keys[i], positions[i]))
-        return positions[np.asarray(order, dtype=int)]
+        by_name = sorted(range(len(positions)), key=lambda i: (keys[i], positions[i]))
+        return positions[np.asarray(by_name, dtype=int)]
     if by == "index":
         return positions
     # cluster

@@ -333,7 +333,10 @@ def sampling_probability_distribution(prob_matrix, epochs=None, *, kind: str = "
         for a in arrays:
             a1, a2, a3 = np.quantile(a, [0.25, 0.5, 0.75])
             iqr = a3 - a1
-            q1.append(a1), med.append(a2), q3.append(a3), mean.append(float(a.mean()))
+            q1.append(a1)
+            med.append(a2)
+            q3.append(a3)
+            mean.append(float(a.mean()))
             lo_f.append(float(a[a >= a1 - 1.5 * iqr].min()))
             hi_f.append(float(a[a <= a3 + 1.5 * iqr].max()))
         fig.add_trace(go.Box(x=x_text, q1=q1, median=med, q3=q3, lowerfence=lo_f, upperfence=hi_f,

@@ -18,9 +18,9 @@
 
 from __future__ import annotations
 
+import numbers
 import threading
 
-import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -269,7 +269,7 @@ def paper_layout(fig: go.Figure, width: str | float = "column", height: float | 
         elif t.type in ("scatter", "scattergl") and t.marker is not None:
             if t.marker.showscale:
                 t.marker.update(colorbar=bar_font)
-            if scale_markers and t.marker.size is not None and np.isscalar(t.marker.size):
+            if scale_markers and isinstance(t.marker.size, numbers.Real):  # one size for every marker
                 t.marker.size = float(t.marker.size) * min(1.0, max(0.5, px / 700.0))
     if legend == "top" and entries:
         # rows of a horizontal legend, packed greedily into the plot width

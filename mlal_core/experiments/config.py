@@ -1,0 +1,640 @@
+"""The experiment config: its schema, parsed and validated one top-level section at a time.
+
+:meth:`ExperimentConfig.from_dict` checks every section (name, datasets, strategies, models,
+representations, seeds, budgets, execution, ray, store, analysis, description) with one small
+parser each; every parser adds what is wrong to one list of problems, and a config with problems
+raises one :class:`~mlal_core.errors.ConfigError` that lists them all with what to fix. The file
+format is described in :mod:`mlal_core.experiments`; :func:`load_config` reads a YAML, TOML or JSON
+file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlal_core import paths
+from mlal_core.errors import ConfigError, MLALError
+from mlal_core.experiments.planner import Plan, build_plan
+from mlal_core.session.config import INITIAL_METHODS, MODELS, REPRESENTATIONS
+from mlal_core.validation import close_names_hint, is_int
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_ANALYSIS",
+    "DatasetSpec",
+    "ExperimentConfig",
+    "ModelSpec",
+    "StrategySpec",
+    "load_config",
+]
+
+BACKENDS = ("local", "ray")
+TOP_KEYS = (
+    "name", "description", "store", "backend", "workers", "threads_per_run", "ray", "datasets",
+    "representations", "max_length", "models", "strategies", "seeds", "initial_size", "query_size", "rounds",
+    "initial_method", "candidate_subset", "reference", "analysis",
+)  # fmt: skip
+DATASET_KEYS = ("name", "label", "representations", "initial_size", "query_size", "rounds", "candidate_subset",
+                "initial_method")
+STRATEGY_KEYS = ("name", "label", "params", "model_params")
+MODEL_KEYS = ("name", "label", "params")
+RAY_KEYS = ("address", "num_cpus", "env")
+ANALYSIS_KEYS = ("metrics", "baseline", "reach_fractions", "test", "alpha", "reach_metrics")
+TESTS = ("auto", "t", "wilcoxon")
+#: the analysis settings of a config that leaves them out
+DEFAULT_ANALYSIS: dict[str, Any] = {
+    "metrics": ["micro_f1", "macro_f1", "p@1", "p@3"],
+    "reach_metrics": ["micro_f1", "macro_f1"],
+    "baseline": "random",
+    "reach_fractions": [1.0, 0.95, 0.9],
+    "test": "auto",
+    "alpha": 0.05,
+}
+#: (key, default, lowest value) of the three budget axes
+BUDGET_AXES = (("initial_size", 100, 1), ("query_size", 50, 1), ("rounds", 10, 0))
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+# ====================================================================== the specs
+@dataclass
+class DatasetSpec:
+    """One dataset of the grid.
+
+    Attributes
+    ----------
+    name : str
+        The bundled dataset's name.
+    label : str
+        Its name in the results (default: ``name``).
+    overrides : dict
+        Per-dataset values of ``representations``, ``initial_size``, ``query_size``, ``rounds``,
+        ``candidate_subset`` and ``initial_method`` that replace the config's.
+    """
+
+    name: str
+    label: str
+    overrides: dict = field(default_factory=dict)
+
+
+@dataclass
+class StrategySpec:
+    """One strategy of the grid.
+
+    Attributes
+    ----------
+    name : str
+        The registered strategy's name.
+    label : str
+        Its name in the results (default: the name and the parameters given).
+    params : dict
+        Every parameter of the strategy, the defaults filled in.
+    model_params : dict
+        Model parameters this strategy overrides (e.g. ``mc_passes``).
+    """
+
+    name: str
+    label: str
+    params: dict = field(default_factory=dict)
+    model_params: dict = field(default_factory=dict)
+
+
+@dataclass
+class ModelSpec:
+    """One model of the grid.
+
+    Attributes
+    ----------
+    name : str
+        The model's name (one of :data:`mlal_core.session.config.MODELS`).
+    label : str
+        Its name in the results.
+    params : dict
+        The model parameters given in the config.
+    """
+
+    name: str
+    label: str
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class ExperimentConfig:
+    """A validated experiment config (the format: :mod:`mlal_core.experiments`).
+
+    Build it with :func:`load_config` (a file) or :meth:`from_dict` (a mapping). The budget axes
+    (``initial_size``, ``query_size``, ``rounds``) and ``seeds`` are lists: the grid is their product
+    with the datasets, representations, models and strategies.
+    """
+
+    name: str
+    datasets: list[DatasetSpec]
+    strategies: list[StrategySpec]
+    models: list[ModelSpec]
+    representations: list[str]
+    seeds: list[int]
+    initial_size: list[int]
+    query_size: list[int]
+    rounds: list[int]
+    initial_method: str = "random"
+    max_length: int = 128
+    candidate_subset: int | None = None
+    reference: bool = True
+    store: Path | None = None
+    backend: str = "local"
+    workers: int | None = None
+    threads_per_run: int | None = None
+    ray: dict = field(default_factory=dict)
+    analysis: dict = field(default_factory=lambda: dict(DEFAULT_ANALYSIS))
+    description: str = ""
+    source: Path | None = None
+    raw: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, base_dir: str | Path | None = None,
+                  source: str | Path | None = None) -> ExperimentConfig:
+        """Parse and validate a config mapping.
+
+        Parameters
+        ----------
+        data : dict
+            The config (as read from a YAML / TOML / JSON file).
+        base_dir : str or Path, optional
+            The folder a relative ``store`` path is relative to (the config file's folder).
+        source : str or Path, optional
+            The file the config came from, named in error messages.
+
+        Returns
+        -------
+        ExperimentConfig
+
+        Raises
+        ------
+        ConfigError
+            One error that lists every problem of the config, each with what to fix.
+        """
+        where = f" in {source}" if source else ""
+        if not isinstance(data, dict):
+            raise ConfigError(f"An experiment config must be a mapping of keys to values{where}; "
+                              f"got {type(data).__name__}.")
+        problems: list[str] = []
+        _check_top_keys(data, problems)
+        name = _parse_name(data, problems)
+        datasets = _parse_datasets(data, problems)
+        strategies = _parse_strategies(data, problems)
+        models = _parse_models(data, problems)
+        _check_strategy_model_params(strategies, models, problems)
+        representations = _parse_representations(data, problems)
+        seeds = _parse_seeds(data, problems)
+        axes = _parse_budgets(data, problems)
+        session = _parse_session_settings(data, problems)
+        execution = _parse_execution(data, problems)
+        ray_cfg = _parse_ray(data, problems)
+        store = _parse_store(data, base_dir, problems)
+        analysis = _parse_analysis(data, [s.label for s in strategies], problems)
+        description = _parse_description(data, problems)
+        if problems:
+            lines = "\n".join(f"  - {p}" for p in problems)
+            raise ConfigError(f"{len(problems)} problem(s) in the experiment config{where}:\n{lines}")
+        return cls(
+            name=name, datasets=datasets, strategies=strategies, models=models, representations=representations,
+            seeds=[int(s) for s in seeds], initial_size=axes["initial_size"], query_size=axes["query_size"],
+            rounds=axes["rounds"], **session, **execution, store=store, ray=ray_cfg,
+            analysis=analysis, description=description, source=Path(source) if source else None, raw=dict(data),
+        )
+
+    def store_path(self) -> Path:
+        """The main store file.
+
+        Returns
+        -------
+        Path
+            ``store`` when the config gives one, else ``$MLAL_HOME/experiments/<name>.sqlite``.
+        """
+        return self.store if self.store is not None else paths.home_dir() / "experiments" / f"{self.name}.sqlite"
+
+    def plan(self) -> Plan:
+        """Load the datasets and expand the grid into runs and full-data references.
+
+        Returns
+        -------
+        Plan
+            See :func:`mlal_core.experiments.planner.build_plan`.
+
+        Raises
+        ------
+        ConfigError
+            A run's budget does not fit its pool, a representation does not suit a dataset or
+            model, or two grid entries describe the same run.
+        """
+        return build_plan(self)
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment config file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.yaml`` / ``.yml``, ``.toml`` or ``.json`` file.
+
+    Returns
+    -------
+    ExperimentConfig
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, cannot be parsed, or its config has problems.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"No experiment config at {path}.")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        elif suffix == ".json":
+            data = json.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(f"{path}: unknown config format {suffix!r}; use .yaml, .yml, .toml or .json.")
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - parser errors of three libraries
+        raise ConfigError(f"{path} could not be parsed: {' '.join(str(exc).split())}") from None
+    return ExperimentConfig.from_dict(data, base_dir=path.resolve().parent, source=path)
+
+
+# ====================================================================== shared checks
+def _short_params(params: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def _check_unknown_keys(entry: dict, known: tuple[str, ...], where: str, problems: list[str]) -> None:
+    for k in entry:
+        if k not in known:
+            problems.append(f"{where}: unknown key {k!r}{close_names_hint(k, known)}; known: {', '.join(known)}")
+
+
+def _check_unique(values: list[str], what: str, problems: list[str], hint: str = "") -> None:
+    dup = sorted({v for v in values if values.count(v) > 1})
+    if dup:
+        problems.append(f"repeated {what}(s) {dup}" + (f": {hint}" if hint else ""))
+
+
+def _entries(raw: list, section: str, problems: list[str]) -> list[tuple[int, dict]]:
+    """(index, mapping) of each entry of a list section; a bare name stands for ``{name: ...}``."""
+    out = []
+    for i, entry in enumerate(raw):
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict):
+            problems.append(f"{section}[{i}] must be a name or a mapping; got {entry!r}")
+            continue
+        out.append((i, entry))
+    return out
+
+
+def _label(entry: dict, default: str, where: str, problems: list[str]) -> str:
+    label = entry.get("label", default)
+    if not isinstance(label, str) or not label:
+        problems.append(f"{where}.label must be a non-empty string; got {label!r}")
+        return default
+    return label
+
+
+def _auto_int(value: Any, name: str, problems: list[str], low: int = 1) -> int | None:
+    if value is None or value == "auto":
+        return None
+    if is_int(value) and value >= low:
+        return int(value)
+    what = "a positive integer" if low == 1 else f"an integer >= {low}"
+    problems.append(f"{name!r} must be 'auto' or {what}; got {value!r}")
+    return None
+
+
+def _check_model_params(model: str, params: dict) -> str | None:
+    """The problem with a model's parameters, as a string (None when there is none); ``random_state``
+    is the experiment's (its seeds)."""
+    from mlal_core.models import check_model_params
+
+    try:
+        check_model_params(model, params, exclude=("random_state",))
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def _metric_names() -> list[str]:
+    """The metric keys of :func:`mlal_core.metrics.evaluate` (with the tuned-threshold ones), in its order."""
+    from mlal_core import metrics
+
+    Y = np.array([[1, 0], [0, 1], [1, 1]])
+    P = np.array([[0.9, 0.1], [0.2, 0.7], [0.6, 0.4]])
+    return list(metrics.evaluate(Y, P, tuned_threshold=0.5))
+
+
+# ====================================================================== one parser per section
+def _check_top_keys(data: dict, problems: list[str]) -> None:
+    for key in data:
+        if key not in TOP_KEYS:
+            problems.append(f"unknown key {key!r}{close_names_hint(key, TOP_KEYS)}; known keys: {', '.join(TOP_KEYS)}")
+
+
+def _parse_name(data: dict, problems: list[str]) -> str:
+    name = data.get("name")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        problems.append(f"'name' must be a name of letters, digits, '.', '_' or '-' (it names the experiment "
+                        f"in the store); got {name!r}")
+        return "experiment"
+    return name
+
+
+def _dataset_override_problem(key: str, value: Any) -> str | None:
+    """What is wrong with one per-dataset override (the text after ``datasets[i].``), or None."""
+    if key == "representations":
+        if not isinstance(value, list) or not value or any(r not in REPRESENTATIONS for r in value):
+            return f"representations must be a non-empty list of {list(REPRESENTATIONS)}; got {value!r}"
+    elif key == "initial_method":
+        if value not in INITIAL_METHODS:
+            return f"initial_method must be one of {list(INITIAL_METHODS)}; got {value!r}"
+    elif key == "candidate_subset":
+        if value is not None and (not is_int(value) or value < 1):
+            return f"candidate_subset must be a positive integer or null; got {value!r}"
+    elif not is_int(value) or value < (0 if key == "rounds" else 1):
+        return f"{key} must be an integer >= {0 if key == 'rounds' else 1}; got {value!r}"
+    return None
+
+
+def _parse_dataset(i: int, entry: dict, known: list[str], problems: list[str]) -> DatasetSpec | None:
+    _check_unknown_keys(entry, DATASET_KEYS, f"datasets[{i}]", problems)
+    dname = entry.get("name")
+    if not isinstance(dname, str) or dname not in known:
+        problems.append(f"datasets[{i}]: unknown dataset {dname!r}{close_names_hint(str(dname), known)}; "
+                        f"bundled datasets: {', '.join(known)}")
+        return None
+    overrides = {k: entry[k] for k in DATASET_KEYS if k in entry and k not in ("name", "label")}
+    if isinstance(overrides.get("representations"), str):
+        overrides["representations"] = [overrides["representations"]]
+    for k, v in overrides.items():
+        msg = _dataset_override_problem(k, v)
+        if msg:
+            problems.append(f"datasets[{i}].{msg}")
+    return DatasetSpec(dname, _label(entry, dname, f"datasets[{i}]", problems), overrides)
+
+
+def _parse_datasets(data: dict, problems: list[str]) -> list[DatasetSpec]:
+    from mlal_core import data as data_mod
+
+    raw = data.get("datasets")
+    known = data_mod.available()
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"'datasets' must be a non-empty list of bundled dataset names ({', '.join(known)}) "
+                        "or mappings {name: ..., label/initial_size/query_size/rounds/candidate_subset: ...}")
+        raw = []
+    parsed = [_parse_dataset(i, entry, known, problems) for i, entry in _entries(raw, "datasets", problems)]
+    datasets = [d for d in parsed if d is not None]
+    _check_unique([d.label for d in datasets], "dataset label", problems)
+    return datasets
+
+
+def _parse_strategy(i: int, entry: dict, known: list[str], problems: list[str]) -> StrategySpec | None:
+    from mlal_core import strategies as strat_mod
+
+    _check_unknown_keys(entry, STRATEGY_KEYS, f"strategies[{i}]", problems)
+    sname = entry.get("name")
+    if not isinstance(sname, str) or sname not in known:
+        problems.append(f"strategies[{i}]: unknown strategy {sname!r}{close_names_hint(str(sname), known)}; "
+                        f"registered: {', '.join(known)}")
+        return None
+    params = entry.get("params") or {}
+    mparams = entry.get("model_params") or {}
+    if not isinstance(params, dict) or not isinstance(mparams, dict):
+        problems.append(f"strategies[{i}] ({sname}): 'params' and 'model_params' must be mappings")
+        return None
+    try:
+        strat_mod.get(sname, **params)
+    except (MLALError, TypeError, ValueError) as exc:
+        problems.append(f"strategies[{i}] ({sname}): {exc}")
+        return None
+    resolved = {p.name: p.default for p in strat_mod.info(sname).params}
+    resolved.update(params)
+    default_label = sname + (f"({_short_params(params)})" if params else "")
+    return StrategySpec(sname, _label(entry, default_label, f"strategies[{i}]", problems), resolved, dict(mparams))
+
+
+def _parse_strategies(data: dict, problems: list[str]) -> list[StrategySpec]:
+    from mlal_core import strategies as strat_mod
+
+    raw = data.get("strategies")
+    known = [s.name for s in strat_mod.available()]
+    if not isinstance(raw, list) or not raw:
+        problems.append(f"'strategies' must be a non-empty list of strategy names ({', '.join(known)}) "
+                        "or mappings {name, params, label, model_params}")
+        raw = []
+    parsed = [_parse_strategy(i, entry, known, problems) for i, entry in _entries(raw, "strategies", problems)]
+    strategies = [s for s in parsed if s is not None]
+    _check_unique([s.label for s in strategies], "strategy label", problems,
+                  hint="give repeated strategies different 'label's")
+    return strategies
+
+
+def _parse_model(i: int, entry: dict, several: bool, problems: list[str]) -> ModelSpec | None:
+    _check_unknown_keys(entry, MODEL_KEYS, f"models[{i}]", problems)
+    mname = entry.get("name", "mlp_ensemble")
+    if mname not in MODELS:
+        problems.append(f"models[{i}]: unknown model {mname!r}{close_names_hint(str(mname), MODELS)}; "
+                        f"known: {', '.join(MODELS)}")
+        return None
+    params = entry.get("params") or {}
+    if not isinstance(params, dict):
+        problems.append(f"models[{i}].params must be a mapping; got {params!r}")
+        return None
+    msg = _check_model_params(mname, params)
+    if msg:
+        problems.append(f"models[{i}]: {msg}")
+        return None
+    default_label = f"{mname}({_short_params(params)})" if several else mname
+    return ModelSpec(mname, _label(entry, default_label, f"models[{i}]", problems), dict(params))
+
+
+def _parse_models(data: dict, problems: list[str]) -> list[ModelSpec]:
+    raw = data.get("models", [{"name": "mlp_ensemble"}])
+    if isinstance(raw, (str, dict)):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        problems.append("'models' must be a non-empty list of mappings {name: mlp_ensemble, params: {...}, label: ...}")
+        raw = []
+    several = len(raw) > 1
+    parsed = [_parse_model(i, entry, several, problems) for i, entry in _entries(raw, "models", problems)]
+    models = [m for m in parsed if m is not None]
+    _check_unique([m.label for m in models], "model label", problems)
+    return models
+
+
+def _check_strategy_model_params(strategies: list[StrategySpec], models: list[ModelSpec],
+                                 problems: list[str]) -> None:
+    """A strategy's ``model_params`` must suit every model of the grid."""
+    for s in strategies:
+        if not s.model_params:
+            continue
+        for m in models:
+            msg = _check_model_params(m.name, {**m.params, **s.model_params})
+            if msg:
+                problems.append(f"strategy {s.label!r} model_params: {msg}")
+
+
+def _parse_representations(data: dict, problems: list[str]) -> list[str]:
+    reps = data.get("representations", data.get("representation", ["auto"]))
+    if isinstance(reps, str):
+        reps = [reps]
+    if not isinstance(reps, list) or not reps:
+        problems.append(f"'representations' must be a non-empty list of {list(REPRESENTATIONS)}")
+        reps = ["auto"]
+    for r in reps:
+        if r not in REPRESENTATIONS:
+            problems.append(f"unknown representation {r!r}{close_names_hint(str(r), REPRESENTATIONS)}; "
+                            f"known: {', '.join(REPRESENTATIONS)}")
+    _check_unique(list(reps), "representation", problems)
+    return list(reps)
+
+
+def _parse_seeds(data: dict, problems: list[str]) -> list[int]:
+    seeds = data.get("seeds", 1)
+    if is_int(seeds):
+        if seeds < 1:
+            problems.append(f"'seeds' as a count must be at least 1; got {seeds}")
+            return [0]
+        return list(range(seeds))
+    if isinstance(seeds, list) and seeds and all(is_int(s) and s >= 0 for s in seeds):
+        if len(set(seeds)) != len(seeds):
+            problems.append(f"'seeds' has repeated values: {seeds}")
+        return seeds
+    problems.append(f"'seeds' must be a count (>= 1) or a non-empty list of non-negative integers; got {seeds!r}")
+    return [0]
+
+
+def _parse_budgets(data: dict, problems: list[str]) -> dict[str, list[int]]:
+    axes: dict[str, list[int]] = {}
+    for key, default, low in BUDGET_AXES:
+        val = data.get(key, default)
+        vals = val if isinstance(val, list) else [val]
+        if not vals or not all(is_int(v) and v >= low for v in vals):
+            problems.append(f"{key!r} must be an integer >= {low} or a list of them; got {val!r}")
+            vals = [default]
+        axes[key] = list(vals)
+    return axes
+
+
+def _parse_session_settings(data: dict, problems: list[str]) -> dict[str, Any]:
+    """``initial_method``, ``max_length``, ``candidate_subset`` and ``reference``."""
+    initial_method = data.get("initial_method", "random")
+    if initial_method not in INITIAL_METHODS:
+        problems.append(f"'initial_method' must be one of {list(INITIAL_METHODS)}; got {initial_method!r}")
+    max_length = data.get("max_length", 128)
+    if not is_int(max_length) or max_length < 1:
+        problems.append(f"'max_length' must be a positive integer; got {max_length!r}")
+    candidate_subset = data.get("candidate_subset")
+    if candidate_subset is not None and (not is_int(candidate_subset) or candidate_subset < 1):
+        problems.append(f"'candidate_subset' must be a positive integer or null; got {candidate_subset!r}")
+    reference = data.get("reference", True)
+    if not isinstance(reference, bool):
+        problems.append(f"'reference' must be true or false; got {reference!r}")
+    return {"initial_method": initial_method, "max_length": int(max_length) if is_int(max_length) else max_length,
+            "candidate_subset": candidate_subset, "reference": reference}
+
+
+def _parse_execution(data: dict, problems: list[str]) -> dict[str, Any]:
+    """``backend``, ``workers`` and ``threads_per_run``."""
+    backend = data.get("backend", "local")
+    if backend not in BACKENDS:
+        problems.append(f"'backend' must be one of {list(BACKENDS)}; got {backend!r}")
+    workers = _auto_int(data.get("workers", "auto"), "workers", problems, low=0)
+    threads = _auto_int(data.get("threads_per_run", "auto"), "threads_per_run", problems)
+    return {"backend": backend, "workers": workers, "threads_per_run": threads}
+
+
+def _parse_ray(data: dict, problems: list[str]) -> dict:
+    ray_cfg = data.get("ray") or {}
+    if not isinstance(ray_cfg, dict):
+        problems.append(f"'ray' must be a mapping {{address, num_cpus, env}}; got {ray_cfg!r}")
+        return {}
+    _check_unknown_keys(ray_cfg, RAY_KEYS, "ray", problems)
+    address, num_cpus, env = ray_cfg.get("address"), ray_cfg.get("num_cpus"), ray_cfg.get("env")
+    if address is not None and not isinstance(address, str):
+        problems.append(f"ray.address must be a string ('auto', 'ray://host:10001', 'host:6379') or null; "
+                        f"got {address!r}")
+    if num_cpus is not None and (not is_int(num_cpus) or num_cpus < 1):
+        problems.append(f"ray.num_cpus must be a positive integer or null; got {num_cpus!r}")
+    if env is not None and not isinstance(env, dict):
+        problems.append("ray.env must be a mapping of environment variables")
+    return dict(ray_cfg)
+
+
+def _parse_store(data: dict, base_dir: str | Path | None, problems: list[str]) -> Path | None:
+    store = data.get("store")
+    if store is None:
+        return None
+    if not isinstance(store, str) or not store:
+        problems.append(f"'store' must be a path; got {store!r}")
+        return None
+    path = Path(store).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = (Path(base_dir) / path).resolve()
+    return path
+
+
+def _check_metric_lists(analysis: dict, problems: list[str]) -> None:
+    known = _metric_names()
+    for key in ("metrics", "reach_metrics"):
+        ms = analysis[key]
+        if not isinstance(ms, list) or not ms or any(m not in known for m in ms):
+            bad = [m for m in (ms if isinstance(ms, list) else [ms]) if m not in known]
+            problems.append(f"analysis.{key} must be a non-empty list of metric names; unknown: {bad}; "
+                            f"known: {', '.join(known)}")
+
+
+def _parse_analysis(data: dict, labels: list[str], problems: list[str]) -> dict[str, Any]:
+    """The ``analysis`` section over :data:`DEFAULT_ANALYSIS`; ``labels`` are the strategy labels."""
+    analysis = dict(DEFAULT_ANALYSIS)
+    raw = data.get("analysis") or {}
+    if not isinstance(raw, dict):
+        problems.append(f"'analysis' must be a mapping; got {raw!r}")
+        raw = {}
+    _check_unknown_keys(raw, ANALYSIS_KEYS, "analysis", problems)
+    analysis.update({k: v for k, v in raw.items() if k in ANALYSIS_KEYS})
+    _check_metric_lists(analysis, problems)
+    if "baseline" not in raw and labels and analysis["baseline"] not in labels:
+        analysis["baseline"] = labels[0]  # the default 'random' is not in the grid: compare with the first
+    if analysis["baseline"] not in labels and labels:
+        problems.append(f"analysis.baseline {analysis['baseline']!r} is not one of the strategy labels "
+                        f"({', '.join(labels)})")
+    fr = analysis["reach_fractions"]
+    if not isinstance(fr, list) or not fr or not all(isinstance(f, (int, float)) and 0 < f <= 1.5 for f in fr):
+        problems.append(f"analysis.reach_fractions must be a list of numbers in (0, 1.5]; got {fr!r}")
+    if analysis["test"] not in TESTS:
+        problems.append(f"analysis.test must be one of {list(TESTS)}; got {analysis['test']!r}")
+    a = analysis["alpha"]
+    if not isinstance(a, (int, float)) or not 0 < a < 1:
+        problems.append(f"analysis.alpha must be in (0, 1); got {a!r}")
+    return analysis
+
+
+def _parse_description(data: dict, problems: list[str]) -> str:
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        problems.append("'description' must be a string")
+        return str(description)
+    return description

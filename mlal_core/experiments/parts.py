@@ -1,0 +1,90 @@
+"""The per-run part files: each run writes its own store file, merged into the main store when done.
+
+``<store>.parts/<key>.sqlite`` holds one run's session (one writer per file: parallel workers never
+wait on a SQLite lock). When the run finishes the parent copies it into the main store
+(:mod:`mlal_core.session.store_merge`) and deletes the part file; a part file left by an
+interrupted run is resumed round by round, and a finished one left by an interrupted parent is
+merged on the next start (:func:`merge_finished_parts`). On Ray clusters reached by ``address`` the
+part file's bytes travel back with the result (:func:`serialize_db`, :func:`write_db_bytes`).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from mlal_core.session.store import SessionStore
+from mlal_core.session.store_merge import import_session, session_ids
+
+__all__ = ["merge_finished_parts", "part_path", "parts_dir", "remove_db", "serialize_db", "write_db_bytes"]
+
+
+def parts_dir(store_path: Path) -> Path:
+    """The folder of a main store's part files, ``<store>.parts``."""
+    return store_path.with_name(store_path.name + ".parts")
+
+
+def part_path(store_path: Path, key: str) -> Path:
+    """The part file of run ``key``, ``<store>.parts/<key>.sqlite``."""
+    return parts_dir(store_path) / f"{key}.sqlite"
+
+
+def remove_db(path: Path) -> None:
+    """Delete a SQLite file with its ``-wal`` and ``-shm`` files (those missing are skipped)."""
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def serialize_db(path: Path) -> bytes:
+    """The bytes of a SQLite file (``Connection.serialize``), to send a part file back from a Ray node."""
+    con = sqlite3.connect(path)
+    try:
+        return con.serialize()
+    finally:
+        con.close()
+
+
+def write_db_bytes(part: Path, data: bytes) -> None:
+    """Put a run's store received as bytes (:func:`serialize_db`) in place as its part file."""
+    part.parent.mkdir(parents=True, exist_ok=True)
+    tmp = part.with_name(part.name + ".recv")
+    tmp.write_bytes(data)
+    remove_db(part)
+    os.replace(tmp, part)
+
+
+def merge_finished_parts(main: SessionStore, store_path: Path) -> int:
+    """Merge the finished sessions of part files left by an earlier, interrupted call.
+
+    Parameters
+    ----------
+    main : SessionStore
+        The main store.
+    store_path : Path
+        Its file (the part files are in :func:`parts_dir`).
+
+    Returns
+    -------
+    int
+        How many sessions were copied into the main store. A part file with a finished session is
+        deleted; one without (a run cut short) is kept to be resumed; an unreadable one is skipped.
+    """
+    folder = parts_dir(store_path)
+    merged = 0
+    if not folder.is_dir():
+        return merged
+    for part in sorted(folder.glob("*.sqlite")):
+        try:
+            finished = session_ids(part, status="finished")
+        except sqlite3.Error:
+            continue
+        for sid in finished:
+            if import_session(main, part, sid):
+                merged += 1
+        if finished:
+            remove_db(part)
+    return merged

@@ -1,0 +1,192 @@
+"""What a worker does: run one task (a run or a full-data reference) in this process.
+
+Both backends (:mod:`mlal_core.experiments.backends`) call :func:`execute_task`, in a process of
+the local pool, on a Ray worker or in the parent itself (``workers: 0``). A worker keeps the
+datasets and features it has loaded for the next task; the parent computes MiniLM features once
+before dispatch and workers read them from the disk cache.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+from mlal_core import paths
+from mlal_core.errors import MLALError
+from mlal_core.experiments.parts import serialize_db
+from mlal_core.session.config import SessionConfig
+
+__all__ = ["THREAD_VARS", "apply_env", "execute_task", "init_worker", "load_dataset", "set_threads"]
+
+#: the environment variables that size the BLAS / OpenMP thread pools of a worker
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+_DATASETS: dict[tuple, Any] = {}
+_FEATURES: dict[tuple, Any] = {}
+_THREADS_SET: list[int] = []
+
+
+def apply_env(env: dict | None) -> None:
+    """Set (or, for a None value, unset) environment variables of this process."""
+    for k, v in (env or {}).items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = str(v)
+
+
+def set_threads(threads: int | None) -> None:
+    """Limit this process to ``threads`` threads (None or 0: leave them as they are).
+
+    Sets torch's intra-op threads and the BLAS / OpenMP pools of numpy, scipy and scikit-learn
+    (threadpoolctl): without the latter, two workers on two cores each run 2-thread BLAS calls and
+    slow each other down.
+    """
+    if not threads:
+        return
+    threads = int(threads)
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    if _THREADS_SET != [threads]:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads)
+        _THREADS_SET[:] = [threads]
+
+
+def init_worker(threads: int, env: dict | None) -> None:
+    """Process-pool initializer: environment first (before torch reads it), then torch threads."""
+    env = dict(env or {})
+    for var in THREAD_VARS:
+        env.setdefault(var, str(threads))
+    apply_env(env)
+    set_threads(threads)
+    try:
+        import torch
+
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # pragma: no cover - already set in this process
+        pass
+
+
+def load_dataset(name: str) -> Any:
+    """A bundled dataset, loaded once per process (and data folder)."""
+    key = (name, str(paths.data_dir()))
+    if key not in _DATASETS:
+        from mlal_core import data
+
+        _DATASETS[key] = data.load(name)
+    return _DATASETS[key]
+
+
+def _features(ds: Any, name: str, rep: str, max_length: int) -> Any:
+    """The features of a dataset, computed (or read from the cache) once per process and token length."""
+    key = (name, str(paths.data_dir()), str(paths.cache_dir()), rep, max_length if rep in ("minilm", "tokens") else None)
+    if key not in _FEATURES:
+        from mlal_core import features
+
+        _FEATURES[key] = features.featurize(ds, rep, max_length=max_length)
+    return _FEATURES[key]
+
+
+def _dataset_and_features(config: SessionConfig) -> tuple[Any, Any]:
+    """The task's dataset and its features at the model's token length."""
+    if config.dataset is None:
+        raise MLALError("An experiment task's config names no dataset.")
+    ds = load_dataset(config.dataset)
+    return ds, _features(ds, config.dataset, config.representation,
+                         config.feature_max_length(config.representation))
+
+
+def _session_of_key(store_path: Path, key: str) -> tuple[str, str] | None:
+    """(id, status) of the newest session of run ``key`` in a store file, a finished one first."""
+    con = sqlite3.connect(store_path, timeout=60.0)
+    try:
+        row = con.execute(
+            "SELECT id, status FROM sessions WHERE name LIKE ? ORDER BY (status = 'finished') DESC, created_at DESC",
+            (f"run {key} %",),
+        ).fetchone()
+    finally:
+        con.close()
+    return None if row is None else (row[0], row[1])
+
+
+def _execute_run(task: dict) -> dict:
+    from mlal_core.session.loop import ActiveLearningSession, SessionBudgetWarning
+    from mlal_core.session.store import SessionStore
+
+    config = SessionConfig.from_json(task["config"])
+    ds, feats = _dataset_and_features(config)
+    part = Path(task["part"])
+    part.parent.mkdir(parents=True, exist_ok=True)
+    store = SessionStore(part)
+    found = _session_of_key(store.path, task["key"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SessionBudgetWarning)
+        if found is None:
+            session = ActiveLearningSession(config, dataset=ds, features=feats, store=store)
+            resumed_at = 0
+        else:
+            session = ActiveLearningSession.resume(store, found[0], ds, features=feats)
+            resumed_at = len(session.history)
+    session.run()
+    if not session.finished:  # pragma: no cover - run() only stops early when asked to
+        raise MLALError(f"Run {task['key']} stopped before its end.")
+    last = session.history[-1]
+    out: dict[str, Any] = {
+        "session_id": session.session_id,
+        "records": len(session.history),
+        "resumed_at": resumed_at,
+        "final_metrics": {k: float(v) for k, v in last.metrics.items()},
+        "final_n_labeled": int(last.n_labeled),
+    }
+    if task.get("return_bytes"):
+        out["store_bytes"] = serialize_db(part)
+    return out
+
+
+def _execute_reference(task: dict) -> dict:
+    from mlal_core.session import reference
+
+    config = SessionConfig.from_json(task["config"])
+    ds, feats = _dataset_and_features(config)
+    return {"result": reference.full_data_score(config, ds, features=feats)}
+
+
+def execute_task(task: dict) -> dict:
+    """Run one task in this process.
+
+    Parameters
+    ----------
+    task : dict
+        ``kind`` (``"run"`` or ``"reference"``), ``key``, ``config`` (the session config as JSON);
+        a run also has ``part`` (its part file) and ``return_bytes`` (send the part file back);
+        optional ``env`` (environment variables) and ``threads``.
+
+    Returns
+    -------
+    dict
+        ``ok``, ``key``, ``kind``, ``seconds``, ``cpu_seconds``, ``started_at``, ``ended_at``,
+        ``pid``; a run adds ``session_id``, ``records``, ``resumed_at``, ``final_metrics``,
+        ``final_n_labeled`` (and ``store_bytes``), a reference adds ``result``. A failed task is
+        not raised: ``ok`` is False with ``error`` and ``traceback``.
+    """
+    t0, c0, started = time.perf_counter(), time.process_time(), time.time()
+    apply_env(task.get("env"))
+    set_threads(task.get("threads"))
+    try:
+        out = _execute_reference(task) if task["kind"] == "reference" else _execute_run(task)
+        out["ok"] = True
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, the other runs go on
+        out = {"ok": False, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}",
+               "traceback": traceback.format_exc()}
+    out.update(key=task["key"], kind=task["kind"], seconds=time.perf_counter() - t0,
+               cpu_seconds=time.process_time() - c0, started_at=started, ended_at=time.time(), pid=os.getpid())
+    return out
