@@ -32,7 +32,7 @@ import inspect
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -241,6 +241,7 @@ class Param:
     help: str = ""
     low: float | None = None
     high: float | None = None
+    _: KW_ONLY
     choices: tuple | None = None
     constraint: Constraint | None = field(default=None, compare=False)
 

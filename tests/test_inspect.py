@@ -425,7 +425,7 @@ def test_pick_prediction_lists_the_round_models_top_labels():
             assert positions.tolist() == [7]
             return np.array([[0.1, 0.9, 0.5, 0.3]])
 
-    state = ins.RoundState(0, Ctx(), None, 1, "memory", True)
+    state = ins.RoundState(round=0, context=Ctx(), model=None, n=1, source="memory", reproduced=True)
     assert ins.pick_prediction(state, 7, ["a", "b", "c", "d"], top_k=3) == "b 0.90, c 0.50, d 0.30"
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -207,6 +207,7 @@ class MapLayers:
     keep: np.ndarray
     hover: list[str]
     picked: np.ndarray
+    _: KW_ONLY
     groups: np.ndarray | None = None
     values: np.ndarray | None = None
     value_name: str = "value"

@@ -244,7 +244,7 @@ def _record(session: ActiveLearningSession, t: int) -> RoundRecord:
 
 
 # ====================================================================== correlations
-@dataclass
+@dataclass(kw_only=True)
 class CorrelationSnapshot:
     """A and NegA of ``L_t`` and the thresholds CRAB derives from them in round ``t``."""
 
@@ -774,7 +774,7 @@ def pick_prediction(state: RoundState, position: int, names: Sequence[str], top_
 
 
 # ====================================================================== the round's model state
-@dataclass
+@dataclass(kw_only=True)
 class RoundState:
     """The context (model, predictions, candidates, rng seed) of record ``t``."""
 
@@ -961,7 +961,8 @@ def round_state(session: ActiveLearningSession, t: int, *, verify: bool = True,
         ctx, model, _, source = hit[:4]
         reproduced = True if source == "memory" else (hit[4] if len(hit) > 4 else None)
         mem.move_to_end(t)
-        return RoundState(t, ctx, model, len(recorded), source, reproduced, 0.0, seed_seq)
+        return RoundState(round=t, context=ctx, model=model, n=len(recorded), source=source, reproduced=reproduced,
+                          _seed_seq=seed_seq)
     t0 = time.perf_counter()
     pending = session.replay_round(t, progress)
     seconds = time.perf_counter() - t0
@@ -972,8 +973,8 @@ def round_state(session: ActiveLearningSession, t: int, *, verify: bool = True,
         reproduced = bool(np.array_equal(np.sort(pending.selected), np.sort(recorded)))
     _remember(session, t, (pending.context, pending.model, rec.n_labeled, "replayed", reproduced),
               _keep_count(session))
-    return RoundState(t, pending.context, pending.model, len(recorded), "replayed", reproduced, seconds,
-                      seed_seq)
+    return RoundState(round=t, context=pending.context, model=pending.model, n=len(recorded), source="replayed",
+                      reproduced=reproduced, seconds=seconds, _seed_seq=seed_seq)
 
 
 # ====================================================================== other strategies, same model
@@ -1001,7 +1002,7 @@ def strategy_choices(session: ActiveLearningSession) -> list[tuple[str, str, str
     return out
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StrategyComparison:
     """Picks of several strategies on one round's context and their pairwise overlap."""
 
@@ -1124,8 +1125,8 @@ def compare_strategies(session: ActiveLearningSession, t: int, names: Sequence[s
     summary["shared_with_recorded"] = [
         int(np.intersect1d(picks[r], recorded).size) if r in picks else 0 for r in summary["strategy"]
     ]
-    return StrategyComparison(int(rec.round), int(state.n), picks, selections, jac, summary, errors,
-                              state.source, state.reproduced)
+    return StrategyComparison(round=int(rec.round), n=int(state.n), picks=picks, selections=selections, jaccard=jac,
+                              summary=summary, errors=errors, source=state.source, reproduced=state.reproduced)
 
 
 # ====================================================================== UI events -> picks

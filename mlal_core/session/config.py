@@ -82,7 +82,7 @@ def is_class_path(name: Any) -> bool:
     return isinstance(name, str) and ":" in name
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SessionConfig:
     """Everything that defines a session; same config + same data = same history.
 

@@ -30,7 +30,7 @@ SHARED_FIELDS = (
 )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RoundRecord:
     """One learning-curve point and the query made from it (``selection=None`` for the final one).
 
@@ -118,7 +118,7 @@ n_unlabeled, n_candidates
         return cls(**kwargs, **known)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PendingRound:
     """A round that was trained, evaluated and selected but not yet labelled or stored.
 

@@ -52,7 +52,7 @@ class PreparationCancelled(MLALError):
     """Preparing the features was cancelled; the finished chunks stay in the cache."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkerStatus:
     """A snapshot of a worker (safe to read from any thread). ``rate``: items per second of the
     current phase over the last ``RATE_WINDOW_S`` (None until measurable); ``eta_s``: seconds left
