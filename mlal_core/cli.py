@@ -35,6 +35,9 @@ _ROUND_COLUMNS = (
     ("macro-F1", 8),
     ("P@1", 6),
     ("MeanIR(picks)", 13),
+    ("cov(picks)", 10),
+    ("cov(L)", 6),
+    ("even(L)", 7),
     ("train_s", 7),
     ("predict_s", 9),
     ("select_s", 8),
@@ -66,7 +69,17 @@ def _round_header() -> str:
     return "  ".join(h.rjust(w) for h, w in _ROUND_COLUMNS)
 
 
-def _round_row(record) -> str:
+def _round_row(session, index: int) -> str:
+    """Record ``index`` of the session's history as a row of the round table.
+
+    Beside MeanIR of the picks (which counts only the labels the batch contains) come the label coverage
+    of the batch and of the labelled set L after the round, and L's evenness (normalised entropy of its
+    label counts over all labels): :func:`mlal_core.inspection.round_history.round_balance`.
+    """
+    from mlal_core.inspection.round_history import round_balance
+
+    record = session.history[index]
+    bal = round_balance(session, index)
     m = record.metrics
     values = (
         str(record.round),
@@ -75,6 +88,9 @@ def _round_row(record) -> str:
         _fmt(m.get("macro_f1")),
         _fmt(m.get("p@1")),
         _fmt(record.mean_ir_selected, 3),
+        _fmt(bal["batch_coverage"], 3),
+        _fmt(bal["label_coverage"], 3),
+        _fmt(bal["labelled_entropy"], 3),
         _fmt(record.timings.get("train_s"), 2),
         _fmt(record.timings.get("predict_s"), 2),
         _fmt(record.timings.get("select_s"), 2),
@@ -221,8 +237,8 @@ def _run_session(session, store) -> int:
     print(f"Features: {source.get('representation')} ({source.get('source')}"
           + (f", {source['precision']}" if source.get("precision") else "") + ")", flush=True)
     print(_round_header(), flush=True)
-    for rec in session.history:
-        print(_round_row(rec), flush=True)
+    for i in range(len(session.history)):
+        print(_round_row(session, i), flush=True)
     left = session.planned_records() - len(session.history)
     worker = SessionWorker(session, records=max(1, left)).start()
     round_bar = _Bar("round")
@@ -233,7 +249,7 @@ def _run_session(session, store) -> int:
             st = worker.status()
             while printed < len(session.history):
                 round_bar.close()
-                print(_round_row(session.history[printed]), flush=True)
+                print(_round_row(session, printed), flush=True)
                 printed += 1
             if ended:
                 break

@@ -16,6 +16,15 @@ Conventions (they match ``meta.json`` of the bundled datasets):
   it reproduces the MeanIR of the bundled ``meta.json`` (medical train: 39.4882 over its 38 present
   labels); ``nan`` when no label occurs.
 * ``max_ir`` = max of the finite IRLbl (``nan`` when no label occurs).
+* ``label_coverage(Y)`` = fraction of the K labels with at least one positive row in ``Y`` (``nan`` for
+  K = 0). MeanIR says nothing about the labels a matrix lacks, so a batch that covers few labels can
+  look balanced; coverage says how many it covers.
+* ``label_entropy(Y)`` = the normalised Shannon entropy of the label distribution over **all K
+  labels**, ``-sum_j p_j ln p_j / ln K`` with ``p_j = count_j / sum_k count_k`` (``0 ln 0 = 0``): 1 when
+  every label has the same count, lower the more uneven the counts, and lower for every label that
+  is missing (an absent label counts as a share of 0, it is not left out). This is Pielou's (1966)
+  evenness ``J = H / ln S`` with S the number of labels K rather than the number present, the
+  coverage-aware imbalance figure of the reports (``nan`` for K < 2 or no positive).
 * CorrAvg lives in :mod:`mlal_core.correlation` (:func:`mlal_core.correlation.corr_avg`; by default
   over the pairs of labels that occur, the same "present labels only" reading as MeanIR), and so
   does :func:`mlal_core.correlation.label_summary`, the statistics of the ``meta.json`` files (it
@@ -33,7 +42,9 @@ __all__ = [
     "irlbl",
     "label_cardinality",
     "label_counts",
+    "label_coverage",
     "label_density",
+    "label_entropy",
     "max_ir",
     "mean_ir",
     "n_without_label",
@@ -131,3 +142,49 @@ def distinct_labelsets(Y) -> int:
 def n_without_label(Y) -> int:
     """Number of rows with no positive label."""
     return int((_row_counts(Y) == 0).sum())
+
+
+def label_coverage(Y) -> float:
+    """Fraction of the K labels with at least one positive row (``nan`` for K = 0).
+
+    Parameters
+    ----------
+    Y : array-like or sparse matrix, shape (n, K)
+        A 0/1 label matrix.
+
+    Returns
+    -------
+    float
+        ``#{j : count_j > 0} / K``, in [0, 1].
+    """
+    counts = label_counts(Y)
+    if counts.size == 0:
+        return float("nan")
+    return float(np.count_nonzero(counts) / counts.size)
+
+
+def label_entropy(Y) -> float:
+    """Normalised entropy of the label distribution over all K labels (Pielou 1966, with S = K).
+
+    ``-sum_j p_j ln p_j / ln K`` with ``p_j = count_j / sum_k count_k`` and ``0 ln 0 = 0``. Labels
+    absent from ``Y`` count as shares of 0, so a matrix that covers few labels scores low even when
+    the labels it does cover are evenly spread (unlike :func:`mean_ir`).
+
+    Parameters
+    ----------
+    Y : array-like or sparse matrix, shape (n, K)
+        A 0/1 label matrix.
+
+    Returns
+    -------
+    float
+        In [0, 1]: 1 when every label has the same positive count, 0 when all positives are of one
+        label; ``nan`` for K < 2 or a matrix without positives.
+    """
+    counts = label_counts(Y).astype(np.float64)
+    total = counts.sum()
+    if counts.size < 2 or total <= 0:
+        return float("nan")
+    p = counts[counts > 0] / total
+    h = float(-(p * np.log(p)).sum() / np.log(counts.size))
+    return min(max(h, 0.0), 1.0)

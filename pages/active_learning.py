@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from mlal_core.errors import MLALError
+from mlal_core.inspection import round_history
 from mlal_core.inspection.session_zip import metric_name, session_export_zip, session_figures
 from mlal_core.session import tables
 from mlal_core.strategies import registry
@@ -273,19 +274,32 @@ elif history:
         "picked batch are (1 = every label present equally often; higher = a few labels dominate). "
         "**Hard-to-learn** unlabelled samples are those for which the model gives every label a probability "
         "below 0.5; **conflicting** ones are predicted to carry two labels that never occur together in the "
-        "labelled set (CRAB). **Labels seen**: the share of labels with at least one labelled positive.",
-        [(r"\mathrm{IRLbl}(j) = \frac{\max_{k} n_k}{n_j}, \qquad \mathrm{MeanIR} = \frac{1}{K}\sum_{j} "
-          r"\mathrm{IRLbl}(j)"), r"\text{hard-to-learn}(x) \iff \max_j \bar p_j(x) < 0.5"],
+        "labelled set (CRAB). **Labels seen**: the share of labels with at least one labelled positive. "
+        "**Balance and coverage**: MeanIR only counts the labels a batch contains, so a batch that covers few "
+        "labels looks balanced; beside it, the share of labels the batch covers, the share the labelled set L "
+        "covers, and L's **evenness** (normalised entropy of its label counts over all K labels: 1 = every "
+        "label equally often; missing labels lower it).",
+        [(r"\mathrm{IRLbl}(j) = \frac{\max_{k} n_k}{n_j}, \qquad \mathrm{MeanIR} = "
+          r"\frac{1}{|\{j: n_j > 0\}|}\sum_{j:\ n_j > 0} \mathrm{IRLbl}(j)"),
+         r"\text{hard-to-learn}(x) \iff \max_j \bar p_j(x) < 0.5",
+         r"\text{evenness}(L) = -\frac{1}{\ln K}\sum_{j=1}^{K} p_j \ln p_j, \quad p_j = \frac{n_j}{\sum_k n_k}"],
     )
     if "learning_curve" in figs:
         widgets.figure(figs["learning_curve"], key="al_curve")
     others = {"batch_mean_ir": "MeanIR of the picks", "pool_hard_conflicting": "Hard-to-learn / conflicting",
               "label_coverage": "Labels seen"}
     others = {k: v for k, v in others.items() if k in figs}
+    balance = round_history.balance_frame(session) if others else None
     if others:
-        for tab, k in zip(st.tabs(list(others.values())), others):
+        tabs = st.tabs([*others.values(), "Balance and coverage"])
+        for tab, k in zip(tabs, others):
             with tab:
                 widgets.figure(figs[k], key=f"al_{k}")
+        with tabs[-1]:
+            st.caption("A low MeanIR can come from a batch that covers few labels: read it with the coverages "
+                       "and the evenness of the labelled set (1 = every label equally often).")
+            widgets.table(balance.rename(columns=round_history.BALANCE_NAMES), key="al_balance",
+                          file_name="balance.csv", hide_index=True)
     with st.expander("All rounds (table)"):
         frame = tables.rounds_frame(history)
         widgets.table(frame, key="al_rounds", file_name="rounds.csv", hide_index=True)

@@ -36,8 +36,11 @@ rounds before `t`). From its label matrix CRAB (Qi et al., Eq. 8-9) estimates tw
 CRAB uses two thresholds on them (white markers on the heatmaps):
 
 * **Asymmetric pairs** (m, n): the z-score of A[m, n] among all off-diagonal entries is above 1 and
-  A[m, n] > A[n, m]. Then *n* implies *m*, and CRAB stops drawing label-wise samples for *n*
-  (*m*, the primary label of the chain, is kept).
+  A[m, n] > A[n, m]. Then *n* implies *m* (*n* is the narrower label). By default CRAB keeps drawing
+  label-wise samples for *n* and stops drawing them for *m*: samples drawn for *n* carry *m* anyway.
+  A label implied in any pair is dropped, even if it implies another label itself. The option
+  `asymmetric_keep="implied"` (the earlier reading) does the opposite, keeping *m* and dropping *n*,
+  which drops the rarer labels; `"all"` keeps every label.
 * **Mutually exclusive pairs**: both NegA[m, n] and NegA[n, m] are at least tau = min(1, mean + 2 std)
   of the off-diagonal NegA (over labels with at least 2 positives). Unlabelled samples whose
   *predicted* labels contain such a pair are "conflicting" and go to CRAB's negatively-correlated pool.
@@ -218,11 +221,17 @@ with tab_pairs:
         + (f"{snap.tau:.3f}" if np.isfinite(snap.tau) else "undefined (fewer than two labels with 2 positives)")
         + f" over the labels with at least {snap.min_count} positives."
     )
-    dropped = [names[j] for j in snap.dropped_labels]
+    dropped = [names[j] for j in snap.dropped_under("implying")]
+    old_reading = [names[j] for j in snap.dropped_under("implied")]
     if dropped:
-        st.markdown("**Left out of the label-wise pool** (they imply another label): " + ", ".join(dropped))
+        st.markdown("**Left out of the label-wise pool** (a narrower label implies them; CRAB's default "
+                    "`asymmetric_keep=\"implying\"`): " + ", ".join(dropped))
+        st.caption("With `asymmetric_keep=\"implied\"` (the earlier reading) CRAB would instead leave out "
+                   "the labels that imply another: " + ", ".join(old_reading))
     recs = ins.query_records(session)
     if session.config.strategy == "crab" and t_p < len(recs):
-        st.caption(f"These are the pairs CRAB used when it picked round {t_p}'s batch (its diagnostics record the same).")
+        keep = session.config.strategy_params.get("asymmetric_keep", "implying")
+        st.caption(f"These are the pairs CRAB used when it picked round {t_p}'s batch (its diagnostics "
+                   f"record the same); this session runs it with asymmetric_keep={keep!r}.")
     widgets.table(ins.pairs_table(snap, names), key="corr_pairs", file_name=f"crab_pairs_round{t_p}.csv",
                   hide_index=True)

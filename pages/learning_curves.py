@@ -204,7 +204,10 @@ if by == "strategy":
         "below p = 0.0625); *p (Holm)* corrects for making many comparisons at once. These are the same "
         "functions (`mlal_core.experiments.analysis`) that the reproduction report uses. **MeanIR of the selected batch** "
         "(CRAB Fig. 4) and the **hard-to-learn / conflicting** samples left in the pool (CRAB Fig. 5) are shown "
-        "per round, mean $\\pm$ std over seeds.",
+        "per round, mean $\\pm$ std over seeds. MeanIR only counts the labels a batch contains, so a batch that "
+        "covers few labels looks balanced: beside it are the **label coverage** of the batch and of the labelled "
+        "set L (share of labels with a positive) and L's **evenness** (normalised entropy of its label counts "
+        "over all labels; 1 = every label equally often, missing labels lower it).",
         [(r"d_s = \mathrm{AULC}_A(s) - \mathrm{AULC}_B(s),\qquad t = \frac{\bar d}{s_d / \sqrt{n}}"
           r"\ \text{ with } n - 1 \text{ degrees of freedom (paired t-test, } s_d \text{ the std of the } d_s)"),
          (r"W = \sum_{s:\ d_s > 0} \mathrm{rank}(|d_s|)\ \text{(Wilcoxon)},\qquad "
@@ -227,6 +230,9 @@ if by == "strategy":
         widgets.table(shown.round(4), key="lc_paired", file_name=f"paired_{dataset}_{metric}.csv", hide_index=True)
     figs = {}
     for title, build in (("MeanIR of the selected batch", lambda: analysis.mean_ir_figure(paired)),
+                         ("Coverage of the batch", lambda: analysis.balance_figure(paired, "batch_coverage")),
+                         ("Coverage of L", lambda: analysis.balance_figure(paired, "label_coverage")),
+                         ("Evenness of L", lambda: analysis.balance_figure(paired, "labelled_entropy")),
                          ("Hard-to-learn in the pool", lambda: analysis.hard_conflicting_figure(paired)),
                          ("Conflicting in the pool",
                           lambda: analysis.hard_conflicting_figure(paired, "conflicting_count"))):
@@ -237,4 +243,6 @@ if by == "strategy":
     if figs:
         for tab, (title, fig) in zip(st.tabs(list(figs)), figs.items()):
             with tab:
-                widgets.figure(fig, key=f"lc_{title.split()[0].lower()}")
+                words = title.lower().split()
+                widgets.figure(fig, key=f"lc_{words[0]}" + (f"_{words[-1]}" if words[0] in ("coverage", "evenness")
+                                                           else ""))

@@ -57,7 +57,11 @@ widgets.explain(
   pair that the labelled set says is mutually exclusive (see the **Label correlations** page). A model
   that learns the label structure makes fewer of these.
 * **Label coverage**: the share of the labels that have at least one positive in the labelled set after
-  the round (a label never seen cannot be learned).
+  the round (a label never seen cannot be learned), and the same for the **batch** alone.
+* **Why MeanIR needs coverage beside it**: MeanIR only looks at the labels the batch contains, so a
+  batch that covers few labels can look balanced. **Evenness of L** (the normalised entropy of the
+  labelled set's label counts over *all* labels) is 1 when every label occurs equally often and drops
+  both when a few labels dominate and when labels are missing.
 
 **How to read it.** One bar (or point) per round. Falling hard-to-learn and conflicting counts mean the
 model gets more confident and more consistent; compare sessions of different strategies on the
@@ -69,6 +73,8 @@ model gets more confident and more consistent; compare sessions of different str
         (r"\text{hard-to-learn}(x) \iff \max_j \bar p_j(x) < 0.5, \qquad "
         r"\text{conflicting}(x) \iff \exists (m,n)\ \text{exclusive}: \ y^*_m(x) = y^*_n(x) = 1"),
         r"\text{coverage}_t = \frac{|\{j : \sum_{i \in L_{t+1}} y_{ij} > 0\}|}{K}",
+        (r"\text{evenness}_t = -\frac{1}{\ln K} \sum_{j=1}^{K} p_j \ln p_j, \qquad "
+         r"p_j = \frac{\mathrm{count}_j(L_{t+1})}{\sum_k \mathrm{count}_k(L_{t+1})}"),
     ],
 )
 
@@ -84,6 +90,8 @@ with tab_ir:
         widgets.figure(fig, key="insp_meanir")
     else:
         st.info("No batch had a positive label yet, so MeanIR is undefined.")
+    st.caption("A low MeanIR can come from a batch that covers few labels: read it with the batch's label "
+               "coverage and the labelled set's evenness (the **Label coverage** tab).")
 with tab_pool:
     plot = frame.rename(columns={"hard_to_learn_count": "hard-to-learn in the pool",
                                  "conflicting_count": "conflicting in the pool"})
@@ -99,11 +107,14 @@ with tab_pool:
                                           y_title="Picked samples (count)")
         widgets.figure(fig, key="insp_picked_counts")
 with tab_cov:
-    plot = frame.assign(coverage=frame["label_coverage"] * 100).rename(
-        columns={"coverage": "labels with a positive in L (%)"})
-    fig = viz.per_round_bars_or_lines(plot, "labels with a positive in L (%)", kind="line",
-                                      title="Label coverage of the labelled set after each round",
-                                      y_title="Labels with >= 1 positive (%)")
+    plot = frame.assign(coverage=frame["label_coverage"] * 100, batch=frame["batch_coverage"] * 100,
+                        even=frame["labelled_entropy"] * 100).rename(
+        columns={"coverage": "labels with a positive in L (%)", "batch": "labels with a positive in the batch (%)",
+                 "even": "evenness of L (%)"})
+    fig = viz.per_round_bars_or_lines(plot, ["labels with a positive in L (%)",
+                                             "labels with a positive in the batch (%)", "evenness of L (%)"],
+                                      kind="line", title="Label coverage of the batch and of L, and L's evenness",
+                                      y_title="Percent (100 = every label / perfectly even)")
     fig.update_yaxes(range=[0, 105])
     widgets.figure(fig, key="insp_coverage")
 with tab_tbl:

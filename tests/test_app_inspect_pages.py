@@ -120,6 +120,7 @@ def test_inspector_choose_a_pick_and_a_round(crab):
     assert m["Percentile in the pool"] == f"{info['percentile']:.1f}"
     assert m["Rank"] == f"{info['rank']} of {info['n_scored']}"
     assert any("Refined pool(s)" in md.value for md in at.markdown)
+    assert any("covers few labels" in c.value for c in at.caption)  # MeanIR read with coverage (issue 17)
     at.select_slider(key="insp_round").set_value(0).run()
     _ok(at)
     assert at.selectbox(key="insp_pick").value == int(ins.query_records(crab)[0].selected[0])

@@ -121,6 +121,11 @@ def test_session_two_rounds_slider_pages_and_exports(mlal_home):
 
     labels = _download_labels(at)
     assert {"PNG", "SVG", "HTML", "CSV", "Download the whole session (zip)"} <= set(labels)
+    # MeanIR of the picks beside the coverages and the labelled set's evenness (issue 17)
+    balance = next(df.value for df in at.dataframe if "evenness of L" in df.value.columns)
+    assert list(balance["round"]) == [0, 1]
+    assert {"MeanIR of the batch", "label coverage of the batch", "label coverage of L"} <= set(balance.columns)
+    assert balance["label coverage of L"].tolist() == pytest.approx([r.label_coverage for r in records[:2]])
 
     for page in ("pages/dataset_explorer.py", "pages/learning_curves.py", "pages/home.py"):
         at.switch_page(page).run()
@@ -477,7 +482,9 @@ def test_learning_curves_compare_strategies_over_seeds_with_paired_tests(mlal_ho
     assert (row["strategy"], row["other"], row["paired seeds"]) == ("random", "entropy", 3)
     assert row["mean difference"] == pytest.approx(round(expected.iloc[0]["mean_diff"], 4))
     assert row["p"] == pytest.approx(round(expected.iloc[0]["p"], 4)) and row["test"] == "t"
-    assert [t.label for t in at.tabs][-3:] == ["MeanIR of the selected batch", "Hard-to-learn in the pool",
+    # MeanIR beside the coverage-aware figures (issue 17)
+    assert [t.label for t in at.tabs][-6:] == ["MeanIR of the selected batch", "Coverage of the batch",
+                                               "Coverage of L", "Evenness of L", "Hard-to-learn in the pool",
                                                "Conflicting in the pool"]
 
 

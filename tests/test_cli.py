@@ -76,7 +76,8 @@ def test_run_sessions_export_and_resume(mlal_home, tmp_path):
               "--initial-size", "40", "--seed", "1", *FAST, "--name", "cli-test", home=mlal_home)
     assert res.returncode == 0, res.stderr
     out = res.stdout
-    assert "round  n_labeled  micro-F1  macro-F1     P@1  MeanIR(picks)  train_s  predict_s  select_s" in out
+    assert ("round  n_labeled  micro-F1  macro-F1     P@1  MeanIR(picks)  cov(picks)  cov(L)  even(L)  train_s  "
+            "predict_s  select_s") in out
     rows = table_rows(out, "round", numbered)
     assert [r[:2] for r in rows] == [["0", "40"], ["1", "60"], ["2", "80"]]
     assert all(0.0 <= float(r[2]) <= 1.0 for r in rows)
@@ -91,6 +92,10 @@ def test_run_sessions_export_and_resume(mlal_home, tmp_path):
     assert config.strategy == "bald" and config.model_params["n_members"] == 2 and config.seed == 1
     assert [r.n_labeled for r in rounds] == [40, 60, 80]
     assert [f"{r.metrics['micro_f1']:.4f}" for r in rounds] == [r[2] for r in rows]
+    # beside MeanIR: coverage of the batch (none for the final record), of L (the record's), L's evenness
+    assert rows[0][6] != "-" and rows[2][6] == "-"
+    assert [f"{r.label_coverage:.3f}" for r in rounds] == [r[7] for r in rows]
+    assert all(0.0 <= float(r[8]) <= 1.0 for r in rows)
 
     res = cli("sessions", home=mlal_home)
     assert res.returncode == 0, res.stderr

@@ -10,8 +10,12 @@ import pytest
 
 from mlal_core import bemps
 from mlal_core.errors import ConfigError
+from mlal_core import correlation
+from mlal_core.inspection.round_history import snapshot_from_labels
 from mlal_core.strategies import QueryContext, get, info
 from mlal_core.strategies.bemps_family import (
+    ASYMMETRY_Z,
+    asymmetric_drops,
     attention_matrix,
     decay_factor,
     hard_to_learn_size,
@@ -20,7 +24,8 @@ from mlal_core.strategies.bemps_family import (
 
 # Labelled set with K = 4. Label 1 only occurs with label 0 (1 implies 0; 0 often occurs alone):
 # A[0, 1] = 1, A[1, 0] = 5/14, the only off-diagonal z-score above 1 -> asymmetric pair (0, 1),
-# label 1 dropped. Labels 2 and 3 never co-occur: NegA[2, 3] = NegA[3, 2] = 1 -> exclusive pair.
+# label 0 (implied by 1) dropped at the default asymmetric_keep="implying". Labels 2 and 3 never
+# co-occur: NegA[2, 3] = NegA[3, 2] = 1 -> exclusive pair.
 Y_LAB = np.array(
     [[1, 1, 0, 0]] * 5
     + [[1, 0, 1, 0]] * 2
@@ -69,9 +74,10 @@ def test_pools_follow_A_and_NegA():
     P, lab, unl = _pool()
     sel = get("crab", n_reference=20).select(_ctx(P, lab, unl), 5)
     dg = sel.diagnostics
-    assert dg["kept_labels"] == [0, 2, 3]
-    assert [(d["label"], d["pairs"]) for d in dg["dropped_labels"]] == [(1, [(0, 1)])]
-    assert dg["dropped_labels"][0]["reason"] == "implies 0 (A[0,1]=1.00 > A[1,0]=0.36)"
+    assert dg["asymmetric_keep"] == "implying"
+    assert dg["kept_labels"] == [1, 2, 3]
+    assert [(d["label"], d["pairs"]) for d in dg["dropped_labels"]] == [(0, [(0, 1)])]
+    assert dg["dropped_labels"][0]["reason"] == "implied by 1 (A[0,1]=1.00 > A[1,0]=0.36)"
     assert [2, 3] in dg["exclusive_pairs"].tolist()
     assert dg["tau"] == pytest.approx(1.0)
     assert dg["conflicting_count"] == 5  # rows 0-4 predict both 2 and 3
@@ -87,7 +93,7 @@ def test_pools_follow_A_and_NegA():
         assert text  # every pick says where it came from
         if pos - N_LAB < 5:
             assert "negative:2-3" in text
-        assert "label-wise:1" not in text  # label 1 was dropped
+        assert "label-wise:0" not in text  # label 0 was dropped
 
 
 def test_negative_pool_members_are_the_conflicting_samples():
@@ -177,14 +183,164 @@ def test_scores_recompute_with_attention():
     np.testing.assert_allclose(sel.details["dQ"], dq.sum(-1).mean(-1)[pick_rows], atol=1e-14)
 
 
+# --- step 1, which label of an asymmetric pair is kept (asymmetric_keep) ------------------------
+
+# Label 0 occurs in 10 rows, label 1 only in 4 of them (1 implies 0); labels 2 and 3 occur alone.
+# A[0, 1] = 4/4 = 1, A[1, 0] = 4/10 = 0.4, every other off-diagonal entry 0. Over the 12 off-diagonal
+# entries mean = 1.4/12, std = 0.288: z(A[0, 1]) = 3.06 > 1, z(A[1, 0]) = 0.98 < 1 -> one pair (0, 1).
+Y_PAIR = np.array(
+    [[1, 1, 0, 0]] * 4 + [[1, 0, 0, 0]] * 6 + [[0, 0, 1, 0]] * 5 + [[0, 0, 0, 1]] * 5, dtype=np.uint8
+)
+A_PAIR = np.array(
+    [[1, 1, 0, 0],
+     [0.4, 1, 0, 0],
+     [0, 0, 1, 0],
+     [0, 0, 0, 1]]
+)
+# A chain 2 -> 1 -> 0 (2 subset of 1 subset of 0), labels 3 and 4 alone: label 0 in 8 rows, label 1 in
+# 4 of them, label 2 in 2 of those. A[0,1] = A[1,2] = A[0,2] = 1, A[1,0] = 4/8, A[2,1] = 2/4,
+# A[2,0] = 2/8; over the 20 off-diagonal entries mean = 0.2125, std = 0.365: z(1) = 2.16, z(0.5) = 0.79
+# -> pairs (0, 1), (0, 2), (1, 2). Label 1 implies 0 and is implied by 2.
+Y_CHAIN = np.array(
+    [[1, 1, 1, 0, 0]] * 2 + [[1, 1, 0, 0, 0]] * 2 + [[1, 0, 0, 0, 0]] * 4
+    + [[0, 0, 0, 1, 0]] * 5 + [[0, 0, 0, 0, 1]] * 5,
+    dtype=np.uint8,
+)
+
+
+def _ctx_for(Y: np.ndarray, n_unl: int = 60, seed: int = 0) -> QueryContext:
+    """A context on labelled set ``Y`` whose pool predicts exactly one label per row (row i: label i % K),
+    so every label has candidates for label-wise sampling."""
+    rng = np.random.default_rng(seed)
+    N, K = Y.shape
+    base = np.full((n_unl, K), 0.1)
+    base[np.arange(n_unl), np.arange(n_unl) % K] = 0.8
+    P_unl = np.clip(base[None] + rng.normal(0, 0.03, size=(4, n_unl, K)), 0.01, 0.99)
+    P_lab = np.clip(Y[None] * 0.8 + 0.1 + rng.normal(0, 0.02, size=(4, N, K)), 0.01, 0.99)
+    return QueryContext(
+        labeled=np.arange(N),
+        unlabeled=np.arange(N, N + n_unl),
+        y_labeled=Y,
+        proba_samples=np.concatenate([P_lab, P_unl], axis=1),
+        round=0,
+        total_rounds=10,
+        rng=np.random.default_rng(seed),
+    )
+
+
+def _drawn_labels(sel) -> set[int]:
+    """The labels the label-wise pool drew samples for, from the per-sample sources of U*."""
+    col = sel.diagnostics["refined_pool_sources"]["label_wise"]
+    return {int(j) for text in col if text for j in text.split(",")}
+
+
+def test_hand_built_A_and_its_one_asymmetric_pair():
+    A = correlation.positive_correlation(Y_PAIR)
+    np.testing.assert_allclose(A, A_PAIR)
+    assert correlation.asymmetric_pairs(A, z_threshold=ASYMMETRY_Z).tolist() == [[0, 1]]
+
+
+@pytest.mark.parametrize(
+    "keep,kept,dropped,reason",
+    [
+        ("implying", [1, 2, 3], 0, "implied by 1 (A[0,1]=1.00 > A[1,0]=0.40)"),  # keep the narrower 1
+        ("implied", [0, 2, 3], 1, "implies 0 (A[0,1]=1.00 > A[1,0]=0.40)"),  # the earlier reading
+        ("all", [0, 1, 2, 3], None, None),
+    ],
+)
+def test_each_reading_drops_its_label_of_the_pair(keep, kept, dropped, reason):
+    sel = get("crab", asymmetric_keep=keep, n_reference=5, per_label_size=3).select(_ctx_for(Y_PAIR), 4)
+    dg = sel.diagnostics
+    assert dg["asymmetric_keep"] == keep
+    assert dg["kept_labels"] == kept
+    want = [] if dropped is None else [{"label": dropped, "pairs": [(0, 1)], "reason": reason}]
+    assert dg["dropped_labels"] == want
+    assert dg["dropped_labels_by_reading"][keep] == want
+    # the label-wise pool drew for exactly the kept labels (each has 15 predicted candidates)
+    assert _drawn_labels(sel) == set(kept)
+    assert dg["pool_sizes"]["label-wise"] == 3 * len(kept)
+
+
+def test_default_keeps_the_rarer_label():
+    dg = get("crab", n_reference=5).select(_ctx_for(Y_PAIR), 4).diagnostics
+    counts = Y_PAIR.sum(axis=0)
+    (d,) = dg["dropped_labels"]
+    assert counts[d["label"]] == 10 and all(counts[j] <= 10 for j in dg["kept_labels"])
+    assert 1 in dg["kept_labels"]  # the label seen 4 times is sampled
+
+
+def test_chain_drops_every_label_its_reading_names():
+    A = correlation.positive_correlation(Y_CHAIN)
+    np.testing.assert_allclose(A[[0, 1, 0], [1, 2, 2]], 1.0)
+    np.testing.assert_allclose(A[[1, 2, 2], [0, 1, 0]], [0.5, 0.5, 0.25])
+    pairs = correlation.asymmetric_pairs(A, z_threshold=ASYMMETRY_Z)
+    assert pairs.tolist() == [[0, 1], [0, 2], [1, 2]]
+    ctx = _ctx_for(Y_CHAIN, n_unl=50)
+    expect = {
+        # "implying": the implied label of every pair goes; 1 is implied by 2, so it goes although it
+        # implies 0; only the narrowest label of the chain, 2, is sampled
+        "implying": ([2, 3, 4], {0: [(0, 1), (0, 2)], 1: [(1, 2)]}),
+        # "implied": the implying label of every pair goes; 1 implies 0, so it goes although 2 implies it
+        "implied": ([0, 3, 4], {1: [(0, 1)], 2: [(0, 2), (1, 2)]}),
+        "all": ([0, 1, 2, 3, 4], {}),
+    }
+    for keep, (kept, dropped) in expect.items():
+        sel = get("crab", asymmetric_keep=keep, n_reference=5, per_label_size=2).select(ctx, 3)
+        dg = sel.diagnostics
+        assert dg["kept_labels"] == kept, keep
+        assert {d["label"]: d["pairs"] for d in dg["dropped_labels"]} == dropped, keep
+        assert _drawn_labels(sel) == set(kept), keep
+    by = get("crab", n_reference=5).select(ctx, 3).diagnostics["dropped_labels_by_reading"]
+    assert by["implying"][0]["reason"] == (
+        "implied by 1 (A[0,1]=1.00 > A[1,0]=0.50); implied by 2 (A[0,2]=1.00 > A[2,0]=0.25)"
+    )
+    assert by["implied"][1]["reason"] == (
+        "implies 0 (A[0,2]=1.00 > A[2,0]=0.25); implies 1 (A[1,2]=1.00 > A[2,1]=0.50)"
+    )
+
+
+def test_asymmetric_drops_label_in_both_roles_without_the_transitive_pair():
+    # pairs given directly: 2 implies 1 and 1 implies 0, no pair (0, 2)
+    A = np.eye(3)
+    pairs = np.array([[0, 1], [1, 2]])
+    assert [d["label"] for d in asymmetric_drops(A, pairs, "implying")] == [0, 1]  # 2 kept
+    assert [d["label"] for d in asymmetric_drops(A, pairs, "implied")] == [1, 2]  # 0 kept
+    assert asymmetric_drops(A, pairs, "all") == []
+    assert asymmetric_drops(A, np.empty((0, 2)), "implying") == []
+    with pytest.raises(ConfigError, match="asymmetric_keep"):
+        asymmetric_drops(A, pairs, "broader")
+
+
+@pytest.mark.parametrize("Y", [Y_PAIR, Y_CHAIN, Y_LAB], ids=["pair", "chain", "Y_LAB"])
+def test_correlation_snapshot_agrees_with_crab_under_every_reading(Y):
+    snap = snapshot_from_labels(Y)
+    ctx = _ctx_for(Y)
+    for keep in ("implying", "implied", "all"):
+        dg = get("crab", asymmetric_keep=keep, n_reference=5).select(ctx, 3).diagnostics
+        assert snap.dropped_under(keep).tolist() == [d["label"] for d in dg["dropped_labels"]]
+    assert snap.dropped_labels.tolist() == snap.dropped_under("implying").tolist()
+
+
 # --- one test per ablation option -------------------------------------------------------------
 
 
-def test_ablation_asymmetric_off_keeps_all_labels():
+def test_ablation_asymmetric_keep_all_keeps_all_labels():
     P, lab, unl = _pool()
-    dg = get("crab", asymmetric=False, n_reference=5).select(_ctx(P, lab, unl), 3).diagnostics
+    dg = get("crab", asymmetric_keep="all", n_reference=5).select(_ctx(P, lab, unl), 3).diagnostics
     assert dg["kept_labels"] == [0, 1, 2, 3] and dg["dropped_labels"] == []
     assert len(dg["asymmetric_pairs"]) == 1  # still reported
+    # and what the other readings would have dropped, from the same A
+    by = dg["dropped_labels_by_reading"]
+    assert [d["label"] for d in by["implying"]] == [0] and [d["label"] for d in by["implied"]] == [1]
+    assert by["all"] == []
+
+
+def test_the_old_bool_asymmetric_is_gone():
+    with pytest.raises(ConfigError, match="asymmetric"):
+        get("crab", asymmetric=False)
+    (param,) = [p for p in info("crab").params if p.name == "asymmetric_keep"]
+    assert param.choices == ("implying", "implied", "all") and param.default == "implying"
+    assert not any(p.name == "asymmetric" for p in info("crab").params)
 
 
 def test_ablation_negative_pool_off():
@@ -213,7 +369,8 @@ def test_ablation_correlation_attention_off_is_plain_sum():
 
 def test_ablation_refined_sampling_cluster_spreads_draws():
     # label-wise draws for label 0 among two tight, far-apart groups of eligible samples:
-    # with M = 2, k-means sampling takes one from each group
+    # with M = 2, k-means sampling takes one from each group (asymmetric_keep="implied" keeps label 0,
+    # which the default drops as implied by label 1)
     P, lab, unl = _pool(n_unl=80)
     feats = np.zeros((P.shape[1], 2))
     rows0 = np.array([i for i in range(15, 80) if i % 4 == 0])  # pseudo label 0
@@ -223,6 +380,7 @@ def test_ablation_refined_sampling_cluster_spreads_draws():
     strat = get(
         "crab",
         refined_sampling="cluster",
+        asymmetric_keep="implied",
         per_label_size=2,
         negative_pool=False,
         hard_pool=False,
@@ -289,17 +447,18 @@ def test_refined_pool_sources_follow_the_pool_definitions():
     dg, src = sel.diagnostics, _sources(sel)
     pbar = P[:, src["position"].to_numpy(), :].mean(axis=0)
     ystar = pbar > 0.5
-    # label-wise: only kept labels (label 1 is dropped), only rows with ystar_j = 1, at most M per label
+    # label-wise: only kept labels (label 0, implied by 1, is dropped), only rows with ystar_j = 1, at
+    # most M per label
     drawn = {j: [] for j in range(4)}
     for i, text in enumerate(src["label_wise"]):
         for j in map(int, filter(None, text.split(","))):
             drawn[j].append(i)
-    assert drawn[1] == []
-    for j in (0, 2, 3):
+    assert drawn[0] == []
+    for j in (1, 2, 3):
         assert 1 <= len(drawn[j]) <= M
         assert ystar[drawn[j], j].all()
-    # label 0 has 16 eligible rows in the pool, so M binds: exactly M drawn
-    assert len(drawn[0]) == M
+    # label 1 has 16 eligible rows in the pool, so M binds: exactly M drawn
+    assert len(drawn[1]) == M
     # hard-to-learn (METHODS step 3): max_j pbar_j < 0.5, and exactly Z_t = n = 5 of the 10 eligible
     hard = src["hard_to_learn"].to_numpy()
     assert hard.sum() == dg["Z_t"] == 5 and dg["hard_to_learn_count"] == 10
@@ -389,7 +548,7 @@ BAD_CRAB = {
     "alpha_c": [0, 0.001, 101, float("nan"), "2", True, None],
     "per_label_size": [0, -3, 100_001, 2.5, np.float32(3), True, "10"],
     "hard_size": [-1, 100_001, 1.5, True, "5"],
-    "asymmetric": ["yes", 1, 0, None, "True"],
+    "asymmetric_keep": ["Implying", "implies", "none", True, False, None, 1, ""],
     "negative_pool": ["no", 1, None],
     "hard_pool": [0, "False", None],
     "correlation_attention": [1.0, "on", None],
@@ -447,9 +606,10 @@ def test_registry_ranges_are_what_validation_accepts():
 #: every ablation of the paper, one at a time and all together (the defaults are property-tested
 #: generically in test_strategy_contract)
 ABLATIONS = [
-    {"asymmetric": False}, {"negative_pool": False}, {"hard_pool": False}, {"correlation_attention": False},
+    {"asymmetric_keep": "implied"}, {"asymmetric_keep": "all"},
+    {"negative_pool": False}, {"hard_pool": False}, {"correlation_attention": False},
     {"refined_sampling": "cluster"}, {"decay": "linear"}, {"decay": "cosine"},
-    {"asymmetric": False, "negative_pool": False, "hard_pool": False, "correlation_attention": False,
+    {"asymmetric_keep": "all", "negative_pool": False, "hard_pool": False, "correlation_attention": False,
      "refined_sampling": "cluster", "decay": "cosine"},
 ]
 

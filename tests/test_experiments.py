@@ -605,6 +605,8 @@ def test_report_from_a_stored_experiment(tmp_path):
     figs = list((tmp_path / "rep" / "figures").glob("tiny_*.html"))
     assert len(figs) >= 6 and all(f"figures/{f.name}" in text for f in figs)
     assert (tmp_path / "rep" / "tiny" / "aulc_per_run.csv").is_file()
+    # MeanIR of the picks beside the coverages and the labelled set's evenness, from the stored labels
+    assert "batch coverage" in text and "labelled coverage" in text and "labelled evenness" in text
 
 
 def test_cli_experiment_dry_run_and_errors(tmp_path):

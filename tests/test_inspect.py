@@ -608,3 +608,49 @@ def test_replay_round_uses_the_sessions_own_strategy_object_and_leaves_it_unchan
         s.replay_round(2)
     s.step()
     assert heard == [(s, 2)]
+
+
+# ---------------------------------------------------------------- balance with coverage (issue 17)
+def test_round_balance_is_computed_on_the_batch_and_the_labelled_set_after_it(crab):
+    hist = crab.history
+    for i, rec in enumerate(hist):
+        bal = ins.round_balance(crab, i)
+        _, y_after = ins.labelled_at(crab, min(i + 1, len(ins.query_records(crab))))
+        assert bal["label_coverage"] == pytest.approx(rec.label_coverage)
+        assert bal["label_coverage"] == pytest.approx(stats.label_coverage(y_after))
+        assert bal["labelled_entropy"] == pytest.approx(stats.label_entropy(y_after))
+        if rec.final:
+            assert np.isnan(bal["batch_coverage"])
+        else:
+            assert bal["batch_coverage"] == pytest.approx(stats.label_coverage(rec.labels))
+            assert 0 < bal["batch_coverage"] <= bal["label_coverage"]
+    frame = ins.balance_frame(crab)
+    assert list(frame.columns) == ["round", "n_labeled", *ins.BALANCE_NAMES]
+    assert frame["batch_coverage"].tolist() == pytest.approx(
+        [ins.round_balance(crab, i)["batch_coverage"] for i in range(len(frame))])
+
+
+def test_stored_balance_columns_agree_with_the_live_session(tmp_path):
+    from mlal_core.experiments import analysis as A
+    from mlal_core.experiments.results import load_pick_labels
+    from mlal_core.inspection import views
+    from mlal_core.session.store import SessionStore
+
+    store = SessionStore(tmp_path / "s.sqlite")
+    live = new_session("random", rounds_to_run=2, store=store)
+    runs = views.session_rounds(store, [live.session_id])
+    want = [ins.round_balance(live, i) for i in range(len(live.history))]
+    assert runs["batch_coverage"].tolist() == pytest.approx([w["batch_coverage"] for w in want], nan_ok=True)
+    assert runs["labelled_entropy"].tolist() == pytest.approx([w["labelled_entropy"] for w in want])
+    # the report's path: the labels read back from the store file, the columns added to a rounds frame
+    rounds = runs.drop(columns=["batch_coverage", "labelled_entropy"]).rename(columns={"session": "session_id"})
+    labels = load_pick_labels(store.path, [live.session_id])
+    got = A.with_balance(rounds, labels)
+    assert got["batch_coverage"].tolist() == pytest.approx([w["batch_coverage"] for w in want], nan_ok=True)
+    assert got["labelled_entropy"].tolist() == pytest.approx([w["labelled_entropy"] for w in want])
+    summary = A.balance_summary(got.assign(setting="s", final=got["n_selected"] == 0))
+    assert {"mean_ir_selected", "batch_coverage", "label_coverage", "labelled_entropy"} <= set(summary.columns)
+    fig = A.balance_figure(got.assign(setting="s", final=got["n_selected"] == 0), "labelled_entropy")
+    assert len(fig.data) >= 1
+    with pytest.raises(ConfigError):
+        A.balance_figure(got.assign(setting="s"), "mean_ir_selected")

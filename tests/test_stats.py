@@ -5,6 +5,8 @@ import math
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlal_core import correlation, stats
 
@@ -80,3 +82,71 @@ def test_stats_imports_nothing_of_the_package():
     modules = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
     modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert not [m for m in modules if m and m.startswith("mlal_core")]
+
+
+# ---------------------------------------------------------------- coverage and normalised entropy
+def test_coverage_and_entropy_hand_computed():
+    # Y above: counts (3, 2, 2) of 7 positives, every label present -> coverage 1;
+    # H = -(3/7 ln 3/7 + 2 * 2/7 ln 2/7) / ln 3 = (0.363128 + 2 * 0.357932) / 1.098612 = 0.982141
+    assert stats.label_coverage(Y) == 1.0
+    assert stats.label_entropy(Y) == pytest.approx(0.982141, abs=1e-6)
+    assert stats.label_entropy(sp.csr_matrix(Y)) == pytest.approx(0.982141, abs=1e-6)
+
+
+def test_narrow_batch_looks_balanced_to_mean_ir_but_not_to_coverage_or_entropy():
+    # one label of 4, twice: MeanIR 1 (as balanced as it gets), coverage 1/4, entropy 0
+    narrow = np.array([[1, 0, 0, 0], [1, 0, 0, 0]])
+    assert stats.mean_ir(narrow) == 1.0
+    assert stats.label_coverage(narrow) == 0.25
+    assert stats.label_entropy(narrow) == 0.0
+    # two labels of 4, once each: MeanIR 1, coverage 1/2, entropy ln 2 / ln 4 = 0.5
+    two = np.array([[1, 1, 0, 0]])
+    assert stats.mean_ir(two) == 1.0
+    assert stats.label_coverage(two) == 0.5
+    assert stats.label_entropy(two) == pytest.approx(0.5)
+    # all four once: entropy 1, coverage 1
+    assert stats.label_entropy(np.eye(4)) == pytest.approx(1.0)
+    assert stats.label_coverage(np.eye(4)) == 1.0
+
+
+def test_coverage_and_entropy_edge_cases():
+    assert math.isnan(stats.label_coverage(np.zeros((3, 0))))
+    assert stats.label_coverage(np.zeros((0, 3))) == 0.0
+    assert math.isnan(stats.label_entropy(np.zeros((2, 3))))  # no positive
+    assert math.isnan(stats.label_entropy(np.ones((2, 1))))  # K = 1: ln K = 0
+    assert math.isnan(stats.label_entropy(np.zeros((0, 3))))
+
+
+_label_matrices = st.integers(2, 6).flatmap(
+    lambda k: st.lists(st.lists(st.integers(0, 1), min_size=k, max_size=k), min_size=1, max_size=12))
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=_label_matrices, extra=st.data())
+def test_coverage_bounded_and_monotone_when_adding_a_row(rows, extra):
+    Yh = np.array(rows, dtype=np.uint8)
+    cov = stats.label_coverage(Yh)
+    assert 0.0 <= cov <= 1.0
+    new = extra.draw(st.lists(st.integers(0, 1), min_size=Yh.shape[1], max_size=Yh.shape[1]))
+    assert stats.label_coverage(np.vstack([Yh, np.array(new, dtype=np.uint8)])) >= cov
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=_label_matrices, times=st.integers(2, 4))
+def test_entropy_bounded_and_invariant_to_repeating_the_rows(rows, times):
+    Yh = np.array(rows, dtype=np.uint8)
+    h = stats.label_entropy(Yh)
+    if Yh.sum() == 0:
+        assert math.isnan(h)
+        return
+    assert 0.0 <= h <= 1.0
+    assert stats.label_entropy(np.tile(Yh, (times, 1))) == pytest.approx(h)
+    # 1 exactly when every label has the same count (and so every label is covered)
+    counts = Yh.sum(axis=0)
+    assert (h == pytest.approx(1.0)) == bool((counts == counts[0]).all())
+
+
+@settings(max_examples=40, deadline=None)
+@given(k=st.integers(2, 8), c=st.integers(1, 5))
+def test_entropy_is_one_for_a_perfectly_even_distribution(k, c):
+    assert stats.label_entropy(np.tile(np.eye(k, dtype=np.uint8), (c, 1))) == pytest.approx(1.0)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlal_core.errors import ConfigError
 from mlal_core.strategies import QueryContext, get
 from mlal_core.strategies.label_aware import (
     Adaptive,
     CVIRS,
+    AUDI,
+    duplicate_groups,
+    exact_dists,
     normalised_entropy_distance,
+    self_labelled_hinge_error,
     separation_margin,
 )
 
@@ -155,43 +161,128 @@ def test_adaptive_beta_parameter():
             get("adaptive", beta=bad)
 
 
-class MemorisingModel:
-    """A fake model: memorises its training rows (feature 0 = row id); it predicts 0.9 for every
-    label of everything if the row with id ``bad_id`` was in its training set (a bad retrain)."""
+class PoolErrorModel:
+    """A fake model (feature 0 = pool position): after a fit whose training rows include position
+    ``good_id`` it predicts 0.95 for every label of every row (pool error 1 - |2 x 0.95 - 1| = 0.1),
+    otherwise 0.6 (pool error 0.8). It records the rows it predicts on."""
 
-    def __init__(self, bad_id: int = -1):
-        self.bad_id = bad_id
+    def __init__(self, good_id: int = -1):
+        self.good_id = good_id
 
     def get_params(self):
-        return {"bad_id": self.bad_id}
+        return {"good_id": self.good_id}
 
     def fit(self, X, Y):
-        self.rows_ = {int(x[0]): np.asarray(y, float) for x, y in zip(X, Y)}
-        self.bad_ = self.bad_id in self.rows_
+        self.n_labels_ = np.asarray(Y).shape[1]
+        self.good_ = self.good_id in {int(x[0]) for x in np.asarray(X)}
         return self
 
     def predict_proba(self, X):
-        if self.bad_:
-            return np.full((len(X), len(next(iter(self.rows_.values())))), 0.9)
-        return np.array([self.rows_[int(x[0])] for x in X])
+        self.predicted_on_ = [int(x[0]) for x in np.asarray(X)]
+        return np.full((len(X), self.n_labels_), 0.95 if self.good_ else 0.6)
 
 
-def test_adaptive_beta_option_picks_lowest_approximate_error():
-    # features: column 0 is the pool position. Retraining with candidate c2 (position 4) added is
-    # "bad" (it predicts 1 for all 6 labelled entries, 2 of which are 1: Hamming loss 4/6 = 2/3 on the
-    # labelled set); any other retrain reproduces the labels (loss 0).
-    # Top-1 per beta: c3 for beta <= 0.3, c2 for beta >= 0.4 (beta ln 100 vs beta ln 10 + (1-beta) ln 3).
-    # Zero-error betas are {0, ..., 0.3}; the tie rule takes the one closest to 0.5 -> 0.3, which picks c3.
+def test_self_labelled_hinge_error_by_hand():
+    # entries: 1 - |2p - 1| -> 0.9: 0.2, 0.2: 0.4, 0.5: 1.0, 0.75: 0.5 ; mean = 2.1 / 4 = 0.525
+    assert self_labelled_hinge_error(np.array([[0.9, 0.2], [0.5, 0.75]])) == pytest.approx(0.525)
+    # = twice the expected Hamming loss under the model's own probabilities, mean min(p, 1 - p)
+    P = np.random.default_rng(0).uniform(size=(7, 3))
+    assert self_labelled_hinge_error(P) == pytest.approx(2 * np.minimum(P, 1 - P).mean())
+    assert self_labelled_hinge_error(np.zeros((0, 3))) == 0.0
+    assert self_labelled_hinge_error(np.array([[0.0, 1.0]])) == 0.0
+
+
+def test_adaptive_beta_option_picks_lowest_pool_error():
+    # features: column 0 is the pool position (labelled 0, 1; candidates c0..c3 at 2..5).
+    # Top-1 per beta: c3 (position 5) for beta <= 0.3, c2 (position 4) for beta >= 0.4
+    # (beta ln 100 vs beta ln 10 + (1 - beta) ln 3). Adding the "good" candidate gives error 0.1 on
+    # the pool, the other 0.8.
     X = np.arange(6, dtype=float)[:, None].repeat(2, axis=1)
-    ctx = ctx_with(ADA_U, ADA_LAB, ADA_Y, features=X, model=MemorisingModel(bad_id=4))
-    sel = get("adaptive", adaptive_beta=True).select(ctx, 1)
+    # good = c3: betas {0, ..., 0.3} have error 0.1; the tie rule takes the one closest to 0.5 -> 0.3
+    model = PoolErrorModel(good_id=5)
+    sel = get("adaptive", adaptive_beta=True).select(ctx_with(ADA_U, ADA_LAB, ADA_Y, features=X, model=model), 1)
     diag = sel.diagnostics
     assert len(diag["beta_errors"]) == 11
-    assert diag["beta_errors"][0.5] == pytest.approx(2 / 3) and diag["beta_errors"][0.0] == 0.0
-    assert diag["beta"] == 0.3
-    assert diag["n_retrains"] == 2
+    assert diag["beta_errors"][0.0] == pytest.approx(0.1) and diag["beta_errors"][0.5] == pytest.approx(0.8)
+    assert diag["beta"] == 0.3 and diag["n_retrains"] == 2
     assert (sel.indices - 2).tolist() == [3]
     assert (sel.details["beta"] == 0.3).all()
+    assert "unlabelled pool" in diag["beta_error"]
+    # good = c2: betas {0.4, ..., 1} win; closest to 0.5 -> 0.5. The beta follows the pool error.
+    sel_b = get("adaptive", adaptive_beta=True).select(
+        ctx_with(ADA_U, ADA_LAB, ADA_Y, features=X, model=PoolErrorModel(good_id=4)), 1
+    )
+    assert sel_b.diagnostics["beta"] == 0.5 and sel_b.diagnostics["beta_errors"][0.0] == pytest.approx(0.8)
+    assert (sel_b.indices - 2).tolist() == [2]
+
+
+def test_adaptive_beta_error_is_measured_on_the_unlabelled_pool():
+    # the retrained copy predicts on the 4 unlabelled rows (positions 2..5), not on the labelled ones
+    X = np.arange(6, dtype=float)[:, None].repeat(2, axis=1)
+    seen = []
+    original = PoolErrorModel.predict_proba
+
+    class Recording(PoolErrorModel):
+        def predict_proba(self, X):
+            out = original(self, X)
+            seen.append(self.predicted_on_)
+            return out
+
+    get("adaptive", adaptive_beta=True).select(ctx_with(ADA_U, ADA_LAB, ADA_Y, features=X, model=Recording(5)), 1)
+    assert seen and all(rows == [2, 3, 4, 5] for rows in seen)
+
+
+class RidgeModel:
+    """Closed-form ridge on {-1, 1} targets, squashed to (0, 1): a deterministic real model."""
+
+    def __init__(self, alpha: float = 1.0):
+        self.alpha = alpha
+
+    def get_params(self, deep=True):
+        return {"alpha": self.alpha}
+
+    def fit(self, X, Y):
+        X = np.asarray(X, float)
+        self.W_ = np.linalg.solve(X.T @ X + self.alpha * np.eye(X.shape[1]), X.T @ (2.0 * np.asarray(Y, float) - 1.0))
+        return self
+
+    def predict_proba(self, X):
+        return 1.0 / (1.0 + np.exp(-2.0 * (np.asarray(X, float) @ self.W_)))
+
+
+def _ridge_ctx(seed, n=120, n_lab=20, d=6, K=4):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    Y = (X @ rng.normal(size=(d, K)) + rng.normal(0, 1.0, (n, K)) > 0.5).astype(np.uint8)
+    lab = np.arange(n_lab)
+    m = RidgeModel().fit(X[lab], Y[lab])
+    return QueryContext(
+        labeled=lab, unlabeled=np.arange(n_lab, n), y_labeled=Y[lab], proba_samples=m.predict_proba(X)[None], features=X, model=m
+    )
+
+
+def test_adaptive_beta_varies_between_contexts_with_a_real_model():
+    """With a real (ridge) model the pool errors differ between betas, and the beta chosen moves away
+    from 0.5 and between contexts (the labelled-set reading tied every beta on yeast)."""
+    from mlal_core.strategies.base import top_n
+
+    betas = []
+    for seed in range(4):
+        ctx = _ridge_ctx(seed)
+        diag = get("adaptive", adaptive_beta=True).select(ctx, 5).diagnostics
+        errs = diag["beta_errors"]
+        assert max(errs.values()) - min(errs.values()) > 1e-3  # not a tie
+        assert errs[diag["beta"]] == min(errs.values())
+        betas.append(diag["beta"])
+        # the error of the chosen beta, by hand
+        comps = Adaptive.components(ctx)
+        picks = top_n(Adaptive.combine(comps, diag["beta"]), 5)
+        rows = np.concatenate([ctx.labeled, ctx.unlabeled[picks]])
+        ystar = (ctx.mean_proba() > 0.5).astype(np.uint8)
+        m = RidgeModel().fit(ctx.features[rows], np.concatenate([ctx.y_labeled, ystar[picks]]))
+        p = m.predict_proba(ctx.features[ctx.unlabeled])
+        assert errs[diag["beta"]] == pytest.approx(np.mean(1 - np.abs(2 * p - 1)))
+    assert len(set(betas)) >= 2 and any(b != 0.5 for b in betas)
 
 
 def test_adaptive_beta_option_needs_model_and_features():
@@ -222,21 +313,21 @@ def test_adaptive_beta_option_with_real_model():
 
 
 def test_adaptive_beta_retrains_on_model_inputs_not_features():
-    # the same memorising model, but the row ids are in ctx.model_inputs; ctx.features (the model's
-    # embedding in a session) carries no ids. Retraining on the features would memorise every row as
+    # the same fake model, but the row ids are in ctx.model_inputs; ctx.features (the model's
+    # embedding in a session) carries no ids. Retraining on the features would see every row as
     # id 0 and give other errors; on the model inputs it reproduces the hand-computed case above.
     ids = np.arange(6, dtype=float)[:, None].repeat(2, axis=1)
-    ctx = ctx_with(ADA_U, ADA_LAB, ADA_Y, features=np.zeros((6, 3)), model=MemorisingModel(bad_id=4), model_inputs=ids)
+    ctx = ctx_with(ADA_U, ADA_LAB, ADA_Y, features=np.zeros((6, 3)), model=PoolErrorModel(good_id=5), model_inputs=ids)
     sel = get("adaptive", adaptive_beta=True).select(ctx, 1)
     assert sel.diagnostics["retrained_on"] == "ctx.model_inputs"
-    assert sel.diagnostics["beta_errors"][0.5] == pytest.approx(2 / 3) and sel.diagnostics["beta_errors"][0.0] == 0.0
+    assert sel.diagnostics["beta_errors"][0.5] == pytest.approx(0.8) and sel.diagnostics["beta_errors"][0.0] == pytest.approx(0.1)
     assert sel.diagnostics["beta"] == 0.3
     # without model inputs the features are the fallback
-    ctx_f = ctx_with(ADA_U, ADA_LAB, ADA_Y, features=ids, model=MemorisingModel(bad_id=4))
+    ctx_f = ctx_with(ADA_U, ADA_LAB, ADA_Y, features=ids, model=PoolErrorModel(good_id=5))
     assert get("adaptive", adaptive_beta=True).select(ctx_f, 1).diagnostics["retrained_on"] == "ctx.features"
 
 
-class UncopyableModel(MemorisingModel):
+class UncopyableModel(PoolErrorModel):
     def get_params(self):
         raise RuntimeError("no parameters")
 
@@ -295,8 +386,8 @@ def test_adaptive_beta_in_a_tfidf_session_retrains_on_the_models_own_inputs(smal
         copy = pending.model.clone().set_params(early_stopping=False)
         rows = np.concatenate([ctx.labeled, ctx.unlabeled[picks]])
         copy.fit(ctx.model_inputs[rows], np.concatenate([ctx.y_labeled, ystar[picks]]).astype(np.uint8))
-        pred = copy.predict_proba(ctx.model_inputs[ctx.labeled]) > 0.5
-        assert diag["beta_errors"][beta] == pytest.approx(np.mean(pred != ctx.y_labeled.astype(bool)))
+        p = copy.predict_proba(ctx.model_inputs[ctx.unlabeled])
+        assert diag["beta_errors"][beta] == pytest.approx(np.mean(1 - np.abs(2 * p - 1)))
     assert len(pending.selection.indices) == 8
 
 
@@ -411,6 +502,63 @@ def test_audi_filter_skips_a_near_duplicate_in_the_model_embedding():
     assert sel.diagnostics["radius"] == pytest.approx(0.02, rel=1e-3)
     assert sel.diagnostics["n_skipped"] == 1
     assert sel.details["min_dist_to_earlier_picks"].iloc[1] == pytest.approx(np.linalg.norm(emb[4] - emb[2]), rel=1e-5)
+
+
+def _duplicate_pool(N=40, d=64, seed=0):
+    """N candidates with strictly decreasing AUDI scores (1 - 0.01 (i + 1)); in the features every
+    odd candidate is an exact copy of the even one before it, at a scale (norms ~ 80) where the
+    float32 expansion |a|^2 - 2 a.b + |b|^2 does not give 0 for identical rows."""
+    rng = np.random.default_rng(seed)
+    pbar = np.array([[0.9, 0.9, 0.5 - 0.005 * (i + 1)] for i in range(N)])
+    Z = (rng.normal(size=(N, d)) * 10 + 5).astype(np.float32)
+    Z[1::2] = Z[0::2]
+    feats = np.concatenate([np.zeros((2, d), np.float32), Z])
+    return ctx_with(pbar, [[0.9, 0.1, 0.1], [0.1, 0.9, 0.1]], ADA_Y, features=feats), Z
+
+
+def test_audi_exact_duplicates_never_pass_the_filter():
+    ctx, Z = _duplicate_pool()
+    # every candidate has an identical copy: nearest-neighbour distances all 0 -> radius exactly 0
+    sel = get("audi").select(ctx, 10)
+    assert sel.diagnostics["radius"] == 0.0
+    # walking down the ranking c0, c1 (= c0), c2, c3 (= c2), ...: every copy is skipped
+    assert (sel.indices - 2).tolist() == list(range(0, 20, 2))
+    assert sel.diagnostics["n_skipped"] == 9
+    assert len({Z[i].tobytes() for i in sel.indices - 2}) == 10
+    assert (sel.details["min_dist_to_earlier_picks"].iloc[1:] > 0).all()
+
+
+def test_audi_identical_rows_are_exactly_zero_apart():
+    _, Z = _duplicate_pool()
+    g = duplicate_groups(Z)
+    assert (g[0::2] == g[1::2]).all() and len(np.unique(g)) == len(Z) // 2
+    d = exact_dists(Z, g, Z, g)
+    assert (d[np.arange(0, len(Z), 2), np.arange(1, len(Z), 2)] == 0.0).all()
+    assert (np.diag(d) == 0.0).all()
+    off = ~np.equal.outer(g, g)
+    np.testing.assert_allclose(d[off], np.linalg.norm(Z[:, None].astype(float) - Z[None].astype(float), axis=2)[off], rtol=1e-9)
+    # -0.0 and 0.0 are the same value
+    assert duplicate_groups(np.array([[0.0, 1.0], [-0.0, 1.0]]))[0] == duplicate_groups(np.array([[0.0, 1.0], [-0.0, 1.0]]))[1]
+    assert AUDI().radius(Z, np.random.default_rng(0)) == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(2, 30),
+    scale=st.sampled_from([1e-3, 1.0, 100.0]),
+    r=st.sampled_from([0.0, 1e-9, 0.5]),
+)
+def test_audi_walk_never_accepts_a_copy_of_a_pick(seed, n, scale, r):
+    """Whatever the scale, the radius (0 included) and the ranking, a row identical to an accepted
+    one is never accepted by the filter (only the score fill, once the filter is exhausted, may)."""
+    rng = np.random.default_rng(seed)
+    base = (rng.normal(size=(n, 8)) * scale + scale).astype(np.float32)
+    Z = base[rng.integers(0, n, size=2 * n)]  # plenty of exact duplicates
+    ranked = rng.permutation(len(Z))
+    picked, _, reasons, _, _ = AUDI()._greedy(Z, ranked, len(Z), r)
+    by_filter = [i for i, why in zip(picked, reasons) if not why.startswith("filled")]
+    assert len({Z[i].tobytes() for i in by_filter}) == len(by_filter)
 
 
 # ------------------------------------------------------------------------------------ CVIRS

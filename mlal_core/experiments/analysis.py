@@ -26,7 +26,13 @@ Statistics
   n seeds the smallest two-sided Wilcoxon p-value is ``2 / 2**n`` (0.0625 for n = 5), so it cannot
   reach 0.05 with fewer than 6 seeds: ``test="auto"`` uses the t-test below 6 seeds and Wilcoxon
   from 6 on, and every table says which. Holm's correction is applied within each setting's family
-  of comparisons (``p_holm``).
+  of comparisons (``p_holm``); :func:`holm_family` applies it to any family the caller names (the
+  reproduction report's verdicts use one family per claim).
+* Effect sizes: the mean paired difference with a 95 % percentile confidence interval from a paired
+  bootstrap over seeds (:func:`bootstrap_ci`: the seeds' differences resampled with replacement,
+  10,000 times, from a fixed random seed, so a table reproduces exactly).
+* Mean ranks (:func:`mean_ranks`): per seed, the strategies ranked by a per-run value (1 = best, ties
+  share the average rank), averaged over the seeds every ranked strategy has.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from scipy import stats as sps
 
-from mlal_core import metrics
+from mlal_core import metrics, stats
 from mlal_core.errors import ConfigError
 from mlal_core.metrics import METRIC_NAMES, metric_name
 from mlal_core.viz import learning_curves, per_round_bars_or_lines
@@ -50,11 +56,16 @@ __all__ = [
     "METRIC_NAMES",  # the table of mlal_core.metrics, re-exported
     "aulc_per_run",
     "aulc_summary",
+    "balance_figure",
+    "balance_summary",
+    "bootstrap_ci",
     "curve_summary",
     "hard_conflicting_figure",
     "holm",
+    "holm_family",
     "learning_curve_figure",
     "mean_ir_figure",
+    "mean_ranks",
     "metric_name",  # of mlal_core.metrics, re-exported
     "paired_test",
     "paired_tests",
@@ -63,6 +74,7 @@ __all__ = [
     "per_run_mean",
     "reach_per_run",
     "reach_summary",
+    "with_balance",
     "with_reference",
 ]
 
@@ -312,6 +324,112 @@ def holm(p: Sequence[float]) -> np.ndarray:
     return out
 
 
+def bootstrap_ci(diffs, *, n_resamples: int = 10_000, confidence: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile confidence interval of the mean paired difference, by a paired bootstrap over seeds.
+
+    Parameters
+    ----------
+    diffs : array-like
+        The paired differences, one per seed (e.g. the AULC of a strategy minus a baseline's).
+    n_resamples : int
+        How many bootstrap resamples (each draws ``len(diffs)`` differences with replacement).
+    confidence : float
+        The interval's coverage (0.95: the 2.5th and 97.5th percentiles of the resampled means).
+    seed : int
+        The seed of the resampling (``numpy.random.default_rng``): the same input gives the same interval.
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)``; NaN for fewer than two finite differences. Identical differences give a
+        zero-width interval at their value.
+    """
+    d = np.asarray(diffs, dtype=float).ravel()
+    d = d[np.isfinite(d)]
+    if d.size < 2:
+        return float("nan"), float("nan")
+    if not 0.0 < confidence < 1.0 or n_resamples < 1:
+        raise ConfigError(f"bootstrap_ci needs 0 < confidence < 1 and n_resamples >= 1; got {confidence}, "
+                          f"{n_resamples}.")
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, d.size, size=(int(n_resamples), d.size))].mean(axis=1)
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    lo, hi = np.percentile(means, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def holm_family(tests: pd.DataFrame, *, alpha: float = 0.05, higher_is_better: bool = True) -> pd.DataFrame:
+    """Holm's correction over every row of a :func:`paired_tests` frame taken as one family.
+
+    Parameters
+    ----------
+    tests : DataFrame
+        The family: rows with ``p`` and ``mean_diff`` (``strategy`` minus ``other``), e.g. the rows of
+        several settings and metrics concatenated.
+    alpha : float
+        The significance level of ``better_adj`` / ``worse_adj``.
+    higher_is_better : bool
+        Which sign of ``mean_diff`` counts in favour of ``strategy``.
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``p_adj`` (:func:`holm` over all the rows' finite ``p``), ``family_size`` (how
+        many), and ``better_adj`` / ``worse_adj`` (``p_adj < alpha``, in favour of / against ``strategy``).
+    """
+    require_columns(tests, ["p", "mean_diff"], "holm_family")
+    out = tests.copy()
+    p = out["p"].to_numpy(float)
+    adj = holm(p) if len(out) else np.array([], dtype=float)
+    diff = out["mean_diff"].to_numpy(float)
+    sig = np.isfinite(adj) & (adj < alpha)
+    good = diff > 0 if higher_is_better else diff < 0
+    out["p_adj"] = adj
+    out["family_size"] = int(np.isfinite(p).sum())
+    out["better_adj"] = sig & good
+    out["worse_adj"] = sig & ~good & (diff != 0)
+    return out
+
+
+def mean_ranks(per_run: pd.DataFrame, *, value: str = "aulc", by: str = "setting",
+               strategies: Sequence[str] | None = None, higher_is_better: bool = True) -> pd.DataFrame:
+    """Mean rank over seeds of each strategy within each setting.
+
+    Parameters
+    ----------
+    per_run : DataFrame
+        One row per run with ``by``, ``strategy``, ``seed`` and ``value`` (NaN: the run is left out;
+        ``inf`` / ``-inf`` rank last / first as they should).
+    value : str
+        The column ranked.
+    by : str
+        The setting column.
+    strategies : sequence of str, optional
+        The strategies ranked against each other (default all).
+    higher_is_better : bool
+        Which way rank 1 counts.
+
+    Returns
+    -------
+    DataFrame
+        Per (``by``, strategy): ``mean_rank`` (1 = best; per seed, ties share the average rank; only
+        seeds that every ranked strategy of the setting has count) and ``n`` (those seeds).
+    """
+    require_columns(per_run, [by, "strategy", "seed", value], "mean_ranks")
+    rows = []
+    for setting, d in per_run.groupby(by, sort=False):
+        wide = d.pivot_table(index="seed", columns="strategy", values=value, aggfunc="first", dropna=False)
+        names = [s for s in (strategies or _order(d["strategy"], None)) if s in wide.columns]
+        wide = wide[names].dropna()
+        if wide.empty:
+            continue
+        r = wide.rank(axis=1, ascending=not higher_is_better, method="average")
+        for s in names:
+            rows.append({by: setting, "strategy": s, "mean_rank": float(r[s].mean()), "n": int(len(r))})
+    return pd.DataFrame(rows, columns=[by, "strategy", "mean_rank", "n"])
+
+
 def paired_tests(per_run: pd.DataFrame, *, value: str = "aulc", by: str = "setting", baseline: str | None = None,
                  strategies: Sequence[str] | None = None, higher_is_better: bool = True, test: str = "auto",
                  alpha: float = 0.05) -> pd.DataFrame:
@@ -341,9 +459,11 @@ def paired_tests(per_run: pd.DataFrame, *, value: str = "aulc", by: str = "setti
     -------
     DataFrame
         Columns ``by``, ``strategy``, ``other``, the :func:`paired_test` fields, ``test``, ``p``,
-        ``p_holm`` (:func:`holm` within the setting) and ``better`` / ``worse`` (significant at
-        ``alpha``, unadjusted ``p``, in favour of / against ``strategy``). Runs are paired by seed;
-        seeds missing on one side are left out (``n`` says how many pairs were used).
+        ``p_holm`` (:func:`holm` within the setting: the pairs compared there), ``better`` / ``worse``
+        (significant at ``alpha``, **unadjusted** ``p``, in favour of / against ``strategy``; decisions
+        use :func:`holm_family`) and ``ci_low`` / ``ci_high`` (95 % paired-bootstrap interval of
+        ``mean_diff``, :func:`bootstrap_ci` with its defaults). Runs are paired by seed; seeds
+        missing on one side are left out (``n`` says how many pairs were used).
     """
     if test not in ("auto", "t", "wilcoxon"):
         raise ConfigError(f"test must be 'auto', 't' or 'wilcoxon'; got {test!r}.")
@@ -366,6 +486,7 @@ def paired_tests(per_run: pd.DataFrame, *, value: str = "aulc", by: str = "setti
             use = test if test != "auto" else ("wilcoxon" if r["n"] >= 6 else "t")
             r["test"] = use
             r["p"] = r["w_p"] if use == "wilcoxon" else r["t_p"]
+            r["ci_low"], r["ci_high"] = bootstrap_ci(both[s].to_numpy(float) - both[o].to_numpy(float))
             fam.append(r)
         if fam:
             adj = holm([r["p"] for r in fam])
@@ -377,7 +498,7 @@ def paired_tests(per_run: pd.DataFrame, *, value: str = "aulc", by: str = "setti
                 r["worse"] = bool(sig and not good and r["mean_diff"] != 0)
             rows += fam
     cols = [by, "strategy", "other", "n", "mean_a", "mean_b", "mean_diff", "std_diff", "wins", "losses", "ties",
-            "t_stat", "t_p", "w_stat", "w_p", "test", "p", "p_holm", "better", "worse"]
+            "t_stat", "t_p", "w_stat", "w_p", "test", "p", "p_holm", "better", "worse", "ci_low", "ci_high"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -678,3 +799,123 @@ def hard_conflicting_figure(rounds: pd.DataFrame, which: str = "hard_to_learn_co
     return _per_round_figure(rounds, which, setting, by, strategy_order,
                              f"{what} samples in the unlabelled pool per round (mean \u00b1 std over seeds)",
                              f"{what} samples (count)", kind, include_final=True)
+
+
+#: the balance columns of :func:`with_balance` / :func:`balance_summary`, with their names in tables
+BALANCE_COLUMNS = {
+    "mean_ir_selected": "MeanIR of batch",
+    "batch_coverage": "batch coverage",
+    "label_coverage": "labelled coverage",
+    "labelled_entropy": "labelled evenness",
+}
+
+
+def with_balance(rounds: pd.DataFrame, pick_labels: dict[str, dict]) -> pd.DataFrame:
+    """The rounds frame with the coverage-aware balance columns, computed from the stored labels.
+
+    Parameters
+    ----------
+    rounds : DataFrame
+        The rounds frame (with ``session_id`` and ``round``).
+    pick_labels : dict
+        :func:`mlal_core.experiments.results.load_pick_labels` of its sessions.
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``batch_coverage`` (:func:`mlal_core.stats.label_coverage` of the round's batch;
+        NaN for the final record) and ``labelled_entropy`` (:func:`mlal_core.stats.label_entropy`
+        of the labelled set after the round: the initial set plus the batches of rounds <= it, the
+        same set as ``label_coverage``). NaN where a session's labels are not stored.
+    """
+    require_columns(rounds, ["session_id", "round"], "with_balance")
+    out = rounds.copy()
+    cov = np.full(len(out), np.nan)
+    ent = np.full(len(out), np.nan)
+    for sid, idx in out.groupby("session_id", sort=False).groups.items():
+        info = pick_labels.get(sid)
+        if info is None:
+            continue
+        batches, y0 = info["rounds"], info.get("initial")
+        for i in idx:
+            pos = out.index.get_loc(i)
+            t = int(out.at[i, "round"])
+            if t in batches and batches[t].size:
+                cov[pos] = stats.label_coverage(batches[t])
+            parts = [b for b in [y0] + [batches[r] for r in sorted(batches) if r <= t] if b is not None and b.size]
+            if y0 is not None and parts:
+                ent[pos] = stats.label_entropy(np.concatenate(parts))
+    out["batch_coverage"] = cov
+    out["labelled_entropy"] = ent
+    return out
+
+
+def balance_summary(rounds: pd.DataFrame, *, by: str = "setting",
+                    strategy_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per setting and strategy: the mean and std over seeds of each run's mean balance figures.
+
+    Parameters
+    ----------
+    rounds : DataFrame
+        The rounds frame with the columns of :data:`BALANCE_COLUMNS` that are present
+        (:func:`with_balance` adds ``batch_coverage`` / ``labelled_entropy``).
+    by : str
+        The setting column.
+    strategy_order : sequence of str, optional
+
+    Returns
+    -------
+    DataFrame
+        ``by``, ``strategy`` and, per balance column present, ``<column>`` (mean over seeds of the
+        run's mean over its query rounds) and ``<column>_std`` (ddof 1).
+    """
+    cols = [c for c in BALANCE_COLUMNS if c in rounds.columns]
+    frames = []
+    for c in cols:
+        pr = per_run_mean(rounds, c, by=by)
+        g = pr.groupby([by, "strategy"], sort=False)["value"].agg(["mean", "std"])
+        frames.append(g.rename(columns={"mean": c, "std": f"{c}_std"}))
+    if not frames:
+        return pd.DataFrame(columns=[by, "strategy"])
+    out = pd.concat(frames, axis=1).reset_index()
+    order = _order(out["strategy"], strategy_order)
+    out["_o"] = out["strategy"].map({s: i for i, s in enumerate(order)})
+    return out.sort_values([by, "_o"], kind="stable").drop(columns="_o").reset_index(drop=True)
+
+
+def balance_figure(rounds: pd.DataFrame, column: str = "label_coverage", *, setting=None, by: str = "setting",
+                   strategy_order: Sequence[str] | None = None, kind: str = "line") -> go.Figure:
+    """A coverage-aware balance figure per round, mean +- std over seeds (beside :func:`mean_ir_figure`).
+
+    Parameters
+    ----------
+    rounds : DataFrame
+        The rounds frame with ``column``.
+    column : {"label_coverage", "batch_coverage", "labelled_entropy"}
+        Label coverage of the labelled set after the round, of the round's batch, or the labelled
+        set's evenness (:func:`mlal_core.stats.label_entropy`).
+    setting : optional
+        The setting shown (needed when the frame holds several).
+    by : str
+        The setting column.
+    strategy_order : sequence of str, optional
+    kind : {"line", "bar"}
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+
+    Raises
+    ------
+    ConfigError
+        For another column, or when the frame has no values of it.
+    """
+    if column not in BALANCE_COLUMNS or column == "mean_ir_selected":
+        raise ConfigError(f"column must be one of label_coverage, batch_coverage, labelled_entropy; got {column!r}.")
+    require_columns(rounds, [column], "balance_figure")
+    titles = {"label_coverage": ("label coverage of the labelled set after each round", "Share of labels (0-1)"),
+              "batch_coverage": ("label coverage of the selected batch", "Share of labels (0-1)"),
+              "labelled_entropy": ("evenness of the labelled set (normalised label entropy)", "Evenness (1 = even)")}
+    title, y_title = titles[column]
+    return _per_round_figure(rounds, column, setting, by, strategy_order, title, y_title, kind=kind,
+                             include_final=column != "batch_coverage")

@@ -6,25 +6,37 @@ figures (PNG through :mod:`mlal_core.export`; standalone HTML when no browser is
 static export) under ``<out>/figures/<experiment>_*`` and the tables as CSV under
 ``<out>/<experiment>/``.
 
-Each paper's main claim gets a verdict computed from the numbers by the rules below (the text
-around the numbers is a template; the caveats are written out in ``CAVEATS``):
+Each paper's main claim gets a verdict computed from the numbers by the rules below, written at the
+top of every report (:func:`verdict_rules_markdown`; the caveats are in ``CAVEATS``):
 
-* "better than the baselines" (CRAB micro-F1, CoMAL P@k / micro-F1): per setting, the paired
-  comparison of the claimed strategy's AULC with each baseline's over seeds. **holds**: higher mean
-  than every baseline and significantly higher (p < alpha, the test named in the table) than each;
-  **holds in the mean**: higher mean than every baseline, not significant against all;
-  **partly**: higher mean than some baselines; **does not hold**: higher than none.
+* Comparisons pair runs by seed (paired t-test below 6 seeds, Wilcoxon from 6 on), each with its effect
+  size: the mean paired difference and a 95 % paired-bootstrap confidence interval over seeds
+  (:func:`mlal_core.experiments.analysis.bootstrap_ci`).
+* **One Holm family per claim**: every comparison of the claim's subject with each baseline the paper
+  names (those present), on every dataset x metric the claim covers (baseline vs baseline not
+  included); for the XMTC claim, every strategy vs random on every dataset x metric. Verdicts are
+  decided on the Holm-adjusted p-values only (:func:`mlal_core.experiments.analysis.holm_family`).
+* Words (:func:`decide_verdict`): **holds** = significantly better (adjusted p < alpha) than every
+  baseline on every dataset and metric the claim covers; **partly** = better than some and worse than
+  none; **does not hold** = otherwise; **not assessed** = nothing to compare.
 * CRAB "lower MeanIR of the selected samples": the same with each run's mean MeanIR of its selected
-  batches, lower is better.
+  batches, lower is better, **and** with the labelled set's label coverage (:func:`balance_comparisons`):
+  better than a baseline = MeanIR significantly lower and coverage not significantly lower; worse =
+  MeanIR significantly higher or coverage significantly lower (MeanIR leaves out the labels a batch
+  lacks, so a narrow batch looks balanced). The coverage comparisons (each run's mean over its rounds
+  of the fraction of labels with a positive in L) are a second Holm family of the same pairs.
 * BEAL "fewer labels to reach the full-data score": per setting and target (a fraction of the
   full-data score of the same model and seed), the labelled fraction each run needed (runs that
   never reached it count as needing more than the budget); a strategy needs fewer labels than
-  another when it reached the target in more runs, or as many and with a smaller median fraction.
+  another when it reached the target in more runs, or as many and with a smaller median fraction
+  (descriptive, no test); the same words with "needs fewer labels" for "significantly better".
   The verdict is given at the paper's target (100 %) when half the runs of some strategy reached
   it, else at the highest configured target where that is true, and says so.
-* XMTC "no strategy beats random everywhere": a strategy beats random everywhere when its AULC is
-  significantly higher than random's in every setting for every metric checked (micro- and
-  macro-F1); the claim **holds** when no strategy does.
+* XMTC "no strategy beats random everywhere": **does not hold** when some strategy's AULC is
+  significantly higher (adjusted) than random's in every setting for every metric checked (micro- and
+  macro-F1); **holds** otherwise.
+* Beside each verdict, a rank table: the mean rank over seeds of the subject and its baselines per
+  dataset x metric (:func:`mlal_core.experiments.analysis.mean_ranks`).
 """
 
 from __future__ import annotations
@@ -43,7 +55,8 @@ import pandas as pd
 from mlal_core.errors import ConfigError
 from mlal_core.experiments import analysis as A
 
-__all__ = ["CLAIMS", "Claim", "build_report", "claim_verdicts", "md_table"]
+__all__ = ["CLAIMS", "Claim", "ClaimResult", "balance_comparisons", "build_report", "claim_verdicts",
+           "decide_verdict", "md_table", "verdict_rules_markdown", "verdicts_markdown"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,9 +152,10 @@ CAVEATS = """\
   the cost of the expensive strategies, and limits how rare a sample any strategy can find.
 * **Statistics.** Seeds are paired (same initial set and model seeds for every strategy). With 5 seeds the
   two-sided Wilcoxon signed-rank test cannot go below p = 0.0625, so verdicts use the paired t-test below
-  6 seeds (it assumes roughly normal differences) and report Wilcoxon beside it. Verdicts use unadjusted
-  p-values at the configured alpha; Holm-adjusted values are in the tables, and with several baselines per
-  claim a single "significant" comparison is weak evidence.
+  6 seeds (it assumes roughly normal differences) and report Wilcoxon beside it. Verdicts use Holm-adjusted
+  p-values over each claim's family (see "Verdict rules"); with 5 seeds and a family of several
+  comparisons, only large, consistent differences reach significance, so "does not hold" often means
+  "not shown at this number of seeds" - the effect sizes and their intervals say how far from it.
 * **Implementations.** The strategies follow `METHODS.md`; where a paper leaves a choice open, the
   workbench's documented choice is used (e.g. BEAL's and BALD's probability samples are the ensemble
   members unless `mc_passes` is set; CoMAL's contrastive module sits on the frozen features; CRAB's
@@ -230,25 +244,49 @@ def _label_of(runs: pd.DataFrame, name: str) -> str | None:
     return name if name in labels else labels[0]
 
 
-def _combine(per_setting: dict[str, str]) -> str:
-    vals = set(per_setting.values())
-    if not per_setting:
-        return "not assessed"
-    if len(vals) == 1:
-        return vals.pop()
-    return "; ".join(f"{v} on {s}" for s, v in per_setting.items())
+def decide_verdict(comparisons: pd.DataFrame) -> str:
+    """The verdict word from a claim's comparisons, decided on Holm-adjusted p-values.
 
+    Parameters
+    ----------
+    comparisons : DataFrame
+        One row per (dataset, metric, baseline) the claim covers, with ``better_adj`` / ``worse_adj``
+        (:func:`mlal_core.experiments.analysis.holm_family`: adjusted p < alpha in favour of / against
+        the subject).
 
-def _better_verdict(subject_mean: float, rows: pd.DataFrame, higher_is_better: bool = True) -> str:
-    if rows.empty or not np.isfinite(subject_mean):
+    Returns
+    -------
+    str
+        ``holds`` (better than every baseline on every dataset and metric), ``partly`` (better than some
+        and worse than none), ``does not hold`` (otherwise) or ``not assessed`` (no comparison).
+    """
+    if comparisons is None or comparisons.empty:
         return "not assessed"
-    means = rows["mean_b"].to_numpy(float)
-    beats = (subject_mean > means) if higher_is_better else (subject_mean < means)
-    if beats.all():
-        return "holds" if rows["better"].all() else "holds in the mean (not significant against all)"
-    if beats.any():
+    better = comparisons["better_adj"].astype(bool)
+    worse = comparisons["worse_adj"].astype(bool)
+    if worse.any():
+        return "does not hold"
+    if better.all():
+        return "holds"
+    if better.any():
         return "partly"
     return "does not hold"
+
+
+def _outcome(r) -> str:
+    return "better" if r.better_adj else ("worse" if r.worse_adj else "n.s.")
+
+
+def _ci(lo, hi) -> str:
+    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+        return "-"
+    return f"[{lo:+.3f}, {hi:+.3f}]"
+
+
+def _effect(r) -> str:
+    """``+0.012 [-0.003, +0.020], t p = 0.030, Holm p = 0.090`` of a holm_family row."""
+    return (f"\u0394 {r.mean_diff:+.3f} {_ci(r.ci_low, r.ci_high)}, {r.test}-test p = {_p(r.p)}, "
+            f"Holm p = {_p(r.p_adj)}")
 
 
 @dataclass
@@ -259,16 +297,24 @@ class ClaimResult:
     ----------
     claim : Claim
     verdict : str
-        ``holds``, ``holds in the mean``, ``partly``, ``does not hold``, ``not assessed``, or the
-        per-setting verdicts joined when they differ.
+        ``holds``, ``partly``, ``does not hold`` or ``not assessed`` (:func:`decide_verdict`, over the
+        claim's whole Holm family), with a qualifier for the reach claim's target where it applies.
     evidence : str
         The numbers behind it, as markdown bullet lines.
     per_setting : dict
-        Setting -> its verdict.
+        Dataset (and metric) -> the verdict by the same words within it (the claim's adjustment kept).
     table : DataFrame or None
-        The comparisons (one row per setting, metric and baseline).
+        The comparisons (one row per setting, metric and baseline) or, for the random claim, one row
+        per strategy.
     notes : list of str
         What the check could not cover (baselines absent, ...).
+    ranks : DataFrame or None
+        Mean rank over seeds (1 = best) of the subject and its baselines: one row per dataset x metric,
+        one column per strategy.
+    comparisons : DataFrame or None
+        The claim's Holm family (:func:`mlal_core.experiments.analysis.holm_family` rows with ``metric``).
+    family : str
+        The family in words, with its size.
     """
 
     claim: Claim
@@ -278,6 +324,34 @@ class ClaimResult:
     per_setting: dict = field(default_factory=dict)
     table: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    ranks: pd.DataFrame | None = None
+    comparisons: pd.DataFrame | None = None
+    family: str = ""
+
+
+def _rank_frame(parts: list[pd.DataFrame], order: Sequence[str]) -> pd.DataFrame | None:
+    """Mean-rank rows (setting, strategy, mean_rank, n, metric) -> one row per dataset x metric."""
+    parts = [p for p in parts if p is not None and not p.empty]
+    if not parts:
+        return None
+    r = pd.concat(parts, ignore_index=True)
+    r["metric"] = r["metric"].map(A.metric_name)
+    wide = r.pivot_table(index=["setting", "metric"], columns="strategy", values="mean_rank", aggfunc="first",
+                         sort=False)
+    n = r.groupby(["setting", "metric"], sort=False)["n"].min()
+    wide = wide[[s for s in order if s in wide.columns] + [s for s in wide.columns if s not in order]]
+    wide.columns = [str(c) for c in wide.columns]
+    wide.insert(0, "seeds", n.reindex(wide.index).astype(int))
+    return wide.reset_index()
+
+
+def _family_text(what: str, pairs: str, tests: pd.DataFrame) -> str:
+    cells = sorted({(r.setting, A.metric_name(r.metric)) for r in tests.itertuples(index=False)})
+    sets = ", ".join(dict.fromkeys(c[0] for c in cells))
+    mets = ", ".join(dict.fromkeys(c[1] for c in cells))
+    size = int(tests["p"].notna().sum())
+    return (f"{what}: {pairs}, on every dataset ({sets}) x metric ({mets}) the claim covers; "
+            f"{size} comparison(s), Holm step-down")
 
 
 def _claim_better(claim: Claim, res, per_run: dict, tests_cfg: dict) -> ClaimResult:
@@ -293,48 +367,50 @@ def _claim_better(claim: Claim, res, per_run: dict, tests_cfg: dict) -> ClaimRes
     if not present:
         return ClaimResult(claim, "not assessed", "none of the baselines is in this experiment.")
     higher = claim.kind != "meanir"
-    rows, per_setting, evidence = [], {}, []
+    col = "value" if claim.kind == "meanir" else "aulc"
+    names = [subj] + present
+    parts, ranks = [], []
     for metric in claim.metrics:
         pr = per_run[metric]
-        for setting, d in pr.groupby("setting", sort=False):
-            wide_strats = set(d["strategy"])
-            if subj not in wide_strats:
-                continue
-            tests = A.paired_tests(d, value="value" if claim.kind == "meanir" else "aulc", baseline=None,
-                                   strategies=[subj] + [b for b in present if b in wide_strats],
-                                   higher_is_better=higher, test=tests_cfg["test"], alpha=tests_cfg["alpha"])
-            tests = tests[tests["strategy"] == subj]
-            if tests.empty:
-                continue
-            col = "value" if claim.kind == "meanir" else "aulc"
-            subj_vals = d.loc[d["strategy"] == subj, col]
-            subj_mean, subj_std = float(subj_vals.mean()), float(subj_vals.std(ddof=1)) if len(subj_vals) > 1 else float("nan")
-            verdict = _better_verdict(subj_mean, tests, higher)
-            key = setting if len(claim.metrics) == 1 else f"{setting} ({A.metric_name(metric)})"
-            per_setting[key] = verdict
-            best = tests.sort_values("mean_b", ascending=not higher).iloc[0]
-            sig_for = tests.loc[tests["better"], "other"].tolist()
-            sig_against = tests.loc[tests["worse"], "other"].tolist()
-            what = "mean MeanIR of the selected batches" if claim.kind == "meanir" else f"{A.metric_name(metric)} AULC"
-            text = (f"{key}: {subj} {what} {_mean_std(subj_mean, subj_std)} vs the best baseline {best['other']} "
-                    f"{_f(best['mean_b'])} (\u0394 {best['mean_diff']:+.3f}, {best['test']}-test p = {_p(best['p'])}); "
-                    f"significantly {'better' if higher else 'lower'} than: {', '.join(sig_for) or 'none'}")
-            if sig_against:
-                text += f"; significantly {'worse' if higher else 'higher'} than: {', '.join(sig_against)}"
-            evidence.append(text + f" \u2192 **{verdict}**.")
-            for r in tests.itertuples(index=False):
-                rows.append({"setting": setting, "metric": A.metric_name(metric), "baseline": r.other,
-                             "subject": _mean_std(subj_mean, subj_std), "baseline_mean": r.mean_b,
-                             "diff": r.mean_diff, "wins": f"{r.wins}/{r.n}", "test": r.test, "p": r.p,
-                             "p_holm": r.p_holm, "significant": "yes" if (r.better or r.worse) else "no"})
+        pr = pr[pr["setting"].isin(set(pr.loc[pr["strategy"] == subj, "setting"]))]
+        t = A.paired_tests(pr, value=col, strategies=names, higher_is_better=higher, test=tests_cfg["test"],
+                           alpha=tests_cfg["alpha"])
+        parts.append(t[t["strategy"] == subj].assign(metric=metric))
+        rk = A.mean_ranks(pr, value=col, strategies=names, higher_is_better=higher)
+        ranks.append(rk.assign(metric=metric))
+    fam = pd.concat(parts, ignore_index=True)
+    if fam.empty:
+        return ClaimResult(claim, "not assessed", "no dataset has paired runs of the subject and a baseline.")
+    fam = A.holm_family(fam, alpha=tests_cfg["alpha"], higher_is_better=higher)
+    rows, per_setting, evidence = [], {}, []
+    for (setting, metric), cell in fam.groupby(["setting", "metric"], sort=False):
+        vals = per_run[metric]
+        vals = vals.loc[(vals["setting"] == setting) & (vals["strategy"] == subj), col]
+        subj_mean = float(vals.mean())
+        subj_std = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
+        key = setting if len(claim.metrics) == 1 else f"{setting} ({A.metric_name(metric)})"
+        verdict = decide_verdict(cell)
+        per_setting[key] = verdict
+        what = ("mean MeanIR of the selected batches" if claim.kind == "meanir"
+                else f"{A.metric_name(metric)} AULC")
+        cmp_text = "; ".join(f"vs {r.other} {_f(r.mean_b)}: {_effect(r)} \u2192 {_outcome(r)}"
+                             for r in cell.itertuples(index=False))
+        evidence.append(f"{key}: {subj} {what} {_mean_std(subj_mean, subj_std)}; {cmp_text} "
+                        f"\u2192 **{verdict}**.")
+        for r in cell.itertuples(index=False):
+            rows.append({"setting": setting, "metric": A.metric_name(metric), "baseline": r.other,
+                         "subject": _mean_std(subj_mean, subj_std), "baseline_mean": r.mean_b,
+                         "diff": r.mean_diff, "95% CI": _ci(r.ci_low, r.ci_high), "wins": f"{r.wins}/{r.n}",
+                         "test": r.test, "p": r.p, "p_holm": r.p_adj, "outcome": _outcome(r)})
     notes = []
     if absent:
         notes.append(f"Baselines not in this experiment: {', '.join(absent)}.")
     if claim.missing_note:
         notes.append(claim.missing_note)
-    table = pd.DataFrame(rows)
-    return ClaimResult(claim, _combine(per_setting), "\n".join(f"- {e}" for e in evidence), per_setting=per_setting,
-                       table=table, notes=notes)
+    family = _family_text("Holm family", f"{subj} vs each of {', '.join(present)}", fam)
+    return ClaimResult(claim, decide_verdict(fam), "\n".join(f"- {e}" for e in evidence),
+                       per_setting=per_setting, table=pd.DataFrame(rows), notes=notes,
+                       ranks=_rank_frame(ranks, names), comparisons=fam, family=family)
 
 
 def _reach_cmp(a: pd.Series, b: pd.Series) -> int:
@@ -364,6 +440,9 @@ def _claim_reach(claim: Claim, res, reach: dict, per_run: dict, tests_cfg: dict)
     if res.references.empty:
         return ClaimResult(claim, "not assessed", "no full-data reference was computed (set `reference: true`).")
     per_setting, evidence, rows = {}, [], []
+    cells: list[pd.DataFrame] = []
+    ranks: list[pd.DataFrame] = []
+    below: list[str] = []
     for metric in claim.metrics:
         summ = reach.get(metric)
         if summ is None or summ.empty:
@@ -392,15 +471,17 @@ def _claim_reach(claim: Claim, res, reach: dict, per_run: dict, tests_cfg: dict)
             dd = d[d["target_fraction"] == chosen].set_index("strategy")
             s_row = dd.loc[subj]
             cmp = {b: _reach_cmp(s_row, dd.loc[b]) for b in present if b in dd.index}
-            if all(v == 0 for v in cmp.values()):
-                verdict = "no difference"
-            elif all(v > 0 for v in cmp.values()):
-                verdict = "holds"
-            elif any(v > 0 for v in cmp.values()):
-                verdict = "partly"
-            else:
-                verdict = "does not hold"
+            cell = pd.DataFrame({"better_adj": [v > 0 for v in cmp.values()],
+                                 "worse_adj": [v < 0 for v in cmp.values()]})
+            verdict = decide_verdict(cell)
+            cells.append(cell)
+            rp = per_run[("reach", metric)]
+            rp = rp[(rp["setting"] == setting) & (rp["target_fraction"] == chosen)]
+            rk = A.mean_ranks(rp.assign(fraction=rp["fraction"].fillna(np.inf)), value="fraction",
+                              strategies=[subj] + present, higher_is_better=False)
+            ranks.append(rk.assign(metric=metric))
             if chosen < 1.0:
+                below.append(key)
                 verdict += f" (at {_pct(chosen, 0)} of the full-data score)"
             per_setting[key] = verdict
             parts = [f"{s} {int(dd.loc[s, 'reached'])}/{int(dd.loc[s, 'n'])} runs, median {_pct(dd.loc[s, 'median_fraction'])}"
@@ -418,18 +499,30 @@ def _claim_reach(claim: Claim, res, reach: dict, per_run: dict, tests_cfg: dict)
                                  "median_fraction": r["median_fraction"], "mean_reached": r["mean_reached"],
                                  "budget_fraction": r["budget_fraction"]})
     notes = [f"Baselines not in this experiment: {', '.join(absent)}."] if absent else []
-    # secondary evidence: AULC
+    # secondary evidence: AULC, with its own Holm family (the subject vs each baseline on every dataset)
     aulc = per_run.get("micro_f1")
     if aulc is not None:
         t = A.paired_tests(aulc, baseline=None, strategies=[subj] + present, test=tests_cfg["test"],
                            alpha=tests_cfg["alpha"])
         t = t[t["strategy"] == subj]
         if not t.empty:
-            notes.append("Micro-F1 AULC, as secondary evidence: " + "; ".join(
-                f"{r.setting}: vs {r.other} \u0394 {r.mean_diff:+.3f} ({r.test}-test p = {_p(r.p)})"
-                for r in t.itertuples(index=False)) + ".")
-    return ClaimResult(claim, _combine(per_setting), "\n".join(f"- {e}" for e in evidence), per_setting=per_setting,
-                       table=pd.DataFrame(rows), notes=notes)
+            t = A.holm_family(t, alpha=tests_cfg["alpha"])
+            cmp_text = "; ".join(f"{r.setting}: vs {r.other} {_effect(r)}" for r in t.itertuples(index=False))
+            notes.append("Micro-F1 AULC, as secondary evidence (Holm family: these "
+                         f"{int(t['p'].notna().sum())} comparisons): {cmp_text}.")
+    verdict = decide_verdict(pd.concat(cells, ignore_index=True)) if cells else "not assessed"
+    if cells and below:
+        verdict += f" (at a target below 100 % of the full-data score on {', '.join(below)})"
+    unassessed = [k for k, v in per_setting.items() if v.startswith("cannot")]
+    if cells and unassessed:
+        verdict += f" (cannot be assessed at this budget on {', '.join(unassessed)})"
+    if not cells and unassessed:
+        verdict = "cannot be assessed at this budget"
+    family = ("No test: needing fewer labels is decided from the runs that reached the target and their "
+              "median labelled fraction (see the rules)")
+    return ClaimResult(claim, verdict, "\n".join(f"- {e}" for e in evidence), per_setting=per_setting,
+                       table=pd.DataFrame(rows), notes=notes, ranks=_rank_frame(ranks, [subj] + present),
+                       family=family)
 
 
 def _claim_random(claim: Claim, res, per_run: dict, tests_cfg: dict, baseline: str) -> ClaimResult:
@@ -439,43 +532,128 @@ def _claim_random(claim: Claim, res, per_run: dict, tests_cfg: dict, baseline: s
         return ClaimResult(claim, "not assessed", "random selection is not in this experiment.")
     settings = list(pd.unique(runs["setting"]))
     others = [s for s in pd.unique(runs["strategy"]) if s != rnd]
+    order = [rnd] + others
+    parts, ranks = [], []
+    for metric in claim.metrics:
+        t = A.paired_tests(per_run[metric], baseline=rnd, strategies=order, test=tests_cfg["test"],
+                           alpha=tests_cfg["alpha"])
+        parts.append(t.assign(metric=metric))
+        ranks.append(A.mean_ranks(per_run[metric], strategies=order).assign(metric=metric))
+    fam = pd.concat(parts, ignore_index=True)
+    if fam.empty:
+        return ClaimResult(claim, "not assessed", "no strategy has runs paired with random.")
+    fam = A.holm_family(fam, alpha=tests_cfg["alpha"])
     rows = []
     everywhere_sig, everywhere_mean = [], []
-    for s in others:
-        cells_sig, cells_mean, cells = 0, 0, 0
-        worse = 0
-        for metric in claim.metrics:
-            t = A.paired_tests(per_run[metric], baseline=rnd, strategies=[s, rnd], test=tests_cfg["test"],
-                               alpha=tests_cfg["alpha"])
-            for setting in settings:
-                r = t[(t["setting"] == setting) & (t["strategy"] == s)]
-                if r.empty:
-                    continue
-                r = r.iloc[0]
-                cells += 1
-                cells_sig += bool(r["better"])
-                cells_mean += bool(r["mean_diff"] > 0)
-                worse += bool(r["worse"])
-        if cells == 0:
-            continue
-        if cells_sig == cells:
+    for s, g in fam.groupby("strategy", sort=False):
+        cells = len(g)
+        sig, mean_better = int(g["better_adj"].sum()), int((g["mean_diff"] > 0).sum())
+        if sig == cells:
             everywhere_sig.append(s)
-        if cells_mean == cells:
+        if mean_better == cells:
             everywhere_mean.append(s)
-        rows.append({"strategy": s, "cells": cells, "significantly_better": cells_sig, "better_in_mean": cells_mean,
-                     "significantly_worse": worse})
+        rows.append({"strategy": s, "cells": cells, "significantly_better (Holm)": sig,
+                     "better_in_mean": mean_better, "significantly_worse (Holm)": int(g["worse_adj"].sum()),
+                     "largest Holm p": float(g["p_adj"].max())})
     table = pd.DataFrame(rows)
     n_cells = len(settings) * len(claim.metrics)
     verdict = "holds" if not everywhere_sig else "does not hold"
     ev = (f"- Checked: {len(others)} strategies x {len(settings)} setting(s) x "
           f"{', '.join(A.metric_name(m) for m in claim.metrics)} AULC = up to {n_cells} comparisons with random each.")
-    ev += (f"\n- Significantly better than random in every comparison: {', '.join(everywhere_sig) or 'none'}"
-           f" \u2192 **{verdict}**.")
+    ev += (f"\n- Significantly better than random (Holm-adjusted p < {tests_cfg['alpha']:g}) in every "
+           f"comparison: {', '.join(everywhere_sig) or 'none'} \u2192 **{verdict}**.")
+    for s in everywhere_sig:
+        g = fam[fam["strategy"] == s]
+        ev += f"\n- {s}: " + "; ".join(f"{r.setting} ({A.metric_name(r.metric)}) {_effect(r)}"
+                                        for r in g.itertuples(index=False)) + "."
     ev += f"\n- Better than random in the mean in every comparison (a weaker reading): {', '.join(everywhere_mean) or 'none'}."
     if len(settings) < 2:
         ev += "\n- Only one setting: 'everywhere' means this one dataset here."
     notes = [claim.missing_note] if claim.missing_note else []
-    return ClaimResult(claim, verdict, ev, per_setting={"all": verdict}, table=table, notes=notes)
+    family = _family_text("Holm family", f"every strategy vs {rnd}", fam)
+    return ClaimResult(claim, verdict, ev, per_setting={"all": verdict}, table=table, notes=notes,
+                       ranks=_rank_frame(ranks, order), comparisons=fam, family=family)
+
+
+def balance_comparisons(meanir: pd.DataFrame, coverage: pd.DataFrame) -> pd.DataFrame:
+    """The balance claim's outcome per (setting, baseline): lower MeanIR with no lower coverage.
+
+    Parameters
+    ----------
+    meanir : DataFrame
+        The MeanIR family (:func:`mlal_core.experiments.analysis.holm_family` rows, lower is better):
+        ``setting``, ``other``, ``better_adj``, ``worse_adj``.
+    coverage : DataFrame
+        The labelled-set coverage family of the same pairs (its own Holm family, higher is better),
+        same columns; a pair missing here counts as "coverage not lower".
+
+    Returns
+    -------
+    DataFrame
+        The MeanIR rows with ``better_adj`` = MeanIR significantly lower **and** coverage not
+        significantly lower, ``worse_adj`` = MeanIR significantly higher **or** coverage significantly
+        lower (both adjusted), plus ``meanir_better_adj`` / ``meanir_worse_adj`` /
+        ``coverage_better_adj`` / ``coverage_worse_adj`` (the two families' own outcomes); the input of
+        :func:`decide_verdict`.
+    """
+    out = meanir.copy()
+    out["meanir_better_adj"] = out["better_adj"].astype(bool)
+    out["meanir_worse_adj"] = out["worse_adj"].astype(bool)
+    cov = coverage[["setting", "other", "better_adj", "worse_adj"]].rename(
+        columns={"better_adj": "coverage_better_adj", "worse_adj": "coverage_worse_adj"})
+    out = out.merge(cov, on=["setting", "other"], how="left")
+    for c in ("coverage_better_adj", "coverage_worse_adj"):
+        out[c] = out[c].astype("boolean").fillna(False).astype(bool)
+    out["better_adj"] = out["meanir_better_adj"] & ~out["coverage_worse_adj"]
+    out["worse_adj"] = out["meanir_worse_adj"] | out["coverage_worse_adj"]
+    return out
+
+
+def _claim_balance(claim: Claim, res, per_run: dict, tests_cfg: dict) -> ClaimResult:
+    """The MeanIR claim decided with the labelled set's label coverage (:func:`balance_comparisons`)."""
+    r = _claim_better(claim, res, {"mean_ir_selected": per_run["mean_ir_selected"]}, tests_cfg)
+    cov_runs = per_run.get("label_coverage")
+    if r.comparisons is None or r.comparisons.empty or cov_runs is None or cov_runs.empty:
+        if r.comparisons is not None and not r.comparisons.empty:
+            r.notes.append("No labelled-set coverage is stored: the verdict rests on MeanIR alone.")
+        return r
+    subj = str(r.comparisons["strategy"].iloc[0])
+    names = [subj] + list(dict.fromkeys(r.comparisons["other"]))
+    pr = cov_runs[cov_runs["setting"].isin(set(r.comparisons["setting"]))]
+    t = A.paired_tests(pr, value="value", strategies=names, higher_is_better=True, test=tests_cfg["test"],
+                       alpha=tests_cfg["alpha"])
+    t = t[t["strategy"] == subj]
+    cov = (A.holm_family(t, alpha=tests_cfg["alpha"], higher_is_better=True) if not t.empty
+           else pd.DataFrame(columns=["setting", "other", "better_adj", "worse_adj"]))
+    comb = balance_comparisons(r.comparisons, cov)
+    r.verdict = decide_verdict(comb)
+    r.per_setting = {setting: decide_verdict(cell) for setting, cell in comb.groupby("setting", sort=False)}
+    cov_idx = cov.set_index(["setting", "other"]) if not cov.empty else None
+    if r.table is not None and not r.table.empty and cov_idx is not None:
+        def _cov(row, col):
+            key = (row["setting"], row["baseline"])
+            return cov_idx.loc[key, col] if key in cov_idx.index else float("nan")
+
+        r.table["coverage diff"] = [_cov(row, "mean_diff") for _, row in r.table.iterrows()]
+        r.table["coverage Holm p"] = [_cov(row, "p_adj") for _, row in r.table.iterrows()]
+        r.table["coverage"] = ["lower" if _cov(row, "worse_adj") == 1 else
+                               "higher" if _cov(row, "better_adj") == 1 else "n.s."
+                               for _, row in r.table.iterrows()]
+    lines = []
+    for c in cov.itertuples(index=False):
+        lines.append(f"- {c.setting}: labelled-set coverage of {subj} {_f(c.mean_a)} vs {c.other} {_f(c.mean_b)}: "
+                     f"{_effect(c)} → {'lower' if c.worse_adj else 'higher' if c.better_adj else 'n.s.'}.")
+    if lines:
+        r.evidence += ("\n- Label coverage of the labelled set (mean over the rounds; its own Holm family of "
+                       f"{int(cov['family_size'].iloc[0])} comparison(s)):\n" + "\n".join("  " + x for x in lines))
+    r.family += ("; the coverage check is a second Holm family of the same pairs on the labelled set's label "
+                 "coverage (higher is better)")
+    r.notes.append("Rule: better than a baseline = MeanIR significantly lower **and** labelled-set coverage not "
+                   "significantly lower (Holm-adjusted, each family on its own); worse = MeanIR significantly "
+                   "higher **or** coverage significantly lower. A narrow batch has a low MeanIR because MeanIR "
+                   "leaves out the labels it lacks, so a lower MeanIR bought with a lower coverage does not count.")
+    r.comparisons = comb
+    return r
 
 
 def claim_verdicts(res, *, metrics: Sequence[str], reach_metrics: Sequence[str], reach_fractions: Sequence[float],
@@ -511,6 +689,8 @@ def claim_verdicts(res, *, metrics: Sequence[str], reach_metrics: Sequence[str],
         if m in res.rounds.columns:
             per_run[m] = A.aulc_per_run(res.rounds, m)
     per_run["mean_ir_selected"] = A.per_run_mean(res.rounds, "mean_ir_selected")
+    if "label_coverage" in res.rounds.columns:
+        per_run["label_coverage"] = A.per_run_mean(res.rounds, "label_coverage")
     reach = {}
     for m in reach_metrics:
         rp = A.reach_per_run(res.rounds, res.references, m, fractions=reach_fractions)
@@ -521,7 +701,7 @@ def claim_verdicts(res, *, metrics: Sequence[str], reach_metrics: Sequence[str],
         if c.kind == "better":
             out.append(_claim_better(c, res, per_run, tests_cfg))
         elif c.kind == "meanir":
-            out.append(_claim_better(c, res, {"mean_ir_selected": per_run["mean_ir_selected"]}, tests_cfg))
+            out.append(_claim_balance(c, res, per_run, tests_cfg))
         elif c.kind == "reach":
             out.append(_claim_reach(c, res, reach, per_run, tests_cfg))
         else:
@@ -564,6 +744,23 @@ class _Figures:
         return f"[{alt}]({first})"
 
 
+def _balance_markdown(rounds: pd.DataFrame, order: Sequence[str]) -> str:
+    """The balance table of one setting: MeanIR of the batches beside the coverage-aware figures."""
+    bs = A.balance_summary(rounds, strategy_order=order)
+    cols = [c for c in A.BALANCE_COLUMNS if c in bs.columns]
+    if bs.empty or len(cols) < 2:
+        return ""
+    tab = pd.DataFrame({"strategy": bs["strategy"]})
+    for c in cols:
+        tab[A.BALANCE_COLUMNS[c]] = [_mean_std(m, sd) for m, sd in zip(bs[c], bs[f"{c}_std"], strict=True)]
+    return ("Balance of the picks, each run's mean over its query rounds (mean ± std over seeds). MeanIR "
+            "counts only the labels a batch contains, so a batch that covers few labels looks balanced; read it "
+            "with *batch coverage* (fraction of all labels with a positive in the batch), *labelled coverage* "
+            "(the same for the labelled set after the round) and *labelled evenness* (normalised entropy of the "
+            "labelled set's label counts over all labels, 1 = every label equally often, missing labels lower "
+            "it; `mlal_core.stats.label_entropy`):\n\n" + md_table(tab) + "\n")
+
+
 def _aulc_table(t: pd.DataFrame, tests: pd.DataFrame, metrics: Sequence[str], baseline: str,
                 order: Sequence[str]) -> pd.DataFrame:
     """The AULC table of one setting: per metric, mean \u00b1 std and the paired difference with
@@ -573,7 +770,10 @@ def _aulc_table(t: pd.DataFrame, tests: pd.DataFrame, metrics: Sequence[str], ba
         tm = t[t["metric"] == m].set_index("strategy")
         tb = tests[tests["metric"] == m].set_index("strategy")
         col = pd.Series({s: _mean_std(tm.loc[s, "mean"], tm.loc[s, "std"]) for s in tm.index}, name=A.metric_name(m))
-        diff = pd.Series({s: ("" if s not in tb.index else f"{tb.loc[s, 'mean_diff']:+.3f} (p {_p(tb.loc[s, 'p'])})")
+        diff = pd.Series({s: ("" if s not in tb.index else
+                              f"{tb.loc[s, 'mean_diff']:+.3f} "
+                              f"{_ci(tb.loc[s, 'ci_low'], tb.loc[s, 'ci_high'])} "
+                              f"(p {_p(tb.loc[s, 'p'])}, Holm {_p(tb.loc[s, 'p_holm'])})")
                           for s in tm.index}, name=f"\u0394 {A.metric_name(m)} vs {baseline}")
         block = pd.concat([col, diff], axis=1)
         wide = block if wide is None else wide.join(block, how="outer")
@@ -638,12 +838,20 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
       f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} from the store `{store_path.name}`: "
       f"{len(res.runs)} of {res.planned} planned runs finished, {len(res.references)} full-data reference(s)._\n")
 
+    w(verdict_rules_markdown(alpha))
     if res.runs.empty:
         w("**No finished runs yet.** Run `python -m mlal_core experiment " + src + "` first.\n")
         md_path.write_text("\n".join(lines), encoding="utf-8")
         return md_path
 
     R = res.rounds
+    if "session_id" in R.columns and not R.empty:
+        try:  # batch coverage and labelled-set evenness, from the labels the store holds
+            from mlal_core.experiments.results import load_pick_labels
+
+            R = A.with_balance(R, load_pick_labels(store_path, R["session_id"]))
+        except Exception as exc:  # noqa: BLE001 - the rest of the report does not need them
+            log(f"balance columns unavailable ({exc})")
     settings = list(pd.unique(res.runs["setting"]))
     seeds_per = res.runs.groupby(["setting", "strategy"])["seed"].nunique()
 
@@ -669,11 +877,7 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
     # ---------------------------------------------------------------- verdicts
     verdicts = claim_verdicts(res, metrics=an["metrics"], reach_metrics=an.get("reach_metrics", ["micro_f1"]),
                               reach_fractions=an["reach_fractions"], baseline=baseline, test=test, alpha=alpha)
-    w("## The papers' claims: verdicts\n")
-    w(md_table(pd.DataFrame([{"paper": v.claim.paper, "claim": v.claim.statement, "verdict": v.verdict}
-                             for v in verdicts])))
-    w("\nHow the verdicts are decided is at the end of this report (\"Verdict rules\"); the numbers behind each are "
-      "in \"Claims in detail\".\n")
+    w(verdicts_markdown(verdicts, alpha))
 
     # ---------------------------------------------------------------- per setting
     per_run_all: dict[str, pd.DataFrame] = {}
@@ -712,7 +916,10 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
         # AULC table
         wide = _aulc_table(summaries[summaries["setting"] == setting],
                            tests_base[tests_base["setting"] == setting], an["metrics"], baseline, order)
-        w(f"AULC (mean \u00b1 std over seeds) and the paired difference with `{baseline}` ({used} p-value):\n")
+        w(f"AULC (mean \u00b1 std over seeds) and the paired difference with `{baseline}`: mean difference, "
+          f"95 % paired-bootstrap CI over seeds, the {used} p-value and its Holm adjustment within this "
+          "dataset and metric (family: every strategy vs the baseline). Descriptive; the claims' verdicts "
+          "use their own families (see \"Verdict rules\"):\n")
         w(md_table(wide))
         w("")
         # reference + reach
@@ -750,6 +957,7 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
             ms = prm.groupby("strategy")["value"].agg(["mean", "std"]).reindex([s for s in order if s in set(prm["strategy"])])
             w("Mean MeanIR of the selected batches over the rounds (lower = more balanced picks; CRAB Fig. 4): "
               + ", ".join(f"{s} {_mean_std(r['mean'], r['std'])}" for s, r in ms.iterrows()) + ".\n")
+            w(_balance_markdown(Rs, order))
         if figs is not None:
             for which in ("hard_to_learn_count", "conflicting_count"):
                 try:
@@ -781,24 +989,11 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
     # ---------------------------------------------------------------- claims in detail
     w("## Claims in detail\n")
     for v in verdicts:
-        w(f"### {v.claim.paper}: {v.claim.statement}\n")
-        w(f"**Verdict: {v.verdict}.**\n")
-        if v.evidence:
-            w(v.evidence + "\n")
-        if v.table is not None and not v.table.empty:
-            fmts = {"p": _p, "p_holm": _p, "median_fraction": _pct, "mean_reached": _pct, "budget_fraction": _pct,
-                    "diff": lambda x: f"{x:+.3f}"}
-            w(md_table(v.table, formats=fmts))
-            w("")
-            v.table.to_csv(data_dir / f"claim_{v.claim.key}.csv", index=False)
-        for n in v.notes:
-            w(f"_{n}_\n")
+        w(_claim_detail_markdown(v, data_dir))
 
     # ---------------------------------------------------------------- caveats, rules, reproduce
     w("## Caveats\n")
     w(_caveats(config))
-    w("## Verdict rules\n")
-    w(_rules_text(alpha))
     w("## Reproduce\n")
     w("```\n"
       f"python -m mlal_core experiment {src}          # runs (resumes where it stopped)\n"
@@ -810,24 +1005,148 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
     return md_path
 
 
-def _rules_text(alpha: float) -> str:
+#: how the effect sizes' intervals are computed, as the reports say it
+BOOTSTRAP_TEXT = ("the seeds' differences resampled with replacement 10,000 times, random seed 0, "
+                  "percentile interval")
+
+
+def verdict_rules_markdown(alpha: float = 0.05) -> str:
+    """The "Verdict rules" section written at the top of every reproduction report.
+
+    Parameters
+    ----------
+    alpha : float
+        The significance level the verdicts use.
+
+    Returns
+    -------
+    str
+        Markdown: the tests, the multiple-comparison family and method, and the verdict words defined.
+    """
+    a = f"{alpha:g}"
     return (
-        f"* *Better than the baselines* (CRAB micro-F1, CoMAL P@k / micro-F1): **holds** = higher mean AULC than "
-        f"every baseline present and significantly higher (p < {alpha:g}) than each; **holds in the mean** = higher "
-        "mean than every baseline but not significant against all; **partly** = higher mean than some; **does not "
-        "hold** = higher than none. Per dataset (and metric); the overall verdict lists them when they differ.\n"
-        "* *Lower MeanIR* (CRAB): the same with each run's mean MeanIR of its selected batches, lower is better.\n"
+        "## Verdict rules\n"
+        "\n"
+        "* **Comparisons.** Runs are paired by seed (same initial labelled set and model seeds). The "
+        "p-value is two-sided, from the paired t-test below 6 seeds and the Wilcoxon signed-rank test from "
+        "6 on (each table names it). Beside every p-value is the **effect size**: the mean paired "
+        "difference with its 95 % confidence interval from a paired bootstrap over seeds "
+        f"({BOOTSTRAP_TEXT}). The interval describes the size of the effect, unadjusted; with few seeds a "
+        "percentile bootstrap interval is narrow (it can exclude 0 where the adjusted test is not "
+        "significant), and verdicts rest on the adjusted tests only.\n"
+        "* **Multiple comparisons: Holm's step-down method, one family per claim.** A claim's family is "
+        "every comparison of its subject with each baseline the paper names (those this experiment ran), on "
+        "every dataset and every metric the claim covers; comparisons between baselines are not in it. For "
+        "the XMTC claim, which has no subject, the family is every strategy vs random on every dataset x "
+        "metric. Each claim's family and its size are stated under it in \"Claims in detail\".\n"
+        f"* **Verdicts are decided on the Holm-adjusted p-values** (adjusted p < {a}, in the direction of "
+        "the mean difference). Unadjusted p-values are printed beside them for reference only.\n"
+        f"* **holds**: significantly better (adjusted p < {a}) than every baseline the paper names, on every "
+        "dataset and metric the claim covers. **partly**: significantly better than at least one baseline "
+        "on at least one dataset x metric, and significantly worse than none on any. **does not hold**: "
+        "otherwise (better than none, or significantly worse than at least one). **not assessed**: the "
+        "subject or all its baselines are absent. Baselines the experiment did not run are listed under the "
+        "claim. Per-dataset verdicts in \"Claims in detail\" use the same words within one dataset x metric "
+        "(same adjusted p-values).\n"
+        "* *Lower MeanIR* (CRAB): the same with each run's mean MeanIR of its selected batches; lower is "
+        "better, **with no lower label coverage**: MeanIR counts only the labels a batch contains, so a narrow "
+        "batch looks balanced. CRAB is better than a baseline when its MeanIR is significantly lower **and** "
+        "the label coverage of its labelled set (each run's mean over its rounds of the fraction of labels with "
+        "a positive) is not significantly lower; worse when its MeanIR is significantly higher **or** its "
+        "coverage significantly lower. The coverage comparisons of the same pairs are a second Holm family; "
+        "both families are adjusted on their own.\n"
         "* *Fewer labels to reach the full-data score* (BEAL): per dataset and metric, each run's labelled "
         "fraction at the first point at or above the target (a fraction of the full-data score of the same "
-        "model and seed); a strategy needs fewer labels when more of its runs reached the target, or as many "
-        "and with a smaller median fraction (the median counts runs that never reached it as needing more than "
-        "the budget). **holds** = fewer than each of BALD, Core-Set and BADGE; **no difference** = tied with all. "
-        "The target is the paper's (100 % of the full-data score) when at least half the runs of some strategy "
-        "reached it, else the highest configured fraction for which that is true (said in the verdict).\n"
-        "* *No strategy beats random everywhere* (XMTC): a strategy beats random everywhere when its micro- and "
-        f"macro-F1 AULC are significantly higher than random's (p < {alpha:g}) on every dataset; the claim "
-        "**holds** when no strategy does.\n"
+        "model and seed). No test is run: a strategy needs fewer labels than another when more of its runs "
+        "reached the target, or as many and with a smaller median fraction (runs that never reached it "
+        "count as needing more than the budget). The same words apply with \"needs fewer labels\" for "
+        "\"significantly better\". The target is the paper's (100 % of the full-data score) when at least "
+        "half the runs of some strategy reached it, else the highest configured fraction for which that is "
+        "true (said in the verdict). Its micro-F1 AULC comparisons, secondary evidence, carry their own "
+        "Holm family.\n"
+        "* *No strategy beats random everywhere* (XMTC): **does not hold** when some strategy is "
+        f"significantly better than random (Holm-adjusted p < {a}) on every dataset x metric (micro- and "
+        "macro-F1 AULC); **holds** otherwise.\n"
+        "* **Rank tables.** Beside each verdict: the mean rank over seeds (1 = best; ties share the average "
+        "rank) of the subject and its baselines on each dataset x metric.\n"
     )
+
+
+def _rank_cell(v: ClaimResult) -> str:
+    """The subject's mean rank per dataset x metric, for the verdict table (random's for the XMTC claim)."""
+    if v.ranks is None or v.ranks.empty:
+        return "-"
+    who = v.claim.subject if v.claim.subject is not None else "random"
+    cols = [c for c in v.ranks.columns if c not in ("setting", "metric", "seeds")]
+    col = who if who in cols else next((c for c in cols if c.startswith(who)), None)
+    if col is None:
+        return "-"
+    return f"{col}: " + "; ".join(f"{r['setting']} {r['metric']} {_f(r[col], 1)} of {len(cols)}"
+                                  for _, r in v.ranks.iterrows())
+
+
+def verdicts_markdown(verdicts: Sequence[ClaimResult], alpha: float = 0.05) -> str:
+    """The verdict table of the reproduction report.
+
+    Parameters
+    ----------
+    verdicts : sequence of ClaimResult
+        :func:`claim_verdicts`' results.
+    alpha : float
+        The significance level they were decided at.
+
+    Returns
+    -------
+    str
+        Markdown: a heading, a sentence saying the verdicts use Holm-adjusted p-values, and one row per
+        claim with its verdict and the subject's mean rank per dataset x metric.
+    """
+    table = pd.DataFrame([{"paper": v.claim.paper, "claim": v.claim.statement, "verdict": v.verdict,
+                           "mean rank (1 = best)": _rank_cell(v)} for v in verdicts],
+                         columns=["paper", "claim", "verdict", "mean rank (1 = best)"])
+    return ("## The papers' claims: verdicts\n\n"
+            f"Verdicts are decided on **Holm-adjusted p-values** (adjusted p < {alpha:g}; one Holm family "
+            "per "
+            "claim, as \"Verdict rules\" above defines), not on unadjusted ones. The numbers, effect sizes "
+            "with "
+            "confidence intervals and rank tables behind each are in \"Claims in detail\".\n\n"
+            + md_table(table) + "\n")
+
+
+def _claim_detail_markdown(v: ClaimResult, data_dir: Path | None = None) -> str:
+    """One claim's section of "Claims in detail" (and its CSV tables under ``data_dir``)."""
+    out = [f"### {v.claim.paper}: {v.claim.statement}\n",
+           f"**Verdict: {v.verdict}** (on Holm-adjusted p-values).\n"]
+    if v.family:
+        out.append(f"{v.family}.\n")
+    if v.ranks is not None and not v.ranks.empty:
+        out.append("Mean rank over seeds (1 = best):\n")
+        out.append(md_table(v.ranks, formats={c: (lambda x: _f(x, 2)) for c in v.ranks.columns
+                                              if c not in ("setting", "metric", "seeds")}) + "\n")
+    if v.evidence:
+        out.append(v.evidence + "\n")
+    fmts = {"p": _p, "p_holm": _p, "largest Holm p": _p, "median_fraction": _pct, "mean_reached": _pct,
+            "budget_fraction": _pct, "diff": lambda x: f"{x:+.3f}"}
+    if v.table is not None and not v.table.empty:
+        table = v.table.rename(columns={"p_holm": "Holm p (claim family)"})
+        out.append(md_table(table, formats={**fmts, "Holm p (claim family)": _p}) + "\n")
+        if data_dir is not None:
+            v.table.to_csv(data_dir / f"claim_{v.claim.key}.csv", index=False)
+    if v.claim.kind == "random" and v.comparisons is not None and not v.comparisons.empty:
+        c = v.comparisons
+        shown = pd.DataFrame({"setting": c["setting"], "metric": c["metric"].map(A.metric_name),
+                              "strategy": c["strategy"], "diff vs random": c["mean_diff"],
+                              "95% CI": [_ci(lo, hi) for lo, hi in zip(c["ci_low"], c["ci_high"])],
+                              "test": c["test"], "p": c["p"], "Holm p (claim family)": c["p_adj"],
+                              "outcome": [_outcome(r) for r in c.itertuples(index=False)]})
+        out.append(md_table(shown, formats={"p": _p, "Holm p (claim family)": _p,
+                                            "diff vs random": lambda x: f"{x:+.3f}"}) + "\n")
+    if data_dir is not None and v.comparisons is not None and not v.comparisons.empty:
+        v.comparisons.to_csv(data_dir / f"claim_{v.claim.key}_family.csv", index=False)
+    if data_dir is not None and v.ranks is not None and not v.ranks.empty:
+        v.ranks.to_csv(data_dir / f"claim_{v.claim.key}_ranks.csv", index=False)
+    out += [f"_{n}_\n" for n in v.notes]
+    return "\n".join(out)
 
 
 def _setup_table(config, res) -> str:

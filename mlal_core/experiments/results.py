@@ -40,6 +40,7 @@ __all__ = [
     "ExperimentResults",
     "ResultsTables",
     "experiments_in_store",
+    "load_pick_labels",
     "load_results",
     "schema_version",
 ]
@@ -473,3 +474,47 @@ def _references_frame(rows: Sequence[sqlite3.Row], plan: Plan | None) -> pd.Data
         rec.update({k: (float("nan") if v is None else v) for k, v in doc.get("metrics", {}).items()})
         recs.append(rec)
     return pd.DataFrame(recs, columns=None if recs else list(REFERENCE_COLUMNS))
+
+
+def load_pick_labels(store: str | Path, session_ids: Sequence[str]) -> dict[str, dict]:
+    """The oracle's labels of each session's initial set and of each round's picks, read from the store.
+
+    Parameters
+    ----------
+    store : str or Path
+        The main store file.
+    session_ids : sequence of str
+        The sessions (the ``session_id`` column of the rounds frame).
+
+    Returns
+    -------
+    dict
+        ``session_id -> {"initial": (n0, K) uint8 array or None, "rounds": {round: (b, K) uint8 array}}``
+        (rounds without picks, the final record, are left out; K from the session's label names).
+    """
+    import numpy as np
+
+    out: dict[str, dict] = {}
+    ids = [str(s) for s in dict.fromkeys(session_ids) if s is not None]
+    con = _connect(Path(store))
+    con.row_factory = sqlite3.Row
+    try:
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in con.execute(f"SELECT id, label_names_json, initial_labeled_json FROM sessions WHERE id IN ({marks})",
+                                 chunk):
+                k = len(json.loads(r["label_names_json"] or "[]"))
+                init = json.loads(r["initial_labeled_json"]).get("labels")
+                y0 = None if init is None else np.atleast_2d(np.asarray(init, dtype=np.uint8))
+                k = y0.shape[1] if y0 is not None and y0.size else k
+                out[r["id"]] = {"initial": y0, "rounds": {}, "k": k}
+            for r in con.execute(f"SELECT session_id, round, labels_json FROM rounds WHERE session_id IN ({marks}) "
+                                 "AND labels_json IS NOT NULL", chunk):
+                if r["session_id"] in out:
+                    y = np.asarray(json.loads(r["labels_json"]), dtype=np.uint8)
+                    out[r["session_id"]]["rounds"][int(r["round"])] = (
+                        y.reshape(0, out[r["session_id"]]["k"]) if y.size == 0 else np.atleast_2d(y))
+    finally:
+        con.close()
+    return out

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from mlal_core import correlation
+from mlal_core import correlation, stats
 from mlal_core.errors import ConfigError
 from mlal_core.session import tables
 
@@ -95,6 +95,8 @@ __all__ = [
     "position_from_chart_event",
     "position_from_table_event",
     "query_records",
+    "balance_frame",
+    "round_balance",
     "round_candidates",
     "round_state",
     "session_key",
@@ -269,8 +271,18 @@ class CorrelationSnapshot:
 
     @property
     def dropped_labels(self) -> np.ndarray:
-        """Labels CRAB leaves out of its label-wise pool (the n of each asymmetric pair (m, n))."""
-        return np.unique(self.asymmetric_pairs[:, 1]) if len(self.asymmetric_pairs) else np.empty(0, np.int64)
+        """Labels CRAB (at its default ``asymmetric_keep="implying"``) leaves out of its label-wise pool:
+        the implied label m of each asymmetric pair (m, n). See :meth:`dropped_under`."""
+        return self.dropped_under("implying")
+
+    def dropped_under(self, keep: str = "implying") -> np.ndarray:
+        """Labels CRAB leaves out of its label-wise pool under ``asymmetric_keep=keep``: ``"implying"``
+        drops the implied (broader) label m of every asymmetric pair (m, n), ``"implied"`` the implying
+        (narrower) label n, ``"all"`` nothing. Sorted label indices."""
+        from mlal_core.strategies.bemps_family import asymmetric_drops
+
+        drops = asymmetric_drops(self.A, self.asymmetric_pairs, keep)
+        return np.array([d["label"] for d in drops], dtype=np.int64)
 
 
 def correlation_at(session: ActiveLearningSession, t: int) -> CorrelationSnapshot:
@@ -406,7 +418,9 @@ def pairs_table(snap: CorrelationSnapshot, names: Sequence[str]) -> pd.DataFrame
         rows.append({
             "kind": "asymmetric", "label m": names[m], "label n": names[n],
             "meaning": f"CRAB reads it as '{names[n]} implies {names[m]}' (P({names[m]} | {names[n]}) = {A[m, n]:.2f} > "
-                       f"P({names[n]} | {names[m]}) = {A[n, m]:.2f}) and drops {names[n]} from its label-wise pool",
+                       f"P({names[n]} | {names[m]}) = {A[n, m]:.2f}); by default it keeps {names[n]} and "
+                       f"drops {names[m]} from its label-wise pool (asymmetric_keep='implied' drops "
+                       f"{names[n]})",
             "A[m,n]": A[m, n], "A[n,m]": A[n, m], "z(A[m,n])": snap.z[m, n],
             "NegA[m,n]": N[m, n], "NegA[n,m]": N[n, m], "count m": int(c[m]), "count n": int(c[n]),
         })
@@ -555,9 +569,12 @@ def per_round_frame(session: ActiveLearningSession) -> pd.DataFrame:
     pandas.DataFrame
         Columns ``round``, ``n_labeled``, ``n_selected``, ``mean_ir_selected`` (MeanIR of the
         selected batch), ``hard_to_learn_count`` and ``conflicting_count`` (in the unlabelled pool),
-        ``label_coverage`` (after the round), ``n_exclusive_pairs``, ``n_unlabeled``, ``n_candidates``
-        and, where the strategy's details record them (CRAB), ``selected_hard_to_learn`` /
-        ``selected_conflicting`` (how many of the picks were; NaN otherwise).
+        ``label_coverage`` (after the round), ``n_exclusive_pairs``, ``n_unlabeled``, ``n_candidates``,
+        where the strategy's details record them (CRAB), ``selected_hard_to_learn`` /
+        ``selected_conflicting`` (how many of the picks were; NaN otherwise), and the coverage-aware
+        balance figures of :func:`round_balance`: ``batch_coverage`` (fraction of the labels with a
+        positive in the batch) and ``labelled_entropy`` (normalised entropy of the labelled set's label
+        counts over all labels after the round, :func:`mlal_core.stats.label_entropy`).
     """
     recs = query_records(session)
     cols = ["round", "n_labeled", "n_selected", "mean_ir_selected", "hard_to_learn_count",
@@ -578,7 +595,76 @@ def per_round_frame(session: ActiveLearningSession) -> pd.DataFrame:
         out[f"selected_{name}"] = vals
     for c in ("mean_ir_selected", "label_coverage"):
         out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    balance = [round_balance(session, i) for i, rec in enumerate(session.history) if not rec.final]
+    out["batch_coverage"] = [b["batch_coverage"] for b in balance]
+    out["labelled_entropy"] = [b["labelled_entropy"] for b in balance]
     return out.reset_index(drop=True)
+
+
+#: the columns of :func:`balance_frame` and their names in tables and figures
+BALANCE_NAMES = {
+    "mean_ir_selected": "MeanIR of the batch",
+    "batch_coverage": "label coverage of the batch",
+    "label_coverage": "label coverage of L",
+    "labelled_entropy": "evenness of L",
+}
+
+
+def balance_frame(session: ActiveLearningSession) -> pd.DataFrame:
+    """One row per query round: MeanIR of the batch beside the coverage-aware balance figures.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``round``, ``n_labeled`` and the columns of :data:`BALANCE_NAMES` (:func:`round_balance`).
+    """
+    frame = per_round_frame(session)
+    return frame.reindex(columns=["round", "n_labeled", *BALANCE_NAMES]).reset_index(drop=True)
+
+
+def round_balance(session: ActiveLearningSession, index: int) -> dict[str, float]:
+    """The balance of record ``index`` of the history: MeanIR of the batch beside coverage-aware figures.
+
+    MeanIR (:func:`mlal_core.stats.mean_ir`) counts only the labels the batch contains, so a batch
+    that covers few labels looks balanced; the coverages and the labelled set's evenness say how many
+    labels the picks reach.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+    index : int
+        A position in ``session.history`` (the final record included: it has no batch).
+
+    Returns
+    -------
+    dict
+        ``mean_ir_selected`` (the record's), ``batch_coverage`` (:func:`mlal_core.stats.label_coverage`
+        of the batch's oracle labels; NaN without a batch), ``label_coverage`` (of the labelled set after
+        the record, the record's own) and ``labelled_entropy`` (:func:`mlal_core.stats.label_entropy` of
+        the labelled set after the record: the initial set plus every batch up to it; NaN when the
+        initial labels are not known).
+    """
+    hist = session.history
+    rec = hist[int(index)]
+    k = session.n_labels
+    batch = None if rec.labels is None else np.asarray(rec.labels, dtype=np.uint8).reshape(-1, k)
+    init = getattr(session, "initial_labels", None)
+    if init is None:
+        ent = float("nan")
+    else:
+        ys = [np.asarray(init, dtype=np.uint8).reshape(-1, k)]
+        ys += [np.asarray(r.labels, dtype=np.uint8).reshape(-1, k) for r in hist[:int(index) + 1]
+               if r.labels is not None]
+        ent = stats.label_entropy(np.concatenate(ys))
+    return {"mean_ir_selected": float(rec.mean_ir_selected),
+            "batch_coverage": float("nan") if batch is None else stats.label_coverage(batch),
+            "label_coverage": float(rec.label_coverage), "labelled_entropy": ent}
 
 
 def round_candidates(session: ActiveLearningSession, t: int) -> np.ndarray:

@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from mlal_core import metrics as _metrics
+from mlal_core import stats as _stats
 from mlal_core.errors import ConfigError
 from mlal_core.session.tables import label_string, rounds_frame, shorten_text
 
@@ -23,6 +24,7 @@ __all__ = [
     "METRIC_HELP",
     "MODEL_FIELDS",
     "SETTING_FIELDS",
+    "balance_columns",
     "device_description",
     "examples_for_label",
     "feature_source_text",
@@ -458,8 +460,10 @@ def session_rounds(store, session_ids: Sequence[str]) -> pd.DataFrame:
     -------
     pandas.DataFrame
         :func:`mlal_core.session.tables.rounds_frame` rows with ``session``, ``strategy``, ``seed``,
-        ``dataset``, ``name`` and ``pool_size`` columns added, and the config fields of
-        :data:`SETTING_FIELDS` (``model_params`` and ``strategy_params`` as JSON).
+        ``dataset``, ``name`` and ``pool_size`` columns added, the config fields of
+        :data:`SETTING_FIELDS` (``model_params`` and ``strategy_params`` as JSON) and the
+        coverage-aware balance columns of :func:`balance_columns` (``batch_coverage``,
+        ``labelled_entropy``).
     """
     frames = []
     for sid in session_ids:
@@ -468,6 +472,7 @@ def session_rounds(store, session_ids: Sequence[str]) -> pd.DataFrame:
         if not records:
             continue
         df = rounds_frame(records)
+        df = df.assign(**balance_columns(records, (info.get("initial_labeled") or {}).get("labels")))
         cfg = info["config"]
         df.insert(0, "session", sid)
         df.insert(1, "strategy", cfg.get("strategy"))
@@ -484,6 +489,38 @@ def session_rounds(store, session_ids: Sequence[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=["session", "strategy", "seed", "dataset", "name", "round", "n_labeled",
                                      "pool_size"])
     return pd.concat(frames, ignore_index=True)
+
+
+def balance_columns(records: Sequence, initial_labels) -> dict[str, list[float]]:
+    """Per record: the label coverage of its batch and the evenness of the labelled set after it.
+
+    Parameters
+    ----------
+    records : sequence of RoundRecord
+        A session's records in order (the final one included).
+    initial_labels : array-like or None
+        The oracle's labels of the initial set, ``(n0, K)`` (None: not known).
+
+    Returns
+    -------
+    dict
+        ``batch_coverage`` (:func:`mlal_core.stats.label_coverage` of the record's batch; NaN without
+        a batch) and ``labelled_entropy`` (:func:`mlal_core.stats.label_entropy` of the initial set
+        plus every batch up to the record's; NaN when the initial labels are not known), one value per
+        record.
+    """
+    cov: list[float] = []
+    ent: list[float] = []
+    known = initial_labels is not None
+    y0 = np.asarray(initial_labels if known else [], dtype=np.uint8)
+    parts = [y0] if y0.ndim == 2 and y0.size else []
+    for rec in records:
+        y = None if rec.labels is None else np.atleast_2d(np.asarray(rec.labels, dtype=np.uint8))
+        if y is not None and y.size:
+            parts.append(y)
+        cov.append(_stats.label_coverage(y) if y is not None and y.size else float("nan"))
+        ent.append(_stats.label_entropy(np.concatenate(parts)) if known and parts else float("nan"))
+    return {"batch_coverage": cov, "labelled_entropy": ent}
 
 
 def paired_runs(runs: pd.DataFrame, setting: str) -> pd.DataFrame:

@@ -50,6 +50,10 @@ ASYMMETRY_Z = 1.0
 EXCLUSIVE_MIN_COUNT = 2
 DECAYS = ("polynomial", "linear", "cosine")
 REFINED_SAMPLING = ("random", "cluster")
+#: CRAB step 1, which label of an asymmetric pair (m, n) (n implies m) label-wise sampling keeps:
+#: "implying" keeps n and drops m (METHODS [choice, revised], the default), "implied" keeps m and drops n
+#: (the earlier reading), "all" drops nothing
+ASYMMETRIC_KEEP = ("implying", "implied", "all")
 #: parameter ranges (bounds included) of the ``PARAMS`` declarations
 BETA_PARAM_RANGE = (0.0, 10.0)  # alpha and beta of the scoring rule
 N_REFERENCE_RANGE = (1, 10_000)
@@ -320,6 +324,36 @@ def per_label_size(n_unlabeled: int, n_labels: int) -> int:
     return int(min(100, max(1, math.ceil(n_unlabeled / (4 * max(1, n_labels))))))
 
 
+def asymmetric_drops(A: np.ndarray, pairs, keep: str = "implying") -> list[dict]:
+    """The labels CRAB step 1 leaves out of label-wise sampling under the reading ``keep``, and why.
+
+    ``pairs`` are the asymmetric pairs (m, n) of ``A`` (``A[m, n] > A[n, m]``: n implies m, m is the
+    broader label). ``keep="implying"`` drops the implied label m of every pair, ``"implied"`` the
+    implying label n of every pair, ``"all"`` nothing. A label is dropped as soon as one pair drops
+    it, whatever its role in other pairs: in a chain c -> b -> a (pairs (b, c) and (a, b)),
+    "implying" drops a and b and keeps c, "implied" drops b and c and keeps a.
+
+    Returns one dict per dropped label, sorted by label: ``label``, ``pairs`` (the pairs (m, n)
+    that drop it, row-major) and ``reason`` (e.g. ``"implied by 1 (A[0,1]=1.00 > A[1,0]=0.36)"``).
+    """
+    if keep not in ASYMMETRIC_KEEP:
+        raise ConfigError(f"Unknown asymmetric_keep {keep!r}; use one of {', '.join(ASYMMETRIC_KEEP)}.")
+    dropped: dict[int, list[tuple[int, int]]] = {}
+    if keep != "all":
+        for m, nn in np.asarray(pairs, dtype=np.int64).reshape(-1, 2):
+            lab = int(m) if keep == "implying" else int(nn)
+            dropped.setdefault(lab, []).append((int(m), int(nn)))
+
+    def why(m: int, nn: int) -> str:
+        other, verb = (nn, "implied by") if keep == "implying" else (m, "implies")
+        return f"{verb} {other} (A[{m},{nn}]={A[m, nn]:.2f} > A[{nn},{m}]={A[nn, m]:.2f})"
+
+    return [
+        {"label": lab, "pairs": prs, "reason": "; ".join(why(m, nn) for m, nn in prs)}
+        for lab, prs in sorted(dropped.items())
+    ]
+
+
 def _fmt_pairs(pairs) -> str:
     return ", ".join(f"{int(m)}-{int(n)}" for m, n in pairs)
 
@@ -331,15 +365,20 @@ def _fmt_pairs(pairs) -> str:
     explanation=(
         "CRAB builds on BESRA. From the labelled data it estimates which labels co-occur (A) and which "
         "exclude each other (NegA). It first narrows the pool to a refined set U*: for each label, samples "
-        "predicted to have it (skipping labels whose presence implies another label's, so hierarchies are "
-        "not sampled twice); samples predicted to carry two mutually exclusive labels (the model is "
-        "confused); and samples with no predicted label at all (hard to learn, fewer each round). On U* it "
+        "predicted to have it (skipping a broad label when a narrower label implies it: samples drawn for "
+        "the narrower label carry the broad one, so hierarchies are not sampled twice); samples predicted "
+        "to carry two mutually exclusive labels (the model is confused); and samples with no predicted "
+        "label at all (hard to learn, fewer each round). On U* it "
         "scores the expected beta-score gain of BESRA with label attention: a label's gain also counts the "
         "gains of the labels that co-occur with it. k-means on the gain vectors then picks a diverse batch."
     ),
     choice=(
-        "Of an asymmetric pair (m, n) (z(A[m,n]) > 1 and A[m,n] > A[n,m]: n implies m), label n is dropped "
-        "from label-wise sampling; exclusive pairs use tau = min(1, mean + 2 std) of NegA over labels with "
+        "Of an asymmetric pair (m, n) (z(A[m,n]) > 1 and A[m,n] > A[n,m]: n implies m, n is the narrower "
+        "label), label-wise sampling keeps the implying label n and drops the implied label m, since samples "
+        "drawn for n carry m anyway (asymmetric_keep='implying', following the paper's example and its aim "
+        "of mitigating imbalance; a label implied in any pair is dropped, even if it implies another). "
+        "asymmetric_keep='implied' is the earlier reading of Eq. 8 (keep m, drop n: the rarer label) and "
+        "'all' keeps every label; exclusive pairs use tau = min(1, mean + 2 std) of NegA over labels with "
         ">= 2 positives; NegA follows Eq. 9; Z_t = round(Z_0 (1 - t/T)^2); X' drawn from the unlabelled pool. "
         "Defaults: M (per_label_size) = min(100, ceil(nU / (4 K))), the paper's 100 per label scaled so the "
         "label-wise pool holds at most about a quarter of the pool; Z_0 (hard_size) = the query size n. "
@@ -358,6 +397,11 @@ class CRAB(QueryStrategy):
     (Eq. 12) with ``Ahat[m, n] = A[m, n] / (alpha_c max_n' sum_{m != n'} A[m, n'])`` (Eq. 13) and
     ``A`` the positive correlation of Eq. 8; k-means on the L2-normalised ``dQ_AB`` vectors of U*
     picks the batch, as BESRA.
+
+    Of each asymmetric pair (m, n) (n implies m), label-wise sampling keeps the implying label n and
+    drops m (``asymmetric_keep="implying"``); ``"implied"`` keeps m and drops n, ``"all"`` drops
+    nothing (see :func:`asymmetric_drops`). ``diagnostics["dropped_labels"]`` lists the dropped labels
+    with the pairs and reasons, ``diagnostics["dropped_labels_by_reading"]`` the same for every reading.
 
     ``diagnostics["refined_pool_sources"]`` says, for every sample of U* (rows aligned with
     ``diagnostics["refined_pool"]``), which pool(s) it was drawn into and why: ``label_wise`` (the
@@ -384,9 +428,11 @@ class CRAB(QueryStrategy):
             *HARD_SIZE_RANGE,
         ),
         Param(
-            "asymmetric",
-            True,
-            "drop the implying label of each asymmetric pair from label-wise sampling (False: keep all labels)",
+            "asymmetric_keep",
+            "implying",
+            "which label of an asymmetric pair (n implies m) label-wise sampling keeps: the implying n "
+            "(drop m), the implied m (drop n, the earlier reading), or all labels",
+            choices=ASYMMETRIC_KEEP,
         ),
         Param("negative_pool", True, "add samples whose pseudo labels contain a mutually exclusive pair"),
         Param("hard_pool", True, "add hard-to-learn samples (no label predicted)"),
@@ -413,7 +459,7 @@ class CRAB(QueryStrategy):
         alpha_c: float = 2.0,
         per_label_size: int | None = None,
         hard_size: int | None = None,
-        asymmetric: bool = True,
+        asymmetric_keep: str = "implying",
         negative_pool: bool = True,
         hard_pool: bool = True,
         correlation_attention: bool = True,
@@ -426,7 +472,7 @@ class CRAB(QueryStrategy):
         self.alpha_c = alpha_c
         self.per_label_size = per_label_size
         self.hard_size = hard_size
-        self.asymmetric = asymmetric
+        self.asymmetric_keep = asymmetric_keep
         self.negative_pool = negative_pool
         self.hard_pool = hard_pool
         self.correlation_attention = correlation_attention
@@ -479,13 +525,12 @@ class CRAB(QueryStrategy):
         NegA = correlation.negative_correlation(ctx.y_labeled)
         rep, rep_name = self._representation(ctx, pbar)
 
-        # 1. label-wise pool, without the implying label of each asymmetric pair
+        # 1. label-wise pool, without the labels the asymmetric pairs drop under asymmetric_keep
         asym = correlation.asymmetric_pairs(A, z_threshold=ASYMMETRY_Z)
-        dropped: dict[int, list[tuple[int, int]]] = {}
-        if self.asymmetric:
-            for m, nn in asym:
-                dropped.setdefault(int(nn), []).append((int(m), int(nn)))
-        kept = [j for j in range(K) if j not in dropped]
+        by_reading = {keep: asymmetric_drops(A, asym, keep) for keep in ASYMMETRIC_KEEP}
+        dropped = by_reading[self.asymmetric_keep]
+        gone = {d["label"] for d in dropped}
+        kept = [j for j in range(K) if j not in gone]
         M = int(self.per_label_size) if self.per_label_size is not None else per_label_size(nU, K)
         label_hits = np.zeros((nU, K), dtype=bool)  # row drawn for label j
         for j in kept:
@@ -519,18 +564,11 @@ class CRAB(QueryStrategy):
             "A": A,
             "NegA": NegA,
             "asymmetric_pairs": asym,
+            "asymmetric_keep": self.asymmetric_keep,
             "kept_labels": kept,
-            "dropped_labels": [
-                {
-                    "label": lab,
-                    "pairs": pairs,
-                    "reason": "implies "
-                    + "; ".join(
-                        f"{m} (A[{m},{lab}]={A[m, lab]:.2f} > A[{lab},{m}]={A[lab, m]:.2f})" for m, _ in pairs
-                    ),
-                }
-                for lab, pairs in sorted(dropped.items())
-            ],
+            "dropped_labels": dropped,
+            # what each reading of step 1 would drop from the same A (the app compares them)
+            "dropped_labels_by_reading": by_reading,
             "per_label_size": int(M),
             "exclusive_pairs": ex_pairs,
             "tau": float(tau),
@@ -668,7 +706,7 @@ class CRAB(QueryStrategy):
                 "options": {
                     k: getattr(self, k)
                     for k in (
-                        "asymmetric",
+                        "asymmetric_keep",
                         "negative_pool",
                         "hard_pool",
                         "correlation_attention",
