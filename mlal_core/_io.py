@@ -15,6 +15,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     """Write a file through ``write(fh)`` into a temporary sibling, then rename it into place.
 
     An interrupted run never leaves a half-written file at ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write; its folder is created if needed.
+    write : callable
+        ``write(fh)`` writes the content to the binary file object ``fh``.
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +47,18 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
 
 
 def load_npy(path: str | os.PathLike) -> np.ndarray | None:
-    """A cached ``.npy`` array, or ``None`` when it is missing or unreadable (the caller re-creates it)."""
+    """A cached ``.npy`` array, or ``None`` when it is missing or unreadable (the caller re-creates it).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.npy`` file (pickled objects are refused).
+
+    Returns
+    -------
+    np.ndarray or None
+        The array, or None.
+    """
     path = Path(path)
     if not path.is_file():
         return None

@@ -131,6 +131,20 @@ def expected_score(p, alpha: float = scoring.DEFAULT_ALPHA, beta: float = scorin
 
     ``p`` is clipped into ``[scoring.EPS, 1 - scoring.EPS]`` first (both as forecast and as the
     outcome probability), as every fast evaluator of G here does.
+
+    Parameters
+    ----------
+    p : array_like
+        Probabilities, any shape.
+    alpha : float, optional
+        Beta-rule parameter alpha >= 0 (default ``scoring.DEFAULT_ALPHA``).
+    beta : float, optional
+        Beta-rule parameter beta >= 0 (default ``scoring.DEFAULT_BETA``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``G(p)``, float64, the shape of ``p``.
     """
     p = np.clip(np.asarray(p, dtype=np.float64), scoring.EPS, 1.0 - scoring.EPS)
     return scoring.expected_beta_score(p, p, alpha, beta)
@@ -280,9 +294,30 @@ def expected_score_fn(
 ) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
     """A vectorised ``G(p)`` for the (alpha, beta) rule and the name of the method it uses.
 
-    ``method``: ``"auto"`` (closed form when there is one, else the table), ``"closed"``,
-    ``"table"`` or ``"exact"`` (see the module docstring). Returned functions take and return
-    float64 arrays and are cached per (alpha, beta, method).
+    Returned functions take and return float64 arrays and are cached per (alpha, beta, method).
+
+    Parameters
+    ----------
+    alpha : float, optional
+        Beta-rule parameter alpha >= 0 (default ``scoring.DEFAULT_ALPHA``).
+    beta : float, optional
+        Beta-rule parameter beta >= 0 (default ``scoring.DEFAULT_BETA``).
+    method : str, optional
+        ``"auto"`` (default: closed form when there is one, else the table), ``"closed"``,
+        ``"table"`` or ``"exact"`` (see the module docstring).
+
+    Returns
+    -------
+    Callable[[numpy.ndarray], numpy.ndarray]
+        ``G``.
+    str
+        The method used: ``"closed"``, ``"table"`` or ``"exact"``.
+
+    Raises
+    ------
+    ConfigError
+        For invalid alpha / beta, an unknown ``method``, or ``method="closed"`` where there is no
+        closed form.
     """
     alpha, beta = scoring.check_beta_params(alpha, beta)
     return _cached_fn(alpha, beta, method)
@@ -294,7 +329,22 @@ def expected_score_fn(
 
 
 def member_scores(q, alpha: float = scoring.DEFAULT_ALPHA, beta: float = scoring.DEFAULT_BETA):
-    """``(S(q, 1), S(q, 0))`` for member probabilities ``q`` of any shape."""
+    """``(S(q, 1), S(q, 0))`` for member probabilities ``q`` of any shape.
+
+    Parameters
+    ----------
+    q : array_like
+        Member probabilities, any shape.
+    alpha : float, optional
+        Beta-rule parameter alpha >= 0 (default ``scoring.DEFAULT_ALPHA``).
+    beta : float, optional
+        Beta-rule parameter beta >= 0 (default ``scoring.DEFAULT_BETA``).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(-L1(q), -L0(q))``, each the shape of ``q``.
+    """
     L1, L0 = scoring.beta_partial_losses(q, alpha, beta)
     return -L1, -L0
 
@@ -304,9 +354,24 @@ def disagreement(
 ) -> np.ndarray:
     """``D(w) = sum_e w_e [q_e (S(q_e,1) - S(mix,1)) + (1-q_e)(S(q_e,0) - S(mix,0))]``.
 
-    ``q``: member probabilities with members on axis 0, ``(E, ...)``; ``w``: weights broadcasting
-    against ``q`` (``(E,)`` or ``(E, ...)``), summing to 1 over axis 0. Returns ``q.shape[1:]``
-    (broadcast with ``w.shape[1:]``). Literal formula; >= 0 for a proper rule (Jensen).
+    Literal formula; >= 0 for a proper rule (Jensen). METHODS.md, "BEMPS / BESRA expected score
+    change" (CRAB Eq. 1-4).
+
+    Parameters
+    ----------
+    q : array_like
+        Member probabilities with members on axis 0, shape ``(E, ...)``.
+    w : array_like
+        Weights broadcasting against ``q`` (``(E,)`` or ``(E, ...)``), summing to 1 over axis 0.
+    alpha : float, optional
+        Beta-rule parameter alpha >= 0 (default ``scoring.DEFAULT_ALPHA``).
+    beta : float, optional
+        Beta-rule parameter beta >= 0 (default ``scoring.DEFAULT_BETA``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``D(w)``, shape ``q.shape[1:]`` (broadcast with ``w.shape[1:]``).
     """
     q = np.asarray(q, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
@@ -321,9 +386,21 @@ def disagreement(
 def posterior_weights(a) -> tuple[np.ndarray, np.ndarray]:
     """Member weights after observing y = 1 and y = 0 at the candidate (Eq. 3-4, uniform prior).
 
-    ``a``: ``(E, ...)`` member probabilities of the candidate. ``w(1)_e = a_e / sum a``,
-    ``w(0)_e = (1-a_e) / sum (1-a)``. Where every member says exactly 0 (resp. 1) the outcome has
-    probability 0 and its posterior is undefined; the prior ``1/E`` is returned there.
+    ``w(1)_e = a_e / sum a``, ``w(0)_e = (1-a_e) / sum (1-a)``. Where every member says exactly 0
+    (resp. 1) the outcome has probability 0 and its posterior is undefined; the prior ``1/E`` is
+    returned there.
+
+    Parameters
+    ----------
+    a : array_like
+        Member probabilities of the candidate, shape ``(E, ...)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w(1)``, shape ``(E, ...)``.
+    numpy.ndarray
+        ``w(0)``, shape ``(E, ...)``.
     """
     a = np.asarray(a, dtype=np.float64)
     E = a.shape[0]
@@ -340,8 +417,24 @@ def expected_score_change_naive(
 ) -> np.ndarray:
     """``dQ_j(x, x') = D(w0) - [abar D(w(1)) + (1-abar) D(w(0))]`` by the literal formula.
 
-    ``cand_probs (E, nC, K)``, ``ref_probs (E, nR, K)`` -> ``(nC, nR, K)``. Materialises
-    ``(E, nC, nR, K)`` arrays: for small inputs only (tests, notebooks).
+    Materialises ``(E, nC, nR, K)`` arrays: for small inputs only (tests, notebooks). METHODS.md,
+    "BEMPS / BESRA expected score change" (CRAB Eq. 1-4).
+
+    Parameters
+    ----------
+    cand_probs : array_like
+        Member probabilities at the candidates, shape ``(E, nC, K)``.
+    ref_probs : array_like
+        Member probabilities at the reference samples, shape ``(E, nR, K)``.
+    alpha : float, optional
+        Beta-rule parameter alpha >= 0 (default ``scoring.DEFAULT_ALPHA``).
+    beta : float, optional
+        Beta-rule parameter beta >= 0 (default ``scoring.DEFAULT_BETA``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``dQ_j(x, x')``, shape ``(nC, nR, K)``.
     """
     a = np.asarray(cand_probs, dtype=np.float64)
     q = np.asarray(ref_probs, dtype=np.float64)
@@ -374,6 +467,23 @@ def chunk_size_for(n_ref: int, memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_M
     A worker keeps about ``_WORK_ARRAYS`` float64 arrays of shape ``(chunk, n_ref)`` alive. The
     size does not depend on how many threads actually run, so results are the same on every
     machine (threads only change which chunk runs when).
+
+    Parameters
+    ----------
+    n_ref : int
+        Number of reference samples nR.
+    memory_budget_mb : float, optional
+        Memory budget for all workers together, in MiB (default ``DEFAULT_MEMORY_BUDGET_MB``).
+
+    Returns
+    -------
+    int
+        Chunk size, at least 1.
+
+    Raises
+    ------
+    ConfigError
+        If ``memory_budget_mb <= 0``.
     """
     if memory_budget_mb <= 0:
         raise ConfigError(f"memory_budget_mb must be > 0; got {memory_budget_mb}.")
@@ -512,10 +622,43 @@ def expected_score_change(
 ):
     """``dQ_j(x, x')`` for candidates ``(E, nC, K)`` against references ``(E, nR, K)``.
 
-    Returns ``(nC, nR, K)``, or with ``sum_labels=True`` the label-summed ``(nC, nR)``
-    (``label_weights`` weight the labels: BESRA uses none, CRAB the column sums of its attention
-    mix, see :func:`mixed_label_weights`). See :meth:`ReferenceSet.change`. Build a
-    :class:`ReferenceSet` yourself to reuse one reference set across several calls.
+    See :meth:`ReferenceSet.change`. Build a :class:`ReferenceSet` yourself to reuse one reference
+    set across several calls. METHODS.md, "BEMPS / BESRA expected score change" (CRAB Eq. 1-4).
+
+    Parameters
+    ----------
+    cand_probs : array_like
+        Member probabilities at the candidates, shape ``(E, nC, K)``.
+    ref_probs : array_like
+        Member probabilities at the reference samples, shape ``(E, nR, K)``.
+    alpha : float, optional
+        Beta-rule parameter alpha >= 0 (default ``scoring.DEFAULT_ALPHA``).
+    beta : float, optional
+        Beta-rule parameter beta >= 0 (default ``scoring.DEFAULT_BETA``).
+    sum_labels : bool, optional
+        Sum over labels (the full tensor is never built).
+    label_weights : array_like, optional
+        Label weights, shape ``(K,)``, with ``sum_labels=True`` only: BESRA uses none, CRAB the
+        column sums of its attention mix (see :func:`mixed_label_weights`).
+    label_means : bool, optional
+        Also return ``mean_{x'} dQ_j(x, x')``, shape ``(nC, K)`` (unweighted).
+    method : str, optional
+        Evaluator of G, see :func:`expected_score_fn`.
+    memory_budget_mb : float, optional
+        Memory budget in MiB, see :func:`chunk_size_for`.
+    n_threads : int, optional
+        Worker threads (capped at ``_MAX_THREADS``; default from the CPU affinity).
+
+    Returns
+    -------
+    numpy.ndarray or tuple
+        ``(nC, nR, K)``, or with ``sum_labels=True`` the label-summed ``(nC, nR)``; with
+        ``label_means=True`` a tuple ``(dq, means)``.
+
+    Raises
+    ------
+    ConfigError
+        On wrong shapes, invalid alpha / beta / method, or ``label_weights`` without ``sum_labels``.
     """
     ref = ReferenceSet(ref_probs, alpha, beta, method=method)
     return ref.change(
@@ -533,16 +676,38 @@ def mix_labels(dq: np.ndarray, mix: np.ndarray) -> np.ndarray:
 
     CRAB Eq. 12 with ``mix = I + Ahat`` (Ahat with a zero diagonal):
     ``dQ_AB,n = dQ_n + sum_{m != n} Ahat[m, n] dQ_m``.
+
+    Parameters
+    ----------
+    dq : numpy.ndarray
+        Per-label changes, labels on the last axis, shape ``(..., K)``.
+    mix : numpy.ndarray
+        Mixing matrix, shape ``(K, K)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Mixed changes, float64, shape ``(..., K)``.
     """
     mix = np.asarray(mix, dtype=np.float64)
     return np.asarray(dq, dtype=np.float64) @ mix
 
 
 def mixed_label_weights(mix: np.ndarray) -> np.ndarray:
-    """Weights ``w_m = sum_n mix[m, n]`` such that ``sum_n mix_labels(dq, mix)[..., n] = sum_m w_m dq[..., m]``.
+    """Weights ``w_m = sum_n mix[m, n]`` so that summing ``mix_labels(dq, mix)`` over labels is ``dq @ w``.
 
     Summing the mixed changes over labels only needs these per-label weights, so the label-summed
-    score of CRAB is computed with ``ReferenceSet.change(..., sum_labels=True, label_weights=w)``
-    without ever building the ``(nC, nR, K)`` tensor.
+    score of CRAB (Eq. 12-13) is computed with ``ReferenceSet.change(..., sum_labels=True,
+    label_weights=w)`` without ever building the ``(nC, nR, K)`` tensor.
+
+    Parameters
+    ----------
+    mix : numpy.ndarray
+        Mixing matrix ``I + Ahat``, shape ``(K, K)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Row sums of ``mix``, shape ``(K,)``.
     """
     return np.asarray(mix, dtype=np.float64).sum(axis=1)

@@ -127,6 +127,18 @@ class _Bar:
 
 # ====================================================================== commands
 def cmd_datasets(args: argparse.Namespace) -> int:
+    """``datasets``: print a table of the bundled datasets with their label statistics.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (no options are read).
+
+    Returns
+    -------
+    int
+        Exit status, 0.
+    """
     import numpy as np
 
     from mlal_core import correlation, data, stats
@@ -158,6 +170,18 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_strategies(args: argparse.Namespace) -> int:
+    """``strategies``: print a table of the query strategies (name, display name, paper).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (no options are read).
+
+    Returns
+    -------
+    int
+        Exit status, 0.
+    """
     from mlal_core import strategies
 
     rows = [{"name": s.name, "display name": s.display_name, "paper": s.paper} for s in strategies.available()]
@@ -283,6 +307,23 @@ def _run_session(session, store) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``run``: start an active-learning session from the options, run it to its end and store it.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``run`` options.
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 1 when the session failed (Ctrl-C exits the process with 130).
+
+    Raises
+    ------
+    ConfigError
+        If a parameter or the configuration is invalid.
+    """
     from mlal_core.session.config import SessionConfig
     from mlal_core.session.loop import ActiveLearningSession, SessionBudgetWarning
 
@@ -325,6 +366,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
+    """``sessions``: print a table of the sessions in the store.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (``store``).
+
+    Returns
+    -------
+    int
+        Exit status, 0.
+    """
     store = _store(args)
     df = store.list_sessions()
     if df.empty:
@@ -341,6 +394,18 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """``export``: write a stored session as JSON, or as ``rounds`` and ``picks`` CSV files.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``export`` options (``session_id``, ``format``, ``out``, ``store``).
+
+    Returns
+    -------
+    int
+        Exit status, 0.
+    """
     store = _store(args)
     sid = store.resolve_id(args.session_id)
     out = Path(args.out)
@@ -354,6 +419,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    """``resume``: continue a stored session to its planned end (nothing to do when it has finished).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``resume`` options (``session_id``, ``store``).
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 1 when the session failed (Ctrl-C exits the process with 130).
+    """
     from mlal_core.session.loop import ActiveLearningSession
 
     store = _store(args)
@@ -367,6 +444,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
+    """``experiment``: run (or, with ``--dry-run``, plan) the grid of sessions of a config file.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``experiment`` options.
+
+    Returns
+    -------
+    int
+        Exit status: 0, 1 when some runs failed, 130 when interrupted.
+    """
     from mlal_core import experiments
 
     config = experiments.load_config(args.config)
@@ -422,6 +511,18 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """``report``: write the reproduction report of an experiment (markdown and figures).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``report`` options (``config``, ``store``, ``out``, ``formats``).
+
+    Returns
+    -------
+    int
+        Exit status, 0.
+    """
     from mlal_core.experiments import report
 
     path = report.build_report(args.config, store=args.store, out_dir=args.out, formats=args.formats.split(","),
@@ -461,6 +562,24 @@ def _sampler_params(items: Sequence[str], samplers: str) -> dict[str, dict]:
 
 
 def cmd_batch_selection(args: argparse.Namespace) -> int:
+    """``batch-selection``: compare training mini-batch samplers on a dataset and print the test
+    metrics at the best-validation epoch (optionally writing the CSV tables to ``--out``).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``batch-selection`` options.
+
+    Returns
+    -------
+    int
+        Exit status, 0.
+
+    Raises
+    ------
+    ConfigError
+        If a ``--sampler-param`` is malformed, unknown or for a sampler that does not run.
+    """
     from mlal_core.experiments.batch_selection import METRICS, run_batch_selection
 
     def progress(done: int, total: int, message: str) -> None:
@@ -500,6 +619,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m mlal_core`` with all its subcommands.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; each subcommand sets ``func`` to its ``cmd_*`` function.
+    """
     parser = _Parser(prog="python -m mlal_core", description="MLAL Workbench: multi-label active learning.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -596,6 +722,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: parse ``argv`` and run the chosen command.
+
+    Parameters
+    ----------
+    argv : sequence of str or None
+        Command-line arguments (None: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: the command's, ``EXIT_USAGE`` on an ``MLALError`` (printed as one line), 130 on
+        Ctrl-C.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

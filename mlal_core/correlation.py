@@ -53,7 +53,18 @@ __all__ = [
 
 
 def cooccurrence(Y) -> np.ndarray:
-    """``C = Y^T Y`` as float64 ``(K, K)``: ``C[m, n]`` = rows with both m and n; diagonal = counts."""
+    """``C = Y^T Y`` as float64 ``(K, K)``: ``C[m, n]`` = rows with both m and n; diagonal = counts.
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K)
+        A 0/1 label matrix (any non-zero entry counts as positive).
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (K, K)
+        The symmetric co-occurrence counts (exact integers).
+    """
     Y = as_label_matrix(Y)
     # A sparse integer product: exact counts (uint8 products would overflow), and label matrices
     # are sparse enough that this beats a dense BLAS product by 10-30x on tall Y.
@@ -70,14 +81,39 @@ def _conditional(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def positive_correlation(Y) -> np.ndarray:
-    """A (CRAB Eq. 8): ``A[m, n] = count(m & n) / count(n)``; diagonal 1; unseen columns all 0."""
+    """A (CRAB Eq. 8): ``A[m, n] = count(m & n) / count(n)``; diagonal 1; unseen columns all 0.
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K)
+        A 0/1 label matrix, usually ``Y_L`` of the labelled set.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (K, K)
+        ``A[m, n]`` = P(m present | n present); the column (diagonal included) of a label with no
+        positive in ``Y`` is all 0.
+    """
     A, seen = _conditional(cooccurrence(Y))
     np.fill_diagonal(A, seen.astype(np.float64))
     return A
 
 
 def negative_correlation(Y) -> np.ndarray:
-    """NegA (CRAB Eq. 9): ``NegA[m, n] = count(not m & n) / count(n)``; diagonal 0; unseen columns 0."""
+    """NegA (CRAB Eq. 9): ``NegA[m, n] = count(not m & n) / count(n)``; diagonal 0; unseen columns 0.
+
+    We follow Eq. 9, not the paper's sentence that contradicts it (METHODS.md **[choice]**).
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K)
+        A 0/1 label matrix, usually ``Y_L`` of the labelled set.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (K, K)
+        ``NegA[m, n]`` = P(m absent | n present) = ``1 - A[m, n]`` for m != n in a seen column.
+    """
     A, seen = _conditional(cooccurrence(Y))
     neg = np.where(seen[None, :], 1.0 - A, 0.0)
     np.fill_diagonal(neg, 0.0)
@@ -157,6 +193,16 @@ def offdiag_zscores(A: np.ndarray) -> np.ndarray:
     over all K (K - 1) off-diagonal entries, the all-zero columns of unseen labels included: the
     literal reading of METHODS.md's "z-score the off-diagonal entries of A" (CRAB step 1). A
     constant off-diagonal (std 0) gives all-zero z-scores.
+
+    Parameters
+    ----------
+    A : array-like, shape (K, K)
+        A square matrix, e.g. :func:`positive_correlation`.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (K, K)
+        The z-scores off the diagonal, 0 on it; all 0 for K < 2.
     """
     A = np.asarray(A, dtype=np.float64)
     K = A.shape[0]
@@ -174,8 +220,20 @@ def offdiag_zscores(A: np.ndarray) -> np.ndarray:
 def asymmetric_pairs(A: np.ndarray, z_threshold: float = 1.0) -> np.ndarray:
     """Asymmetric pairs (m, n) of CRAB step 1: ``z(A[m, n]) > z_threshold`` and ``A[m, n] > A[n, m]``.
 
-    Such a pair says n's presence implies m's (m is the primary label of the chain). Returns an
-    int64 array of shape ``(P, 2)`` in row-major order of (m, n).
+    Such a pair says n's presence implies m's: n is the narrower, implying label and m the broader,
+    implied one (METHODS.md "CRAB", step 1; which of the two CRAB keeps is the caller's choice).
+
+    Parameters
+    ----------
+    A : array-like, shape (K, K)
+        Positive correlation matrix (:func:`positive_correlation`).
+    z_threshold : float, default 1.0
+        Minimum z-score (:func:`offdiag_zscores`) of ``A[m, n]``.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (P, 2)
+        The pairs (m, n), in row-major order of (m, n).
     """
     A = np.asarray(A, dtype=np.float64)
     z = offdiag_zscores(A)
@@ -191,6 +249,20 @@ def exclusive_pairs(Y, min_count: int = 2) -> tuple[np.ndarray, float]:
     (population std), and return the pairs (m, n), m < n, with both ``NegA[m, n] >= tau`` and
     ``NegA[n, m] >= tau``, as label indices of ``Y``. With fewer than two eligible labels there is
     no pair and tau is ``nan``.
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K)
+        A 0/1 label matrix, usually ``Y_L`` of the labelled set.
+    min_count : int, default 2
+        Minimum number of positives for a label to take part.
+
+    Returns
+    -------
+    pairs : numpy.ndarray of int64, shape (P, 2)
+        The exclusive pairs (m, n) with m < n.
+    tau : float
+        The threshold used (``nan`` with fewer than two eligible labels).
     """
     Y = as_label_matrix(Y)
     C = cooccurrence(Y)
@@ -211,7 +283,22 @@ def exclusive_pairs(Y, min_count: int = 2) -> tuple[np.ndarray, float]:
 
 
 def conflicting_mask(ystar, pairs) -> np.ndarray:
-    """Rows whose pseudo labels contain an exclusive pair: ``ystar_m = ystar_n = 1`` for some (m, n)."""
+    """Rows whose pseudo labels contain an exclusive pair: ``ystar_m = ystar_n = 1`` for some (m, n).
+
+    The conflicting samples of CRAB step 2 (METHODS.md "CRAB").
+
+    Parameters
+    ----------
+    ystar : array-like, shape (n, K) or (K,)
+        0/1 (or bool) pseudo labels; a 1-D input is one row.
+    pairs : array-like of int, shape (P, 2)
+        Label pairs (m, n), e.g. from :func:`exclusive_pairs`.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n,)
+        True for the rows with both labels of at least one pair; all False when there is no pair.
+    """
     ystar = np.asarray(ystar).astype(bool)
     if ystar.ndim == 1:
         ystar = ystar[None, :]
@@ -222,7 +309,18 @@ def conflicting_mask(ystar, pairs) -> np.ndarray:
 
 
 def hard_to_learn_mask(pbar) -> np.ndarray:
-    """Rows with no predicted label: ``max_j pbar_j < 0.5`` (CRAB step 3)."""
+    """Rows with no predicted label: ``max_j pbar_j < 0.5`` (CRAB step 3).
+
+    Parameters
+    ----------
+    pbar : array-like, shape (n, K) or (K,)
+        Mean predicted probabilities; a 1-D input is one row.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n,)
+        True for the hard-to-learn rows (all True when K = 0).
+    """
     pbar = np.asarray(pbar, dtype=np.float64)
     if pbar.ndim == 1:
         pbar = pbar[None, :]
@@ -235,7 +333,22 @@ def correlation_drift(A_before: np.ndarray, A_after: np.ndarray) -> float:
     """Mean absolute change of the off-diagonal entries between two correlation matrices.
 
     Used to plot how much the label correlations estimated from the labelled set move from one
-    round to the next. ``nan`` for K < 2.
+    round to the next.
+
+    Parameters
+    ----------
+    A_before, A_after : array-like, shape (K, K)
+        The matrices of two rounds (e.g. :func:`positive_correlation` of consecutive labelled sets).
+
+    Returns
+    -------
+    float
+        ``mean |A_after[m, n] - A_before[m, n]|`` over m != n; ``nan`` for K < 2.
+
+    Raises
+    ------
+    ValueError
+        If the two shapes differ.
     """
     A_before = np.asarray(A_before, dtype=np.float64)
     A_after = np.asarray(A_after, dtype=np.float64)

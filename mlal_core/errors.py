@@ -39,7 +39,24 @@ class RoundCancelled(MLALError):
 
 
 def unknown_name_error(kind: str, name: str, known: Iterable[str], plural: str | None = None) -> ConfigError:
-    """Build a ``ConfigError`` for an unknown ``name``, suggesting the close known names."""
+    """Build a ``ConfigError`` for an unknown ``name``, suggesting the close known names.
+
+    Parameters
+    ----------
+    kind : str
+        What the name is of (``"dataset"``, ``"strategy"``, ...).
+    name : str
+        The name given.
+    known : iterable of str
+        The valid names (listed, sorted, in the message).
+    plural : str, optional
+        Plural of ``kind`` in the message; default ``kind + "s"``.
+
+    Returns
+    -------
+    ConfigError
+        The error, to be raised by the caller.
+    """
     known = sorted(known)
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""

@@ -280,7 +280,27 @@ EXPORT_SIZES = {
 def sized_for_export(fig, size: str = "screen") -> tuple[go.Figure, dict]:
     """``(figure, figure_to_bytes kwargs)`` for an export ``size`` of :data:`EXPORT_SIZES`: a copy laid
     out by :func:`~mlal_core.viz.paper_layout` and rendered at 300 dpi for the paper sizes; the
-    figure itself, unchanged, for ``"screen"``."""
+    figure itself, unchanged, for ``"screen"``.
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure or dict
+        The figure (a figure dict is converted).
+    size : {"screen", "column", "double"}, default "screen"
+        Export size.
+
+    Returns
+    -------
+    figure : plotly.graph_objects.Figure
+        The figure to export.
+    kwargs : dict
+        Keyword arguments for :func:`figure_to_bytes` (``{"dpi": 300}`` or ``{}``).
+
+    Raises
+    ------
+    ConfigError
+        If ``size`` is unknown or ``fig`` is not a valid figure.
+    """
     if size not in EXPORT_SIZES:
         raise ConfigError(f"Unknown export size {size!r}; choose one of {', '.join(EXPORT_SIZES)}.")
     fig = _as_figure(fig)
@@ -294,13 +314,35 @@ def figure_to_bytes(fig, fmt: str = "png", *, width: float | None = None, height
                     include_plotlyjs: bool | str = True) -> bytes:
     """The figure as a file's bytes.
 
-    ``fmt``: ``"png"``, ``"svg"``, ``"pdf"``, ``"jpeg"``, ``"webp"`` (kaleido + Chromium),
-    ``"html"`` (a standalone page with plotly.js inlined, so it opens offline; ``include_plotlyjs="cdn"``
-    makes a small page that loads plotly.js from the CDN) or ``"json"`` (the plotly figure JSON).
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure or dict
+        The figure (a figure dict is converted).
+    fmt : str, default "png"
+        ``"png"``, ``"svg"``, ``"pdf"``, ``"jpeg"`` (or ``"jpg"``), ``"webp"`` (kaleido + Chromium),
+        ``"html"`` (a standalone page) or ``"json"`` (the plotly figure JSON).
+    width, height : float, optional
+        Size in CSS pixels (default: the figure's layout size, else 700 x 500 for static formats).
+    scale : float, optional
+        Multiplies the pixel size of bitmaps.
+    dpi : float, optional
+        Sets ``scale = dpi / 96`` (``dpi=300`` for print; a PNG of a 336 px wide column figure is
+        then 1050 px wide); not together with ``scale``.
+    include_plotlyjs : True or "cdn", default True
+        For HTML: inline plotly.js (opens offline) or load it from the CDN (a small page).
 
-    Size: ``width`` / ``height`` in CSS pixels (default: the figure's layout size, else 700 x 500);
-    ``scale`` multiplies the pixel size of bitmaps, or ``dpi`` sets it as ``dpi / 96`` (``dpi=300``
-    for print; a PNG of a 336 px wide column figure is then 1050 px wide).
+    Returns
+    -------
+    bytes
+        The file's content.
+
+    Raises
+    ------
+    ConfigError
+        If ``fmt`` is unknown or a size option is invalid.
+    ExportError
+        For a static format when the browser cannot draw the figure; :class:`ExportUnavailableError`
+        (a subclass) when no browser can run.
     """
     fmt = str(fmt).lower().lstrip(".")
     if fmt == "jpg":
@@ -344,7 +386,30 @@ def figure_to_bytes(fig, fmt: str = "png", *, width: float | None = None, height
 
 
 def write_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
-    """Write ``fig`` to ``path``; the format comes from the suffix (``.png``, ``.svg``, ``.html`` ...)."""
+    """Write ``fig`` to ``path``; the format comes from the suffix (``.png``, ``.svg``, ``.html`` ...).
+
+    The file is written to a temporary name first and then moved into place; missing parent
+    folders are created.
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure or dict
+        The figure.
+    path : str or os.PathLike
+        Target file.
+    **kwargs
+        Passed to :func:`figure_to_bytes` (``width``, ``height``, ``scale``, ``dpi`` ...).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ConfigError
+        If ``path`` has no suffix or an unknown one.
+    """
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if not fmt:
@@ -371,7 +436,29 @@ def _title_text(fig_or_title) -> str:
 def figure_filename(title, fmt: str = "png", *, max_len: int = 60, default: str = "figure") -> str:
     """A safe file name from a title (or a figure's title): ``"Learning curves: F1 (mean ± std)"``
     -> ``"learning-curves-f1-mean-std.png"``. HTML tags are dropped, accents folded to ASCII, and
-    anything but letters, digits, ``-`` and ``_`` becomes ``-``."""
+    anything but letters, digits, ``-`` and ``_`` becomes ``-``.
+
+    Parameters
+    ----------
+    title : str, plotly.graph_objects.Figure, dict or None
+        The title, or a figure (or figure dict) whose title to use.
+    fmt : str, default "png"
+        File extension (1-8 letters or digits; a leading dot is dropped).
+    max_len : int, default 60
+        Maximum length of the name before the extension.
+    default : str, default "figure"
+        Name used when nothing is left of the title.
+
+    Returns
+    -------
+    str
+        The lower-case file name with its extension.
+
+    Raises
+    ------
+    ConfigError
+        If ``fmt`` is not a plain file extension.
+    """
     fmt = str(fmt).lower().lstrip(".")
     if not re.fullmatch(r"[a-z0-9]{1,8}", fmt):
         raise ConfigError(f"not a file extension: {fmt!r}.")
@@ -385,7 +472,27 @@ def figure_filename(title, fmt: str = "png", *, max_len: int = 60, default: str 
 
 # ----------------------------------------------------------------------------------------- tables
 def table_to_csv_bytes(df: pd.DataFrame, *, index: bool = False, float_format: str | None = None) -> bytes:
-    """``df`` as UTF-8 CSV bytes (no index unless ``index=True``); round-trips through ``pd.read_csv``."""
+    """``df`` as UTF-8 CSV bytes (no index unless ``index=True``); round-trips through ``pd.read_csv``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame or pandas.Series
+        The table (a Series becomes a one-column frame).
+    index : bool, default False
+        Write the index.
+    float_format : str, optional
+        Format of floats, as in :meth:`pandas.DataFrame.to_csv`.
+
+    Returns
+    -------
+    bytes
+        The CSV, with Unix line ends.
+
+    Raises
+    ------
+    ConfigError
+        If ``df`` is not a DataFrame or Series.
+    """
     if isinstance(df, pd.Series):
         df = df.to_frame()
     if not isinstance(df, pd.DataFrame):
@@ -449,10 +556,35 @@ def session_zip(items: Mapping[str, object], *, figure_formats: Iterable[str] = 
     * a dict / list -> ``name.json`` (numpy values converted, NaN written as null);
     * bytes -> ``name`` as given; str -> ``name`` (``.txt`` added when there is no suffix).
 
-    ``manifest.json`` lists every member (and ``manifest`` adds to it, e.g. dataset, strategy, seed).
-    Members carry a fixed timestamp, so the same inputs give the same zip bytes. When no browser is
-    available and ``skip_unavailable`` is True, static figure formats are skipped and listed in the
-    manifest under ``"skipped"`` (with the reason) instead of failing the whole export.
+    ``manifest.json`` lists every member. Members carry a fixed timestamp, so the same inputs give
+    the same zip bytes.
+
+    Parameters
+    ----------
+    items : mapping of str to object
+        Member name -> figure, table, dict / list, str or bytes.
+    figure_formats : iterable of str, default ("png", "html")
+        Formats written for each figure.
+    figure_kwargs : mapping, optional
+        Passed to :func:`figure_to_bytes` for every figure.
+    manifest : dict, optional
+        Extra entries of ``manifest.json`` (e.g. dataset, strategy, seed).
+    skip_unavailable : bool, default True
+        When no browser is available, skip the static figure formats and list them in the manifest
+        under ``"skipped"`` (with the reason) instead of failing the whole export.
+
+    Returns
+    -------
+    bytes
+        The zip file.
+
+    Raises
+    ------
+    ConfigError
+        If ``items`` is empty, a format is unknown, two items map to the same member, a name is
+        unsafe, or an item's type cannot be exported.
+    ExportUnavailableError
+        With ``skip_unavailable=False``, when a static format cannot be rendered.
     """
     if not isinstance(items, Mapping) or not items:
         raise ConfigError("session_zip needs a non-empty mapping of name -> figure / table / dict / bytes.")

@@ -89,7 +89,30 @@ def _check(Y_true: np.ndarray, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def precision_at_k(Y_true: np.ndarray, P: np.ndarray, k: int) -> float:
-    """P@k: mean over samples of (true labels among the k highest-scored) / k."""
+    """P@k: mean over samples of (true labels among the k highest-scored) / k.
+
+    METHODS.md "Evaluation". ``k`` larger than K is cut to K; ties in ``P`` go to the lower label
+    position.
+
+    Parameters
+    ----------
+    Y_true : array-like, shape (n, K)
+        0/1 true labels.
+    P : array-like, shape (n, K)
+        Predicted scores or probabilities.
+    k : int
+        Number of top-scored labels per sample.
+
+    Returns
+    -------
+    float
+        P@k in [0, 1].
+
+    Raises
+    ------
+    ConfigError
+        If the shapes differ or are not 2-D, or ``P`` holds NaN.
+    """
     Y_true, P = _check(Y_true, P)
     k = min(k, P.shape[1])
     top = np.argsort(-P, axis=1, kind="stable")[:, :k]
@@ -102,6 +125,23 @@ def macro_auc(Y_true: np.ndarray, P: np.ndarray) -> float:
     Computed for all labels at once from tie-averaged ranks (Mann-Whitney U): the values of
     scikit-learn's ``roc_auc_score`` per label (tested), about 10x faster, which matters where it
     runs every training epoch (batch selection).
+
+    Parameters
+    ----------
+    Y_true : array-like, shape (n, K)
+        0/1 true labels.
+    P : array-like, shape (n, K)
+        Predicted scores or probabilities.
+
+    Returns
+    -------
+    float
+        Macro-AUC (METHODS.md "Evaluation").
+
+    Raises
+    ------
+    ConfigError
+        If the shapes differ or are not 2-D, or ``P`` holds NaN.
     """
     Y_true, P = _check(Y_true, P)
     Y = Y_true.astype(bool)
@@ -123,7 +163,29 @@ def _f1_scores(Y_true: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
 
 
 def macro_f1_per_threshold(Y_true: np.ndarray, P: np.ndarray, thresholds: np.ndarray = THRESHOLD_GRID) -> np.ndarray:
-    """Macro-F1 (zero_division=0, as scikit-learn) at each threshold, vectorised over thresholds."""
+    """Macro-F1 (zero_division=0, as scikit-learn) at each threshold, vectorised over thresholds.
+
+    A label is predicted where ``P > t``; a label with no true and no predicted positive scores 0.
+
+    Parameters
+    ----------
+    Y_true : array-like, shape (n, K)
+        0/1 true labels.
+    P : array-like, shape (n, K)
+        Predicted probabilities.
+    thresholds : array-like, shape (T,), default THRESHOLD_GRID
+        Thresholds to try (0.05, 0.10, ..., 0.95 by default).
+
+    Returns
+    -------
+    numpy.ndarray of float, shape (T,)
+        Macro-F1 at each threshold.
+
+    Raises
+    ------
+    ConfigError
+        If the shapes differ or are not 2-D, or ``P`` holds NaN.
+    """
     Y_true, P = _check(Y_true, P)
     pred = P[None, :, :] > np.asarray(thresholds)[:, None, None]  # (T, n, K)
     y = Y_true.astype(bool)[None]
@@ -138,7 +200,22 @@ def macro_f1_per_threshold(Y_true: np.ndarray, P: np.ndarray, thresholds: np.nda
 def tune_threshold(Y_valid: np.ndarray, P_valid: np.ndarray, thresholds: np.ndarray = THRESHOLD_GRID) -> float:
     """The global threshold in {0.05, ..., 0.95} that maximises macro-F1 on validation data.
 
-    The XMTC study's "variable threshold" (Fromme et al.); ties go to the threshold closest to 0.5.
+    The XMTC study's "variable threshold" (Fromme et al.; METHODS.md "XMTC strategies"); ties go to
+    the threshold closest to 0.5.
+
+    Parameters
+    ----------
+    Y_valid : array-like, shape (n, K)
+        0/1 true labels of the validation split.
+    P_valid : numpy.ndarray, shape (n, K)
+        Predicted probabilities on it.
+    thresholds : numpy.ndarray, shape (T,), default THRESHOLD_GRID
+        Candidate thresholds.
+
+    Returns
+    -------
+    float
+        The chosen threshold.
     """
     scores = macro_f1_per_threshold(Y_valid, P_valid, thresholds)
     best = np.flatnonzero(np.isclose(scores, scores.max()))
@@ -150,6 +227,29 @@ def evaluate(Y_true: np.ndarray, P: np.ndarray, threshold: float = 0.5, tuned_th
 
     F1 and Hamming loss are computed at ``threshold``; with ``tuned_threshold`` they are also
     reported at that threshold under ``*_tuned`` keys (and the threshold as ``threshold_tuned``).
+
+    Parameters
+    ----------
+    Y_true : array-like, shape (n, K)
+        0/1 true labels.
+    P : array-like, shape (n, K)
+        Predicted probabilities (a label is predicted where ``P > threshold``).
+    threshold : float, default 0.5
+        Decision threshold of F1 and Hamming loss.
+    tuned_threshold : float, optional
+        A second threshold (e.g. from :func:`tune_threshold`).
+
+    Returns
+    -------
+    dict of str to float
+        ``micro_f1, macro_f1, p@1, p@3, p@5, ndcg@1, ndcg@3, ndcg@5, macro_auc, ranking_loss,
+        hamming_loss, lrap``, plus ``micro_f1_tuned, macro_f1_tuned, hamming_loss_tuned,
+        threshold_tuned`` with ``tuned_threshold``.
+
+    Raises
+    ------
+    ConfigError
+        If the shapes differ or are not 2-D, or ``P`` holds NaN.
     """
     Y_true, P = _check(Y_true, P)
     pred = (P > threshold).astype(np.int8)
@@ -177,7 +277,25 @@ def evaluate(Y_true: np.ndarray, P: np.ndarray, threshold: float = 0.5, tuned_th
 def area_under_learning_curve(n_labeled: np.ndarray, score: np.ndarray) -> float:
     """Trapezoidal area under score vs labelled size, divided by the labelled-size range.
 
-    The result is on the metric's own scale (a curve constant at s has area s).
+    The result is on the metric's own scale (a curve constant at s has area s). METHODS.md
+    "Evaluation".
+
+    Parameters
+    ----------
+    n_labeled : array-like, shape (R,)
+        Labelled-set size of each point (any order).
+    score : array-like, shape (R,)
+        Metric value at each point.
+
+    Returns
+    -------
+    float
+        The normalised area.
+
+    Raises
+    ------
+    ConfigError
+        With fewer than two distinct labelled sizes.
     """
     x = np.asarray(n_labeled, dtype=float)
     y = np.asarray(score, dtype=float)
@@ -193,7 +311,25 @@ def labelled_fraction_to_reach(
 ) -> float:
     """Smallest labelled fraction of the pool at which ``score`` reaches ``target`` (BEAL Table 2).
 
-    NaN when the curve never reaches it.
+    NaN when the curve never reaches it. METHODS.md "Evaluation".
+
+    Parameters
+    ----------
+    n_labeled : array-like, shape (R,)
+        Labelled-set size of each point.
+    score : array-like, shape (R,)
+        Metric value at each point.
+    target : float
+        Score to reach, e.g. the full-data score.
+    pool_size : int
+        Size of the pool the fraction is taken of.
+    higher_is_better : bool, default True
+        Reached means ``score >= target`` if True, ``score <= target`` if False.
+
+    Returns
+    -------
+    float
+        ``min n_labeled`` over the points that reach ``target``, divided by ``pool_size``.
     """
     x = np.asarray(n_labeled, dtype=float)
     y = np.asarray(score, dtype=float)
@@ -211,6 +347,27 @@ def summarize_curves(rounds: pd.DataFrame, metric: str, by: str = "strategy", *,
     ``setting`` names a column that must be constant within a group (e.g. the model, representation
     and budget of each run): averaging runs of different settings would mix what the seeds' spread
     is meant to measure, so a group that holds several settings raises :class:`ConfigError`.
+
+    Parameters
+    ----------
+    rounds : pandas.DataFrame
+        One row per (run, round).
+    metric : str
+        Column to summarise.
+    by : str, default "strategy"
+        Column that defines the groups.
+    setting : str, optional
+        Column that must hold one value per group.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``by, n_labeled, mean, std, n``; ``std`` (sample std) is 0 where a point has one row.
+
+    Raises
+    ------
+    ConfigError
+        If a column is missing, or a group mixes several ``setting`` values.
     """
     missing = {by, "n_labeled", metric, *([setting] if setting else [])} - set(rounds.columns)
     if missing:

@@ -70,6 +70,18 @@ def _clip(p) -> np.ndarray:
 def check_beta_params(alpha: float, beta: float) -> tuple[float, float]:
     """``(alpha, beta)`` as floats, checked finite and >= 0 (the beta family's domain, CRAB Eq. 5-7).
 
+    Parameters
+    ----------
+    alpha : float
+        Beta-family parameter alpha.
+    beta : float
+        Beta-family parameter beta.
+
+    Returns
+    -------
+    tuple of float
+        ``(float(alpha), float(beta))``.
+
     Raises
     ------
     ConfigError
@@ -117,7 +129,29 @@ def beta_partial_losses(p, alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_B
     """Partial losses ``(L1, L0)`` of the beta family at predicted probability ``p`` (any shape).
 
     Both are non-negative; L1 decreases and L0 increases in p. See the module docstring for the
-    formulas and for how the alpha = 0 / beta = 0 limits are evaluated.
+    formulas and for how the alpha = 0 / beta = 0 limits are evaluated. Buja, Stuetzle & Shen
+    (2005); BESRA / CRAB Eq. 5-7. ``p`` is clipped into ``[EPS, 1 - EPS]``.
+
+    Parameters
+    ----------
+    p : array_like
+        Predicted probabilities, any shape.
+    alpha : float, optional
+        Parameter alpha >= 0 (default ``DEFAULT_ALPHA`` = 0.1).
+    beta : float, optional
+        Parameter beta >= 0 (default ``DEFAULT_BETA`` = 3).
+
+    Returns
+    -------
+    L1 : numpy.ndarray
+        Loss when the outcome is 1, float64, the shape of ``p``.
+    L0 : numpy.ndarray
+        Loss when the outcome is 0, float64, the shape of ``p``.
+
+    Raises
+    ------
+    ConfigError
+        When alpha or beta is negative, infinite or nan.
     """
     a, b = check_beta_params(alpha, beta)
     p = _clip(p)
@@ -133,7 +167,26 @@ def beta_partial_losses(p, alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_B
 
 
 def beta_score(p, y, alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA) -> np.ndarray:
-    """Score ``S(p, y) = -(y L1(p) + (1 - y) L0(p))``; ``p`` and ``y`` broadcast together."""
+    """Score ``S(p, y) = -(y L1(p) + (1 - y) L0(p))``; ``p`` and ``y`` broadcast together.
+
+    BESRA / CRAB Eq. 5-7 (METHODS.md, "Beta scoring rules").
+
+    Parameters
+    ----------
+    p : array_like
+        Predicted probabilities.
+    y : array_like
+        Outcomes (0/1; values in between give the expected score).
+    alpha : float, optional
+        Parameter alpha >= 0 (default ``DEFAULT_ALPHA`` = 0.1).
+    beta : float, optional
+        Parameter beta >= 0 (default ``DEFAULT_BETA`` = 3).
+
+    Returns
+    -------
+    numpy.ndarray
+        The score (higher is better, <= 0), float64.
+    """
     L1, L0 = beta_partial_losses(p, alpha, beta)
     y = np.asarray(y, dtype=np.float64)
     return -(y * L1 + (1.0 - y) * L0)
@@ -143,6 +196,22 @@ def expected_beta_score(p, q, alpha: float = DEFAULT_ALPHA, beta: float = DEFAUL
     """Expected score of predicting ``p`` when the outcome is 1 with probability ``q``.
 
     ``q S(p, 1) + (1 - q) S(p, 0)``; for a proper rule it is maximal at p = q.
+
+    Parameters
+    ----------
+    p : array_like
+        Predicted probabilities.
+    q : array_like
+        Probabilities of outcome 1, broadcasting with ``p``.
+    alpha : float, optional
+        Parameter alpha >= 0 (default ``DEFAULT_ALPHA`` = 0.1).
+    beta : float, optional
+        Parameter beta >= 0 (default ``DEFAULT_BETA`` = 3).
+
+    Returns
+    -------
+    numpy.ndarray
+        The expected score, float64.
     """
     L1, L0 = beta_partial_losses(p, alpha, beta)
     q = np.asarray(q, dtype=np.float64)
@@ -150,14 +219,44 @@ def expected_beta_score(p, q, alpha: float = DEFAULT_ALPHA, beta: float = DEFAUL
 
 
 def log_score(p, y) -> np.ndarray:
-    """Logarithmic score ``y log p + (1 - y) log(1 - p)`` (= beta_score with alpha = beta = 0)."""
+    """Logarithmic score ``y log p + (1 - y) log(1 - p)`` (= beta_score with alpha = beta = 0).
+
+    ``p`` is clipped into ``[EPS, 1 - EPS]``.
+
+    Parameters
+    ----------
+    p : array_like
+        Predicted probabilities.
+    y : array_like
+        Outcomes (0/1), broadcasting with ``p``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The score (natural log, <= 0), float64.
+    """
     p = _clip(p)
     y = np.asarray(y, dtype=np.float64)
     return y * np.log(p) + (1.0 - y) * np.log1p(-p)
 
 
 def brier_score(p, y) -> np.ndarray:
-    """Brier score ``-(y - p)^2`` (= 2 * beta_score with alpha = beta = 1)."""
+    """Brier score ``-(y - p)^2`` (= 2 * beta_score with alpha = beta = 1).
+
+    ``p`` is clipped into ``[EPS, 1 - EPS]``.
+
+    Parameters
+    ----------
+    p : array_like
+        Predicted probabilities.
+    y : array_like
+        Outcomes (0/1), broadcasting with ``p``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The score (<= 0), float64.
+    """
     p = _clip(p)
     y = np.asarray(y, dtype=np.float64)
     return -((y - p) ** 2)
@@ -167,7 +266,18 @@ def binary_entropy(p: np.ndarray) -> np.ndarray:
     """``H(p) = -p log2 p - (1-p) log2 (1-p)`` in bits, elementwise, with ``H(0) = H(1) = 0``.
 
     The expected log loss of p under itself, in bits: the entropy of the entropy / BALD strategies
-    and Eq. 1 of uncertainty batch selection. Keeps a float32 input in float32 (the probability samples usually are) for speed.
+    and Eq. 1 of uncertainty batch selection (Zhou et al.). ``p`` is clipped into ``[0, 1]``.
+
+    Parameters
+    ----------
+    p : numpy.ndarray
+        Probabilities, any shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        Entropies, the shape of ``p``; a float32 input stays float32 (the probability samples usually
+        are) for speed, any other dtype gives float64.
     """
     p = np.asarray(p)
     if p.dtype not in (np.float32, np.float64):

@@ -56,6 +56,21 @@ def as_label_matrix(Y):
 
     A 1-D array is read as a single sample (one row). Dense input is returned as a numpy array
     (no copy when it already is one); sparse input is converted to CSR.
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K) or (K,)
+        A 0/1 label matrix, or the label vector of one sample.
+
+    Returns
+    -------
+    numpy.ndarray or scipy sparse CSR matrix, shape (n, K)
+        The label matrix (``(1, K)`` for a 1-D input).
+
+    Raises
+    ------
+    ValueError
+        If dense ``Y`` has more than two dimensions (or none).
     """
     if sp.issparse(Y):
         return Y.tocsr()
@@ -68,7 +83,18 @@ def as_label_matrix(Y):
 
 
 def label_counts(Y) -> np.ndarray:
-    """Number of positive rows per label, shape ``(K,)``, int64."""
+    """Number of positive rows per label, shape ``(K,)``, int64.
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K)
+        A 0/1 label matrix (any non-zero entry counts as positive).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (K,)
+        ``count_j``, the number of rows with label j.
+    """
     Y = as_label_matrix(Y)
     if sp.issparse(Y):
         return np.asarray((Y != 0).sum(axis=0), dtype=np.int64).ravel()
@@ -83,7 +109,20 @@ def _row_counts(Y) -> np.ndarray:
 
 
 def label_cardinality(Y) -> float:
-    """Mean number of labels per row (``nan`` for an empty matrix)."""
+    """Mean number of labels per row (``nan`` for an empty matrix).
+
+    Label cardinality of Charte et al. (2015).
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K)
+        A 0/1 label matrix.
+
+    Returns
+    -------
+    float
+        ``sum_j count_j / n``; ``nan`` when n = 0.
+    """
     Y = as_label_matrix(Y)
     if Y.shape[0] == 0:
         return float("nan")
@@ -91,7 +130,20 @@ def label_cardinality(Y) -> float:
 
 
 def label_density(Y) -> float:
-    """Label cardinality divided by the number of labels K (``nan`` when n = 0 or K = 0)."""
+    """Label cardinality divided by the number of labels K (``nan`` when n = 0 or K = 0).
+
+    Label density of Charte et al. (2015).
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K)
+        A 0/1 label matrix.
+
+    Returns
+    -------
+    float
+        ``label_cardinality(Y) / K``.
+    """
     Y = as_label_matrix(Y)
     if Y.shape[0] == 0 or Y.shape[1] == 0:
         return float("nan")
@@ -99,7 +151,21 @@ def label_density(Y) -> float:
 
 
 def irlbl(Y) -> np.ndarray:
-    """Per-label imbalance ratio ``max_k count_k / count_j``; ``inf`` for labels with count 0."""
+    """Per-label imbalance ratio ``max_k count_k / count_j``; ``inf`` for labels with count 0.
+
+    IRLbl of Charte et al. (2015) (METHODS.md "Label statistics").
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K)
+        A 0/1 label matrix.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (K,)
+        IRLbl per label, >= 1 for present labels; ``inf`` for absent ones (all ``inf`` when ``Y`` has no
+        positive).
+    """
     counts = label_counts(Y).astype(np.float64)
     out = np.full(counts.shape, np.inf)
     seen = counts > 0
@@ -109,21 +175,56 @@ def irlbl(Y) -> np.ndarray:
 
 
 def mean_ir(Y) -> float:
-    """MeanIR: mean of the finite IRLbl (labels with count > 0); ``nan`` if no label occurs."""
+    """MeanIR: mean of the finite IRLbl (labels with count > 0); ``nan`` if no label occurs.
+
+    Charte et al. (2015); METHODS.md "Label statistics". Labels absent from ``Y`` are left out.
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K)
+        A 0/1 label matrix.
+
+    Returns
+    -------
+    float
+        Mean of :func:`irlbl` over the labels present in ``Y``.
+    """
     ir = irlbl(Y)
     finite = ir[np.isfinite(ir)]
     return float(finite.mean()) if finite.size else float("nan")
 
 
 def max_ir(Y) -> float:
-    """MaxIR: largest finite IRLbl (the rarest present label); ``nan`` if no label occurs."""
+    """MaxIR: largest finite IRLbl (the rarest present label); ``nan`` if no label occurs.
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K)
+        A 0/1 label matrix.
+
+    Returns
+    -------
+    float
+        Max of :func:`irlbl` over the labels present in ``Y``.
+    """
     ir = irlbl(Y)
     finite = ir[np.isfinite(ir)]
     return float(finite.max()) if finite.size else float("nan")
 
 
 def distinct_labelsets(Y) -> int:
-    """Number of distinct label sets (distinct rows of ``Y``; the empty set counts as one)."""
+    """Number of distinct label sets (distinct rows of ``Y``; the empty set counts as one).
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K)
+        A 0/1 label matrix (any non-zero entry counts as positive).
+
+    Returns
+    -------
+    int
+        Number of distinct rows; 0 for a matrix with no rows.
+    """
     Y = as_label_matrix(Y)
     if Y.shape[0] == 0:
         return 0
@@ -140,7 +241,18 @@ def distinct_labelsets(Y) -> int:
 
 
 def n_without_label(Y) -> int:
-    """Number of rows with no positive label."""
+    """Number of rows with no positive label.
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K)
+        A 0/1 label matrix.
+
+    Returns
+    -------
+    int
+        Rows whose entries are all 0.
+    """
     return int((_row_counts(Y) == 0).sum())
 
 

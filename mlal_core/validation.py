@@ -58,22 +58,69 @@ __all__ = [
 
 
 def is_int(value: Any) -> bool:
-    """True for a Python or numpy integer; False for a bool."""
+    """True for a Python or numpy integer; False for a bool.
+
+    Parameters
+    ----------
+    value : Any
+        The value to test.
+
+    Returns
+    -------
+    bool
+    """
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def is_number(value: Any) -> bool:
-    """True for a Python or numpy real number (inf and nan included); False for a bool."""
+    """True for a Python or numpy real number (inf and nan included); False for a bool.
+
+    Parameters
+    ----------
+    value : Any
+        The value to test.
+
+    Returns
+    -------
+    bool
+    """
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
 
 
 def is_finite_number(value: Any) -> bool:
-    """:func:`is_number` and neither inf nor nan."""
+    """:func:`is_number` and neither inf nor nan.
+
+    Parameters
+    ----------
+    value : Any
+        The value to test.
+
+    Returns
+    -------
+    bool
+    """
     return is_number(value) and math.isfinite(float(value))
 
 
 def close_names_hint(name: Any, known: Iterable[str], n: int = 2, cutoff: float = 0.5) -> str:
-    """``" (did you mean 'a' or 'b'?)"`` for the known names close to ``name``, else ``""``."""
+    """``" (did you mean 'a' or 'b'?)"`` for the known names close to ``name``, else ``""``.
+
+    Parameters
+    ----------
+    name : Any
+        The name given (compared as ``str``).
+    known : iterable of str
+        The valid names.
+    n : int, default 2
+        Most names suggested.
+    cutoff : float, default 0.5
+        Least similarity (``difflib.get_close_matches``) of a suggestion.
+
+    Returns
+    -------
+    str
+        The hint, with a leading space, or ``""``.
+    """
     close = difflib.get_close_matches(str(name), list(known), n=n, cutoff=cutoff)
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
@@ -280,8 +327,19 @@ class Param:
 def check_params(obj: Any, params: Sequence[Param], prefix: str = "") -> None:
     """Check every declared parameter of ``obj`` as stored (``getattr(obj, p.name)``).
 
-    Raises ``ConfigError("{prefix}{name} must be ...; got ...")`` at the first value that breaks
-    its declaration.
+    Parameters
+    ----------
+    obj : Any
+        The object whose attributes hold the values.
+    params : sequence of Param
+        The declarations.
+    prefix : str, default ""
+        Put before the parameter's name in the message.
+
+    Raises
+    ------
+    ConfigError
+        ``"{prefix}{name} must be ...; got ..."`` at the first value that breaks its declaration.
     """
     for param in params:
         param.check(getattr(obj, param.name), prefix)
@@ -305,6 +363,18 @@ def signature_mismatches(cls: type[Any], params: Sequence[Param]) -> list[str]:
 
     Compares the names (``*args`` / ``**kwargs`` ignored) and every default, by type and value (so
     ``1`` and ``1.0`` differ: the default's type is what the CLI parses a value as).
+
+    Parameters
+    ----------
+    cls : type
+        The class whose ``__init__`` is inspected.
+    params : sequence of Param
+        Its declarations.
+
+    Returns
+    -------
+    list of str
+        One message per difference.
     """
     sig = inspect.signature(cls.__init__)
     skip = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)

@@ -129,6 +129,11 @@ def test_tokenize_known_ids_padding_and_truncation():
         tokens.truncate(ids, 5).tolist()
         == tokens.tokenize(["Hello world!", "", "the cat sat on the mat"], 5).tolist()
     )
+    # the input is never written, one row included (a one-row slice is a contiguous view)
+    one = tokens.tokenize(["the cat sat on the mat"], max_length=6)
+    before = one.copy()
+    assert tokens.truncate(one, 4).tolist() == [[101, 1996, 4937, 102]]
+    assert one.tolist() == before.tolist()
     with pytest.raises(ConfigError, match="max_length"):
         tokens.tokenize(["x"], max_length=1)
     with pytest.raises(ConfigError, match="not strings"):

@@ -47,8 +47,21 @@ _EPS = 1e-12
 
 # ----------------------------------------------------------------------------- pure functions
 def window_difference(window: np.ndarray) -> np.ndarray:
-    """Eq. 4: mean absolute difference of successive predictions; ``window`` is (T, n, K), oldest
-    first. With fewer than two predictions the difference is 0."""
+    """Eq. 4: mean absolute difference of successive predictions; ``window`` is (T, n, K), oldest first.
+
+    With fewer than two predictions the difference is 0. Zhou et al. (METHODS.md, "Uncertainty batch
+    selection").
+
+    Parameters
+    ----------
+    window : numpy.ndarray
+        The last T predictions, oldest first, shape ``(T, n, K)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``d``, float64, shape ``(n, K)``.
+    """
     w = np.asarray(window, dtype=np.float64)
     if w.shape[0] < 2:
         return np.zeros(w.shape[1:])
@@ -56,14 +69,44 @@ def window_difference(window: np.ndarray) -> np.ndarray:
 
 
 def label_uncertainty(window: np.ndarray, lambda1: float = 0.5) -> np.ndarray:
-    """Eq. 5: ``U = lambda1 * d + (1 - lambda1) * e`` with e of the newest prediction (Eq. 1) and d
-    over the window (Eq. 4). ``window``: (T, n, K), oldest first."""
+    """Eq. 5: ``U = lambda1 * d + (1 - lambda1) * e`` with e of the newest prediction and d over the window.
+
+    ``e`` is the binary entropy in bits (Eq. 1), ``d`` the window difference (Eq. 4). Zhou et al.
+    (METHODS.md, "Uncertainty batch selection").
+
+    Parameters
+    ----------
+    window : numpy.ndarray
+        The last T predictions, oldest first, shape ``(T, n, K)``.
+    lambda1 : float, optional
+        Weight of ``d`` (default 0.5).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``U``, float64, shape ``(n, K)``.
+    """
     w = np.asarray(window, dtype=np.float64)
     return lambda1 * window_difference(w) + (1.0 - lambda1) * binary_entropy(w[-1])
 
 
 def quantize_bins(U: np.ndarray, tau: int = 10) -> np.ndarray:
-    """Bin index of each value in ``tau`` bins of width ``1/tau`` over [0, 1] (1.0 goes to the last bin)."""
+    """Bin index of each value in ``tau`` bins of width ``1/tau`` over [0, 1] (1.0 goes to the last bin).
+
+    Values outside [0, 1] go to the first or last bin.
+
+    Parameters
+    ----------
+    U : numpy.ndarray
+        Values, any shape.
+    tau : int, optional
+        Number of bins (default 10).
+
+    Returns
+    -------
+    numpy.ndarray
+        Int64 bin indices in ``0..tau-1``, the shape of ``U``.
+    """
     return np.clip(np.floor(np.asarray(U, dtype=np.float64) * tau), 0, tau - 1).astype(np.int64)
 
 
@@ -72,7 +115,23 @@ def mutual_information_matrix(U: np.ndarray, tau: int = 10, diagonal: float = 1.
 
     The joint histograms of all label pairs come at once from one ``np.bincount`` over the codes
     ``(a, b, bin_a, bin_b)`` of every (row, label pair), processed in row chunks (no loop over
-    samples). The diagonal is set to ``diagonal`` (1, as the paper says)."""
+    samples). The result is symmetrised and clipped at 0; the diagonal is set to ``diagonal`` (1, as
+    the paper says). Zhou et al. (METHODS.md, "Uncertainty batch selection").
+
+    Parameters
+    ----------
+    U : numpy.ndarray
+        Label uncertainties, shape ``(n, K)``.
+    tau : int, optional
+        Number of bins of width ``1/tau`` (default 10).
+    diagonal : float, optional
+        Value of the diagonal (default 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``C``, float64, shape ``(K, K)`` (``diagonal * I`` when ``n = 0``).
+    """
     U = np.asarray(U, dtype=np.float64)
     n, K = U.shape
     if n == 0:
@@ -97,8 +156,22 @@ def mutual_information_matrix(U: np.ndarray, tau: int = 10, diagonal: float = 1.
 
 
 def sample_weights(U: np.ndarray, C: np.ndarray | None = None) -> np.ndarray:
-    """Eq. 7-8: ``w_i = sum_j (U C)_ij`` (``C=None``: plain sum over labels), min-max normalised to
-    [0, 1] (all equal -> all 0)."""
+    """Eq. 7-8: ``w_i = sum_j (U C)_ij`` (``C=None``: plain sum over labels), min-max normalised to [0, 1].
+
+    All equal weights give all 0. Zhou et al. (METHODS.md, "Uncertainty batch selection").
+
+    Parameters
+    ----------
+    U : numpy.ndarray
+        Label uncertainties, shape ``(n, K)``.
+    C : numpy.ndarray, optional
+        Label correlation, shape ``(K, K)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w``, float64, shape ``(n,)``.
+    """
     U = np.asarray(U, dtype=np.float64)
     Ubar = U if C is None else U @ np.asarray(C, dtype=np.float64)
     w = Ubar.sum(axis=1)
@@ -106,6 +179,18 @@ def sample_weights(U: np.ndarray, C: np.ndarray | None = None) -> np.ndarray:
 
 
 def minmax(w: np.ndarray) -> np.ndarray:
+    """Min-max normalise to [0, 1]; all equal (range <= 1e-12) gives all 0.
+
+    Parameters
+    ----------
+    w : numpy.ndarray
+        Values, shape ``(n,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Normalised float64 values, shape ``(n,)`` (an empty input is returned as is).
+    """
     w = np.asarray(w, dtype=np.float64)
     if w.size == 0:
         return w
@@ -114,14 +199,45 @@ def minmax(w: np.ndarray) -> np.ndarray:
 
 
 def quantizer(z: np.ndarray, n: int) -> np.ndarray:
-    """Eq. 9: ``Q(z) = floor((1 - z) / Delta)`` with ``Delta = 1 / n`` (integer indices in 0..n)."""
+    """Eq. 9: ``Q(z) = floor((1 - z) / Delta)`` with ``Delta = 1 / n`` (integer indices in 0..n).
+
+    A 1e-9 tolerance keeps ``(1 - z) n`` that lands on an integer from rounding below it. Zhou et al.
+    (METHODS.md, "Uncertainty batch selection").
+
+    Parameters
+    ----------
+    z : numpy.ndarray
+        Values in [0, 1], shape ``(n,)``.
+    n : int
+        Number of quantisation steps.
+
+    Returns
+    -------
+    numpy.ndarray
+        Int64 indices, the shape of ``z``.
+    """
     z = np.asarray(z, dtype=np.float64)
     # a tiny tolerance so that (1 - z) * n landing on an integer is not pushed below it by rounding
     return np.floor((1.0 - z) * n + 1e-9).astype(np.int64)
 
 
 def selection_probabilities(w: np.ndarray, s: float) -> np.ndarray:
-    """Eq. 10: ``P_i ∝ 1 / exp(log(s) / n) ** Q(w_i)``, normalised; computed in log space."""
+    """Eq. 10: ``P_i ∝ 1 / exp(log(s) / n) ** Q(w_i)``, normalised; computed in log space.
+
+    ``n`` is the number of rows. Zhou et al. (METHODS.md, "Uncertainty batch selection").
+
+    Parameters
+    ----------
+    w : numpy.ndarray
+        Normalised sample weights in [0, 1], shape ``(n,)``.
+    s : float
+        Selection pressure ``s_t`` (> 0; 1 gives uniform probabilities).
+
+    Returns
+    -------
+    numpy.ndarray
+        Probabilities summing to 1, shape ``(n,)`` (empty for an empty input).
+    """
     w = np.asarray(w, dtype=np.float64)
     n = w.size
     if n == 0:
@@ -133,8 +249,27 @@ def selection_probabilities(w: np.ndarray, s: float) -> np.ndarray:
 
 
 def pressure(t: int, s0: float, t_start: int, t_end: int) -> float:
-    """Eq. 11: ``s_t = s0 * exp(log(1 / s0) / (t_end - t_start)) ** (t - t_start)``, from ``s0`` at
-    ``t_start`` down to 1 at ``t_end`` (clamped outside; ``t_end <= t_start`` gives 1 after start)."""
+    """Eq. 11: ``s_t = s0 * exp(log(1 / s0) / (t_end - t_start)) ** (t - t_start)``, from ``s0`` down to 1.
+
+    ``s0`` at ``t <= t_start``, 1 at ``t >= t_end`` (``t_end <= t_start`` gives 1 after the start).
+    Zhou et al. (METHODS.md, "Uncertainty batch selection").
+
+    Parameters
+    ----------
+    t : int
+        Current epoch.
+    s0 : float
+        Initial pressure.
+    t_start : int
+        Epoch at which the decay starts.
+    t_end : int
+        Epoch at which the pressure reaches 1.
+
+    Returns
+    -------
+    float
+        ``s_t``.
+    """
     s0 = float(s0)
     if t <= t_start:
         return s0
@@ -513,8 +648,28 @@ def available_samplers() -> list[str]:
 
 
 def make_sampler(name="random", **params) -> BatchSampler:
-    """A new sampler: ``name`` is a registry name, or a dict ``{"name": ..., **params}``, or a
-    ``BatchSampler`` (returned as a fresh, unfitted copy: ``sklearn.base.clone`` plus ``params``)."""
+    """A new sampler from a registry name, a dict ``{"name": ..., **params}``, or a ``BatchSampler``.
+
+    A ``BatchSampler`` is returned as a fresh, unfitted copy (``sklearn.base.clone`` plus ``params``).
+    Names are matched case-insensitively, with ``-`` and spaces read as ``_``.
+
+    Parameters
+    ----------
+    name : str or dict or BatchSampler, optional
+        What to build (default ``"random"``); a dict's other keys are parameters.
+    **params
+        Sampler parameters (override a dict's).
+
+    Returns
+    -------
+    BatchSampler
+        The new sampler.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name, a dict without ``"name"``, or an unknown parameter for a name or dict.
+    """
     if isinstance(name, BatchSampler):
         return clone(name).set_params(**params) if params else clone(name)
     if isinstance(name, dict):
@@ -535,7 +690,23 @@ def make_sampler(name="random", **params) -> BatchSampler:
 
 
 def sampler_parameters(name: str) -> dict:
-    """The parameters of sampler ``name`` and their defaults (``{"window": 5, ...}``)."""
+    """The parameters of sampler ``name`` and their defaults (``{"window": 5, ...}``).
+
+    Parameters
+    ----------
+    name : str
+        Registry name (case-insensitive, ``-`` and spaces read as ``_``).
+
+    Returns
+    -------
+    dict
+        Parameter name -> default, from the class's ``PARAMS``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name.
+    """
     key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
     if key not in SAMPLERS:
         raise unknown_name_error("batch sampler", str(name), SAMPLERS)

@@ -27,7 +27,18 @@ def _resolve_dir(data_dir) -> Path:
 
 
 def available(data_dir=None) -> list[str]:
-    """Names of the datasets in the data folder (sub-folders with ``meta.json`` and ``train.parquet``)."""
+    """Names of the datasets in the data folder (sub-folders with ``meta.json`` and ``train.parquet``).
+
+    Parameters
+    ----------
+    data_dir : str or path-like, optional
+        The data folder; default ``paths.data_dir()`` (``$MLAL_DATA_DIR`` or ``<repo>/data``).
+
+    Returns
+    -------
+    list of str
+        The folder names, sorted; empty when the folder does not exist.
+    """
     root = _resolve_dir(data_dir)
     if not root.is_dir():
         return []
@@ -37,7 +48,27 @@ def available(data_dir=None) -> list[str]:
 
 
 def labels_to_matrix(labels: pa.Array | pa.ChunkedArray, label_names: list[str], where: str) -> np.ndarray:
-    """Turn an Arrow ``list<string>`` column into an ``(n, K)`` uint8 matrix in ``label_names`` order."""
+    """Turn an Arrow ``list<string>`` column into an ``(n, K)`` uint8 matrix in ``label_names`` order.
+
+    Parameters
+    ----------
+    labels : pyarrow.Array or pyarrow.ChunkedArray
+        One list of label names per row.
+    label_names : list of str
+        The K label names; column j of the result is ``label_names[j]``.
+    where : str
+        Where the column comes from (a file path), for the error message.
+
+    Returns
+    -------
+    np.ndarray, shape (n, K), uint8
+        1 where a row carries the label, else 0.
+
+    Raises
+    ------
+    DataValidationError
+        A label is not in ``label_names``.
+    """
     if isinstance(labels, pa.ChunkedArray):
         labels = labels.combine_chunks()
     n = len(labels)
@@ -117,6 +148,30 @@ def load(name: str, *, data_dir=None, valid_fraction: float = 0.1, random_state:
     Each call returns a fresh :class:`MultiLabelDataset` with its own ``meta`` and text lists, but
     the ``Y`` / ``X`` arrays are shared with the cache and read-only (``writeable=False``): copy them
     before modifying.
+
+    Parameters
+    ----------
+    name : str
+        A dataset in the data folder (:func:`available`).
+    data_dir : str or path-like, optional
+        The data folder; default ``paths.data_dir()``.
+    valid_fraction : float, default 0.1
+        Share of the training rows carved off as the validation split, in [0, 1); used only when
+        there is no ``valid.parquet``.
+    random_state : int, default 0
+        Seed of the carve.
+
+    Returns
+    -------
+    MultiLabelDataset
+        The train / valid / test splits and ``meta`` (with ``valid_split`` saying where valid came from).
+
+    Raises
+    ------
+    ConfigError
+        ``name`` is not an available dataset, or ``valid_fraction`` is outside [0, 1).
+    DataValidationError
+        The dataset's files are inconsistent (no ``test.parquet``, unknown labels, missing columns).
     """
     root = _resolve_dir(data_dir)
     known = available(root)

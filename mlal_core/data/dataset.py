@@ -76,7 +76,23 @@ class Split:
 
 
 def concat_splits(parts: Sequence[Split]) -> Split:
-    """Rows of several splits stacked in order (same label space and kind)."""
+    """Rows of several splits stacked in order (same label space and kind).
+
+    Parameters
+    ----------
+    parts : sequence of Split
+        At least one split; all with the same K, and with texts (or X) when the first has them.
+
+    Returns
+    -------
+    Split
+        The rows of ``parts`` in order; texts / X kept when the first split has them.
+
+    Raises
+    ------
+    DataValidationError
+        The first split holds texts and a later one does not.
+    """
     Y = np.concatenate([p.Y for p in parts], axis=0)
     texts: list[str] | None = None
     if parts and parts[0].texts is not None:

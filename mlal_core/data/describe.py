@@ -23,20 +23,28 @@ def _split_summary(split: Split) -> dict:
 def describe(ds: MultiLabelDataset) -> dict:
     """Statistics of ``ds`` per split and overall.
 
-    Returns a dict with
-
-    * ``name``, ``kind``, ``n_labels``, ``label_names``, ``valid_carved``;
-    * ``per_split``: ``{"train": {...}, "valid": {...}, "test": {...}}`` and ``overall`` (all splits
-      together), each with ``n_samples, n_labels, labels_present, n_samples_without_label,
-      label_cardinality, label_density, MeanIR, MaxIR, CorrAvg, distinct_labelsets`` (definitions in
-      :mod:`mlal_core.stats` / :mod:`mlal_core.correlation`, named as in the bundled ``meta.json``)
-      plus ``avg_words`` (mean whitespace tokens per text) for text sets or ``n_features`` for tabular;
-    * ``label_counts``: DataFrame indexed by label name, columns ``train, valid, test, all`` (positives)
-      ``IRLbl`` (of the training split, the pool) and ``IRLbl (all splits)``; ``inf`` for a label
-      with no positive;
-    * ``table``: DataFrame with one row per split plus ``all`` and the statistics as columns.
-
     Values are unrounded floats; an empty split gives ``nan`` where a mean is undefined.
+
+    Parameters
+    ----------
+    ds : MultiLabelDataset
+        The dataset.
+
+    Returns
+    -------
+    dict
+        With
+
+        * ``name``, ``kind``, ``n_labels``, ``label_names``, ``valid_carved``;
+        * ``per_split``: ``{"train": {...}, "valid": {...}, "test": {...}}`` and ``overall`` (all splits
+          together), each with ``n_samples, n_labels, labels_present, n_samples_without_label,
+          label_cardinality, label_density, MeanIR, MaxIR, CorrAvg, distinct_labelsets`` (definitions in
+          :mod:`mlal_core.stats` / :mod:`mlal_core.correlation`, named as in the bundled ``meta.json``)
+          plus ``avg_words`` (mean whitespace tokens per text) for text sets or ``n_features`` for tabular;
+        * ``label_counts``: DataFrame indexed by label name, columns ``train, valid, test, all`` (positives)
+          ``IRLbl`` (of the training split, the pool) and ``IRLbl (all splits)``; ``inf`` for a label
+          with no positive;
+        * ``table``: DataFrame with one row per split plus ``all`` and the statistics as columns.
     """
     per_split = {s: _split_summary(ds.split(s)) for s in SPLIT_NAMES}
     whole = concat_splits([ds.split(s) for s in SPLIT_NAMES])

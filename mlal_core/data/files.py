@@ -223,13 +223,40 @@ def load_file(
 ) -> MultiLabelDataset:
     """Load a CSV / TSV / JSONL / JSON / Parquet file of labelled samples (see the module docstring).
 
-    ``path`` is a file path, an uploaded file object (anything with ``name`` and ``getvalue()`` or
-    ``read()``, such as Streamlit's ``UploadedFile``), or raw ``bytes`` together with ``filename``.
     Files larger than ``max_mb`` megabytes (MiB) are refused before reading, and a compressed file
     (.gz / .bz2 / .zip / .xz / .zst) also when its decompressed content passes ``max_mb`` (checked
-    while decompressing, so nothing larger is ever held in memory). ``sep`` overrides
-    the field separator of CSV / TSV files. ``name`` defaults to the file's stem. The other
-    parameters are those of :func:`from_dataframe`.
+    while decompressing, so nothing larger is ever held in memory).
+
+    Parameters
+    ----------
+    path : str, path-like, file object or bytes
+        A file path, an uploaded file object (anything with ``name`` and ``getvalue()`` or ``read()``,
+        such as Streamlit's ``UploadedFile``), or raw ``bytes`` together with ``filename``.
+    text_column, labels_column, label_columns, delimiter, allow_unlabeled
+        As :func:`from_dataframe`.
+    max_mb : float, default 200
+        Largest accepted size in MiB, of the file and of its decompressed content.
+    test_fraction, valid_fraction, random_state, split_column, min_rows
+        As :func:`from_dataframe`.
+    name : str, optional
+        The dataset's name; default the file's stem.
+    sep : str, optional
+        Field separator of CSV / TSV files (default ``","`` / tab).
+    filename : str, optional
+        The name whose extension gives the format: required with ``bytes``, and overrides the path's
+        or the file object's name.
+
+    Returns
+    -------
+    MultiLabelDataset
+        As :func:`from_dataframe`, with ``meta["source"]`` naming the file, format, compression and size.
+
+    Raises
+    ------
+    ConfigError
+        ``path`` of another type, or no file name to take the format from.
+    DataValidationError
+        A missing, too large, unsupported or unreadable file, or any problem :func:`from_dataframe` finds.
     """
     if isinstance(path, (bytes, bytearray, memoryview)):
         if not filename:

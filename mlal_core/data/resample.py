@@ -50,7 +50,8 @@ def resample_to_mean_ir(
 ) -> tuple[MultiLabelDataset, float]:
     """Keep the ``top_k`` most frequent labels and subsample training rows to a target MeanIR.
 
-    Returns ``(dataset, achieved MeanIR of its train split)``.
+    MeanIR is the mean over labels of ``IRLbl_j = max_k count_k / count_j`` (Charte et al. 2015;
+    ``docs/METHODS.md``, "Label statistics").
 
     Algorithm:
 
@@ -74,10 +75,36 @@ def resample_to_mean_ir(
        closer to the target is kept. The counts are integers, so the achieved MeanIR differs from
        the target by at most about one count step of one label.
 
-    Raises :class:`~mlal_core.errors.ConfigError` when ``target_mean_ir`` is above the MeanIR of the
-    top-K train split (unless ``allow_increase=True``), or beyond what the removal can reach (g = 0,
-    or every label below the top at ``min_label_count``; the message gives the bound), or when
-    ``top_k`` is larger than the number of labels present in train.
+    Parameters
+    ----------
+    ds : MultiLabelDataset
+        The dataset to resample.
+    top_k : int, default 10
+        Labels to keep, at least 2 and at most the number of labels present in train.
+    target_mean_ir : float
+        The train MeanIR to reach, >= 1 (required, though it defaults to None).
+    random_state : int, default 0
+        Seed of the permutation that picks which rows of a group are removed.
+    allow_increase : bool, default False
+        Allow a target above the top-K train MeanIR (thinning the rare labels).
+    min_label_count : int, default 1
+        The fewest train positives a kept label may have, before and after resampling.
+
+    Returns
+    -------
+    dataset : MultiLabelDataset
+        Named ``<name>-T<top_k>-IR<target>``; ``meta["resampled"]`` records the settings and row counts.
+    achieved : float
+        The MeanIR of its train split.
+
+    Raises
+    ------
+    ConfigError
+        ``target_mean_ir`` missing, below 1 or not finite; ``min_label_count`` < 1; ``top_k`` outside
+        [2, labels present in train]; a kept label with fewer than ``min_label_count`` train
+        positives; a target above the top-K train MeanIR without ``allow_increase=True``; or a target
+        beyond what the removal can reach (g = 0, or every label below the top at
+        ``min_label_count``; the message gives the bound).
     """
     if target_mean_ir is None:
         raise ConfigError("Pass target_mean_ir (the MeanIR the train split should have).")

@@ -27,9 +27,42 @@ def make_synthetic(
 
     Naming follows the workbench, not scikit-learn: ``n_labels`` is the number of labels K
     (default 5; scikit-learn's ``n_classes``, accepted here as an alias) and ``avg_labels`` the mean number of
-    labels per sample (scikit-learn's ``n_labels``). ``length`` is the mean document length of the
-    generator's bag-of-words model. ``X`` is float32 (word counts, unscaled); labels are named
-    ``label_0 .. label_{K-1}``. Fractions are of all samples. Same arguments, same dataset.
+    labels per sample (scikit-learn's ``n_labels``). ``X`` is float32 (word counts, unscaled); labels are
+    named ``label_0 .. label_{K-1}``. Same arguments, same dataset.
+
+    Parameters
+    ----------
+    n_samples : int, default 1000
+        Rows, at least 3.
+    n_features : int, default 20
+        Feature columns, at least 1.
+    n_labels : int, optional
+        The number of labels K (default 5).
+    avg_labels : float, default 2
+        Mean number of labels per sample, > 0.
+    n_classes : int, optional
+        Alias of ``n_labels``; must agree with it when both are given.
+    length : int, default 50
+        Mean document length of the generator's bag-of-words model.
+    allow_unlabeled : bool, default False
+        Let the generator produce rows without a label.
+    valid_fraction, test_fraction : float
+        Shares of all samples for the valid and test splits (:func:`splits.train_valid_test`).
+    random_state : int, default 0
+        Seed of the generator and of the splits.
+    name : str, optional
+        The dataset's name; default ``synthetic-n<n_samples>-d<n_features>-k<K>-s<random_state>``.
+
+    Returns
+    -------
+    MultiLabelDataset
+        Kind ``"tabular"``, with ``valid_carved=True`` and the generator's settings in ``meta``.
+
+    Raises
+    ------
+    ConfigError
+        Conflicting ``n_classes`` / ``n_labels``, sizes below the minimums, ``avg_labels`` <= 0, or
+        fractions :func:`splits.train_valid_test` refuses.
     """
     if n_classes is not None and n_labels is not None and n_classes != n_labels:
         raise ConfigError(f"n_classes={n_classes} and n_labels={n_labels} disagree; give one of them.")

@@ -38,7 +38,14 @@ def _worker_died(task: dict, exc: BaseException, limit: int | None = None) -> di
 def run_in_process(tasks: list[dict], threads: int | None, on_done: OnDone) -> None:
     """Run the tasks here, one after the other (``workers: 0``, for debugging).
 
-    ``threads``: torch / BLAS threads of each task (None: left as they are).
+    Parameters
+    ----------
+    tasks : list of dict
+        The tasks, as handed to :func:`~mlal_core.experiments.tasks.execute_task`.
+    threads : int or None
+        Torch / BLAS threads of each task (None: left as they are).
+    on_done : OnDone
+        Called as ``on_done(task, result)`` after each task.
     """
     for t in tasks:
         on_done(t, execute_task({**t, "env": None, "threads": threads}))
@@ -47,7 +54,19 @@ def run_in_process(tasks: list[dict], threads: int | None, on_done: OnDone) -> N
 def run_local(tasks: list[dict], workers: int, threads: int, env: dict, on_done: OnDone) -> None:
     """Run the tasks on a pool of ``workers`` spawned processes of ``threads`` threads each.
 
-    ``env``: environment variables of the workers (``MLAL_HOME``, the data folder).
+    Parameters
+    ----------
+    tasks : list of dict
+        The tasks, as handed to :func:`~mlal_core.experiments.tasks.execute_task`.
+    workers : int
+        Number of worker processes.
+    threads : int
+        Torch / BLAS threads of each worker.
+    env : dict
+        Environment variables of the workers (``MLAL_HOME``, the data folder).
+    on_done : OnDone
+        Called in the parent as ``on_done(task, result)`` as each task finishes; a task whose
+        worker died gets a failed result.
     """
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -102,6 +121,14 @@ def _ray_task_factory(ray, threads: int, repo_root: str):
 def ray_start(ray_cfg: dict, log: Callable[[str], None]) -> bool:
     """Connect to (``ray_cfg["address"]``) or start (``num_cpus``) Ray unless it is already running.
 
+    Parameters
+    ----------
+    ray_cfg : dict
+        The ``ray`` settings: ``address`` of a cluster to connect to, else ``num_cpus`` of a local
+        Ray to start (None: all).
+    log : callable
+        Receives a progress message (``str``) when connecting to a cluster.
+
     Returns
     -------
     bool
@@ -130,7 +157,20 @@ def ray_cpus() -> int:
 
 
 def run_ray(tasks: list[dict], workers: int, threads: int, on_done: OnDone) -> None:
-    """Run the tasks on Ray, at most ``workers`` at a time, each reserving ``threads`` CPUs."""
+    """Run the tasks on Ray, at most ``workers`` at a time, each reserving ``threads`` CPUs.
+
+    Parameters
+    ----------
+    tasks : list of dict
+        The tasks, as handed to :func:`~mlal_core.experiments.tasks.execute_task`.
+    workers : int
+        Most tasks in flight at once.
+    threads : int
+        CPUs each task reserves (``num_cpus`` of the remote function).
+    on_done : OnDone
+        Called in the parent as ``on_done(task, result)`` as each task finishes; a task whose
+        worker died gets a failed result. On an error or Ctrl-C the tasks in flight are cancelled.
+    """
     import ray
 
     remote = _ray_task_factory(ray, threads, str(paths.REPO_ROOT))

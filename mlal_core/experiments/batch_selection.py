@@ -38,7 +38,20 @@ DEFAULT_MODEL_PARAMS = {"n_members": 1, "hidden_size": 256, "dropout": 0.2, "bat
 
 
 def paper_metrics(Y: np.ndarray, P: np.ndarray) -> dict[str, float]:
-    """Macro-AUC (labels with both classes), ranking loss, Hamming loss at 0.5."""
+    """Macro-AUC (labels with both classes), ranking loss, Hamming loss at 0.5.
+
+    Parameters
+    ----------
+    Y : np.ndarray
+        True labels, (n, K), 0/1.
+    P : np.ndarray
+        Predicted probabilities, (n, K); a label is predicted when ``P > 0.5``.
+
+    Returns
+    -------
+    dict of str to float
+        ``macro_auc``, ``ranking_loss`` and ``hamming_loss``.
+    """
     Y = np.asarray(Y)
     return {
         "macro_auc": macro_auc(Y, P),
@@ -262,8 +275,19 @@ def _off_diagonal(C: np.ndarray) -> np.ndarray:
 
 def correlation_summary(history: list[dict]) -> pd.DataFrame:
     """Per recorded epoch of an uncertainty-sampler ``history``: the mean and the largest
-    off-diagonal entry of C (mutual information, nats). Columns ``after epoch`` (epochs trained when
-    C was computed, as in the heatmap titles), ``mean off-diagonal C``, ``max off-diagonal C``."""
+    off-diagonal entry of C (mutual information, nats).
+
+    Parameters
+    ----------
+    history : list of dict
+        The sampler's per-epoch records; those with a ``"C"`` of more than one label are used.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``after epoch`` (epochs trained when C was computed, as in the heatmap titles),
+        ``mean off-diagonal C``, ``max off-diagonal C``; one row per such record.
+    """
     rows = [{"after epoch": int(h["epoch"]), "mean off-diagonal C": float(_off_diagonal(h["C"]).mean()),
              "max off-diagonal C": float(_off_diagonal(h["C"]).max())}
             for h in history if "C" in h and len(h["C"]) > 1]
@@ -271,7 +295,26 @@ def correlation_summary(history: list[dict]) -> pd.DataFrame:
 
 
 def correlation_change(history: list[dict], a: int, b: int) -> dict[str, float]:
-    """Mean off-diagonal C after epochs ``a`` and ``b`` and the mean absolute change between them."""
+    """Mean off-diagonal C after epochs ``a`` and ``b`` and the mean absolute change between them.
+
+    Parameters
+    ----------
+    history : list of dict
+        The uncertainty sampler's per-epoch records (those with a ``"C"`` are used).
+    a, b : int
+        The two recorded epochs (``"epoch"`` of the records) to compare.
+
+    Returns
+    -------
+    dict of str to float
+        ``mean_a``, ``max_a``, ``mean_b``, ``max_b`` (mean / largest off-diagonal C at each epoch)
+        and ``mean_abs_change`` (mean off-diagonal ``|C_b - C_a|``).
+
+    Raises
+    ------
+    ConfigError
+        If ``a`` or ``b`` has no recorded C.
+    """
     hs = {h["epoch"]: h for h in history if "C" in h}
     if a not in hs or b not in hs:
         raise ConfigError(f"Epochs {a}, {b} not both recorded; recorded: {sorted(hs)}.")
@@ -283,7 +326,22 @@ def correlation_change(history: list[dict], a: int, b: int) -> dict[str, float]:
 
 def pressure_table(history: list[dict]) -> pd.DataFrame:
     """Per recorded epoch: ``epoch`` (1-based, the epoch whose batches use these probabilities), the
-    pressure ``s_t`` (NaN for samplers without one) and the spread ``max P / min P``."""
+    pressure ``s_t`` (NaN for samplers without one) and the spread ``max P / min P``.
+
+    ``s_t`` is the selection pressure of Zhou et al., Eq. 11 (``docs/METHODS.md``, "Uncertainty
+    batch selection").
+
+    Parameters
+    ----------
+    history : list of dict
+        The sampler's per-epoch records, each with ``"epoch"`` and probabilities ``"p"`` (n,), and
+        optionally ``"s"``.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``epoch``, ``pressure s_t``, ``max P / min P``; one row per record.
+    """
     return pd.DataFrame({"epoch": [int(h["epoch"]) + 1 for h in history],
                          "pressure s_t": [float(h.get("s", np.nan)) for h in history],
                          "max P / min P": [float(np.max(h["p"]) / max(float(np.min(h["p"])), 1e-300))
@@ -293,7 +351,22 @@ def pressure_table(history: list[dict]) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- does C matter?
 def weight_rank_agreement(U: np.ndarray, C: np.ndarray) -> float:
     """Spearman rank correlation between the sample weights with C (Eq. 7-8) and without (C = I):
-    1 means C does not change which rows are drawn more often."""
+    1 means C does not change which rows are drawn more often.
+
+    Zhou et al., Eq. 7-8, via :func:`~mlal_core.batch_selection.samplers.sample_weights`.
+
+    Parameters
+    ----------
+    U : np.ndarray
+        Per-sample, per-label uncertainties, (n, K).
+    C : np.ndarray
+        Label correlation matrix, (K, K).
+
+    Returns
+    -------
+    float
+        The Spearman correlation of the two weight vectors.
+    """
     from scipy.stats import spearmanr
 
     return float(spearmanr(sample_weights(U, C), sample_weights(U)).statistic)
@@ -302,7 +375,26 @@ def weight_rank_agreement(U: np.ndarray, C: np.ndarray) -> float:
 def mi_noise_floor(U: np.ndarray, tau: int = 10, n_permutations: int = 20, random_state: int = 0) -> np.ndarray:
     """Mean off-diagonal mutual information of C (Eq. 6) after permuting every column of ``U``
     independently (which destroys any dependence between labels but keeps each label's binned
-    distribution): the finite-sample bias of the plug-in MI estimate, one value per permutation."""
+    distribution): the finite-sample bias of the plug-in MI estimate, one value per permutation.
+
+    Zhou et al., Eq. 6, via :func:`~mlal_core.batch_selection.samplers.mutual_information_matrix`.
+
+    Parameters
+    ----------
+    U : np.ndarray
+        Per-sample, per-label uncertainties, (n, K).
+    tau : int
+        Number of bins of width ``1 / tau`` per label.
+    n_permutations : int
+        Number of independent permutations.
+    random_state : int
+        Seed of the permutations.
+
+    Returns
+    -------
+    np.ndarray
+        Mean off-diagonal MI (nats) of each permutation, (n_permutations,).
+    """
     U = np.asarray(U, dtype=np.float64)
     rng = np.random.default_rng(random_state)
     out = np.empty(int(n_permutations))
@@ -313,7 +405,22 @@ def mi_noise_floor(U: np.ndarray, tau: int = 10, n_permutations: int = 20, rando
 
 # ----------------------------------------------------------------------------- figures
 def convergence_figure(result: BatchSelectionResult, metric: str = "macro_auc", split: str = "valid"):
-    """Per-epoch ``metric`` on ``split`` per sampler, mean +- std over seeds (paper Fig. 3-4)."""
+    """Per-epoch ``metric`` on ``split`` per sampler, mean +- std over seeds (paper Fig. 3-4).
+
+    Parameters
+    ----------
+    result : BatchSelectionResult
+        The runs of one dataset.
+    metric : str
+        One of :data:`METRICS`.
+    split : str
+        ``"valid"`` or ``"test"``.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The learning curves, one per sampler.
+    """
     from mlal_core.viz import learning_curves
 
     name = metric_name(metric)
@@ -325,7 +432,30 @@ def convergence_figure(result: BatchSelectionResult, metric: str = "macro_auc", 
 def correlation_drift_figures(history: list[dict], epochs: tuple[int, int] | None = None, label_names=None,
                               title_prefix: str = ""):
     """Paper Fig. 5: C at two epochs and their difference. ``epochs`` default: the first and the last
-    recorded epoch. Returns (fig_a, fig_b, fig_diff, (epoch_a, epoch_b))."""
+    recorded epoch. Returns (fig_a, fig_b, fig_diff, (epoch_a, epoch_b)).
+
+    Parameters
+    ----------
+    history : list of dict
+        The uncertainty sampler's per-epoch records (those with a ``"C"`` are used).
+    epochs : tuple of (int, int) or None
+        The two recorded epochs to show (None: the first and the last).
+    label_names : sequence of str or None
+        Label names for the axes (None: indices).
+    title_prefix : str
+        Text put before every title.
+
+    Returns
+    -------
+    tuple
+        ``(fig_a, fig_b, fig_diff, (epoch_a, epoch_b))``: heatmaps of C at both epochs (on one
+        shared MI colour scale), of their difference, and the epochs shown.
+
+    Raises
+    ------
+    ConfigError
+        If the history has no C, or either epoch was not recorded.
+    """
     from mlal_core.viz import correlation_heatmap
 
     hs = {h["epoch"]: h for h in history if "C" in h}
@@ -359,7 +489,25 @@ def correlation_drift_figures(history: list[dict], epochs: tuple[int, int] | Non
 
 
 def correlation_trend_figure(history: list[dict], title: str | None = None):
-    """Mean (and largest) off-diagonal C per recorded epoch (``correlation_summary``), as lines."""
+    """Mean (and largest) off-diagonal C per recorded epoch (``correlation_summary``), as lines.
+
+    Parameters
+    ----------
+    history : list of dict
+        The uncertainty sampler's per-epoch records.
+    title : str or None
+        Figure title (None: a default one).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The line chart.
+
+    Raises
+    ------
+    ConfigError
+        If the history has no correlation matrices.
+    """
     from mlal_core.viz import per_round_bars_or_lines
 
     df = correlation_summary(history)
@@ -371,7 +519,27 @@ def correlation_trend_figure(history: list[dict], title: str | None = None):
 
 
 def probability_figure(history: list[dict], max_epochs: int = 12, title: str | None = None):
-    """Distribution of the sampling probabilities over (at most ``max_epochs`` evenly spaced) epochs."""
+    """Distribution of the sampling probabilities over (at most ``max_epochs`` evenly spaced) epochs.
+
+    Parameters
+    ----------
+    history : list of dict
+        The sampler's per-epoch records (those with probabilities ``"p"`` are used).
+    max_epochs : int
+        Most epochs shown.
+    title : str or None
+        Figure title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The distributions per epoch, log y axis.
+
+    Raises
+    ------
+    ConfigError
+        If no probabilities were recorded.
+    """
     from mlal_core.viz import sampling_probability_distribution
 
     hs = [h for h in history if "p" in h]

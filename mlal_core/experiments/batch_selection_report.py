@@ -66,6 +66,18 @@ def _table(summ: pd.DataFrame, metric: str) -> str:
 
 
 def first_samplers(results) -> list[str]:
+    """The sampler names of the first dataset's result.
+
+    Parameters
+    ----------
+    results : dict of str to BatchSelectionResult
+        Results per dataset (not empty).
+
+    Returns
+    -------
+    list of str
+        ``samplers`` of the first result.
+    """
     return next(iter(results.values())).samplers
 
 
@@ -152,7 +164,24 @@ def correlation_checks(results: dict[str, BatchSelectionResult], n_permutations:
     """Does C matter, and is it above noise? Per dataset and compared epoch of the uncertainty
     sampler's history (seed of the first run): the Spearman correlation between the sample weights
     with and without C (``weight_rank_agreement``), the observed mean off-diagonal C, and the
-    permutation noise floor of that mean (``mi_noise_floor``: mean and max over permutations)."""
+    permutation noise floor of that mean (``mi_noise_floor``: mean and max over permutations).
+
+    Parameters
+    ----------
+    results : dict of str to BatchSelectionResult
+        Results per dataset; the ``uncertainty`` history records that hold both ``U`` and ``C`` are
+        checked.
+    n_permutations : int
+        Permutations of the noise floor.
+    tau : int
+        Bins per label of the mutual information (Zhou et al., Eq. 6).
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per (dataset, checked epoch): ``dataset``, ``after epoch``, ``spearman_w``,
+        ``mean_offdiag_C``, ``noise_floor_mean``, ``noise_floor_max``.
+    """
     rows = []
     for ds, r in results.items():
         hist = [h for h in r.histories.get("uncertainty", []) if "U" in h and "C" in h]
@@ -173,7 +202,28 @@ def build(datasets=DATASETS, seeds: int = 3, epochs: int = 50, out: str | Path =
           fig_format: str = "png", ablation_datasets=ABLATION_DATASETS) -> Path:
     """Run (or reuse the cached runs of) every dataset, then write the report, its CSV tables
     (``out/batch_selection/``) and figures (``out/figures/batch_selection_*``). ``ablation_datasets``
-    also run the uncertainty sampler with ``use_correlation=False`` (same seeds)."""
+    also run the uncertainty sampler with ``use_correlation=False`` (same seeds).
+
+    Parameters
+    ----------
+    datasets : sequence of str
+        Bundled datasets to run.
+    seeds : int
+        Seeds per (dataset, sampler).
+    epochs : int
+        Training epochs of each run.
+    out : str or Path
+        Output folder; the report is ``out/batch_selection.md``.
+    fig_format : str
+        Figure format: ``png``, ``svg`` or ``html``.
+    ablation_datasets : sequence of str
+        Datasets that also get the ``use_correlation=False`` ablation.
+
+    Returns
+    -------
+    Path
+        The written report.
+    """
     out = Path(out)
     cache, figs = out / "batch_selection", out / "figures"
     cache.mkdir(parents=True, exist_ok=True)
@@ -331,6 +381,18 @@ def _frame_table(df: pd.DataFrame, formats: dict[str, str]) -> str:
 
 
 def main(argv=None) -> int:
+    """Command-line entry point: parse the options and :func:`build` the report.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        Command-line arguments (None: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status, 0.
+    """
     ap = argparse.ArgumentParser(prog="python -m mlal_core.experiments.batch_selection_report")
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--seeds", type=int, default=3)

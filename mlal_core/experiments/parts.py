@@ -21,17 +21,47 @@ __all__ = ["merge_finished_parts", "part_path", "parts_dir", "remove_db", "seria
 
 
 def parts_dir(store_path: Path) -> Path:
-    """The folder of a main store's part files, ``<store>.parts``."""
+    """The folder of a main store's part files, ``<store>.parts``.
+
+    Parameters
+    ----------
+    store_path : Path
+        The main store file.
+
+    Returns
+    -------
+    Path
+        ``<store>.parts`` next to it (not created).
+    """
     return store_path.with_name(store_path.name + ".parts")
 
 
 def part_path(store_path: Path, key: str) -> Path:
-    """The part file of run ``key``, ``<store>.parts/<key>.sqlite``."""
+    """The part file of run ``key``, ``<store>.parts/<key>.sqlite``.
+
+    Parameters
+    ----------
+    store_path : Path
+        The main store file.
+    key : str
+        The run key.
+
+    Returns
+    -------
+    Path
+        The part file's path (not created).
+    """
     return parts_dir(store_path) / f"{key}.sqlite"
 
 
 def remove_db(path: Path) -> None:
-    """Delete a SQLite file with its ``-wal`` and ``-shm`` files (those missing are skipped)."""
+    """Delete a SQLite file with its ``-wal`` and ``-shm`` files (those missing are skipped).
+
+    Parameters
+    ----------
+    path : Path
+        The SQLite file.
+    """
     for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         try:
             p.unlink()
@@ -40,7 +70,18 @@ def remove_db(path: Path) -> None:
 
 
 def serialize_db(path: Path) -> bytes:
-    """The bytes of a SQLite file (``Connection.serialize``), to send a part file back from a Ray node."""
+    """The bytes of a SQLite file (``Connection.serialize``), to send a part file back from a Ray node.
+
+    Parameters
+    ----------
+    path : Path
+        The SQLite file.
+
+    Returns
+    -------
+    bytes
+        The serialized database.
+    """
     con = sqlite3.connect(path)
     try:
         return con.serialize()
@@ -49,7 +90,16 @@ def serialize_db(path: Path) -> bytes:
 
 
 def write_db_bytes(part: Path, data: bytes) -> None:
-    """Put a run's store received as bytes (:func:`serialize_db`) in place as its part file."""
+    """Put a run's store received as bytes (:func:`serialize_db`) in place as its part file.
+
+    Parameters
+    ----------
+    part : Path
+        The part file to write (its folder is created; an existing one and its ``-wal`` / ``-shm``
+        files are replaced).
+    data : bytes
+        The database bytes.
+    """
     part.parent.mkdir(parents=True, exist_ok=True)
     tmp = part.with_name(part.name + ".recv")
     tmp.write_bytes(data)

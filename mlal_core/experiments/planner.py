@@ -167,7 +167,24 @@ def run_key(config: SessionConfig, dataset_hash: str = "") -> str:
 
 
 def run_name(key: str, dataset: str, strategy: str, seed: int) -> str:
-    """The session name of a run: ``"run <key> | <dataset> | <strategy> | seed <seed>"``."""
+    """The session name of a run: ``"run <key> | <dataset> | <strategy> | seed <seed>"``.
+
+    Parameters
+    ----------
+    key : str
+        The run key.
+    dataset : str
+        Dataset name.
+    strategy : str
+        Strategy name.
+    seed : int
+        Seed of the run.
+
+    Returns
+    -------
+    str
+        The session name.
+    """
     return f"run {key} | {dataset} | {strategy} | seed {seed}"
 
 

@@ -32,7 +32,13 @@ _THREADS_SET: list[int] = []
 
 
 def apply_env(env: dict | None) -> None:
-    """Set (or, for a None value, unset) environment variables of this process."""
+    """Set (or, for a None value, unset) environment variables of this process.
+
+    Parameters
+    ----------
+    env : dict or None
+        Variable name -> value (converted with ``str``; None: unset). None: nothing to do.
+    """
     for k, v in (env or {}).items():
         if v is None:
             os.environ.pop(k, None)
@@ -46,6 +52,11 @@ def set_threads(threads: int | None) -> None:
     Sets torch's intra-op threads and the BLAS / OpenMP pools of numpy, scipy and scikit-learn
     (threadpoolctl): without the latter, two workers on two cores each run 2-thread BLAS calls and
     slow each other down.
+
+    Parameters
+    ----------
+    threads : int or None
+        Threads of this process (None or 0: unchanged).
     """
     if not threads:
         return
@@ -62,7 +73,15 @@ def set_threads(threads: int | None) -> None:
 
 
 def init_worker(threads: int, env: dict | None) -> None:
-    """Process-pool initializer: environment first (before torch reads it), then torch threads."""
+    """Process-pool initializer: environment first (before torch reads it), then torch threads.
+
+    Parameters
+    ----------
+    threads : int
+        Threads of this worker; also the default of the :data:`THREAD_VARS` not set in ``env``.
+    env : dict or None
+        Environment variables of the worker (see :func:`apply_env`).
+    """
     env = dict(env or {})
     for var in THREAD_VARS:
         env.setdefault(var, str(threads))
@@ -77,7 +96,18 @@ def init_worker(threads: int, env: dict | None) -> None:
 
 
 def load_dataset(name: str) -> Any:
-    """A bundled dataset, loaded once per process (and data folder)."""
+    """A bundled dataset, loaded once per process (and data folder).
+
+    Parameters
+    ----------
+    name : str
+        Dataset name, as for :func:`mlal_core.data.load`.
+
+    Returns
+    -------
+    Any
+        The loaded dataset (cached: the same object on later calls).
+    """
     key = (name, str(paths.data_dir()))
     if key not in _DATASETS:
         from mlal_core import data

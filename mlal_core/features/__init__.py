@@ -55,7 +55,18 @@ REPRESENTATIONS: dict[str, tuple[str, str]] = {
 
 
 def representations_for(kind: str) -> list[str]:
-    """Representation names that apply to a dataset of ``kind`` ("text" or "tabular")."""
+    """Representation names that apply to a dataset of ``kind`` ("text" or "tabular").
+
+    Parameters
+    ----------
+    kind : str
+        The dataset kind, ``"text"`` or ``"tabular"``.
+
+    Returns
+    -------
+    list of str
+        The names in ``REPRESENTATIONS`` for that kind (empty for any other value).
+    """
     return [name for name, (k, _) in REPRESENTATIONS.items() if k == kind]
 
 
@@ -136,12 +147,47 @@ def featurize(
 ) -> Features:
     """Feature matrices for ``ds.train`` / ``ds.valid`` / ``ds.test`` (see the module docstring).
 
-    ``max_length``, ``batch_size``, ``device``, ``precision`` and the cache apply to ``"minilm"``
-    (``minilm.minilm_matrix``: rows computed in fp32 serve any ``precision`` unless
-    ``exact_precision``; a reopened session asks for exactly the precision it was started with);
-    ``max_length`` (the width of the id matrix) to ``"tokens"``; ``max_features`` and ``min_df`` to
-    ``"tfidf"``. ``progress(done, total, message)`` reports encoding / tokenising progress (and one
-    final call for the other representations).
+    Parameters
+    ----------
+    ds : MultiLabelDataset
+        The dataset; its ``kind`` must fit ``representation``.
+    representation : str, default "minilm"
+        ``"minilm"``, ``"tokens"``, ``"tfidf"`` (text sets) or ``"raw"`` (tabular sets); case-insensitive.
+    max_length : int, default 128
+        Tokens per text: the MiniLM encoder's truncation, or the width of the ``"tokens"`` id matrix.
+    batch_size : int, default 64
+        Texts per encoder batch (``"minilm"``).
+    device : str or torch.device, optional
+        Where MiniLM encodes; None picks CUDA when available (``resolve_device``).
+    precision : str, default "auto"
+        MiniLM precision, ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"fp16"`` (``minilm.minilm_matrix``).
+    exact_precision : bool, default False
+        Use only MiniLM rows computed at exactly ``precision``; otherwise rows computed in fp32 serve any
+        precision (a reopened session asks for exactly the precision it was started with).
+    cache_dir : str or path-like, optional
+        The MiniLM embedding cache; default ``paths.cache_dir()``.
+    progress : callable, optional
+        ``progress(done, total, message)`` during MiniLM encoding / tokenising, and one final call for
+        ``"tfidf"`` and ``"raw"``.
+    max_features : int or None, default 20000
+        Largest TF-IDF vocabulary (``"tfidf"``).
+    min_df : float, default 2
+        TF-IDF minimum document frequency (``"tfidf"``; 1 when the training split is too small for it).
+    use_cache : bool, default True
+        Read and write the MiniLM embedding cache.
+
+    Returns
+    -------
+    Features
+        One matrix per split, the fitted TfidfVectorizer / StandardScaler (``transformer``) and ``info``
+        (provenance, dimension, rows per split, seconds).
+
+    Raises
+    ------
+    ConfigError
+        ``representation`` is unknown or does not fit the dataset's kind.
+    DataValidationError
+        A split has no texts (text representations) or a non-finite feature value.
     """
     representation = str(representation).lower()
     _check_kind(ds, representation)
@@ -213,8 +259,29 @@ def _tokens(ds, max_length, progress) -> Features:
 
 
 def available_minilm(ds, max_length: int = 128, *, cache_dir=None) -> Features | None:
-    """The MiniLM features of ``ds`` when the cache or a bundled file has them (the corpus is never
-    encoded: a bundled file's first-use check re-encodes its handful of rows), else None."""
+    """The MiniLM features of ``ds`` when the cache or a bundled file has them, else None.
+
+    The corpus is never encoded: a bundled file's first-use check re-encodes its handful of rows.
+
+    Parameters
+    ----------
+    ds : MultiLabelDataset
+        A text dataset.
+    max_length : int, default 128
+        Tokens per text the embeddings were computed with.
+    cache_dir : str or path-like, optional
+        The embedding cache; default ``paths.cache_dir()``.
+
+    Returns
+    -------
+    Features or None
+        The ``"minilm"`` features with their provenance, or None when neither source has them.
+
+    Raises
+    ------
+    ConfigError
+        ``ds`` is not a text dataset.
+    """
     _check_kind(ds, "minilm")
     corp = corpus.corpus_of(ds)
     found = minilm.lookup(corp, max_length=max_length, cache_dir=cache_dir, name=getattr(ds, "name", "dataset"))

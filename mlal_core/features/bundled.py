@@ -39,7 +39,22 @@ VERIFY_MIN_COSINE = 0.999
 
 
 def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(q, scale)`` of Eq. 1: int8 rows and their float32 scales (a zero row gets scale 1)."""
+    """``(q, scale)`` of Eq. 1: int8 rows and their float32 scales (a zero row gets scale 1).
+
+    Eq. 1 is the module docstring's (per-row int8 quantisation).
+
+    Parameters
+    ----------
+    x : array_like, shape (n, d)
+        The rows to quantise (cast to float32).
+
+    Returns
+    -------
+    q : np.ndarray, shape (n, d), int8
+        ``round(x_ij / scale_i)``, clipped to [-127, 127].
+    scale : np.ndarray, shape (n,), float32
+        ``max_j |x_ij| / 127`` of each row.
+    """
     x = np.asarray(x, dtype=np.float32)
     peak = np.abs(x).max(axis=1) if x.size else np.zeros(len(x), np.float32)
     scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
@@ -48,14 +63,38 @@ def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dequantize_rows(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """The L2-normalised float32 rows of Eq. 1."""
+    """The L2-normalised float32 rows of Eq. 1 (module docstring).
+
+    Parameters
+    ----------
+    q : np.ndarray, shape (n, d)
+        The int8 rows.
+    scale : array_like, shape (n,)
+        The scale of each row.
+
+    Returns
+    -------
+    np.ndarray, shape (n, d), float32
+        ``q_i scale_i / ||q_i scale_i||`` (a zero row stays zero).
+    """
     x = q.astype(np.float32) * np.asarray(scale, dtype=np.float32)[:, None]
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norms > 0, norms, 1.0)
 
 
 def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine of each row of ``a`` with the same row of ``b``."""
+    """Cosine of each row of ``a`` with the same row of ``b``.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (n, d)
+        The two sets of rows.
+
+    Returns
+    -------
+    np.ndarray, shape (n,), float64
+        The cosines; 0 where either row is zero.
+    """
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     return (a * b).sum(axis=1) / np.where(den > 0, den, 1.0)
@@ -103,7 +142,18 @@ class BundledFeatures:
 
 
 def read_meta(path: str | os.PathLike) -> dict | None:
-    """The ``meta`` of a bundled features file (reads that entry only), or None if unreadable."""
+    """The ``meta`` of a bundled features file (reads that entry only), or None if unreadable.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.npz`` file written by :func:`save`.
+
+    Returns
+    -------
+    dict or None
+        The parsed meta, or None when the file or its ``meta`` entry cannot be read as a JSON object.
+    """
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
@@ -123,7 +173,24 @@ def _index(data_dir: str) -> tuple[BundledFeatures, ...]:
 
 
 def find(text_hash: str, encoder: str, max_length: int, pooling: str, data_dir=None) -> BundledFeatures | None:
-    """The shipped features of the corpus ``text_hash`` at these settings, if the project has them."""
+    """The shipped features of the corpus ``text_hash`` at these settings, if the project has them.
+
+    Parameters
+    ----------
+    text_hash : str
+        The corpus' text hash (``corpus.text_hash``).
+    encoder, pooling : str
+        The encoder's name and how its token vectors were pooled.
+    max_length : int
+        Tokens per text the encoder saw.
+    data_dir : str or path-like, optional
+        The datasets folder searched for ``*/features/*.npz``; default ``paths.data_dir()``.
+
+    Returns
+    -------
+    BundledFeatures or None
+        The first matching file (in path order), or None.
+    """
     root = str(Path(data_dir) if data_dir is not None else paths.data_dir())
     for entry in _index(root):
         if entry.matches(text_hash, encoder, max_length, pooling):
@@ -132,13 +199,46 @@ def find(text_hash: str, encoder: str, max_length: int, pooling: str, data_dir=N
 
 
 def verify_rows(n_rows: int, text_hash: str, k: int = VERIFY_ROWS) -> np.ndarray:
-    """The seeded handful of rows re-encoded on first use (seed: the corpus' text hash)."""
+    """The seeded handful of rows re-encoded on first use (seed: the corpus' text hash).
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows in the corpus.
+    text_hash : str
+        The corpus' (hex) text hash; its first 16 digits seed the choice.
+    k : int, default VERIFY_ROWS
+        How many rows to pick.
+
+    Returns
+    -------
+    np.ndarray, shape (min(k, n_rows),)
+        Distinct row indices, sorted.
+    """
     rng = np.random.default_rng(int(text_hash[:16], 16))
     return np.sort(rng.choice(n_rows, size=min(k, n_rows), replace=False))
 
 
 def save(path: str | os.PathLike, matrix: np.ndarray, meta: dict) -> dict:
-    """Quantise ``matrix`` (Eq. 1) and write it with ``meta`` (plus fidelity numbers); returns the meta."""
+    """Quantise ``matrix`` (Eq. 1) and write it with ``meta`` (plus fidelity numbers); returns the meta.
+
+    The file is written atomically and the in-process index of bundled files is cleared.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.npz`` file to write.
+    matrix : np.ndarray, shape (n, d)
+        The fp32 embeddings, rows in corpus order.
+    meta : dict
+        The corpus' text hash, encoder, max_length, pooling and anything else to record.
+
+    Returns
+    -------
+    dict
+        ``meta`` plus ``rows``, ``dim``, ``quantisation`` and the minimum / mean cosine of the
+        dequantised rows to ``matrix`` (``min_cosine_to_fp32``, ``mean_cosine_to_fp32``).
+    """
     from .._io import atomic_write
 
     q, scale = quantize_rows(matrix)

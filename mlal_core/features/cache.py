@@ -39,18 +39,52 @@ def cache_key(**parts) -> str:
 
 
 def entry_dir(cache_dir: str | os.PathLike, key: str) -> Path:
-    """The folder of cache entry ``key`` under ``cache_dir``."""
+    """The folder of cache entry ``key`` under ``cache_dir``.
+
+    Parameters
+    ----------
+    cache_dir : str or path-like
+        The cache root.
+    key : str
+        The entry's key (:func:`cache_key`).
+
+    Returns
+    -------
+    Path
+        ``<cache_dir>/embeddings/<key>`` (not created).
+    """
     return Path(cache_dir) / "embeddings" / key
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` as float32 ``.npy`` atomically."""
+    """Write ``array`` as float32 ``.npy`` atomically.
+
+    Parameters
+    ----------
+    path : Path
+        The file to write (its folder is created).
+    array : array_like
+        The values, cast to C-contiguous float32.
+    """
     arr = np.ascontiguousarray(array, dtype=np.float32)
     atomic_write(Path(path), lambda fh: np.save(fh, arr, allow_pickle=False))
 
 
 def load_array(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray | None:
-    """The cached float32 array, or ``None`` when missing, unreadable, or not of ``shape``."""
+    """The cached float32 array, or ``None`` when missing, unreadable, or not of ``shape``.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.npy`` file.
+    shape : tuple of int, optional
+        The expected ``(n, d)``; None accepts any 2-D shape.
+
+    Returns
+    -------
+    np.ndarray or None
+        The 2-D float32 array, or None (also when it is not float32 or not 2-D).
+    """
     arr = load_npy(path)
     if arr is None or arr.dtype != np.float32 or arr.ndim != 2:
         return None
@@ -60,13 +94,32 @@ def load_array(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray |
 
 
 def save_meta(directory: Path, meta: dict) -> None:
-    """Write ``meta`` as ``directory/meta.json`` atomically."""
+    """Write ``meta`` as ``directory/meta.json`` atomically.
+
+    Parameters
+    ----------
+    directory : Path
+        The entry's folder (created if needed).
+    meta : dict
+        JSON-serialisable values; others are written as their ``str``.
+    """
     data = json.dumps(meta, indent=2, sort_keys=True, default=str).encode("utf-8")
     atomic_write(Path(directory) / "meta.json", lambda fh: fh.write(data))
 
 
 def load_meta(directory: Path) -> dict | None:
-    """The dict in ``directory/meta.json``, or ``None`` when missing or unreadable."""
+    """The dict in ``directory/meta.json``, or ``None`` when missing or unreadable.
+
+    Parameters
+    ----------
+    directory : Path
+        The entry's folder.
+
+    Returns
+    -------
+    dict or None
+        The meta, or None when the file is missing, not JSON, or not a JSON object.
+    """
     try:
         meta = json.loads((Path(directory) / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

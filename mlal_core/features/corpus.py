@@ -36,7 +36,21 @@ class Corpus:
 
 
 def text_hash(texts) -> str:
-    """sha256 (hex) over the length-prefixed UTF-8 bytes of ``texts``, in the order given."""
+    """sha256 (hex) over the length-prefixed UTF-8 bytes of ``texts``, in the order given.
+
+    The hash starts from a version tag (``b"mlal-corpus-v1"``); each text adds its byte length
+    (8 bytes, little-endian) and then its bytes.
+
+    Parameters
+    ----------
+    texts : iterable of str
+        The texts, in order.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     h = hashlib.sha256(b"mlal-corpus-v1")
     for t in texts:
         b = t.encode("utf-8")
@@ -46,7 +60,23 @@ def text_hash(texts) -> str:
 
 
 def corpus_of(ds) -> Corpus:
-    """The corpus of ``ds`` (its ``train`` / ``valid`` / ``test`` texts)."""
+    """The corpus of ``ds`` (its ``train`` / ``valid`` / ``test`` texts).
+
+    Parameters
+    ----------
+    ds : MultiLabelDataset
+        A text dataset.
+
+    Returns
+    -------
+    Corpus
+        The sorted distinct texts, each split's row indices into them, and their :func:`text_hash`.
+
+    Raises
+    ------
+    DataValidationError
+        A split has no texts, or a text is not a string.
+    """
     name = getattr(ds, "name", "dataset")
     per_split = {}
     for split in SPLITS:

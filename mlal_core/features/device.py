@@ -24,7 +24,21 @@ from ..precision import PRECISIONS
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``torch.device`` to run on: CUDA when available (``device=None``), else the CPU.
 
-    An explicit ``"cuda"`` on a machine without CUDA raises ``ConfigError``.
+    Parameters
+    ----------
+    device : str, torch.device or None, default None
+        None or ``"auto"`` for automatic; ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a ``torch.device``.
+
+    Returns
+    -------
+    torch.device
+        A CPU or CUDA device.
+
+    Raises
+    ------
+    ConfigError
+        An unknown device, a device type other than CPU / CUDA, or CUDA asked for on a machine
+        without it.
     """
     if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -61,7 +75,27 @@ def cpu_has_native_bf16() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for ``precision`` on ``device``; ``None`` means plain float32."""
+    """Autocast dtype for ``precision`` on ``device``; ``None`` means plain float32.
+
+    See the module docstring for what ``"auto"`` picks.
+
+    Parameters
+    ----------
+    precision : str
+        ``"auto"``, ``"fp32"``, ``"bf16"`` or ``"fp16"`` (case-insensitive).
+    device : torch.device
+        The device that will run (from :func:`resolve_device`).
+
+    Returns
+    -------
+    torch.dtype or None
+        ``torch.bfloat16``, ``torch.float16``, or None for float32.
+
+    Raises
+    ------
+    ConfigError
+        An unknown precision, or ``"fp16"`` on a device that is not CUDA.
+    """
     if not isinstance(precision, str) or precision.lower() not in PRECISIONS:
         raise unknown_name_error("precision", str(precision), PRECISIONS)
     precision = precision.lower()
@@ -80,5 +114,16 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
 
 
 def precision_name(dtype: torch.dtype | None) -> str:
-    """``"fp32"`` / ``"bf16"`` / ``"fp16"`` for a value returned by ``resolve_precision``."""
+    """``"fp32"`` / ``"bf16"`` / ``"fp16"`` for a value returned by ``resolve_precision``.
+
+    Parameters
+    ----------
+    dtype : torch.dtype or None
+        None, ``torch.bfloat16`` or ``torch.float16``.
+
+    Returns
+    -------
+    str
+        The precision's name.
+    """
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]

@@ -69,7 +69,26 @@ def load_tokenizer():
 
 
 def load_encoder(device: str | torch.device | None = None):
-    """``(tokenizer, model)`` on ``device``, loaded once per process and device, in eval mode."""
+    """``(tokenizer, model)`` on ``device``, loaded once per process and device, in eval mode.
+
+    A device other than the CPU gets a copy of the CPU model when that is already loaded (the
+    weights are not read from disk again); the model's parameters do not require gradients.
+
+    Parameters
+    ----------
+    device : str, torch.device or None, default None
+        As :func:`device.resolve_device`.
+
+    Returns
+    -------
+    tuple
+        The fast tokenizer and the float32 ``transformers`` model on the device.
+
+    Raises
+    ------
+    ConfigError
+        The device cannot be used, or the bundled model package is missing.
+    """
     global LOAD_COUNT
     dev = resolve_device(device)
     key = str(dev)
@@ -110,7 +129,25 @@ def _copy_model_to(model: torch.nn.Module, dev: torch.device) -> torch.nn.Module
 
 
 def tokenize(texts: Sequence[str], max_length: int) -> list[list[int]]:
-    """WordPiece ids of ``texts`` (``[CLS] ... [SEP]``, truncated at ``max_length``, unpadded)."""
+    """WordPiece ids of ``texts`` (``[CLS] ... [SEP]``, truncated at ``max_length``, unpadded).
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The texts.
+    max_length : int
+        Most ids per text, special tokens included; in [2, 512].
+
+    Returns
+    -------
+    list of list of int
+        The ids of each text, in input order.
+
+    Raises
+    ------
+    ConfigError
+        ``max_length`` is outside [2, 512], or a text is not a string.
+    """
     _check_max_length(max_length)
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
@@ -133,7 +170,18 @@ def tokenize(texts: Sequence[str], max_length: int) -> list[list[int]]:
 
 def length_order(ids: Sequence[Sequence[int]]) -> np.ndarray:
     """Positions of ``ids`` longest first (stable): batches of similar length cost the least
-    padding, and the peak memory shows up in the first batch."""
+    padding, and the peak memory shows up in the first batch.
+
+    Parameters
+    ----------
+    ids : sequence of sequences of int
+        Token id lists (:func:`tokenize`).
+
+    Returns
+    -------
+    np.ndarray, shape (len(ids),), int64
+        The positions, by decreasing length (ties in input order).
+    """
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
     return np.argsort(-lengths, kind="stable")
 
@@ -152,8 +200,28 @@ def resolve_runtime(runtime: str, device: torch.device, amp_dtype: torch.dtype |
     ``"auto"`` is ONNX Runtime for fp32 on the CPU (the same numbers as torch's fp32 to ~2e-6, and
     1.2-1.4x its speed on 2 cores: ``benchmarks/encoder_throughput.py``), so it is the default where
     the CPU has no native bf16 (with native bf16, ``precision="auto"`` is bf16 autocast, faster
-    still); torch for autocast precisions, on CUDA, and when onnxruntime is not installed. ONNX Runtime's int8 dynamic quantisation is faster still but not faithful (cosine to
-    fp32 down to 0.96), so it is never chosen.
+    still); torch for autocast precisions, on CUDA, and when onnxruntime is not installed. ONNX
+    Runtime's int8 dynamic quantisation is faster still but not faithful (cosine to fp32 down to
+    0.96), so it is never chosen.
+
+    Parameters
+    ----------
+    runtime : str
+        ``"auto"``, ``"torch"`` or ``"onnxruntime"``.
+    device : torch.device
+        The device that will run.
+    amp_dtype : torch.dtype or None
+        The autocast dtype (:func:`device.resolve_precision`); None for float32.
+
+    Returns
+    -------
+    str
+        ``"torch"`` or ``"onnxruntime"``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown runtime, or ``"onnxruntime"`` asked for off the CPU or with autocast.
     """
     if runtime not in RUNTIMES:
         raise ConfigError(f"Unknown encoder runtime {runtime!r}; use one of {', '.join(RUNTIMES)}.")
@@ -197,7 +265,37 @@ def encode_ids(
 
     The rows are encoded in the order given (sort them with ``length_order`` first): the same ids
     and ``batch_size`` give the same batches, so the same numbers, whichever run computes them.
-    ``runtime``: see ``resolve_runtime``. ``progress(done, total, message)`` is called after each batch.
+
+    Parameters
+    ----------
+    ids : sequence of sequences of int
+        Token id lists (:func:`tokenize`).
+    batch_size : int, default 64
+        Rows per forward pass; each batch is padded to its longest row.
+    device : str, torch.device or None, default None
+        As :func:`device.resolve_device`.
+    precision : str, default "auto"
+        As :func:`device.resolve_precision`.
+    runtime : str, default "auto"
+        As :func:`resolve_runtime`.
+    progress : callable, optional
+        ``progress(done, total, message)``, called after each batch.
+    progress_offset : int, default 0
+        Added to ``done`` (several calls reported as one task).
+    progress_total : int, optional
+        The ``total`` reported; default ``len(ids)``.
+    message : str, default "Encoding texts"
+        The start of the progress message (device, precision and runtime are appended).
+
+    Returns
+    -------
+    np.ndarray, shape (len(ids), 384), float32
+        Mean-pooled, L2-normalised embeddings (:func:`mean_pool`), in the order of ``ids``.
+
+    Raises
+    ------
+    ConfigError
+        ``batch_size`` < 1, or an unusable device, precision or runtime.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}.")
@@ -248,7 +346,28 @@ def encode_texts(
     """L2-normalised mean-pooled MiniLM embeddings, ``(len(texts), 384)`` float32, in input order.
 
     Texts are tokenised once, sorted by length (``length_order``) and padded per batch.
-    ``progress_offset`` / ``progress_total`` let a caller report several calls as one task.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The texts.
+    max_length : int, default 128
+        Tokens per text, in [2, 512]; longer texts are truncated.
+    batch_size, device, precision, runtime, progress, message
+        As :func:`encode_ids`.
+    progress_offset, progress_total : int
+        Let a caller report several calls as one task (as :func:`encode_ids`).
+
+    Returns
+    -------
+    np.ndarray, shape (len(texts), 384), float32
+        One embedding per text, in input order.
+
+    Raises
+    ------
+    ConfigError
+        ``max_length`` outside [2, 512], a text that is not a string, or an argument
+        :func:`encode_ids` refuses.
     """
     _check_max_length(max_length)
     ids = tokenize(texts, max_length)
@@ -262,7 +381,20 @@ def encode_texts(
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``hidden`` (B, T, H) over the unmasked tokens, then L2 normalisation (as sentence-transformers)."""
+    """Mean of ``hidden`` (B, T, H) over the unmasked tokens, then L2 normalisation (as sentence-transformers).
+
+    Parameters
+    ----------
+    hidden : torch.Tensor, shape (B, T, H)
+        Last hidden states.
+    attention_mask : torch.Tensor, shape (B, T)
+        1 for real tokens, 0 for padding.
+
+    Returns
+    -------
+    torch.Tensor, shape (B, H)
+        The unit-norm sentence vectors.
+    """
     m = attention_mask.unsqueeze(-1).to(hidden.dtype)
     summed = (hidden * m).sum(dim=1)
     counts = m.sum(dim=1).clamp(min=1e-9)

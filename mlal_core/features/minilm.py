@@ -41,7 +41,22 @@ class BundledFeaturesMismatch(UserWarning):
 
 
 def cache_key(corpus: Corpus, max_length: int, precision: str) -> str:
-    """The cache key of the MiniLM rows of ``corpus`` (see ``cache.py``)."""
+    """The cache key of the MiniLM rows of ``corpus`` (see ``cache.py``).
+
+    Parameters
+    ----------
+    corpus : Corpus
+        The corpus (its text hash enters the key).
+    max_length : int
+        Tokens per text.
+    precision : str
+        The precision the rows were computed at (``"fp32"``, ``"bf16"``, ``"fp16"``).
+
+    Returns
+    -------
+    str
+        sha256 hex of the key's parts (:func:`cache.cache_key`).
+    """
     return cache.cache_key(texts=corpus.text_hash, encoder=encoder.ENCODER_NAME, max_length=int(max_length),
                            pooling=POOLING, precision=precision)
 
@@ -70,7 +85,42 @@ def minilm_matrix(
     """``(matrix, info)``: the corpus' rows (float32, corpus order) and their provenance (see the
     module docstring). ``info``: ``source`` (``"bundled"`` / ``"computed"``), ``precision`` of the
     numbers, ``cache_hit``, ``cache_key``, ``resumed_rows``, and for bundled rows the file and its
-    first-use check."""
+    first-use check.
+
+    Parameters
+    ----------
+    corpus : Corpus
+        The dataset's distinct texts (``corpus.corpus_of``).
+    max_length : int, default 128
+        Tokens per text.
+    batch_size : int, default 64
+        Texts per encoder batch.
+    device : str, torch.device or None, default None
+        As ``device.resolve_device``.
+    precision : str, default "auto"
+        As ``device.resolve_precision``; the cache entry is keyed by the resolved precision.
+    exact_precision : bool, default False
+        Skip sources 2 and 3 of the module docstring for a precision other than fp32.
+    cache_dir : str or path-like, optional
+        The cache root; default ``paths.cache_dir()``.
+    data_dir : str or path-like, optional
+        Where to look for bundled files; default ``paths.data_dir()``.
+    progress : callable, optional
+        ``progress(done, total, message)`` while reading, checking or encoding.
+    use_cache : bool, default True
+        Read and write the cache; False encodes the whole corpus and stores nothing.
+    chunk_batches : int, default 16
+        Batches per chunk written to the cache while encoding.
+    name : str, default "dataset"
+        The dataset's name, for progress messages.
+
+    Returns
+    -------
+    matrix : np.ndarray, shape (len(corpus), 384), float32
+        The embeddings in corpus order.
+    info : dict
+        The provenance described above.
+    """
     dev = resolve_device(device)
     wanted = precision_name(resolve_precision(precision, dev))
     root = Path(cache_dir) if cache_dir is not None else paths.cache_dir()
@@ -104,7 +154,22 @@ def lookup(
     name: str = "dataset",
 ) -> tuple[np.ndarray, dict] | None:
     """Sources 1 to 3 of the module docstring: ``(matrix, info)`` without encoding the corpus (a
-    bundled file's first-use check re-encodes its handful of rows), or None."""
+    bundled file's first-use check re-encodes its handful of rows), or None.
+
+    A bundled file that passes its check is written to the cache at fp32.
+
+    Parameters
+    ----------
+    corpus : Corpus
+        The dataset's distinct texts.
+    max_length, device, precision, exact_precision, cache_dir, data_dir, progress, name
+        As :func:`minilm_matrix`.
+
+    Returns
+    -------
+    tuple of (np.ndarray, dict) or None
+        The ``(len(corpus), 384)`` float32 matrix and its provenance, or None when no source has it.
+    """
     dev = resolve_device(device)
     wanted = precision_name(resolve_precision(precision, dev))
     root = Path(cache_dir) if cache_dir is not None else paths.cache_dir()

@@ -17,7 +17,22 @@ SPLITS = ("train", "valid", "test")
 
 
 def tfidf_vectorizer(max_features: int | None = 20000, min_df: float = 2) -> TfidfVectorizer:
-    """The vectorizer the workbench uses: unigrams, sublinear tf, l2 rows, float32."""
+    """The vectorizer the workbench uses: unigrams, sublinear tf, l2 rows, float32.
+
+    Accents are stripped (unicode). The vectorizer is not fitted.
+
+    Parameters
+    ----------
+    max_features : int or None, default 20000
+        Largest vocabulary (most frequent terms); None for no limit.
+    min_df : float, default 2
+        Minimum document frequency (a count when an int, a proportion of documents when a float in [0, 1]).
+
+    Returns
+    -------
+    TfidfVectorizer
+        The unfitted vectorizer.
+    """
     return TfidfVectorizer(
         sublinear_tf=True,
         max_features=max_features,
@@ -31,7 +46,30 @@ def fit_tfidf(train_texts, others: dict, *, max_features=20000, min_df=2, datase
     """Fit TF-IDF on ``train_texts``; return ``(vectorizer, {split: csr float32})`` for train and ``others``.
 
     When the training split is too small for ``min_df`` (an empty vocabulary), ``min_df=1`` is used
-    and recorded on the returned vectorizer; an empty vocabulary even then is a DataValidationError.
+    and recorded on the returned vectorizer.
+
+    Parameters
+    ----------
+    train_texts : sequence of str
+        The training texts (the vocabulary and idf come from these only).
+    others : dict of str to sequence of str
+        The other splits' texts by split name, transformed with the fitted vectorizer.
+    max_features, min_df
+        As :func:`tfidf_vectorizer`.
+    dataset_name : str, default "dataset"
+        Named in the error message.
+
+    Returns
+    -------
+    vectorizer : TfidfVectorizer
+        The fitted vectorizer.
+    matrices : dict of str to scipy.sparse.csr_matrix
+        ``"train"`` and every key of ``others``: ``(n, vocabulary size)`` float32.
+
+    Raises
+    ------
+    DataValidationError
+        The vocabulary is empty even with ``min_df=1``.
     """
     vec = tfidf_vectorizer(max_features, min_df)
     try:
@@ -53,7 +91,24 @@ def fit_tfidf(train_texts, others: dict, *, max_features=20000, min_df=2, datase
 
 
 def check_finite(arr, split: str, dataset_name: str = "dataset") -> None:
-    """Raise DataValidationError naming the split and counts when ``arr`` has NaN or inf."""
+    """Raise DataValidationError naming the split and counts when ``arr`` has NaN or inf.
+
+    For a dense 2-D array the message also names the first offending rows and columns.
+
+    Parameters
+    ----------
+    arr : array_like or scipy sparse matrix
+        The feature values (for a sparse matrix, its stored values).
+    split : str
+        The split's name, for the message.
+    dataset_name : str, default "dataset"
+        The dataset's name, for the message.
+
+    Raises
+    ------
+    DataValidationError
+        ``arr`` holds a NaN or an infinity.
+    """
     data = arr.data if sp.issparse(arr) else np.asarray(arr)
     if data.size == 0:
         return
@@ -77,6 +132,28 @@ def fit_standardizer(X_train, others: dict, *, dataset_name="dataset"):
     """StandardScaler fitted on train; return ``(scaler, {split: float32 dense})``.
 
     Constant columns keep scale 1 (sklearn's rule), so they become all-zero columns.
+
+    Parameters
+    ----------
+    X_train : array_like, shape (n, d)
+        The training features.
+    others : dict of str to array_like
+        The other splits' features by split name, each ``(m, d)``.
+    dataset_name : str, default "dataset"
+        Named in error messages.
+
+    Returns
+    -------
+    scaler : StandardScaler
+        Fitted on ``X_train`` (in float64).
+    matrices : dict of str to np.ndarray
+        ``"train"`` and every key of ``others``: the standardised ``(n, d)`` float32 matrix.
+
+    Raises
+    ------
+    DataValidationError
+        A split has no matrix, a non-finite value or the wrong number of columns, or ``X_train`` is
+        not a non-empty 2-D matrix.
     """
     arrays = {"train": X_train, **others}
     for name, X in arrays.items():

@@ -40,7 +40,23 @@ def sep_id() -> int:
 
 
 def check_max_length(max_length: int) -> int:
-    """``max_length`` as an int, or ConfigError when it is outside ``[2, 512]``."""
+    """``max_length`` as an int, or ConfigError when it is outside ``[2, 512]``.
+
+    Parameters
+    ----------
+    max_length : int
+        Token ids per row, ``[CLS]`` and ``[SEP]`` included.
+
+    Returns
+    -------
+    int
+        ``max_length``.
+
+    Raises
+    ------
+    ConfigError
+        ``max_length`` is not an integer (a bool included) or is outside ``[2, 512]``.
+    """
     if (
         isinstance(max_length, bool)
         or not isinstance(max_length, (int, np.integer))
@@ -63,7 +79,35 @@ def tokenize_with_truncation(
     message: str = "Tokenizing",
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, truncated)``: the ``(n, max_length)`` int32 id matrix and an ``(n,)`` bool mask of the
-    rows that were cut. ``progress(done, total, message)`` after every chunk of texts."""
+    rows that were cut. ``progress(done, total, message)`` after every chunk of texts.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The texts.
+    max_length : int, default 256
+        Columns of the id matrix, in ``[2, 512]``.
+    progress : callable, optional
+        Called as ``progress(progress_offset + done, total, message)`` after every chunk.
+    progress_offset : int, default 0
+        Added to ``done`` (several calls reported as one task).
+    progress_total : int, optional
+        The ``total`` reported; default ``len(texts)``.
+    message : str, default "Tokenizing"
+        The progress message.
+
+    Returns
+    -------
+    ids : np.ndarray, shape (n, max_length), int32
+        ``[CLS] ... [SEP]`` then the pad id 0.
+    truncated : np.ndarray, shape (n,), bool
+        True for the rows longer than ``max_length`` ids.
+
+    Raises
+    ------
+    ConfigError
+        A bad ``max_length`` (:func:`check_max_length`), or a text that is not a string.
+    """
     max_length = check_max_length(max_length)
     texts = list(texts)
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
@@ -95,7 +139,25 @@ def tokenize_with_truncation(
 
 
 def tokenize(texts: Sequence[str], max_length: int = 256) -> np.ndarray:
-    """``(len(texts), max_length)`` int32 token ids, ``[CLS] ... [SEP]`` then pad 0 (module docstring)."""
+    """``(len(texts), max_length)`` int32 token ids, ``[CLS] ... [SEP]`` then pad 0 (module docstring).
+
+    Parameters
+    ----------
+    texts : sequence of str
+        The texts.
+    max_length : int, default 256
+        Columns of the id matrix, in ``[2, 512]``.
+
+    Returns
+    -------
+    np.ndarray, shape (len(texts), max_length), int32
+        The id matrix.
+
+    Raises
+    ------
+    ConfigError
+        As :func:`tokenize_with_truncation`.
+    """
     return tokenize_with_truncation(texts, max_length)[0]
 
 
@@ -104,9 +166,22 @@ def truncate(ids: np.ndarray, max_length: int) -> np.ndarray:
 
     Equal to tokenising the texts at ``max_length`` directly; a matrix at most ``max_length`` wide is
     returned as is.
+
+    Parameters
+    ----------
+    ids : np.ndarray, shape (n, L)
+        A token matrix of this module (pad id 0).
+    max_length : int
+        The columns to keep (not validated here).
+
+    Returns
+    -------
+    np.ndarray, shape (n, min(L, max_length))
+        A new C-contiguous matrix (``ids`` is never written), or ``ids`` itself when it is not
+        wider than ``max_length``.
     """
     if ids.shape[1] <= max_length:
         return ids
-    out = np.ascontiguousarray(ids[:, :max_length])
+    out = ids[:, :max_length].copy()  # a copy always: a one-row slice is a contiguous view of ids
     out[ids[:, max_length] != PAD_ID, max_length - 1] = sep_id()
     return out

@@ -76,6 +76,23 @@ def make_model(name: str = "mlp_ensemble", **params: Any):
 
     Values are stored as given and checked at ``fit`` (scikit-learn style); :func:`check_model_params`
     checks them now.
+
+    Parameters
+    ----------
+    name : str
+        A registered model name (``available_models()``).
+    **params : Any
+        The model's parameters (names as in the class's ``PARAMS``).
+
+    Returns
+    -------
+    EnsembleEstimator
+        The unfitted model.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` or a parameter name is unknown.
     """
     key, cls = _model_class(name)
     _check_names(key, cls, params)

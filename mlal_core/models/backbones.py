@@ -65,7 +65,22 @@ class ConvMaxPool(nn.Module):
 
 def make_embedding(vocab_size: int, dim: int, weights: torch.Tensor | None = None) -> nn.Embedding:
     """Token embedding: a copy of ``weights`` (e.g. MiniLM's input word embeddings) or, from scratch,
-    uniform(-0.25, 0.25) as NeuralClassifier (CRAB's code base). Row 0 (padding) gets no gradient."""
+    uniform(-0.25, 0.25) as NeuralClassifier (CRAB's code base). Row 0 (padding) gets no gradient.
+
+    Parameters
+    ----------
+    vocab_size : int
+        Number of token ids.
+    dim : int
+        Embedding size.
+    weights : torch.Tensor or None
+        Initial embeddings, (vocab_size, dim), copied (None: random, padding row zero).
+
+    Returns
+    -------
+    nn.Embedding
+        The embedding, with ``padding_idx=PAD_ID``.
+    """
     emb = nn.Embedding(vocab_size, dim, padding_idx=PAD_ID)
     with torch.no_grad():
         if weights is not None:
@@ -143,7 +158,15 @@ class TextRNN(nn.Module):
 
 def freeze_lower_layers(bert: BertModel, n_layers: int) -> None:
     """Freeze the embeddings and the ``n_layers`` lowest encoder layers (nothing for 0), as CoMAL,
-    which fine-tunes only the top 3 of BERT-base's 12 layers."""
+    which fine-tunes only the top 3 of BERT-base's 12 layers.
+
+    Parameters
+    ----------
+    bert : BertModel
+        The encoder, changed in place.
+    n_layers : int
+        Lowest encoder layers to freeze (0 or less: nothing is frozen, not even the embeddings).
+    """
     if n_layers <= 0:
         return
     bert.embeddings.requires_grad_(False)

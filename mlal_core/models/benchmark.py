@@ -51,6 +51,13 @@ def _round_inner(model: MLPEnsemble, X, Y, pool, loop: bool) -> tuple[float, flo
 
 
 def main(argv=None) -> None:
+    """Command-line entry point: time the MLP ensemble's fit and sampled predictions per thread count.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        Command-line arguments (None: ``sys.argv[1:]``).
+    """
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--d", type=int, default=384)

@@ -130,6 +130,22 @@ def convert_onnx_bert(path: str | os.PathLike):
     (``encoder.layer.0.attention.self.query.bias``), whose module the weight belongs to (transposed to
     ``(out, in)``). Raises ``ConfigError`` when a tensor is left unmapped, a ``BertModel`` parameter
     is not in the graph, or a shape does not match.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ONNX file.
+
+    Returns
+    -------
+    BertModel
+        The model, float32, in eval mode.
+
+    Raises
+    ------
+    ConfigError
+        If the package ``onnx`` is missing, the file cannot be read, or the graph does not map onto
+        a ``BertModel`` (see above).
     """
     try:
         import onnx
@@ -354,7 +370,23 @@ def _load_l3() -> BertModel:
 
 
 def load_pretrained(name: str = "all-minilm-l6-v2") -> tuple[Any, BertModel]:
-    """``(tokenizer, model)``: the bundled tokenizer and a fresh float32 ``BertModel`` copy of ``name``."""
+    """``(tokenizer, model)``: the bundled tokenizer and a fresh float32 ``BertModel`` copy of ``name``.
+
+    Parameters
+    ----------
+    name : str
+        An encoder of ``ENCODERS`` (case-insensitive).
+
+    Returns
+    -------
+    tuple
+        ``(tokenizer, model)``; the model is a deep copy in eval mode, the caller's to change.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not a known encoder, or an encoder's package or file is missing.
+    """
     key = str(name).strip().lower()
     if key not in ENCODERS:
         raise unknown_name_error("encoder", str(name), ENCODERS)

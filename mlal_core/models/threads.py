@@ -19,7 +19,20 @@ from ..features.device import resolve_device
 
 @contextlib.contextmanager
 def torch_threads(n: int | None, device: torch.device):
-    """Temporarily run torch's CPU ops on ``n`` threads (no-op for None or a CUDA device)."""
+    """Temporarily run torch's CPU ops on ``n`` threads (no-op for None or a CUDA device).
+
+    Parameters
+    ----------
+    n : int or None
+        Thread count (None: unchanged).
+    device : torch.device
+        The device the ops run on; only ``cpu`` changes the thread count.
+
+    Raises
+    ------
+    ConfigError
+        If ``n`` is not None or an integer >= 1.
+    """
     if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
         raise ConfigError(f"num_threads must be None or an integer >= 1, got {n!r}.")
     if n is None or device.type != "cpu" or int(n) == torch.get_num_threads():
@@ -34,7 +47,18 @@ def torch_threads(n: int | None, device: torch.device):
 
 
 def threaded(method):
-    """Run ``method`` under ``self.num_threads`` CPU threads on the model's device."""
+    """Run ``method`` under ``self.num_threads`` CPU threads on the model's device.
+
+    Parameters
+    ----------
+    method : callable
+        A model method; its ``self`` has ``num_threads`` and ``device`` (or a fitted ``device_``).
+
+    Returns
+    -------
+    callable
+        The wrapped method (:func:`torch_threads` around each call unless ``num_threads`` is None).
+    """
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):

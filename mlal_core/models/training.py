@@ -30,6 +30,21 @@ def member_seed(random_state: int, member: int, stream: str = "member") -> int:
 
     Derived with ``numpy.random.SeedSequence`` from ``(random_state, member, stream)`` rather than
     ``random_state + member``, so ensembles with neighbouring random states share no member.
+
+    Parameters
+    ----------
+    random_state : int
+        The ensemble's seed.
+    member : int
+        Member index.
+    stream : str
+        Name of the random stream (``"init"``, ``"order"``, ``"dropout"``, ...); its first 8 bytes
+        count.
+
+    Returns
+    -------
+    int
+        A seed in ``[0, 2**63)``.
     """
     tag = int.from_bytes(stream.encode("utf-8")[:8].ljust(8, b"\0"), "little")
     ss = np.random.SeedSequence([int(random_state) & 0xFFFFFFFFFFFFFFFF, int(member), tag])
@@ -61,7 +76,28 @@ class Stack:
 
 
 def init_stack(d: int, h: int, K: int, random_state: int, members, device) -> Stack:
-    """nn.Linear's default init (uniform(+-1/sqrt(fan_in)) for weights and biases), one generator per member."""
+    """nn.Linear's default init (uniform(+-1/sqrt(fan_in)) for weights and biases), one generator per member.
+
+    Parameters
+    ----------
+    d : int
+        Input size.
+    h : int
+        Hidden size.
+    K : int
+        Number of labels (outputs).
+    random_state : int
+        The ensemble's seed; member ``e`` draws from ``member_seed(random_state, e, "init")``.
+    members : iterable of int
+        Member indices to initialise (E of them).
+    device : torch.device or str
+        Device of the parameters.
+
+    Returns
+    -------
+    Stack
+        ``W1 (E, d, h)``, ``b1 (E, 1, h)``, ``W2 (E, h, K)``, ``b2 (E, 1, K)``, requiring gradients.
+    """
     Ws1, bs1, Ws2, bs2 = [], [], [], []
     for e in members:
         g = torch.Generator().manual_seed(member_seed(random_state, e, "init"))
@@ -75,6 +111,26 @@ def init_stack(d: int, h: int, K: int, random_state: int, members, device) -> St
 
 
 def n_steps(n: int, batch_size: int, epochs: int, min_steps: int, max_steps: int | None) -> int:
+    """Number of optimisation steps of a fit (the schedule in the module docstring).
+
+    Parameters
+    ----------
+    n : int
+        Training rows.
+    batch_size : int
+        Mini-batch size.
+    epochs : int
+        Passes over the data.
+    min_steps : int
+        Least number of steps.
+    max_steps : int or None
+        Most steps (None or 0: no cap).
+
+    Returns
+    -------
+    int
+        ``max(epochs * ceil(n / batch_size), min_steps)``, capped by ``max_steps`` when given.
+    """
     steps = max(epochs * math.ceil(n / batch_size), min_steps)
     return min(steps, max_steps) if max_steps else steps
 
@@ -136,6 +192,19 @@ def input_standardizer(X, mode: str | None):
 
     Sparse (CSR) inputs are scaled but not centred (``shift`` is None), so that they stay sparse
     (as scikit-learn's ``StandardScaler(with_mean=False)``); the spread is still measured around the mean.
+
+    Parameters
+    ----------
+    X : np.ndarray or scipy.sparse matrix
+        Training features, (n, d).
+    mode : str or None
+        ``"global"``, ``"feature"`` or None.
+
+    Returns
+    -------
+    tuple
+        ``(shift, scale)``: float32 arrays of shape (d,) (``shift`` None for sparse ``X``), or
+        ``(None, None)`` for ``mode=None``.
     """
     if mode is None:
         return None, None
@@ -227,7 +296,22 @@ class LazySparseFirstLayer:
 
 
 def make_adamw(params, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW, fused when this torch build supports it on the device (about 2x faster per step on CPU)."""
+    """AdamW, fused when this torch build supports it on the device (about 2x faster per step on CPU).
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor
+        Parameters to optimise.
+    lr : float
+        Learning rate.
+    weight_decay : float
+        Decoupled weight decay.
+
+    Returns
+    -------
+    torch.optim.AdamW
+        The optimizer (``fused=True``, else ``foreach=True``).
+    """
     try:
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, ValueError, TypeError):
@@ -247,7 +331,23 @@ def resolve_batch_sampler(spec):
     """The ``BatchSampler`` a trainer uses for its ``batch_sampler`` parameter ``spec``: None -> None
     (plain shuffling); a ``BatchSampler`` is used as is (every fit resets it, so afterwards its
     ``history`` is that fit's); a registry name or a dict ``{"name": ..., **params}`` builds a new one.
-    Anything else raises ``ConfigError``."""
+    Anything else raises ``ConfigError``.
+
+    Parameters
+    ----------
+    spec : None, str, dict or BatchSampler
+        The trainer's ``batch_sampler`` parameter.
+
+    Returns
+    -------
+    BatchSampler or None
+        The sampler, or None for plain shuffling.
+
+    Raises
+    ------
+    ConfigError
+        If ``spec`` has another type (or, via ``make_sampler``, names an unknown sampler).
+    """
     if spec is None:
         return None
     from ..batch_selection import BatchSampler, available_samplers, make_sampler
@@ -265,6 +365,25 @@ def resolve_batch_sampler(spec):
 
 @dataclass(kw_only=True)
 class FitResult:
+    """What :func:`train_stack` returns: the trained stack and its training record.
+
+    Attributes
+    ----------
+    stack : Stack
+        The trained members (the best-validation parameters per member when stopping early).
+    steps : int
+        Optimisation steps taken.
+    epochs_run : float
+        ``steps`` over the steps per epoch.
+    train_loss : list of float
+        Per epoch, the mean training BCE over members and steps.
+    valid_loss : list of list of float
+        Per evaluation (epoch), the validation BCE of each member (early stopping only).
+    best_step : list of int or None
+        Per member, the step of its best validation loss (None without early stopping).
+    stopped_early : bool
+        Whether training stopped before the planned steps.
+    """
     stack: Stack
     steps: int
     epochs_run: float
@@ -303,6 +422,50 @@ def train_stack(
     ``member_seed(random_state, e, "order")``), cut into consecutive mini-batches; after each epoch
     the sampler observes the ensemble-mean probabilities (dropout off) on the training rows. None
     keeps the plain per-member random permutations.
+
+    Parameters
+    ----------
+    X : Rows
+        Training features, (n, d).
+    Y : torch.Tensor
+        Training labels, (n, K), float on ``X.device``.
+    members : iterable of int
+        Member indices to train (E of them); they seed each member's random streams.
+    random_state : int
+        The ensemble's seed (see :func:`member_seed`).
+    hidden_size : int
+        Hidden units h.
+    dropout : float
+        Dropout rate of the hidden layer.
+    epochs, min_steps, max_steps : int, int, int or None
+        The schedule (:func:`n_steps`).
+    batch_size : int
+        Mini-batch size (at most n).
+    learning_rate : float
+        AdamW learning rate.
+    weight_decay : float
+        AdamW weight decay.
+    X_valid : Rows or None
+        Validation features for early stopping.
+    Y_valid : torch.Tensor or None
+        Validation labels, (n_valid, K).
+    patience : int or None
+        Stop when no member improved its validation loss for this many epochs in a row; each member
+        then gets back its best parameters. None (or no validation data): no early stopping.
+    eval_batch_size : int
+        Rows per chunk when evaluating.
+    progress : callable or None
+        ``progress(step, total, message)``, called after each epoch.
+    batch_sampler : BatchSampler or None
+        See above.
+    sparse_training : str
+        ``"lazy"``: CSR inputs train the first layer with :class:`LazySparseFirstLayer`; anything else
+        uses dense AdamW.
+
+    Returns
+    -------
+    FitResult
+        The trained stack (parameters no longer require gradients) and its training record.
     """
     members = list(members)
     E = len(members)
@@ -398,7 +561,20 @@ def train_stack(
 
 
 def hidden(stack: Stack, x: torch.Tensor) -> torch.Tensor:
-    """ReLU hidden activations of every member for shared inputs x (b, d) -> (E, b, h)."""
+    """ReLU hidden activations of every member for shared inputs x (b, d) -> (E, b, h).
+
+    Parameters
+    ----------
+    stack : Stack
+        The members.
+    x : torch.Tensor
+        Inputs, (b, d).
+
+    Returns
+    -------
+    torch.Tensor
+        Activations, (E, b, h).
+    """
     return torch.relu(torch.matmul(x, stack.W1) + stack.b1)
 
 
@@ -456,7 +632,24 @@ def _mean_proba(stack: Stack, X: Rows, chunk: int) -> np.ndarray:
 
 @torch.no_grad()
 def member_losses(stack: Stack, X: Rows, Y: torch.Tensor, chunk: int) -> torch.Tensor:
-    """Mean BCE of each member (dropout off) on (X, Y) -> (E,)."""
+    """Mean BCE of each member (dropout off) on (X, Y) -> (E,).
+
+    Parameters
+    ----------
+    stack : Stack
+        The members.
+    X : Rows
+        Features, (n, d).
+    Y : torch.Tensor
+        Labels, (n, K), float.
+    chunk : int
+        Rows per forward pass.
+
+    Returns
+    -------
+    torch.Tensor
+        Mean binary cross-entropy over rows and labels, one per member, (E,).
+    """
     n = X.shape[0]
     tot = torch.zeros(stack.n_members, device=X.device)
     for start in range(0, n, chunk):

@@ -60,6 +60,25 @@ def default_budget(pool_size: int, n_labels: int) -> Budget:
     """The default budget for a training pool of ``pool_size`` samples and ``n_labels`` labels
     (the rule is in the module docstring).
 
+    Parameters
+    ----------
+    pool_size : int
+        Samples in the training pool.
+    n_labels : int
+        Number of labels K.
+
+    Returns
+    -------
+    Budget
+        Initial set size, query size and number of rounds.
+
+    Raises
+    ------
+    ValueError
+        If ``pool_size < 1``.
+
+    Examples
+    --------
     >>> default_budget(349, 6)      # emotions
     Budget(initial_size=35, query_size=15, rounds=10)
     >>> default_budget(43_159, 28)  # GoEmotions

@@ -352,7 +352,26 @@ class SessionConfig:
 
 
 def parse_param_value(raw: str, default: Any) -> Any:
-    """Type a ``key=value`` string by the type of the registry default (used by the CLI)."""
+    """Type a ``key=value`` string by the type of the registry default (used by the CLI).
+
+    Parameters
+    ----------
+    raw : str
+        The value text (surrounding whitespace is dropped).
+    default : Any
+        The parameter's registry default: a bool, int, float or str default gives that type; for
+        None or a container, ``none`` / ``null`` give None, else JSON if it parses, else the string.
+
+    Returns
+    -------
+    Any
+        The typed value.
+
+    Raises
+    ------
+    ConfigError
+        If the text does not parse as the default's bool, int or (non-NaN) float type.
+    """
     text = raw.strip()
     if isinstance(default, bool):
         low = text.lower()

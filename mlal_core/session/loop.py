@@ -116,6 +116,27 @@ def choose_initial(Y_pool: Any, size: int, method: str = "random", seed: int = 0
     one random pool row with that label is added, until ``size`` rows are chosen or every label that
     occurs in the pool is covered; the rest is a random fill. Labels absent from the pool cannot be
     covered, and with ``size < K`` only the rarest labels may be.
+
+    Parameters
+    ----------
+    Y_pool : np.ndarray or scipy.sparse matrix
+        Labels of the pool, (n, K), 0/1.
+    size : int
+        Rows to choose (at most ``n``).
+    method : str
+        ``"random"`` or ``"per_label"``.
+    seed : int
+        Seed of the draw.
+
+    Returns
+    -------
+    np.ndarray
+        The chosen pool positions, (min(size, n),), int64.
+
+    Raises
+    ------
+    ConfigError
+        If ``method`` is unknown.
     """
     n = Y_pool.shape[0]
     size = int(min(size, n))
@@ -216,7 +237,27 @@ def _check_oracle_labels(labels: Any, n: int, k: int, who: str = "The oracle") -
 def feature_request(config: SessionConfig, kind: str, stored_source: dict | None = None) -> dict[str, Any]:
     """The ``features.featurize`` arguments of a session with ``config`` on a dataset of ``kind``:
     representation, token limit and precision. A reopened session (``stored_source``: what its
-    store recorded) asks for exactly the precision its features had."""
+    store recorded) asks for exactly the precision its features had.
+
+    Parameters
+    ----------
+    config : SessionConfig
+        The session's configuration.
+    kind : str
+        The dataset's kind, ``"text"`` or ``"tabular"``.
+    stored_source : dict or None
+        The feature source recorded in the store of a reopened session (None: a new session).
+
+    Returns
+    -------
+    dict
+        ``representation``, ``max_length``, ``precision`` and ``exact_precision``.
+
+    Raises
+    ------
+    ConfigError
+        If the model and the representation do not fit the dataset's kind.
+    """
     rep = config.resolve_representation(kind)
     stored = stored_source or {}
     return {"representation": rep, "max_length": config.feature_max_length(rep),

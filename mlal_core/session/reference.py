@@ -57,7 +57,26 @@ def _resolve(config: SessionConfig, dataset: Any) -> tuple[SessionConfig, Any, s
 
 
 def cache_key(config: SessionConfig, dataset: Any = None) -> str:
-    """The cache key (sha256 hex) of the reference for ``config`` on ``dataset``."""
+    """The cache key (sha256 hex) of the reference for ``config`` on ``dataset``.
+
+    Parameters
+    ----------
+    config : SessionConfig
+        The session configuration (validated here).
+    dataset : Any
+        The dataset (None: the bundled ``config.dataset``).
+
+    Returns
+    -------
+    str
+        The sha256 hex digest of the cache version, the dataset's content hash, the representation,
+        the token limit, the model, its parameters (without ``device``) and the seed.
+
+    Raises
+    ------
+    ConfigError
+        If ``config`` is not a valid ``SessionConfig``, or there is no dataset.
+    """
     config, dataset, rep = _resolve(config, dataset)
     parts = {
         "version": CACHE_VERSION,
@@ -97,7 +116,20 @@ def _read(key: str) -> dict | None:
 
 def cached_full_data_score(config: SessionConfig, dataset: Any = None) -> dict | None:
     """The cached reference for ``config`` (see :func:`full_data_score`), or ``None`` when it has not
-    been computed yet (nothing is trained)."""
+    been computed yet (nothing is trained).
+
+    Parameters
+    ----------
+    config : SessionConfig
+        The session configuration.
+    dataset : Any
+        The dataset (None: the bundled ``config.dataset``).
+
+    Returns
+    -------
+    dict or None
+        The stored result of :func:`full_data_score` with ``"cached": True``, or None.
+    """
     return _read(cache_key(config, dataset))
 
 
@@ -110,13 +142,33 @@ def full_data_score(config: SessionConfig, dataset: Any = None, *, features: Any
                     use_cache: bool = True, progress=None) -> dict:
     """Train ``config``'s model on the whole training pool once; its test metrics.
 
-    ``dataset``: the dataset (default: the bundled ``config.dataset``); ``features``: precomputed
-    ``Features`` of it for the config's representation (default: ``features.featurize``).
-    ``progress(done, total, message)`` is called before and after training.
+    The "full-data" reference of ``docs/METHODS.md``, "Evaluation" (BEAL Table 2).
 
-    Returns ``{"metrics": {name: value} (as metrics.evaluate, with the tuned-threshold entries),
-    "pool_size": N, "dataset": name, "representation", "model", "model_params", "seed",
-    "seconds": training + evaluation time, "cached": bool, "key": cache key}``.
+    Parameters
+    ----------
+    config : SessionConfig
+        The session configuration (model, parameters, representation, seed).
+    dataset : Any
+        The dataset (default: the bundled ``config.dataset``).
+    features : Any
+        Precomputed ``Features`` of it for the config's representation (default:
+        ``features.featurize``).
+    use_cache : bool
+        Return a cached result when there is one, and cache a new one (in memory and on disk).
+    progress : callable or None
+        ``progress(done, total, message)``, called before and after training.
+
+    Returns
+    -------
+    dict
+        ``{"metrics": {name: value} (as metrics.evaluate, with the tuned-threshold entries),
+        "pool_size": N, "dataset": name, "representation", "model", "model_params", "seed",
+        "seconds": training + evaluation time, "cached": bool, "key": cache key}``.
+
+    Raises
+    ------
+    ConfigError
+        If ``config`` is invalid or there is no dataset.
     """
     from mlal_core import features as feat
     from mlal_core import metrics

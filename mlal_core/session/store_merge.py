@@ -64,7 +64,20 @@ def _attached(dest: Path, src: Path) -> Iterator[sqlite3.Connection]:
 
 
 def session_ids(store: SessionStore | str | Path, *, status: str | None = None) -> list[str]:
-    """Ids of the sessions of a store file (optionally only those with ``status``)."""
+    """Ids of the sessions of a store file (optionally only those with ``status``).
+
+    Parameters
+    ----------
+    store : SessionStore or str or Path
+        The store, or its file.
+    status : str or None
+        Only sessions with this status (None: all).
+
+    Returns
+    -------
+    list of str
+        The ids, oldest first (by creation time, then id).
+    """
     path = _path(store)
     con = sqlite3.connect(path, timeout=60.0)
     try:
@@ -84,6 +97,27 @@ def import_session(dest: SessionStore, src: SessionStore | str | Path, session_i
     Returns True when it was copied, False when ``dest`` already has a session with that id (it
     is then left alone unless ``replace=True``, which deletes it first). One transaction: a crash
     leaves ``dest`` without the session, never with part of it.
+
+    Parameters
+    ----------
+    dest : SessionStore
+        The store to copy into.
+    src : SessionStore or str or Path
+        The store to copy from, or its file.
+    session_id : str
+        The session to copy.
+    replace : bool
+        Replace a session with the same id already in ``dest``.
+
+    Returns
+    -------
+    bool
+        True when it was copied, False when ``dest`` already had it and ``replace`` is False.
+
+    Raises
+    ------
+    StoreError
+        If ``src`` has no session ``session_id``.
     """
     src_path = _path(src)
     with _attached(dest.path, src_path) as con:
@@ -115,6 +149,21 @@ def import_session(dest: SessionStore, src: SessionStore | str | Path, session_i
 
 def merge_store(dest: SessionStore, src: SessionStore | str | Path, *, only_finished: bool = True) -> list[str]:
     """Copy every session of ``src`` that ``dest`` does not have yet (only ``finished`` ones by
-    default); returns the ids copied."""
+    default); returns the ids copied.
+
+    Parameters
+    ----------
+    dest : SessionStore
+        The store to copy into.
+    src : SessionStore or str or Path
+        The store to copy from, or its file.
+    only_finished : bool
+        Copy only sessions with status ``finished``.
+
+    Returns
+    -------
+    list of str
+        The ids copied, in the order of :func:`session_ids`.
+    """
     ids = session_ids(src, status="finished" if only_finished else None)
     return [sid for sid in ids if import_session(dest, src, sid)]

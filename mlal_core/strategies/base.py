@@ -234,14 +234,47 @@ class ScoreBasedStrategy(QueryStrategy):
 
 
 def check_query_size(ctx: QueryContext, n: int) -> int:
-    """Validate the query size: a positive integer, capped at the number of candidates."""
+    """Validate the query size: a positive integer, capped at the number of candidates.
+
+    Parameters
+    ----------
+    ctx : QueryContext
+        The query context (its ``unlabeled`` positions are the candidates).
+    n : int
+        Requested query size.
+
+    Returns
+    -------
+    int
+        ``min(n, len(ctx.unlabeled))``.
+
+    Raises
+    ------
+    ConfigError
+        If ``n`` is not an integer (a bool counts as not) or is below 1.
+    """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ConfigError(f"The query size must be a positive integer; got {n!r}.")
     return int(min(n, len(ctx.unlabeled)))
 
 
 def top_n(score: np.ndarray, n: int) -> np.ndarray:
-    """Positions (into ``score``) of the ``n`` highest finite scores; ties to the lower index."""
+    """Positions (into ``score``) of the ``n`` highest finite scores; ties to the lower index.
+
+    NaN scores rank last (as ``-inf``).
+
+    Parameters
+    ----------
+    score : numpy.ndarray
+        Scores, shape ``(N,)``.
+    n : int
+        Number of positions wanted; when ``n >= N`` all positions are returned, ordered.
+
+    Returns
+    -------
+    numpy.ndarray
+        Positions in descending score order, shape ``(min(n, N),)``.
+    """
     score = np.asarray(score, dtype=float)
     key = np.where(np.isnan(score), -np.inf, score)
     if n >= len(key):
@@ -260,7 +293,27 @@ def selection_details(
     reason: str | Sequence[str],
     components: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per picked candidate (``order`` indexes ``ctx.unlabeled``), in pick order."""
+    """One row per picked candidate (``order`` indexes ``ctx.unlabeled``), in pick order.
+
+    Parameters
+    ----------
+    ctx : QueryContext
+        The query context.
+    order : numpy.ndarray
+        Positions into ``ctx.unlabeled`` of the picks, in pick order, shape ``(n,)``.
+    score : numpy.ndarray or None
+        Scores aligned with ``ctx.unlabeled``, shape ``(N_unlabeled,)``; ``None`` gives NaN scores.
+    reason : str or Sequence[str]
+        One reason for all picks, or one per pick.
+    components : pandas.DataFrame, optional
+        Score components aligned with ``ctx.unlabeled``; the picked rows are appended as columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``position`` (pool index), ``pick`` (1-based), ``score``, ``reason`` and the
+        components.
+    """
     order = np.asarray(order, dtype=np.int64)
     df = pd.DataFrame(
         {
@@ -277,7 +330,20 @@ def selection_details(
 
 
 def empty_selection(ctx: QueryContext, diagnostics: dict | None = None) -> Selection:
-    """A Selection with no pick (no candidate, or ``n`` = 0): all scores NaN."""
+    """A Selection with no pick (no candidate, or ``n`` = 0): all scores NaN.
+
+    Parameters
+    ----------
+    ctx : QueryContext
+        The query context.
+    diagnostics : dict, optional
+        Diagnostics to attach (copied).
+
+    Returns
+    -------
+    Selection
+        Empty ``indices``, NaN ``scores`` aligned with ``ctx.unlabeled``, an empty details table.
+    """
     return Selection(
         indices=np.empty(0, dtype=np.int64),
         scores=np.full(len(ctx.unlabeled), np.nan),
@@ -294,7 +360,29 @@ def make_selection(
     components: pd.DataFrame | None = None,
     diagnostics: dict | None = None,
 ) -> Selection:
-    """A Selection from positions ``order`` into ``ctx.unlabeled`` (pick order)."""
+    """A Selection from positions ``order`` into ``ctx.unlabeled`` (pick order).
+
+    Parameters
+    ----------
+    ctx : QueryContext
+        The query context.
+    order : numpy.ndarray
+        Positions into ``ctx.unlabeled`` of the picks, in pick order, shape ``(n,)``.
+    scores : numpy.ndarray
+        Scores aligned with ``ctx.unlabeled``, shape ``(N_unlabeled,)``.
+    reasons : str or Sequence[str]
+        One reason for all picks, or one per pick.
+    components : pandas.DataFrame, optional
+        Score components aligned with ``ctx.unlabeled``.
+    diagnostics : dict, optional
+        Diagnostics to attach (copied).
+
+    Returns
+    -------
+    Selection
+        ``indices`` are pool indices ``ctx.unlabeled[order]``; ``details`` from
+        :func:`selection_details`.
+    """
     order = np.asarray(order, dtype=np.int64)
     scores = np.asarray(scores, dtype=float)
     return Selection(

@@ -108,14 +108,38 @@ def _seed(rng: np.random.Generator) -> int:
 
 
 def draw_reference_set(ctx: QueryContext, n_reference: int) -> np.ndarray:
-    """X': ``min(n_reference, nU)`` pool positions drawn without replacement from ``ctx.unlabeled``."""
+    """X': ``min(n_reference, nU)`` pool positions drawn without replacement from ``ctx.unlabeled``.
+
+    Parameters
+    ----------
+    ctx : QueryContext
+        The query context; ``ctx.rng`` is advanced by the draw.
+    n_reference : int
+        Requested size of X'.
+
+    Returns
+    -------
+    numpy.ndarray
+        Pool indices of X', shape ``(min(n_reference, nU),)``.
+    """
     m = min(int(n_reference), len(ctx.unlabeled))
     rows = ctx.rng.choice(len(ctx.unlabeled), size=m, replace=False)
     return ctx.unlabeled[rows]
 
 
 def l2_normalise(V: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm; all-zero rows stay zero."""
+    """Rows scaled to unit L2 norm; all-zero rows stay zero.
+
+    Parameters
+    ----------
+    V : numpy.ndarray
+        Matrix, shape ``(n, m)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float64 matrix of the same shape.
+    """
     V = np.asarray(V, dtype=np.float64)
     norm = np.linalg.norm(V, axis=1, keepdims=True)
     return np.divide(V, norm, out=np.zeros_like(V), where=norm > 0)
@@ -124,11 +148,29 @@ def l2_normalise(V: np.ndarray) -> np.ndarray:
 def kmeans_pick(X: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """k-means with ``n`` clusters on the rows of ``X``; one distinct row per centroid.
 
-    Returns ``(rows, cluster, distance, info)``: the picked row of each cluster, the cluster id,
-    the Euclidean distance from the row to its centroid, and k-means facts (inertia, iterations,
-    distinct clusters). Centroids are served in order of the distance to their nearest row; a
-    centroid whose nearest row was taken takes its nearest unused row. With ``n >= len(X)`` every
-    row is its own cluster.
+    Centroids are served in order of the distance to their nearest row; a centroid whose nearest row
+    was taken takes its nearest unused row. With ``n >= len(X)`` every row is its own cluster.
+    METHODS.md, "BEMPS / BESRA expected score change" (batch step) and "CRAB (Algorithm 1)", step 6.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Rows to cluster, shape ``(m, d)`` (the L2-normalised score-change vectors).
+    n : int
+        Number of clusters.
+    seed : int
+        ``random_state`` for ``sklearn.cluster.KMeans``.
+
+    Returns
+    -------
+    rows : numpy.ndarray
+        The picked row of each cluster, shape ``(min(n, m),)``.
+    cluster : numpy.ndarray
+        The cluster id of each pick.
+    distance : numpy.ndarray
+        Euclidean distance from each picked row to its centroid.
+    info : dict
+        k-means facts: ``inertia``, ``n_iter``, ``distinct_clusters``.
     """
     X = np.asarray(X, dtype=np.float64)
     m = X.shape[0]
@@ -292,7 +334,30 @@ class BESRA(QueryStrategy):
 
 
 def decay_factor(t: int, T: int, decay: str = "polynomial") -> float:
-    """Fraction of Z_0 kept at round t of T: ``(1-t/T)^2``, ``1-t/T`` or ``(1+cos(pi t/T))/2``."""
+    """Fraction of Z_0 kept at round t of T: ``(1-t/T)^2``, ``1-t/T`` or ``(1+cos(pi t/T))/2``.
+
+    ``t/T`` is clipped to ``[0, 1]`` (and ``T`` to at least 1). CRAB Algorithm 1, hard-to-learn pool
+    (METHODS.md, "CRAB (Algorithm 1)", step 3; the paper's decay is the polynomial one).
+
+    Parameters
+    ----------
+    t : int
+        Current round.
+    T : int
+        Planned number of rounds.
+    decay : str, optional
+        ``"polynomial"`` (default), ``"linear"`` or ``"cosine"``.
+
+    Returns
+    -------
+    float
+        Factor in ``[0, 1]``.
+
+    Raises
+    ------
+    ConfigError
+        If ``decay`` is not one of ``DECAYS``.
+    """
     if decay not in DECAYS:
         raise ConfigError(f"Unknown decay {decay!r}; use one of {', '.join(DECAYS)}.")
     frac = min(1.0, max(0.0, t / max(1, T)))
@@ -304,14 +369,46 @@ def decay_factor(t: int, T: int, decay: str = "polynomial") -> float:
 
 
 def hard_to_learn_size(z0: int, t: int, T: int, decay: str = "polynomial") -> int:
-    """``Z_t = round(Z_0 * decay(t/T))`` (round half up), the hard-to-learn draw of round t."""
+    """``Z_t = round(Z_0 * decay(t/T))`` (round half up), the hard-to-learn draw of round t.
+
+    METHODS.md, "CRAB (Algorithm 1)", step 3.
+
+    Parameters
+    ----------
+    z0 : int
+        ``Z_0``, the draw size at round 0.
+    t : int
+        Current round.
+    T : int
+        Planned number of rounds.
+    decay : str, optional
+        Decay schedule, see :func:`decay_factor`.
+
+    Returns
+    -------
+    int
+        ``Z_t``.
+    """
     return math.floor(z0 * decay_factor(t, T, decay) + 0.5)
 
 
 def attention_matrix(A: np.ndarray, alpha_c: float = 2.0) -> np.ndarray:
-    """``Ahat`` of CRAB Eq. 13: ``A[m, n] / (alpha_c * max_n' sum_{m != n'} A[m, n'])`` off the diagonal, 0 on it.
+    """``Ahat`` of CRAB Eq. 13, off the diagonal; 0 on it.
 
-    All zeros when A has no off-diagonal mass (no co-occurrence seen yet).
+    ``Ahat[m, n] = A[m, n] / (alpha_c * max_n' sum_{m != n'} A[m, n'])``. All zeros when A has no
+    off-diagonal mass (no co-occurrence seen yet).
+
+    Parameters
+    ----------
+    A : numpy.ndarray
+        Co-occurrence matrix of CRAB Eq. 8, shape ``(K, K)``.
+    alpha_c : float, optional
+        Scaling constant ``alpha_c`` (default 2).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``Ahat``, float64, shape ``(K, K)``.
     """
     A = np.asarray(A, dtype=np.float64)
     off = A * (1.0 - np.eye(A.shape[0]))
@@ -320,21 +417,53 @@ def attention_matrix(A: np.ndarray, alpha_c: float = 2.0) -> np.ndarray:
 
 
 def per_label_size(n_unlabeled: int, n_labels: int) -> int:
-    """Default M: ``min(100, ceil(nU / (4 K)))``, so the label-wise pool holds at most ~nU/4."""
+    """Default M: ``min(100, ceil(nU / (4 K)))``, so the label-wise pool holds at most ~nU/4.
+
+    The result is at least 1; ``K`` is taken as at least 1.
+
+    Parameters
+    ----------
+    n_unlabeled : int
+        Pool size nU.
+    n_labels : int
+        Number of labels K.
+
+    Returns
+    -------
+    int
+        Per-label query size M.
+    """
     return int(min(100, max(1, math.ceil(n_unlabeled / (4 * max(1, n_labels))))))
 
 
 def asymmetric_drops(A: np.ndarray, pairs, keep: str = "implying") -> list[dict]:
     """The labels CRAB step 1 leaves out of label-wise sampling under the reading ``keep``, and why.
 
-    ``pairs`` are the asymmetric pairs (m, n) of ``A`` (``A[m, n] > A[n, m]``: n implies m, m is the
-    broader label). ``keep="implying"`` drops the implied label m of every pair, ``"implied"`` the
-    implying label n of every pair, ``"all"`` nothing. A label is dropped as soon as one pair drops
-    it, whatever its role in other pairs: in a chain c -> b -> a (pairs (b, c) and (a, b)),
-    "implying" drops a and b and keeps c, "implied" drops b and c and keeps a.
+    A label is dropped as soon as one pair drops it, whatever its role in other pairs: in a chain
+    c -> b -> a (pairs (b, c) and (a, b)), "implying" drops a and b and keeps c, "implied" drops b
+    and c and keeps a. METHODS.md, "CRAB (Algorithm 1)", step 1.
 
-    Returns one dict per dropped label, sorted by label: ``label``, ``pairs`` (the pairs (m, n)
-    that drop it, row-major) and ``reason`` (e.g. ``"implied by 1 (A[0,1]=1.00 > A[1,0]=0.36)"``).
+    Parameters
+    ----------
+    A : numpy.ndarray
+        Co-occurrence matrix of CRAB Eq. 8, shape ``(K, K)`` (used for the reasons).
+    pairs : array_like
+        The asymmetric pairs (m, n) of ``A``, shape ``(P, 2)`` (``A[m, n] > A[n, m]``: n implies m,
+        m is the broader label).
+    keep : str, optional
+        ``"implying"`` (default) drops the implied label m of every pair, ``"implied"`` the implying
+        label n of every pair, ``"all"`` nothing.
+
+    Returns
+    -------
+    list of dict
+        One dict per dropped label, sorted by label: ``label``, ``pairs`` (the pairs (m, n) that drop
+        it, in the order given) and ``reason`` (e.g. ``"implied by 1 (A[0,1]=1.00 > A[1,0]=0.36)"``).
+
+    Raises
+    ------
+    ConfigError
+        If ``keep`` is not one of ``ASYMMETRIC_KEEP``.
     """
     if keep not in ASYMMETRIC_KEEP:
         raise ConfigError(f"Unknown asymmetric_keep {keep!r}; use one of {', '.join(ASYMMETRIC_KEEP)}.")

@@ -74,7 +74,19 @@ DETAIL_COLUMN_HELP: dict[str, str] = {
 
 
 def column_help(column: str) -> str | None:
-    """The meaning of a details column (None when it is not described). A picks table renames a
-    details column whose name it already uses (``labels`` -> ``detail_labels``, see
-    ``mlal_core.session.tables.DETAIL_PREFIX``); that is the same column."""
+    """The meaning of a details column (None when it is not described).
+
+    A picks table renames a details column whose name it already uses (``labels`` ->
+    ``detail_labels``, see ``mlal_core.session.tables.DETAIL_PREFIX``); that is the same column.
+
+    Parameters
+    ----------
+    column : str
+        Column name, with or without the ``detail_`` prefix.
+
+    Returns
+    -------
+    str or None
+        The description from ``DETAIL_COLUMN_HELP``.
+    """
     return DETAIL_COLUMN_HELP.get(column) or DETAIL_COLUMN_HELP.get(column.removeprefix("detail_"))

@@ -141,7 +141,20 @@ BETA_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 
 def separation_margin(pbar: np.ndarray) -> np.ndarray:
     """``min_{ystar=1} pbar - max_{ystar=0} pbar``; the top-1 / top-2 gap when nothing or everything
-    is predicted (with one label: ``|2 pbar - 1|``)."""
+    is predicted (with one label: ``|2 pbar - 1|``).
+
+    Li & Guo (2013); METHODS.md, "Adaptive (Li & Guo 2013)".
+
+    Parameters
+    ----------
+    pbar : numpy.ndarray
+        Mean predicted probabilities, shape ``(n, K)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Separation margin ``sm`` per sample, shape ``(n,)``.
+    """
     pbar = np.asarray(pbar, dtype=np.float64)
     K = pbar.shape[1]
     if K == 1:
@@ -157,10 +170,27 @@ def separation_margin(pbar: np.ndarray) -> np.ndarray:
 
 
 def retrainable_copy(model: Any) -> Any:
-    """An unfitted copy of ``model`` with its parameters (``model.clone()``, else
-    ``type(model)(**model.get_params())``) and early stopping turned off: the adaptive-beta retrains
-    have no labelled validation data (their error is measured on the unlabelled pool, against the
-    retrained model's own predictions)."""
+    """An unfitted copy of ``model`` with its parameters and early stopping turned off.
+
+    The copy is ``model.clone()``, else ``type(model)(**model.get_params())``; early stopping is off
+    because the adaptive-beta retrains have no labelled validation data (their error is measured on
+    the unlabelled pool, against the retrained model's own predictions).
+
+    Parameters
+    ----------
+    model : Any
+        The context's model; needs ``fit`` and ``predict_proba``.
+
+    Returns
+    -------
+    Any
+        The fresh, unfitted copy.
+
+    Raises
+    ------
+    ConfigError
+        If ``model`` lacks ``fit`` / ``predict_proba`` or cannot be copied.
+    """
     if not all(hasattr(model, a) for a in ("fit", "predict_proba")):
         raise ConfigError(
             f"adaptive_beta=True retrains a copy of ctx.model, but {type(model).__name__} has no fit(X, Y) "
@@ -372,9 +402,28 @@ def duplicate_groups(Z: np.ndarray) -> np.ndarray:
 
 
 def exact_dists(A: np.ndarray, ga: np.ndarray, B: np.ndarray, gb: np.ndarray) -> np.ndarray:
-    """Euclidean distances between the rows of ``A`` and ``B`` (float64), exactly 0 between
-    identical rows (same :func:`duplicate_groups` id ``ga`` / ``gb``) whatever the rounding of the
-    ``|a|^2 - 2 a.b + |b|^2`` expansion (in float32 it gave 0.000977 for two identical rows)."""
+    """Euclidean distances between the rows of ``A`` and ``B`` (float64), exactly 0 between identical rows.
+
+    Rows count as identical when they have the same :func:`duplicate_groups` id (``ga`` / ``gb``),
+    whatever the rounding of the ``|a|^2 - 2 a.b + |b|^2`` expansion (in float32 it gave 0.000977 for
+    two identical rows).
+
+    Parameters
+    ----------
+    A : numpy.ndarray
+        Rows, shape ``(m, d)``.
+    ga : numpy.ndarray
+        Duplicate-group id of each row of ``A``, shape ``(m,)``.
+    B : numpy.ndarray
+        Rows, shape ``(p, d)``.
+    gb : numpy.ndarray
+        Duplicate-group id of each row of ``B``, shape ``(p,)`` (same numbering as ``ga``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Distances, shape ``(m, p)``.
+    """
     A = np.asarray(A, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
     d = np.sqrt(np.maximum(sq_norms(A)[:, None] - 2.0 * (A @ B.T) + sq_norms(B)[None, :], 0.0))
@@ -563,7 +612,22 @@ class AUDI(QueryStrategy):
 # CVIRS
 # ----------------------------------------------------------------------------------------------
 def unique_rows(B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct rows of a 0/1 matrix: (rows, index of each input row's distinct row, counts)."""
+    """Distinct rows of a 0/1 matrix: (rows, index of each input row's distinct row, counts).
+
+    Parameters
+    ----------
+    B : numpy.ndarray
+        0/1 matrix, shape ``(n, K)`` (cast to bool).
+
+    Returns
+    -------
+    numpy.ndarray
+        The distinct rows (bool), shape ``(u, K)``.
+    numpy.ndarray
+        For each input row, the index of its distinct row, shape ``(n,)``.
+    numpy.ndarray
+        How many input rows each distinct row stands for, shape ``(u,)``.
+    """
     B = np.asarray(B).astype(bool)
     if B.shape[1] == 0 or len(B) == 0:
         return B[:1], np.zeros(len(B), dtype=np.int64), np.array([len(B)])
@@ -584,6 +648,22 @@ def normalised_entropy_distance(U: np.ndarray, L: np.ndarray, chunk: int = CHUNK
     * ``dE(u, l) = (H(u|l) + H(l|u)) / H(u, l) = 2 - (H(u) + H(l)) / H(u, l)``,
     * ``d(u, l) = 1`` if the Hamming distance ``(b + c) / K`` is 1 (complementary vectors, where
       dE would be 0), ``0`` if it is 0 (identical), ``dE(u, l)`` otherwise.
+
+    METHODS.md, "CVIRS (Reyes et al. 2018)".
+
+    Parameters
+    ----------
+    U : numpy.ndarray
+        0/1 label vectors (pseudo labels of the candidates), shape ``(nU, K)``.
+    L : numpy.ndarray
+        0/1 label vectors of the labelled samples, shape ``(nL, K)``.
+    chunk : int, optional
+        Rows of ``U`` per chunk (default ``CHUNK``).
+
+    Returns
+    -------
+    numpy.ndarray
+        Distances in ``[0, 1]``, shape ``(nU, nL)``.
     """
     U = np.asarray(U, dtype=np.float64)
     L = np.asarray(L, dtype=np.float64)

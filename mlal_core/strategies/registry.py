@@ -93,7 +93,23 @@ def available() -> list[StrategyInfo]:
 
 
 def info(name: str) -> StrategyInfo:
-    """The registry entry of ``name``; an unknown name raises with the close names."""
+    """The registry entry of ``name``; an unknown name raises with the close names.
+
+    Parameters
+    ----------
+    name : str
+        Registered strategy name.
+
+    Returns
+    -------
+    StrategyInfo
+        Its registry entry.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not registered.
+    """
     _ensure_loaded()
     if name not in _REGISTRY:
         raise unknown_name_error("strategy", name, _REGISTRY, plural="strategies")
@@ -101,7 +117,25 @@ def info(name: str) -> StrategyInfo:
 
 
 def get(name: str, **params: Any) -> QueryStrategy:
-    """A configured strategy. Unknown names and unknown parameters raise ``ConfigError``."""
+    """A configured strategy. Unknown names and unknown parameters raise ``ConfigError``.
+
+    Parameters
+    ----------
+    name : str
+        Registered strategy name.
+    **params : Any
+        Constructor parameters of the strategy.
+
+    Returns
+    -------
+    QueryStrategy
+        ``entry.cls(**params)``.
+
+    Raises
+    ------
+    ConfigError
+        If ``name`` is not registered or a parameter is not one of the strategy's.
+    """
     entry = info(name)
     allowed = {p.name for p in entry.params}
     unknown = set(params) - allowed

@@ -78,7 +78,23 @@ def _quiet_transformers():
 
 
 def load_tokenizer(path: str | None):
-    """``transformers.AutoTokenizer`` from a local folder (None = the bundled encoder), cached."""
+    """``transformers.AutoTokenizer`` from a local folder (None = the bundled encoder), cached.
+
+    Parameters
+    ----------
+    path : str or None
+        Local folder holding a Hugging Face tokenizer; ``None`` for the bundled all-MiniLM-L6-v2.
+
+    Returns
+    -------
+    transformers.PreTrainedTokenizerBase
+        The tokenizer (cached per path).
+
+    Raises
+    ------
+    ConfigError
+        If no tokenizer can be loaded from ``path``.
+    """
     path = bundled_encoder_path() if path is None else str(path)
 
     def make():
@@ -105,6 +121,21 @@ def subword_counts(texts: Sequence[str], tokenizer) -> tuple[np.ndarray, np.ndar
 
     The tokenizer's pre-tokenizer splits on whitespace first, so the units of a text are the sum
     of the units of its whitespace words (punctuation attached to a word counts as extra units).
+    ``None`` texts count as empty. METHODS.md, "XMTC strategies (Fromme et al.)", Subword.
+
+    Parameters
+    ----------
+    texts : Sequence[str]
+        The texts, shape ``(n,)``.
+    tokenizer : transformers tokenizer
+        A Hugging Face tokenizer (its fast backend is used when it has one).
+
+    Returns
+    -------
+    numpy.ndarray
+        Word-piece units per text (int64), shape ``(n,)``.
+    numpy.ndarray
+        Whitespace words per text (int64), shape ``(n,)``.
     """
     texts = ["" if t is None else str(t) for t in texts]
     backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -219,7 +250,25 @@ def _no_head_error(path: str, bundled: bool, missing: Sequence[str]) -> ConfigEr
 
 
 def load_mlm(mlm: str | None):
-    """(model, tokenizer) of a masked LM from a local folder; ConfigError when it has no MLM head."""
+    """(model, tokenizer) of a masked LM from a local folder; ConfigError when it has no MLM head.
+
+    Parameters
+    ----------
+    mlm : str or None
+        Local folder holding a checkpoint with an MLM head and its tokenizer; ``None`` for the
+        bundled all-MiniLM-L6-v2 encoder.
+
+    Returns
+    -------
+    tuple
+        ``(model, tokenizer)``: an ``AutoModelForMaskedLM`` in eval mode and its tokenizer (cached per
+        path).
+
+    Raises
+    ------
+    ConfigError
+        If the checkpoint cannot be loaded or has no masked-LM head weights.
+    """
     bundled = mlm is None
     path = bundled_encoder_path() if bundled else str(mlm)
 
@@ -247,8 +296,32 @@ def load_mlm(mlm: str | None):
 
 
 def token_losses(texts: Sequence[str], model, tokenizer, max_length: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-token masked-LM cross-entropy of the *unmasked* input (as in ALPS), ``(n, max_length)``,
-    and the mask of positions that may be sampled (real, non-special tokens)."""
+    """Per-token masked-LM cross-entropy of the *unmasked* input (as in ALPS) and the sampleable positions.
+
+    Runs on CUDA when available. Yuan, Lin & Boyd-Graber (2020); METHODS.md, "XMTC strategies
+    (Fromme et al.)", ALPS.
+
+    Parameters
+    ----------
+    texts : Sequence[str]
+        The texts, length ``n`` (``None`` counts as empty).
+    model : transformers model
+        Masked-LM model (moved to the device).
+    tokenizer : transformers tokenizer
+        Its tokenizer; texts are padded / truncated to ``max_length``.
+    max_length : int
+        Tokens per text.
+    batch_size : int
+        Texts per forward pass.
+
+    Returns
+    -------
+    numpy.ndarray
+        Float32 losses, shape ``(n, max_length)``, 0 at positions that are not eligible.
+    numpy.ndarray
+        Bool mask of the positions that may be sampled (real, non-special tokens), shape
+        ``(n, max_length)``.
+    """
     import torch
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

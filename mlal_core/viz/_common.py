@@ -14,7 +14,20 @@ from mlal_core.viz.theme import TEMPLATE_NAME, register_template
 
 
 def new_figure(title: str, x_title: str | None = None, y_title: str | None = None) -> go.Figure:
-    """An empty figure with the workbench template, a title and axis titles."""
+    """An empty figure with the workbench template, a title and axis titles.
+
+    Parameters
+    ----------
+    title : str
+        Figure title.
+    x_title, y_title : str, optional
+        Axis titles (left unset when None).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The figure, with the ``"mlal"`` template.
+    """
     register_template()
     fig = go.Figure()
     fig.update_layout(template=TEMPLATE_NAME, title=dict(text=title))
@@ -26,7 +39,31 @@ def new_figure(title: str, x_title: str | None = None, y_title: str | None = Non
 
 
 def as_1d(values, name: str, *, dtype=float, allow_nan: bool = False, min_len: int = 1) -> np.ndarray:
-    """``values`` as a 1-D array, checked (length, finiteness)."""
+    """``values`` as a 1-D array, checked (length, finiteness).
+
+    Parameters
+    ----------
+    values : array-like
+        The values; a scalar becomes a length-1 array.
+    name : str
+        Parameter name used in error messages.
+    dtype : numpy dtype, default float
+        dtype of the result.
+    allow_nan : bool, default False
+        Allow NaN in a float result (infinite values are always refused).
+    min_len : int, default 1
+        Minimum length.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        The checked array.
+
+    Raises
+    ------
+    ConfigError
+        If ``values`` is not numeric or not 1-D, too short, or holds a refused value.
+    """
     try:
         arr = np.asarray(values, dtype=dtype)
     except (TypeError, ValueError) as e:
@@ -46,7 +83,27 @@ def as_1d(values, name: str, *, dtype=float, allow_nan: bool = False, min_len: i
 
 
 def as_mask(mask, n: int, name: str) -> np.ndarray:
-    """A boolean mask of length ``n`` (``None`` -> all False). Accepts bools or 0/1."""
+    """A boolean mask of length ``n`` (``None`` -> all False). Accepts bools or 0/1.
+
+    Parameters
+    ----------
+    mask : array-like or None
+        Booleans or 0/1, shape (n,).
+    n : int
+        Required length.
+    name : str
+        Parameter name used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (n,)
+        The mask.
+
+    Raises
+    ------
+    ConfigError
+        If ``mask`` is not 1-D of length ``n`` or holds values other than 0/1.
+    """
     if mask is None:
         return np.zeros(n, dtype=bool)
     arr = np.asarray(mask)
@@ -60,7 +117,27 @@ def as_mask(mask, n: int, name: str) -> np.ndarray:
 
 
 def as_label_names(label_names, k: int, name: str = "label_names") -> list[str]:
-    """``label_names`` as a list of ``k`` strings (``None`` -> ``"label 0"`` ...)."""
+    """``label_names`` as a list of ``k`` strings (``None`` -> ``"label 0"`` ...).
+
+    Parameters
+    ----------
+    label_names : iterable or None
+        One name per label (converted with ``str``).
+    k : int
+        Number of labels.
+    name : str, default "label_names"
+        Parameter name used in error messages.
+
+    Returns
+    -------
+    list of str
+        ``k`` names.
+
+    Raises
+    ------
+    ConfigError
+        If the number of names is not ``k``.
+    """
     if label_names is None:
         return [f"label {j}" for j in range(k)]
     names = [str(s) for s in label_names]
@@ -70,7 +147,22 @@ def as_label_names(label_names, k: int, name: str = "label_names") -> list[str]:
 
 
 def require_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    """Raise :class:`ConfigError` unless ``df`` is a DataFrame with ``columns``; ``what`` names the caller."""
+    """Raise :class:`ConfigError` unless ``df`` is a DataFrame with ``columns``; ``what`` names the caller.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The frame to check.
+    columns : sequence of str
+        Columns it must have.
+    what : str
+        Name of the caller, for the message.
+
+    Raises
+    ------
+    ConfigError
+        If ``df`` is not a DataFrame or lacks a column.
+    """
     if not isinstance(df, pd.DataFrame):
         raise ConfigError(f"{what} needs a pandas DataFrame; got {type(df).__name__}.")
     missing = [c for c in columns if c not in df.columns]
@@ -79,13 +171,46 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None
 
 
 def check_choice(value: Any, choices: Sequence, name: str) -> Any:
-    """``value`` if it is one of ``choices``, else a :class:`ConfigError` naming parameter ``name``."""
+    """``value`` if it is one of ``choices``, else a :class:`ConfigError` naming parameter ``name``.
+
+    Parameters
+    ----------
+    value : object
+        The value to check.
+    choices : sequence
+        The allowed values.
+    name : str
+        Parameter name used in the message.
+
+    Returns
+    -------
+    object
+        ``value`` itself.
+
+    Raises
+    ------
+    ConfigError
+        If ``value`` is not in ``choices``.
+    """
     if value not in choices:
         raise ConfigError(f"{name} must be one of {list(choices)}; got {value!r}.")
     return value
 
 
 def shorten(text: str, max_len: int = 24) -> str:
-    """``text`` cut to ``max_len`` characters with an ellipsis (for tick labels)."""
+    """``text`` cut to ``max_len`` characters with an ellipsis (for tick labels).
+
+    Parameters
+    ----------
+    text : str
+        The text (converted with ``str``).
+    max_len : int, default 24
+        Maximum length of the result, ellipsis included.
+
+    Returns
+    -------
+    str
+        ``text`` unchanged if short enough, else its first ``max_len - 1`` characters and an ellipsis.
+    """
     text = str(text)
     return text if len(text) <= max_len else text[: max_len - 1] + "\u2026"

@@ -35,8 +35,23 @@ _PAIR_SYMBOLS = ("diamond", "x", "triangle-up", "circle", "square", "star")
 def normalize_pairs(marked_pairs, k: int) -> dict[str, np.ndarray]:
     """``marked_pairs`` as ``{set name: (P, 2) int array}``, checked against ``k`` labels.
 
-    Accepts ``None``, one ``(P, 2)`` array-like / list of ``(m, n)`` tuples (named "marked pairs"), or
-    a mapping of names to such arrays (e.g. ``{"asymmetric": ..., "mutually exclusive": ...}``).
+    Parameters
+    ----------
+    marked_pairs : None, array-like of shape (P, 2), or mapping of str to such arrays
+        ``None``; one ``(P, 2)`` array-like / list of ``(m, n)`` tuples (named "marked pairs"); or
+        a mapping of names to such arrays (e.g. ``{"asymmetric": ..., "mutually exclusive": ...}``).
+    k : int
+        Number of labels; every position must lie in ``0..k-1``.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray of int64, shape (P, 2)
+        One entry per set (``{}`` for ``None``).
+
+    Raises
+    ------
+    ConfigError
+        If a set has the wrong shape, non-integer entries or a position outside ``0..k-1``.
     """
     if marked_pairs is None:
         return {}
@@ -64,19 +79,50 @@ def correlation_heatmap(matrix, label_names=None, title: str | None = None, mark
                         max_tick_len: int = 20) -> go.Figure:
     """Heatmap of a (K, K) label-correlation matrix with optional marked pairs.
 
-    ``kind``: ``"A"`` (values in [0, 1], Viridis), ``"NegA"`` (values in [0, 1], Cividis) or
-    ``"diff"`` (signed, RdBu centred at 0 with a symmetric range).
+    A marker sits at the centre of its cell, or in the cell's top-right corner when the values are
+    written in the cells; each marker trace's ``customdata`` holds its (m, n) pairs in the original
+    label positions. Row m is drawn at y, column n at x (see the module docstring).
 
-    ``marked_pairs``: see :func:`normalize_pairs`; each set is one legend entry of markers at its
-    cells (e.g. CRAB's asymmetric pairs and mutually exclusive pairs). A pair whose label is not
-    shown (``top_k``) is left out and the legend says how many are shown. A marker sits at the
-    centre of its cell, or in the cell's top-right corner when the values are written in the cells;
-    each marker trace's ``customdata`` holds its (m, n) pairs in the original label positions.
+    Parameters
+    ----------
+    matrix : array-like, shape (K, K)
+        The matrix, e.g. CRAB's A or NegA (Eq. 8, 9) or a difference of two.
+    label_names : sequence of str, optional
+        K names (default ``"label j"``).
+    title : str, optional
+        Title (default: one per ``kind``); "(k of K labels)" is appended when labels are left out.
+    marked_pairs : optional
+        Pair sets, see :func:`normalize_pairs`; each is one legend entry of markers at its cells
+        (e.g. CRAB's asymmetric and mutually exclusive pairs). Pairs with a label not shown are
+        left out and the legend says how many are shown.
+    kind : {"A", "NegA", "diff"}, default "A"
+        ``"A"`` (values in [0, 1], Viridis), ``"NegA"`` (values in [0, 1], Cividis) or ``"diff"``
+        (signed, RdBu centred at 0 with a symmetric range).
+    counts : array-like, shape (K,), optional
+        Positives per label, for ``order_by="frequency"`` and ``top_k``.
+    order_by : {"index", "frequency", "name", "cluster"}, default "index"
+        Label order, see :func:`~mlal_core.viz.labels.label_order`.
+    top_k : int, optional
+        Show only the ``top_k`` most frequent labels (needs ``counts``).
+    order : array-like of int, optional
+        Explicit label positions to show, in order; overrides ``order_by`` and ``top_k``.
+    mask_diagonal : bool, default False
+        Leave the trivial diagonal blank.
+    show_values : bool, optional
+        Write the values in the cells (default: when 12 labels or fewer are shown).
+    max_tick_len : int, default 20
+        Tick labels are shortened to this many characters.
 
-    Label order: ``order`` (explicit positions) wins; else :func:`~mlal_core.viz.labels.label_order`
-    with ``order_by`` (``"index"``, ``"frequency"`` (needs ``counts``), ``"name"``, ``"cluster"``)
-    and ``top_k`` (keep the most frequent, needs ``counts``). ``mask_diagonal`` leaves the trivial
-    diagonal blank. ``show_values`` writes the values in the cells (default: when 12 labels or fewer).
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The heatmap.
+
+    Raises
+    ------
+    ConfigError
+        If ``matrix`` is not a square numeric matrix, holds infinite values, or (for ``"A"`` /
+        ``"NegA"``) values outside [0, 1]; or ``order``, ``kind``, the pairs or the names are invalid.
     """
     check_choice(kind, tuple(KINDS), "kind")
     try:

@@ -20,7 +20,20 @@ _FULL_DATA_DASHES = ("dot", "dashdot", "longdash", "dash")
 
 
 def band_polygon(x, lower, upper) -> tuple[np.ndarray, np.ndarray]:
-    """Closed polygon (x forward then back, upper then lower reversed) for a ``fill="toself"`` band."""
+    """Closed polygon (x forward then back, upper then lower reversed) for a ``fill="toself"`` band.
+
+    Parameters
+    ----------
+    x : array-like, shape (n,)
+        x positions, in drawing order.
+    lower, upper : array-like, shape (n,)
+        Lower and upper edge of the band at each x.
+
+    Returns
+    -------
+    xs, ys : numpy.ndarray of float, shape (2 n,)
+        The polygon's coordinates.
+    """
     x = np.asarray(x, dtype=float)
     return np.concatenate([x, x[::-1]]), np.concatenate([np.asarray(upper, float), np.asarray(lower, float)[::-1]])
 
@@ -34,18 +47,58 @@ def learning_curves(summary: pd.DataFrame, *, group: str | None = None, x: str =
                     full_data: float | Mapping[str, float] | None = None) -> go.Figure:
     """Mean learning curve per group with a shaded ``mean +- std`` band.
 
-    ``summary`` has one row per (group, labelled size) with columns ``group`` (default: ``"group"``,
-    else ``"strategy"``), ``x`` (``"n_labeled"``), ``mean`` and ``std`` (the output of
-    :func:`mlal_core.metrics.summarize_curves` fits as is); an optional ``n`` column (seeds per
-    point) goes into the hover. A missing / NaN ``std`` (one seed) draws no band for that point
-    (std 0). Each group draws two traces: the band (``fill="toself"``, no legend entry, legend group
-    shared with its line) and the mean line. ``clip=(lo, hi)`` clips the band (e.g. ``(0, 1)`` for a
-    score). ``group_order`` fixes the legend / colour order (default: order of first appearance).
+    Each group draws two traces: the band (``fill="toself"``, no legend entry, legend group shared
+    with its line) and the mean line.
 
-    ``full_data`` draws the full-data score (the model trained on the whole pool, BEAL Table 2) as a
-    dotted grey horizontal line over the curves' labelled range with a legend entry: one number, or
-    ``{label: score}`` for several model settings (one line each, named ``"full-data score
-    (label)"``, distinguished by dash; NaN / None scores are skipped).
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        One row per (group, labelled size) with columns ``group``, ``x``, ``mean`` and ``std``; the
+        output of :func:`mlal_core.metrics.summarize_curves` fits as is. A missing / NaN ``std`` (one
+        seed) draws no band for that point (std 0).
+    group : str, optional
+        Group column (default ``"group"`` if present, else ``"strategy"``).
+    x : str, default "n_labeled"
+        Column of the labelled size.
+    mean, std : str, default "mean", "std"
+        Columns of the mean and the standard deviation.
+    n : str or None, default "n"
+        Column of the seeds per point, shown in the hover if present.
+    metric_name : str, default "Macro-F1"
+        Metric name for the title, hover and default y title.
+    title : str, optional
+        Figure title (default from ``metric_name``).
+    x_title : str, default "Labelled samples (count)"
+        x-axis title.
+    y_title : str, optional
+        y-axis title (default ``metric_name``).
+    band : bool, default True
+        Draw the std bands.
+    band_alpha : float, default 0.18
+        Opacity of the bands.
+    clip : (float, float), optional
+        ``(lo, hi)`` to clip the band to (e.g. ``(0, 1)`` for a score).
+    group_order : sequence, optional
+        Legend / colour order of the groups (default: order of first appearance; unnamed groups follow).
+    markers : bool, optional
+        Markers on the lines (default: when a group has 30 points or fewer).
+    full_data : float or mapping of str to float, optional
+        The full-data score (the model trained on the whole pool, BEAL Table 2), drawn as a grey
+        horizontal line over the curves' labelled range with a legend entry: one number, or
+        ``{label: score}`` for several model settings (one line each, named ``"full-data score
+        (label)"``, distinguished by dash; NaN / None scores are skipped).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The learning-curve figure.
+
+    Raises
+    ------
+    ConfigError
+        If columns are missing or not numeric, ``summary`` is empty, ``x`` / ``mean`` are not finite,
+        ``std`` is negative, a (group, x) pair repeats, or ``clip``, ``group_order`` or ``full_data``
+        are invalid.
     """
     if group is None:
         if isinstance(summary, pd.DataFrame) and "group" in summary.columns:

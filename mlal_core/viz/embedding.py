@@ -83,21 +83,65 @@ def embedding_scatter(xy, groups=None, picked_mask=None, prototypes_xy=None, hov
                       picked_in_legend: bool = True) -> go.Figure:
     """Scatter of a 2-D projection.
 
-    * ``groups`` (n,) categories (e.g. ``"positive"`` / ``"negative"`` for one label, or the label
-      names): one trace per group in the Okabe-Ito colours; **or** ``colors`` (n,) numbers (e.g. a
-      score): one trace on the Viridis scale with a colour bar. Neither: one grey-blue trace.
-    * ``group_styles`` ``{group: {"color": ..., "opacity": ...}}`` overrides the colour / opacity of
-      some groups (e.g. grey, faint unlabelled samples behind the labelled ones); the others keep
-      the palette's colours in order.
-    * ``picked_mask`` (n,) bool: the picked points get a black ring on top (one trace, named
-      ``picked_name`` or ``"picked (k)"``; ``picked_in_legend=False`` leaves it out of the legend,
-      e.g. when a group already names the picks), so both the group colour and the pick stay visible.
-    * ``prototypes_xy`` (P, 2): star markers (e.g. CoMAL's label prototypes), named by
-      ``prototype_names``; ``prototype_groups`` (P,) colours a star like the group of the same name.
-    * ``hover_text`` (n,) strings shown on hover (e.g. the first words of the text).
-    * ``axis_prefix`` names the axes (``"t-SNE"`` gives "t-SNE 1" / "t-SNE 2").
+    Colouring: ``groups`` gives one trace per category in the Okabe-Ito colours; ``colors`` gives
+    one trace on the Viridis scale with a colour bar; neither gives one grey-blue trace. The picked
+    points get a black ring on top, so both the group colour and the pick stay visible. Above
+    ``webgl_threshold`` points the traces use WebGL (``Scattergl``).
 
-    Above ``webgl_threshold`` points the traces use WebGL (``Scattergl``).
+    Parameters
+    ----------
+    xy : array-like, shape (n, 2)
+        Projected coordinates (finite).
+    groups : array-like, shape (n,), optional
+        Categories (e.g. ``"positive"`` / ``"negative"`` for one label, or the label names).
+    picked_mask : array-like of bool, shape (n,), optional
+        The picked points (one ring trace).
+    prototypes_xy : array-like, shape (P, 2), optional
+        Star markers, e.g. CoMAL's label prototypes.
+    hover_text : sequence of str, shape (n,), optional
+        Text shown on hover (e.g. the first words of the text).
+    colors : array-like of float, shape (n,), optional
+        Numbers to colour by (e.g. a score); not together with ``groups``.
+    color_name : str, default "value"
+        Title of the colour bar and hover name of ``colors``.
+    prototype_names : sequence of str, shape (P,), optional
+        Names of the prototypes (default ``"prototype j"``).
+    prototype_groups : sequence, shape (P,), optional
+        Colours a star like the group of the same name (black otherwise).
+    group_name : str, default "group"
+        Legend title when ``groups`` is given.
+    group_order : sequence, optional
+        Order of the groups (default: order of first appearance; others follow).
+    title : str, optional
+        Title (default ``"2-D projection (n points)"``).
+    axis_prefix : str, default "Dimension"
+        Names the axes (``"t-SNE"`` gives "t-SNE 1" / "t-SNE 2").
+    equal_aspect : bool, default True
+        Same scale on both axes.
+    point_size : float, default 6
+        Marker size.
+    opacity : float, default 0.75
+        Marker opacity (unless ``group_styles`` sets one).
+    webgl_threshold : int, default 20000
+        Use WebGL above this many points.
+    group_styles : mapping of str to mapping, optional
+        ``{group: {"color": ..., "opacity": ...}}`` overrides for some groups (e.g. grey, faint
+        unlabelled samples); the others keep the palette's colours in order.
+    picked_name : str, optional
+        Name of the ring trace (default ``"picked (k)"``).
+    picked_in_legend : bool, default True
+        Show the ring trace in the legend (False e.g. when a group already names the picks).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The scatter.
+
+    Raises
+    ------
+    ConfigError
+        If ``xy`` is not a finite (n, 2) array with n >= 1, both ``groups`` and ``colors`` are given,
+        or an argument's length does not match.
     """
     xy = _as_xy(xy, "xy")
     n = xy.shape[0]

@@ -17,7 +17,22 @@ ORDER_BY = ("frequency", "name", "index", "cluster")
 def irlbl_from_counts(counts) -> np.ndarray:
     """IRLbl from label counts: ``max_k count_k / count_j``; ``inf`` for an absent label (count 0).
 
-    Same convention as :func:`mlal_core.stats.irlbl`.
+    Same convention as :func:`mlal_core.stats.irlbl` (Charte et al. 2015).
+
+    Parameters
+    ----------
+    counts : array-like, shape (K,)
+        Positives per label, finite and non-negative.
+
+    Returns
+    -------
+    numpy.ndarray of float, shape (K,)
+        IRLbl per label.
+
+    Raises
+    ------
+    ConfigError
+        If ``counts`` is empty, not finite or negative.
     """
     counts = as_1d(counts, "counts")
     if (counts < 0).any():
@@ -32,17 +47,40 @@ def label_order(label_names=None, counts=None, *, by: str = "frequency", top_k: 
                 descending: bool = True, matrix=None, k: int | None = None) -> np.ndarray:
     """Positions of the labels to show, in display order.
 
-    ``by``:
-
-    * ``"frequency"``: by ``counts`` (descending unless ``descending=False``); ties by position.
-    * ``"name"``: alphabetically, A to Z (case-insensitive); ties by position.
-    * ``"index"``: the dataset's own order.
-    * ``"cluster"``: average-linkage clustering of the rows of ``matrix`` (e.g. A), so that
-      correlated labels sit together; needs ``matrix`` (K, K).
-
     ``top_k`` keeps the ``top_k`` most frequent labels (needs ``counts``) **before** ordering them by
     ``by``, so ``by="name", top_k=20`` shows the 20 most frequent labels alphabetically. The number of
     labels K comes from ``label_names``, ``counts``, ``matrix`` or ``k``, which must agree.
+
+    Parameters
+    ----------
+    label_names : sequence of str, optional
+        K names (needed for ``by="name"``).
+    counts : array-like, shape (K,), optional
+        Positives per label (needed for ``by="frequency"`` and ``top_k``).
+    by : {"frequency", "name", "index", "cluster"}, default "frequency"
+        ``"frequency"``: by ``counts``, ties by position; ``"name"``: alphabetically, A to Z
+        (case-insensitive), ties by position; ``"index"``: the dataset's own order; ``"cluster"``:
+        average-linkage clustering of the labels' rows and columns of ``matrix`` (e.g. A), so that
+        correlated labels sit together.
+    top_k : int, optional
+        Keep only the ``top_k`` most frequent labels (ties by position).
+    descending : bool, default True
+        Most frequent first (``by="frequency"`` only).
+    matrix : array-like, shape (K, K), optional
+        Needed for ``by="cluster"``.
+    k : int, optional
+        Number of labels, when nothing else gives it.
+
+    Returns
+    -------
+    numpy.ndarray of int, shape (k_shown,)
+        Label positions in display order.
+
+    Raises
+    ------
+    ConfigError
+        If K cannot be told or the inputs disagree on it, ``by`` is unknown, ``top_k < 1``, or the
+        input ``by`` / ``top_k`` needs is missing.
     """
     check_choice(by, ORDER_BY, "by")
     sizes = {}
@@ -111,11 +149,38 @@ def label_frequency_bar(counts, label_names=None, *, log_y: bool = True, order_b
                         title: str | None = None, max_tick_len: int = 24) -> go.Figure:
     """Bar chart of positives per label; the hover shows the count, the share and IRLbl.
 
-    ``counts`` (K,) non-negative; ``label_names`` K names (default ``"label j"``). Bars are ordered
-    by ``order_by`` (see :func:`label_order`) and ``top_k`` keeps the most frequent ones (the title
-    says how many are shown). ``n_samples`` (rows of Y) adds the share of samples to the hover.
-    ``log_y`` uses a log count axis (a label with count 0 then has no bar; its tick stays). IRLbl is computed over **all** K labels, as in
-    :func:`mlal_core.stats.irlbl`.
+    IRLbl is computed over **all** K labels, as in :func:`mlal_core.stats.irlbl`; the title gives
+    the MeanIR over the present ones.
+
+    Parameters
+    ----------
+    counts : array-like, shape (K,)
+        Positives per label, non-negative.
+    label_names : sequence of str, optional
+        K names (default ``"label j"``).
+    log_y : bool, default True
+        Log count axis (a label with count 0 then has no bar; its tick stays).
+    order_by : {"frequency", "name", "index", "cluster"}, default "frequency"
+        Bar order, see :func:`label_order` (``"cluster"`` is refused there: no matrix is passed).
+    top_k : int, optional
+        Keep the most frequent labels; the title says how many are shown.
+    n_samples : int, optional
+        Rows of Y; adds the share of samples to the hover.
+    title : str, optional
+        Title (default names the labels shown and the MeanIR).
+    max_tick_len : int, default 24
+        Tick labels are shortened to this many characters.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The bar chart.
+
+    Raises
+    ------
+    ConfigError
+        If ``counts`` is negative or not finite, ``n_samples`` is not positive or below a count, or the
+        names or order options are invalid.
     """
     counts = as_1d(counts, "counts")
     if (counts < 0).any():

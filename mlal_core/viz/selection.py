@@ -56,9 +56,40 @@ def per_round_bars_or_lines(df: pd.DataFrame, y, group: str | None = None, *, x:
 
     CRAB Fig. 4 (MeanIR of the batch each strategy selected, per round: ``y="mean_ir"``,
     ``group="strategy"``) and Fig. 5 (how many hard-to-learn / conflicting samples were selected:
-    ``y=["n_hard_to_learn", "n_conflicting"]``). ``y`` is a column or a list of columns; the series
-    are the groups (``group`` column), the columns, or their combinations ("group: column").
-    ``error`` names a column of error-bar half widths (e.g. std over seeds; one ``y`` column only).
+    ``y=["n_hard_to_learn", "n_conflicting"]``). The series are the groups, the columns, or their
+    combinations ("group: column").
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per round (and group), numeric ``x`` and ``y`` columns.
+    y : str or list of str
+        Column(s) to draw.
+    group : str, optional
+        Column whose values are the series.
+    x : str, default "round"
+        Column of the round.
+    kind : {"bar", "line"}, default "bar"
+        Grouped bars or lines with markers.
+    error : str, optional
+        Column of error-bar half widths (e.g. std over seeds; one ``y`` column only).
+    title, y_title : str, optional
+        Titles (default from the known quantity names).
+    x_title : str, default "AL round"
+        x-axis title.
+    group_order : sequence, optional
+        Order of the groups (others follow in order of appearance).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The figure.
+
+    Raises
+    ------
+    ConfigError
+        If a column is missing or not numeric, ``df`` is empty, ``error`` comes with several ``y``,
+        or a round (and group) has more than one row.
     """
     ys = [y] if isinstance(y, str) else list(y)
     if not ys:
@@ -121,11 +152,37 @@ def score_distribution(scores, picked_mask=None, highlight: int | None = None, *
                        highlight_label: str | None = None) -> go.Figure:
     """Histogram of the pool's scores, the picked candidates as a rug, one sample as a vertical line.
 
-    ``scores`` (n,) one value per candidate (NaN = not scored, left out and counted in the title);
-    ``picked_mask`` (n,) bool; ``highlight`` a position in ``scores`` (e.g. the sample the user is
-    inspecting). The histogram is binned here (numpy, ``bins`` equal-width bins over the scored
-    range) and drawn as bars, so the counts in the figure are exactly those of the data. Top row:
-    the histogram (and the highlight line); bottom row: one tick per picked candidate.
+    The histogram is binned here (numpy, ``bins`` equal-width bins over the scored range) and drawn
+    as bars, so the counts in the figure are exactly those of the data. Top row: the histogram (and
+    the highlight line); bottom row: one tick per picked candidate.
+
+    Parameters
+    ----------
+    scores : array-like, shape (n,)
+        One value per candidate (NaN = not scored, left out and counted in the title).
+    picked_mask : array-like of bool, shape (n,), optional
+        The picked candidates (each must have a score).
+    highlight : int, optional
+        A position in ``scores`` to mark (e.g. the sample the user is inspecting).
+    bins : int, default 40
+        Number of bins.
+    score_name : str, default "Score"
+        Name of the score (axis, hover, title).
+    title : str, optional
+        Title (default counts the candidates, picks and unscored ones).
+    highlight_label : str, optional
+        Legend name of the highlight line.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A two-row figure.
+
+    Raises
+    ------
+    ConfigError
+        If no candidate is scored, a picked one is not, ``bins < 1``, or ``highlight`` is out of range
+        or not scored.
     """
     s = as_1d(scores, "scores", allow_nan=True)
     n = s.size
@@ -190,13 +247,28 @@ def score_distribution(scores, picked_mask=None, highlight: int | None = None, *
 
 
 def comal_k_profile_figure(profile: pd.DataFrame, *, title: str | None = None) -> go.Figure:
-    """CoMAL's components of one sample, per label (Peng et al., Eq. 6-8): bars ``k_j(x) =
+    """CoMAL's components of one sample, per label (Peng et al., Sec. 3.2, Eq. 7-8): bars ``k_j(x) =
     cos(z_j(x), p_j)`` (blue where the label is predicted / given, grey otherwise) and diamonds
     ``kbar_j``, the labelled set's mean similarity. SLCI counts the bars above their diamond; PFD adds
     up ``1 - k`` over the blue bars.
 
-    ``profile``: columns ``label``, ``k``, ``kbar``, ``predicted`` (bool), as
-    :func:`mlal_core.inspection.round_history.comal_k_profile` returns.
+    Parameters
+    ----------
+    profile : pandas.DataFrame
+        Columns ``label``, ``k``, ``kbar``, ``predicted`` (bool), as
+        :func:`mlal_core.inspection.round_history.comal_k_profile` returns.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The bar chart.
+
+    Raises
+    ------
+    ConfigError
+        If a column is missing, ``profile`` is empty, or ``k`` / ``kbar`` / ``predicted`` are invalid.
     """
     require_columns(profile, ["label", "k", "kbar", "predicted"], "comal_k_profile_figure")
     if profile.empty:
@@ -220,8 +292,21 @@ def comal_k_profile_figure(profile: pd.DataFrame, *, title: str | None = None) -
 def jaccard_matrix(selections: Mapping[str, Sequence[int]]) -> pd.DataFrame:
     """Pairwise Jaccard overlap ``|A & B| / |A | B|`` of the sample sets strategies selected.
 
-    ``selections`` maps a strategy name to the pool positions it picked (any iterable of ints).
-    Two empty sets give NaN. The diagonal is 1 for a non-empty set.
+    Parameters
+    ----------
+    selections : mapping of str to iterable of int
+        Strategy name -> the pool positions it picked.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (S, S)
+        Indexed and labelled by strategy name; NaN for two empty sets, 1 on the diagonal for a
+        non-empty set.
+
+    Raises
+    ------
+    ConfigError
+        If ``selections`` is not a non-empty mapping.
     """
     if not isinstance(selections, Mapping) or not selections:
         raise ConfigError("jaccard_matrix needs a non-empty mapping of strategy name -> selected positions.")
@@ -238,7 +323,30 @@ def jaccard_matrix(selections: Mapping[str, Sequence[int]]) -> pd.DataFrame:
 
 def strategy_overlap_heatmap(jaccard_df: pd.DataFrame, *, title: str | None = None,
                              show_values: bool | None = None, max_tick_len: int = 22) -> go.Figure:
-    """Heatmap of a square strategy x strategy overlap table (Jaccard in [0, 1], see :func:`jaccard_matrix`)."""
+    """Heatmap of a square strategy x strategy overlap table (Jaccard in [0, 1], see :func:`jaccard_matrix`).
+
+    Parameters
+    ----------
+    jaccard_df : pandas.DataFrame, shape (S, S)
+        Overlap table; index and columns name the same strategies in the same order; NaN allowed.
+    title : str, optional
+        Figure title.
+    show_values : bool, optional
+        Write the values in the cells (default: 15 strategies or fewer).
+    max_tick_len : int, default 22
+        Tick labels are shortened to this many characters.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The heatmap.
+
+    Raises
+    ------
+    ConfigError
+        If the table is not a square, non-empty, numeric frame with matching index and columns, or a
+        value lies outside [0, 1].
+    """
     if not isinstance(jaccard_df, pd.DataFrame):
         raise ConfigError(f"strategy_overlap_heatmap needs a pandas DataFrame; got {type(jaccard_df).__name__}.")
     if jaccard_df.shape[0] != jaccard_df.shape[1] or jaccard_df.shape[0] == 0:
@@ -304,12 +412,40 @@ def sampling_probability_distribution(prob_matrix, epochs=None, *, kind: str = "
                                       random_state: int = 0) -> go.Figure:
     """Distribution of the training samples' sampling probabilities, one box / violin per epoch.
 
-    ``prob_matrix``: (E, n) array (row = epoch), a list of per-epoch 1-D arrays (their lengths may
-    differ), or a long frame with columns ``epoch`` and ``probability``. ``epochs`` labels the rows
-    (default 1..E). ``kind="box"`` draws boxes from quartiles computed here (Tukey whiskers at
-    1.5 IQR, no outlier points), so the figure stays small for any n; ``"violin"`` draws at most
-    ``max_points`` probabilities per epoch (a seeded subsample). ``show_uniform`` adds the uniform
-    reference ``1 / n`` when every epoch has the same n and sums to 1.
+    For the uncertainty batch selection of Zhou et al. (METHODS.md "Uncertainty batch selection").
+
+    Parameters
+    ----------
+    prob_matrix : array-like or pandas.DataFrame
+        (E, n) array (row = epoch), a list of per-epoch 1-D arrays (their lengths may differ), or a
+        long frame with columns ``epoch`` and ``probability``.
+    epochs : sequence, optional
+        Labels of the rows (default 1..E); not with a frame.
+    kind : {"box", "violin"}, default "box"
+        ``"box"`` draws boxes from quartiles computed here (Tukey whiskers at 1.5 IQR, no outlier
+        points), so the figure stays small for any n; ``"violin"`` draws at most ``max_points``
+        probabilities per epoch.
+    title : str, optional
+        Figure title.
+    show_uniform : bool, default True
+        Add the uniform reference ``1 / n`` when every epoch has the same n and sums to 1.
+    log_y : bool, default False
+        Log probability axis (needs probabilities > 0).
+    max_points : int, default 3000
+        Violin subsample size per epoch.
+    random_state : int, default 0
+        Seed of the violin subsample.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The figure.
+
+    Raises
+    ------
+    ConfigError
+        If the input has no epoch, an empty epoch, or probabilities that are not finite or outside
+        [0, 1] (or not positive with ``log_y``), or ``epochs`` or ``kind`` does not fit.
     """
     check_choice(kind, ("box", "violin"), "kind")
     labels, arrays = _epoch_arrays(prob_matrix, epochs)

@@ -164,12 +164,34 @@ def use_as_default() -> None:
 
 
 def category_color(i: int) -> str:
-    """Colour of the ``i``-th category (cycles through :data:`CATEGORY_COLORS`)."""
+    """Colour of the ``i``-th category (cycles through :data:`CATEGORY_COLORS`).
+
+    Parameters
+    ----------
+    i : int
+        Category index.
+
+    Returns
+    -------
+    str
+        A colour string.
+    """
     return CATEGORY_COLORS[int(i) % len(CATEGORY_COLORS)]
 
 
 def series_style(i: int) -> dict:
-    """``{"color", "dash", "symbol"}`` of the ``i``-th series: colour cycles first, then dash / symbol."""
+    """``{"color", "dash", "symbol"}`` of the ``i``-th series: colour cycles first, then dash / symbol.
+
+    Parameters
+    ----------
+    i : int
+        Series index.
+
+    Returns
+    -------
+    dict
+        ``color``, ``dash`` and ``symbol`` for the series.
+    """
     i = int(i)
     n = len(CATEGORY_COLORS)
     return {
@@ -180,7 +202,25 @@ def series_style(i: int) -> dict:
 
 
 def with_alpha(color: str, alpha: float) -> str:
-    """``"#RRGGBB"`` (or ``"rgb(r, g, b)"``) as ``"rgba(r, g, b, alpha)"``."""
+    """``"#RRGGBB"`` (or ``"rgb(r, g, b)"``) as ``"rgba(r, g, b, alpha)"``.
+
+    Parameters
+    ----------
+    color : str
+        ``"#RRGGBB"`` or ``"rgb(r, g, b)"``.
+    alpha : float
+        Opacity in [0, 1].
+
+    Returns
+    -------
+    str
+        The ``rgba`` colour.
+
+    Raises
+    ------
+    ConfigError
+        For any other colour format.
+    """
     c = color.strip()
     if c.startswith("#") and len(c) == 7:
         r, g, b = (int(c[i:i + 2], 16) for i in (1, 3, 5))
@@ -192,7 +232,23 @@ def with_alpha(color: str, alpha: float) -> str:
 
 
 def dpi_scale(dpi: float) -> float:
-    """Export ``scale`` that turns a layout in CSS pixels (96 per inch) into ``dpi`` dots per inch."""
+    """Export ``scale`` that turns a layout in CSS pixels (96 per inch) into ``dpi`` dots per inch.
+
+    Parameters
+    ----------
+    dpi : float
+        Dots per inch (e.g. 300 for print).
+
+    Returns
+    -------
+    float
+        ``dpi / 96``.
+
+    Raises
+    ------
+    ConfigError
+        If ``dpi`` is not positive.
+    """
     if not dpi or dpi <= 0:
         raise ConfigError(f"dpi must be positive; got {dpi!r}.")
     return float(dpi) / CSS_PX_PER_INCH
@@ -218,12 +274,37 @@ def paper_layout(fig: go.Figure, width: str | float = "column", height: float | 
     """Size ``fig`` (in place, also returned) for a paper: ``width`` ``"column"`` (3.5 in = 336 px),
     ``"double"`` (7.16 in = 687 px) or a number of CSS pixels.
 
-    ``height`` defaults to ``aspect * width``. Fonts shrink to print at about 8-9 pt (12 px at the
-    96 px/in layout scale = 9 pt), margins tighten, and the legend moves above the plot
-    (``legend="top"``), to the right (``"right"``) or stays where it was (``"keep"``).
-    ``scale_markers`` shrinks marker sizes with the width (factor ``width / 700``, at least 0.5), and
-    colour bars get the smaller fonts too. Export at
-    ``dpi=300`` (``scale = 300 / 96``) for a 300-dpi bitmap of the same physical size.
+    Fonts shrink to print at about 8-9 pt (12 px at the 96 px/in layout scale = 9 pt), margins
+    tighten, and colour bars get the smaller fonts too. Export at ``dpi=300`` (``scale = 300 / 96``)
+    for a 300-dpi bitmap of the same physical size.
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+        The figure, changed in place.
+    width : {"column", "double"} or float, default "column"
+        Target width (``"two-column"`` and ``"page"`` mean ``"double"``).
+    height : float, optional
+        Height in CSS pixels (default ``aspect * width``).
+    aspect : float, default 0.75
+        Height / width when ``height`` is not given.
+    font_size : float, optional
+        Base font size in px (default 10.5 below 500 px width, else 12).
+    legend : {"top", "right", "keep"}, default "top"
+        Move the legend above the plot, to its right, or leave it where it was.
+    scale_markers : bool, default True
+        Shrink scatter markers that have one size for all points with the width (factor
+        ``width / 700``, between 0.5 and 1).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        ``fig`` itself.
+
+    Raises
+    ------
+    ConfigError
+        If ``width``, ``height``, ``aspect`` or ``legend`` is invalid.
     """
     if isinstance(width, str):
         if width == "column":
