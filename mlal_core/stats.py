@@ -45,6 +45,7 @@ __all__ = [
     "label_coverage",
     "label_density",
     "label_entropy",
+    "balance_by_batch",
     "max_ir",
     "mean_ir",
     "n_without_label",
@@ -300,3 +301,39 @@ def label_entropy(Y) -> float:
     p = counts[counts > 0] / total
     h = float(-(p * np.log(p)).sum() / np.log(counts.size))
     return min(max(h, 0.0), 1.0)
+
+
+def balance_by_batch(initial, batches) -> tuple[np.ndarray, np.ndarray]:
+    """Per batch of a session: the batch's label coverage and the evenness of the labelled set after it.
+
+    The labelled set after batch ``i`` is ``initial`` plus batches ``0..i`` (METHODS.md, "Label
+    statistics": MeanIR of a batch is read beside these).
+
+    Parameters
+    ----------
+    initial : array-like of shape (n0, K) or None
+        The labels of the initial labelled set; None when they are not known.
+    batches : sequence of array-like of shape (n_i, K) or None
+        The labels of each batch in order; None (or an empty matrix) for a record without a batch.
+
+    Returns
+    -------
+    coverage : numpy.ndarray of shape (len(batches),)
+        :func:`label_coverage` of each batch; NaN without a batch.
+    evenness : numpy.ndarray of shape (len(batches),)
+        :func:`label_entropy` of the labelled set after each batch; NaN when ``initial`` is None.
+    """
+    coverage = np.full(len(batches), np.nan)
+    evenness = np.full(len(batches), np.nan)
+    parts = []
+    if initial is not None:
+        y0 = np.atleast_2d(np.asarray(initial, dtype=np.uint8))
+        parts += [y0] if y0.size else []
+    for i, labels in enumerate(batches):
+        y = None if labels is None else np.atleast_2d(np.asarray(labels, dtype=np.uint8))
+        if y is not None and y.size:
+            parts.append(y)
+            coverage[i] = label_coverage(y)
+        if initial is not None and parts:
+            evenness[i] = label_entropy(np.concatenate(parts))
+    return coverage, evenness

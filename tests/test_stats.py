@@ -150,3 +150,17 @@ def test_entropy_bounded_and_invariant_to_repeating_the_rows(rows, times):
 @given(k=st.integers(2, 8), c=st.integers(1, 5))
 def test_entropy_is_one_for_a_perfectly_even_distribution(k, c):
     assert stats.label_entropy(np.tile(np.eye(k, dtype=np.uint8), (c, 1))) == pytest.approx(1.0)
+
+
+def test_balance_by_batch_accumulates_the_labelled_set():
+    initial = np.array([[1, 0, 0, 0], [1, 0, 0, 0]])  # counts (2, 0, 0, 0)
+    b0 = np.array([[0, 1, 0, 0]])                      # L counts (2, 1, 0, 0)
+    b1 = np.array([[0, 0, 1, 0], [0, 0, 0, 1]])        # L counts (2, 1, 1, 1)
+    coverage, evenness = stats.balance_by_batch(initial, [b0, b1, None])
+    assert coverage[:2].tolist() == [0.25, 0.5] and math.isnan(coverage[2])
+    h0 = -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3)) / math.log(4)
+    h1 = -(0.4 * math.log(0.4) + 3 * 0.2 * math.log(0.2)) / math.log(4)
+    assert evenness.tolist() == pytest.approx([h0, h1, h1], abs=1e-12)
+    # unknown initial labels: coverage still known, evenness not
+    coverage, evenness = stats.balance_by_batch(None, [b0, b1])
+    assert coverage.tolist() == [0.25, 0.5] and np.isnan(evenness).all()

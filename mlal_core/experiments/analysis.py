@@ -836,15 +836,13 @@ def with_balance(rounds: pd.DataFrame, pick_labels: dict[str, dict]) -> pd.DataF
         info = pick_labels.get(sid)
         if info is None:
             continue
-        batches, y0 = info["rounds"], info.get("initial")
+        batches = info["rounds"]
+        rounds = sorted(set(batches) | {int(out.at[i, "round"]) for i in idx})
+        c, e = stats.balance_by_batch(info.get("initial"), [batches.get(r) for r in rounds])
+        at = {r: j for j, r in enumerate(rounds)}
         for i in idx:
-            pos = out.index.get_loc(i)
-            t = int(out.at[i, "round"])
-            if t in batches and batches[t].size:
-                cov[pos] = stats.label_coverage(batches[t])
-            parts = [b for b in [y0] + [batches[r] for r in sorted(batches) if r <= t] if b is not None and b.size]
-            if y0 is not None and parts:
-                ent[pos] = stats.label_entropy(np.concatenate(parts))
+            pos, j = out.index.get_loc(i), at[int(out.at[i, "round"])]
+            cov[pos], ent[pos] = c[j], e[j]
     out["batch_coverage"] = cov
     out["labelled_entropy"] = ent
     return out

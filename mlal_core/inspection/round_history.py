@@ -595,9 +595,9 @@ def per_round_frame(session: ActiveLearningSession) -> pd.DataFrame:
         out[f"selected_{name}"] = vals
     for c in ("mean_ir_selected", "label_coverage"):
         out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
-    balance = [round_balance(session, i) for i, rec in enumerate(session.history) if not rec.final]
-    out["batch_coverage"] = [b["batch_coverage"] for b in balance]
-    out["labelled_entropy"] = [b["labelled_entropy"] for b in balance]
+    cov, ent = stats.balance_by_batch(getattr(session, "initial_labels", None), [r.labels for r in recs])
+    out["batch_coverage"] = cov
+    out["labelled_entropy"] = ent
     return out.reset_index(drop=True)
 
 
@@ -650,21 +650,11 @@ def round_balance(session: ActiveLearningSession, index: int) -> dict[str, float
         the labelled set after the record: the initial set plus every batch up to it; NaN when the
         initial labels are not known).
     """
-    hist = session.history
-    rec = hist[int(index)]
-    k = session.n_labels
-    batch = None if rec.labels is None else np.asarray(rec.labels, dtype=np.uint8).reshape(-1, k)
-    init = getattr(session, "initial_labels", None)
-    if init is None:
-        ent = float("nan")
-    else:
-        ys = [np.asarray(init, dtype=np.uint8).reshape(-1, k)]
-        ys += [np.asarray(r.labels, dtype=np.uint8).reshape(-1, k) for r in hist[:int(index) + 1]
-               if r.labels is not None]
-        ent = stats.label_entropy(np.concatenate(ys))
-    return {"mean_ir_selected": float(rec.mean_ir_selected),
-            "batch_coverage": float("nan") if batch is None else stats.label_coverage(batch),
-            "label_coverage": float(rec.label_coverage), "labelled_entropy": ent}
+    records = session.history[: int(index) + 1]
+    rec = records[-1]
+    cov, ent = stats.balance_by_batch(getattr(session, "initial_labels", None), [r.labels for r in records])
+    return {"mean_ir_selected": float(rec.mean_ir_selected), "batch_coverage": float(cov[-1]),
+            "label_coverage": float(rec.label_coverage), "labelled_entropy": float(ent[-1])}
 
 
 def round_candidates(session: ActiveLearningSession, t: int) -> np.ndarray:

@@ -509,18 +509,8 @@ def balance_columns(records: Sequence, initial_labels) -> dict[str, list[float]]
         plus every batch up to the record's; NaN when the initial labels are not known), one value per
         record.
     """
-    cov: list[float] = []
-    ent: list[float] = []
-    known = initial_labels is not None
-    y0 = np.asarray(initial_labels if known else [], dtype=np.uint8)
-    parts = [y0] if y0.ndim == 2 and y0.size else []
-    for rec in records:
-        y = None if rec.labels is None else np.atleast_2d(np.asarray(rec.labels, dtype=np.uint8))
-        if y is not None and y.size:
-            parts.append(y)
-        cov.append(_stats.label_coverage(y) if y is not None and y.size else float("nan"))
-        ent.append(_stats.label_entropy(np.concatenate(parts)) if known and parts else float("nan"))
-    return {"batch_coverage": cov, "labelled_entropy": ent}
+    cov, ent = _stats.balance_by_batch(initial_labels, [rec.labels for rec in records])
+    return {"batch_coverage": cov.tolist(), "labelled_entropy": ent.tolist()}
 
 
 def paired_runs(runs: pd.DataFrame, setting: str) -> pd.DataFrame:
