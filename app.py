@@ -29,12 +29,16 @@ SECTIONS: dict[str, list[tuple[str, str, str, bool]]] = {
     "Run and inspect": [
         ("pages/active_learning.py", "Active learning", ":material/play_circle:", False),
         ("pages/selection_inspector.py", "Selection inspector", ":material/manage_search:", False),
+        ("pages/round_walkthrough.py", "Round walk-through", ":material/stairs:", False),
         ("pages/correlations.py", "Label correlations", ":material/grid_on:", False),
         ("pages/embeddings.py", "Embeddings", ":material/scatter_plot:", False),
     ],
     "Compare": [
         ("pages/learning_curves.py", "Learning curves", ":material/show_chart:", False),
         ("pages/batch_selection.py", "Batch selection", ":material/shuffle:", False),
+    ],
+    "Reference": [
+        ("pages/glossary.py", "Glossary", ":material/menu_book:", False),
     ],
 }
 

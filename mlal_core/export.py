@@ -13,16 +13,31 @@ exit. We do not use ``kaleido.start_sync_server``: when the browser fails to sta
 export waits forever on a queue nobody reads; here a failed start raises at once with what to
 install, a render has a timeout, and a browser that died is restarted once. Exports from several
 threads (Streamlit sessions) are serialised by a lock. A forked child (multiprocessing, Ray) starts
-its own browser.
+its own browser. Rendered files are kept (up to 64 MB, least recently used dropped first) and reused
+for the same figure and options: a zip built twice, or a figure downloaded and then zipped, is drawn
+once (:func:`clear_render_cache` or :func:`stop_export_server` forgets them).
 
 MathJax is disabled (it would be fetched from a CDN, and the app must work offline), so LaTeX in
 titles is drawn as plain text; plotly.js comes from the installed plotly package.
+
+Physical size: a figure is laid out in CSS pixels (96 per inch). A PNG carries its dots per inch in a
+``pHYs`` chunk (``dpi``, else ``96 * scale``; a JPEG in its JFIF header), so a one-column figure
+(336 px) exported at ``dpi=300`` is 1050 px and 3.5 in wide. SVG and PDF are vector formats: ``scale``
+and ``dpi`` do not enlarge them; with ``dpi`` (the paper sizes) an SVG's root says its size in inches
+(``width="3.5in"``), else in pixels equal to its ``viewBox``. SVG element ids (random in plotly.js)
+are made stable, so the same figure gives the same bytes.
+
+HTML: ``include_plotlyjs=True`` inlines plotly.js (about 4.8 MB, opens offline), ``"cdn"`` loads the
+installed version from ``cdn.plot.ly`` (a few kB, needs the network), ``"directory"`` (or a relative
+path ending in ``.js``) references a ``plotly.min.js`` beside the file; :func:`session_zip` ships
+that file once and every HTML member references it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
 import datetime as _dt
 import hashlib
@@ -30,13 +45,17 @@ import io
 import json
 import logging
 import os
+import posixpath
 import re
 import shutil
+import struct
 import threading
 import time
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -52,19 +71,25 @@ __all__ = [
     "EXPORT_SIZES",
     "FORMATS",
     "MIME_TYPES",
+    "PLOTLYJS_FILENAME",
     "STATIC_FORMATS",
     "ExportError",
     "ExportUnavailableError",
+    "clear_render_cache",
     "export_server_running",
     "figure_filename",
     "figure_to_bytes",
     "find_chromium",
+    "jpeg_with_dpi",
     "last_export_timings",
+    "plotlyjs_bytes",
+    "png_with_dpi",
     "session_zip",
     "sized_for_export",
     "start_export_server",
     "static_export_available",
     "stop_export_server",
+    "svg_with_physical_size",
     "table_to_csv_bytes",
     "write_figure",
 ]
@@ -83,6 +108,9 @@ _INSTALL_HINT = (
     "MLAL_CHROMIUM (or BROWSER_PATH) at a chrome/chromium executable. HTML, JSON and CSV export work "
     "without it."
 )
+#: file name of the shared plotly.js beside HTML figures (``include_plotlyjs="directory"``)
+PLOTLYJS_FILENAME = "plotly.min.js"
+CSS_PX_PER_INCH = 96.0
 _logger = logging.getLogger(__name__)
 RENDER_TIMEOUT_S = 60.0
 START_TIMEOUT_S = 60.0
@@ -175,6 +203,10 @@ class _Renderer:
 _renderer: _Renderer | None = None
 _renderer_lock = threading.RLock()
 _timings: dict[str, float] = {}
+#: rendered files by (figure, options) digest: the same figure at the same size is drawn once per
+#: process (a zip built twice, a figure downloaded and then zipped); the renders are deterministic
+_render_cache: collections.OrderedDict[str, bytes] = collections.OrderedDict()
+_RENDER_CACHE_BYTES = 64 * 1024 * 1024
 
 
 def _get_renderer() -> _Renderer:
@@ -201,9 +233,30 @@ def _get_renderer() -> _Renderer:
     return _renderer
 
 
-def start_export_server() -> float:
-    """Start the export browser now (e.g. in the background when the app opens); returns seconds taken
-    (0 when it was already running). Raises :class:`ExportUnavailableError` when it cannot start."""
+def start_export_server(*, background: bool = False) -> float:
+    """Start the export browser now, so that the first static export does not wait for it.
+
+    Parameters
+    ----------
+    background : bool, default False
+        Start it in a daemon thread and return at once (e.g. while a zip's tables and figures are
+        built, or when the app opens); a failed start is then only logged, and the next static
+        export raises :class:`ExportUnavailableError` saying what to install.
+
+    Returns
+    -------
+    float
+        Seconds taken (0 when it was already running, or with ``background=True``).
+
+    Raises
+    ------
+    ExportUnavailableError
+        When the browser cannot start (not with ``background=True``).
+    """
+    if background:
+        if not export_server_running() and static_export_available()[0]:
+            threading.Thread(target=_start_quietly, name="mlal-export-start", daemon=True).start()
+        return 0.0
     with _renderer_lock:
         if _renderer is not None and _renderer.pid == os.getpid():
             return 0.0
@@ -212,10 +265,18 @@ def start_export_server() -> float:
         return time.perf_counter() - t0
 
 
+def _start_quietly() -> None:
+    try:
+        start_export_server()
+    except ExportError as e:  # the next export raises it, with what to install
+        _logger.info("the export browser did not start in the background: %s", e)
+
+
 def stop_export_server() -> None:
-    """Close the export browser (it restarts on the next static export)."""
+    """Close the export browser (it restarts on the next static export) and forget its renders."""
     global _renderer
     with _renderer_lock:
+        _render_cache.clear()
         r, _renderer = _renderer, None
         if r is not None and r.pid == os.getpid():
             r.close()
@@ -254,6 +315,37 @@ def _render_static(fig_dict: dict, opts: dict) -> bytes:
             _timings["render_s"] = time.perf_counter() - t0
             return out
     raise AssertionError("unreachable")
+
+
+def _render_cached(fig_dict: dict, opts: dict) -> bytes:
+    from plotly.utils import PlotlyJSONEncoder
+
+    spec = json.dumps({"fig": fig_dict, "opts": opts}, cls=PlotlyJSONEncoder, sort_keys=True)
+    key = hashlib.sha256(spec.encode("utf-8")).hexdigest()
+    with _renderer_lock:
+        if key in _render_cache:
+            _render_cache.move_to_end(key)
+            return _render_cache[key]
+    data = _render_static(fig_dict, opts)
+    with _renderer_lock:
+        _render_cache[key] = data
+        while sum(len(v) for v in _render_cache.values()) > _RENDER_CACHE_BYTES and len(_render_cache) > 1:
+            _render_cache.popitem(last=False)
+    return data
+
+
+def clear_render_cache() -> int:
+    """Forget the static renders kept in this process (they are reused for the same figure and options).
+
+    Returns
+    -------
+    int
+        How many renders were dropped.
+    """
+    with _renderer_lock:
+        n = len(_render_cache)
+        _render_cache.clear()
+    return n
 
 
 # ----------------------------------------------------------------------------------------- figures
@@ -324,17 +416,22 @@ def figure_to_bytes(fig, fmt: str = "png", *, width: float | None = None, height
     width, height : float, optional
         Size in CSS pixels (default: the figure's layout size, else 700 x 500 for static formats).
     scale : float, optional
-        Multiplies the pixel size of bitmaps.
+        Multiplies the pixel size of bitmaps (PNG, JPEG, WebP); their dpi is then ``96 * scale``.
+        SVG and PDF are vector formats and keep their size.
     dpi : float, optional
-        Sets ``scale = dpi / 96`` (``dpi=300`` for print; a PNG of a 336 px wide column figure is
-        then 1050 px wide); not together with ``scale``.
-    include_plotlyjs : True or "cdn", default True
-        For HTML: inline plotly.js (opens offline) or load it from the CDN (a small page).
+        Sets ``scale = dpi / 96`` for bitmaps (``dpi=300`` for print: a PNG of a 336 px wide column
+        figure is then 1050 px wide and says 300 dpi, i.e. 3.5 in); an SVG then gives its size in
+        inches (``width="3.5in"``). Not together with ``scale``.
+    include_plotlyjs : True, "cdn", "directory" or str, default True
+        For HTML: ``True`` inlines plotly.js (about 4.8 MB, opens offline); ``"cdn"`` loads the
+        installed plotly.js version from cdn.plot.ly (a few kB, needs the network); ``"directory"``
+        references ``plotly.min.js`` beside the file (:func:`write_figure` writes it there); a
+        relative path or URL ending in ``.js`` references that file.
 
     Returns
     -------
     bytes
-        The file's content.
+        The file's content. A PNG carries a ``pHYs`` chunk and a JPEG a JFIF density with the dpi.
 
     Raises
     ------
@@ -359,30 +456,206 @@ def figure_to_bytes(fig, fmt: str = "png", *, width: float | None = None, height
         if v is not None and not v > 0:
             raise ConfigError(f"{name} must be positive; got {v!r}.")
     fig = _as_figure(fig)
-
     if fmt == "html":
-        if include_plotlyjs not in (True, "cdn"):
-            raise ConfigError("include_plotlyjs must be True (inline, works offline) or 'cdn'.")
-        f = fig
-        if width or height:
-            f = go.Figure(fig).update_layout(width=width or fig.layout.width, height=height or fig.layout.height)
-        # a div id from the content (plotly's default is random), so the same figure gives the same bytes
-        div_id = "mlal-" + hashlib.sha256(pio.to_json(f, validate=False).encode()).hexdigest()[:16]
-        html = pio.to_html(f, include_plotlyjs=include_plotlyjs, full_html=True, include_mathjax=False, div_id=div_id,
-                           config={"displaylogo": False, "responsive": True,
-                                   "toImageButtonOptions": {"format": "svg"}})
-        return html.encode("utf-8")
+        return _html_bytes(fig, width, height, include_plotlyjs)
     if fmt == "json":
         return pio.to_json(fig, validate=True, pretty=False).encode("utf-8")
+    return _static_bytes(fig, fmt, width=width, height=height, scale=scale, physical=dpi is not None)
 
+
+def _plotlyjs_src(include_plotlyjs: bool | str) -> bool | str:
+    """Check ``include_plotlyjs`` and return what ``plotly.io.to_html`` takes for it."""
+    if include_plotlyjs is True or include_plotlyjs in ("cdn", "directory"):
+        return include_plotlyjs
+    if isinstance(include_plotlyjs, str) and re.fullmatch(r"[A-Za-z0-9_.:/~+-]+\.js", include_plotlyjs):
+        return include_plotlyjs
+    raise ConfigError("include_plotlyjs must be True (inline, works offline), 'cdn' (small, loads plotly.js "
+                      f"online), 'directory' ({PLOTLYJS_FILENAME} beside the file) or a path ending in .js; "
+                      f"got {include_plotlyjs!r}.")
+
+
+def _html_bytes(fig: go.Figure, width: float | None, height: float | None, include_plotlyjs: bool | str) -> bytes:
+    src = _plotlyjs_src(include_plotlyjs)
+    f = fig
+    if width or height:
+        f = go.Figure(fig).update_layout(width=width or fig.layout.width, height=height or fig.layout.height)
+    # a div id from the content (plotly's default is random), so the same figure gives the same bytes
+    div_id = "mlal-" + hashlib.sha256(pio.to_json(f, validate=False).encode()).hexdigest()[:16]
+    html = pio.to_html(f, include_plotlyjs=src, full_html=True, include_mathjax=False, div_id=div_id,
+                       config={"displaylogo": False, "responsive": True,
+                               "toImageButtonOptions": {"format": "svg"}})
+    return html.encode("utf-8")
+
+
+@lru_cache(maxsize=1)
+def plotlyjs_bytes() -> bytes:
+    """The installed plotly.js (minified), as HTML exports reference it (:data:`PLOTLYJS_FILENAME`).
+
+    Returns
+    -------
+    bytes
+        The script (about 4.8 MB), from the installed plotly package: no network.
+    """
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs().encode("utf-8")
+
+
+def _static_bytes(fig: go.Figure, fmt: str, *, width: float | None, height: float | None,
+                  scale: float | None, physical: bool) -> bytes:
+    """Render a static format in the browser and write its physical size into the file."""
+    fig_dict = fig.to_dict()
+    for i, trace in enumerate(fig_dict.get("data", [])):
+        trace.setdefault("uid", f"trace{i:04d}")  # plotly.js would draw random ids into the SVG
     opts: dict = {"format": fmt}
     if width:
         opts["width"] = width
     if height:
         opts["height"] = height
-    if scale is not None:
-        opts["scale"] = scale
-    return _render_static(fig.to_dict(), opts)
+    bitmap = fmt in ("png", "jpeg", "webp")
+    if scale is not None and bitmap:
+        opts["scale"] = scale  # vector formats keep their size: a scale would only enlarge the page
+    data = _render_cached(fig_dict, opts)
+    dpi = CSS_PX_PER_INCH * (scale or 1.0)
+    if fmt == "png":
+        return png_with_dpi(data, dpi)
+    if fmt == "jpeg":
+        return jpeg_with_dpi(data, dpi)
+    if fmt == "svg":
+        return svg_with_physical_size(_stable_svg_ids(data), inches=physical)
+    return data
+
+
+# ------------------------------------------------------------------------------- physical size
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def png_with_dpi(png: bytes, dpi: float) -> bytes:
+    """``png`` with a ``pHYs`` chunk saying ``dpi`` (right after ``IHDR``; an old ``pHYs`` is dropped).
+
+    Parameters
+    ----------
+    png : bytes
+        A PNG file.
+    dpi : float
+        Dots per inch (stored as dots per metre, ``round(dpi / 0.0254)``: 300 dpi -> 11811).
+
+    Returns
+    -------
+    bytes
+        The PNG; its pixels are unchanged.
+
+    Raises
+    ------
+    ConfigError
+        If ``png`` is not a PNG or ``dpi`` is not positive.
+    """
+    if not dpi > 0:
+        raise ConfigError(f"dpi must be positive; got {dpi!r}.")
+    if png[:8] != _PNG_SIGNATURE or png[12:16] != b"IHDR":
+        raise ConfigError("png_with_dpi needs a PNG file (signature, then IHDR).")
+    per_metre = int(round(dpi / 0.0254))
+    parts = [png[:8]]
+    pos = 8
+    while pos + 12 <= len(png):
+        (length,) = struct.unpack(">I", png[pos:pos + 4])
+        kind = png[pos + 4:pos + 8]
+        end = pos + 12 + length
+        if kind != b"pHYs":
+            parts.append(png[pos:end])
+        if kind == b"IHDR":
+            parts.append(_png_chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)))
+        pos = end
+    return b"".join(parts)
+
+
+def jpeg_with_dpi(jpeg: bytes, dpi: float) -> bytes:
+    """``jpeg`` with its JFIF header's density set to ``dpi`` (a JFIF header is added when missing).
+
+    Parameters
+    ----------
+    jpeg : bytes
+        A JPEG file.
+    dpi : float
+        Dots per inch (rounded to a whole number, at most 65535).
+
+    Returns
+    -------
+    bytes
+        The JPEG; its image data are unchanged.
+
+    Raises
+    ------
+    ConfigError
+        If ``jpeg`` is not a JPEG or ``dpi`` is not positive.
+    """
+    if not dpi > 0:
+        raise ConfigError(f"dpi must be positive; got {dpi!r}.")
+    if jpeg[:2] != b"\xff\xd8":
+        raise ConfigError("jpeg_with_dpi needs a JPEG file (it starts with FF D8).")
+    density = min(int(round(dpi)), 0xFFFF)
+    if jpeg[2:4] == b"\xff\xe0" and jpeg[6:11] == b"JFIF\x00":
+        # APP0: length(2) "JFIF\0" version(2) units(1) x density(2) y density(2) ...
+        return jpeg[:13] + struct.pack(">BHH", 1, density, density) + jpeg[18:]
+    app0 = b"JFIF\x00\x01\x01" + struct.pack(">BHH", 1, density, density) + b"\x00\x00"
+    return jpeg[:2] + b"\xff\xe0" + struct.pack(">H", len(app0) + 2) + app0 + jpeg[2:]
+
+
+_SVG_ROOT = re.compile(rb"<svg\b[^>]*>")
+
+
+def _number(value: float) -> str:
+    return f"{value:.7f}".rstrip("0").rstrip(".")
+
+
+def svg_with_physical_size(svg: bytes, *, inches: bool) -> bytes:
+    """``svg`` whose root ``width`` / ``height`` give its physical size; the ``viewBox`` (CSS px) stays.
+
+    Parameters
+    ----------
+    svg : bytes
+        An SVG document whose root has a ``viewBox`` (plotly.js writes ``0 0 width height``).
+    inches : bool
+        True: ``width="3.5in"`` for a 336 px viewBox (96 CSS px per inch, the paper sizes); False:
+        pixels equal to the viewBox (``width="336"``), so one CSS px is 1/96 in.
+
+    Returns
+    -------
+    bytes
+        The document; only the root tag's ``width`` and ``height`` change.
+
+    Raises
+    ------
+    ConfigError
+        If there is no ``<svg>`` root with a ``viewBox``.
+    """
+    match = _SVG_ROOT.search(svg)
+    box = re.search(rb'\sviewBox="\s*[-\d.]+[\s,]+[-\d.]+[\s,]+([\d.]+)[\s,]+([\d.]+)\s*"',
+                    match.group(0)) if match else None
+    if match is None or box is None:
+        raise ConfigError("svg_with_physical_size needs an SVG whose root <svg> has a viewBox.")
+    tag = match.group(0)
+    for name, px in ((b"width", float(box.group(1))), (b"height", float(box.group(2)))):
+        value = (_number(px / CSS_PX_PER_INCH) + "in") if inches else _number(px)
+        attr = b" " + name + b'="' + value.encode() + b'"'
+        tag, n = re.subn(rb"\s" + name + rb'="[^"]*"', attr, tag, count=1)  # attr: digits, ".", "in"
+        if not n:
+            tag = tag[:4] + attr + tag[4:]
+    return svg[:match.start()] + tag + svg[match.end():]
+
+
+def _stable_svg_ids(svg: bytes) -> bytes:
+    """Replace plotly.js's random figure id (``defs-3a60f3``, ``clip3a60f3xy`` ...) by one derived
+    from the content, so that the same figure gives the same SVG bytes."""
+    found = re.search(rb'<defs id="defs-([0-9a-f]{6})"', svg)
+    if found is None:
+        return svg
+    stable = hashlib.sha256(svg.replace(found.group(1), b"")).hexdigest()[:6].encode()
+    return svg.replace(found.group(1), stable)
 
 
 def write_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
@@ -398,7 +671,9 @@ def write_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
     path : str or os.PathLike
         Target file.
     **kwargs
-        Passed to :func:`figure_to_bytes` (``width``, ``height``, ``scale``, ``dpi`` ...).
+        Passed to :func:`figure_to_bytes` (``width``, ``height``, ``scale``, ``dpi`` ...). With
+        ``include_plotlyjs="directory"``, :data:`PLOTLYJS_FILENAME` is written beside an HTML file
+        (once: an identical one is kept).
 
     Returns
     -------
@@ -416,10 +691,18 @@ def write_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
         raise ConfigError(f"{path} has no suffix to tell the format; use one of {', '.join(FORMATS)}.")
     data = figure_to_bytes(fig, fmt, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "html" and kwargs.get("include_plotlyjs") == "directory":
+        _write_atomic(path.with_name(PLOTLYJS_FILENAME), plotlyjs_bytes(), only_if_changed=True)
+    _write_atomic(path, data)
+    return path
+
+
+def _write_atomic(path: Path, data: bytes, *, only_if_changed: bool = False) -> None:
+    if only_if_changed and path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
-    return path
 
 
 def _title_text(fig_or_title) -> str:
@@ -543,9 +826,23 @@ def _member_name(name: str) -> str:
     return "/".join(parts)
 
 
+def _data_member(key: str, suffix: str, obj) -> tuple[str, bytes]:
+    """``(member name, bytes)`` of a table, bytes, text or dict / list item of :func:`session_zip`."""
+    if isinstance(obj, (pd.DataFrame, pd.Series)):
+        return (key if suffix == "csv" else f"{key}.csv"), table_to_csv_bytes(obj)
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return key, bytes(obj)
+    if isinstance(obj, str):
+        return (key if suffix else f"{key}.txt"), obj.encode("utf-8")
+    if isinstance(obj, (dict, list, tuple)):
+        return (key if suffix == "json" else f"{key}.json"), _json_bytes(obj)
+    raise ConfigError(f"session_zip: cannot export {key!r} of type {type(obj).__name__} "
+                      "(figure, DataFrame, dict/list, str or bytes).")
+
+
 def session_zip(items: Mapping[str, object], *, figure_formats: Iterable[str] = ("png", "html"),
                 figure_kwargs: Mapping | None = None, manifest: dict | None = None,
-                skip_unavailable: bool = True) -> bytes:
+                skip_unavailable: bool = True, plotlyjs: bool | str = "shared") -> bytes:
     """A zip (bytes) of a session's figures, tables and facts.
 
     ``items`` maps a member name (folders allowed: ``"figures/curves"``) to:
@@ -555,6 +852,10 @@ def session_zip(items: Mapping[str, object], *, figure_formats: Iterable[str] = 
     * a DataFrame / Series -> ``name.csv`` (unless the name ends in ``.csv`` already);
     * a dict / list -> ``name.json`` (numpy values converted, NaN written as null);
     * bytes -> ``name`` as given; str -> ``name`` (``.txt`` added when there is no suffix).
+
+    With HTML figures and ``plotlyjs="shared"``, one :data:`PLOTLYJS_FILENAME` (the installed
+    plotly.js) is written in the folder that holds them all, and every HTML member references it by
+    a relative path: the unpacked zip opens offline, with plotly.js stored once.
 
     ``manifest.json`` lists every member. Members carry a fixed timestamp, so the same inputs give
     the same zip bytes.
@@ -566,12 +867,15 @@ def session_zip(items: Mapping[str, object], *, figure_formats: Iterable[str] = 
     figure_formats : iterable of str, default ("png", "html")
         Formats written for each figure.
     figure_kwargs : mapping, optional
-        Passed to :func:`figure_to_bytes` for every figure.
+        Passed to :func:`figure_to_bytes` for every figure (not ``include_plotlyjs``: use ``plotlyjs``).
     manifest : dict, optional
         Extra entries of ``manifest.json`` (e.g. dataset, strategy, seed).
     skip_unavailable : bool, default True
         When no browser is available, skip the static figure formats and list them in the manifest
         under ``"skipped"`` (with the reason) instead of failing the whole export.
+    plotlyjs : {"shared", True, "cdn"}, default "shared"
+        How HTML figures get plotly.js: one shared file in the zip, inlined in each (each opens on
+        its own, about 4.8 MB each), or from the CDN (needs the network).
 
     Returns
     -------
@@ -581,8 +885,8 @@ def session_zip(items: Mapping[str, object], *, figure_formats: Iterable[str] = 
     Raises
     ------
     ConfigError
-        If ``items`` is empty, a format is unknown, two items map to the same member, a name is
-        unsafe, or an item's type cannot be exported.
+        If ``items`` is empty, a format or ``plotlyjs`` is unknown, two items map to the same member,
+        a name is unsafe, or an item's type cannot be exported.
     ExportUnavailableError
         With ``skip_unavailable=False``, when a static format cannot be rendered.
     """
@@ -592,7 +896,12 @@ def session_zip(items: Mapping[str, object], *, figure_formats: Iterable[str] = 
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ConfigError(f"unknown figure format(s) {bad}; choose from {', '.join(FORMATS)}.")
+    if plotlyjs not in ("shared", True, "cdn"):
+        raise ConfigError(f"plotlyjs must be 'shared', True (inline) or 'cdn'; got {plotlyjs!r}.")
     figure_kwargs = dict(figure_kwargs or {})
+    if "include_plotlyjs" in figure_kwargs:
+        raise ConfigError("session_zip: pass plotlyjs='shared' / True / 'cdn' instead of "
+                          "figure_kwargs['include_plotlyjs'].")
 
     members: dict[str, bytes] = {}
     skipped: list[dict] = []
@@ -603,42 +912,47 @@ def session_zip(items: Mapping[str, object], *, figure_formats: Iterable[str] = 
             raise ConfigError(f"session_zip: two items would both be written as {name!r}.")
         members[name] = data
 
+    figure_jobs: list[tuple[str, go.Figure, str]] = []
     for key, obj in items.items():
         key = str(key)
         suffix = Path(key).suffix.lower().lstrip(".")
         if isinstance(obj, go.Figure) or (isinstance(obj, dict) and "data" in obj and "layout" in obj):
             fig = _as_figure(obj)
-            if suffix in FORMATS or suffix == "jpg":
-                todo = [(key[: -len(suffix) - 1], suffix)]
-            else:
-                todo = [(key, f) for f in formats]
-            for stem, f in todo:
-                ext = "jpeg" if f == "jpg" else f
-                try:
-                    add(f"{stem}.{f}", figure_to_bytes(fig, ext, **figure_kwargs))
-                except ExportUnavailableError as e:
-                    if not skip_unavailable:
-                        raise
-                    skipped.append({"member": f"{stem}.{f}", "reason": str(e)})
-        elif isinstance(obj, (pd.DataFrame, pd.Series)):
-            add(key if suffix == "csv" else f"{key}.csv", table_to_csv_bytes(obj))
-        elif isinstance(obj, (bytes, bytearray, memoryview)):
-            add(key, bytes(obj))
-        elif isinstance(obj, str):
-            add(key if suffix else f"{key}.txt", obj.encode("utf-8"))
-        elif isinstance(obj, (dict, list, tuple)):
-            add(key if suffix == "json" else f"{key}.json", _json_bytes(obj))
+            todo = [(key[: -len(suffix) - 1], suffix)] if suffix in FORMATS or suffix == "jpg" else \
+                [(key, f) for f in formats]
+            figure_jobs += [(_member_name(f"{stem}.{f}"), fig, "jpeg" if f == "jpg" else f) for stem, f in todo]
         else:
-            raise ConfigError(f"session_zip: cannot export {key!r} of type {type(obj).__name__} "
-                              "(figure, DataFrame, dict/list, str or bytes).")
+            add(*_data_member(key, suffix, obj))
+
+    html = [name for name, _, ext in figure_jobs if ext == "html"]
+    shared = None
+    if html and plotlyjs == "shared":
+        shared = posixpath.join(posixpath.commonpath([posixpath.dirname(n) for n in html]), PLOTLYJS_FILENAME)
+        add(shared, plotlyjs_bytes())
+    for name, fig, ext in figure_jobs:
+        kwargs = dict(figure_kwargs)
+        if ext == "html":
+            kwargs["include_plotlyjs"] = plotlyjs if shared is None else \
+                posixpath.relpath(shared, posixpath.dirname(name) or ".")
+        try:
+            add(name, figure_to_bytes(fig, ext, **kwargs))
+        except ExportUnavailableError as e:
+            if not skip_unavailable:
+                raise
+            skipped.append({"member": name, "reason": str(e)})
 
     from mlal_core import __version__
 
     info: dict[str, Any] = {"generator": f"mlal-workbench {__version__}", "members": sorted(members)}
     if skipped:
         info["skipped"] = skipped
+    if shared is not None:
+        from plotly.offline import get_plotlyjs_version
+
+        info["plotlyjs"] = {"member": shared, "version": get_plotlyjs_version(),
+                            "note": "shared by every HTML figure (a relative <script src>); keep it beside them"}
     if manifest:
-        info.update({k: v for k, v in manifest.items() if k not in ("members", "skipped")})
+        info.update({k: v for k, v in manifest.items() if k not in ("members", "skipped", "plotlyjs")})
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(members) + ["manifest.json"]:

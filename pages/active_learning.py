@@ -7,12 +7,11 @@ import numpy as np
 import streamlit as st
 
 from mlal_core.errors import MLALError
-from mlal_core.inspection import round_history
+from mlal_core.inspection import feature_summary, round_history, views
 from mlal_core.inspection.session_zip import metric_name, session_export_zip, session_figures
 from mlal_core.session import tables
 from mlal_core.strategies import registry
-from mlal_core.strategies.detail_columns import column_help
-from ui import state, widgets
+from ui import columns, state, widgets
 
 HEADLINE_METRICS = {
     "micro_f1": "F1 over all (sample, label) decisions pooled: dominated by the frequent labels.",
@@ -23,28 +22,8 @@ HEADLINE_METRICS = {
     "hamming_loss": "Share of wrong (sample, label) decisions at threshold 0.5: lower is better.",
 }
 
-#: narrow number columns, a readable text column, and help on every column of a picks table
-PICK_COLUMNS = {
-    "order": st.column_config.NumberColumn("order", width="small", help="1 = picked first"),
-    "position": st.column_config.NumberColumn("position", width="small", help=column_help("position")),
-    "text": st.column_config.TextColumn("text", width="medium", help="The sample's text (hover to read more)"),
-    "labels": st.column_config.TextColumn("labels", help="The oracle's answer"),
-    "n_labels": st.column_config.NumberColumn("n_labels", width="small", help="How many labels the oracle gave"),
-    "predicted_top": st.column_config.TextColumn("predicted_top",
-                                                 help="The model's three most probable labels, mean over members"),
-    "predicted_labels": st.column_config.TextColumn("predicted_labels",
-                                                    help="The labels the model predicts (probability above 0.5)"),
-    "score": st.column_config.NumberColumn("score", format="%.4g", help=column_help("score")),
-}
-
-
-def _pick_columns(table) -> dict:
-    """Column settings for a picks table: the fixed ones above, and each score component's meaning."""
-    config = dict(PICK_COLUMNS)
-    for col in table.columns:
-        if col not in config and (meaning := column_help(col)):
-            config[col] = st.column_config.Column(col, help=meaning)
-    return config
+#: how many of a tabular pick's features the labelling form lists
+FEATURES_SHOWN = 8
 
 
 session = state.require_session()
@@ -70,6 +49,8 @@ widgets.explain(
     "lists the model's most probable labels with their probability (the mean over ensemble members).",
     [(r"\mathrm{F1} = \frac{2\,\mathrm{TP}}{2\,\mathrm{TP} + \mathrm{FP} + \mathrm{FN}}, \qquad "
       r"\text{macro-F1} = \frac{1}{K}\sum_{j=1}^{K} \mathrm{F1}_j")],
+    terms=["round", "labelled-set", "oracle", "micro-f1", "macro-f1", "p-at-k", "macro-auc", "hamming-loss",
+           "score", "mean-probability", "pseudo-label", sinfo.name],
 )
 
 progress_area = st.container()
@@ -204,18 +185,25 @@ if oracle == "person" and pending is not None and not pending.final:
     to_label = tables.picks_table(picks, names, proba=proba, details=pending.selection.details,
                                   texts=ds.train.texts, name_details=True)
     widgets.table(to_label, key="al_pending_picks", file_name=f"picks_round{pending.round}_to_label.csv",
-                  hide_index=True, column_config=_pick_columns(to_label))
+                  hide_index=True, column_config=columns.table_config(to_label))
     st.checkbox("Start from the model's guesses (labels with p > 0.5)", key="al_prefill",
                 on_change=_prefill_guesses, args=(pending, proba),
                 help="Ticking fills every sample's labels with the model's guesses (you can still change them); "
                      "unticking clears them.")
+    tabular = ds.train.texts is None
+    if tabular:
+        st.info(feature_summary.TABULAR_PERSON_NOTE, icon=":material/table_rows:")
     with st.form(f"al_label_form_{pending.round}"):
         for i, pos in enumerate(picks):
-            text = ds.train.texts[pos] if ds.train.texts is not None else None
-            st.markdown(f"**{i + 1}. Pool sample {pos}**" + ("" if text else
-                        f" (a tabular sample: {ds.train.X.shape[1]} numbers, no text)"))
-            if text:
-                st.text(tables.shorten_text(text, 1200))
+            st.markdown(f"**{i + 1}. Pool sample {pos}**")
+            if tabular:
+                st.dataframe(feature_summary.distinctive_features(
+                    ds.train.X, ds.train.X[pos], feature_summary.feature_names_of(ds), top=FEATURES_SHOWN).round(3),
+                    hide_index=True)
+                st.caption(f"The {FEATURES_SHOWN} of its {ds.train.X.shape[1]} features furthest from the pool's "
+                           "mean; z = (value - pool mean) / pool std.")
+            else:
+                st.text(tables.shorten_text(ds.train.texts[pos], 1200))
             st.multiselect(f"Labels of sample {pos}", names, key=f"al_lab_{pending.round}_{pos}")
             st.caption(f"Model's guess: {tables.predicted_string(proba[i], names)}")
         st.form_submit_button("Submit labels", type="primary", on_click=_submit_labels, args=(pending,))
@@ -243,9 +231,9 @@ elif history:
     cols = st.columns(len(HEADLINE_METRICS))
     for col, (m, help_) in zip(cols, HEADLINE_METRICS.items()):
         value = rec.metrics.get(m, float("nan"))
-        delta = None if prev is None else value - prev.metrics.get(m, float("nan"))
-        col.metric(metric_name(m), f"{value:.3f}", None if delta is None else f"{delta:+.3f}",
-                   delta_color="inverse" if m == "hamming_loss" else "normal", help=help_)
+        before = None if prev is None else prev.metrics.get(m, float("nan"))
+        col.metric(metric_name(m), f"{value:.3f}", help=views.help_with_glossary(help_, m),
+                   **views.metric_delta(value, before, higher_is_better=views.higher_is_better(m)))
 
     if not rec.final and 0 < rec.n_candidates < rec.n_unlabeled:
         st.caption(f":material/filter_alt: Candidate subset: the strategy scored a seeded random {rec.n_candidates:,} "
@@ -256,8 +244,10 @@ elif history:
         table = tables.picks_table(rec.selected, names, labels=rec.labels, proba=rec.pick_proba,
                                    details=rec.selection.details if rec.selection is not None else None,
                                    texts=ds.train.texts, name_details=True)
+        heading = views.oracle_labels_heading(rec.answered_by)
+        table = table.rename(columns={"oracle_labels": heading})
         widgets.table(table, key="al_picks", file_name=f"picks_round{t}.csv", hide_index=True,
-                      column_config=_pick_columns(table))
+                      column_config=columns.table_config(table, aliases={heading: "oracle_labels"}))
         who = {"simulated": "the simulated oracle (the dataset's labels)", "person": "a person"}.get(rec.answered_by)
         if who:
             st.caption(f"The labels of these picks were given by {who}.")
@@ -283,6 +273,8 @@ elif history:
           r"\frac{1}{|\{j: n_j > 0\}|}\sum_{j:\ n_j > 0} \mathrm{IRLbl}(j)"),
          r"\text{hard-to-learn}(x) \iff \max_j \bar p_j(x) < 0.5",
          r"\text{evenness}(L) = -\frac{1}{\ln K}\sum_{j=1}^{K} p_j \ln p_j, \quad p_j = \frac{n_j}{\sum_k n_k}"],
+        terms=["learning-curve", "meanir-selected", "irlbl", "hard-to-learn", "conflicting", "label-coverage",
+               "evenness"],
     )
     if "learning_curve" in figs:
         widgets.figure(figs["learning_curve"], key="al_curve")
@@ -302,7 +294,8 @@ elif history:
                           file_name="balance.csv", hide_index=True)
     with st.expander("All rounds (table)"):
         frame = tables.rounds_frame(history)
-        widgets.table(frame, key="al_rounds", file_name="rounds.csv", hide_index=True)
+        widgets.table(frame, key="al_rounds", file_name="rounds.csv", hide_index=True,
+                      column_config=columns.table_config(frame, number_format=views.METRIC_FORMAT))
 
     st.subheader("Export this session")
     st.download_button(
@@ -322,5 +315,5 @@ with progress_area:
     elif outcome is not None and outcome.state == "cancelled":
         st.warning(f"{outcome.message} ({outcome.records_done} record(s) written.)", icon=":material/stop_circle:")
     elif outcome is not None and outcome.state == "failed":
-        st.error(f"The round could not run: {outcome.error}. The {len(session.history)} completed round(s) are "
+        st.error(f"The round could not run: {outcome.error.rstrip('.')}. The {len(session.history)} completed round(s) are "
                  "stored; fix the cause and run again.", icon=":material/error:")

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from mlal_core import batch_selection as bsel
+from mlal_core import glossary
 from mlal_core.errors import MLALError
 from mlal_core.experiments.batch_selection import (
     METRICS,
@@ -20,7 +21,8 @@ from mlal_core.experiments.batch_selection import (
     probability_figure,
     run_batch_selection,
 )
-from ui import widgets
+from mlal_core.inspection import views
+from ui import columns, state, widgets
 
 TABULAR = ["yeast", "scene", "emotions", "enron", "medical"]
 PRETTY = {"macro_auc": "Macro-AUC", "ranking_loss": "Ranking loss", "hamming_loss": "Hamming loss"}
@@ -67,6 +69,9 @@ correlations drift during training; the probability boxes show the pressure fadi
         (r"P(x_i) = \frac{\exp(-\log(s_t)/n)^{Q(w_i)}}{\sum_k \exp(-\log(s_t)/n)^{Q(w_k)}}, \qquad "
         r"s_t = s_0 \left(e^{\log(1/s_0)/(t_{end}-t_{start})}\right)^{t - t_{start}}"),
     ],
+    terms=["uncertainty-batch-selection", "uncertainty-correlation-c", "selection-pressure", "random",
+           "balance-sampler", "active-bias", "recency-bias", "hard-imbalance", "macro-auc", "ranking-loss",
+           "hamming-loss"],
 )
 
 
@@ -77,16 +82,20 @@ def _run(dataset: str, samplers: tuple[str, ...], epochs: int, seeds: int, max_t
                                sampler_params={"uncertainty": dict(uncertainty_params)})
 
 
+current = state.get_session()
+default_dataset, dataset_note = views.batch_selection_dataset(TABULAR, None if current is None else current.dataset.name)
 with st.form("bsel_form"):
     c1, c2, c3, c4, c5 = st.columns([1, 3, 1, 1, 1])
-    dataset = c1.selectbox("Dataset", TABULAR, index=0, key="bsel_dataset")
+    dataset = c1.selectbox("Dataset", TABULAR, index=TABULAR.index(default_dataset), key="bsel_dataset",
+                           help="Starts with the current session's dataset when it is a bundled tabular one.")
     names = c2.multiselect("Samplers", bsel.available_samplers(), default=["random", "uncertainty"], key="bsel_samplers",
-                           help="'random' is always added as the reference.")
+                           help="'random' is always added as the reference. Glossary: "
+                                + ", ".join(glossary.glossary_link(n) for n in bsel.available_samplers()) + ".")
     epochs = c3.number_input("Epochs", 3, 200, 12, key="bsel_epochs",
                              help="at least warm-up + 2, so that C is recorded at two epochs")
     seeds = c4.number_input("Seeds", 1, 10, 2, key="bsel_seeds")
-    max_train = c5.number_input("Training rows (0 = all)", 0, 100000, 300, step=100, key="bsel_max_train",
-                                help="a seeded subset keeps the demo fast; the report uses all rows")
+    max_train = c5.number_input("Training rows", 0, 100000, 300, step=100, key="bsel_max_train",
+                                help="0 = all rows. A seeded subset keeps the demo fast; the report uses all rows.")
     st.markdown("**Uncertainty sampler** (the paper's parameters; defaults as in the paper)")
     u1, u2, u3, u4, u5 = st.columns(5)
     window = u1.number_input("Window T", 2, 50, 5, key="bsel_window",
@@ -96,8 +105,9 @@ with st.form("bsel_form"):
     tau = u3.number_input("Bins tau", 2, 100, 10, key="bsel_tau",
                           help="Eq. 6: bins of width 1/tau for the mutual information between labels")
     s0 = u4.number_input("Initial pressure s0", 1.0, 10000.0, 100.0, step=10.0, key="bsel_s0",
-                         help="Eq. 11: right after the warm-up the most uncertain row is s0 times as likely "
-                              "as the least; the pressure then decays to 1 (uniform) at the last epoch")
+                         help=views.help_with_glossary(
+                             "Eq. 11: right after the warm-up the most uncertain row is s0 times as likely as the "
+                             "least; the pressure then decays to 1 (uniform) at the last epoch", "selection-pressure"))
     warmup = u5.number_input("Warm-up epochs", 0, 100, 5, key="bsel_warmup",
                              help="epochs of random batches before the sampler's probabilities are used")
     st.form_submit_button("Run", type="primary")
@@ -118,12 +128,15 @@ except MLALError as exc:
     st.error(str(exc))
     st.stop()
 
+if dataset == default_dataset:
+    st.caption(dataset_note)
 st.caption(f"{res.dataset}: {len(res.samplers)} samplers x {len(res.seeds)} seeds, {res.epochs} epochs, "
            f"{res.seconds:.1f} s of training.")
 
 st.subheader("Convergence")
 m1, m2 = st.columns(2)
-metric = m1.selectbox("Metric", list(METRICS), format_func=PRETTY.get, key="bsel_metric")
+metric = m1.selectbox("Metric", list(METRICS), format_func=PRETTY.get, key="bsel_metric",
+                      help="Glossary: " + ", ".join(glossary.glossary_link(m, PRETTY[m]) for m in METRICS) + ".")
 split = m2.radio("Split", ["valid", "test"], horizontal=True, key="bsel_split")
 widgets.figure(convergence_figure(res, metric, split), key="bsel_curves")
 
@@ -134,7 +147,8 @@ for m in METRICS:
     show[f"{PRETTY[m]} mean"] = summ[f"{m}_mean"].round(4)
     show[f"{PRETTY[m]} std"] = summ[f"{m}_std"].round(4)
     show[f"{PRETTY[m]} rank"] = summ[f"{m}_rank"].astype(int)
-widgets.table(show, key="bsel_summary", file_name=f"batch_selection_{res.dataset}_summary.csv", hide_index=True)
+widgets.table(show, key="bsel_summary", file_name=f"batch_selection_{res.dataset}_summary.csv", hide_index=True,
+              column_config=columns.table_config(show, number_format=views.METRIC_FORMAT))
 
 hist = res.histories.get("uncertainty")
 st.subheader(f"Label correlation C of the uncertainty sampler (seed {res.seeds[0]})")
@@ -143,7 +157,9 @@ if not hist:
 else:
     recorded = [h["epoch"] for h in hist]
     a, b = st.select_slider("Compare C after epochs", options=recorded, value=(recorded[0], recorded[-1]),
-                            key="bsel_epochs_pair")
+                            key="bsel_epochs_pair", help=views.help_with_glossary(
+                                "C (Eq. 6): the mutual information between the labels' uncertainties.",
+                                "uncertainty-correlation-c"))
     if a == b:
         st.warning("Pick two different epochs.")
     else:
@@ -158,8 +174,9 @@ else:
         st.caption(f"Mean off-diagonal C: {ch['mean_a']:.3f} after epoch {a}, {ch['mean_b']:.3f} after "
                    f"epoch {b}; mean absolute change {ch['mean_abs_change']:.3f}.")
     widgets.figure(correlation_trend_figure(hist), key="bsel_C_trend")
-    widgets.table(correlation_summary(hist).round(4), key="bsel_C_summary",
-                  file_name=f"batch_selection_{res.dataset}_C_per_epoch.csv", hide_index=True)
+    c_summary = correlation_summary(hist).round(4)
+    widgets.table(c_summary, key="bsel_C_summary", file_name=f"batch_selection_{res.dataset}_C_per_epoch.csv",
+                  hide_index=True, column_config=columns.table_config(c_summary, number_format=views.METRIC_FORMAT))
 
 st.subheader("Sampling probabilities over epochs")
 with_p = [s for s, h in res.histories.items() if h]
@@ -169,5 +186,8 @@ else:
     who = st.selectbox("Sampler", with_p, index=len(with_p) - 1, key="bsel_prob_sampler")
     widgets.figure(probability_figure(res.histories[who], title=f"{res.dataset}: sampling probabilities ({who})"),
                    key="bsel_probs")
-    widgets.table(pressure_table(res.histories[who]), key="bsel_pressure",
-                  file_name=f"batch_selection_{res.dataset}_{who}_pressure.csv", hide_index=True)
+    pressures = pressure_table(res.histories[who])
+    widgets.table(pressures, key="bsel_pressure", file_name=f"batch_selection_{res.dataset}_{who}_pressure.csv",
+                  hide_index=True, column_config={"pressure s_t": st.column_config.Column("pressure s_t", help=(
+                      views.help_with_glossary("How many times likelier the most uncertain row is than the least "
+                                               "(Eq. 11; 1 = uniform).", "selection-pressure")))})

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mlal_core import viz
+from mlal_core import glossary, viz
 from mlal_core.inspection import round_history as ins
+from mlal_core.inspection import views
 from ui import widgets
 from ui.state import require_session
 
@@ -20,17 +21,18 @@ K = len(names)
 rounds = ins.labelled_rounds(session)
 key = ins.session_key(session)
 
+labelled_t = views.labelled_set_name("t")
 widgets.explain(
     "A, NegA and CRAB's thresholds",
     f"""
-Each round the strategy sees only the **labelled set** `L_t` (the initial set plus the picks of the
+Each round the strategy sees only the **labelled set** {labelled_t} (the initial set plus the picks of the
 rounds before `t`). From its label matrix CRAB (Qi et al., Eq. 8-9) estimates two {K} x {K} matrices:
 
 * **A** (positive correlation): cell (row *m*, column *n*) is the share of the samples with label *n*
   that also have label *m*, i.e. P(*m* | *n*). It is **asymmetric**: "most *n* are also *m*" does not
   mean "most *m* are also *n*". The diagonal is 1.
 * **NegA** (negative correlation): the share of the samples with label *n* that do **not** have *m*,
-  i.e. P(not *m* | *n*) = 1 - A off the diagonal. A label with no positive in `L_t` has an empty
+  i.e. P(not *m* | *n*) = 1 - A off the diagonal. A label with no positive in {labelled_t} has an empty
   column ("unseen": no evidence about it).
 
 CRAB uses two thresholds on them (white markers on the heatmaps):
@@ -59,7 +61,21 @@ settle as more samples are labelled; with few labelled samples many pairs never 
         (r"(m,n)\ \text{exclusive} \iff \mathrm{NegA}_{mn} \ge \tau \ \wedge\ \mathrm{NegA}_{nm} \ge \tau,"
         r" \qquad \tau = \min(1,\ \mu_{\mathrm{NegA}} + 2\sigma_{\mathrm{NegA}})"),
     ],
+    terms=["labelled-set", "a", "nega", "z", "asymmetric-pair", "tau", "exclusive-pair", "conflicting",
+           "label-coverage", "corravg", "correlation-drift"],
 )
+_gl = views.help_with_glossary
+#: help on the columns of the CRAB pairs table, each linked to its glossary entry
+PAIR_HELP = {
+    "kind": "asymmetric: n implies m (CRAB drops m from the label-wise pool); mutually exclusive: m and n rarely "
+            f"occur together. Glossary: {glossary.glossary_link('asymmetric-pair')}, "
+            f"{glossary.glossary_link('exclusive-pair')}.",
+    "A[m,n]": _gl("P(m | n) in the labelled set.", "a"),
+    "A[n,m]": _gl("P(n | m) in the labelled set.", "a"),
+    "z(A[m,n])": _gl("z-score of A[m, n] among all off-diagonal entries of A.", "z"),
+    "NegA[m,n]": _gl("P(not m | n) in the labelled set.", "nega"),
+    "NegA[n,m]": _gl("P(not n | m) in the labelled set.", "nega"),
+}
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
@@ -81,7 +97,7 @@ MANY_PAIRS = 40  # more exclusive pairs than this are not marked by default (the
 
 
 def _round_label(t: int) -> str:
-    return f"L_{t} ({_snap(t).n_labeled} labelled)"
+    return f"{views.labelled_set_name(t)} ({_snap(t).n_labeled} labelled)"
 
 
 # ---------------------------------------------------------------- label display options
@@ -128,64 +144,67 @@ with tab_round:
     if len(rounds) > 1:
         t = st.select_slider("Labelled set of round", options=rounds, value=rounds[-1], format_func=_round_label,
                              key="corr_round",
-                             help="L_t is what round t's model was trained on and what its strategy saw.")
+                             help=f"{labelled_t} is what round t's model was trained on and what its strategy saw.")
     else:
         t = rounds[0]
         st.caption(f"Only the initial labelled set exists ({_round_label(t)}); run rounds to see it change.")
     snap = _snap(t)
+    labelled_now = views.labelled_set_name(t)
     which = st.radio("Matrix", ["A", "NegA"], horizontal=True, key="corr_matrix",
                      captions=["P(row | column)", "P(not row | column)"])
     m1, m2, m3, m4, m5 = st.columns(5)
-    m1.metric("Labelled samples", snap.n_labeled)
-    m2.metric("Labels seen", f"{int(snap.seen.sum())} / {K}")
+    m1.metric("Labelled samples", snap.n_labeled, help=_gl(f"The size of {labelled_now}.", "labelled-set"))
+    m2.metric("Labels seen", f"{int(snap.seen.sum())} / {K}",
+              help=_gl(f"Labels with at least one positive in {labelled_now}.", "label-coverage"))
     m3.metric("CorrAvg", "n/a" if not np.isfinite(snap.corr_avg) else f"{snap.corr_avg:.3f}",
-              help="Mean of the off-diagonal A over labels seen in L_t.")
-    m4.metric("Asymmetric pairs", len(snap.asymmetric_pairs))
+              help=_gl(f"Mean of the off-diagonal A over labels seen in {labelled_now}.", "corravg"))
+    m4.metric("Asymmetric pairs", len(snap.asymmetric_pairs),
+              help=_gl("Pairs (m, n) with z(A[m, n]) > 1 and A[m, n] > A[n, m]: n implies m.", "asymmetric-pair"))
     m5.metric("Exclusive pairs", len(snap.exclusive_pairs),
-              help=f"tau = {snap.tau:.3f}" if np.isfinite(snap.tau) else "fewer than two labels with 2 positives")
+              help=_gl(f"tau = {snap.tau:.3f}" if np.isfinite(snap.tau) else "fewer than two labels with 2 positives",
+                       "exclusive-pair"))
     if np.isfinite(snap.tau) and snap.tau >= 1.0 and len(snap.exclusive_pairs):
         st.caption("tau = 1 here: with this few labelled samples, every two labels (with at least 2 positives) that "
                    "never occur together count as mutually exclusive.")
     unseen = [names[j] for j in np.flatnonzero(~snap.seen)]
     if unseen:
-        st.caption(f"Unseen in L_{t} (empty columns): " + ", ".join(unseen[:30]) + (" ..." if len(unseen) > 30 else ""))
+        st.caption(f"Unseen in {labelled_now} (empty columns): " + ", ".join(unseen[:30]) + (" ..." if len(unseen) > 30 else ""))
     marked = ins.crab_marks(snap, marks) if marks else None
     matrix = snap.A if which == "A" else snap.NegA
-    widgets.figure(_heatmap(matrix, which, f"{which} of L_{t} ({snap.n_labeled} labelled samples)", marked),
+    widgets.figure(_heatmap(matrix, which, f"{which} of {labelled_now} ({snap.n_labeled} labelled samples)", marked),
                    key=f"corr_{which}_round")
-    with st.expander(f"{which} of L_{t} as a table"):
+    with st.expander(f"{which} of {labelled_now} as a table"):
         widgets.table(pd.DataFrame(matrix, index=names, columns=names).round(4).reset_index(names="label m"),
                       key=f"corr_{which}_table", file_name=f"{which}_round{t}.csv", hide_index=True)
 
 # ---------------------------------------------------------------- change between rounds
 with tab_change:
     simulated = bool(getattr(session, "oracle_is_simulated", False))
-    opts = [f"L_{r}" for r in rounds] + (["whole pool"] if simulated else [])
+    round_of = {views.labelled_set_name(r): r for r in rounds}
+    opts = list(round_of) + (["whole pool"] if simulated else [])
     if len(opts) < 2:
         st.info("Only one labelled set so far: run a round to compare two.")
     else:
         lo, hi = st.select_slider(
-            "Compare", options=opts, value=(opts[0], f"L_{rounds[-1]}"), key="corr_change_range",
+            "Compare", options=opts, value=(opts[0], views.labelled_set_name(rounds[-1])), key="corr_change_range",
             help="The difference is (right) - (left). 'whole pool' is the ground truth of the whole training pool "
             "(what the estimates would be with every label known; simulated oracle only).",
         )
 
         def _get(o: str) -> ins.CorrelationSnapshot:
-            return _pool_snapshot(key.split(":")[0], session) if o == "whole pool" else _snap(int(o[2:]))
+            return _pool_snapshot(key.split(":")[0], session) if o == "whole pool" else _snap(round_of[o])
 
         before, after = _get(lo), _get(hi)
         which_d = st.radio("Matrix ", ["A", "NegA"], horizontal=True, key="corr_change_matrix")
         ch = ins.correlation_change(before, after)
         c1, c2, c3 = st.columns(3)
         c1.metric(f"Mean |change| of {which_d}", f"{ch['drift_' + which_d]:.4f}",
-                  help="Mean absolute change of the off-diagonal entries.")
+                  help=_gl("Mean absolute change of the off-diagonal entries.", "correlation-drift"))
         c2.metric(f"Asymmetric pairs in {hi}", f"{len(after.asymmetric_pairs)}",
-                  help=f"{len(before.asymmetric_pairs)} in {lo}.")
+                  help=_gl(f"{len(before.asymmetric_pairs)} in {lo}.", "asymmetric-pair"))
         c3.metric(f"Exclusive pairs in {hi}", f"{len(after.exclusive_pairs)}",
-                  help=f"{len(before.exclusive_pairs)} in {lo}.")
-        st.caption(f"From {lo} to {hi}: {len(ch['new_asymmetric'])} asymmetric pairs appeared and "
-                   f"{len(ch['gone_asymmetric'])} disappeared; {len(ch['new_exclusive'])} exclusive pairs appeared and "
-                   f"{len(ch['gone_exclusive'])} disappeared (markers on the matrix).")
+                  help=_gl(f"{len(before.exclusive_pairs)} in {lo}.", "exclusive-pair"))
+        st.caption(views.pair_change_text(ch, lo, hi) + " Markers on the matrix.")
         marked = {}
         if "asymmetric" in marks:
             marked["new asymmetric pair"] = ch["new_asymmetric"]
@@ -208,7 +227,9 @@ with tab_change:
                                           kind="line", title="Correlation estimates round by round",
                                           y_title="value", x_title="Labelled set of round t")
         widgets.figure(fig, key="corr_drift")
-        widgets.table(drift, key="corr_drift_table", file_name="correlation_by_round.csv", hide_index=True)
+        widgets.table(drift, key="corr_drift_table", file_name="correlation_by_round.csv", hide_index=True,
+                      column_config={c: st.column_config.Column(c, help=h)
+                                     for c, h in views.table_column_helps(drift.columns).items()})
 
 # ---------------------------------------------------------------- CRAB's pairs
 with tab_pairs:
@@ -216,7 +237,7 @@ with tab_pairs:
     t_p = t_p if t_p in rounds else rounds[-1]
     snap = _snap(t_p)
     st.markdown(
-        f"The pairs CRAB derives from **L_{t_p}** ({snap.n_labeled} labelled samples; change the round on the "
+        f"The pairs CRAB derives from **{views.labelled_set_name(t_p)}** ({snap.n_labeled} labelled samples; change the round on the "
         f"first tab). Asymmetric: z-score of A above {snap.z_threshold:g}; exclusive: tau = "
         + (f"{snap.tau:.3f}" if np.isfinite(snap.tau) else "undefined (fewer than two labels with 2 positives)")
         + f" over the labels with at least {snap.min_count} positives."
@@ -234,4 +255,4 @@ with tab_pairs:
         st.caption(f"These are the pairs CRAB used when it picked round {t_p}'s batch (its diagnostics "
                    f"record the same); this session runs it with asymmetric_keep={keep!r}.")
     widgets.table(ins.pairs_table(snap, names), key="corr_pairs", file_name=f"crab_pairs_round{t_p}.csv",
-                  hide_index=True)
+                  hide_index=True, column_config={c: st.column_config.Column(c, help=h) for c, h in PAIR_HELP.items()})

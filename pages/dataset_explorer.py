@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from mlal_core import correlation, data, viz
-from mlal_core.inspection.views import examples_for_label
+from mlal_core.inspection import views
 from ui import state, widgets
 
 STAT_HELP = {
@@ -69,17 +69,25 @@ widgets.explain(
      (r"A_{mn} = \frac{|\{i : y_{im} = 1,\ y_{in} = 1\}|}{n_n}, \qquad "
       r"\mathrm{NegA}_{mn} = \frac{|\{i : y_{im} = 0,\ y_{in} = 1\}|}{n_n}, \qquad "
       r"\mathrm{CorrAvg} = \frac{1}{|K_+|(|K_+|-1)}\sum_{m \ne n \in K_+} A_{mn}")],
+    terms=["label-cardinality", "label-density", "irlbl", "meanir", "maxir", "a", "nega", "corravg", "label-sets",
+           "label-coverage"],
 )
 
+#: the help of a table column: the statistic's words (STAT_HELP) or the glossary's, with a link to its entry
+_STAT_COLUMN_HELP = {k: views.help_with_glossary(help_, k) for k, (_, help_) in STAT_HELP.items()}
+_IRLBL_HELP = views.help_with_glossary("How many times rarer than the most frequent label this label is.", "irlbl")
+
 cols = st.columns(len(STAT_HELP) + 1)
-cols[0].metric("Labels", f"{summary['labels_present']} of {K}", help="Labels with at least one training sample.")
-for col, (k, (title, help_)) in zip(cols[1:], STAT_HELP.items()):
+labels_value, labels_help = views.labels_metric(summary["labels_present"], K)
+cols[0].metric("Labels", labels_value, help=views.help_with_glossary(labels_help, "label-coverage"))
+for col, (k, (title, _)) in zip(cols[1:], STAT_HELP.items()):
     v = summary[k]
-    col.metric(title, f"{v:,}" if isinstance(v, int) else f"{v:.3f}", help=help_)
+    col.metric(title, f"{v:,}" if isinstance(v, int) else f"{v:.3f}", help=_STAT_COLUMN_HELP[k])
 
 with st.expander("Per split (train / valid / test / all)"):
     widgets.table(desc["table"].astype(float).round(4).reset_index(names="split"), key="dx_splits",
-                  file_name=f"{ds.name}_statistics.csv", hide_index=True)
+                  file_name=f"{ds.name}_statistics.csv", hide_index=True,
+                  column_config={k: st.column_config.Column(k, help=h) for k, h in _STAT_COLUMN_HELP.items()})
     if ds.valid_carved:
         st.caption("The validation split was carved from the original training data (seeded, keeping every "
                    "label's share).")
@@ -87,7 +95,7 @@ with st.expander("Per split (train / valid / test / all)"):
 # ------------------------------------------------------------------------------------ frequencies
 st.subheader("Label frequencies and imbalance")
 c1, c2, c3 = st.columns(3)
-log_y = c1.toggle("Log scale", value=True, key="dx_log",
+log_y = c1.toggle("Log scale", value=False, key="dx_log",
                   help="A log axis shows rare and frequent labels on one chart.")
 order_by = c2.selectbox("Order", ["frequency", "name", "index"], key="dx_order",
                         format_func={"frequency": "most frequent first", "name": "by name",
@@ -100,7 +108,8 @@ with st.expander("Per-label counts and IRLbl (table)"):
     st.caption("Counts per split; **IRLbl** is that of the training split (as in the chart), **IRLbl (all "
                "splits)** that of the whole dataset.")
     widgets.table(desc["label_counts"].reset_index(), key="dx_counts", file_name=f"{ds.name}_label_counts.csv",
-                  hide_index=True)
+                  hide_index=True, column_config={c: st.column_config.Column(c, help=_IRLBL_HELP)
+                                                  for c in ("IRLbl", "IRLbl (all splits)")})
 
 # ------------------------------------------------------------------------------------ correlations
 st.subheader("Label correlations of the whole training split")
@@ -109,13 +118,14 @@ st.caption("Read a cell as: *of the samples with the column's label, this share 
            "*grain* stories are about *wheat*.")
 shown = K if K <= 30 else int(st.slider("Labels shown (most frequent)", 5, K, 30, key=f"dx_corr_k_{K}"))
 order = "cluster" if K > 2 else "index"
+HALF_WIDTH_PX = 440  # a half-width column on a laptop screen: tick labels are laid out for it
 c1, c2 = st.columns(2)
 with c1:
-    widgets.figure(viz.correlation_heatmap(A, names, kind="A", counts=counts, order_by=order,
+    widgets.figure(viz.correlation_heatmap(A, names, kind="A", counts=counts, order_by=order, width=HALF_WIDTH_PX,
                                            top_k=shown if shown < K else None,
                                            title=f"A: P(row label | column label), {ds.name} train"), key="dx_A")
 with c2:
-    widgets.figure(viz.correlation_heatmap(NegA, names, kind="NegA", counts=counts, order_by=order,
+    widgets.figure(viz.correlation_heatmap(NegA, names, kind="NegA", counts=counts, order_by=order, width=HALF_WIDTH_PX,
                                            top_k=shown if shown < K else None,
                                            title=f"NegA: P(not row label | column label), {ds.name} train"),
                    key="dx_NegA")
@@ -127,7 +137,7 @@ st.subheader("Samples per label")
 j = st.selectbox("Label", range(K), format_func=lambda i: f"{names[i]} ({int(counts[i]):,} samples)",
                  key="dx_label")
 n_show = st.slider("Samples", 1, 20, 5, key="dx_n_samples")
-examples = examples_for_label(ds, j, n_show, seed=0)
+examples = views.examples_for_label(ds, j, n_show, seed=0)
 if examples.empty:
     st.info(f"No training sample carries the label {names[j]!r}.")
 else:

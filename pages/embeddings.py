@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import scipy.sparse as sp
 import streamlit as st
 
-from mlal_core import viz
+from mlal_core import glossary, viz
 from mlal_core.errors import MLALError
 from mlal_core.inspection import embedding_maps as maps
 from mlal_core.inspection import projection
 from mlal_core.inspection import round_history as ins
+from mlal_core.inspection import views
 from ui import widgets
 from ui.state import require_session
 
@@ -63,6 +66,8 @@ original space with w of the map through a cross-entropy.)
         (r"\text{UMAP: } \min_{Y} \sum_{i \ne j} \Big[ v_{ij} \log\frac{v_{ij}}{w_{ij}} + (1 - v_{ij})"
          r"\log\frac{1 - v_{ij}}{1 - w_{ij}} \Big],\quad w_{ij} = \big(1 + a\|y_i - y_j\|^{2b}\big)^{-1}"),
     ],
+    terms=["t-sne", "umap", "tf-idf", "minilm", "labelled-set", "prototype", "slci", "pfd", "label-cardinality",
+           "comal"],
 )
 
 sources = ["Features (what the model sees)"]
@@ -71,7 +76,8 @@ if comal_rounds:
 c1, c2 = st.columns([2, 1])
 source = c1.radio("Project", sources, horizontal=True, key="emb_source")
 method_label = c2.radio("Method", ["t-SNE", "UMAP"], horizontal=True, key="emb_method",
-                        help="t-SNE (scikit-learn) or UMAP (umap-learn); both seeded, results cached.")
+                        help="t-SNE (scikit-learn) or UMAP (umap-learn); both seeded, results cached. Glossary: "
+                             f"{glossary.glossary_link('t-sne')}, {glossary.glossary_link('umap')}.")
 method = "tsne" if method_label == "t-SNE" else "umap"
 if not comal_rounds:
     st.caption("CoMAL's label-wise embeddings appear here for sessions run with the CoMAL strategy.")
@@ -82,18 +88,24 @@ if method == "umap" and not projection.umap_is_warm():
 
 
 def _project(X, extra=None):
-    """Project (with a spinner; UMAP's one-off compile gets its own message, shown only when a fit
-    will actually happen). Returns xy[, extra_xy]."""
+    """Project, saying so while it runs: UMAP's one-off compile gets its own note, shown once, only
+    when a fit will actually happen, and cleared when the map is ready; otherwise a spinner.
+    Returns xy[, extra_xy]."""
+    note = st.empty()
     if projection.needs_umap_compile(X, method, 0, extra=extra):
-        msg = ("UMAP compiles its numerical code the first time it runs in this server (10-30 s, once); "
-               "the map appears when it is done.")
-        st.info(msg)
+        note.info("UMAP compiles its numerical code the first time it runs in this server (10-30 s, once); "
+                  "the map appears when it is done.", icon=":material/hourglass_top:")
+        waiting = contextlib.nullcontext()
     else:
-        msg = f"Computing the {method_label} map of {X.shape[0] + (0 if extra is None else len(extra))} points..."
-    with st.spinner(msg):
-        if extra is None:
-            return projection.project(X, method, random_state=0)
-        return projection.project_with(X, extra, method, random_state=0)
+        waiting = st.spinner(f"Computing the {method_label} map of "
+                             f"{X.shape[0] + (0 if extra is None else len(extra))} points...")
+    try:
+        with waiting:
+            if extra is None:
+                return projection.project(X, method, random_state=0)
+            return projection.project_with(X, extra, method, random_state=0)
+    finally:
+        note.empty()
 
 
 def _round_slider(options: list[int], label: str, fmt, skey: str, default: int | None = None) -> int:
@@ -120,8 +132,8 @@ if source.startswith("Features"):
                           "Unlabelled samples show the pool's ground truth only with a simulated oracle; with a "
                           "person as oracle they are unknown.")
     t = _round_slider(rounds, "Round",
-                      lambda r: f"round {r}: L_{r} labelled" + (f", then {len(recs[r].selected)} picked"
-                                                               if r < len(recs) else " (no pick yet)"),
+                      lambda r: f"round {r}: {views.labelled_set_name(r)} labelled"
+                      + (f", then {len(recs[r].selected)} picked" if r < len(recs) else " (no pick yet)"),
                       "emb_round", default=len(recs) - 1 if recs else None)
     positions = maps.feature_sample(session, cap)
     if positions.size < projection.MIN_SAMPLES:
@@ -151,7 +163,8 @@ if source.startswith("Features"):
     lab_pos, _ = ins.labelled_at(session, t)
     picked = layers.picked
     st.caption(f"Features: {features_words.rstrip('.')}. " + (f"{layers.note} " if layers.note else "")
-               + f"{int(np.isin(positions, lab_pos).sum())} samples of L_{t} and {len(positions)} pool samples in all; "
+               + f"{int(np.isin(positions, lab_pos).sum())} samples of {views.labelled_set_name(t)} and "
+                 f"{len(positions)} pool samples in all; "
                + (f"black rings: the {int(picked.sum())} samples round {t} picked." if t < len(recs)
                   else f"round {t} has made no pick yet."))
 

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from mlal_core import data, features, models
+from mlal_core import data, features, glossary, models
 from mlal_core.batch_selection import SAMPLERS, available_samplers
 from mlal_core.errors import MLALError
 from mlal_core.inspection import views
@@ -64,6 +64,10 @@ DEFAULT_STRATEGY = "bald"
 TAB_NEW, TAB_OPEN = "Start a new session", "Reopen a stored session"
 #: the session-state key holding the budget defaults last put in the budget fields (None: the user's budget)
 BUDGET_DEFAULTS = "home_budget_defaults"
+#: the widest the set-up form and the texts above it get (pixels): lines stay readable on a projector
+FORM_WIDTH = 1000
+#: strategy parameters per row
+PARAMS_PER_ROW = 3
 
 # Every `home_*` widget keeps its value across reruns and page switches (ui/form.py); the form's own
 # widgets are drawn without value= / index= and get their first value from form.field.
@@ -75,7 +79,8 @@ st.markdown(
     "picks which unlabelled samples a person (the *oracle*) should label next, the model is retrained, "
     "and the loop repeats. Each sample may carry several labels at once (a news story can be about "
     "*trade* and *grain*), so strategies must cope with label correlations and very rare labels. "
-    "Set up a session below, then step through it on **Active learning**."
+    "Set up a session below, then step through it on **Active learning**.",
+    width=FORM_WIDTH,
 )
 widgets.explain(
     "the active-learning loop",
@@ -86,6 +91,7 @@ widgets.explain(
     "to the labelled set. A session with $R$ rounds has $R + 1$ points on its learning curve: the score "
     "after each retraining, including the last.",
     [r"L_{t+1} = L_t \cup \operatorname*{top-}b_{\,x \in U_t}\; u_t(x), \qquad U_{t+1} = U_t \setminus L_{t+1}"],
+    terms=["labelled-set", "unlabelled-pool", "round", "score", "query-size", "oracle", "learning-curve"],
 )
 st.caption(f"Models train on: **{sidebar.device_text()}**")
 
@@ -241,7 +247,7 @@ def _backbone_keys(kind: str) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------ new session
-with tab_new:
+with tab_new, st.container(width=FORM_WIDTH, key="new_session_form"):
     like_note = st.session_state.pop("home_like_note", None)  # from "New session like this one"
     if like_note:
         (st.success if like_note[0] == "success" else st.error)(like_note[1], icon=":material/content_copy:")
@@ -308,7 +314,7 @@ with tab_new:
             reps = [r for r in features.representations_for(ds.kind) if r != "tokens"]
             rep = st.radio("How samples become numbers the model can read", reps,
                            format_func=lambda r: REPRESENTATION_NAMES[r], key=f"home_rep_{ds.kind}", horizontal=True)
-            st.caption(REPRESENTATION_HELP[rep])
+            st.caption(views.help_with_glossary(REPRESENTATION_HELP[rep], rep))
         else:
             rep = "tokens"
         c1, c2 = st.columns(2)
@@ -316,7 +322,8 @@ with tab_new:
         mc_passes = c2.number_input("MC-dropout passes per member (0 = off)", 0, 100, key=form.field("home_mc", 0))
         st.caption("Where the ensemble's members disagree, the model is unsure; strategies such as BALD use that "
                    "disagreement. **MC-dropout passes** add more opinions per member by switching off random "
-                   "units at prediction time.")
+                   f"units at prediction time. Glossary: {glossary.glossary_link('ensemble')}, "
+                   f"{glossary.glossary_link('mc-dropout')}.")
         if model_kind == "mlp_ensemble":
             with st.expander("Advanced training settings"):
                 c1, c2, c3 = st.columns(3)
@@ -337,9 +344,12 @@ with tab_new:
             format_func=lambda n: "Plain shuffling (random)" if n == "random" else SAMPLERS[n].display_name,
             help="Which labelled samples go into each training mini-batch. *Plain shuffling* is the usual "
                  "choice; the others favour uncertain, rare-label or hard samples (see the **Batch selection** "
-                 "page, which compares them).")
+                 "page, which compares them). Glossary: "
+                 + ", ".join(glossary.glossary_link(n, SAMPLERS[n].display_name) for n in available_samplers()
+                             if n != "random") + ".")
         if sampler != "random":
             model_params["batch_sampler"] = sampler
+            st.caption(f"Glossary: {glossary.glossary_link(sampler, SAMPLERS[sampler].display_name)}.")
         precisions = [p for p in PRECISIONS if p != "fp16" or torch.cuda.is_available()]
         precision = st.selectbox(
             "Numeric precision", precisions, key=form.field("home_precision", "auto", precisions),
@@ -362,17 +372,21 @@ with tab_new:
                                                DEFAULT_STRATEGY if DEFAULT_STRATEGY in names else names[0], names))
         info = registry.info(strategy)
         st.info(info.explanation, icon=":material/lightbulb:")
-        st.caption(f"Paper: {info.paper}" + (f"  \nImplementation choice: {info.choice}" if info.choice else ""))
+        st.caption(f"Paper: {info.paper}  \nGlossary: {glossary.glossary_link(info.name, info.display_name)}")
+        if info.choice:
+            with st.expander("How this implementation reads the paper"):
+                st.markdown(info.choice)
         if skipped:
             st.caption(f"Not offered for tabular data (they read the texts): {', '.join(skipped)}.")
         params = {}
         if info.params:
             st.markdown("**Parameters**")
-            cols = st.columns(3)
-            for i, p in enumerate(info.params):
-                value = widgets.param_input(p, key=f"home_param_{strategy}_{p.name}", container=cols[i % 3])
-                if value != p.default:
-                    params[p.name] = value
+            # rows of equal structure (inputs, then switches), so labels and inputs line up across a row
+            for row in views.param_rows(info.params, PARAMS_PER_ROW):
+                for col, p in zip(st.columns(PARAMS_PER_ROW), row):
+                    value = widgets.param_input(p, key=f"home_param_{strategy}_{p.name}", container=col)
+                    if value != p.default:
+                        params[p.name] = value
         else:
             st.caption("This strategy has no parameters.")
 
@@ -400,13 +414,14 @@ with tab_new:
                       "The fields hold your budget; another dataset keeps it."))
         c2.button("Reset to this dataset's defaults", key="home_budget_reset", disabled=following,
                   on_click=form.reset_defaults, args=(budget_defaults, BUDGET_DEFAULTS))
-        candidates = st.number_input(
+        c1, c2 = st.columns(2)
+        candidates = c1.number_input(
             "Candidate subset (0 = score the whole pool)", 0, None,
             key=form.field(f"home_candidates_{model_kind}", 0 if model_kind == "mlp_ensemble" else 2000),
             help="Each round the strategy scores a seeded random subset of this many unlabelled samples instead "
                  "of the whole pool: much faster for slow strategies and text backbones. Each round's "
                  "diagnostics show how many candidates were scored.")
-        name = st.text_input("Session name (optional)", key="home_name", placeholder="e.g. yeast-bald-seed0")
+        name = c2.text_input("Session name (optional)", key="home_name", placeholder="e.g. yeast-bald-seed0")
 
         config = SessionConfig(
             dataset=ds.name if source == "A bundled dataset" else None, representation=rep,
@@ -438,7 +453,10 @@ with tab_new:
     _preparation_panel("start")
     started = st.session_state.get("home_started")
     current = state.get_session()
-    if started and current is not None and current.session_id == started:
+    # the banner greets the session just started, once: not an older one, nor this one on a later visit
+    if started and current is not None and current.session_id == started and \
+            st.session_state.get("home_started_shown") != started:
+        st.session_state["home_started_shown"] = started
         st.success(f"Session `{started[:8]}` started: {len(current.labeled)} samples labelled. "
                    "Run its rounds on **Active learning**.", icon=":material/check_circle:")
         st.page_link("pages/active_learning.py", label="Go to Active learning", icon=":material/play_circle:")
@@ -541,10 +559,10 @@ with tab_open:
                 f"`{store.path}`) and can be reopened here.")
     else:
         st.caption(f"Sessions stored in `{store.path}`, newest first.")
-        shown = sessions.drop(columns=["note"]).assign(
+        shown = sessions.drop(columns=["note", "n_labeled"]).assign(
             status=sessions["status"].map({"running": "in progress"}).fillna(sessions["status"]))
         shown = shown.rename(columns={"rounds_done": "rounds done", "rounds_planned": "rounds planned",
-                                      "records": "curve points", "n_labeled": "labelled",
+                                      "records": "curve points",
                                       "micro_f1": "last micro-F1", "created_at": "created (UTC)",
                                       "updated_at": "updated (UTC)"})
         widgets.table(shown, key="home_sessions", file_name="sessions.csv", hide_index=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mlal_core import data, viz
+from mlal_core import data, glossary, viz
 from mlal_core.errors import MLALError
 from mlal_core.experiments import analysis
 from mlal_core.inspection import views
@@ -17,7 +17,7 @@ from mlal_core.session import reference
 from mlal_core.session.config import SessionConfig
 from mlal_core.session.loop import feature_request
 from mlal_core.strategies import registry
-from ui import state, widgets
+from ui import columns, state, widgets
 
 METRICS = ["micro_f1", "macro_f1", "micro_f1_tuned", "macro_f1_tuned", "macro_auc", "p@1", "p@3", "ndcg@3", "lrap",
            "hamming_loss", "ranking_loss"]
@@ -37,13 +37,15 @@ widgets.explain(
     "$s^*$ is the score of the same model trained once on the whole pool (one per model setting); the "
     "**labelled fraction to reach it** is the smallest share of the pool at which a curve first reaches "
     "$s^*$ (BEAL, Table 2). Empty when it never does within the budget.\n\n"
-    "**The metrics.**\n\n" + "\n".join(f"* **{metric_name(m)}**: {views.metric_help(m)}" for m in METRICS),
+    "**The metrics.**\n\n" + "\n".join(f"* **{views.linked_name(m, metric_name(m))}**: {views.metric_help(m)}"
+                                         for m in METRICS),
     [(r"\mathrm{AULC} = \frac{1}{n_R - n_0}\int_{n_0}^{n_R} s(n)\,dn \approx "
       r"\frac{1}{n_R - n_0}\sum_{t=1}^{R}\frac{s_{t-1} + s_t}{2}\,(n_t - n_{t-1})"),
      r"f^* = \min\{\, n_t / N \;:\; s_t \ge s^* \,\}",
      (r"\mathrm{nDCG@}k = \frac{\sum_{r=1}^{k} y_{(r)} / \log_2(1 + r)}{\sum_{r=1}^{\min(k, |y|)} 1 / \log_2(1 + r)},"
       r"\qquad \mathrm{LRAP} = \frac{1}{n}\sum_i \frac{1}{|y_i|}\sum_{j: y_{ij}=1}"
       r"\frac{|\{l: y_{il}=1,\ \mathrm{rank}_{il} \le \mathrm{rank}_{ij}\}|}{\mathrm{rank}_{ij}}")],
+    terms=["learning-curve", "aulc", "full-data-score", "macro-auc", "tuned-threshold"],
 )
 
 store = state.get_store()
@@ -63,7 +65,8 @@ c1, c2, c3 = st.columns([1, 1, 1])
 dataset = c1.selectbox("Dataset", datasets, index=datasets.index(default_ds), key="lc_dataset",
                        help="Curves are compared on one dataset at a time.")
 metric = c2.selectbox("Metric", METRICS, format_func=metric_name, key="lc_metric",
-                      help="\n\n".join(f"**{metric_name(m)}**: {views.metric_help(m)}" for m in METRICS))
+                      help="\n\n".join(f"**{views.linked_name(m, metric_name(m))}**: {views.metric_help(m)}"
+                                         for m in METRICS))
 by = c3.radio("One curve per", ["strategy", "session"], horizontal=True, key="lc_by",
               format_func={"strategy": "strategy (seeds averaged)", "session": "session"}.get)
 of_ds = sessions[sessions["dataset"].astype(str) == dataset]
@@ -89,7 +92,7 @@ def _rounds(sid: str) -> pd.DataFrame:
 
 runs = pd.concat([_rounds(sid) for sid in chosen], ignore_index=True)
 runs["session_label"] = runs["session"].map(labels)
-st.caption(f"**{metric_name(metric)}**: {views.metric_help(metric)}")
+st.caption(f"**{metric_name(metric)}**: {views.help_with_glossary(views.metric_help(metric), metric)}")
 
 # the dataset (for the full-data score and to resolve the representation "auto")
 info = store.session_info(chosen[0])
@@ -101,6 +104,13 @@ elif current is not None and info.get("dataset_hash") == state.dataset_key(curre
     ref_ds = current.dataset
 settings = views.session_settings(runs, ref_ds.kind if ref_ds is not None else None)
 runs = runs.merge(settings[["session", "curve", "setting_key"]], on="session", how="left")
+# a person's labels are not the ground truth the other sessions learned from: drawn as curves of their own
+person_labelled = views.person_labelled_sessions(runs)
+runs = views.mark_person_labelled(runs, ["curve", "session_label"])
+if person_labelled:
+    st.info(f"{len(person_labelled)} of the chosen sessions had rounds labelled by a person: their curves are marked "
+            f"**{views.PERSON_LABELLED.strip()}** and never averaged with simulated sessions. They are left out of the "
+            "paired comparison below unless you include them there.", icon=":material/person:")
 group = "curve" if by == "strategy" else "session_label"
 mixed = by == "strategy" and settings["differences"].ne("").any()
 if mixed:
@@ -162,7 +172,8 @@ except MLALError as e:
 fig = viz.learning_curves(summary, group=group, metric_name=metric_name(metric), clip=(0.0, 1.0),
                           title=f"Learning curves on {dataset}: {metric_name(metric)}"
                                 + (" (mean \u00b1 std over seeds)" if by == "strategy" else ""),
-                          y_title=f"{metric_name(metric)} on the test split (0-1)", full_data=full_data or None)
+                          y_title=f"{metric_name(metric)} on the test split (0-1)", full_data=full_data or None,
+                          display_names=analysis.strategy_display_names(summary[group]) if by == "strategy" else None)
 widgets.figure(fig, key="lc_curves")
 if by == "strategy":
     st.caption("Strategies: " + "; ".join(f"**{s}** = {registry.info(s).display_name}"
@@ -180,16 +191,41 @@ def _fraction(v: float) -> str:
 
 
 reach = "labelled fraction to reach the full-data score"
+_gl = views.help_with_glossary
+_reach_help = _gl("Share of the pool labelled when the curve first reached the full-data score.", "full-data-score")
+#: help on the columns of the AULC and paired-comparison tables, each linked to its glossary entry
+TABLE_HELP = {
+    "AULC (mean)": _gl("The mean over the curve's sessions of their AULC.", "aulc"),
+    "AULC (std over sessions)": _gl("The standard deviation over the curve's sessions of their AULC; empty for a "
+                                    "curve of one session (a std needs at least two seeds).", "aulc"),
+    "AULC": _gl(f"Mean {metric_name(metric)} over the labelled range.", "aulc"),
+    reach: _reach_help,
+    f"{reach} (mean curve)": _reach_help,
+    "test": "The paired t-test below 6 seeds, the Wilcoxon signed-rank test from 6 on. Glossary: "
+            f"{glossary.glossary_link('paired-t-test')}, {glossary.glossary_link('wilcoxon')}.",
+    "p": "Two-sided p-value of the test named in the *test* column.",
+    "p_holm": _gl("The p-value adjusted for the number of comparisons.", "holm"),
+}
+
+
+def _table_config(frame: pd.DataFrame) -> dict:
+    """The help above and one number format per column (views.table_columns)."""
+    return columns.table_config(frame, number_format=views.METRIC_FORMAT, helps=TABLE_HELP)
+
+
 shown = per_group.rename(columns={group: "curve", "aulc_mean": "AULC (mean)", "aulc_std": "AULC (std over sessions)"})
 if "fraction_to_reach (mean curve)" in shown:
     shown[f"{reach} (mean curve)"] = shown.pop("fraction_to_reach (mean curve)").map(_fraction)
-widgets.table(shown.round(4), key="lc_auc", file_name=f"aulc_{dataset}_{metric}.csv", hide_index=True)
+widgets.table(shown.round(4), key="lc_auc", file_name=f"aulc_{dataset}_{metric}.csv", hide_index=True,
+              column_config=_table_config(shown))
+if (shown["sessions"] < 2).any():
+    st.caption("A curve of one session has no std over sessions (shown empty): the std needs at least two seeds.")
 with st.expander("Per session"):
     per = per_session.rename(columns={group: "curve", "aulc": "AULC", "final labelled": "final labelled (count)"})
     if "fraction_to_reach" in per:
         per[reach] = per.pop("fraction_to_reach").map(_fraction)
     widgets.table(per.round(4), key="lc_auc_sessions", file_name=f"aulc_sessions_{dataset}_{metric}.csv",
-                  hide_index=True)
+                  hide_index=True, column_config=_table_config(per))
 
 
 # ------------------------------------------------------------------------------------ over seeds
@@ -212,9 +248,22 @@ if by == "strategy":
           r"\ \text{ with } n - 1 \text{ degrees of freedom (paired t-test, } s_d \text{ the std of the } d_s)"),
          (r"W = \sum_{s:\ d_s > 0} \mathrm{rank}(|d_s|)\ \text{(Wilcoxon)},\qquad "
           r"p^{\mathrm{Holm}}_{(i)} = \max_{l \le i} \min\big(1,\ (m - l + 1)\, p_{(l)}\big)")],
+        terms=["aulc", "paired-t-test", "wilcoxon", "holm", "meanir-selected", "hard-to-learn", "conflicting",
+               "label-coverage", "evenness"],
     )
+    include_person = False
+    if person_labelled:
+        include_person = st.checkbox(
+            "Include person-labelled sessions", value=False, key="lc_include_person",
+            help="Off: the statistics compare simulated sessions only. On: each person-labelled session joins "
+                 "them as a strategy of its own, marked (person-labelled).")
+        st.caption(f"{len(person_labelled)} person-labelled session(s) "
+                   + ("are included, each as a strategy of its own." if include_person else
+                      "are left out of these statistics (off by default: a person's labels are not the ground "
+                      "truth the other sessions learned from). Tick the box to include them."))
     # with several settings, each curve (strategy and setting) is compared as its own "strategy"
-    paired = paired_runs(runs.assign(strategy=runs["curve"]) if mixed else runs, dataset)
+    compared = views.comparison_runs(runs.assign(strategy=runs["curve"]) if mixed else runs, include_person)
+    paired = paired_runs(compared, dataset)
     per_run = analysis.aulc_per_run(paired, metric)
     seeds = per_run.groupby("strategy")["seed"].nunique()
     if len(seeds) < 2 or int(seeds.max()) < 2:
@@ -227,7 +276,8 @@ if by == "strategy":
         shown = tests[["strategy", "other", "n", "mean_a", "mean_b", "mean_diff", "wins", "losses", "test", "p",
                        "p_holm"]].rename(columns={"n": "paired seeds", "mean_a": "AULC of strategy",
                                                   "mean_b": "AULC of other", "mean_diff": "mean difference"})
-        widgets.table(shown.round(4), key="lc_paired", file_name=f"paired_{dataset}_{metric}.csv", hide_index=True)
+        widgets.table(shown.round(4), key="lc_paired", file_name=f"paired_{dataset}_{metric}.csv", hide_index=True,
+                      column_config=_table_config(shown))
     figs = {}
     for title, build in (("MeanIR of the selected batch", lambda: analysis.mean_ir_figure(paired)),
                          ("Coverage of the batch", lambda: analysis.balance_figure(paired, "batch_coverage")),

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mlal_core import strategies, viz
+from mlal_core import glossary, strategies, viz
 from mlal_core.errors import ConfigError, MLALError
 from mlal_core.inspection import round_history as ins
-from ui import widgets
+from mlal_core.inspection import views
+from ui import columns, widgets
 from ui.state import progress_callback, require_session
 
 st.title("Selection inspector")
@@ -36,10 +37,15 @@ SCORE_NAMES = {
     "besra": "expected score change dQ",
     "comal": "Q = SLCI^gamma * PFD^(1-gamma)",
     "beal": "-EC (expected confidence, negated)",
-    "entropy": "mean label entropy",
+    "entropy": "label entropy summed over the labels (bits)",
     "bald": "BALD mutual information",
 }
+#: the glossary entry of each score (other strategies: the strategy's own entry)
+SCORE_TERMS = {"crab": "dq-ab", "besra": "dq", "comal": "comal", "beal": "ec", "entropy": "entropy", "bald": "bald"}
 score_name = SCORE_NAMES.get(strategy, "score (higher is picked first)")
+score_term = SCORE_TERMS.get(strategy) or views.glossary_key(strategy) or "score"
+_gl = views.help_with_glossary
+
 
 # ====================================================================== per round
 st.header("Round by round")
@@ -76,6 +82,7 @@ model gets more confident and more consistent; compare sessions of different str
         (r"\text{evenness}_t = -\frac{1}{\ln K} \sum_{j=1}^{K} p_j \ln p_j, \qquad "
          r"p_j = \frac{\mathrm{count}_j(L_{t+1})}{\sum_k \mathrm{count}_k(L_{t+1})}"),
     ],
+    terms=["meanir-selected", "irlbl", "hard-to-learn", "conflicting", "exclusive-pair", "label-coverage", "evenness"],
 )
 
 frame = ins.per_round_frame(session)
@@ -118,7 +125,8 @@ with tab_cov:
     fig.update_yaxes(range=[0, 105])
     widgets.figure(fig, key="insp_coverage")
 with tab_tbl:
-    widgets.table(frame, key="insp_rounds", file_name="selection_by_round.csv", hide_index=True)
+    widgets.table(frame, key="insp_rounds", file_name="selection_by_round.csv", hide_index=True,
+                  column_config=columns.table_config(frame, number_format=views.METRIC_FORMAT))
 
 # ====================================================================== why this pick
 COMAL_WORDS = """
@@ -128,14 +136,16 @@ COMAL_WORDS = """
   normalised mean of the embeddings of the labelled samples that have j): a cosine similarity, 1 =
   pointing the same way. **kbar_j** is its average over the labelled set.
 * **LC** (label cardinality): the average number of labels per labelled sample.
-* **SLCI** (sample label cardinality inconsistency): count the labels whose k_j(x) is above its kbar_j
-  (the labels x "looks like it has") and compare that count with LC. A sample that looks like it has
-  far more or far fewer labels than usual is informative.
-* **PFD** (prototype feature distance): add up 1 - k_j(x) over the labels the model predicts for x (its
-  pseudo labels y*). Large when x's predicted labels sit far from their prototypes: the model
-  predicts them, but x does not resemble the samples that have them.
+* **SLCI** (Similarity-enhanced Label Cardinality Inconsistency, CoMAL Eq. 7; the uncertainty part):
+  count the labels whose k_j(x) is above its kbar_j (the labels x "looks like it has") and compare that
+  count with LC. A sample that looks like it has far more or far fewer labels than usual is informative.
+* **PFD** (Positive Feature Diversity, CoMAL Eq. 8; the representativeness part): add up 1 - k_j(x)
+  over the labels the model predicts for x (its pseudo labels y*). Large when x's predicted labels sit
+  far from their prototypes: the model predicts them, but x brings features the labelled set has not
+  shown for them.
 * **Q** mixes the two: gamma weighs SLCI against PFD; the top Q are picked.
 """
+COMAL_TERMS = ["prototype", "label-cardinality", "slci", "pfd", "pseudo-label", "comal"]
 COMAL_LATEX = [
     (r"k_j(x) = \cos\big(z_j(x),\ p_j\big), \qquad \bar k_j = \frac{1}{|L|}\sum_{x' \in L} k_j(x'), \qquad "
     r"\mathrm{LC} = \frac{1}{|L|}\sum_{x' \in L} \sum_j y_j(x')"),
@@ -151,9 +161,10 @@ widgets.explain(
 Choose a round, then a pick: click a row of the table, a tick under the histogram, or use the selector.
 
 * The **histogram** is the distribution of the strategy's score over the round's scored candidates (the
-  unlabelled pool, or CRAB's refined pool U*); the ticks below it are the picked samples and the dashed
-  line is the one you round_history. **Percentile** = share of the scored candidates whose score is at most
-  this one (100 = the top score); **rank** 1 = the highest.
+  unlabelled pool, a candidate subset, or CRAB's refined pool U*); the ticks below it are the picked
+  samples and the dashed line is the one you inspect. **Percentile** = share of the scored candidates
+  whose score is at most this one (100 = the top score); **rank** 1 = the highest. Both are over the
+  scored set, which the metrics name ("Percentile in U*" for CRAB).
 * Batch strategies do **not** simply take the top scores, so a pick can sit in the middle of the
   distribution: BESRA and CRAB run k-means on the candidates' score-change vectors and take the candidate
   nearest each centroid; BADGE seeds k-means++ on gradient embeddings (each next pick drawn with a
@@ -167,6 +178,9 @@ This session's strategy: **{strategy_display}**; its score: {score_name}.
 """ + (COMAL_WORDS if strategy == "comal" else ""),
     latex=[(r"\mathrm{percentile}(x) = 100 \cdot \frac{|\{x' \in U_{\mathrm{scored}} : s(x') \le s(x)\}|}"
             r"{|U_{\mathrm{scored}}|}")] + (COMAL_LATEX if strategy == "comal" else []),
+    terms=["score", score_term, "percentile", "u-star", "top-up", "label-wise-pool", "negative-pool", "hard-pool",
+           "kmeans-batch", "besra", "crab", "badge", "kmeans-pp", "core-set"]
+          + (COMAL_TERMS if strategy == "comal" else []),
 )
 
 q_rounds = [int(r.round) for r in recs]
@@ -207,25 +221,36 @@ for wkey, extract in ((f"table_{table_key}", _from_table), (f"chart_{chart_key}"
 if st.session_state.get("insp_pick") not in positions:
     st.session_state["insp_pick"] = positions[0]
 
-show_cols = [c for c in picks.columns if c not in ("round",)]
-widgets.table(picks[show_cols].round({"score_percentile": 1}), key=table_key, file_name=f"picks_round{t}.csv", hide_index=True,
-              on_select="rerun", selection_mode="single-row")
+oracle_heading = views.oracle_labels_heading(rec.answered_by)
+# the CSV keeps every column; the table names the scored set in its headings and leaves out ranked_among
+# (one value per round, said in the caption under the metrics)
+shown_picks = picks.drop(columns=["round"]).rename(columns={"oracle_labels": oracle_heading})
+widgets.table(shown_picks, key=table_key, file_name=f"picks_round{t}.csv", hide_index=True, on_select="rerun",
+              selection_mode="single-row",
+              column_config=columns.table_config(shown_picks, scored_set=ins.ranked_among(session, t)["set"],
+                                                 aliases={oracle_heading: "oracle_labels"}, hidden=("ranked_among",)))
 
-label_of = dict(zip(picks["position"].astype(int), picks["labels"].astype(str)))
+label_of = dict(zip(picks["position"].astype(int), picks["oracle_labels"].astype(str)))
 order_of = dict(zip(picks["position"].astype(int), picks["order"].astype(int)))
 pos = st.selectbox("Inspect pick", positions, key="insp_pick",
                    format_func=lambda p: f"#{order_of[p]}: pool sample {p} ({label_of[p] or 'no label'})")
 info = ins.pick_explanation(session, t, pos)
 
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Score", "n/a" if not np.isfinite(info["score"]) else f"{info['score']:.4g}", help=score_name)
-c2.metric("Percentile in the pool", "n/a" if not np.isfinite(info["percentile"]) else f"{info['percentile']:.1f}")
-c3.metric("Rank", "n/a" if info["rank"] is None else f"{info['rank']} of {info['n_scored']}")
+c1.metric("Score", "n/a" if not np.isfinite(info["score"]) else f"{info['score']:.4g}",
+          help=_gl(score_name[0].upper() + score_name[1:], score_term))
+c2.metric(info["percentile_label"], "n/a" if not np.isfinite(info["percentile"]) else f"{info['percentile']:.1f}",
+          help=_gl(f"Over {info['ranked_among']}.", "percentile"))
+c3.metric(info["rank_label"], "n/a" if info["rank"] is None else f"{info['rank']} of {info['n_scored']}",
+          help=_gl(f"Rank {info['rank_text']}.", "percentile"))
 c4.metric("Pick order", f"#{info['order']} of {len(positions)}")
+if info["scored_set"]:
+    st.caption(f"Percentile and rank are over {info['ranked_among']}."
+               + (f" {glossary.glossary_link('u-star', 'What is U*?')}" if info["scored_set"] == "U*" else ""))
 st.markdown(f"**Why:** {info['reason']}")
 if info["pools"]:
     st.markdown(f"**Refined pool(s):** {info['pools']}")
-st.markdown(f"**Labels the oracle gave:** {info['labels'].replace('|', ', ') or '(none)'}")
+st.markdown(f"**{oracle_heading[0].upper() + oracle_heading[1:]}:** {info['labels'].replace('|', ', ') or '(none)'}")
 if info["text"]:
     text = info["text"]
     st.markdown("**Text:**")
@@ -242,7 +267,7 @@ state = ins.cached_state(session, t)
 if state is not None:
     st.caption("Round model's mean predicted probabilities (top 5): " + ins.pick_prediction(state, pos, names, 5))
 elif st.button(f"Show round {t}'s model predictions for this pick", key="insp_rebuild",
-               help=f"Retrains round {t}'s model on L_{t} (seconds for an MLP, minutes for a text backbone); "
+               help=f"Retrains round {t}'s model on {views.labelled_set_name(t)} (seconds for an MLP, minutes for a text backbone); "
                     "kept in memory afterwards, also for the comparison below."):
     bar, update = _rebuild_progress(f"Rebuilding round {t}'s model...")
     try:
@@ -259,6 +284,7 @@ if np.isfinite(scores).any() and np.isfinite(info["score"]):
     try:
         fig = viz.score_distribution(scores, info["picked_mask"], highlight=info["candidate_index"],
                                      score_name=score_name, highlight_label=f"pool sample {pos}",
+                                     set_name=info["scored_set"],
                                      title=f"Round {t}: {score_name} of the {info['n_scored']} scored candidates")
         widgets.figure(fig, key=chart_key, on_select="rerun", selection_mode="points")
         st.caption("Click a tick (a picked sample) under the histogram to inspect it.")
@@ -291,7 +317,7 @@ All strategies below see **exactly** what {strategy} saw in round {t}: the same 
 trained model and its predictions, the same candidates and the same random seed. Only the selection rule
 differs, so the overlap of their picks isolates the effect of the rule.
 
-To get that state back the round's model is retrained on `L_{t}` with the round's seed (the loop trains
+To get that state back the round's model is retrained on {views.labelled_set_name(t)} with the round's seed (the loop trains
 deterministically, so it is the same model; the page checks that {strategy} picks the recorded samples
 again). Rounds run in this browser session are kept in memory and need no retraining.
 
@@ -299,6 +325,7 @@ again). Rounds run in this browser session are kept in memory and need no retrai
 union; 1 = the same samples, 0 = nothing in common.
 """,
     latex=r"J(A, B) = \frac{|A \cap B|}{|A \cup B|}",
+    terms=["jaccard", "labelled-set", "round"],
 )
 choices = ins.strategy_choices(session)
 runnable = [n for n, _, why in choices if not why]
@@ -332,7 +359,7 @@ if result is not None:
                    f"'{strategy}' shows what {strategy} picks on it.")
     else:
         how = "kept in memory from the live run" if result.source == "memory" else \
-            f"retrained on L_{t}; {strategy} picks the recorded samples again"
+            f"retrained on {views.labelled_set_name(t)}; {strategy} picks the recorded samples again"
         st.caption(f"Model state of round {t}: {how}.")
     for name, err in result.errors.items():
         st.warning(f"{display.get(name, name)} could not run on this round: {err}")
@@ -340,7 +367,7 @@ if result is not None:
         fig = viz.strategy_overlap_heatmap(result.jaccard, title=f"Overlap of the picks in round {t} (Jaccard)")
         widgets.figure(fig, key="insp_jaccard")
     widgets.table(result.summary, key="insp_cmp_summary", file_name=f"strategy_comparison_round{t}.csv",
-                  hide_index=True)
+                  hide_index=True, column_config=columns.table_config(result.summary))
     with st.expander("The picks of every strategy"):
         wide = result.picks_frame()
         if len(wide):

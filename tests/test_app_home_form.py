@@ -241,3 +241,86 @@ def test_choosing_a_small_dataset_never_shows_a_budget_warning(pool_dataset):
     at.selectbox(key="home_dataset").set_value(pool_dataset).run()
     _ok(at)
     assert not _budget_warnings(at)
+
+
+def test_the_started_banner_greets_the_new_session_once(mlal_home):
+    """Issue 14: "Session X started" stayed on Home for as long as that session was open, rounds later."""
+    from test_app_pages import _start
+
+    at = _app()
+    sid = _start(at)  # asserts the banner shows right after the start
+    banner = [s.value for s in at.success if "started" in s.value]
+    assert len(banner) == 1 and sid[:8] in banner[0]
+    at.run()  # any later run of Home (here: the same session, still open)
+    _ok(at)
+    assert not any("started" in s.value for s in at.success)
+    listed = next(df.value for df in at.dataframe if "labelled" in df.value.columns)
+    assert "n_labeled" not in listed.columns and listed["labelled"].tolist() == [40]  # the initial set
+
+
+# ------------------------------------------------------------------------------------ layout (issue 14 screenshots)
+def _widgets_by_row(node, rows: dict, row=None) -> dict:
+    """``{row block: [(widget type, key, label)]}`` of every strategy-parameter widget under ``node``."""
+    key = getattr(node, "key", None)
+    if isinstance(key, str) and key.startswith("home_param_"):
+        rows.setdefault(row, []).append((type(node).__name__, key, node.label))
+    for child in getattr(node, "children", {}).values():
+        is_row = type(child).__name__ == "Block" and any(
+            type(c).__name__ == "Column" for c in getattr(child, "children", {}).values())
+        _widgets_by_row(child, rows, id(child) if is_row else row)
+    return rows
+
+
+def _fixed_width_blocks(node, found: list) -> list:
+    """The widths (pixels) of the blocks under ``node`` that have a fixed width."""
+    proto = getattr(node, "proto", None)
+    width = getattr(getattr(proto, "width_config", None), "pixel_width", 0) if proto is not None else 0
+    if width:
+        found.append(width)
+    for child in getattr(node, "children", {}).values():
+        _fixed_width_blocks(child, found)
+    return found
+
+
+def test_strategy_parameters_have_readable_labels_in_aligned_rows():
+    from mlal_core.strategies import registry
+
+    at = _app()
+    at.selectbox(key="home_strategy").set_value("crab").run()
+    _ok(at)
+    # labels from the declarations (views.PARAM_LABELS), not the raw names "n reference", "alpha c"
+    assert at.number_input(key="home_param_crab_n_reference").label == "Reference set size"
+    assert at.number_input(key="home_param_crab_alpha_c").label == "Attention normalisation \u03b1_c"
+    assert at.checkbox(key="home_param_crab_hard_pool").label == "Hard-to-learn pool"
+    rows = list(_widgets_by_row(at.main, {}).values())
+    assert sum(len(r) for r in rows) == len(registry.info("crab").params)
+    # a checkbox has no label row: no row mixes it with inputs, so every row's inputs line up
+    assert all(len({kind == "Checkbox" for kind, _, _ in row}) == 1 for row in rows)
+    assert all(label != key.removeprefix("home_param_crab_").replace("_", " ") for row in rows for _, key, label in row)
+    # the implementation note is behind an expander, not a 10-line grey caption
+    note = next(e for e in at.expander if e.label == "How this implementation reads the paper")
+    assert note.markdown[0].value == registry.info("crab").choice
+    assert not any("Implementation choice" in c.value for c in at.caption)
+    # the form has a fixed width (lines stay readable on a 1920 px projector); single inputs share a row
+    assert 1000 in _fixed_width_blocks(at.main, [])
+    assert _widgets_in_same_row(at, "home_name", "home_candidates_mlp_ensemble")
+
+
+def _widgets_in_same_row(at: AppTest, *keys: str) -> list:
+    """The row blocks that hold every widget of ``keys``."""
+    def keys_under(node, out: set) -> set:
+        if isinstance(getattr(node, "key", None), str):
+            out.add(node.key)
+        for child in getattr(node, "children", {}).values():
+            keys_under(child, out)
+        return out
+
+    def rows(node, found: list) -> list:
+        children = list(getattr(node, "children", {}).values())
+        if children and all(type(c).__name__ == "Column" for c in children) and set(keys) <= keys_under(node, set()):
+            found.append(node)
+        for child in children:
+            rows(child, found)
+        return found
+
+    return rows(at.main, [])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from mlal_core.inspection import projection
 from mlal_core.inspection import round_history as ins
+from mlal_core.inspection import views
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ("pages/correlations.py", "pages/selection_inspector.py", "pages/embeddings.py")
@@ -86,6 +88,12 @@ def test_correlations_round_slider_sorting_and_change(crab):
     snap0 = ins.correlation_at(crab, 0)
     m = _metrics(at)
     assert m["Labelled samples"] == "30"
+    # the labelled set of a round is written L₀, L₁, ... (not "L_0") in the slider, the titles and the help
+    assert at.select_slider(key="corr_round").options[0] == "L₀ (30 labelled)"
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert any("of L₀ (30 labelled samples)" in t for t in titles)
+    assert next(x.proto.help for x in at.metric if x.label == "Labelled samples").startswith("The size of L₀.")
+    assert not [c.value for c in at.caption if "L_" in c.value]
     assert m["Asymmetric pairs"] == str(len(snap0.asymmetric_pairs))
     assert m["Exclusive pairs"] == str(len(snap0.exclusive_pairs))
     at.selectbox(key="corr_order_by").set_value("cluster").run()
@@ -98,10 +106,15 @@ def test_correlations_round_slider_sorting_and_change(crab):
     _ok(at)
     at.radio(key="corr_matrix").set_value("NegA").run()
     _ok(at)
-    at.select_slider(key="corr_change_range").set_value(("L_0", "whole pool")).run()
+    at.select_slider(key="corr_change_range").set_value(("L₀", "whole pool")).run()
     _ok(at)
     at.radio(key="corr_change_matrix").set_value("NegA").run()
     _ok(at)
+    ch = ins.correlation_change(snap0, ins.correlation_at(crab, 2))
+    at.select_slider(key="corr_change_range").set_value(("L₀", "L₂")).run()
+    _ok(at)
+    assert any(c.value.startswith(views.pair_change_text(ch, "L₀", "L₂")) for c in at.caption)
+    assert any("an exclusive pair is symmetric: two cells" in c.value for c in at.caption)
     # the CRAB pairs table follows the round slider
     assert len(at.dataframe) >= 2
 
@@ -117,8 +130,34 @@ def test_inspector_choose_a_pick_and_a_round(crab):
     _ok(at)
     info = ins.pick_explanation(crab, 1, third)
     m = _metrics(at)
-    assert m["Percentile in the pool"] == f"{info['percentile']:.1f}"
-    assert m["Rank"] == f"{info['rank']} of {info['n_scored']}"
+    # CRAB ranks over its refined pool U*, not the unlabelled pool: every percentile and rank names its set
+    assert info["percentile_label"] == "Percentile in U*" and info["rank_label"] == "Rank in U*"
+    assert m["Percentile in U*"] == f"{info['percentile']:.1f}"
+    assert m["Rank in U*"] == f"{info['rank']} of {info['n_scored']}"
+    assert "Percentile in the pool" not in m and "Rank" not in m
+    helps = {x.label: x.proto.help for x in at.metric}
+    among = info["ranked_among"]
+    assert among.startswith(f"the {info['n_scored']} samples of U* (CRAB's refined candidate pool")
+    assert helps["Percentile in U*"].startswith(f"Over {among}.") and "(glossary#percentile)" in helps["Rank in U*"]
+    assert helps["Rank in U*"].startswith(f"Rank {info['rank']} of {among}.")
+    assert "(glossary#dq-ab)" in helps["Score"]  # CRAB's score is dQ_AB
+    assert any(c.value.startswith(f"Percentile and rank are over {among}.") and "(glossary#u-star)" in c.value
+               for c in at.caption)
+    # the picks table's columns explain themselves, with links to the glossary
+    picks_table = next(d for d in at.dataframe if '"dQ_AB"' in d.proto.columns)
+    picks_cols = picks_table.proto.columns
+    assert "(glossary#dq-ab)" in picks_cols and "(glossary#u-star)" in picks_cols
+    # readable headings naming the scored set, scores to 4 significant digits, ranked_among only in the CSV
+    config = json.loads(picks_cols)
+    assert config["score_percentile"]["label"] == "Percentile in U*" and config["score_rank"]["label"] == "Rank in U*"
+    assert config["n_labels"]["label"] == "Labels (count)" and config["answered_by"]["label"] == "Answered by"
+    assert config["ranked_among"] == {"hidden": True} and "ranked_among" in picks_table.value.columns
+    assert config["dQ_AB"]["type_config"]["format"] == config["score"]["type_config"]["format"] == "%.4g"
+    assert config["score_percentile"]["type_config"]["format"] == "%.1f"
+    # each "What am I looking at?" ends with its glossary links
+    for section in at.expander:
+        if section.label.startswith("What am I looking at?"):
+            assert section.markdown[-1].value.startswith("Glossary: [")
     assert any("Refined pool(s)" in md.value for md in at.markdown)
     assert any("covers few labels" in c.value for c in at.caption)  # MeanIR read with coverage (issue 17)
     at.select_slider(key="insp_round").set_value(0).run()
@@ -150,11 +189,14 @@ def test_embeddings_features_tsne_and_round_slider(crab):
     at = _app("pages/embeddings.py", crab)
     spec = at.get("plotly_chart")[0].proto.spec
     assert "t-SNE of the features" in spec and "picked (10)" in spec
+    assert at.select_slider(key="emb_round").options[0] == "round 0: L₀ labelled, then 10 picked"
     at.select_slider(key="emb_round").set_value(0).run()
     _ok(at)
     assert "round 0" in at.get("plotly_chart")[0].proto.spec
+    assert any("samples of L₀ and" in c.value for c in at.caption)
     at.selectbox(key="emb_colour").set_value("one label (positive / negative)").run()
     _ok(at)
+    assert any("Labelled samples (L₀) show" in c.value for c in at.caption)
     at.selectbox(key="emb_colour").set_value("number of labels").run()
     _ok(at)
     # CoMAL's embeddings are offered for CoMAL sessions only
@@ -175,17 +217,14 @@ def test_embeddings_comal_label_views(comal):
 
 
 @pytest.mark.slow
-def test_embeddings_umap_shows_a_message_while_compiling(comal):
-    from mlal_core.inspection import projection
-
+def test_embeddings_umap_of_comal_embeddings_leaves_no_note_above_the_map(comal):
     at = _app("pages/embeddings.py", comal)
     at.radio(key="emb_source").set_value("CoMAL label-wise embeddings").run()
-    warm = projection.umap_is_warm()
-    at.radio(key="emb_method").set_value("UMAP").run()
+    at.radio(key="emb_method").set_value("UMAP").run()  # a real compile when this process has not warmed UMAP
     _ok(at)
     assert "UMAP 1" in at.get("plotly_chart")[0].proto.spec
-    if not warm:
-        assert any("UMAP compiles" in i.value for i in at.info)
+    # the note shown while it compiled is cleared once the map is drawn (its timing: the next test)
+    assert not any("UMAP compiles" in i.value for i in at.info)
 
 
 def _chart(at: AppTest, key: str) -> dict:
@@ -236,22 +275,38 @@ def test_embeddings_of_a_token_session_use_tfidf_and_say_so(small_datasets):
 
 
 def test_embeddings_umap_message_only_when_a_fit_happens(crab, monkeypatch):
-    """UMAP not compiled yet: the "compiles ... 10-30 s" message shows while the map is fitted, not
-    when it comes from the disk cache; opening the page with UMAP warms it up in the background."""
+    """UMAP not compiled yet: the "compiles ... 10-30 s" note shows once while the map is fitted (not
+    twice, not left above the finished map), and not when the map comes from the disk cache; opening
+    the page with UMAP warms it up in the background."""
+    from streamlit.delta_generator import DeltaGenerator
+
     fitted = []
+    events: list[tuple] = []  # the page's notes and the fits, in the order they happened
+    plain_info = DeltaGenerator.info
+
+    def info(self, body, *args, **kwargs):  # a placeholder's .info (st.info itself is bound at import)
+        events.append(("note", str(body)))
+        return plain_info(self, body, *args, **kwargs)
 
     def fake_compute(X, method, params):  # no numba: a stand-in fit
         fitted.append((method, X.shape))
+        events.append(("fit", X.shape))
         return np.random.default_rng(len(fitted)).normal(size=(X.shape[0], 2)).astype(np.float32)
+
+    monkeypatch.setattr(DeltaGenerator, "info", info)
 
     if projection._warm_thread is not None:  # a real warm-up an earlier test started must not end in this one
         projection._warm_thread.join(timeout=300)
     monkeypatch.setattr(projection, "_compute", fake_compute)
     monkeypatch.setattr(projection, "_umap_warm", False)
     at = _app("pages/embeddings.py", crab)
+    events.clear()
     at.radio(key="emb_method").set_value("UMAP").run()
     _ok(at)
-    assert any("UMAP compiles" in i.value for i in at.info)
+    notes = [i for i, e in enumerate(events) if e[0] == "note" and "UMAP compiles" in e[1]]
+    map_fit = next(i for i, e in enumerate(events) if e[0] == "fit" and e[1] != (60, 4))  # not the warm-up
+    assert len(notes) == 1 and notes[0] < map_fit, events  # shown once, before the fit it waits for
+    assert not any("UMAP compiles" in i.value for i in at.info), "the note is cleared when the map is drawn"
     projection._warm_thread.join(timeout=60)
     assert ("umap", (60, 4)) in fitted  # the background warm-up ran (on its tiny array)
     n_fits = len(fitted)
@@ -275,7 +330,7 @@ def test_inspector_table_row_and_chart_point_choose_the_pick(crab):
     assert at.selectbox(key="insp_pick").value == third
     info = ins.pick_explanation(crab, 1, third)
     assert f"pool sample {third}" in [t.get("name") for t in _chart(at, "chart_insp_scores_r1")["data"]]
-    assert {m.label: m.value for m in at.metric}["Rank"] == f"{info['rank']} of {info['n_scored']}"
+    assert {m.label: m.value for m in at.metric}["Rank in U*"] == f"{info['rank']} of {info['n_scored']}"
     # a click on a tick of the score chart: the point carries the candidate index as customdata
     fifth = int(rec.selected[4])
     idx = int(np.flatnonzero(ins.round_candidates(crab, 1) == fifth)[0])
@@ -297,7 +352,12 @@ def test_inspector_explains_comal_and_the_batch_strategies(comal, crab):
     latex = " ".join(el.value for el in at.latex)
     assert r"\mathrm{SLCI}(x)" in latex and r"\mathrm{PFD}(x)" in latex and r"\mathrm{LC}" in latex
     words = " ".join(md.value for md in at.markdown)
-    assert "sample label cardinality inconsistency" in words and "prototype feature distance" in words
+    # CoMAL's own names (Eq. 7 and 8), not the earlier guesses at the abbreviations
+    assert "Similarity-enhanced Label Cardinality Inconsistency, CoMAL Eq. 7" in words
+    assert "Positive Feature Diversity, CoMAL Eq. 8" in words
+    assert "sample label cardinality inconsistency" not in words and "prototype feature distance" not in words
+    assert {"slci", "pfd", "prototype", "comal"} <= {k for md in at.markdown for k in
+                                                     re.findall(r"\(glossary#([a-z0-9-]+)\)", md.value)}
     assert "**k-center greedy**" in words and "take one per cluster" not in words
     at = _app("pages/selection_inspector.py", crab)
     assert "SLCI" not in " ".join(el.value for el in at.latex)
@@ -343,8 +403,17 @@ def test_learning_curves_keep_settings_apart_and_draw_the_full_data_score(stored
                for i in at.info)
     assert any("MLP ensemble (2 members, 64 hidden units) on the standardised tabular features" in c.value
                for c in at.caption)
-    auc = next(df.value for df in at.dataframe if "AULC (mean)" in df.value.columns)
-    assert auc.set_index("curve").loc["random \u00b7 query size 10", "sessions"] == 2
+    auc_table = next(df for df in at.dataframe if "AULC (mean)" in df.value.columns)
+    auc = auc_table.value.set_index("curve")
+    assert auc.loc["random \u00b7 query size 10", "sessions"] == 2
+    # one session has no std (not 0), and the page says why; one number of decimals per column
+    assert auc.loc["random \u00b7 query size 10", "AULC (std over sessions)"] > 0
+    assert np.isnan(auc.loc["entropy \u00b7 query size 10", "AULC (std over sessions)"])
+    assert any("the std needs at least two seeds" in c.value for c in at.caption)
+    config = json.loads(auc_table.proto.columns)
+    assert config["AULC (mean)"]["type_config"]["format"] == "%.4f"
+    assert config["AULC (std over sessions)"]["type_config"]["format"] == "%.4f"
+    assert "at least two seeds" in config["AULC (std over sessions)"]["help"]
     at.button(key=f"lc_ref_{stored_sessions[-1].session_id}").click().run()  # the newest session comes first
     _ok(at)
     metric = next(m for m in at.metric if m.label == "Full-data Micro-F1")

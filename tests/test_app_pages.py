@@ -92,6 +92,9 @@ def test_page_renders_without_a_session(page):
         assert at.button(key="home_start").label == "Start session"
     if page == "pages/dataset_explorer.py":
         assert at.metric and at.selectbox(key="dx_dataset").value == "yeast"
+        # a short value that fits a 1280 px column ("14 of 14" was cut to "14 o..."); the detail in the help
+        labels = next(m for m in at.metric if m.label == "Labels")
+        assert labels.value == "14" and labels.proto.help.startswith("All 14 labels have at least one training")
 
 
 def test_session_two_rounds_slider_pages_and_exports(mlal_home):
@@ -117,10 +120,20 @@ def test_session_two_rounds_slider_pages_and_exports(mlal_home):
     assert micro.value == f"{records[0].metrics['micro_f1']:.3f}"
     picks = at.dataframe[0].value
     assert list(picks["position"]) == records[0].selected.tolist()
-    assert "predicted_top" in picks.columns and "score" in picks.columns and "labels" in picks.columns
+    assert "predicted_top" in picks.columns and "score" in picks.columns
+    assert "labels given by the oracle: simulated (ground truth)" in picks.columns  # who answered (issue 14)
+    # help on the metrics and the picks' columns links to the glossary (issue 15); so does each explanation
+    assert "(glossary#micro-f1)" in next(m.proto.help for m in at.metric if m.label == "Micro-F1")
+    config = at.dataframe[0].proto.columns
+    assert "(glossary#score)" in config and "(glossary#oracle)" in config
+    assert '"labels given by the oracle: simulated (ground truth)": {"label"' in config
+    explanations = [e for e in at.expander if e.label.startswith("What am I looking at?")]
+    assert len(explanations) == 2 and all(e.markdown[-1].value.startswith("Glossary: [") for e in explanations)
 
     labels = _download_labels(at)
-    assert {"PNG", "SVG", "HTML", "CSV", "Download the whole session (zip)"} <= set(labels)
+    # HTML twice, with honest sizes: offline (plotly.js inside, ~4.8 MB) and small (plotly.js online)
+    assert {"PNG", "SVG", "HTML (offline, 4.8 MB)", "HTML (small, loads plotly.js online)", "CSV",
+            "Download the whole session (zip)"} <= set(labels)
     # MeanIR of the picks beside the coverages and the labelled set's evenness (issue 17)
     balance = next(df.value for df in at.dataframe if "evenness of L" in df.value.columns)
     assert list(balance["round"]) == [0, 1]
@@ -163,6 +176,7 @@ def test_switch_strategy_updates_explanation_and_parameters(mlal_home):
     at.selectbox(key="home_strategy").set_value("crab").run()
     _ok(at)
     assert at.info[0].value == registry.info("crab").explanation
+    assert any("Glossary: [CRAB (" in c.value and "](glossary#crab)" in c.value for c in at.caption)
     alpha = at.number_input(key="home_param_crab_alpha")
     assert alpha.value == pytest.approx(0.1)
     at.selectbox(key="home_strategy").set_value("random").run()

@@ -10,7 +10,7 @@ import pytest
 from mlal_core import bemps
 from mlal_core.errors import ConfigError
 from mlal_core.strategies import QueryContext, get, info
-from mlal_core.strategies.bemps_family import kmeans_pick, l2_normalise
+from mlal_core.strategies.bemps_family import cluster_record, kmeans_pick, l2_normalise
 
 
 def _pool(seed=0, N=60, K=3, E=5, n_lab=6):
@@ -114,6 +114,60 @@ def test_kmeans_pick_no_duplicates_when_centroids_share_nearest():
     assert info["distinct_clusters"] <= 4
     # the distinct row per centroid: every cluster id once
     assert sorted(cluster) == [0, 1, 2, 3]
+
+
+def _independent_kmeans(X: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """sklearn's KMeans as the strategies fit it (k-means++, 1 restart, 100 iterations, one thread):
+    every row's cluster and its Euclidean distance to that centroid."""
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        km = KMeans(n_clusters=n, n_init=1, max_iter=100, random_state=seed).fit(X)
+    return km.labels_, np.linalg.norm(X - km.cluster_centers_[km.labels_], axis=1)
+
+
+def test_recorded_clusters_equal_an_independent_kmeans():
+    # BESRA draws X' and then the k-means seed from ctx.rng; the clustered vectors are the L2-normalised
+    # dQ rows of the top half by score. Redo all of it by hand and compare with diagnostics["clusters"].
+    P, lab, unl, Y = _pool(N=90)
+    n, n_ref = 6, 25
+    sel = get("besra", n_reference=n_ref).select(_ctx(P, lab, unl, Y, seed=3), n)
+    rng = np.random.default_rng(3)
+    ref = unl[rng.choice(len(unl), size=n_ref, replace=False)]
+    seed = int(rng.integers(0, 2**31 - 1))
+    d = sel.diagnostics
+    np.testing.assert_array_equal(d["reference_set"], ref)
+    assert d["kmeans"]["seed"] == seed and "labels" not in d["kmeans"]
+    V = bemps.expected_score_change(P[:, unl, :], P[:, ref, :], 0.1, 3).sum(-1)  # (nU, nR)
+    top = np.argsort(-V.mean(axis=1), kind="stable")[: int(np.ceil(0.5 * len(unl)))]
+    X = V[top] / np.linalg.norm(V[top], axis=1, keepdims=True)
+    labels, dist = _independent_kmeans(X, n, seed)
+    rec = d["clusters"]
+    order = np.argsort(unl[top])
+    np.testing.assert_array_equal(rec["positions"], unl[top][order])
+    np.testing.assert_array_equal(rec["cluster"], labels[order])
+    np.testing.assert_allclose(rec["distance_to_centroid"], dist[order], rtol=1e-5, atol=1e-6)
+    assert (rec["positions"].dtype, rec["cluster"].dtype, rec["distance_to_centroid"].dtype) == (
+        np.int32, np.int16, np.float32)
+    # each pick is recorded in its cluster, at the distance the details give
+    at = np.searchsorted(rec["positions"], sel.details["position"].to_numpy())
+    np.testing.assert_array_equal(rec["cluster"][at], sel.details["cluster"])
+    np.testing.assert_allclose(rec["distance_to_centroid"][at], sel.details["distance_to_centroid"], rtol=1e-6)
+
+
+def test_cluster_record_by_hand():
+    info = {"inertia": 1.5, "n_iter": 2, "distinct_clusters": 2, "seed": 9,
+            "labels": np.array([1, 0, 1]), "distances": np.array([0.5, 0.25, 0.125])}
+    facts, rec = cluster_record(np.array([30, 10, 20]), info, "some space")
+    assert facts == {"inertia": 1.5, "n_iter": 2, "distinct_clusters": 2, "seed": 9}
+    assert rec["positions"].tolist() == [10, 20, 30] and rec["cluster"].tolist() == [0, 1, 1]
+    assert rec["distance_to_centroid"].tolist() == [0.25, 0.125, 0.5] and rec["space"] == "some space"
+    with pytest.raises(ValueError, match="one position per clustered row"):
+        cluster_record(np.array([1, 2]), info, "")
+    # with at least as many clusters as rows every row is its own cluster, at distance 0
+    _, _, _, every = kmeans_pick(np.eye(3), 5, seed=0)
+    assert every["labels"].tolist() == [0, 1, 2] and every["distances"].tolist() == [0, 0, 0]
 
 
 def test_l2_normalise_keeps_zero_rows():

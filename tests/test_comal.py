@@ -249,6 +249,12 @@ def test_pfd_labels_classifier_vs_module_head():
         q[mode] = sel.scores
         np.testing.assert_allclose(sel.scores, cl.comal_value(slci, cl.pfd(k, labels)), atol=1e-5)
         assert sel.diagnostics["pfd_labels"].startswith(mode)
+        # every candidate's SLCI and PFD are recorded (float32, aligned with ctx.unlabeled like the scores)
+        dg = sel.diagnostics
+        assert dg["SLCI"].dtype == dg["PFD"].dtype == np.float32 and dg["SLCI"].shape == dg["PFD"].shape == (80,)
+        np.testing.assert_allclose(dg["SLCI"], slci, atol=1e-5)
+        np.testing.assert_allclose(dg["PFD"], cl.pfd(k, labels), atol=1e-5)
+        np.testing.assert_allclose(dg["SLCI"][rows], sel.details["SLCI"], atol=1e-6)
     assert np.abs(q["classifier"] - q["module"]).max() > 0.1
     assert get("comal", device="cpu", pfd_labels="module", **kw).select(_ctx(X, Y, P, seed=4), 5).diagnostics[
         "pfd_label_agreement"

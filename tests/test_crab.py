@@ -183,6 +183,34 @@ def test_scores_recompute_with_attention():
     np.testing.assert_allclose(sel.details["dQ"], dq.sum(-1).mean(-1)[pick_rows], atol=1e-14)
 
 
+def test_recorded_clusters_equal_an_independent_kmeans_on_U_star():
+    # k-means runs on the L2-normalised dQ_AB vectors of U* (refined_pool) over X' (reference_set) with
+    # the recorded seed; the record must give that k-means' cluster and distance for every sample of U*.
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    P, lab, unl = _pool(n_unl=120)
+    n = 5
+    sel = get("crab", n_reference=15).select(_ctx(P, lab, unl, round=2), n)
+    d = sel.diagnostics
+    pool, ref = d["refined_pool"], d["reference_set"]
+    dq = bemps.expected_score_change(P[:, pool, :], P[:, ref, :], 0.1, 3)
+    V = bemps.mix_labels(dq, np.eye(4) + d["Ahat"]).sum(-1)  # (|U*|, |X'|) dQ_AB
+    X = V / np.linalg.norm(V, axis=1, keepdims=True)
+    with threadpool_limits(limits=1):
+        km = KMeans(n_clusters=n, n_init=1, max_iter=100, random_state=d["kmeans"]["seed"]).fit(X)
+    rec = d["clusters"]
+    assert len(pool) > 2 * n - 1 and rec["space"].startswith("L2-normalised dQ_AB")
+    np.testing.assert_array_equal(rec["positions"], pool)
+    np.testing.assert_array_equal(rec["cluster"], km.labels_)
+    np.testing.assert_allclose(rec["distance_to_centroid"],
+                               np.linalg.norm(X - km.cluster_centers_[km.labels_], axis=1), rtol=1e-5, atol=1e-6)
+    at = np.searchsorted(rec["positions"], sel.details["position"].to_numpy())
+    np.testing.assert_array_equal(rec["cluster"][at], sel.details["cluster"])
+    np.testing.assert_allclose(rec["distance_to_centroid"][at], sel.details["distance_to_centroid"], rtol=1e-6)
+    assert set(d["kmeans"]) == {"inertia", "n_iter", "distinct_clusters", "seed"}
+
+
 # --- step 1, which label of an asymmetric pair is kept (asymmetric_keep) ------------------------
 
 # Label 0 occurs in 10 rows, label 1 only in 4 of them (1 implies 0); labels 2 and 3 occur alone.

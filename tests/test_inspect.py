@@ -136,7 +136,7 @@ def test_picks_table_and_pick_explanation(crab):
         assert info["picked_mask"].sum() == len(rec.selected)
         assert info["pools"]  # CRAB says which refined pool(s) the pick came from
         assert "centroid" in info["reason"]
-        assert set(info["labels"].split("|")) <= set(names) | {""}
+        assert set(info["labels"].split(", ")) <= set(names) | {""}
     # label indices in CRAB's details are shown as names
     pools = " ".join(table["pools"])
     assert any(name in pools for name in names) or "hard-to-learn" in pools or "top-up" in pools
@@ -167,6 +167,10 @@ def test_candidate_subset_candidates_align_with_scores():
     assert np.isin(rec.selected, cand).all()
     info = ins.pick_explanation(s, 0, int(rec.selected[0]))
     assert info["rank"] == 1 and info["percentile"] == pytest.approx(100.0)  # entropy takes the top score
+    # the rank is over the drawn candidates, and says so
+    among = f"the 120 candidates (a seeded random subset of the {rec.n_unlabeled} unlabelled samples)"
+    assert info["ranked_among"] == among and info["rank_text"] == f"1 of {among}"
+    assert info["rank_label"] == "Rank in the candidate subset"
     state = ins.round_state(s, 0)
     assert np.array_equal(state.context.unlabeled, cand) and state.reproduced is True
 
@@ -455,7 +459,7 @@ def test_pick_tables_name_crabs_label_indices(crab):
     table = tables.picks_table(rec.selected, names, labels=rec.labels, details=raw, name_details=True)
     # CRAB's own "labels" column (the labels of its refined pools) does not hide the oracle's answer
     assert "detail_labels" in table.columns
-    assert table["labels"].tolist() == [tables.label_string(y, names) for y in rec.labels]
+    assert table["oracle_labels"].tolist() == [tables.label_string(y, names) for y in rec.labels]
     for (_, r), (_, d) in zip(table.iterrows(), raw.iterrows()):
         expected = ", ".join(names[int(j)] for j in str(d["labels"]).split(",") if j)
         assert r["detail_labels"] == expected
@@ -469,10 +473,13 @@ def test_pick_tables_name_crabs_label_indices(crab):
     insp = ins.picks_table(crab, 1)
     assert insp["detail_labels"].tolist() == table["detail_labels"].tolist()
     assert insp["pools"].tolist() == table["pools"].tolist() and insp["reason"].tolist() == table["reason"].tolist()
-    # the store's CSV keeps the indices the strategy recorded, under the same column names
+    # the store's CSV names them the same way, under the same column names (issue 14: names, never
+    # indices, in every export); the indices the strategy recorded stay available (and in session.json)
     csv = tables.picks_frame([rec], names)
-    assert csv["detail_labels"].tolist() == raw["labels"].tolist()
+    assert csv["detail_labels"].tolist() == table["detail_labels"].tolist()
+    assert csv["top_label"].tolist() == table["top_label"].tolist()
     assert [c for c in csv.columns if c in table.columns] == [c for c in table.columns if c in csv.columns]
+    assert tables.picks_frame([rec], names, name_details=False)["detail_labels"].tolist() == raw["labels"].tolist()
     assert tables.named_details(pd.DataFrame({"label_ranking": ["2 > 0"], "label_pairs": ["0-1, 2-3"]}),
                                ["a", "b", "c", "d"]).iloc[0].tolist() == ["c > a", "(a, b), (c, d)"]
 
@@ -575,6 +582,8 @@ def test_model_description_says_which_model_and_metric_help():
               "lrap", "hamming_loss", "ranking_loss"):
         assert len(views.metric_help(m)) > 40, m
     assert "AULC" in views.metric_help("macro_auc") and "threshold" in views.metric_help("macro_f1_tuned")
+    tuned = views.metric_help("hamming_loss_tuned")  # says the tuned threshold, never "at threshold 0.5"
+    assert "at the tuned threshold" in tuned and "0.5" not in tuned and "validation split" in tuned
 
 
 # ---------------------------------------------------------------- the session's public hooks
@@ -654,3 +663,101 @@ def test_stored_balance_columns_agree_with_the_live_session(tmp_path):
     assert len(fig.data) >= 1
     with pytest.raises(ConfigError):
         A.balance_figure(got.assign(setting="s"), "mean_ir_selected")
+
+
+# ---------------------------------------------------------------- display formatting (issue 14, screenshots)
+def test_learning_curve_std_of_one_session_is_undefined():
+    from mlal_core.inspection import views
+
+    runs = _runs()
+    settings = views.session_settings(runs, kind="tabular")
+    runs = runs.merge(settings[["session", "curve", "setting_key"]], on="session")
+    _, _, per_group = views.learning_curve_tables(runs, "micro_f1", by="curve")
+    pg = per_group.set_index("curve")
+    # two sessions: the std of their AULCs 0.4 and 0.6 (sample std); one session: no std, not 0
+    assert pg.loc["random \u00b7 query size 10", "aulc_std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))
+    assert pg.loc["random \u00b7 query size 20", "sessions"] == 1
+    assert np.isnan(pg.loc["random \u00b7 query size 20", "aulc_std"])
+    assert np.isnan(pg.loc["entropy \u00b7 query size 10", "aulc_std"])
+
+
+def test_picks_table_columns_have_readable_headings_one_format_and_hide_ranked_among(crab):
+    from mlal_core.inspection import views
+
+    picks = ins.picks_table(crab, 1)
+    assert {"score_percentile", "score_rank", "ranked_among", "n_labels", "answered_by"} <= set(picks.columns)
+    heading = views.oracle_labels_heading("simulated")
+    shown = picks.rename(columns={"oracle_labels": heading})
+    specs = views.table_columns(shown, scored_set="U*", aliases={heading: "oracle_labels"}, hidden=("ranked_among",))
+    assert list(specs) == list(shown.columns)
+    assert specs["ranked_among"] is None  # one sentence per round: said in a caption, kept in the CSV
+    assert specs["score_percentile"]["label"] == "Percentile in U*" and specs["score_rank"]["label"] == "Rank in U*"
+    assert specs["n_labels"]["label"] == "Labels (count)" and specs["answered_by"]["label"] == "Answered by"
+    assert specs[heading]["label"] == "Labels given by the oracle: simulated (ground truth)"
+    assert "(glossary#oracle)" in specs[heading]["help"]  # the help of the column it stands for
+    assert "(glossary#percentile)" in specs["score_rank"]["help"]
+    # no raw snake_case name left as a heading, except the paper's symbols (dQ_AB, label_dQ ...)
+    assert specs["distance_to_centroid"]["label"] == "Distance to centroid"
+    assert specs["detail_labels"]["label"] == "Label-wise pool of" and specs["dQ_AB"]["label"] == "dQ_AB"
+    assert all("_" not in s["label"] for c, s in specs.items() if s is not None and c.islower())
+    # scores: 4 significant digits (two picks with dQ 1.0641e-4 and 1.0602e-4 are not shown tied)
+    assert specs["score"]["format"] == views.SCORE_FORMAT == "%.4g"
+    assert specs["score_percentile"]["format"] == "%.1f"
+    assert specs["score_rank"]["format"] == "" and specs["order"]["format"] == ""  # integers as they are
+    assert ("%.4g" % 1.0641e-4, "%.4g" % 1.0602e-4) == ("0.0001064", "0.000106")
+
+
+def test_metric_tables_use_one_number_of_decimals_per_column():
+    from mlal_core.inspection import views
+
+    frame = pd.DataFrame({"after epoch": [5, 6], "mean off-diagonal C": [0.015, 0.0372],
+                          "micro_f1": [0.493, 0.4936], "p": [3e-5, 0.2]})
+    specs = views.table_columns(frame, number_format=views.METRIC_FORMAT)
+    assert specs["mean off-diagonal C"]["format"] == specs["micro_f1"]["format"] == "%.4f"
+    assert ["%.4f" % v for v in frame["mean off-diagonal C"]] == ["0.0150", "0.0372"]
+    assert specs["micro_f1"]["label"] == "Micro-F1"
+    assert specs["p"]["format"] == "%.4g"  # a p of 3e-05 is not "0.0000"
+    assert specs["after epoch"]["format"] == ""
+    helps = views.table_columns(frame, helps={"p": "Two-sided p-value."})
+    assert helps["p"]["help"] == "Two-sided p-value."
+
+
+def test_labelled_set_name_uses_subscript_digits():
+    from mlal_core.inspection import views
+
+    assert views.labelled_set_name(3) == "L\u2083"
+    assert views.labelled_set_name(12) == "L\u2081\u2082"
+    assert views.labelled_set_name("t") == "L\u209c"
+    with pytest.raises(ConfigError, match="non-negative integer"):
+        views.labelled_set_name(-1)
+
+
+def test_labels_metric_value_is_short():
+    from mlal_core.inspection import views
+
+    value, help_ = views.labels_metric(14, 14)
+    assert value == "14" and help_ == "All 14 labels have at least one training sample."
+    value, help_ = views.labels_metric(12, 14)
+    assert value == "12/14" and "2 have none" in help_
+
+
+def test_param_labels_and_rows_of_equal_structure():
+    from mlal_core.inspection import views
+    from mlal_core.strategies import registry
+
+    crab_params = registry.info("crab").params
+    # every strategy parameter has a readable label (a new one: add it to PARAM_LABELS)
+    missing = {p.name for i in registry.available() for p in i.params} - set(views.PARAM_LABELS)
+    assert not missing, f"add labels for {sorted(missing)} to views.PARAM_LABELS"
+    by_name = {p.name: p for p in crab_params}
+    assert views.param_label(by_name["n_reference"]) == "Reference set size"
+    assert views.param_label(by_name["alpha_c"]) == "Attention normalisation \u03b1_c"
+    rows = views.param_rows(crab_params, 3)
+    switches = {"negative_pool", "hard_pool", "correlation_attention"}
+    kinds = [{p.name in switches for p in row} for row in rows]
+    assert all(len(k) == 1 for k in kinds)  # no row mixes a checkbox with an input
+    assert [p.name for row in rows for p in row if p.name in switches] == [
+        p.name for p in crab_params if p.name in switches]
+    assert sum(len(r) for r in rows) == len(crab_params) and all(len(r) <= 3 for r in rows)
+    with pytest.raises(ConfigError, match="per_row"):
+        views.param_rows(crab_params, 0)

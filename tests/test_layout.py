@@ -27,7 +27,7 @@ PACKAGE = "mlal_core"
 
 #: bottom to top; a unit may import units of the same or a lower layer
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "paths", "_io", "precision", "validation"),     # L0: no dependency inside mlal_core
+    ("errors", "paths", "_io", "precision", "validation", "glossary"),  # L0: no dependency inside mlal_core
     ("stats", "correlation", "scoring", "metrics", "bemps", "contrastive"),  # L1: maths on arrays
     ("data", "features", "batch_selection"),                    # L2: datasets, features, samplers
     ("models", "strategies"),                                   # L3: learners and query strategies

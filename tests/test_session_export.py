@@ -56,6 +56,15 @@ def test_zip_holds_config_rounds_picks_session_and_figures(stored_session):
     manifest = json.loads(zf.read("manifest.json"))
     assert manifest["session_id"] == session.session_id and manifest["strategy"] == "bald"
     assert manifest["records"] == 3 and manifest["n_labeled"] == session.history[-1].n_labeled
+    # provenance: which features, at which precision, and who answered (issue 14)
+    info = store.session_info(session.session_id)
+    assert manifest["feature_source"] == info["feature_source"] and manifest["feature_source"]["representation"]
+    assert manifest["precision"] == session.config.precision
+    assert manifest["oracle"] == {"oracle": "simulated", "person_rounds": [], "simulated_rounds": [0, 1],
+                                  "unrecorded_rounds": []}
+    assert rounds["answered_by"].iloc[:2].tolist() == ["simulated", "simulated"]
+    assert [r["answered_by"] for r in full["rounds"]] == ["simulated", "simulated", None]
+    assert picks["answered_by"].eq("simulated").all() and "oracle_labels" in picks.columns
     assert "figures/learning_curve.html" in manifest["members"]
     assert b"<html" in zf.read("figures/learning_curve.html")[:500].lower()
 

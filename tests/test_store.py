@@ -232,12 +232,13 @@ def test_a_real_session_round_trips_and_exports(small_datasets, tmp_path):
     np.testing.assert_allclose(r["micro_f1"], [h.metrics["micro_f1"] for h in s.history])
     p = pd.read_csv(picks_csv)
     assert len(p) == 30
-    assert list(p.columns[:5]) == ["round", "order", "position", "labels", "n_labels"]
-    assert {"score", "reason"} <= set(p.columns)
+    assert list(p.columns[:6]) == ["round", "order", "position", "oracle_labels", "n_labels", "answered_by"]
+    assert {"score", "reason", "predicted_top", "predicted_labels"} <= set(p.columns)
     assert list(p["position"]) == s.history[0].selected.tolist() + s.history[1].selected.tolist()
+    assert set(p["answered_by"]) == {"simulated"} and list(r["answered_by"].iloc[:2]) == ["simulated"] * 2
     first = s.history[0]
-    expect = "|".join(ds.label_names[j] for j in np.flatnonzero(first.labels[0]))
-    assert p.loc[0, "labels"] == expect and p.loc[0, "n_labels"] == first.labels[0].sum()
+    expect = ", ".join(ds.label_names[j] for j in np.flatnonzero(first.labels[0]))
+    assert p.loc[0, "oracle_labels"] == expect and p.loc[0, "n_labels"] == first.labels[0].sum()
 
 
 def test_a_failing_round_marks_the_session_failed_and_keeps_completed_rounds(small_datasets, tmp_path, monkeypatch):

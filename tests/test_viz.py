@@ -142,7 +142,11 @@ def test_label_frequency_bar():
     bar = fig.data[0]
     assert list(bar.y) == [10, 5, 2, 0]
     assert list(fig.layout.xaxis.ticktext) == ["a", "d", "b", "c"]
-    assert fig.layout.yaxis.type == "log"
+    # linear by default (issue 14: a log axis starting near the smallest count made 150 look 6x 80)
+    assert fig.layout.yaxis.type != "log" and fig.layout.yaxis.rangemode == "tozero"
+    logged = viz.label_frequency_bar([150, 80], ["x", "y"], log_y=True)
+    assert logged.layout.yaxis.type == "log" and "log scale" in logged.layout.yaxis.title.text
+    assert logged.layout.yaxis.range[0] == 0.0  # starts at a count of 1, not near 80
     # IRLbl in the hover: max / count, "inf (absent)" for the unseen label
     assert [row[1] for row in bar.customdata] == ["1.00", "2.00", "5.00", "\u221e (absent)"]
     assert "IRLbl" in bar.hovertemplate and "share of samples" in bar.hovertemplate
@@ -602,3 +606,198 @@ def test_crab_matrices_of_yeast_in_the_heatmap(small_datasets):
     assert np.asarray(neg.data[0].z).shape == (ds.n_labels, ds.n_labels)
     bar = viz.label_frequency_bar(counts, ds.label_names, n_samples=len(ds.train))
     assert f"MeanIR = {stats.mean_ir(Y):.2f}" in bar.layout.title.text
+
+
+# ------------------------------------------------------------------ measured text and fitted layouts (issue 14)
+from mlal_core.viz import fit as vfit  # noqa: E402
+from mlal_core.viz.text_metrics import text_width, truncate_to_width, wrap_text  # noqa: E402
+
+SIX = ["admiration", "amusement", "anger", "annoyance", "approval", "caring"]
+
+
+def test_text_width_sums_the_helvetica_afm_advance_widths():
+    # M 833 + i 222 + c 500 + r 333 + o 556 + - 333 + F 611 + 1 556 = 3944 units of 1/1000 em
+    assert text_width("Micro-F1", 10) == pytest.approx(39.44)
+    assert text_width("ab", 12, bold=True) == pytest.approx((556 + 611) * 12 / 1000)  # bold b is 611
+    # <b> switches runs to bold, <br> starts a line (the widest counts), entities are decoded
+    assert text_width("<b>A</b>B<br>xyz", 10) == pytest.approx(1500 * 10 / 1000)  # 722 + 667 < 3 * 500
+    assert text_width("A&amp;B", 10) == pytest.approx((667 + 667 + 667) / 100)
+    assert text_width("\u00e9", 10) == text_width("e", 10) == pytest.approx(5.56)  # accent: its base letter
+    assert text_width("'^", 10) == pytest.approx((191 + 469) / 100)  # quotesingle, asciicircum
+    assert text_width("\u4e2d", 10) == pytest.approx(10.0)  # East-Asian wide: 1 em
+    assert text_width("", 10) == 0.0
+    with pytest.raises(ConfigError, match="font_size"):
+        text_width("a", 0)
+
+
+def test_wrap_and_truncate_respect_the_measured_width():
+    title = "Learning curves on go_emotions: Micro-F1 (mean \u00b1 std over seeds)"
+    lines = wrap_text(title, 200, 12)
+    assert len(lines) >= 2 and " ".join(lines) == title
+    assert all(text_width(s, 12) <= 200 for s in lines)
+    cut = truncate_to_width("disappointment and disapproval", 60, 10)
+    assert cut.endswith("\u2026") and text_width(cut, 10) <= 60
+    assert truncate_to_width("joy", 60, 10) == "joy"
+
+
+def test_heatmap_ticks_tilt_by_measured_width_not_by_label_count():
+    A = np.eye(6)
+    # six GoEmotions names (~45 px each) in a column figure: about 30 px per tick, they would overlap level
+    fig = viz.paper_layout(viz.correlation_heatmap(A, SIX), "column")
+    assert fig.layout.xaxis.tickangle in (-45, -90)
+    # seven one-letter names fit level, even though the old rule tilted above six labels
+    short = viz.correlation_heatmap(np.eye(7), list("ABCDEFG"))
+    assert short.layout.xaxis.tickangle == 0
+    assert viz.paper_layout(short, "column").layout.xaxis.tickangle == 0
+    # the screen decision is made again at paper size from the full names kept in layout.meta; the
+    # cells are square (issue 14), so a 700 x 450 screen figure has a plot about 300 px wide, not 560
+    wide = viz.correlation_heatmap(A, SIX)
+    wide.update_layout(height=800)
+    viz.fit_layout(wide)
+    assert wide.layout.xaxis.tickangle == 0  # 800 px high: about 100 px per tick
+    assert list(viz.paper_layout(wide, "double").layout.xaxis.ticktext) == SIX
+
+
+def test_long_tick_labels_are_cut_and_crowded_ones_thinned_with_full_names_in_the_hover():
+    names = [f"a very long label name number {j}" for j in range(30)]
+    fig = viz.paper_layout(viz.label_frequency_bar(np.arange(30, 0, -1), names), "column")
+    shown = list(fig.layout.xaxis.ticktext)
+    assert all(s.endswith("\u2026") for s in shown)
+    assert len(shown) < 30 and len(fig.layout.xaxis.tickvals) == len(shown)  # every k-th label
+    assert [row[0] for row in fig.data[0].customdata] == names  # hover keeps the full names
+
+
+def test_paper_layout_wraps_a_long_title_and_grows_the_top_margin():
+    df = pd.DataFrame({"strategy": ["crab"] * 3, "n_labeled": [10, 20, 30], "mean": [0.1, 0.2, 0.3],
+                       "std": [0.0] * 3})
+    title = "Learning curves on go_emotions: Micro-F1 (mean \u00b1 std over seeds)"
+    fig = viz.learning_curves(df, metric_name="Micro-F1", title=title)
+    short_top = viz.paper_layout(viz.learning_curves(df, title="Curves"), "column").layout.margin.t
+    viz.paper_layout(fig, "column")
+    lines = fig.layout.title.text.split("<br>")
+    assert len(lines) == 2 and " ".join(lines) == title
+    assert all(text_width(s, fig.layout.title.font.size) <= 336 - 16 for s in lines)
+    assert fig.layout.margin.t > short_top and fig.layout.height == 252  # the plot keeps >= 60 % here
+    # a two-line title over a legend of 8 wide entries: the figure grows so the plot keeps 60 %
+    many = pd.concat([df.assign(strategy=f"strategy with a long name {i}") for i in range(8)])
+    crowded = viz.paper_layout(viz.learning_curves(many, title=title), "column")
+    lay = crowded.layout
+    usual = 252 - (vfit.title_block_height(1, lay.title.font.size) + 4) - lay.margin.b
+    assert lay.height > 252 and lay.height - lay.margin.t - lay.margin.b >= theme.MIN_PLOT_SHARE * usual - 1
+    # more than max_title_lines: cut with an ellipsis, the full title kept for a caption
+    capped = viz.paper_layout(viz.learning_curves(df, title=title * 3), "column", max_title_lines=2)
+    assert capped.layout.title.text.count("<br>") == 1 and capped.layout.title.text.endswith("\u2026")
+    assert capped.layout.meta["mlal_fit"]["title"] == title * 3
+
+
+def test_heatmap_legend_sits_above_the_plot_with_room_and_counts_pairs_not_cells():
+    from mlal_core.inspection.round_history import both_directions
+
+    gone = both_directions([(0, 1), (2, 3)])  # two exclusive pairs: four cells
+    fig = viz.correlation_heatmap(np.eye(6), SIX, kind="diff", marked_pairs={"exclusive pair gone": gone})
+    assert fig.data[1].name == "exclusive pair gone (2)"  # as the Change tab's "2 ... disappeared"
+    assert len(fig.data[1].x) == 4  # still a marker at every cell
+    legend = fig.layout.legend
+    assert (legend.yref, legend.y, legend.yanchor) == ("paper", 1.0, "bottom")  # not below, on the x title
+    assert fig.layout.margin.t >= vfit.title_block_height(1, 15) + 16
+    some = viz.correlation_heatmap(np.eye(6), SIX, order=[0, 1, 2], marked_pairs={"gone": gone})
+    assert some.data[1].name == "gone (1 of 2 shown)"
+    assert viz.count_pairs([(1, 2), (2, 1), (1, 2), (3, 0)]) == 2
+
+
+def test_fit_layout_refuses_bad_options():
+    with pytest.raises(ConfigError, match="legend"):
+        vfit.fit_layout(go.Figure(), legend="bottom")
+    with pytest.raises(ConfigError, match="max_title_lines"):
+        vfit.fit_layout(go.Figure(), max_title_lines=0)
+
+
+# ---------------------------------------------------------------- issue 14: the e2e export sweep
+def test_a_title_of_several_lines_gets_the_cap_shift_plotly_drops():
+    """plotly moves a one-line top-anchored title down by 0.7 em, a title of several lines not: its first
+    line stood 2 px above the canvas (the Learning curves page's per-round figure)."""
+    fig = viz.per_round_bars_or_lines(pd.DataFrame({"round": [1, 2], "v": [1.0, 2.0]}), "v",
+                                      title="emotions: Conflicting (exclusive-pair) samples in the unlabelled "
+                                            "pool per round (mean \u00b1 std over seeds)")
+    assert fig.layout.title.text.count("<br>") == 1  # two lines at 700 px, 15 px font
+    assert fig.layout.title.pad.t == pytest.approx(12 + 0.7 * 15)
+    one = viz.per_round_bars_or_lines(pd.DataFrame({"round": [1, 2], "v": [1.0, 2.0]}), "v", title="Short")
+    assert one.layout.title.pad.t == 12
+    assert vfit.title_block_height(2, 15) - vfit.title_block_height(1, 15) == pytest.approx(1.3 * 15 + 0.7 * 15)
+
+
+def test_axes_and_colour_bars_write_numbers_without_si_suffixes():
+    tpl = pio.templates[theme.TEMPLATE_NAME].layout
+    for axis in (tpl.xaxis, tpl.yaxis, tpl.coloraxis.colorbar):
+        assert (axis.exponentformat, axis.minexponent) == ("e", 4)
+    data = pio.templates[theme.TEMPLATE_NAME].data
+    assert data.heatmap[0].colorbar.exponentformat == "e" and data.scatter[0].marker.colorbar.exponentformat == "e"
+
+
+def test_log_axes_label_the_decades_only():
+    from mlal_core.viz._common import decade_ticks, format_tick_number
+
+    assert decade_ticks(2e-4, 3e-2) == dict(tickmode="array", tickvals=[1e-4, 1e-3, 1e-2, 1e-1],
+                                            ticktext=["0.0001", "0.001", "0.01", "0.1"])
+    assert decade_ticks(0.002, 0.009) == {}  # under one decade: plotly's own ticks
+    assert [format_tick_number(v) for v in (1e-5, 0.00015, 1000, 2.5e6)] == ["1e\u22125", "0.00015", "1000",
+                                                                             "2.5e+6"]
+    p = np.array([[1e-4, 5e-3, 2e-2], [3e-4, 1e-3, 1e-2]])
+    fig = viz.sampling_probability_distribution(p, log_y=True, show_uniform=False)
+    assert fig.layout.yaxis.type == "log"
+    assert list(fig.layout.yaxis.ticktext) == ["0.0001", "0.001", "0.01", "0.1"]
+    bars = viz.label_frequency_bar(np.array([1500, 80, 3]), ["a", "b", "c"], log_y=True)
+    assert list(bars.layout.yaxis.ticktext) == ["1", "10", "100", "1000", "10000"]
+
+
+def test_heatmap_cells_stay_square_and_the_tilt_uses_the_square_side():
+    """At 1920 px the plot would be 1700 px wide (280 px a label: level) but square cells keep it as
+    wide as it is high (about 300 px at the 450 px screen height), so the six names tilt."""
+    for fig in (viz.correlation_heatmap(np.eye(6), SIX, width=1920),
+                viz.strategy_overlap_heatmap(viz.jaccard_matrix({s: [i, i + 1] for i, s in enumerate(SIX)}),
+                                             width=1920)):
+        assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio == 1
+        assert fig.layout.xaxis.constrain == "domain"
+        assert fig.layout.xaxis.tickangle in (-45, -90)
+    # a half-width column of a laptop page (about 440 px): the decision is made for that width
+    half = viz.correlation_heatmap(np.eye(4), ["joy", "fear", "anger", "love"], width=440)
+    assert half.layout.xaxis.tickangle == 0
+
+
+def test_score_distribution_names_the_set_its_scores_are_over():
+    fig = viz.score_distribution(np.linspace(5e-5, 3e-4, 40), np.arange(40) >= 35, set_name="U*")
+    assert fig.data[0].name == "U* (40)"
+    assert "over U* (40 candidates, 5 picked)" in fig.layout.meta["mlal_fit"]["title"]
+    assert viz.score_distribution(np.arange(5.0)).data[0].name == "pool (5)"
+
+
+def test_curves_and_per_round_figures_show_display_names():
+    rows = pd.DataFrame([dict(strategy=s, n_labeled=n, mean=0.5, std=0.1) for s in ("crab", "random")
+                         for n in (50, 100)])
+    names = {"crab": "CRAB", "random": "Random"}
+    fig = viz.learning_curves(rows, display_names=names)
+    assert [t.name for t in fig.data if t.showlegend is not False] == ["CRAB", "Random"]
+    per = viz.per_round_bars_or_lines(rows.rename(columns={"n_labeled": "round"}), "mean", group="strategy",
+                                      display_names=names)
+    assert [t.name for t in per.data] == ["CRAB", "Random"]
+
+
+def test_subplot_titles_wrap_into_their_row_and_rows_make_room_for_them():
+    from plotly.subplots import make_subplots
+
+    long = "crab: dQ_AB (correlation-aware expected score change) over U*"
+    fig = make_subplots(rows=2, cols=1, subplot_titles=(long, "short"))
+    fig.update_layout(template=theme.TEMPLATE_NAME)
+    for row in (1, 2):
+        fig.add_trace(go.Bar(x=[1, 2], y=[3, 4]), row=row, col=1)
+        fig.update_xaxes(title_text="score", row=row, col=1)
+    viz.paper_layout(fig, "column")
+    first = fig.layout.annotations[0]
+    lines = first.text.split("<br>")
+    assert len(lines) == 2 and all(text_width(s, first.font.size) <= 336 - 50 - 10 for s in lines)
+    assert fig.layout.meta["mlal_fit"]["subplot_titles"]["yaxis"] == [0, long]  # the full text, for a caption
+    # the second row's title sits on its row's top edge, the gap above it holds row 1's ticks, x title and it
+    assert fig.layout.annotations[1].y == fig.layout.yaxis2.domain[1]
+    plot_h = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    gap_px = (fig.layout.yaxis.domain[0] - fig.layout.yaxis2.domain[1]) * plot_h
+    assert gap_px >= 3 * 1.15 * 9.5

@@ -42,12 +42,13 @@ def render() -> None:
             done = sum(1 for r in session.history if not r.final)
             planned = cfg.rounds
             status = "finished" if session.finished else f"round {session.next_round} next"
+            oracle = views.oracle_summary(session.history, None if session.finished else state.get_oracle())
             st.markdown(
                 f"**Dataset:** {session.dataset.name}  \n"
                 f"**Strategy:** {cfg.strategy}  \n"
                 f"**Rounds done:** {done} of {planned} ({status})  \n"
                 f"**Labelled:** {len(session.labeled):,} of {session.n_pool:,} pool samples  \n"
-                f"**Oracle:** {'a person' if state.get_oracle() == 'person' else 'simulated (ground truth)'}"
+                f"**Oracle:** {oracle}"
             )
             if session.session_id:
                 st.caption(f"Session id `{session.session_id[:8]}`")

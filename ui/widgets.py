@@ -2,20 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
 
 from mlal_core import export
+from mlal_core.inspection import views
 
 
-def explain(title: str, body: str, latex: str | list[str] | None = None, expanded: bool = False) -> None:
-    """A "what am I looking at" section: plain words, then the formula(s)."""
+def explain(title: str, body: str, latex: str | list[str] | None = None, expanded: bool = False, *,
+            terms: tuple[str, ...] | list[str] = ()) -> None:
+    """A "What am I looking at?" section: plain words, the formula(s), then links to the glossary.
+
+    Parameters
+    ----------
+    title : str
+        What the section explains (after "What am I looking at? ").
+    body : str
+        Markdown.
+    latex : str or list of str, optional
+        Formulas, one ``st.latex`` each.
+    expanded : bool
+        Open at first.
+    terms : sequence of str
+        Glossary keys (or names / aliases) of the terms the section uses: a last line "Glossary: "
+        links each to its entry on the Glossary page (``mlal_core.glossary.glossary_link``).
+
+    Raises
+    ------
+    mlal_core.errors.ConfigError
+        If a term is not in the glossary.
+    """
+    from mlal_core.glossary import glossary_link  # here, not at the top: this edit touches explain only
+
+    links = [glossary_link(t) for t in terms]  # an unknown term fails before anything is drawn
     with st.expander(f"What am I looking at? {title}", expanded=expanded):
         st.markdown(body)
         for eq in [latex] if isinstance(latex, str) else latex or []:
             st.latex(eq)
+        if links:
+            st.markdown("Glossary: " + ", ".join(dict.fromkeys(links)))
 
 
 EXPORT_SIZE_KEY = "export_size"
@@ -27,35 +56,79 @@ def export_size() -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _figure_bytes(fig_json: str, fmt: str, size: str = "screen") -> bytes:
-    """Render a figure (given as plotly JSON, so it can be a cache key) to ``fmt`` bytes at ``size``."""
+def _figure_bytes(fig_json: str, fmt: str, size: str = "screen", plotlyjs: bool | str = True) -> bytes:
+    """Render a figure (given as plotly JSON, so it can be a cache key) to ``fmt`` bytes at ``size``;
+    ``plotlyjs`` is the HTML's ``include_plotlyjs`` (True: inline, "cdn": loaded online)."""
     fig, kwargs = export.sized_for_export(pio.from_json(fig_json), size)
-    return export.figure_to_bytes(fig, fmt, **kwargs)  # the dpi only matters to bitmaps
+    if fmt == "html":
+        kwargs["include_plotlyjs"] = plotlyjs
+    return export.figure_to_bytes(fig, fmt, **kwargs)  # the dpi only matters to bitmaps (and SVG units)
+
+
+def html_download_labels() -> dict[bool | str, str]:
+    """Labels of the two HTML downloads, with honest sizes: ``{True: offline, "cdn": small}``."""
+    mb = len(export.plotlyjs_bytes()) / 1e6
+    return {True: f"HTML (offline, {mb:.1f} MB)", "cdn": "HTML (small, loads plotly.js online)"}
+
+
+def _download_buttons(fig: go.Figure, key: str, formats: tuple[str, ...]) -> None:
+    title = fig.layout.title.text if fig.layout.title and fig.layout.title.text else key
+    static_ok, why = export.static_export_available()
+    buttons: list[tuple[str, str, bool | str, str, str | None]] = []  # label, format, plotlyjs, file, help
+    size = export_size()
+    help_static = {"png": f"Bitmap, {export.EXPORT_SIZES.get(size, size)}; the file says its dpi "
+                          f"({'300' if size != 'screen' else '96'}).",
+                   "svg": f"Vector, {export.EXPORT_SIZES.get(size, size).replace(', 300 dpi', '')}; "
+                          f"{'its size is given in inches' if size != 'screen' else '1 px = 1/96 in'}."}
+    for fmt in formats:
+        if fmt != "html":
+            buttons.append((fmt.upper(), fmt, True, export.figure_filename(title, fmt), help_static.get(fmt)))
+            continue
+        labels = html_download_labels()
+        buttons.append((labels[True], fmt, True, export.figure_filename(title, fmt),
+                        "A standalone page with plotly.js inside: opens without a network."))
+        buttons.append((labels["cdn"], fmt, "cdn", export.figure_filename(title, fmt)[:-5] + "-online.html",
+                        f"A few kB; the browser loads plotly.js {_plotlyjs_version()} from cdn.plot.ly."))
+    # one row of buttons as wide as their labels, wrapping onto a second row in a narrow column
+    row = st.container(horizontal=True, wrap=True, gap="small")
+    for label, fmt, plotlyjs, file_name, help_ in buttons:
+        suffix = "" if plotlyjs is True else f"_{plotlyjs}"
+        if fmt in ("png", "svg") and not static_ok:
+            row.button(label, key=f"dl_{key}_{fmt}", disabled=True, help=why, width="content")
+            continue
+        row.download_button(
+            label,
+            data=_rendered_on_click(fig, fmt, size, plotlyjs),
+            file_name=file_name,
+            key=f"dl_{key}_{fmt}{suffix}",
+            on_click="ignore",
+            help=help_,
+            width="content",
+        )
+
+
+def _rendered_on_click(fig: go.Figure, fmt: str, size: str, plotlyjs: bool | str) -> Callable[[], bytes]:
+    """The download's bytes as a callable: Streamlit calls it only when the button is clicked."""
+    return lambda: _figure_bytes(fig.to_json(), fmt, size, plotlyjs)
+
+
+def _plotlyjs_version() -> str:
+    from plotly.offline import get_plotlyjs_version
+
+    return get_plotlyjs_version()
 
 
 def figure(fig: go.Figure, key: str, formats: tuple[str, ...] = ("png", "svg", "html"), **chart_kwargs):
     """Show a plotly figure with download buttons; PNG/SVG are rendered only when asked for. Every
     download has the export size chosen in the sidebar (screen, or laid out for one / two paper
-    columns; PNGs at 300 dpi).
+    columns; PNGs at 300 dpi, SVGs sized in inches). HTML comes twice: offline (plotly.js inside,
+    about 4.8 MB) and small (loads plotly.js from its CDN).
 
     ``chart_kwargs`` go to ``st.plotly_chart`` (e.g. ``on_select="rerun", selection_mode="points"``);
     returns what it returns (the selection event when ``on_select`` is set). The chart's widget key
     is ``f"chart_{key}"``."""
     event = st.plotly_chart(fig, width="stretch", key=f"chart_{key}", **chart_kwargs)
-    title = fig.layout.title.text if fig.layout.title and fig.layout.title.text else key
-    static_ok, why = export.static_export_available()
-    cols = st.columns(len(formats) + 2)
-    for col, fmt in zip(cols, formats):
-        if fmt in ("png", "svg") and not static_ok:
-            col.button(fmt.upper(), key=f"dl_{key}_{fmt}", disabled=True, help=why)
-            continue
-        col.download_button(
-            fmt.upper(),
-            data=lambda fmt=fmt, size=export_size(): _figure_bytes(fig.to_json(), fmt, size),
-            file_name=export.figure_filename(title, fmt),
-            key=f"dl_{key}_{fmt}",
-            on_click="ignore",
-        )
+    _download_buttons(fig, key, formats)
     return event
 
 
@@ -101,7 +174,7 @@ def param_input(param, key: str, container=st):
 
 
 def _param_widget(param, key: str, container, value):
-    label = param.name.replace("_", " ")
+    label = views.param_label(param)
     help_ = param.help or None
     default, choices = param.default, param.choices
     if isinstance(default, bool) or (choices is not None and set(choices) <= {True, False}):

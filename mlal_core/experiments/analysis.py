@@ -56,6 +56,7 @@ __all__ = [
     "METRIC_NAMES",  # the table of mlal_core.metrics, re-exported
     "aulc_per_run",
     "aulc_summary",
+    "strategy_display_names",
     "balance_figure",
     "balance_summary",
     "bootstrap_ci",
@@ -161,6 +162,7 @@ def learning_curve_figure(rounds: pd.DataFrame, metric: str = "micro_f1", *, set
         title=title or f"{label}: {name} (mean \u00b1 std over seeds)",
         x_title="Labelled fraction of the pool" if x == "labelled_fraction" else "Labelled samples (count)",
         clip=(0.0, 1.0) if metric not in ("ranking_loss", "hamming_loss") else None,
+        display_names=strategy_display_names(s["strategy"]),
     )
     if reference is not None and np.isfinite(reference):
         fig.add_hline(y=float(reference), line_dash="dash", line_color="#555555",
@@ -743,8 +745,28 @@ def _per_round_figure(rounds, column, setting, by, strategy_order, title, y_titl
     return per_round_bars_or_lines(
         s[["strategy", "round", "mean", "std"]].rename(columns={"mean": column}), y=column, group="strategy",
         kind=kind, error="std", title=f"{label}: {title}", y_title=y_title,
-        group_order=_order(s["strategy"], strategy_order),
+        group_order=_order(s["strategy"], strategy_order), display_names=strategy_display_names(s["strategy"]),
     )
+
+
+def strategy_display_names(names) -> dict[str, str]:
+    """Legend names of registered strategies (``{"crab": "CRAB", "coreset": "Core-Set"}``); other names
+    (a user's own strategy, a curve label) are left out, so they show as given.
+
+    Parameters
+    ----------
+    names : iterable of str
+        Strategy names (duplicates and NaN allowed).
+
+    Returns
+    -------
+    dict of str to str
+        Registry name -> the paper's short name.
+    """
+    from mlal_core.strategies import registry
+
+    known = {i.name: i.short_name for i in registry.available()}
+    return {n: known[n] for n in pd.unique(pd.Series(list(names), dtype=object).dropna()) if n in known}
 
 
 def mean_ir_figure(rounds: pd.DataFrame, *, setting=None, by: str = "setting",

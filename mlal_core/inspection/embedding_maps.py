@@ -31,6 +31,7 @@ from mlal_core.inspection.round_history import (
     labelled_rounds,
     query_records,
 )
+from mlal_core.inspection.views import labelled_set_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlal_core.session.loop import ActiveLearningSession
@@ -329,7 +330,7 @@ def feature_map_layers(session: ActiveLearningSession, t: int, positions: np.nda
     Y, source = map_labels(session, t, positions)
     simulated = (source == "ground truth").any() or bool(getattr(session, "oracle_is_simulated", False))
     labelled_words = "the labels the session holds (the oracle's answers)"
-    note = (f"Labelled samples (L_{t}) show {labelled_words}; unlabelled ones "
+    note = (f"Labelled samples ({labelled_set_name(t)}) show {labelled_words}; unlabelled ones "
             + ("the pool's ground truth (simulated oracle: what it would answer)." if simulated else
                "have no known labels (a person is the oracle)"))
     if by == "label":

@@ -55,6 +55,7 @@ import scipy.sparse as sp
 
 from mlal_core import correlation, stats
 from mlal_core.errors import ConfigError
+from mlal_core.inspection.views import labelled_set_name
 from mlal_core.session import tables
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,10 +95,13 @@ __all__ = [
     "picks_table",
     "position_from_chart_event",
     "position_from_table_event",
+    "query_record",
     "query_records",
+    "ranked_among",
     "balance_frame",
     "round_balance",
     "round_candidates",
+    "round_scores",
     "round_state",
     "session_key",
     "snapshot_from_labels",
@@ -243,6 +247,29 @@ def _record(session: ActiveLearningSession, t: int) -> RoundRecord:
                                                           " (no round has been run yet).")
         )
     return recs[int(t)]
+
+
+def query_record(session: ActiveLearningSession, t: int) -> RoundRecord:
+    """Record ``t`` of the session's query records: the round that picked ``L_{t+1} - L_t``.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+    t : int
+        A query round.
+
+    Returns
+    -------
+    RoundRecord
+        Its picks, labels and selection (details, scores, diagnostics).
+
+    Raises
+    ------
+    ConfigError
+        When record ``t`` made no query (the message names the rounds to choose from).
+    """
+    return _record(session, t)
 
 
 # ====================================================================== correlations
@@ -698,6 +725,81 @@ def _round_scores(session: ActiveLearningSession, t: int) -> tuple[np.ndarray, n
     return cand, scores
 
 
+def round_scores(session: ActiveLearningSession, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """The candidates of record ``t`` and the strategy's scores, aligned.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+    t : int
+        A query round.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        ``(candidates, scores)``: ascending pool positions (:func:`round_candidates`) and float scores
+        (NaN where a candidate was not scored; all NaN when the record holds no scores over them).
+
+    Raises
+    ------
+    ConfigError
+        When record ``t`` made no query.
+    """
+    return _round_scores(session, t)
+
+
+def ranked_among(session: ActiveLearningSession, t: int) -> dict[str, Any]:
+    """The set record ``t``'s scores rank over, in words: every percentile and rank names it.
+
+    CRAB scores only its refined pool U* (the other unlabelled samples get no score), a candidate
+    subset scores only the drawn candidates, other strategies score every unlabelled sample.
+
+    Parameters
+    ----------
+    session : ActiveLearningSession
+        The session (live or reopened from the store).
+    t : int
+        A query round.
+
+    Returns
+    -------
+    dict
+        ``set``: short name of the set (``"U*"``, ``"the unlabelled pool"``, ``"the candidate subset"``,
+        ``"the scored candidates"``; ``""`` when the round has no finite score); ``words``: the set
+        with its sizes, to follow "rank 3 of" (``"the 40 samples of U* (CRAB's refined candidate pool;
+        219 unlabelled samples in all)"``, ``"the 219 unlabelled samples"``); ``n_scored``,
+        ``n_candidates``, ``n_unlabeled``: the sizes.
+
+    Raises
+    ------
+    ConfigError
+        When record ``t`` made no query.
+    """
+    rec = _record(session, t)
+    cand, scores = _round_scores(session, t)
+    n_scored = int(np.isfinite(scores).sum())
+    n_unl = int(rec.n_unlabeled) or int(cand.size)
+    diag = rec.selection.diagnostics if rec.selection is not None else {}
+    refined = diag.get("refined_pool") if isinstance(diag, dict) else None
+    if n_scored == 0:
+        name, words = "", "no scored sample (this round has no per-sample score)"
+    elif refined is not None and len(refined) == n_scored:
+        name = "U*"
+        words = (f"the {n_scored:,} samples of U* (CRAB's refined candidate pool; {n_unl:,} unlabelled samples "
+                 "in all)")
+    elif n_scored == cand.size == n_unl:
+        name, words = "the unlabelled pool", f"the {n_unl:,} unlabelled samples"
+    elif n_scored == cand.size:
+        name = "the candidate subset"
+        words = f"the {n_scored:,} candidates (a seeded random subset of the {n_unl:,} unlabelled samples)"
+    else:
+        name = "the scored candidates"
+        words = f"the {n_scored:,} scored candidates (of the {n_unl:,} unlabelled samples)"
+    return {"set": name, "words": words, "n_scored": n_scored, "n_candidates": int(cand.size),
+            "n_unlabeled": n_unl}
+
+
 def picks_table(session: ActiveLearningSession, t: int) -> pd.DataFrame:
     """The picks of record ``t`` as the Selection inspector shows them.
 
@@ -712,9 +814,10 @@ def picks_table(session: ActiveLearningSession, t: int) -> pd.DataFrame:
     -------
     pandas.DataFrame
         :func:`mlal_core.session.tables.picks_table` of the round: ``round``, ``order``,
-        ``position``, ``labels`` (the oracle's), ``n_labels``, ``score_percentile`` and
-        ``score_rank`` among the round's scored candidates, then the strategy's details with label
-        names instead of indices (CRAB's ``labels`` column is ``detail_labels``).
+        ``position``, ``oracle_labels`` (names), ``n_labels``, ``answered_by``, ``score_percentile``
+        and ``score_rank`` among the round's scored candidates with ``ranked_among`` (that set in
+        words, :func:`ranked_among`), then the strategy's details with label names instead of
+        indices (CRAB's ``labels`` column is ``detail_labels``).
 
     Raises
     ------
@@ -723,8 +826,10 @@ def picks_table(session: ActiveLearningSession, t: int) -> pd.DataFrame:
     """
     rec = _record(session, t)
     details = rec.selection.details if rec.selection is not None else None
-    return tables.picks_table(np.asarray(rec.selected), label_names(session), t=rec.round, labels=rec.labels, details=details,
-                              candidate_scores=_round_scores(session, t), name_details=True)
+    return tables.picks_table(np.asarray(rec.selected), label_names(session), t=rec.round, labels=rec.labels,
+                              answered_by=rec.answered_by or "", details=details,
+                              candidate_scores=_round_scores(session, t),
+                              ranked_among=ranked_among(session, t)["words"])
 
 
 def pick_explanation(session: ActiveLearningSession, t: int, position: int) -> dict:
@@ -743,11 +848,15 @@ def pick_explanation(session: ActiveLearningSession, t: int, position: int) -> d
     -------
     dict
         ``score``, ``percentile`` (percent of the round's scored candidates with a score <= it),
-        ``rank`` (1 = highest), ``n_scored`` / ``n_candidates``, ``scores`` (the round's scores,
-        aligned with ``candidates``), ``candidate_index`` (its index there), ``picked_mask``,
-        ``details`` (its row of :func:`picks_table` as a Series), ``labels`` (names the oracle gave),
-        ``reason``, ``pools`` (CRAB: the refined pool(s) and label(s) it came from) and ``text`` (text
-        sets).
+        ``rank`` (1 = highest), ``n_scored`` / ``n_candidates`` / ``n_unlabeled``, the set both are
+        over (:func:`ranked_among`): ``scored_set`` (short name, e.g. ``"U*"``), ``ranked_among`` (in
+        words), ``percentile_label`` / ``rank_label`` (``"Percentile in U*"``, ``"Rank in U*"``),
+        ``rank_text`` (``"1 of the 40 samples of U* (CRAB's refined candidate pool; 219 unlabelled
+        samples in all)"``) and ``percentile_text``; ``scores`` (the round's scores, aligned with
+        ``candidates``), ``candidate_index`` (its index there), ``picked_mask``, ``details`` (its row
+        of :func:`picks_table` as a Series), ``labels`` (names the oracle gave, joined by ", "),
+        ``answered_by`` (who the oracle was), ``reason``, ``pools`` (CRAB: the refined pool(s) and
+        label(s) it came from) and ``text`` (text sets).
 
     Raises
     ------
@@ -765,23 +874,34 @@ def pick_explanation(session: ActiveLearningSession, t: int, position: int) -> d
     idx = np.flatnonzero(cand == position)
     ci = int(idx[0]) if idx.size else None
     s = float(scores[ci]) if ci is not None else float("nan")
-    finite = np.isfinite(scores)
     texts = getattr(session.dataset.train, "texts", None)
+    among = ranked_among(session, t)
+    pct = float(row["score_percentile"]) if pd.notna(row["score_percentile"]) else float("nan")
+    rank = int(row["score_rank"]) if pd.notna(row["score_rank"]) else None
+    where = among["set"] or "the pool"
     return {
         "round": int(rec.round),
         "position": position,
         "order": int(row["order"]),
         "score": s,
-        "percentile": float(row["score_percentile"]) if pd.notna(row["score_percentile"]) else float("nan"),
-        "rank": int(row["score_rank"]) if pd.notna(row["score_rank"]) else None,
-        "n_scored": int(finite.sum()),
-        "n_candidates": int(cand.size),
+        "percentile": pct,
+        "rank": rank,
+        "n_scored": among["n_scored"],
+        "n_candidates": among["n_candidates"],
+        "n_unlabeled": among["n_unlabeled"],
+        "scored_set": among["set"],
+        "ranked_among": among["words"],
+        "percentile_label": f"Percentile in {where}",
+        "rank_label": f"Rank in {where}",
+        "rank_text": "n/a" if rank is None else f"{rank} of {among['words']}",
+        "percentile_text": "n/a" if not np.isfinite(pct) else f"{pct:.1f} over {among['words']}",
         "candidates": cand,
         "scores": scores,
         "candidate_index": ci,
         "picked_mask": np.isin(cand, picked),
         "details": row,
-        "labels": str(row.get("labels", "")),
+        "labels": str(row.get("oracle_labels", "")),
+        "answered_by": rec.answered_by,
         "reason": str(row.get("reason", "")),
         "pools": str(row.get("pools", "")) if "pools" in row.index else "",
         "text": None if texts is None else str(texts[position]),
@@ -1159,7 +1279,7 @@ def compare_strategies(session: ActiveLearningSession, t: int, names: Sequence[s
     if state is None:
         rebuild = None
         if progress:
-            progress(0, total, f"rebuilding round {rec.round}'s model (training it on L_{rec.round})")
+            progress(0, total, f"rebuilding round {rec.round}'s model (training it on {labelled_set_name(rec.round)})")
 
             def rebuild(d: int, n: int, message: str) -> None:
                 progress(d, n, f"rebuilding round {rec.round}'s model: {message}")

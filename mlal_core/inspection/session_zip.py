@@ -4,16 +4,28 @@
 
 * ``config.json``: the session's ``SessionConfig`` (``SessionConfig.from_dict`` reads it back);
 * ``session.json``: everything the store holds (``SessionStore.export_json``): the session row, the
-  label names, the initial set, and per round the metrics, timings, shared diagnostics, picks, their
-  labels and the strategy's details, scores and diagnostics;
+  label names, the feature source, the initial set, who labelled the picks, and per round the
+  metrics, timings, shared diagnostics, ``answered_by``, the picks, their labels (0/1 rows and names),
+  ``pick_proba`` and the strategy's details, scores and diagnostics (label names beside indices);
 * ``rounds.csv``: one row per round (``tables.rounds_frame``);
 * ``picks.csv``: one row per picked sample with its labels and score components
   (``tables.picks_frame``);
 * ``figures/<name>.png|svg|html``: the default session figures (:func:`session_figures`, and A /
   NegA of the final labelled set, :func:`labelled_set_correlations`) plus any passed in ``figures``,
   at the screen size or laid out for a paper column (``size``); PNG / SVG need the system Chromium (``export.static_export_available``);
-  without it they are skipped and listed under ``skipped`` in ``manifest.json``;
-* ``manifest.json``: the members and the session's facts (id, dataset, strategy, seed, rounds).
+  without it they are skipped and listed under ``skipped`` in ``manifest.json``. PNGs say their dpi
+  (300 at the paper sizes), SVGs their size in inches at the paper sizes;
+* ``figures/plotly.min.js``: the installed plotly.js, once; every HTML figure references it (so the
+  unpacked zip opens offline without a 4.8 MB copy of plotly.js per figure);
+* ``manifest.json``: the members and the session's facts: id, dataset, strategy, seed, rounds, the
+  feature source (which features the session used: representation, bundled / computed, their
+  precision), the session's numeric ``precision`` and ``oracle``, who labelled the picks
+  (``tables.oracle_summary``: ``"simulated"``, ``"person"`` or ``"mixed"``, and the rounds a person
+  labelled).
+
+Tables name labels, never indices (``mlal_core.session.label_text``): ``picks.csv`` has the oracle's
+answers as ``oracle_labels`` with ``answered_by`` beside them, and what the model predicted for each
+pick (``predicted_top`` / ``predicted_labels``); ``rounds.csv`` has ``answered_by`` per round.
 """
 
 from __future__ import annotations
@@ -173,6 +185,9 @@ def session_export_zip(store, session_id: str, figures: Mapping[str, go.Figure] 
         When a value of ``figures`` is not a plotly figure.
     """
     info = store.session_info(session_id)  # raises StoreError for an unknown id
+    figure_formats = tuple(figure_formats)
+    if set(figure_formats) & set(export.STATIC_FORMATS):
+        export.start_export_server(background=True)  # the browser starts while the tables are built
     records = store.load_rounds(session_id)
     config = info["config"]
     names = info.get("label_names")
@@ -184,7 +199,7 @@ def session_export_zip(store, session_id: str, figures: Mapping[str, go.Figure] 
         "config.json": config,
         "session.json": full,
         "rounds.csv": tables.rounds_frame(records),
-        "picks.csv": tables.picks_frame(records, names),
+        "picks.csv": tables.picks_frame(records, names, with_proba=bool(names)),
     }
     figs: dict[str, go.Figure] = {}
     if default_figures:
@@ -212,6 +227,10 @@ def session_export_zip(store, session_id: str, figures: Mapping[str, go.Figure] 
         "rounds_planned": config.get("rounds"),
         "records": len(records),
         "n_labeled": None if last is None else int(last.n_labeled),
+        "feature_source": info.get("feature_source") or {"representation": config.get("representation"),
+                                                         "source": "not recorded"},
+        "precision": config.get("precision"),
+        "oracle": tables.oracle_summary(records),
         "last_metrics": None if last is None else {k: (float(v) if np.isfinite(v) else None)
                                                    for k, v in last.metrics.items()},
     }

@@ -15,28 +15,57 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from mlal_core import glossary as _glossary
 from mlal_core import metrics as _metrics
 from mlal_core import stats as _stats
 from mlal_core.errors import ConfigError
 from mlal_core.session.tables import label_string, rounds_frame, shorten_text
+from mlal_core.strategies.detail_columns import column_help as _detail_column_help
 
 __all__ = [
+    "COLUMN_LABELS",
+    "COLUMN_TERMS",
+    "METRIC_FORMAT",
     "METRIC_HELP",
     "MODEL_FIELDS",
+    "PARAM_LABELS",
+    "PERCENTILE_FORMAT",
+    "PERSON_LABELLED",
+    "PICK_COLUMN_HELP",
+    "SCORE_FORMAT",
     "SETTING_FIELDS",
     "balance_columns",
+    "batch_selection_dataset",
+    "comparison_runs",
     "device_description",
     "examples_for_label",
     "feature_source_text",
+    "glossary_key",
+    "help_with_glossary",
     "higher_is_better",
+    "labelled_set_name",
+    "labels_metric",
     "learning_curve_tables",
+    "linked_name",
+    "mark_person_labelled",
+    "metric_delta",
     "metric_help",
     "model_description",
     "model_settings",
+    "oracle_labels_heading",
+    "oracle_summary",
+    "param_label",
+    "param_rows",
     "paired_runs",
+    "pair_change_text",
+    "person_labelled_sessions",
     "precision_description",
     "session_rounds",
     "session_settings",
+    "table_column_help",
+    "table_column_helps",
+    "table_column_label",
+    "table_columns",
 ]
 
 
@@ -220,7 +249,10 @@ def metric_help(metric: str) -> str:
     if metric in METRIC_HELP:
         return METRIC_HELP[metric]
     if metric.endswith("_tuned") and metric[: -len("_tuned")] in METRIC_HELP:
-        return METRIC_HELP[metric[: -len("_tuned")]] + " Measured at the tuned threshold instead of 0.5."
+        base = METRIC_HELP[metric[: -len("_tuned")]]
+        return (base.replace("at threshold 0.5", "at the tuned threshold")
+                + " The tuned threshold is the one global threshold (0.05 ... 0.95) that maximises macro-F1 on "
+                  "the validation split.")
     return ""
 
 
@@ -238,6 +270,411 @@ def higher_is_better(metric: str) -> bool:
         False for the losses (Hamming loss, ranking loss), True for every other metric.
     """
     return _metrics.higher_is_better(metric)
+
+
+# ---------------------------------------------------------------------------- glossary links
+#: the glossary entry of a column whose name the glossary does not know, or knows as another term's
+#: name (AUDI's ``uncertainty`` column is not the uncertainty batch sampler); ``None``: no entry
+COLUMN_TERMS: dict[str, str | None] = {
+    "position": "unlabelled-pool",
+    "order": None,
+    "pick": None,
+    "reason": None,
+    "text": None,
+    "n_labels": None,
+    "oracle_labels": "oracle",
+    "score_rank": "percentile",
+    "ranked_among": "percentile",
+    "most_uncertain_label": "entropy",
+    "top_label": "dq",
+    "labels": "label-wise-pool",
+    "k": "mmc",
+    "beta": "adaptive",
+    "uncertainty": "audi",
+    "s": "cvirs",
+    "v": "cvirs",
+}
+
+#: what the columns a picks table adds to a strategy's details mean (the strategies' own columns:
+#: :data:`mlal_core.strategies.detail_columns.DETAIL_COLUMN_HELP`)
+PICK_COLUMN_HELP: dict[str, str] = {
+    "order": "1 = picked first",
+    "text": "The sample's text (hover to read more)",
+    "oracle_labels": "The oracle's answer",
+    "n_labels": "How many labels the oracle gave",
+    "answered_by": "Who gave the labels: simulated (the dataset's ground truth) or a person",
+    "predicted_top": "The model's three most probable labels, mean over members",
+    "predicted_labels": "The labels the model predicts (probability above 0.5)",
+    "score_percentile": "Share of the scored set (named in ranked_among) whose score is at most this one; "
+                        "100 = the top score",
+    "score_rank": "Rank of the score in the scored set (named in ranked_among); 1 = the highest",
+    "ranked_among": "The set the percentile and the rank are over (CRAB: its refined pool U*)",
+}
+
+
+def glossary_key(name: str) -> str | None:
+    """The glossary entry of a column, metric or score name as a page shows it.
+
+    Parameters
+    ----------
+    name : str
+        A column (``"dQ_AB"``, ``"detail_labels"``), a metric (``"micro_f1"``) or any glossary
+        key, name or alias.
+
+    Returns
+    -------
+    str or None
+        The key of its :mod:`mlal_core.glossary` entry (:data:`COLUMN_TERMS` first, then
+        :func:`mlal_core.glossary.term`); None when the glossary has none.
+    """
+    column = str(name).removeprefix("detail_")
+    if column in COLUMN_TERMS:
+        return COLUMN_TERMS[column]
+    try:
+        return _glossary.term(column).key
+    except ConfigError:
+        return None
+
+
+def help_with_glossary(text: str | None, name: str | None) -> str | None:
+    """A help text followed by a link to the glossary entry of ``name``, when there is one.
+
+    Streamlit renders the markdown link in tooltips, captions and expanders; it opens the Glossary
+    page at the entry (:func:`mlal_core.glossary.glossary_link`).
+
+    Parameters
+    ----------
+    text : str or None
+        The help text; a full stop is added when it has none.
+    name : str or None
+        A column, metric, score or glossary name (:func:`glossary_key`).
+
+    Returns
+    -------
+    str or None
+        ``"<text>. Glossary: [dQ_AB (...)](glossary#dq-ab)."``; ``text`` unchanged when ``name`` has
+        no entry; ``"Glossary: ..."`` alone when ``text`` is empty.
+    """
+    key = glossary_key(name) if name else None
+    if key is None:
+        return text
+    link = f"Glossary: {_glossary.glossary_link(key)}."
+    body = (text or "").rstrip()
+    if not body:
+        return link
+    return f"{body}{'' if body.endswith(('.', '!', '?')) else '.'} {link}"
+
+
+def linked_name(name: str, text: str | None = None) -> str:
+    """A name as a markdown link to its glossary entry (for "What am I looking at?" texts).
+
+    Parameters
+    ----------
+    name : str
+        A column, metric, score or glossary name (:func:`glossary_key`).
+    text : str, optional
+        The link text; default ``name``.
+
+    Returns
+    -------
+    str
+        ``"[Micro-F1](glossary#micro-f1)"``; ``text`` (or ``name``) unlinked when the glossary has
+        no entry.
+    """
+    key = glossary_key(name)
+    shown = name if text is None else text
+    return shown if key is None else _glossary.glossary_link(key, shown)
+
+
+def table_column_help(column: str) -> str | None:
+    """The help of a table column: its meaning and a link to its glossary entry.
+
+    Parameters
+    ----------
+    column : str
+        A column of a picks or rounds table: one of :data:`PICK_COLUMN_HELP`, a strategy's details
+        column (with or without the ``detail_`` prefix), a metric (:func:`metric_help`) or another
+        glossary name.
+
+    Returns
+    -------
+    str or None
+        :func:`help_with_glossary` of its meaning; None when it has neither a meaning nor an entry.
+    """
+    meaning = PICK_COLUMN_HELP.get(column) or _detail_column_help(column) or metric_help(column)
+    return help_with_glossary(meaning or None, column)
+
+
+def table_column_helps(columns: Sequence[str]) -> dict[str, str]:
+    """:func:`table_column_help` of each column that has one (for ``st.column_config``).
+
+    Parameters
+    ----------
+    columns : sequence of str
+        A table's columns.
+
+    Returns
+    -------
+    dict
+        ``{column: help}``, in the order of ``columns``.
+    """
+    helps = {str(c): table_column_help(str(c)) for c in columns}
+    return {c: h for c, h in helps.items() if h}
+
+
+# ---------------------------------------------------------------------------- table display
+#: display formats (printf style, as ``st.column_config.NumberColumn(format=...)`` takes them), one rule
+#: per kind of number, the same on every page. Scores and their components have no fixed scale (a
+#: dQ of 1e-4 next to one of 3.2): 4 significant digits, so that close picks do not look tied.
+SCORE_FORMAT = "%.4g"
+#: metrics and other quantities on a fixed 0-1 scale (F1, AUC, AULC, C, their std): 4 decimals on
+#: every row, so a column never mixes "0.493" with "0.4936"
+METRIC_FORMAT = "%.4f"
+#: percentiles (0-100)
+PERCENTILE_FORMAT = "%.1f"
+
+#: the heading a table shows for a column of a picks or rounds table (the CSV keeps the names)
+COLUMN_LABELS: dict[str, str] = {
+    "round": "Round",
+    "order": "Pick",
+    "position": "Pool sample",
+    "text": "Text",
+    "oracle_labels": "Labels given by the oracle",
+    "n_labels": "Labels (count)",
+    "answered_by": "Answered by",
+    "score_percentile": "Percentile",
+    "score_rank": "Rank",
+    "ranked_among": "Ranked among",
+    "predicted_top": "Model's top labels",
+    "predicted_labels": "Predicted labels",
+    "n_labeled": "Labelled",
+    "n_selected": "Picked",
+    "n_unlabeled": "Unlabelled",
+    "n_candidates": "Candidates scored",
+    "mean_ir_selected": "MeanIR of the picks",
+    "hard_to_learn_count": "Hard-to-learn in the pool",
+    "conflicting_count": "Conflicting in the pool",
+    "selected_hard_to_learn": "Hard-to-learn picks",
+    "selected_conflicting": "Conflicting picks",
+    "label_coverage": "Label coverage of L",
+    "batch_coverage": "Label coverage of the batch",
+    "labelled_entropy": "Evenness of L",
+    "detail_labels": "Label-wise pool of",
+    "pools": "Refined pools",
+    "reason": "Why",
+    "label_pairs": "Exclusive pair",
+}
+#: the width of a picks table's short columns (Streamlit's "small" / "medium")
+_COLUMN_WIDTHS = {"order": "small", "position": "small", "n_labels": "small", "round": "small", "text": "medium"}
+#: p-value columns (of the paired comparisons)
+_P_VALUE_COLUMNS = ("p", "p_holm")
+#: columns whose values are ranks or percentiles within "the scored set" (named in their heading)
+_SCORED_SET_COLUMNS = ("score_percentile", "score_rank")
+
+
+def table_column_label(column: str, scored_set: str = "") -> str:
+    """The heading a page shows for a table column (the CSV keeps the column's name).
+
+    Parameters
+    ----------
+    column : str
+        A column of a picks, rounds or comparison table.
+    scored_set : str, default ""
+        The set the round's percentiles and ranks are over (``round_history.ranked_among(...)["set"]``:
+        ``"U*"`` for CRAB); named in the percentile and rank headings.
+
+    Returns
+    -------
+    str
+        :data:`COLUMN_LABELS` (``"Percentile in U*"`` with ``scored_set="U*"``), a metric's name
+        (``"Micro-F1"``), a lower-case name in words (``"distance_to_centroid"`` -> ``"Distance to
+        centroid"``), else the column unchanged (the paper's symbols: ``"dQ_AB"``, ``"label_dQ"``).
+    """
+    column = str(column)
+    if column in COLUMN_LABELS:
+        label = COLUMN_LABELS[column]
+        return f"{label} in {scored_set}" if scored_set and column in _SCORED_SET_COLUMNS else label
+    if column in METRIC_HELP:
+        return _metrics.metric_name(column)
+    if column.islower() and column.replace("_", "").isalpha():
+        return column.replace("_", " ").capitalize()
+    return column
+
+
+def table_columns(frame: pd.DataFrame, *, scored_set: str = "", number_format: str = SCORE_FORMAT,
+                  aliases: Mapping[str, str] | None = None, helps: Mapping[str, str] | None = None,
+                  hidden: Sequence[str] = ()) -> dict[str, dict[str, str] | None]:
+    """How a page shows each column of a table: heading, help and number format.
+
+    One rule for every page: integers as they are, percentiles with :data:`PERCENTILE_FORMAT`,
+    metrics with :data:`METRIC_FORMAT`, p-values (``p``, ``p_holm``) with :data:`SCORE_FORMAT` (a
+    p of 3e-05 is not 0.0000), every other float column with ``number_format`` (default
+    :data:`SCORE_FORMAT`: scores and score components).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table as the CSV writes it.
+    scored_set : str, default ""
+        The set percentiles and ranks are over (:func:`table_column_label`).
+    number_format : str, default SCORE_FORMAT
+        The format of the float columns that are neither metrics nor percentiles
+        (:data:`METRIC_FORMAT` for a table of 0-1 quantities).
+    aliases : mapping of str to str, optional
+        ``{shown name: column}`` for columns the page renamed (the oracle's answers under
+        :func:`oracle_labels_heading`): help and format are the column's, the heading is the shown
+        name with a capital first letter.
+    helps : mapping of str to str, optional
+        Help texts that replace :func:`table_column_help` for these (shown) columns.
+    hidden : sequence of str, default ()
+        Columns the page leaves out of the table (they stay in the CSV).
+
+    Returns
+    -------
+    dict
+        ``{column: {"label": ..., "help": ..., "format": ..., "width": ...}}`` in the order of
+        ``frame`` (``help``, ``format`` and ``width`` are ``""`` when the column has none; ``width``:
+        ``"small"`` for short numbers, ``"medium"`` for the text), ``None`` for a hidden column (a
+        ``st.column_config`` entry of ``None`` hides a column).
+    """
+    aliases, helps = dict(aliases or {}), dict(helps or {})
+    out: dict[str, dict[str, str] | None] = {}
+    for shown in frame.columns:
+        name = aliases.get(str(shown), str(shown))
+        if str(shown) in hidden or name in hidden:
+            out[str(shown)] = None
+            continue
+        fmt = ""
+        if pd.api.types.is_float_dtype(frame[shown]):
+            fmt = (PERCENTILE_FORMAT if name == "score_percentile" else METRIC_FORMAT if name in METRIC_HELP
+                   else SCORE_FORMAT if name in _P_VALUE_COLUMNS else number_format)
+        label = str(shown)[:1].upper() + str(shown)[1:] if name != str(shown) else table_column_label(name, scored_set)
+        out[str(shown)] = {"label": label, "help": helps.get(str(shown)) or table_column_help(name) or "", "format": fmt,
+                           "width": _COLUMN_WIDTHS.get(name, "")}
+    return out
+
+
+#: subscript digits, for the labelled set of a round as plain text ("L₃")
+_SUBSCRIPTS = str.maketrans("0123456789t", "₀₁₂₃₄₅₆₇₈₉ₜ")
+
+
+def labelled_set_name(t: int | str) -> str:
+    """The labelled set of round ``t`` as plain text (sliders, titles, captions): ``"L₃"``.
+
+    Parameters
+    ----------
+    t : int or str
+        A round (``3``), or ``"t"`` for the generic round.
+
+    Returns
+    -------
+    str
+        ``"L"`` followed by ``t`` in Unicode subscript characters (``"L₁₂"``, ``"Lₜ"``).
+
+    Raises
+    ------
+    ConfigError
+        When ``t`` is neither a non-negative round nor ``"t"``.
+    """
+    text = str(t)
+    if not (text == "t" or text.isdigit()):
+        raise ConfigError(f"labelled_set_name needs a round (a non-negative integer) or 't'; got {t!r}.")
+    return "L" + text.translate(_SUBSCRIPTS)
+
+
+def labels_metric(labels_present: int, n_labels: int) -> tuple[str, str]:
+    """The "Labels" metric of a dataset: a short value, the detail in its help.
+
+    Parameters
+    ----------
+    labels_present : int
+        Labels with at least one training sample.
+    n_labels : int
+        The dataset's labels.
+
+    Returns
+    -------
+    tuple of (str, str)
+        ``(value, help)``: ``("14", "All 14 labels have ...")``; ``("12/14", "12 of the 14 labels
+        have ...; 2 have none")`` when some label has no training sample.
+    """
+    present, k = int(labels_present), int(n_labels)
+    if present == k:
+        return f"{k}", f"All {k} labels have at least one training sample."
+    return (f"{present}/{k}", f"{present} of the {k} labels have at least one training sample; "
+                              f"{k - present} have none (they cannot be learned).")
+
+
+#: the heading of a strategy parameter's widget (its ``Param`` declares name, default and help)
+PARAM_LABELS: dict[str, str] = {
+    "alpha": "α (beta scoring rule)", "beta": "β", "adaptive_beta": "Choose β each round",
+    "mlm": "Masked-LM folder", "mask_prob": "Masked share of tokens", "max_length": "Tokens per text",
+    "batch_size": "Batch size", "radius_quantile": "Radius quantile", "projection_dims": "Projection dimensions",
+    "deterministic": "Deterministic (dropout off)", "n_reference": "Reference set size",
+    "top_fraction": "Share into k-means", "gamma": "γ (SLCI vs PFD)", "epochs": "Epochs",
+    "d_u": "Sub-feature size d_u", "d_z": "Embedding size d_z", "temperature": "Temperature τ",
+    "lr": "Learning rate", "embedding_cap": "Embeddings kept for plots", "device": "Device",
+    "pfd_labels": "Labels PFD sums over", "alpha_c": "Attention normalisation α_c",
+    "per_label_size": "Samples per label (M)", "hard_size": "Hard-to-learn size (Z₀)",
+    "asymmetric_keep": "Label kept of an implied pair", "negative_pool": "Negatively-correlated pool",
+    "hard_pool": "Hard-to-learn pool", "correlation_attention": "Label attention",
+    "refined_sampling": "Refined pools drawn", "decay": "Decay of Zₜ", "sub_batches": "Sub-batches",
+    "unlabeled_ratio": "Unlabelled per labelled", "hidden_size": "Hidden units", "C": "Regularisation C",
+    "tokenizer": "Tokenizer folder",
+}
+
+
+def param_label(param: Any) -> str:
+    """The heading of a strategy parameter's widget.
+
+    Parameters
+    ----------
+    param : mlal_core.validation.Param
+        The parameter's declaration.
+
+    Returns
+    -------
+    str
+        :data:`PARAM_LABELS` of its name, else the name in words (``"n_reference"`` ->
+        ``"N reference"``).
+    """
+    name = str(param.name)
+    return PARAM_LABELS.get(name) or name.replace("_", " ").capitalize()
+
+
+def param_rows(params: Sequence[Any], per_row: int = 3) -> list[list[Any]]:
+    """Strategy parameters laid out in rows of equal structure: inputs first, switches last.
+
+    A checkbox has no label row above it, so a row that mixes it with inputs staggers; the
+    boolean parameters therefore come after the others, in rows of their own.
+
+    Parameters
+    ----------
+    params : sequence of Param
+        The declarations, in declaration order.
+    per_row : int, default 3
+        Widgets per row.
+
+    Returns
+    -------
+    list of list of Param
+        Rows of at most ``per_row`` parameters: the non-boolean ones, then the boolean ones
+        (declaration order kept within each kind).
+
+    Raises
+    ------
+    ConfigError
+        When ``per_row`` is below 1.
+    """
+    if per_row < 1:
+        raise ConfigError(f"per_row must be at least 1; got {per_row}.")
+
+    def is_switch(p: Any) -> bool:
+        return isinstance(p.default, bool) or (p.choices is not None and set(p.choices) <= {True, False})
+
+    inputs = [p for p in params if not is_switch(p)]
+    switches = [p for p in params if is_switch(p)]
+    return [kind[i:i + per_row] for kind in (inputs, switches) for i in range(0, len(kind), per_row)]
 
 
 #: the config fields that decide a learning curve besides the strategy and the seed, with the words
@@ -460,7 +897,8 @@ def session_rounds(store, session_ids: Sequence[str]) -> pd.DataFrame:
     -------
     pandas.DataFrame
         :func:`mlal_core.session.tables.rounds_frame` rows with ``session``, ``strategy``, ``seed``,
-        ``dataset``, ``name`` and ``pool_size`` columns added, the config fields of
+        ``dataset``, ``name``, ``pool_size`` and ``answered_by`` (who labelled the record's picks:
+        ``"simulated"``, ``"person"`` or None) columns added, the config fields of
         :data:`SETTING_FIELDS` (``model_params`` and ``strategy_params`` as JSON) and the
         coverage-aware balance columns of :func:`balance_columns` (``batch_coverage``,
         ``labelled_entropy``).
@@ -472,6 +910,7 @@ def session_rounds(store, session_ids: Sequence[str]) -> pd.DataFrame:
         if not records:
             continue
         df = rounds_frame(records)
+        df["answered_by"] = [rec.answered_by for rec in records]
         df = df.assign(**balance_columns(records, (info.get("initial_labeled") or {}).get("labels")))
         cfg = info["config"]
         df.insert(0, "session", sid)
@@ -563,7 +1002,8 @@ def learning_curve_tables(runs: pd.DataFrame, metric: str, *, by: str = "strateg
           ``aulc`` (``metrics.area_under_learning_curve``: mean score over the labelled range) and, with
           a ``target``, ``fraction_to_reach`` (labelled share of the pool at which the session first
           reached it, NaN if never);
-        * ``per_group``: one row per ``by`` group: sessions, AULC mean and std over them, and with a
+        * ``per_group``: one row per ``by`` group: sessions, AULC mean and std over them (NaN for a
+          group of one session: a std needs at least two), and with a
           target the labelled fraction at which the group's **mean** curve reaches it (NaN when the
           group's sessions have different targets).
 
@@ -607,7 +1047,7 @@ def learning_curve_tables(runs: pd.DataFrame, metric: str, *, by: str = "strateg
     pool_sizes = runs.groupby(by)["pool_size"].max() if "pool_size" in runs else None
     for g, d in per_session.groupby(by, sort=False):
         row = {by: g, "sessions": len(d), "aulc_mean": float(d["aulc"].mean()),
-               "aulc_std": float(d["aulc"].std(ddof=1)) if len(d) > 1 else 0.0}
+               "aulc_std": float(d["aulc"].std(ddof=1)) if len(d) > 1 else float("nan")}
         if target is not None:
             tgs = d["full-data score"].dropna().unique()
             tg = float(tgs[0]) if len(tgs) == 1 else float("nan")
@@ -619,3 +1059,251 @@ def learning_curve_tables(runs: pd.DataFrame, metric: str, *, by: str = "strateg
                 if np.isfinite(pool) and pool > 0 and np.isfinite(tg) else float("nan"))
         groups.append(row)
     return summary, per_session, pd.DataFrame(groups)
+
+
+# ---------------------------------------------------------------------------- who labelled what
+#: the mark a person-labelled session carries in curve names and legends
+PERSON_LABELLED = " (person-labelled)"
+
+
+def _round_list(rounds: Sequence[int]) -> str:
+    """``"round 2"``, ``"rounds 2, 3"``, ``"rounds 0-4, 7"`` (three or more consecutive rounds as a range)."""
+    rounds = sorted(int(r) for r in rounds)
+    parts: list[str] = []
+    i = 0
+    while i < len(rounds):
+        j = i
+        while j + 1 < len(rounds) and rounds[j + 1] == rounds[j] + 1:
+            j += 1
+        if j - i >= 2:
+            parts.append(f"{rounds[i]}-{rounds[j]}")
+        else:
+            parts.extend(str(r) for r in rounds[i:j + 1])
+        i = j + 1
+    return ("round " if len(rounds) == 1 else "rounds ") + ", ".join(parts)
+
+
+def oracle_summary(records: Sequence, next_oracle: str | None = None) -> str:
+    """Who answered a session's rounds, in words, from its records' ``answered_by``.
+
+    Parameters
+    ----------
+    records : sequence of RoundRecord
+        The session's records (``session.history``); records that picked nothing are ignored.
+    next_oracle : {"simulated", "person"}, optional
+        Who will label the next picks; said when it differs from who labelled the last round.
+
+    Returns
+    -------
+    str
+        ``"simulated (ground truth)"``, ``"a person (rounds 2, 3), simulated otherwise"`` (the initial
+        set always comes from the ground truth), ``"not recorded (rounds stored before v2)"``, with
+        ``"; next picks: a person"`` when ``next_oracle`` differs from the last round's.
+    """
+    queries = [r for r in records if r.selected is not None]
+    person = [r.round for r in queries if r.answered_by == "person"]
+    unknown = [r.round for r in queries if r.answered_by is None]
+    if person:
+        text = f"a person ({_round_list(person)}), simulated otherwise"
+    elif queries and len(unknown) == len(queries):
+        text = "not recorded (rounds stored before v2)"
+    else:
+        text = "simulated (ground truth)"
+    if person and unknown:
+        text += f"; not recorded for {_round_list(unknown)}"
+    last = queries[-1].answered_by if queries else "simulated"
+    if next_oracle is not None and next_oracle != last:
+        text += f"; next picks: {'a person' if next_oracle == 'person' else 'simulated'}"
+    return text
+
+
+def oracle_labels_heading(answered_by: str | None) -> str:
+    """The heading of the column holding the oracle's answers in a picks table.
+
+    Parameters
+    ----------
+    answered_by : {"simulated", "person"} or None
+        ``RoundRecord.answered_by`` of the round.
+
+    Returns
+    -------
+    str
+        ``"labels given by the oracle: a person"``, ``"labels given by the oracle: simulated (ground
+        truth)"``, or ``"labels given by the oracle"`` when the round does not record it.
+    """
+    who = {"person": "a person", "simulated": "simulated (ground truth)"}.get(answered_by or "")
+    return "labels given by the oracle" + (f": {who}" if who else "")
+
+
+def person_labelled_sessions(runs: pd.DataFrame) -> list[str]:
+    """The sessions of ``runs`` with at least one round labelled by a person.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Rounds of several sessions (:func:`session_rounds`, with its ``answered_by`` column).
+
+    Returns
+    -------
+    list of str
+        Their ids, in ``runs``' order; empty when ``runs`` has no ``answered_by`` column.
+    """
+    if "answered_by" not in runs or runs.empty:
+        return []
+    person = runs.loc[runs["answered_by"] == "person", "session"]
+    return list(pd.unique(person))
+
+
+def mark_person_labelled(runs: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``runs`` with :data:`PERSON_LABELLED` appended to ``columns`` for person-labelled sessions.
+
+    A person-labelled session's curve is then drawn, named and averaged apart from the simulated
+    sessions of the same setting.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Rounds of several sessions (:func:`session_rounds`).
+    columns : sequence of str
+        The text columns to mark (``"curve"``, ``"session_label"``, ...); missing ones are skipped, and
+        a value already marked is not marked twice.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``runs``.
+    """
+    out = runs.copy()
+    person = out["session"].isin(person_labelled_sessions(runs)) if "session" in out else None
+    if person is None or not person.any():
+        return out
+    for col in columns:
+        if col in out:
+            out[col] = out[col].astype(object)
+            values = out.loc[person, col].astype(str)
+            out.loc[person, col] = values.where(values.str.endswith(PERSON_LABELLED), values + PERSON_LABELLED)
+    return out
+
+
+def comparison_runs(runs: pd.DataFrame, include_person: bool = False) -> pd.DataFrame:
+    """The rounds that enter the paired comparison statistics.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        Rounds of several sessions (:func:`session_rounds`).
+    include_person : bool, default False
+        Keep person-labelled sessions, as a strategy of their own (``strategy`` marked with
+        :data:`PERSON_LABELLED`, so they are never paired with simulated runs of their strategy as if
+        they were the same arm). False: leave them out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``runs`` (index reset).
+    """
+    person = runs["session"].isin(person_labelled_sessions(runs)) if "session" in runs else None
+    if person is None or not person.any():
+        return runs.reset_index(drop=True)
+    if not include_person:
+        return runs[~person].reset_index(drop=True)
+    return mark_person_labelled(runs, ["strategy"]).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------- small formatting rules
+def metric_delta(value: float, previous: float | None, *, decimals: int = 3,
+                 higher_is_better: bool = True) -> dict[str, Any]:
+    """The ``delta``, ``delta_color`` and ``delta_arrow`` of a ``st.metric`` showing a round's change.
+
+    A change that rounds to zero at ``decimals`` shows as ``0.000`` in grey without an arrow (not
+    ``-0.000`` in red).
+
+    Parameters
+    ----------
+    value : float
+        This round's value.
+    previous : float or None
+        The previous round's value (None: no previous round).
+    decimals : int, default 3
+        Decimals shown.
+    higher_is_better : bool, default True
+        False for a loss: a fall shows green.
+
+    Returns
+    -------
+    dict
+        Keyword arguments for ``st.metric``: ``delta`` (None when either value is missing or not
+        finite), ``delta_color`` (``"normal"``, ``"inverse"`` or ``"off"``) and ``delta_arrow``
+        (``"auto"`` or ``"off"``).
+    """
+    if previous is None or not (math.isfinite(value) and math.isfinite(previous)):
+        return {"delta": None, "delta_color": "off", "delta_arrow": "auto"}
+    change = float(value) - float(previous)
+    if round(change, decimals) == 0:
+        return {"delta": f"{0.0:.{decimals}f}", "delta_color": "off", "delta_arrow": "off"}
+    return {"delta": f"{change:+.{decimals}f}", "delta_color": "normal" if higher_is_better else "inverse",
+            "delta_arrow": "auto"}
+
+
+def batch_selection_dataset(options: Sequence[str], session_dataset: str | None) -> tuple[str, str]:
+    """The dataset the Batch selection page starts with, and a sentence saying why.
+
+    Parameters
+    ----------
+    options : sequence of str
+        The datasets the page can run on (bundled tabular sets).
+    session_dataset : str or None
+        The current session's dataset name (None: no session).
+
+    Returns
+    -------
+    tuple of (str, str)
+        The current session's dataset when it is one of ``options``, else the first option; and the
+        sentence.
+
+    Raises
+    ------
+    ConfigError
+        For empty ``options``.
+    """
+    if not options:
+        raise ConfigError("batch_selection_dataset needs at least one dataset to choose from.")
+    if session_dataset in options:
+        return str(session_dataset), f"Dataset **{session_dataset}**: the current session's."
+    first = str(options[0])
+    if session_dataset is None:
+        return first, f"Dataset **{first}** (no session is open; choose another above)."
+    return first, (f"Dataset **{first}**: the current session's dataset, {session_dataset}, cannot be used here "
+                   f"(batch selection trains on a bundled tabular dataset's own features: {', '.join(options)}).")
+
+
+def _unordered(pairs: Any) -> set[tuple[int, int]]:
+    arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    return {(int(min(m, n)), int(max(m, n))) for m, n in arr}
+
+
+def pair_change_text(change: Mapping[str, Any], before: str, after: str) -> str:
+    """One sentence on the CRAB pairs that appeared and disappeared between two labelled sets.
+
+    Asymmetric pairs are ordered (cell (m, n): n implies m) and count one cell each; an exclusive pair
+    is symmetric: counted once, whichever direction it is given in, and marked on two cells.
+
+    Parameters
+    ----------
+    change : mapping
+        :func:`mlal_core.inspection.round_history.correlation_change` (``new_asymmetric``,
+        ``gone_asymmetric``, ``new_exclusive``, ``gone_exclusive``).
+    before, after : str
+        The names of the two labelled sets (``"L_0"``, ``"L_3"``, ``"whole pool"``).
+
+    Returns
+    -------
+    str
+    """
+    def n_ordered(key: str) -> int:
+        return len({tuple(p) for p in np.asarray(change[key], dtype=np.int64).reshape(-1, 2).tolist()})
+
+    new_x, gone_x = len(_unordered(change["new_exclusive"])), len(_unordered(change["gone_exclusive"]))
+    return (f"From {before} to {after}: {n_ordered('new_asymmetric')} asymmetric pairs appeared and "
+            f"{n_ordered('gone_asymmetric')} disappeared (one cell each); {new_x} exclusive pairs appeared and "
+            f"{gone_x} disappeared (an exclusive pair is symmetric: two cells, (m, n) and (n, m), on the matrix).")

@@ -43,7 +43,8 @@ import pandas as pd
 from mlal_core import paths
 from mlal_core.errors import ConfigError, MLALError
 from mlal_core.session.records import RoundRecord
-from mlal_core.session.tables import picks_frame, rounds_frame
+from mlal_core.session.label_text import label_set, named_diagnostics, with_named_twins
+from mlal_core.session.tables import oracle_summary, picks_frame, rounds_frame
 from mlal_core.strategies.base import Selection
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -403,6 +404,31 @@ def _labels_from_json(text: str | None, n_labels: int | None = None) -> np.ndarr
 
 
 # ====================================================================== the store
+def _round_document(rec: RoundRecord, names: list[str] | None) -> dict[str, Any]:
+    """One round of :meth:`SessionStore.export_json`: the record, with label names beside indices."""
+    sel = rec.selection
+    details = diagnostics = None
+    if sel is not None:
+        details = sel.details if not names or sel.details is None else with_named_twins(sel.details, names)
+        diagnostics = sel.diagnostics if not names or not sel.diagnostics else named_diagnostics(sel.diagnostics, names)
+    return {
+        "round": rec.round,
+        "created_at": rec.created_at,
+        "n_labeled": rec.n_labeled,
+        "metrics": rec.metrics,
+        "timings": rec.timings,
+        "shared_diagnostics": rec.shared_diagnostics(),
+        "answered_by": rec.answered_by,
+        "selected": None if rec.selected is None else rec.selected.tolist(),
+        "labels": None if rec.labels is None else rec.labels.tolist(),
+        "labels_named": None if rec.labels is None or not names else [label_set(r, names) for r in rec.labels],
+        "pick_proba": None if rec.pick_proba is None else np.asarray(rec.pick_proba, dtype=float).tolist(),
+        "details": details,
+        "scores": None if sel is None else sel.scores,
+        "diagnostics": diagnostics,
+    }
+
+
 class SessionStore:
     """A SQLite file of sessions; one connection per operation (safe across threads).
 
@@ -799,7 +825,9 @@ class SessionStore:
         pandas.DataFrame
             Columns ``id``, ``name``, ``dataset``, ``strategy``, ``status``, ``rounds_done`` (queries
             made), ``rounds_planned``, ``records`` (learning-curve points stored), ``n_labeled`` and
-            ``micro_f1`` of the last record, ``seed``, ``created_at``, ``updated_at``, ``note``.
+            ``micro_f1`` of the last record (``n_labeled``: the labelled set its model trained on),
+            ``labelled`` (samples labelled now: ``n_labeled`` plus the last record's picks; the initial
+            set without a record), ``seed``, ``created_at``, ``updated_at``, ``note``.
         """
         with self._connect() as con:
             con.row_factory = sqlite3.Row
@@ -807,6 +835,9 @@ class SessionStore:
                 "SELECT s.*, (SELECT COUNT(*) FROM rounds r WHERE r.session_id = s.id) AS n_records, "
                 "(SELECT COUNT(*) FROM rounds r WHERE r.session_id = s.id AND r.selected_json IS NOT NULL) AS n_rounds, "
                 "(SELECT r.n_labeled FROM rounds r WHERE r.session_id = s.id ORDER BY r.round DESC LIMIT 1) AS last_n, "
+                "COALESCE((SELECT r.n_labeled + COALESCE(json_array_length(r.selected_json), 0) FROM rounds r "
+                "WHERE r.session_id = s.id ORDER BY r.round DESC LIMIT 1), "
+                "json_array_length(s.initial_labeled_json, '$.positions')) AS labelled_now, "
                 "(SELECT r.metrics_json FROM rounds r WHERE r.session_id = s.id ORDER BY r.round DESC LIMIT 1) AS last_m "
                 "FROM sessions s ORDER BY s.created_at DESC, s.id"
             ).fetchall()
@@ -825,6 +856,7 @@ class SessionStore:
                     "records": int(r["n_records"]),
                     "rounds_planned": cfg.get("rounds"),
                     "n_labeled": r["last_n"],
+                    "labelled": r["labelled_now"],
                     "micro_f1": metrics.get("micro_f1"),
                     "seed": cfg.get("seed"),
                     "created_at": r["created_at"],
@@ -834,7 +866,7 @@ class SessionStore:
             )
         columns = [
             "id", "name", "dataset", "strategy", "status", "rounds_done", "rounds_planned", "records", "n_labeled",
-            "micro_f1", "seed", "created_at", "updated_at", "note",
+            "labelled", "micro_f1", "seed", "created_at", "updated_at", "note",
         ]  # fmt: skip
         return pd.DataFrame(out, columns=columns)
 
@@ -859,8 +891,18 @@ class SessionStore:
     def export_json(self, session_id: str, path: str | Path) -> Path:
         """Write one standard JSON document with the session, its config and every round.
 
-        Per round: metrics, shared diagnostics, timings, picks and their labels, the strategy's details
-        (records), scores and diagnostics (arrays as nested lists). NaN and infinities are written as
+        Top level: the session row, the config, ``label_names`` (the label order of every per-label
+        array below), ``feature_source`` (which features the session used, their precision),
+        ``initial_labeled``, ``oracle`` (who labelled the picks: :func:`~mlal_core.session.tables.oracle_summary`)
+        and ``rounds``. Per round: metrics, timings, shared diagnostics, ``answered_by``
+        (``"simulated"`` / ``"person"``; None for the final record and rounds stored before schema v2),
+        the picks (``selected``), the oracle's answers (``labels``, 0/1 rows, and ``labels_named``,
+        their names), ``pick_proba`` (the model's mean probabilities for the picks when it picked
+        them, one row per pick, columns in ``label_names`` order), and the strategy's details
+        (records), scores and diagnostics (arrays as nested lists). Where the strategy recorded label
+        indices they stay, and the names are added beside them (``<column>_named``,
+        :func:`~mlal_core.session.label_text.with_named_twins` and
+        :func:`~mlal_core.session.label_text.named_diagnostics`). NaN and infinities are written as
         ``null``.
 
         Parameters
@@ -874,34 +916,24 @@ class SessionStore:
         -------
         Path
             ``path``.
+
+        Raises
+        ------
+        StoreError
+            For an unknown session.
         """
         info = self.session_info(session_id)
         rounds = self.load_rounds(session_id)
+        names = info["label_names"]
         doc = {
             "session": {k: info[k] for k in ("id", "name", "created_at", "updated_at", "status", "dataset_name", "dataset_hash", "note")},
             "config": info["config"],
-            "label_names": info["label_names"],
+            "label_names": names,
             "feature_source": info["feature_source"],
             "initial_labeled": info["initial_labeled"],
-            "rounds": [],
+            "oracle": oracle_summary(rounds),
+            "rounds": [_round_document(rec, names) for rec in rounds],
         }
-        for rec in rounds:
-            sel = rec.selection
-            doc["rounds"].append(
-                {
-                    "round": rec.round,
-                    "created_at": rec.created_at,
-                    "n_labeled": rec.n_labeled,
-                    "metrics": rec.metrics,
-                    "timings": rec.timings,
-                    "shared_diagnostics": rec.shared_diagnostics(),
-                    "selected": None if rec.selected is None else rec.selected.tolist(),
-                    "labels": None if rec.labels is None else rec.labels.tolist(),
-                    "details": None if sel is None else sel.details,
-                    "scores": None if sel is None else sel.scores,
-                    "diagnostics": None if sel is None else sel.diagnostics,
-                }
-            )
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(_finite(_plain(doc)), indent=1, allow_nan=False))
@@ -910,10 +942,12 @@ class SessionStore:
     def export_csv(self, session_id: str, directory: str | Path) -> tuple[Path, Path]:
         """Write ``rounds.csv`` and ``picks.csv`` of a session.
 
-        ``rounds.csv``: :func:`mlal_core.session.tables.rounds_frame` (one row per round: sizes, metrics,
-        shared diagnostics, timings). ``picks.csv``: :func:`mlal_core.session.tables.picks_frame` (one row
-        per picked sample: ``round``, ``order``, ``position``, ``labels``, ``n_labels``, then the
-        strategy's details columns as it recorded them, ``detail_`` prefixed where a name is taken).
+        ``rounds.csv``: :func:`mlal_core.session.tables.rounds_frame` (one row per round: sizes, who
+        answered, metrics, shared diagnostics, timings). ``picks.csv``:
+        :func:`mlal_core.session.tables.picks_frame` (one row per picked sample: ``round``, ``order``,
+        ``position``, ``oracle_labels`` (names), ``n_labels``, ``answered_by``, ``predicted_top`` /
+        ``predicted_labels`` (what the model predicted when it picked them), then the strategy's
+        details columns with label names for indices, ``detail_`` prefixed where a name is taken).
 
         Parameters
         ----------
@@ -926,6 +960,11 @@ class SessionStore:
         -------
         tuple of (Path, Path)
             The paths of ``rounds.csv`` and ``picks.csv``.
+
+        Raises
+        ------
+        StoreError
+            For an unknown session.
         """
         info = self.session_info(session_id)
         rounds = self.load_rounds(session_id)
@@ -934,6 +973,6 @@ class SessionStore:
         rounds_path = directory / "rounds.csv"
         picks_path = directory / "picks.csv"
         rounds_frame(rounds).to_csv(rounds_path, index=False)
-        picks_frame(rounds, info["label_names"]).to_csv(picks_path, index=False)
+        picks_frame(rounds, info["label_names"], with_proba=info["label_names"] is not None).to_csv(picks_path, index=False)
         return rounds_path, picks_path
 

@@ -9,20 +9,21 @@ columns (:data:`PICK_COLUMNS`, strategy details prefixed ``detail_`` where a nam
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mlal_core.errors import ConfigError
+from mlal_core.session.label_text import label_set, named_details
 
 __all__ = [
     "DETAIL_PREFIX",
     "PICK_COLUMNS",
     "label_string",
     "named_details",
+    "oracle_summary",
     "picks_frame",
     "picks_table",
     "predicted_string",
@@ -33,7 +34,7 @@ __all__ = [
 
 # ====================================================================== small formatters
 def label_string(row: np.ndarray, names: Sequence[str] | None) -> str:
-    """The positive labels of one 0/1 row, joined by ``|``.
+    """The positive labels of one 0/1 row, by name (:func:`mlal_core.session.label_text.label_set`).
 
     Parameters
     ----------
@@ -45,10 +46,10 @@ def label_string(row: np.ndarray, names: Sequence[str] | None) -> str:
     Returns
     -------
     str
-        ``"earn|acq"`` (``"0|3"`` without names); empty for a row without a positive.
+        ``"earn, acq"`` (``"0, 3"`` without names; :data:`~mlal_core.session.label_text.LABEL_SEPARATOR`
+        between labels); empty for a row without a positive.
     """
-    idx = np.flatnonzero(row)
-    return "|".join(names[int(i)] if names else str(i) for i in idx)
+    return label_set(row, names)
 
 
 def shorten_text(text: str | None, max_chars: int = 300) -> str:
@@ -94,96 +95,6 @@ def predicted_string(p: np.ndarray, names: Sequence[str], top_k: int = 3, min_p:
     return ", ".join(f"{names[j]} {p[j]:.2f}" for j in order if p[j] >= min_p)
 
 
-# ====================================================================== label names in details
-def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _label_list(text: Any, names: Sequence[str]) -> str:
-    """"3,5" (label indices) -> "name3, name5"; anything that is not an index stays as it is."""
-    if _is_missing(text):
-        return ""
-    if isinstance(text, (int, np.integer)):
-        text = str(int(text))
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    return ", ".join(names[int(p)] if p.isdigit() and int(p) < len(names) else p for p in parts)
-
-
-def _pairs_names(text: Any, names: Sequence[str]) -> str:
-    """"1-4, 2-3" -> "(a, b), (c, d)"."""
-    if _is_missing(text) or not str(text).strip():
-        return ""
-    out = []
-    for p in str(text).split(","):
-        a, _, b = p.strip().partition("-")
-        if a.isdigit() and b.isdigit() and int(a) < len(names) and int(b) < len(names):
-            out.append(f"({names[int(a)]}, {names[int(b)]})")
-        else:
-            out.append(p.strip())
-    return ", ".join(out)
-
-
-def _pools_names(text: Any, names: Sequence[str]) -> str:
-    """CRAB's ``pools`` string with label names: "label-wise:3,5; negative:1-4; hard-to-learn" ->
-    "label-wise pool of a, b; negatively-correlated pool (predicted exclusive pair (c, d)); ..."."""
-    if _is_missing(text):
-        return ""
-    parts = []
-    for part in str(text).split(";"):
-        part = part.strip()
-        head, sep, rest = part.partition(":")
-        if sep and head == "label-wise":
-            parts.append(f"label-wise pool of {_label_list(rest, names)}")
-        elif sep and head == "negative":
-            parts.append(f"negatively-correlated pool (predicted exclusive pair {_pairs_names(rest, names)})")
-        elif part:
-            parts.append(f"{part} pool" if part == "hard-to-learn" else part)
-    return "; ".join(parts)
-
-
-def _ranking_names(text: Any, names: Sequence[str]) -> str:
-    """BEAL's ``label_ranking`` "3 > 0 > 5" -> "c > a > f"."""
-    if _is_missing(text):
-        return ""
-    return " > ".join(_label_list(p, names) for p in str(text).split(">"))
-
-
-#: details columns that hold label indices, and how to turn them into names
-_NAMED_COLUMNS: dict[str, Callable[[Any, Sequence[str]], str]] = {
-    "labels": _label_list, "top_label": _label_list, "label_pairs": _pairs_names,
-    "pools": _pools_names, "label_ranking": _ranking_names}
-
-
-def named_details(details: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """A strategy's ``Selection.details`` with label indices replaced by label names.
-
-    The strategies record labels as indices (CRAB: ``pools`` "label-wise:11; negative:7-9",
-    ``labels`` "11", ``label_pairs``, ``top_label`` 12; BEAL: ``label_ranking`` "3 > 0"); this is the
-    one place that names them, for every table the app shows. CRAB's ``reason`` ("...; from
-    label-wise:11") names its pools the same way.
-
-    Parameters
-    ----------
-    details : pandas.DataFrame
-        A ``Selection.details`` frame.
-    names : sequence of str
-        Label names, by label index.
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy; columns that hold no label index are unchanged.
-    """
-    out = details.copy()
-    for col, to_names in _NAMED_COLUMNS.items():
-        if col in out.columns:
-            out[col] = [to_names(v, names) for v in out[col]]
-    if "reason" in out.columns and "pools" in details.columns:
-        out["reason"] = [str(r).split("; from ")[0] + (f"; from the {p}" if p else "")
-                         for r, p in zip(out["reason"], out["pools"])]
-    return out
-
-
 # ====================================================================== rounds
 def rounds_frame(records: Sequence) -> pd.DataFrame:
     """One row per round: sizes, shared diagnostics, metrics and timings.
@@ -197,18 +108,47 @@ def rounds_frame(records: Sequence) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``round``, ``n_labeled``, the shared diagnostics
-        (:data:`mlal_core.session.records.SHARED_FIELDS`), ``n_selected``, the metrics, and the
-        timings as ``time_<phase>``.
+        (:data:`mlal_core.session.records.SHARED_FIELDS`), ``n_selected``, ``answered_by`` (who
+        labelled the round's picks: ``"simulated"``, ``"person"``; empty for the final record and for
+        rounds stored before schema v2), the metrics, and the timings as ``time_<phase>``.
     """
     rows = []
     for rec in records:
         row = {"round": rec.round, "n_labeled": rec.n_labeled}
         row.update(rec.shared_diagnostics())
         row["n_selected"] = 0 if rec.selected is None else len(rec.selected)
+        row["answered_by"] = rec.answered_by
         row.update(rec.metrics)
         row.update({f"time_{k}": v for k, v in rec.timings.items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def oracle_summary(records: Sequence) -> dict[str, Any]:
+    """Who labelled a session's picks, round by round (the provenance every export states).
+
+    Parameters
+    ----------
+    records : sequence of RoundRecord
+        A session's records (the final record, which picks nothing, is left out).
+
+    Returns
+    -------
+    dict
+        ``oracle``: ``"simulated"`` (every round answered from the dataset's labels), ``"person"``
+        (every round by a person), ``"mixed"``, ``"not recorded"`` (rounds stored before schema v2
+        only) or ``"none"`` (no query round); ``person_rounds``, ``simulated_rounds`` and
+        ``unrecorded_rounds``: the rounds of each kind.
+    """
+    by: dict[str, list[int]] = {"person": [], "simulated": [], "unrecorded": []}
+    for rec in records:
+        if rec.selected is not None:
+            by[rec.answered_by if rec.answered_by in ("person", "simulated") else "unrecorded"].append(int(rec.round))
+    kinds = [k for k, rounds in by.items() if rounds]
+    oracle = "none" if not kinds else ("mixed" if len(kinds) > 1 else
+                                       {"unrecorded": "not recorded"}.get(kinds[0], kinds[0]))
+    return {"oracle": oracle, "person_rounds": by["person"], "simulated_rounds": by["simulated"],
+            "unrecorded_rounds": by["unrecorded"]}
 
 
 # ====================================================================== picks
@@ -216,21 +156,27 @@ def rounds_frame(records: Sequence) -> pd.DataFrame:
 #:
 #: * ``round``: the record's round; ``order``: 1 = picked first; ``position``: pool position;
 #: * ``text``: the sample's text on one line, shortened (text sets);
-#: * ``labels``: the oracle's answer, label names joined by ``|``; ``n_labels``: how many;
-#: * ``score_percentile``: percent of the round's scored candidates with a score <= the pick's;
-#:   ``score_rank``: 1 = the highest score;
+#: * ``oracle_labels``: the labels the oracle gave, by name (``"earn, acq"``,
+#:   :func:`mlal_core.session.label_text.label_set`); ``n_labels``: how many; ``answered_by``: who
+#:   the oracle was (``"simulated"``: the dataset's labels; ``"person"``);
+#: * ``score_percentile``: percent of the scored candidates with a score <= the pick's;
+#:   ``score_rank``: 1 = the highest score; ``ranked_among``: the set both are over, in words;
 #: * ``predicted_top``: the model's most probable labels with their mean probability
-#:   (``"earn 0.93, acq 0.41"``); ``predicted_labels``: the labels with p > 0.5, joined by ``|``;
+#:   (``"earn 0.93, acq 0.41"``); ``predicted_labels``: the labels with p > 0.5, by name;
 #:
-#: then the strategy's details columns (score, reason, score components); a details column whose
-#: name is one of these gets :data:`DETAIL_PREFIX` (CRAB's ``labels``, the labels whose refined pool
-#: the pick came from, is ``detail_labels``).
-PICK_COLUMNS = ["round", "order", "position", "text", "labels", "n_labels", "score_percentile", "score_rank",
-                "predicted_top", "predicted_labels"]
+#: then the strategy's details columns (score, reason, score components; label indices named by
+#: :func:`mlal_core.session.label_text.named_details`); a details column whose name is one of these, or
+#: ``labels``, gets :data:`DETAIL_PREFIX` (CRAB's ``labels``, the labels whose refined pool the pick
+#: came from, is ``detail_labels``).
+PICK_COLUMNS = ["round", "order", "position", "text", "oracle_labels", "n_labels", "answered_by",
+                "score_percentile", "score_rank", "ranked_among", "predicted_top", "predicted_labels"]
 #: prefix of a strategy details column whose name :data:`PICK_COLUMNS` takes
 DETAIL_PREFIX = "detail_"
 #: columns of an empty :func:`picks_frame`
-_EMPTY_PICKS = ["round", "order", "position", "labels", "n_labels"]
+_EMPTY_PICKS = ["round", "order", "position", "oracle_labels", "n_labels", "answered_by"]
+#: details columns renamed with :data:`DETAIL_PREFIX`: the table's own columns, and ``labels`` (the
+#: name the oracle's answer had before, so CRAB's ``detail_labels`` keeps its name)
+_TAKEN = frozenset(PICK_COLUMNS) | {"labels"}
 
 
 def _checked_rows(values: Any, n: int, names: Sequence[str] | None, what: str) -> np.ndarray:
@@ -267,7 +213,7 @@ def _details_columns(details: pd.DataFrame, names: Sequence[str] | None, name_de
     if name_details and names is not None:
         extra = named_details(extra, names)
     extra = extra.drop(columns=[c for c in ("position", "pick") if c in extra.columns])
-    return extra.rename(columns={c: f"{DETAIL_PREFIX}{c}" for c in extra.columns if c in PICK_COLUMNS})
+    return extra.rename(columns={c: f"{DETAIL_PREFIX}{c}" for c in extra.columns if c in _TAKEN})
 
 
 def picks_table(
@@ -276,11 +222,13 @@ def picks_table(
     *,
     t: int | None = None,
     labels: np.ndarray | None = None,
+    answered_by: str | None = None,
     details: pd.DataFrame | None = None,
     proba: np.ndarray | None = None,
     texts: Sequence[str] | None = None,
     candidate_scores: tuple[np.ndarray, np.ndarray] | None = None,
-    name_details: bool = False,
+    ranked_among: str | None = None,
+    name_details: bool = True,
     max_chars: int = 300,
     top_k: int = 3,
 ) -> pd.DataFrame:
@@ -291,11 +239,15 @@ def picks_table(
     positions : sequence of int
         Pool positions of the picks, in pick order.
     label_names : sequence of str or None
-        Label names (None writes label indices in ``labels``; needed for ``proba``).
+        Label names (None writes label indices in ``oracle_labels``; needed for ``proba``).
     t : int, optional
         The round; adds the ``round`` column.
     labels : numpy.ndarray, optional
-        The oracle's answers, ``(n, K)`` 0/1; adds ``labels`` and ``n_labels`` (None: not answered yet).
+        The oracle's answers, ``(n, K)`` 0/1; adds ``oracle_labels`` and ``n_labels`` (None: not
+        answered yet).
+    answered_by : str, optional
+        Who gave ``labels`` (``RoundRecord.answered_by``: ``"simulated"`` or ``"person"``); adds
+        ``answered_by`` when ``labels`` is given.
     details : pandas.DataFrame, optional
         The strategy's ``Selection.details`` (rows aligned with ``positions``; left out when the
         number of rows differs). Its ``position`` / ``pick`` columns are dropped (they repeat
@@ -308,9 +260,13 @@ def picks_table(
     candidate_scores : (numpy.ndarray, numpy.ndarray), optional
         ``(candidates, scores)`` of the round (pool positions and the strategy's scores, aligned);
         adds ``score_percentile`` and ``score_rank`` among the finite scores.
-    name_details : bool, default False
-        Replace the label indices in the details by names (:func:`named_details`; what the app
-        shows). The store's CSV keeps the indices the strategy recorded.
+    ranked_among : str, optional
+        The set ``candidate_scores`` ranks over, in words (``"the 40 samples of U* (CRAB's refined
+        candidate pool), of 219 unlabelled"``); adds ``ranked_among``.
+    name_details : bool, default True
+        Replace the label indices in the details by names
+        (:func:`mlal_core.session.label_text.named_details`); False keeps what the strategy recorded
+        (``session.json`` keeps those too).
     max_chars : int, default 300
         Longest ``text``.
     top_k : int, default 3
@@ -320,7 +276,7 @@ def picks_table(
     -------
     pandas.DataFrame
         The columns of :data:`PICK_COLUMNS` whose input was given, in that order, then the details
-        columns (a name taken by :data:`PICK_COLUMNS` gets :data:`DETAIL_PREFIX`).
+        columns (a name taken by :data:`PICK_COLUMNS`, or ``labels``, gets :data:`DETAIL_PREFIX`).
 
     Raises
     ------
@@ -335,16 +291,20 @@ def picks_table(
         out["text"] = [shorten_text(texts[int(i)], max_chars) for i in positions]
     if labels is not None:
         labels = _checked_rows(labels, n, label_names, "labels")
-        out["labels"] = [label_string(r, label_names) for r in labels]
+        out["oracle_labels"] = [label_set(r, label_names) for r in labels]
         out["n_labels"] = labels.sum(axis=1).astype(int)
+        if answered_by is not None:
+            out["answered_by"] = [answered_by] * n
     if candidate_scores is not None:
         out["score_percentile"], out["score_rank"] = _score_standing(positions, *candidate_scores)
+        if ranked_among is not None:
+            out["ranked_among"] = [ranked_among] * n
     if proba is not None:
         if label_names is None:
             raise ConfigError("proba needs label_names to name the predicted labels.")
         proba = _checked_rows(np.asarray(proba, dtype=float), n, label_names, "proba")
         out["predicted_top"] = [predicted_string(r, label_names, top_k) for r in proba]
-        out["predicted_labels"] = [label_string(r > 0.5, label_names) for r in proba]
+        out["predicted_labels"] = [label_set(r > 0.5, label_names) for r in proba]
     frame = pd.DataFrame(out, index=pd.RangeIndex(n))
     if details is not None and len(details) == n:
         frame = pd.concat([frame, _details_columns(details, label_names, name_details)], axis=1)
@@ -357,7 +317,7 @@ def picks_frame(
     *,
     texts: Sequence[str] | None = None,
     with_proba: bool = False,
-    name_details: bool = False,
+    name_details: bool = True,
 ) -> pd.DataFrame:
     """The picks of several records in one table: :func:`picks_table` of each query record.
 
@@ -372,22 +332,23 @@ def picks_frame(
     with_proba : bool, default False
         Add ``predicted_top`` / ``predicted_labels`` from each record's ``pick_proba`` (records
         stored before schema v2 have none: those columns are then empty for them).
-    name_details : bool, default False
-        Name the label indices of the details (:func:`named_details`).
+    name_details : bool, default True
+        Name the label indices of the details (:func:`mlal_core.session.label_text.named_details`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per picked sample with ``round``, ``order``, ``position``, ``labels``,
-        ``n_labels`` (and the optional columns above), then the strategy's details columns
-        (:func:`picks_table`); with those five columns only when nothing was picked.
+        One row per picked sample with ``round``, ``order``, ``position``, ``oracle_labels``,
+        ``n_labels``, ``answered_by`` (empty for rounds stored before schema v2) and the optional
+        columns above, then the strategy's details columns (:func:`picks_table`); with those six
+        columns only when nothing was picked.
     """
     picks = []
     for rec in records:
         if rec.selected is None:
             continue
         picks.append(picks_table(
-            rec.selected, label_names, t=rec.round, labels=rec.labels,
+            rec.selected, label_names, t=rec.round, labels=rec.labels, answered_by=rec.answered_by or "",
             details=rec.selection.details if rec.selection is not None else None,
             proba=rec.pick_proba if with_proba else None, texts=texts, name_details=name_details))
     return pd.concat(picks, ignore_index=True) if picks else pd.DataFrame(columns=_EMPTY_PICKS)

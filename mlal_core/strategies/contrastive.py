@@ -8,7 +8,10 @@ normalised mean embeddings of the positives; every unlabelled sample gets
     SLCI = | #labels with k_j > kbar_j - LC |,   PFD = sum_{j: ystar_j = 1} (1 - k_j),
     Q = SLCI^gamma * PFD^(1 - gamma)
 
-and the n highest Q are picked (ties to the lower pool position). ystar comes from the
+and the n highest Q are picked (ties to the lower pool position). Every candidate's SLCI and PFD are
+recorded in ``diagnostics["SLCI"]`` and ``diagnostics["PFD"]`` (float32, aligned with ``ctx.unlabeled``
+like the scores: 8 bytes per candidate before compression), so a stored round shows them for every
+candidate, not only for its picks. ystar comes from the
 classifier's mean probabilities ``ctx.proba_samples`` (> 0.5; METHODS.md), or with
 ``pfd_labels="module"`` from the module's own head ``sigmoid(h'(v~)) > 0.5`` (the paper's Eq. 8).
 
@@ -263,6 +266,9 @@ class CoMAL(QueryStrategy):
             "batch_size": int(trained.batch_size),
             "pfd_labels": f"{self.pfd_labels}: {self._pfd_label_words()}",
             "pfd_label_agreement": r["pfd_label_agreement"],
+            # every candidate's Q components, aligned with ctx.unlabeled (the walk-through maps them)
+            "SLCI": np.asarray(r["slci"], dtype=np.float32),
+            "PFD": np.asarray(r["pfd"], dtype=np.float32),
             "embeddings": self._embeddings(ctx, r, order),
         }
         return Selection(

@@ -39,6 +39,11 @@ class StrategyInfo:
     choice: str = ""
     extra: dict = field(default_factory=dict)
 
+    @property
+    def short_name(self) -> str:
+        """The paper's name without the description: ``"CRAB"`` for ``"CRAB (correlation-aware ...)"``."""
+        return self.display_name.split(" (")[0]
+
 
 _REGISTRY: dict[str, StrategyInfo] = {}
 

@@ -7,9 +7,10 @@ axis titles and, when it draws several series, a legend. Bad inputs raise
 streamlit; export lives in :mod:`mlal_core.export`, projections in :mod:`mlal_core.inspection.projection`.
 """
 
-from mlal_core.viz.correlation import correlation_heatmap, normalize_pairs
+from mlal_core.viz.correlation import correlation_heatmap, count_pairs, normalize_pairs
 from mlal_core.viz.curves import band_polygon, learning_curves
 from mlal_core.viz.embedding import embedding_scatter
+from mlal_core.viz.fit import fit_layout
 from mlal_core.viz.labels import irlbl_from_counts, label_frequency_bar, label_order
 from mlal_core.viz.selection import (
     comal_k_profile_figure,
@@ -19,6 +20,7 @@ from mlal_core.viz.selection import (
     score_distribution,
     strategy_overlap_heatmap,
 )
+from mlal_core.viz.text_metrics import text_width
 from mlal_core.viz.theme import (
     CATEGORY_COLORS,
     DIVERGING,
@@ -47,8 +49,10 @@ __all__ = [
     "category_color",
     "comal_k_profile_figure",
     "correlation_heatmap",
+    "count_pairs",
     "dpi_scale",
     "embedding_scatter",
+    "fit_layout",
     "irlbl_from_counts",
     "jaccard_matrix",
     "label_frequency_bar",
@@ -62,5 +66,6 @@ __all__ = [
     "score_distribution",
     "series_style",
     "strategy_overlap_heatmap",
+    "text_width",
     "use_as_default",
 ]

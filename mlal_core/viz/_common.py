@@ -214,3 +214,55 @@ def shorten(text: str, max_len: int = 24) -> str:
     """
     text = str(text)
     return text if len(text) <= max_len else text[: max_len - 1] + "\u2026"
+
+
+def format_tick_number(value: float) -> str:
+    """A tick number as the axes write theirs (:data:`~mlal_core.viz.theme.NUMBER_FORMAT`): a plain
+    decimal from 0.0001 up to 99999, else ``1e\u22125`` style; never an SI suffix.
+
+    Parameters
+    ----------
+    value : float
+        The number.
+
+    Returns
+    -------
+    str
+        E.g. ``"0.0001"``, ``"0.01"``, ``"1000"``, ``"1e\u22125"``, ``"2.5e+6"``.
+    """
+    v = float(value)
+    if v == 0 or 1e-4 <= abs(v) < 1e5:
+        return f"{v:.6f}".rstrip("0").rstrip(".") if abs(v) < 1 else f"{v:.6g}"
+    mantissa, exp = f"{v:.3g}".split("e") if "e" in f"{v:.3g}" else (f"{v:.3g}", "0")
+    sign = "\u2212" if exp.startswith("-") else "+"
+    return f"{mantissa}e{sign}{abs(int(exp))}"
+
+
+def decade_ticks(low: float, high: float) -> dict:
+    """Tick settings of a log axis over ``[low, high]`` that label the decades only (1, 10, 100 or
+    0.001, 0.01, ...), written as :func:`format_tick_number` writes numbers; ``{}`` (plotly's own
+    ticks) when the range spans less than one decade.
+
+    Parameters
+    ----------
+    low, high : float
+        The smallest and largest positive value shown.
+
+    Returns
+    -------
+    dict
+        ``tickmode``, ``tickvals`` and ``ticktext`` for ``fig.update_yaxes`` (or ``{}``).
+
+    Raises
+    ------
+    ConfigError
+        If ``low`` or ``high`` is not positive and finite, or ``low > high``.
+    """
+    lo, hi = float(low), float(high)
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi):
+        raise ConfigError(f"decade_ticks needs 0 < low <= high; got {low!r}, {high!r}.")
+    first, last = int(np.floor(np.log10(lo) + 1e-9)), int(np.ceil(np.log10(hi) - 1e-9))
+    if last - first < 1 or hi / lo < 10:
+        return {}
+    vals = [10.0 ** e for e in range(first, last + 1)]
+    return dict(tickmode="array", tickvals=vals, ticktext=[format_tick_number(v) for v in vals])

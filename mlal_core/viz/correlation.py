@@ -14,10 +14,11 @@ import plotly.graph_objects as go
 
 from mlal_core.errors import ConfigError
 from mlal_core.viz._common import as_label_names, check_choice, new_figure, shorten
+from mlal_core.viz.fit import fit_layout
 from mlal_core.viz.labels import label_order
 from mlal_core.viz.theme import DIVERGING, SEQUENTIAL, SEQUENTIAL_ALT
 
-__all__ = ["KINDS", "correlation_heatmap", "normalize_pairs"]
+__all__ = ["KINDS", "correlation_heatmap", "count_pairs", "normalize_pairs"]
 
 KINDS = {
     "A": dict(colorscale=SEQUENTIAL, bar="P(row | column)", hover="P({r} | {c})",
@@ -76,7 +77,7 @@ def normalize_pairs(marked_pairs, k: int) -> dict[str, np.ndarray]:
 def correlation_heatmap(matrix, label_names=None, title: str | None = None, marked_pairs=None,
                         kind: str = "A", *, counts=None, order_by: str = "index", top_k: int | None = None,
                         order=None, mask_diagonal: bool = False, show_values: bool | None = None,
-                        max_tick_len: int = 20) -> go.Figure:
+                        max_tick_len: int = 20, width: float | None = None) -> go.Figure:
     """Heatmap of a (K, K) label-correlation matrix with optional marked pairs.
 
     A marker sits at the centre of its cell, or in the cell's top-right corner when the values are
@@ -94,7 +95,8 @@ def correlation_heatmap(matrix, label_names=None, title: str | None = None, mark
     marked_pairs : optional
         Pair sets, see :func:`normalize_pairs`; each is one legend entry of markers at its cells
         (e.g. CRAB's asymmetric and mutually exclusive pairs). Pairs with a label not shown are
-        left out and the legend says how many are shown.
+        left out and the legend says how many are shown. The legend counts **pairs**, not cells
+        (:func:`count_pairs`): a pair marked at both its cells counts once.
     kind : {"A", "NegA", "diff"}, default "A"
         ``"A"`` (values in [0, 1], Viridis), ``"NegA"`` (values in [0, 1], Cividis) or ``"diff"``
         (signed, RdBu centred at 0 with a symmetric range).
@@ -111,7 +113,13 @@ def correlation_heatmap(matrix, label_names=None, title: str | None = None, mark
     show_values : bool, optional
         Write the values in the cells (default: when 12 labels or fewer are shown).
     max_tick_len : int, default 20
-        Tick labels are shortened to this many characters.
+        Tick labels are shortened to this many characters (and further, by measured width, when they
+        would collide; the hover always names the full labels).
+    width : float, optional
+        Width in px the figure is shown at, for the decision to tilt or thin the column labels (default
+        :data:`~mlal_core.viz.fit.SCREEN_WIDTH`; a page showing the heatmap in a half-width column
+        passes about 440). The cells are square at any width (the plot area is as high as it is wide),
+        so a wider container adds white space beside the matrix, not wider cells.
 
     Returns
     -------
@@ -189,8 +197,8 @@ def correlation_heatmap(matrix, label_names=None, title: str | None = None, mark
     for i, (set_name, arr) in enumerate(pairs.items()):
         visible = (pos[arr[:, 0]] >= 0) & (pos[arr[:, 1]] >= 0) if arr.size else np.zeros(0, bool)
         a = arr[visible]
-        label = f"{set_name} ({a.shape[0]})" if a.shape[0] == arr.shape[0] else \
-            f"{set_name} ({a.shape[0]} of {arr.shape[0]} shown)"
+        n_shown, n_all = count_pairs(a), count_pairs(arr)
+        label = f"{set_name} ({n_shown})" if n_shown == n_all else f"{set_name} ({n_shown} of {n_all} shown)"
         hover = [f"{set_name}: ({names[m]}, {names[n]})<br>value = {z[m, n]:.3f}" for m, n in a]
         fig.add_trace(go.Scatter(
             x=pos[a[:, 1]] + offset, y=pos[a[:, 0]] - offset, mode="markers", name=label, text=hover,
@@ -202,11 +210,28 @@ def correlation_heatmap(matrix, label_names=None, title: str | None = None, mark
 
     ticks = dict(tickmode="array", tickvals=np.arange(kk), ticktext=[shorten(s, max_tick_len) for s in shown],
                  showticklabels=kk <= 60, showgrid=False, showline=False, ticks="" if kk > 60 else "outside")
-    fig.update_xaxes(tickangle=-45 if kk > 6 else 0, range=[-0.5, kk - 0.5], **ticks)
-    fig.update_yaxes(autorange=False, range=[kk - 0.5, -0.5], **ticks)
-    fig.update_layout(showlegend=n_sets > 0,
-                      legend=dict(orientation="h", x=0, xanchor="left", y=-0.02, yanchor="top"))
-    if n_sets:
-        # the legend sits below the plot; push it below the rotated tick labels
-        fig.update_layout(legend=dict(y=-0.25 if kk > 6 else -0.12))
-    return fig
+    fig.update_xaxes(range=[-0.5, kk - 0.5], constrain="domain", constraintoward="left", **ticks)
+    # square cells at any container width
+    fig.update_yaxes(autorange=False, range=[kk - 0.5, -0.5], scaleanchor="x", scaleratio=1, constrain="domain",
+                     **ticks)
+    fig.update_layout(showlegend=n_sets > 0)
+    # tick labels level / rotated / thinned by their measured widths; the legend in rows above the plot
+    return fit_layout(fig, width, legend="top")
+
+
+def count_pairs(pairs) -> int:
+    """Number of label pairs in ``pairs``: a pair marked in both directions, ``(m, n)`` and ``(n, m)``
+    (e.g. both cells of a mutually exclusive pair), counts once, as does a repeated one.
+
+    Parameters
+    ----------
+    pairs : array-like, shape (P, 2)
+        ``(m, n)`` label positions.
+
+    Returns
+    -------
+    int
+        The number of distinct unordered pairs.
+    """
+    arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    return len({(min(m, n), max(m, n)) for m, n in arr.tolist()})

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from mlal_core.errors import ConfigError
 from mlal_core.viz._common import new_figure, require_columns
+from mlal_core.viz.fit import fit_layout
 from mlal_core.viz.theme import series_style, with_alpha
 
 __all__ = ["band_polygon", "learning_curves"]
@@ -44,7 +45,8 @@ def learning_curves(summary: pd.DataFrame, *, group: str | None = None, x: str =
                     x_title: str = "Labelled samples (count)", y_title: str | None = None,
                     band: bool = True, band_alpha: float = 0.18, clip: tuple[float, float] | None = None,
                     group_order=None, markers: bool | None = None,
-                    full_data: float | Mapping[str, float] | None = None) -> go.Figure:
+                    full_data: float | Mapping[str, float] | None = None,
+                    display_names: Mapping[str, str] | None = None) -> go.Figure:
     """Mean learning curve per group with a shaded ``mean +- std`` band.
 
     Each group draws two traces: the band (``fill="toself"``, no legend entry, legend group shared
@@ -87,6 +89,9 @@ def learning_curves(summary: pd.DataFrame, *, group: str | None = None, x: str =
         horizontal line over the curves' labelled range with a legend entry: one number, or
         ``{label: score}`` for several model settings (one line each, named ``"full-data score
         (label)"``, distinguished by dash; NaN / None scores are skipped).
+    display_names : mapping of str to str, optional
+        Legend (and hover) name of a group, e.g. ``{"crab": "CRAB", "random": "Random"}`` (the
+        strategies' display names); groups not in it keep their own name.
 
     Returns
     -------
@@ -148,7 +153,7 @@ def learning_curves(summary: pd.DataFrame, *, group: str | None = None, x: str =
         lo, hi = m - s, m + s
         if clip is not None:
             lo, hi = np.clip(lo, *clip), np.clip(hi, *clip)
-        name = str(g)
+        name = str((display_names or {}).get(str(g), g))
         if band:
             bx, by = band_polygon(xs, lo, hi)
             fig.add_trace(go.Scatter(
@@ -178,7 +183,7 @@ def learning_curves(summary: pd.DataFrame, *, group: str | None = None, x: str =
     # one legend group per curve (band + line toggle together); without a gap between groups a
     # 15-strategy legend fits beside a 500-px-high exported figure
     fig.update_layout(showlegend=len(groups) + len(refs) > 1, hovermode="closest", legend=dict(tracegroupgap=0))
-    return fig
+    return fit_layout(fig)
 
 
 def _full_data_lines(full_data) -> list[tuple[str, float]]:

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 
 from mlal_core.errors import ConfigError
 from mlal_core.viz._common import as_1d, as_mask, new_figure
+from mlal_core.viz.fit import fit_layout
 from mlal_core.viz.theme import PICKED_RING_COLOR, SEQUENTIAL, series_style
 
 __all__ = ["embedding_scatter"]
@@ -236,4 +237,4 @@ def embedding_scatter(xy, groups=None, picked_mask=None, prototypes_xy=None, hov
                           legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom"))
     else:
         fig.update_layout(showlegend=n_series > 1)
-    return fig
+    return fit_layout(fig, legend="top" if colour_scale else "keep")

@@ -6,7 +6,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mlal_core.errors import ConfigError
-from mlal_core.viz._common import as_1d, as_label_names, check_choice, new_figure, shorten
+from mlal_core.viz._common import as_1d, as_label_names, check_choice, decade_ticks, new_figure, shorten
+from mlal_core.viz.fit import fit_layout
 from mlal_core.viz.theme import CATEGORY_COLORS
 
 __all__ = ["irlbl_from_counts", "label_frequency_bar", "label_order"]
@@ -144,7 +145,7 @@ def label_order(label_names=None, counts=None, *, by: str = "frequency", top_k: 
     return positions[leaves]
 
 
-def label_frequency_bar(counts, label_names=None, *, log_y: bool = True, order_by: str = "frequency",
+def label_frequency_bar(counts, label_names=None, *, log_y: bool = False, order_by: str = "frequency",
                         top_k: int | None = None, n_samples: int | None = None,
                         title: str | None = None, max_tick_len: int = 24) -> go.Figure:
     """Bar chart of positives per label; the hover shows the count, the share and IRLbl.
@@ -158,8 +159,10 @@ def label_frequency_bar(counts, label_names=None, *, log_y: bool = True, order_b
         Positives per label, non-negative.
     label_names : sequence of str, optional
         K names (default ``"label j"``).
-    log_y : bool, default True
-        Log count axis (a label with count 0 then has no bar; its tick stays).
+    log_y : bool, default False
+        Log count axis, on request: the axis title says so and the axis starts at a count of 1 (not
+        near the smallest count), so a bar's height still grows with its count. A label with count 0
+        then has no bar; its tick stays. The default linear axis keeps the counts' ratios.
     order_by : {"frequency", "name", "index", "cluster"}, default "frequency"
         Bar order, see :func:`label_order` (``"cluster"`` is refused there: no matrix is passed).
     top_k : int, optional
@@ -208,9 +211,12 @@ def label_frequency_bar(counts, label_names=None, *, log_y: bool = True, order_b
         marker_color=CATEGORY_COLORS[0], hovertemplate=hover + "<extra></extra>",
     ))
     fig.update_xaxes(tickmode="array", tickvals=np.arange(order.size),
-                     ticktext=[shorten(names[p], max_tick_len) for p in order],
-                     tickangle=-45 if order.size > 6 else 0, showticklabels=order.size <= 80)
+                     ticktext=[shorten(names[p], max_tick_len) for p in order], showticklabels=order.size <= 80)
     if log_y:
-        fig.update_yaxes(type="log")
+        top = float(counts[order].max()) if order.size else 1.0
+        fig.update_yaxes(type="log", range=[0.0, np.log10(max(top, 1.0)) + 0.08], **decade_ticks(1.0, max(top, 1.0)))
+    else:
+        fig.update_yaxes(rangemode="tozero")
     fig.update_layout(showlegend=False)
-    return fig
+    # tick labels level / rotated / thinned by their measured widths (full names in the hover)
+    return fit_layout(fig)

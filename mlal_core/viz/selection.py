@@ -11,7 +11,16 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from mlal_core.errors import ConfigError
-from mlal_core.viz._common import as_1d, as_mask, check_choice, new_figure, require_columns, shorten
+from mlal_core.viz._common import (
+    as_1d,
+    as_mask,
+    check_choice,
+    decade_ticks,
+    new_figure,
+    require_columns,
+    shorten,
+)
+from mlal_core.viz.fit import fit_layout
 from mlal_core.viz.theme import (
     CATEGORY_COLORS,
     HIGHLIGHT_COLOR,
@@ -51,7 +60,7 @@ def _pretty(col: str) -> str:
 def per_round_bars_or_lines(df: pd.DataFrame, y, group: str | None = None, *, x: str = "round",
                             kind: str = "bar", error: str | None = None, title: str | None = None,
                             y_title: str | None = None, x_title: str = "AL round",
-                            group_order=None) -> go.Figure:
+                            group_order=None, display_names: Mapping[str, str] | None = None) -> go.Figure:
     """One value per AL round and series, as grouped bars (``kind="bar"``) or lines (``"line"``).
 
     CRAB Fig. 4 (MeanIR of the batch each strategy selected, per round: ``y="mean_ir"``,
@@ -79,6 +88,8 @@ def per_round_bars_or_lines(df: pd.DataFrame, y, group: str | None = None, *, x:
         x-axis title.
     group_order : sequence, optional
         Order of the groups (others follow in order of appearance).
+    display_names : mapping of str to str, optional
+        Legend name of a group (e.g. a strategy's display name); others keep their own.
 
     Returns
     -------
@@ -121,12 +132,13 @@ def per_round_bars_or_lines(df: pd.DataFrame, y, group: str | None = None, *, x:
     for i, (g, c) in enumerate(series):
         d = df if g is None else df[df[group] == g]
         d = d.sort_values(x)
+        shown_g = (display_names or {}).get(str(g), g)
         if g is None:
             name = _pretty(c)
         elif len(ys) == 1:
-            name = str(g)
+            name = str(shown_g)
         else:
-            name = f"{g}: {_pretty(c)}"
+            name = f"{shown_g}: {_pretty(c)}"
         style = series_style(i)
         err = dict(type="data", array=d[error].to_numpy(float), visible=True, thickness=1.2) if error else None
         hover = f"<b>{name}</b><br>{x_title}: %{{x}}<br>{_pretty(c)}: %{{y:.4g}}<extra></extra>"
@@ -144,12 +156,12 @@ def per_round_bars_or_lines(df: pd.DataFrame, y, group: str | None = None, *, x:
     if len(rounds) <= 30 and np.all(np.asarray(rounds, float) == np.round(np.asarray(rounds, float))):
         fig.update_xaxes(tickmode="array", tickvals=rounds)
     fig.update_layout(showlegend=len(series) > 1)
-    return fig
+    return fit_layout(fig)
 
 
 def score_distribution(scores, picked_mask=None, highlight: int | None = None, *, bins: int = 40,
                        score_name: str = "Score", title: str | None = None,
-                       highlight_label: str | None = None) -> go.Figure:
+                       highlight_label: str | None = None, set_name: str = "pool") -> go.Figure:
     """Histogram of the pool's scores, the picked candidates as a rug, one sample as a vertical line.
 
     The histogram is binned here (numpy, ``bins`` equal-width bins over the scored range) and drawn
@@ -172,6 +184,9 @@ def score_distribution(scores, picked_mask=None, highlight: int | None = None, *
         Title (default counts the candidates, picks and unscored ones).
     highlight_label : str, optional
         Legend name of the highlight line.
+    set_name : str, default "pool"
+        The set the scores are over, in words: the histogram's legend entry ("<set_name> (n)") and the
+        default title say it (e.g. ``"U* (CRAB's refined pool)"`` when a strategy scores a subset).
 
     Returns
     -------
@@ -211,13 +226,14 @@ def score_distribution(scores, picked_mask=None, highlight: int | None = None, *
 
     n_not = int((~scored).sum())
     if title is None:
-        title = f"{score_name} of the pool ({vals.size} candidates, {int(picked.sum())} picked"
+        over = "the pool" if set_name == "pool" else set_name
+        title = f"{score_name} over {over} ({vals.size} candidates, {int(picked.sum())} picked"
         title += f", {n_not} not scored)" if n_not else ")"
     register_template()
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.84, 0.16], vertical_spacing=0.03)
     fig.update_layout(template=TEMPLATE_NAME, title=dict(text=title), bargap=0.02)
     fig.add_trace(go.Bar(
-        x=centers, y=counts, width=width, name=f"pool ({vals.size})", marker_color=UNPICKED_COLOR,
+        x=centers, y=counts, width=width, name=f"{set_name} ({vals.size})", marker_color=UNPICKED_COLOR,
         customdata=np.column_stack([edges[:-1], edges[1:]]),
         hovertemplate="[%{customdata[0]:.4g}, %{customdata[1]:.4g}): %{y} candidates<extra></extra>",
     ), row=1, col=1)
@@ -243,7 +259,7 @@ def score_distribution(scores, picked_mask=None, highlight: int | None = None, *
     fig.update_xaxes(showline=True, row=1, col=1)
     fig.update_xaxes(title_text=score_name, row=2, col=1)
     fig.update_layout(showlegend=True, legend=dict(orientation="h", x=1, xanchor="right", y=1.0, yanchor="bottom"))
-    return fig
+    return fit_layout(fig, legend="top")
 
 
 def comal_k_profile_figure(profile: pd.DataFrame, *, title: str | None = None) -> go.Figure:
@@ -286,7 +302,7 @@ def comal_k_profile_figure(profile: pd.DataFrame, *, title: str | None = None) -
                              marker=dict(symbol="diamond", size=10, color=HIGHLIGHT_COLOR),
                              hovertemplate="%{x}: kbar = %{y:.3f}<extra></extra>"))
     fig.update_layout(showlegend=True)
-    return fig
+    return fit_layout(fig)
 
 
 def jaccard_matrix(selections: Mapping[str, Sequence[int]]) -> pd.DataFrame:
@@ -322,7 +338,8 @@ def jaccard_matrix(selections: Mapping[str, Sequence[int]]) -> pd.DataFrame:
 
 
 def strategy_overlap_heatmap(jaccard_df: pd.DataFrame, *, title: str | None = None,
-                             show_values: bool | None = None, max_tick_len: int = 22) -> go.Figure:
+                             show_values: bool | None = None, max_tick_len: int = 22,
+                             width: float | None = None) -> go.Figure:
     """Heatmap of a square strategy x strategy overlap table (Jaccard in [0, 1], see :func:`jaccard_matrix`).
 
     Parameters
@@ -335,6 +352,9 @@ def strategy_overlap_heatmap(jaccard_df: pd.DataFrame, *, title: str | None = No
         Write the values in the cells (default: 15 strategies or fewer).
     max_tick_len : int, default 22
         Tick labels are shortened to this many characters.
+    width : float, optional
+        Width in px the figure is shown at, for the tick-label decisions (default
+        :data:`~mlal_core.viz.fit.SCREEN_WIDTH`); the cells are square at any width.
 
     Returns
     -------
@@ -373,10 +393,10 @@ def strategy_overlap_heatmap(jaccard_df: pd.DataFrame, *, title: str | None = No
     ))
     ticks = dict(tickmode="array", tickvals=np.arange(k), ticktext=[shorten(s, max_tick_len) for s in names],
                  showgrid=False, showline=False)
-    fig.update_xaxes(tickangle=-45 if k > 4 else 0, range=[-0.5, k - 0.5], **ticks)
-    fig.update_yaxes(range=[k - 0.5, -0.5], **ticks)
+    fig.update_xaxes(range=[-0.5, k - 0.5], constrain="domain", constraintoward="left", **ticks)
+    fig.update_yaxes(range=[k - 0.5, -0.5], scaleanchor="x", scaleratio=1, constrain="domain", **ticks)
     fig.update_layout(showlegend=False)
-    return fig
+    return fit_layout(fig, width)
 
 
 def _epoch_arrays(prob, epochs) -> tuple[list, list[np.ndarray]]:
@@ -495,7 +515,9 @@ def sampling_probability_distribution(prob_matrix, epochs=None, *, kind: str = "
                                  line=dict(color=PICKED_COLOR, dash="dash", width=1.5), hoverinfo="name"))
         n_series += 1
     fig.update_xaxes(type="category")
-    if log_y:
-        fig.update_yaxes(type="log")
+    if log_y:  # decades only: the minor digits 2..9 of plotly's log ticks crowd and collide
+        lo = min(float(a.min()) for a in arrays)
+        hi = max(float(a.max()) for a in arrays)
+        fig.update_yaxes(type="log", **decade_ticks(lo, hi))
     fig.update_layout(showlegend=n_series > 1)
-    return fig
+    return fit_layout(fig)

@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from mlal_core.errors import ConfigError
+from mlal_core.viz.fit import fit_layout, legend_entries, title_block_height
 
 __all__ = [
     "CATEGORY_COLORS",
@@ -34,6 +35,7 @@ __all__ = [
     "DOUBLE_COLUMN_WIDTH_IN",
     "HIGHLIGHT_COLOR",
     "NEGATIVE_COLOR",
+    "NUMBER_FORMAT",
     "OKABE_ITO",
     "PICKED_COLOR",
     "PICKED_RING_COLOR",
@@ -100,6 +102,13 @@ CSS_PX_PER_INCH = 96
 COLUMN_WIDTH_IN = 3.5
 DOUBLE_COLUMN_WIDTH_IN = 7.16
 PRINT_SCALE_300DPI = 300 / CSS_PX_PER_INCH
+#: a paper figure grows when its title and legend would leave the plot less than this share of the
+#: height it has under a one-line title (:func:`paper_layout`)
+MIN_PLOT_SHARE = 0.6
+
+#: how every axis and colour bar writes its numbers: plain decimals from 0.0001 to 99999 (as the
+#: tables write them), "1e−5" style beyond; never SI suffixes ("100μ", "20k"), which read as units
+NUMBER_FORMAT: dict = dict(exponentformat="e", minexponent=4)
 
 _lock = threading.Lock()
 
@@ -117,6 +126,7 @@ def _axis() -> dict:
         zeroline=False,
         title=dict(standoff=8, font=dict(size=13)),
         automargin=True,
+        **NUMBER_FORMAT,
     )
 
 
@@ -125,8 +135,8 @@ def _build_template() -> go.layout.Template:
     yaxis = dict(_axis(), showgrid=True, gridcolor=GRID_COLOR, gridwidth=1)
     layout = go.Layout(
         font=dict(family=FONT_FAMILY, size=12, color=TEXT_COLOR),
-        title=dict(font=dict(size=15), x=0.0, xanchor="left", xref="paper", yref="container", y=1.0,
-                   yanchor="top", pad=dict(t=12, b=8), automargin=True),
+        title=dict(font=dict(size=15), x=0.0, xanchor="left", xref="container", yref="container", y=1.0,
+                   yanchor="top", pad=dict(t=12, b=8, l=8, r=8), automargin=True),
         paper_bgcolor="white",
         plot_bgcolor="white",
         colorway=list(CATEGORY_COLORS),
@@ -139,12 +149,14 @@ def _build_template() -> go.layout.Template:
         hovermode="closest",
         margin=dict(l=60, r=20, t=60, b=55),
         bargap=0.15,
-        coloraxis=dict(colorbar=dict(outlinewidth=0, ticks="outside", thickness=14)),
+        coloraxis=dict(colorbar=dict(outlinewidth=0, ticks="outside", thickness=14, **NUMBER_FORMAT)),
     )
     template = go.layout.Template(layout=layout)
     # trace defaults: thin lines, no marker outlines, colour bars without frames
-    template.data.scatter = [go.Scatter(line=dict(width=2), marker=dict(size=7, line=dict(width=0)))]
-    template.data.heatmap = [go.Heatmap(colorbar=dict(outlinewidth=0, ticks="outside", thickness=14))]
+    template.data.scatter = [go.Scatter(line=dict(width=2), marker=dict(size=7, line=dict(width=0),
+                                                                        colorbar=NUMBER_FORMAT))]
+    template.data.heatmap = [go.Heatmap(colorbar=dict(outlinewidth=0, ticks="outside", thickness=14,
+                                                      **NUMBER_FORMAT))]
     template.data.histogram = [go.Histogram(marker=dict(line=dict(width=0)))]
     template.data.bar = [go.Bar(marker=dict(line=dict(width=0)))]
     return template
@@ -254,28 +266,17 @@ def dpi_scale(dpi: float) -> float:
     return float(dpi) / CSS_PX_PER_INCH
 
 
-def _legend_entries(fig: go.Figure) -> list[str]:
-    """Names of the traces that will get a legend entry (empty when the legend is hidden)."""
-    if fig.layout.showlegend is False:
-        return []
-    legend_types = {"scatter", "scattergl", "bar", "box", "violin", "histogram"}
-    out = []
-    for t in fig.data:
-        if t.type in legend_types and t.showlegend is not False:
-            out.append(str(t.name or t.type))
-    if fig.layout.showlegend is None and len(out) < 2:
-        return []
-    return out
-
-
 def paper_layout(fig: go.Figure, width: str | float = "column", height: float | None = None, *,
-                 aspect: float = 0.75, font_size: float | None = None,
-                 legend: str = "top", scale_markers: bool = True) -> go.Figure:
+                 aspect: float | None = None, font_size: float | None = None,
+                 legend: str = "top", scale_markers: bool = True, max_title_lines: int = 3) -> go.Figure:
     """Size ``fig`` (in place, also returned) for a paper: ``width`` ``"column"`` (3.5 in = 336 px),
     ``"double"`` (7.16 in = 687 px) or a number of CSS pixels.
 
     Fonts shrink to print at about 8-9 pt (12 px at the 96 px/in layout scale = 9 pt), margins
-    tighten, and colour bars get the smaller fonts too. Export at ``dpi=300`` (``scale = 300 / 96``)
+    tighten, and colour bars get the smaller fonts too. Then the texts are fitted to the new size
+    from their measured widths: the title wraps (the top margin grows with its lines), categorical
+    tick labels are rotated, shrunk, cut or thinned so they never collide, long axis titles wrap,
+    and the legend gets its own rows between the title and the plot. Export at ``dpi=300`` (``scale = 300 / 96``)
     for a 300-dpi bitmap of the same physical size.
 
     Parameters
@@ -285,9 +286,12 @@ def paper_layout(fig: go.Figure, width: str | float = "column", height: float | 
     width : {"column", "double"} or float, default "column"
         Target width (``"two-column"`` and ``"page"`` mean ``"double"``).
     height : float, optional
-        Height in CSS pixels (default ``aspect * width``).
-    aspect : float, default 0.75
-        Height / width when ``height`` is not given.
+        Height in CSS pixels (default ``aspect * width``; taller only when a title of several lines
+        and a legend of several rows would leave the plot less than :data:`MIN_PLOT_SHARE` of the
+        height it has under a one-line title).
+    aspect : float, optional
+        Height / width when ``height`` is not given (default 0.75; 1.0 for a figure with a heatmap,
+        whose labels need both directions).
     font_size : float, optional
         Base font size in px (default 10.5 below 500 px width, else 12).
     legend : {"top", "right", "keep"}, default "top"
@@ -295,6 +299,11 @@ def paper_layout(fig: go.Figure, width: str | float = "column", height: float | 
     scale_markers : bool, default True
         Shrink scatter markers that have one size for all points with the width (factor
         ``width / 700``, between 0.5 and 1).
+    max_title_lines : int, default 3
+        The title is wrapped at word boundaries into the width, onto at most this many lines; the
+        rest is cut with an ellipsis and the full title kept in ``layout.meta["mlal_fit"]["title"]``
+        (for a caption). Tick labels, axis titles and the legend are fitted too
+        (:func:`mlal_core.viz.fit.fit_layout`).
 
     Returns
     -------
@@ -317,6 +326,9 @@ def paper_layout(fig: go.Figure, width: str | float = "column", height: float | 
         px = float(width)
         if not px > 0:
             raise ConfigError(f"paper_layout width must be positive; got {width!r}.")
+    grow = height is None
+    if aspect is None:
+        aspect = 1.0 if any(t.type == "heatmap" for t in fig.data) else 0.75
     if height is None:
         if not aspect > 0:
             raise ConfigError(f"aspect must be positive; got {aspect!r}.")
@@ -327,18 +339,13 @@ def paper_layout(fig: go.Figure, width: str | float = "column", height: float | 
         raise ConfigError(f"legend must be 'top', 'right' or 'keep'; got {legend!r}.")
     narrow = px < 500
     base = float(font_size or (10.5 if narrow else 12))
-    title_size = base + 1.5
-    has_title = bool(fig.layout.title.text)
-    title_h = (title_size * 1.25 + 12 + 6) if has_title else 6
-    entries = _legend_entries(fig)
-    margin = dict(l=50 if narrow else 60, r=10 if narrow else 20, t=title_h + 8, b=40 if narrow else 50)
     fig.update_layout(
         width=round(px),
         height=round(height),
         font=dict(size=base),
-        title=dict(font=dict(size=title_size), yref="container", y=1.0, yanchor="top", pad=dict(t=12, b=6),
-                   automargin=False),
+        title=dict(font=dict(size=base + 1.5)),
         legend=dict(font=dict(size=base - 1)),
+        margin=dict(l=50 if narrow else 60, r=10 if narrow else 20, b=40 if narrow else 50),
     )
     fig.update_xaxes(title=dict(font=dict(size=base)), tickfont=dict(size=base - 1))
     fig.update_yaxes(title=dict(font=dict(size=base)), tickfont=dict(size=base - 1))
@@ -352,25 +359,20 @@ def paper_layout(fig: go.Figure, width: str | float = "column", height: float | 
                 t.marker.update(colorbar=bar_font)
             if scale_markers and isinstance(t.marker.size, numbers.Real):  # one size for every marker
                 t.marker.size = float(t.marker.size) * min(1.0, max(0.5, px / 700.0))
-    if legend == "top" and entries:
-        # rows of a horizontal legend, packed greedily into the plot width
-        avail = px - margin["l"] - margin["r"]
-        rows, used = 1, 0.0
-        for name in entries:
-            w = 40 + 0.58 * (base - 1) * len(name) + 8
-            if used and used + w > avail:
-                rows, used = rows + 1, 0.0
-            used += w
-        row_h = (base - 1) * 1.35 + 6
-        legend_h = rows * row_h + 4
-        margin["t"] = title_h + legend_h + 6
-        fig.update_layout(legend=dict(orientation="h", xref="paper", x=0, xanchor="left", yref="container",
-                                      y=1 - title_h / float(height), yanchor="top", tracegroupgap=0,
-                                      itemwidth=30))
-    elif legend == "right" and entries:
+    if legend == "right" and legend_entries(fig):
         fig.update_layout(legend=dict(orientation="v", xref="paper", x=1.02, xanchor="left", yref="paper",
                                       y=1, yanchor="top"))
-    fig.update_layout(margin=margin)
+    placement = "top" if legend == "top" else "keep"
+    fit_layout(fig, px, height, legend=placement, max_title_lines=max_title_lines)
+    if grow:
+        # a title of several lines and a legend of several rows may leave the plot no less than
+        # MIN_PLOT_SHARE of the height it has under a one-line title; beyond that the figure grows
+        usual_top = title_block_height(1 if fig.layout.title.text else 0, base + 1.5) + 4
+        usual_plot = height - usual_top - fig.layout.margin.b
+        extra = MIN_PLOT_SHARE * usual_plot - (height - float(fig.layout.margin.t) - fig.layout.margin.b)
+        if extra > 1:
+            fit_layout(fig, px, round(height + extra), legend=placement, max_title_lines=max_title_lines)
+            fig.update_layout(height=round(height + extra))
     return fig
 
 
