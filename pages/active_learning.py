@@ -315,5 +315,4 @@ with progress_area:
     elif outcome is not None and outcome.state == "cancelled":
         st.warning(f"{outcome.message} ({outcome.records_done} record(s) written.)", icon=":material/stop_circle:")
     elif outcome is not None and outcome.state == "failed":
-        st.error(f"The round could not run: {outcome.error.rstrip('.')}. The {len(session.history)} completed round(s) are "
-                 "stored; fix the cause and run again.", icon=":material/error:")
+        st.error(views.round_failure_text(outcome.error, len(session.history)), icon=":material/error:")

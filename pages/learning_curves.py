@@ -196,7 +196,7 @@ _reach_help = _gl("Share of the pool labelled when the curve first reached the f
 #: help on the columns of the AULC and paired-comparison tables, each linked to its glossary entry
 TABLE_HELP = {
     "AULC (mean)": _gl("The mean over the curve's sessions of their AULC.", "aulc"),
-    "AULC (std over sessions)": _gl("The standard deviation over the curve's sessions of their AULC; empty for a "
+    "AULC (std over sessions)": _gl("The standard deviation over the curve's sessions of their AULC; None for a "
                                     "curve of one session (a std needs at least two seeds).", "aulc"),
     "AULC": _gl(f"Mean {metric_name(metric)} over the labelled range.", "aulc"),
     reach: _reach_help,
@@ -219,7 +219,7 @@ if "fraction_to_reach (mean curve)" in shown:
 widgets.table(shown.round(4), key="lc_auc", file_name=f"aulc_{dataset}_{metric}.csv", hide_index=True,
               column_config=_table_config(shown))
 if (shown["sessions"] < 2).any():
-    st.caption("A curve of one session has no std over sessions (shown empty): the std needs at least two seeds.")
+    st.caption("A curve of one session has no std over sessions (the table says None): the std needs at least two seeds.")
 with st.expander("Per session"):
     per = per_session.rename(columns={group: "curve", "aulc": "AULC", "final labelled": "final labelled (count)"})
     if "fraction_to_reach" in per:

@@ -121,7 +121,7 @@ try:
 except MLALError as e:
     st.error(f"Could not compute the map: {e}")
     st.stop()
-map_note = (f"The map shows {rmap.positions.size} of the {n_points} candidates and labelled samples (all "
+map_note = (f"The map shows {rmap.positions.size} of the {n_points:,} candidates and labelled samples (all "
             "labelled samples and picks, a seeded random rest); the numbers count them all." if cap else
             f"The map shows all {rmap.positions.size} candidates and labelled samples.")
 source = {"memory": "kept in memory from the live run", "replayed": f"rebuilt on L_{t} with the round's seed"}

@@ -300,7 +300,7 @@ def test_learning_curves_mark_person_labelled_sessions_and_leave_them_out_of_the
     _ok(at)
     names = [t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
              if t.get("showlegend") is not False]
-    assert "entropy (person-labelled)" in names and "entropy" in names and "random" in names
+    assert "Entropy (person-labelled)" in names and "Entropy" in names and "Random" in names  # paper names
     assert any("1 of the chosen sessions had rounds labelled by a person" in i.value for i in at.info)
     assert at.checkbox(key="lc_include_person").value is False
     assert any("left out of these statistics (off by default" in c.value for c in at.caption)

@@ -631,3 +631,28 @@ def test_committed_configs_are_valid():
     repro = E.load_config(REPO_ROOT / "experiments" / "reproduction.yaml")
     assert {d.name for d in repro.datasets} == {"reuters21578", "goemotions"}
     assert len(repro.seeds) >= 5 and "random" in [s.name for s in repro.strategies]
+
+
+def test_strategy_display_names_are_the_papers_names_and_keep_a_mark():
+    from mlal_core.experiments.analysis import strategy_display_names
+
+    got = strategy_display_names(["crab", "coreset", "entropy (person-labelled)", "my_own", None, "crab"])
+    assert got == {"crab": "CRAB", "coreset": "Core-Set", "entropy (person-labelled)": "Entropy (person-labelled)"}
+
+
+def test_spawned_workers_do_not_rerun_the_parents_main_script(tmp_path, monkeypatch):
+    """A test process that ran a page has that page as ``__main__``: workers must not re-run it."""
+    import multiprocessing.spawn as spawn
+    import sys
+    import types
+
+    from mlal_core.experiments.backends import parent_main_hidden
+
+    page = types.ModuleType("__main__")
+    page.__file__ = str(tmp_path / "page.py")
+    monkeypatch.setitem(sys.modules, "__main__", page)
+    assert "init_main_from_path" in spawn.get_preparation_data("w")  # what broke the pool
+    with parent_main_hidden():
+        data = spawn.get_preparation_data("w")
+        assert "init_main_from_path" not in data and "init_main_from_name" not in data
+    assert sys.modules["__main__"] is page

@@ -761,3 +761,13 @@ def test_param_labels_and_rows_of_equal_structure():
     assert sum(len(r) for r in rows) == len(crab_params) and all(len(r) <= 3 for r in rows)
     with pytest.raises(ConfigError, match="per_row"):
         views.param_rows(crab_params, 0)
+
+
+def test_round_failure_text_has_one_period_and_counts_rounds():
+    from mlal_core.inspection import views
+
+    text = views.round_failure_text("Session abc is already stored.", 3)
+    assert ".." not in text
+    assert text == ("The round could not run: Session abc is already stored. The 3 completed rounds are stored; "
+                    "fix the cause and run again.")
+    assert "The 1 completed round is stored" in views.round_failure_text("boom", 1)

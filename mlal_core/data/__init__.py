@@ -12,6 +12,7 @@ from mlal_core.data.bundled import DATA_DIR, available, clear_cache, load
 from mlal_core.data.dataset import SPLIT_NAMES, MultiLabelDataset, Split, concat_splits
 from mlal_core.data.describe import describe
 from mlal_core.data.files import ALLOW_UNLABELED_LABEL, from_dataframe, load_file
+from mlal_core.data.hygiene import check_hygiene
 from mlal_core.data.resample import resample_to_mean_ir
 from mlal_core.data.splits import carve, stratified_partition, train_valid_test
 from mlal_core.data.synthetic import make_synthetic
@@ -24,6 +25,7 @@ __all__ = [
     "Split",
     "available",
     "carve",
+    "check_hygiene",
     "clear_cache",
     "concat_splits",
     "describe",

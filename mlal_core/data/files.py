@@ -41,18 +41,20 @@ import json
 import lzma
 import os
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mlal_core.data.dataset import MultiLabelDataset, Split
+from mlal_core.data.hygiene import input_keys, repeated_rows, shared_inputs
 from mlal_core.data.splits import carve, train_valid_test
 from mlal_core.errors import ConfigError, DataValidationError
 
 SUPPORTED_EXTENSIONS = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
-    ".parquet": "parquet", ".pq": "parquet",
+    ".parquet": "parquet", ".pq": "parquet", ".yaml": "yaml", ".yml": "yaml",
 }
 LABEL_COLUMN_NAMES = ("labels", "label", "tags", "categories", "topics")
 DELIMITER_CANDIDATES = ("|", ";", ",")
@@ -62,19 +64,39 @@ SPLIT_ALIASES = {
     "test": "test", "testing": "test",
 }
 _SHOW = 10  # how many row numbers / values a message lists
+_SHOW_PROBLEMS = 5  # how many problems one message lists
+_PROBLEM_CHARS = 320  # the longest problem sentence shown (a safety net: lists are bounded already)
+_MAX_DEPTH = 64  # the deepest nesting accepted in a YAML file or a label cell
+DUPLICATES_CHOICES = ("warn", "drop", "keep")
+CROSS_SPLIT_CHOICES = ("warn", "drop", "error")
 _EMPTY = "(empty)"  # stands for a missing / blank cell in messages
 #: the app's upload checkbox for ``allow_unlabeled`` (pages/home.py); the refusal names it
 ALLOW_UNLABELED_LABEL = "Rows with no label are negative examples"
 
 
+def _clip(text: str, limit: int = _PROBLEM_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _validation_error(problems: list[str], hint: str | None = None) -> DataValidationError:
+    """One error listing at most a few problems (each clipped), so the message stays short."""
     if len(problems) == 1:
-        msg = problems[0]
+        msg = _clip(problems[0], 3 * _PROBLEM_CHARS)
     else:
-        msg = f"{len(problems)} problems with the data:\n" + "\n".join(f"- {p}" for p in problems)
+        shown = [f"- {_clip(p)}" for p in problems[:_SHOW_PROBLEMS]]
+        if len(problems) > _SHOW_PROBLEMS:
+            shown.append(f"- and {len(problems) - _SHOW_PROBLEMS} more problems")
+        msg = f"{len(problems)} problems with the data:\n" + "\n".join(shown)
     if hint:
-        msg += "\n" + hint
+        msg += "\n" + _clip(hint)
     return DataValidationError(msg, problems)
+
+
+def _names(items, show: int = _SHOW) -> str:
+    """"'a', 'b', 'c' (and 7 more)": the first ``show`` names, each clipped, then how many more."""
+    items = list(items)
+    shown = ", ".join(_clip(repr(str(c)), 60) for c in items[:show])
+    return shown + (f" (and {len(items) - show} more)" if len(items) > show else "")
 
 
 def _invalid(message: str) -> DataValidationError:
@@ -125,11 +147,72 @@ def _read_frame(source, fmt: str, sep: str | None) -> pd.DataFrame:
                 if hasattr(source, "seek"):
                     source.seek(0)
                 return pd.read_json(source, lines=True, dtype=False)
+        if fmt == "yaml":
+            return _read_yaml(source)
         return pd.read_parquet(source)
     except DataValidationError:
         raise
-    except (ValueError, UnicodeDecodeError, OSError, json.JSONDecodeError, pd.errors.ParserError) as exc:
-        raise _invalid(f"Could not read the file as {fmt.upper()}: {exc}") from exc
+    except (ValueError, UnicodeDecodeError, OSError, json.JSONDecodeError, pd.errors.ParserError,
+            RecursionError) as exc:
+        raise _invalid(f"Could not read the file as {fmt.upper()}: {_clip(str(exc), 300)}") from exc
+
+
+def _strict_yaml_loader(yaml):
+    """A safe YAML loader that refuses aliases (alias bombs), duplicate keys and deep nesting."""
+
+    class StrictLoader(yaml.SafeLoader):  # type: ignore[name-defined,misc]
+        depth = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise _invalid(f"The YAML file uses an alias (*{_clip(str(event.anchor), 40)}, line "
+                               f"{event.start_mark.line + 1}); aliases are refused because a few of them can "
+                               "expand a small file enormously. Write each value out in full.")
+            self.depth += 1
+            if self.depth > _MAX_DEPTH:
+                raise _invalid(f"The YAML file is nested more than {_MAX_DEPTH} levels deep (line "
+                               f"{self.peek_event().start_mark.line + 1}). A data file is a list of records "
+                               "whose labels are a flat list such as [a, b].")
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+        def construct_mapping(self, node, deep=False):
+            seen: set = set()
+            for key_node, _ in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
+                if key in seen:
+                    raise _invalid(f"The YAML file repeats the key {_clip(repr(key), 60)} in one mapping "
+                                   f"(line {key_node.start_mark.line + 1}); YAML would silently keep only the "
+                                   "later value. Remove or rename one of them.")
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
+def _read_yaml(source) -> pd.DataFrame:
+    """A YAML list of records (one mapping per sample) as a DataFrame, read with the strict loader."""
+    try:
+        import yaml
+    except ImportError as exc:  # pragma: no cover - PyYAML comes with the app's requirements
+        raise _invalid("Reading YAML needs the 'PyYAML' package (not installed); upload CSV or JSON.") from exc
+    raw = source.read_bytes() if isinstance(source, Path) else source.read()
+    try:
+        records = yaml.load(raw, Loader=_strict_yaml_loader(yaml))  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise _invalid(f"Could not read the file as YAML: {_clip(str(exc), 300)}") from exc
+    if not isinstance(records, list):
+        raise _invalid("A YAML data file must be a list of records, one mapping per sample, e.g. "
+                       "'- text: ...' then '  labels: [a, b]' on the next line; "
+                       f"this one holds a {type(records).__name__}.")
+    not_mappings = [i for i, r in enumerate(records) if not isinstance(r, dict)]
+    if not_mappings:
+        raise _invalid(f"Every entry of a YAML data file must be a mapping (text: ..., labels: ...); "
+                       f"not so in {_rows(not_mappings)}.")
+    return pd.DataFrame.from_records(records)
 
 
 def _check_size(size: int, max_mb: float, fname: str) -> None:
@@ -178,7 +261,8 @@ def _decompress(source, compression: str, max_mb: float, fname: str) -> bytes:
     The content is read in chunks and reading stops as soon as it passes the limit, so a small
     archive that would expand to gigabytes (a "zip bomb") is refused without being expanded.
     """
-    errors: tuple[type[BaseException], ...] = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError)
+    errors: tuple[type[BaseException], ...] = (OSError, EOFError, zipfile.BadZipFile, lzma.LZMAError, zlib.error,
+                                               RuntimeError, NotImplementedError, ValueError)
     if compression == "zstd":
         try:
             import zstandard
@@ -199,7 +283,8 @@ def _decompress(source, compression: str, max_mb: float, fname: str) -> bytes:
     except DataValidationError:
         raise
     except errors as exc:
-        raise _invalid(f"Could not decompress {fname!r} as {compression}: {exc}") from exc
+        raise _invalid(f"Could not decompress {fname!r} as {compression} ({_clip(str(exc), 120)}): the file is "
+                       "damaged or not really compressed that way. Upload the file again, or uncompressed.") from exc
     return b"".join(chunks)
 
 
@@ -220,6 +305,8 @@ def load_file(
     sep: str | None = None,
     min_rows: int = 10,
     filename: str | None = None,
+    duplicates: str = "warn",
+    cross_split: str = "warn",
 ) -> MultiLabelDataset:
     """Load a CSV / TSV / JSONL / JSON / Parquet file of labelled samples (see the module docstring).
 
@@ -236,7 +323,7 @@ def load_file(
         As :func:`from_dataframe`.
     max_mb : float, default 200
         Largest accepted size in MiB, of the file and of its decompressed content.
-    test_fraction, valid_fraction, random_state, split_column, min_rows
+    test_fraction, valid_fraction, random_state, split_column, min_rows, duplicates, cross_split
         As :func:`from_dataframe`.
     name : str, optional
         The dataset's name; default the file's stem.
@@ -292,7 +379,7 @@ def load_file(
         df, text_column=text_column, labels_column=labels_column, label_columns=label_columns,
         delimiter=delimiter, allow_unlabeled=allow_unlabeled, test_fraction=test_fraction,
         valid_fraction=valid_fraction, random_state=random_state, name=name or stem,
-        split_column=split_column, min_rows=min_rows,
+        split_column=split_column, min_rows=min_rows, duplicates=duplicates, cross_split=cross_split,
         source={"file": fname, "format": fmt, "compression": compression, "size_bytes": int(size)},
     )
 
@@ -311,7 +398,8 @@ def _as_01(series: pd.Series) -> tuple[np.ndarray | None, list[int], list[str]]:
     """(0/1 uint8 vector or None, bad positions, distinct bad values as shown) for one indicator column."""
     values = series.to_numpy(dtype=object)
     out = np.zeros(len(values), dtype=np.uint8)
-    bad_pos, bad_vals = [], []
+    bad_pos: list[int] = []
+    bad_vals: dict[str, None] = {}  # distinct, in order of appearance
     for i, v in enumerate(values):
         if isinstance(v, (bool, np.bool_)):
             out[i] = int(v)
@@ -323,21 +411,56 @@ def _as_01(series: pd.Series) -> tuple[np.ndarray | None, list[int], list[str]]:
             out[i] = 1 if v.strip().lower() in ("1", "1.0", "true") else 0
             continue
         bad_pos.append(i)
-        shown = _EMPTY if _is_missing(v) or (isinstance(v, str) and not v.strip()) else repr(v)
-        if shown not in bad_vals:
-            bad_vals.append(shown)
-    return (None if bad_pos else out), bad_pos, bad_vals
+        if len(bad_vals) < _SHOW:
+            shown = _EMPTY if _is_missing(v) or (isinstance(v, str) and not v.strip()) else _clip(repr(v), 40)
+            bad_vals.setdefault(shown)
+    return (None if bad_pos else out), bad_pos, list(bad_vals)
 
 
-def _is_01_column(series: pd.Series) -> bool:
-    if len(series) == 0:
-        return False
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return True
-    if pd.api.types.is_numeric_dtype(series.dtype):
-        vals = series.to_numpy()
-        return bool(np.isin(vals, (0, 1)).all())
-    return _as_01(series)[0] is not None
+def _indicator_matrix(df: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(0/1 matrix, whether each column is a 0/1 column) for ``columns``, vectorised over numeric ones.
+
+    Numeric and boolean columns are checked as one block (linear in the cells, no per-column pandas
+    call); only text columns are read one by one.
+    """
+    position = {c: j for j, c in enumerate(df.columns)}
+    Y = np.zeros((len(df), len(columns)), dtype=np.uint8)
+    ok = np.zeros(len(columns), dtype=bool)
+    dtypes = df.dtypes.to_numpy()
+    numeric = [j for j, c in enumerate(columns) if pd.api.types.is_numeric_dtype(dtypes[position[c]])]
+    if numeric:
+        block = df.iloc[:, [position[columns[j]] for j in numeric]].to_numpy(dtype=np.float64)
+        ok[numeric] = np.isin(block, (0, 1)).all(axis=0)
+        Y[:, numeric] = block == 1
+    for j in sorted(set(range(len(columns))) - set(numeric)):
+        vec = _as_01(df.iloc[:, position[columns[j]]])[0]
+        if vec is not None:
+            ok[j], Y[:, j] = True, vec
+    if len(df) == 0:
+        ok[:] = False
+    return Y, ok
+
+
+def _literal_list(text: str):
+    """The list written in a cell (JSON or Python literal), or None; deep nesting is not parsed."""
+    depth = len(text) - len(text.lstrip("[ \t\n"))
+    if text.count("[", 0, depth) > _MAX_DEPTH:
+        return None  # refused before a recursive parser could overflow
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(text)
+        except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError):
+            continue
+    return None
+
+
+def _flat_labels(value) -> list[str] | None:
+    """The labels of a list value, or None when it is not a flat list of scalars (nested lists, mappings)."""
+    if not isinstance(value, (list, tuple, set, np.ndarray)):
+        return None
+    if any(isinstance(x, (list, tuple, set, dict, np.ndarray)) for x in value):
+        return None
+    return [str(x).strip() for x in value if not _is_missing(x) and str(x).strip()]
 
 
 def _split_string(s: str, delim: str | None) -> list[str]:
@@ -357,6 +480,15 @@ def _infer_delimiter(strings: list[str], positions: list[int], list_labels: set[
     """
     counts = {d: sum(1 for v in strings if d in v) for d in DELIMITER_CANDIDATES}
     strong = [d for d in DELIMITER_CANDIDATES if d != "," and counts[d]]
+    if len(strong) > 1:
+        both = [(p, v) for p, v in zip(positions, strings) if "|" in v and ";" in v]
+        pos, value = both[0] if both else next((p, v) for p, v in zip(positions, strings) if ";" in v)
+        return None, (
+            f"Label column {column!r}: both '|' ({counts['|']} values) and ';' ({counts[';']} values) occur, "
+            f"so the labels cannot be split safely (e.g. {_clip(repr(value), 80)} in {_rows([pos])}). Pass "
+            "delimiter='|' if '|' separates labels (';' then stays inside label names), or delimiter=';' "
+            "for the reverse."
+        )
     if strong:
         delim = max(strong, key=lambda d: (counts[d], -DELIMITER_CANDIDATES.index(d)))
         kept = f"; commas are kept inside labels ({counts[',']} rows)" if counts[","] else ""
@@ -392,39 +524,29 @@ def _parse_label_column(series: pd.Series, delimiter: str | None, column: str,
     problems: list[str] = []
     parsed: list[list[str] | None] = [None] * len(values)
     plain_strings: list[int] = []
-    bad_rows: list[int] = []
     n_lists = 0
     for i, v in enumerate(values):
         if _is_missing(v):
             parsed[i] = []
         elif isinstance(v, (list, tuple, set, np.ndarray)):
-            parsed[i] = [str(x).strip() for x in v if not _is_missing(x) and str(x).strip()]
-            n_lists += 1
+            parsed[i] = _flat_labels(v)
+            n_lists += 1 if parsed[i] is not None else 0
         elif isinstance(v, str):
             s = v.strip()
             if s.startswith("[") and s.endswith("]"):
-                try:
-                    obj = json.loads(s)
-                except json.JSONDecodeError:
-                    try:
-                        obj = ast.literal_eval(s)
-                    except (ValueError, SyntaxError):
-                        obj = None
-                if isinstance(obj, (list, tuple)):
-                    parsed[i] = [str(x).strip() for x in obj if x is not None and str(x).strip()]
-                    n_lists += 1
-                else:
-                    bad_rows.append(i)
+                parsed[i] = _flat_labels(_literal_list(s))
+                n_lists += 1 if parsed[i] is not None else 0
             else:
                 plain_strings.append(i)
         elif isinstance(v, (int, np.integer, float, np.floating, bool, np.bool_)):
             parsed[i] = [str(v)]
-        else:
-            bad_rows.append(i)
+    plain = set(plain_strings)
+    bad_rows = [i for i in range(len(values)) if parsed[i] is None and i not in plain]
     if bad_rows:
         problems.append(
             f"Label column {column!r}: could not read the labels of {_rows(bad_rows)} "
-            "(expected a list such as [\"a\", \"b\"] or a delimited string such as \"a|b\")."
+            "(expected a flat list such as [\"a\", \"b\"] or a delimited string such as \"a|b\"; "
+            "nested lists and mappings are refused)."
         )
     if plain_strings:
         delim = delimiter
@@ -448,10 +570,18 @@ def _parse_label_column(series: pd.Series, delimiter: str | None, column: str,
 # --------------------------------------------------------------------------- the steps of from_dataframe
 
 def _check_arguments(df, labels_column: str | None, label_columns: list[str] | None,
-                     delimiter: str | None) -> None:
+                     delimiter: str | None, hygiene: tuple[str, str]) -> None:
     """Refuse arguments of the wrong kind or that contradict each other (:class:`ConfigError`)."""
     if not isinstance(df, pd.DataFrame):
         raise ConfigError(f"from_dataframe takes a pandas DataFrame; got {type(df).__name__}.")
+    for option, value, choices in zip(("duplicates", "cross_split"), hygiene,
+                                      (DUPLICATES_CHOICES, CROSS_SPLIT_CHOICES)):
+        if value not in choices:
+            raise ConfigError(f"{option} must be one of {', '.join(map(repr, choices))}; got {_clip(repr(value), 40)}.")
+    dup_names = df.columns[df.columns.astype(str).duplicated()]
+    if len(dup_names):
+        raise _invalid(f"Column name(s) used twice: {_names(dict.fromkeys(map(str, dup_names)))}. "
+                       "Give every column its own name.")
     if labels_column is not None and label_columns is not None:
         raise ConfigError("Give either labels_column (one column of label lists) or label_columns "
                           "(one 0/1 column per label), not both.")
@@ -481,12 +611,13 @@ def _check_structure(n_rows: int, columns: list[str], found: str, text_column: s
 def _check_indicator_columns(label_columns: list[str], columns: list[str], reserved: set[str],
                              found: str) -> None:
     """Refuse given 0/1 label columns that are missing, reserved, or none at all."""
-    missing = [c for c in label_columns if c not in columns]
+    present = set(columns)
+    missing = [c for c in label_columns if c not in present]
     if missing:
-        raise _invalid(f"Label column(s) not found: {', '.join(map(repr, missing))}. Columns found: {found}.")
+        raise _invalid(f"Label column(s) not found: {_names(missing)}. Columns found: {found}.")
     clash = [c for c in label_columns if c in reserved]
     if clash:
-        raise _invalid(f"Column(s) {', '.join(map(repr, clash))} cannot be both labels and the text/split column.")
+        raise _invalid(f"Column(s) {_names(clash)} cannot be both labels and the text/split column.")
     if not label_columns:
         raise _invalid("label_columns is empty: name at least one 0/1 label column.")
 
@@ -513,16 +644,17 @@ def _detect_label_columns(df: pd.DataFrame, reserved: set[str], text_column: str
         raise _invalid("A table without a text column needs its labels named: pass labels_column=... or "
                        f"label_columns=[...]. Columns found: {found}.")
     candidates = [c for c in columns if c not in reserved]
-    label_columns = [c for c in candidates if _is_01_column(df[c])]
+    is_01 = _indicator_matrix(df, candidates)[1]
+    label_columns = [c for c, ok in zip(candidates, is_01) if ok]
     if not label_columns:
         raise _invalid("No label columns found: no column is called " + "/".join(LABEL_COLUMN_NAMES)
                        + " and no column other than the text column holds only 0/1 values. Pass labels_column=... "
                        f"(one column of label lists or delimited labels) or label_columns=[...]. Columns found: {found}.")
-    shown = ", ".join(map(repr, label_columns))
+    shown = _names(label_columns)
     notes.append(f"Labels read from the 0/1 columns {shown} (auto-detected).")
-    skipped = [c for c in candidates if c not in label_columns]
+    skipped = [c for c, ok in zip(candidates, is_01) if not ok]
     hint = (f"Labels were auto-detected as the 0/1 columns {shown}"
-            + (f"; ignored (not only 0/1): {', '.join(map(repr, skipped))}" if skipped else "")
+            + (f"; ignored (not only 0/1): {_names(skipped)}" if skipped else "")
             + ". Pass label_columns=[...] to choose them.")
     return None, label_columns, hint
 
@@ -535,7 +667,7 @@ def _text_inputs(df: pd.DataFrame, text_column: str, others: list[str], problems
     if empty:
         problems.append(f"Empty text in column {text_column!r} in {_rows(empty)}.")
     if others:
-        notes.append(f"Columns ignored: {', '.join(map(repr, others))}.")
+        notes.append(f"Columns ignored: {_names(others)}.")
     return texts
 
 
@@ -544,7 +676,7 @@ def _feature_inputs(df: pd.DataFrame, feature_names: list[str], found: str,
     """The float32 feature matrix of a table without text, or None (and a problem) when unusable."""
     non_numeric = [c for c in feature_names if not pd.api.types.is_numeric_dtype(df[c].dtype)]
     if non_numeric:
-        problems.append(f"Feature column(s) {', '.join(map(repr, non_numeric[:_SHOW]))} are not numeric "
+        problems.append(f"Feature column(s) {_names(non_numeric)} are not numeric "
                         "(a table without a text column uses every other column as a feature).")
         return None
     if not feature_names:
@@ -560,27 +692,40 @@ def _feature_inputs(df: pd.DataFrame, feature_names: list[str], found: str,
 def _indicator_labels(df: pd.DataFrame, label_columns: list[str], problems: list[str],
                       hint: str | None) -> tuple[np.ndarray, list[str]]:
     """(Y, labels with no positive) from one 0/1 column per label; values other than 0/1 raise now."""
-    Y = np.zeros((len(df), len(label_columns)), dtype=np.uint8)
+    Y, ok = _indicator_matrix(df, label_columns)
     value_problems = []
-    for j, c in enumerate(label_columns):
-        vec, bad, vals = _as_01(df[c])
-        if vec is None:
-            shown = ", ".join(vals[:5])
-            value_problems.append(f"Label column {c!r} holds values other than 0/1: {shown} in {_rows(bad)}.")
-        else:
-            Y[:, j] = vec
+    for j in np.flatnonzero(~ok)[:_SHOW_PROBLEMS - 1]:
+        c = label_columns[j]
+        _, bad, vals = _as_01(df.iloc[:, list(df.columns).index(c)])
+        value_problems.append(f"Label column {_clip(repr(c), 60)} holds values other than 0/1: "
+                              f"{', '.join(vals[:5])} in {_rows(bad)}.")
+    n_bad = int((~ok).sum())
+    if n_bad > _SHOW_PROBLEMS - 1:
+        value_problems.append(f"{n_bad - _SHOW_PROBLEMS + 1} more label columns hold values other than 0/1: "
+                              f"{_names([label_columns[j] for j in np.flatnonzero(~ok)[_SHOW_PROBLEMS - 1:]], 3)}.")
     if value_problems:
         raise _validation_error(problems + value_problems, hint)
-    no_pos = [c for j, c in enumerate(label_columns) if Y[:, j].sum() == 0]
+    no_pos = [label_columns[j] for j in np.flatnonzero(Y.sum(axis=0) == 0)]
     if no_pos:
-        problems.append(f"Label(s) with no positive example: {', '.join(map(repr, no_pos[:_SHOW]))}"
-                        f"{' (and more)' if len(no_pos) > _SHOW else ''}. Remove these columns or add examples.")
+        problems.append(f"Label(s) with no positive example: {_names(no_pos)}. "
+                        "Remove these columns or add examples.")
     return Y, no_pos
+
+
+def _refuse_binary_label_column(series: pd.Series, column: str) -> None:
+    """Refuse a label column that holds only 0/1 values: its labels would be the names '0' and '1'."""
+    if len(series) and _as_01(series)[0] is not None:
+        raise _invalid(f"Label column {_clip(repr(column), 60)} holds only 0/1 values, which would become two "
+                       "labels named '0' and '1'. If it marks one yes/no label, pass "
+                       f"label_columns=[{_clip(repr(column), 60)}] with allow_unlabeled=True (the 0 rows are then "
+                       "negative examples); if the rows have "
+                       "named labels, write the names in that column (e.g. 'sport|tech').")
 
 
 def _column_labels(df: pd.DataFrame, labels_column: str, delimiter: str | None, problems: list[str],
                    notes: list[str]) -> tuple[np.ndarray, list[str]]:
     """(Y, sorted label names) from one column of label lists or delimited strings; problems raise now."""
+    _refuse_binary_label_column(df[labels_column], labels_column)
     parsed, parse_problems = _parse_label_column(df[labels_column], delimiter, labels_column, notes)
     problems += parse_problems
     if parse_problems:
@@ -611,9 +756,9 @@ def _check_label_matrix(Y: np.ndarray, label_names: list[str], no_pos: list[str]
     constant = (Y.min(axis=0) == Y.max(axis=0))
     if constant.all():
         problems.append("Every label is constant (the same value in every row), so there is nothing to learn: "
-                        f"labels {', '.join(map(repr, label_names[:_SHOW]))}.")
+                        f"labels {_names(label_names)}.")
     elif constant.any():
-        always = ", ".join(repr(label_names[j]) for j in np.flatnonzero(constant))
+        always = _names([label_names[j] for j in np.flatnonzero(constant)])
         notes.append(f"Label(s) present in every row: {always}.")
 
 
@@ -653,6 +798,57 @@ def _splits_from_column(Y: np.ndarray, split_of: np.ndarray, fractions: tuple[fl
     return idx, True
 
 
+def _example_inputs(keys: list, positions) -> str:
+    """A few of the inputs at ``positions``, clipped, for a message."""
+    return ", ".join("(a feature row)" if isinstance(keys[i], bytes) else _clip(repr(keys[i]), 60)
+                     for i in list(positions)[:3])
+
+
+def _drop_repeated_rows(keys: list, Y: np.ndarray, split_of: np.ndarray | None, duplicates: str,
+                        notes: list[str], report: dict) -> np.ndarray | None:
+    """The rows to keep when ``duplicates='drop'`` removes exact repeats (None: keep all); warns if 'warn'.
+
+    With a split column, a repeat counts only within its split (across splits, ``cross_split`` decides).
+    """
+    repeats = repeated_rows(keys if split_of is None else list(zip(keys, split_of)), Y)
+    report["duplicate_rows"] = int(repeats.size)
+    if not repeats.size or duplicates == "keep":
+        return None
+    what = (f"{repeats.size} duplicate row{'s' if repeats.size != 1 else ''} (same input and labels as an "
+            f"earlier row: {_rows(repeats)}; e.g. {_example_inputs(keys, repeats)})")
+    if duplicates == "warn":
+        report["warnings"].append(f"{what} are kept, so they weigh double in training and may fall in two "
+                                  "splits. Pass duplicates='drop' to keep one copy of each.")
+        return None
+    notes.append(f"{what} dropped; the first copy of each is kept (duplicates='drop').")
+    report["dropped_duplicates"] = int(repeats.size)
+    return np.setdiff1d(np.arange(len(keys)), repeats)
+
+
+def _separate_splits(idx: dict[str, np.ndarray], keys: list, cross_split: str, notes: list[str],
+                     report: dict) -> dict[str, np.ndarray]:
+    """Find train/valid rows whose input also occurs in a later split; warn, drop them, or refuse."""
+    drop = shared_inputs({s: [keys[i] for i in rows] for s, rows in idx.items()})
+    report["shared_rows"] = {s: int(d.size) for s, d in drop.items() if d.size}
+    if not report["shared_rows"]:
+        return idx
+    rows = np.sort(np.concatenate([idx[s][d] for s, d in drop.items() if d.size]))
+    counts = ", ".join(f"{n} in {s}" for s, n in report["shared_rows"].items())
+    what = (f"{rows.size} row{'s' if rows.size != 1 else ''} of train/valid ({counts}) have an input that also "
+            f"occurs in a later split (valid/test), e.g. {_example_inputs(keys, rows)} ({_rows(rows)}): "
+            "leakage that inflates every metric")
+    if cross_split == "error":
+        raise _invalid(f"{what}. Remove the shared rows from the file, or pass cross_split='drop' to drop "
+                       "them from train/valid.")
+    if cross_split == "warn":
+        report["warnings"].append(f"{what}. They are kept; pass cross_split='drop' to drop them from "
+                                  "train/valid, or cross_split='error' to refuse such data.")
+        return idx
+    notes.append(f"{what}; dropped from train/valid (cross_split='drop').")
+    report["dropped_shared"] = int(rows.size)
+    return {s: np.delete(rows_s, drop[s]) for s, rows_s in idx.items()}
+
+
 # --------------------------------------------------------------------------- the main entry
 
 def from_dataframe(
@@ -670,6 +866,8 @@ def from_dataframe(
     split_column: str = "split",
     min_rows: int = 10,
     source: dict | None = None,
+    duplicates: str = "warn",
+    cross_split: str = "warn",
 ) -> MultiLabelDataset:
     """Validate a DataFrame of labelled samples and turn it into a :class:`MultiLabelDataset`.
 
@@ -704,11 +902,19 @@ def from_dataframe(
         The fewest rows accepted.
     source : dict or None
         Where the rows came from (file name, format, size), kept in ``meta["source"]``.
+    duplicates : {"warn", "drop", "keep"}
+        Rows repeating an earlier row exactly (same input, same labels): kept with a warning, dropped
+        (the first copy stays), or kept silently.
+    cross_split : {"warn", "drop", "error"}
+        Train / valid rows whose input (text or feature row) also occurs in a later split: kept with
+        a warning, dropped from train / valid (test is kept whole), or refused.
 
     Returns
     -------
     MultiLabelDataset
-        The train / valid / test splits with ``meta`` describing how they were read.
+        The train / valid / test splits with ``meta`` describing how they were read;
+        ``meta["hygiene"]`` holds the counts of duplicate and shared rows and the ``warnings`` (also
+        the first ``meta["notes"]``, prefixed "Warning:").
 
     Raises
     ------
@@ -717,11 +923,11 @@ def from_dataframe(
     DataValidationError
         Every problem found in the data, listed in one message (and in ``problems``).
     """
-    _check_arguments(df, labels_column, label_columns, delimiter)
+    _check_arguments(df, labels_column, label_columns, delimiter, (duplicates, cross_split))
     df = df.reset_index(drop=True)
     df.columns = [str(c) for c in df.columns]
     columns = list(df.columns)
-    found = ", ".join(repr(c) for c in columns) or "(none)"
+    found = _names(columns, 20) or "(none)"
     notes: list[str] = []
     name = name or "uploaded"
 
@@ -756,6 +962,14 @@ def from_dataframe(
     split_of = _read_split_column(df, split_column, problems) if has_split else None
     if problems:
         raise _validation_error(problems, auto_hint)
+    hygiene: dict = {"warnings": []}
+    keys = input_keys(texts, X)
+    kept = _drop_repeated_rows(keys, Y, split_of, duplicates, notes, hygiene)
+    if kept is not None:
+        Y, keys = Y[kept], [keys[i] for i in kept]
+        texts = [texts[i] for i in kept] if texts is not None else None
+        X = X[kept] if X is not None else None
+        split_of = split_of[kept] if split_of is not None else None
 
     if split_of is not None:
         idx, valid_carved = _splits_from_column(Y, split_of, (valid_fraction, test_fraction), random_state,
@@ -767,18 +981,20 @@ def from_dataframe(
         split_note = (f"iterative stratification of all rows, random_state={random_state}: "
                       f"train {1 - valid_fraction - test_fraction:.2f} / valid {valid_fraction:.2f} / test {test_fraction:.2f}")
         notes.append(f"Splits made by {split_note}.")
+    idx = _separate_splits(idx, keys, cross_split, notes, hygiene)
     for s in ("train", "test"):
         if idx[s].size == 0:
-            raise _invalid(f"The {s} split would be empty with {len(df)} rows; add rows or change the fractions.")
+            raise _invalid(f"The {s} split would be empty with {len(Y)} rows; add rows or change the fractions.")
+    notes[:0] = [f"Warning: {w}" for w in hygiene["warnings"]]
 
     whole = Split(Y=Y, texts=texts, X=X)
     parts = {s: whole.subset(np.sort(i)) for s, i in idx.items()}
     absent = [label_names[j] for j in np.flatnonzero(parts["train"].Y.sum(axis=0) == 0)]
     if absent:
-        notes.append(f"Label(s) with no positive in the train split: {', '.join(map(repr, absent[:_SHOW]))}.")
+        notes.append(f"Label(s) with no positive in the train split: {_names(absent)}.")
     meta: dict = {
         "name": name,
-        "description": f"User data{' from ' + repr(source['file']) if source else ''}: {len(df)} rows, {len(label_names)} labels.",
+        "description": f"User data{' from ' + repr(source['file']) if source else ''}: {len(Y)} rows, {len(label_names)} labels.",
         "source": source or {"dataframe": True},
         "licence": "user-supplied",
         "licence_short": "user-supplied",
@@ -792,6 +1008,7 @@ def from_dataframe(
         "splits": {s: len(p) for s, p in parts.items()},
         "label_names": list(label_names),
         "notes": notes,
+        "hygiene": hygiene,
     }
     if X is not None:
         meta["feature_names"] = others

@@ -750,8 +750,9 @@ def _per_round_figure(rounds, column, setting, by, strategy_order, title, y_titl
 
 
 def strategy_display_names(names) -> dict[str, str]:
-    """Legend names of registered strategies (``{"crab": "CRAB", "coreset": "Core-Set"}``); other names
-    (a user's own strategy, a curve label) are left out, so they show as given.
+    """Legend names of registered strategies (``{"crab": "CRAB", "coreset": "Core-Set"}``; a mark in
+    parentheses is kept: ``"entropy (person-labelled)"`` -> ``"Entropy (person-labelled)"``); other
+    names (a user's own strategy, a curve label) are left out, so they show as given.
 
     Parameters
     ----------
@@ -766,7 +767,12 @@ def strategy_display_names(names) -> dict[str, str]:
     from mlal_core.strategies import registry
 
     known = {i.name: i.short_name for i in registry.available()}
-    return {n: known[n] for n in pd.unique(pd.Series(list(names), dtype=object).dropna()) if n in known}
+    out = {}
+    for name in pd.unique(pd.Series(list(names), dtype=object).dropna()):
+        base, sep, rest = str(name).partition(" (")  # "entropy (person-labelled)" keeps its mark
+        if base in known:
+            out[name] = known[base] + sep + rest
+    return out
 
 
 def mean_ir_figure(rounds: pd.DataFrame, *, setting=None, by: str = "setting",

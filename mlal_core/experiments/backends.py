@@ -8,14 +8,18 @@ workers: a run cut short keeps its completed rounds in its part file.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import sys
+import types
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from mlal_core import paths
 from mlal_core.experiments.tasks import THREAD_VARS, apply_env, execute_task, init_worker
 
-__all__ = ["OnDone", "machine_cpus", "ray_cpus", "ray_start", "run_in_process", "run_local", "run_ray"]
+__all__ = ["OnDone", "machine_cpus", "parent_main_hidden", "ray_cpus", "ray_start", "run_in_process", "run_local",
+           "run_ray"]
 
 #: ``on_done(task, result)``: the parent's handler of each finished task
 OnDone = Callable[[dict, dict], None]
@@ -51,6 +55,28 @@ def run_in_process(tasks: list[dict], threads: int | None, on_done: OnDone) -> N
         on_done(t, execute_task({**t, "env": None, "threads": threads}))
 
 
+@contextlib.contextmanager
+def parent_main_hidden() -> Iterator[None]:
+    """While the block runs, ``__main__`` is an empty module, so processes spawned in it do not re-run
+    the parent's main script (multiprocessing's spawn re-imports ``__main__`` from its file).
+
+    The workers run only ``mlal_core`` functions. In a Streamlit app, or a test process that ran a
+    page, ``__main__`` is a page script: re-running it in a worker would draw a page with no session
+    and kill the worker (the pool then fails every run with ``BrokenProcessPool``).
+
+    Yields
+    ------
+    None
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 def run_local(tasks: list[dict], workers: int, threads: int, env: dict, on_done: OnDone) -> None:
     """Run the tasks on a pool of ``workers`` spawned processes of ``threads`` threads each.
 
@@ -78,7 +104,8 @@ def run_local(tasks: list[dict], workers: int, threads: int, env: dict, on_done:
     os.environ.update({v: str(threads) for v in THREAD_VARS})
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(threads, env))
     try:
-        futures = {pool.submit(execute_task, t): t for t in tasks}
+        with parent_main_hidden():  # the workers start during the submits
+            futures = {pool.submit(execute_task, t): t for t in tasks}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)

@@ -41,9 +41,7 @@ Nothing here imports streamlit.
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +53,7 @@ import scipy.sparse as sp
 
 from mlal_core import correlation, stats
 from mlal_core.errors import ConfigError
+from mlal_core.inspection.session_memory import PerSessionMemory
 from mlal_core.inspection.views import labelled_set_name
 from mlal_core.session import tables
 
@@ -999,16 +998,11 @@ class RoundState:
 
 #: per session, the rounds' contexts in memory: round -> (context, model, n_labeled, source[, reproduced]);
 #: weak keys, so a session that is dropped takes its contexts (and models) with it
-_MEMORY: weakref.WeakKeyDictionary[ActiveLearningSession, OrderedDict] = weakref.WeakKeyDictionary()
-_MEMORY_LOCK = threading.Lock()
+_MEMORY = PerSessionMemory()
 
 
 def _memory(session: ActiveLearningSession) -> OrderedDict:
-    with _MEMORY_LOCK:
-        mem = _MEMORY.get(session)
-        if mem is None:
-            mem = _MEMORY[session] = OrderedDict()
-        return mem
+    return _MEMORY.of(session)
 
 
 def _keep_count(session: ActiveLearningSession) -> int:

@@ -60,6 +60,7 @@ __all__ = [
     "pair_change_text",
     "person_labelled_sessions",
     "precision_description",
+    "round_failure_text",
     "session_rounds",
     "session_settings",
     "table_column_help",
@@ -1307,3 +1308,24 @@ def pair_change_text(change: Mapping[str, Any], before: str, after: str) -> str:
     return (f"From {before} to {after}: {n_ordered('new_asymmetric')} asymmetric pairs appeared and "
             f"{n_ordered('gone_asymmetric')} disappeared (one cell each); {new_x} exclusive pairs appeared and "
             f"{gone_x} disappeared (an exclusive pair is symmetric: two cells, (m, n) and (n, m), on the matrix).")
+
+
+def round_failure_text(error: str, n_completed: int) -> str:
+    """What the app says when a round failed: the error as one sentence (never ".." when the error
+    ends in a period), and that the completed rounds are stored.
+
+    Parameters
+    ----------
+    error : str
+        The error message.
+    n_completed : int
+        Rounds stored before the failure.
+
+    Returns
+    -------
+    str
+        The message.
+    """
+    cause = str(error).strip().rstrip(".") or "unknown error"
+    rounds = "1 completed round is" if n_completed == 1 else f"{n_completed:,} completed rounds are"
+    return f"The round could not run: {cause}. The {rounds} stored; fix the cause and run again."

@@ -41,8 +41,6 @@ Nothing here imports streamlit.
 from __future__ import annotations
 
 import functools
-import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
@@ -54,6 +52,7 @@ import scipy.sparse as sp
 
 from mlal_core.errors import ConfigError
 from mlal_core.inspection import round_history as rh
+from mlal_core.inspection.session_memory import PerSessionMemory
 from mlal_core.viz.walkthrough import MapLayer, ScoreCut, comparison_histograms, comparison_map, walkthrough_map
 from mlal_core.viz.walkthrough import score_cut_histogram as _score_cut_histogram
 
@@ -397,18 +396,13 @@ def _relative(value: float, scores: np.ndarray, over: str) -> str:
 
 
 # ====================================================================== inputs
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_CACHE_LOCK = threading.Lock()
+_CACHE = PerSessionMemory()
 #: rounds' inputs and maps kept per session
 CACHE_SIZE = 4
 
 
 def _cache(session: ActiveLearningSession) -> OrderedDict:
-    with _CACHE_LOCK:
-        mem = _CACHE.get(session)
-        if mem is None:
-            mem = _CACHE[session] = OrderedDict()
-        return mem
+    return _CACHE.of(session)
 
 
 def _cached(session: ActiveLearningSession, key: tuple, build: Callable[[], Any]) -> Any:
@@ -677,8 +671,8 @@ def _model_step(inp: RoundInputs) -> Step:
         "no_label_predicted": empty, "mean_uncertainty_bits": float(unc.mean()) if unc.size else float("nan"),
         "max_uncertainty_bits": float(unc.max()) if unc.size else float("nan"),
     }
-    sentence = (f"Round {inp.round}'s model was trained on the {inp.labelled.size} labelled samples (black x). "
-                f"For each of the {inp.n_candidates} candidates it predicts a label set (labels with mean "
+    sentence = (f"Round {inp.round}'s model was trained on the {inp.labelled.size:,} labelled samples (black x). "
+                f"For each of the {inp.n_candidates:,} candidates it predicts a label set (labels with mean "
                 f"probability above 0.5): {numbers['mean_predicted_labels']:.2f} labels on average, none for "
                 f"{empty}. Colour = its uncertainty, the summed binary entropy of the label probabilities "
                 f"(mean {numbers['mean_uncertainty_bits']:.2f} bits, at most {numbers['max_uncertainty_bits']:.2f}).")
@@ -707,7 +701,7 @@ def _picks_step(inp: RoundInputs) -> Step:
     numbers = {"n_picks": int(inp.picks.size), "picks": inp.picks.tolist(), "n_labelled_before": int(inp.labelled.size),
                "n_labelled_after": int(inp.labelled.size + inp.picks.size), "standing": rel, "reasons": reasons}
     sentence = (f"The {inp.picks.size} picks (numbered in pick order) go to the oracle; with the "
-                f"{inp.labelled.size} samples labelled before (black x) the next model trains on "
+                f"{inp.labelled.size:,} samples labelled before (black x) the next model trains on "
                 f"{inp.labelled.size + inp.picks.size}.")
     layers = (_labelled_layer(inp),
               MapLayer("picks", inp.picks, color=PICK_COLOR, size=9),
@@ -747,7 +741,7 @@ def _scores_step(inp: RoundInputs, *, key: str = "scores", title: str | None = N
     over = "candidates" if ok.all() else "scored candidates"
     numbers = {"score": inp.score_name, "n_scored": int(ok.sum()), "n_candidates": inp.n_candidates,
                "median": float(np.median(vals)), "min": float(vals.min()), "max": float(vals.max())}
-    sentence = (lead + f"{inp.display_name} scores {int(ok.sum())} of the {inp.n_candidates} candidates by "
+    sentence = (lead + f"{inp.display_name} scores {int(ok.sum())} of the {inp.n_candidates:,} candidates by "
                 f"{inp.score_name}: from {numbers['min']:.4g} to {numbers['max']:.4g}, median "
                 f"{numbers['median']:.4g} (colour; higher is picked first).")
     texts = tuple(f"rank {r} of {int(ok.sum())}" for r in _ranks(s)[ok])
@@ -772,24 +766,24 @@ def _cut_step(inp: RoundInputs) -> Step:
                     f"score at or above it.")
         numbers = {"cut": cut, "n_at_or_above_cut": at_or_above, "n_scored": n_scored, "pick_ranks": ranks,
                    "pick_standing": rel}
-        hist = ScoreCut(s, inp.score_name, f"{n_scored} scored candidates", inp.picked_mask, cut,
+        hist = ScoreCut(s, inp.score_name, f"{n_scored:,} scored candidates", inp.picked_mask, cut,
                         cut_label=f"cut: lowest pick {cut:.4g}")
         above = inp.candidates[ok][s[ok] >= cut]
         layers = (MapLayer("at or above the cut", above, color=PICK_COLOR, size=8), _pick_ring(inp))
         return Step("cut", "The cut: the top scores are picked", sentence, numbers, layers, histogram=hist)
     worst = max((r for r in ranks if r is not None), default=None)
     sentence = (f"{inp.display_name} does not simply take the top {inp.picks.size} by this score: its picks rank "
-                f"from {min((r for r in ranks if r is not None), default='-')} to {worst} of {n_scored} scored "
+                f"from {min((r for r in ranks if r is not None), default='-')} to {worst} of {n_scored:,} scored "
                 "(the ring labels give the pick order).")
     numbers = {"n_scored": n_scored, "pick_ranks": ranks, "pick_standing": rel}
-    hist = ScoreCut(s, inp.score_name, f"{n_scored} scored candidates", inp.picked_mask)
+    hist = ScoreCut(s, inp.score_name, f"{n_scored:,} scored candidates", inp.picked_mask)
     return Step("pick_ranks", "Where the picks rank by score", sentence, numbers, (_pick_ring(inp),), histogram=hist)
 
 
 def _default_steps(inp: RoundInputs) -> list[Step]:
     if not np.isfinite(inp.scores).any():
         sentence = (f"{inp.display_name} gives no score: its {inp.picks.size} picks are a uniform random draw "
-                    f"from the {inp.n_candidates} candidates (seeded by the round).")
+                    f"from the {inp.n_candidates:,} candidates (seeded by the round).")
         return [Step("draw", "A random draw", sentence,
                      {"n_candidates": inp.n_candidates, "n_picks": int(inp.picks.size)}, (_pick_ring(inp),))]
     return [_scores_step(inp), _cut_step(inp)]
@@ -1136,7 +1130,7 @@ def _crab_correlations(inp: RoundInputs) -> Step:
                "exclusive_pairs": int(len(excl)), "tau": tau,
                "asymmetric": [f"{inp.names[n]} implies {inp.names[m]}" for m, n in asym],
                "exclusive": _pairs_words(inp, excl, "/")}
-    sentence = (f"CRAB reads the label correlations of the {inp.labelled.size} labelled samples (black x): "
+    sentence = (f"CRAB reads the label correlations of the {inp.labelled.size:,} labelled samples (black x): "
                 f"A[m, n] = P(m | n), how often label m comes with label n (Eq. 8), and NegA[m, n] = P(not m | n) "
                 f"(Eq. 9). It finds {len(asym)} asymmetric pair(s) (z(A) > 1 and A[m, n] > A[n, m]: n implies m) "
                 f"and {len(excl)} mutually exclusive pair(s) (NegA >= tau = {tau:.2f} both ways).")
@@ -1296,11 +1290,11 @@ def besra_steps(inp: RoundInputs) -> list[Step]:
     n_scored = int(np.isfinite(s).sum())
     top = inp.candidates[np.isfinite(s) & (s >= cut)] if np.isfinite(cut) else inp.candidates
     numbers = {"top_fraction": frac, "n_clustered": n_top, "n_candidates": inp.n_candidates, "cut": cut}
-    sentence = (f"Only the top {frac:.0%} by expected score change go on: {n_top} of the {n_scored} candidates, "
+    sentence = (f"Only the top {frac:.0%} by expected score change go on: {n_top} of the {n_scored:,} candidates, "
                 f"those scoring at least {cut:.4g} ({_relative(cut, s, 'candidates')}).")
     cut_step = Step("cut", f"The top-{frac:.0%} cut", sentence, numbers,
                     (MapLayer(f"top {frac:.0%}", top, color=PICK_COLOR, size=7),),
-                    histogram=ScoreCut(s, inp.score_name, f"{n_scored} candidates", inp.picked_mask, cut,
+                    histogram=ScoreCut(s, inp.score_name, f"{n_scored:,} candidates", inp.picked_mask, cut,
                                        cut_label=f"top {frac:.0%}: >= {cut:.4g}"))
     return [_scores_step(inp), cut_step, _cluster_step(inp, f"the top {frac:.0%}")]
 

@@ -196,7 +196,7 @@ def _status_story(inp: RoundInputs, position: int) -> WhyNot | None:
                       lines=(f"Sample {position} was already labelled before round {inp.round}; it was no candidate.",))
     if inp.row_of(position) is None:
         return WhyNot(round=inp.round, position=position, status="not a candidate",
-                      lines=(f"Sample {position} was not among round {inp.round}'s {inp.n_candidates} candidates "
+                      lines=(f"Sample {position} was not among round {inp.round}'s {inp.n_candidates:,} candidates "
                              "(the round drew a candidate subset).",))
     return None
 
