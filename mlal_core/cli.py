@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from mlal_core.errors import ConfigError, MLALError
 from mlal_core.precision import PRECISIONS
+from mlal_core.validation import printable_name
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -57,7 +58,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
 def _print_table(rows: list[dict[str, Any]], columns: Sequence[str], out=None) -> None:
     """A plain fixed-width table (no third-party dependency)."""
     out = out or sys.stdout
-    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    cells = [[printable_name(_fmt(r.get(c))) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths)), file=out)
     print("  ".join("-" * w for w in widths), file=out)
@@ -246,6 +247,19 @@ def _store(args: argparse.Namespace):
     return SessionStore(args.store)
 
 
+def _failure_note(session, store) -> str:
+    """What became of a session whose worker failed, as the store says (not as we hoped)."""
+    kept = f"The session keeps its {len(session.history)} completed record(s)"
+    try:
+        status = store.session_info(session.session_id)["status"]
+    except MLALError as exc:
+        status = f"unknown ({exc})"
+    if status == "failed":
+        return f"{kept} (marked failed); fix the cause and `resume {session.session_id}`."
+    return (f"{kept}, but it could not be marked failed in {store.path} (its status is {status}); fix the cause "
+            f"(free disk space, make the store writable) and `resume {session.session_id}`.")
+
+
 def _run_session(session, store) -> int:
     """Compute the features (with a progress bar), then run the session to its end in a background
     worker, printing one table row per finished round and the round in progress on a progress bar.
@@ -295,8 +309,7 @@ def _run_session(session, store) -> int:
         round_bar.close()
     st = worker.status()
     if st.state == "failed":
-        print(f"error: {st.error}\nThe session keeps its {len(session.history)} completed record(s) (marked "
-              f"failed); fix the cause and `resume {session.session_id}`.", file=sys.stderr)
+        print(f"error: {st.error}\n{_failure_note(session, store)}", file=sys.stderr)
         return 1
     last = session.history[-1] if session.history else None
     if last is not None:
@@ -358,7 +371,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         session = ActiveLearningSession(config, store=store)
     for message in session.warnings:
         print(f"warning: {message}", file=sys.stderr)
-    print(f"Session {session.session_id}: {config.dataset}, strategy {config.strategy}, "
+    print(f"Session {session.session_id}: {printable_name(config.dataset)}, strategy {config.strategy}, "
           f"representation {session.representation}, {config.rounds} rounds x {config.query_size}, "
           f"initial {config.initial_size} ({config.initial_method}), seed {config.seed}, "
           f"precision {session.config.precision}", flush=True)
@@ -424,7 +437,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed ``resume`` options (``session_id``, ``store``).
+        The parsed ``resume`` options (``session_id``, ``device``, ``store``).
 
     Returns
     -------
@@ -435,7 +448,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     store = _store(args)
     sid = store.resolve_id(args.session_id)
-    session = ActiveLearningSession.resume(store, sid)
+    session = ActiveLearningSession.resume(store, sid, device=args.device)
     if session.finished:
         print(f"Session {sid} has already finished ({len(session.history)} records); nothing to do.")
         return 0
@@ -654,7 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ensemble", type=int, default=5, help="ensemble members")
     p.add_argument("--mc-passes", type=int, default=0, help="MC-dropout passes per member (0 = off)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs per round (model default if unset)")
-    p.add_argument("--device", default=None, help="cpu | cuda (default: cuda when available)")
+    p.add_argument("--device", default=None,
+                   help="cpu | cuda | auto (default: cuda when available); checked before the session starts")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="numeric precision of the encoder and the text backbones (auto: bf16 where the hardware "
                         "has it natively, else fp32; fp16 on CUDA only); fixed when the session starts")
@@ -680,6 +694,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("resume", help="continue a stored session to its planned end")
     p.add_argument("session_id", help="session id (or a unique prefix)")
+    p.add_argument("--device", default=None,
+                   help="cpu | cuda | auto: replaces the stored device for this resume (e.g. a session run on a GPU, "
+                        "resumed on a machine without one)")
     add_store(p)
     p.set_defaults(func=cmd_resume)
 
@@ -741,7 +758,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except MLALError as exc:
         message = " ".join(str(exc).split())
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {printable_name(message, max_length=1900)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted; the completed rounds are in the store (use `resume`).", file=sys.stderr)

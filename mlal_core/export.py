@@ -754,8 +754,37 @@ def figure_filename(title, fmt: str = "png", *, max_len: int = 60, default: str 
 
 
 # ----------------------------------------------------------------------------------------- tables
+#: first characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutralise_cell(value: Any) -> Any:
+    """``"'" + value`` for a string that a spreadsheet would run as a formula; anything else unchanged."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) else value
+
+
+def _neutralised(df: pd.DataFrame, index: bool) -> pd.DataFrame:
+    """A copy of ``df`` whose string cells (and, with ``index``, string index labels and column names)
+    are neutralised; number columns are not touched, so ``-0.5`` stays the number ``-0.5``."""
+    out = df.copy()
+    for i in range(out.shape[1]):
+        column = out.iloc[:, i]
+        if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+            out.isetitem(i, column.map(_neutralise_cell))
+    out.columns = [_neutralise_cell(c) for c in out.columns]
+    if index:
+        out.index = out.index.map(_neutralise_cell)
+    return out
+
+
 def table_to_csv_bytes(df: pd.DataFrame, *, index: bool = False, float_format: str | None = None) -> bytes:
     """``df`` as UTF-8 CSV bytes (no index unless ``index=True``); round-trips through ``pd.read_csv``.
+
+    Formula cells are neutralised (OWASP CSV injection): a **string** cell (or column name, or index
+    label) that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'``,
+    so a spreadsheet shows it as text instead of running it. Numbers are never changed: a negative
+    float stays a number (``-0.5`` reads back as ``-0.5``); only text such as ``"=HYPERLINK(...)"``
+    reads back as ``"'=HYPERLINK(...)"``.
 
     Parameters
     ----------
@@ -780,7 +809,8 @@ def table_to_csv_bytes(df: pd.DataFrame, *, index: bool = False, float_format: s
         df = df.to_frame()
     if not isinstance(df, pd.DataFrame):
         raise ConfigError(f"table_to_csv_bytes needs a pandas DataFrame; got {type(df).__name__}.")
-    return df.to_csv(index=index, float_format=float_format, lineterminator="\n").encode("utf-8")
+    safe = _neutralised(df, index)
+    return safe.to_csv(index=index, float_format=float_format, lineterminator="\n").encode("utf-8")
 
 
 def _json_default(o):

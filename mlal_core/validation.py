@@ -31,6 +31,8 @@ import difflib
 import inspect
 import math
 import os
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import Any
@@ -53,6 +55,7 @@ __all__ = [
     "is_int",
     "is_number",
     "parameters_doc",
+    "printable_name",
     "signature_mismatches",
 ]
 
@@ -123,6 +126,47 @@ def close_names_hint(name: Any, known: Iterable[str], n: int = 2, cutoff: float 
     """
     close = difflib.get_close_matches(str(name), list(known), n=n, cutoff=cutoff)
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+#: terminal escape sequences: CSI (``ESC [ ... final``), OSC (``ESC ] ... BEL`` or ``ESC \\``) and two-byte ESC codes
+_ESCAPE_SEQUENCE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+
+
+def printable_name(name: Any, max_length: int = 200) -> str:
+    """``name`` made safe to print on a terminal or in a log: escape sequences removed, other control
+    and format characters (C0 / C1 controls, DEL, bidirectional overrides) written as ``\\xNN`` /
+    ``\\uNNNN``, and at most ``max_length`` characters kept (then ``"... (N more characters)"``).
+
+    Session and dataset names are stored as given; they are sanitised where they are printed, so a name
+    such as ``"\\x1b[31mred\\x1b[0m"`` prints as ``red`` and cannot recolour, move the cursor or rewrite
+    the terminal's title.
+
+    Parameters
+    ----------
+    name : Any
+        The name (``None`` prints as ``"-"``; anything else as ``str(name)``).
+    max_length : int, default 200
+        Most characters kept.
+
+    Returns
+    -------
+    str
+        The printable name.
+    """
+    if name is None:
+        return "-"
+    text = _ESCAPE_SEQUENCE.sub("", str(name))
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs") or ch in "\u2028\u2029":
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    text = "".join(out)
+    if len(text) > max_length:
+        text = f"{text[:max_length]}... ({len(text) - max_length} more characters)"
+    return text
 
 
 # ----------------------------------------------------------------------------------------------

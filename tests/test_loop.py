@@ -350,10 +350,10 @@ def test_unknown_names_suggest_close_ones(small_datasets):
         ({"initial_size": 40}, r"initial_size \(40\) is larger than the training pool \(30 samples\)"),
         ({"query_size": 0}, "query_size must be at least 1"),
         ({"initial_size": 0}, "initial_size must be at least 1"),
-        ({"rounds": -1}, "rounds must be 0 or more"),
+        ({"rounds": -1}, r"rounds must be in \[0, 100000\]"),
         ({"rounds": 2.5}, "rounds must be an integer"),
         ({"candidate_subset": 5}, r"candidate_subset \(5\) must be at least the query size \(20\)"),
-        ({"model_params": {"n_members": 0}}, r"model_params\['n_members'\] must be a positive integer"),
+        ({"model_params": {"n_members": 0}}, r"model_params\['n_members'\] \(--ensemble\) must be an integer in \[1, 100\]"),
         ({"representation": "minilm"}, "needs a text dataset; this dataset is tabular"),
     ],
 )

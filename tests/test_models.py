@@ -252,7 +252,7 @@ def test_params_clone_and_registry():
         ("mlp_ensembel", {}, r"Unknown model 'mlp_ensembel'\. Did you mean 'mlp_ensemble'"),
         ("mlp_ensemble", {"n_member": 2}, r"'n_member' \(did you mean 'n_members'\?\)"),
         ("mlp_ensemble", {"dropout": 1.0}, r"^MLPEnsemble: dropout must be a number in \[0, 1\); got 1\.0\.$"),
-        ("mlp_ensemble", {"n_members": 2.0}, r"n_members must be an integer >= 1; got 2\.0"),
+        ("mlp_ensemble", {"n_members": 2.0}, r"n_members must be an integer in \[1, 100\]; got 2\.0"),
         ("mlp_ensemble", {"learning_rate": 0}, r"learning_rate must be a number > 0; got 0"),
         ("mlp_ensemble", {"standardize": "z"}, r"standardize must be one of 'global', 'feature', None"),
         ("mlp_ensemble", {"batch_sampler": "uncertanity"}, r"Unknown batch sampler 'uncertanity'"),

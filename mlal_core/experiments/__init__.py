@@ -11,6 +11,7 @@ Config file (every key but ``name``, ``datasets`` and ``strategies`` is optional
     name: smoke                       # the experiment's name in the store
     description: a tiny grid
     store: ../runs/smoke.sqlite       # relative paths are relative to the config file's folder
+    allow_outside_store: true         # a store outside the file's folder and MLAL_HOME needs this
                                       # (default: $MLAL_HOME/experiments/<name>.sqlite)
     backend: local                    # local | ray
     workers: auto                     # parallel runs (auto: local = CPU count, ray = cluster CPUs;

@@ -38,7 +38,7 @@ BACKENDS = ("local", "ray")
 TOP_KEYS = (
     "name", "description", "store", "backend", "workers", "threads_per_run", "ray", "datasets",
     "representations", "max_length", "models", "strategies", "seeds", "initial_size", "query_size", "rounds",
-    "initial_method", "candidate_subset", "reference", "analysis",
+    "initial_method", "candidate_subset", "reference", "analysis", "allow_outside_store",
 )  # fmt: skip
 DATASET_KEYS = ("name", "label", "representations", "initial_size", "query_size", "rounds", "candidate_subset",
                 "initial_method")
@@ -199,8 +199,8 @@ class ExperimentConfig:
         analysis = _parse_analysis(data, [s.label for s in strategies], problems)
         description = _parse_description(data, problems)
         if problems:
-            lines = "\n".join(f"  - {p}" for p in problems)
-            raise ConfigError(f"{len(problems)} problem(s) in the experiment config{where}:\n{lines}")
+            message = f"{len(problems)} problem(s) in the experiment config{where}:\n{_problem_lines(problems)}"
+            raise ConfigError(message if len(message) < 1900 else message[:1890] + "... (cut)")
         return cls(
             name=name, datasets=datasets, strategies=strategies, models=models, representations=representations,
             seeds=[int(s) for s in seeds], initial_size=axes["initial_size"], query_size=axes["query_size"],
@@ -263,18 +263,80 @@ def load_config(path: str | Path) -> ExperimentConfig:
 
             data = tomllib.loads(text)
         elif suffix == ".json":
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_refuse_duplicate_json_keys)
         elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = _load_yaml_unique(text)
         else:
             raise ConfigError(f"{path}: unknown config format {suffix!r}; use .yaml, .yml, .toml or .json.")
-    except ConfigError:
-        raise
+    except ConfigError as exc:
+        raise ConfigError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - parser errors of three libraries
         raise ConfigError(f"{path} could not be parsed: {' '.join(str(exc).split())}") from None
     return ExperimentConfig.from_dict(data, base_dir=path.resolve().parent, source=path)
+
+
+#: most problems listed, and most characters of each, in one config error (a hostile value can be huge)
+_MAX_PROBLEMS, _MAX_PROBLEM_CHARS = 10, 180
+#: most YAML aliases (``*name``) one config may use: ``A`` aliases expand to at most about 3**(A/3) values
+#: (k references on each of A/k levels give k**(A/k), largest near k = 3), so 20 allow ~1,000 and an
+#: alias bomb (9 levels of 9 aliases: 387 million values) is refused before it expands
+_MAX_ALIASES = 20
+
+
+def _problem_lines(problems: list[str]) -> str:
+    """The problems as ``"  - ..."`` lines: at most ``_MAX_PROBLEMS`` and 1,500 characters, each cut to
+    ``_MAX_PROBLEM_CHARS``, then ``"and N more"``."""
+    lines: list[str] = []
+    for p in problems[:_MAX_PROBLEMS]:
+        line = f"  - {p if len(p) <= _MAX_PROBLEM_CHARS else p[:_MAX_PROBLEM_CHARS] + '... (cut)'}"
+        if lines and sum(len(x) + 1 for x in lines) + len(line) > 1500:
+            break
+        lines.append(line)
+    if len(problems) > len(lines):
+        lines.append(f"  - and {len(problems) - len(lines)} more")
+    return "\n".join(lines)
+
+
+def _refuse_duplicate_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` hook: a mapping whose key appears twice raises (the later would win silently)."""
+    keys = [k for k, _ in pairs]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise ConfigError(f"repeated key(s) {repeated[:5]} in one mapping: give each key once.")
+    return dict(pairs)
+
+
+def _load_yaml_unique(text: str) -> Any:
+    """``yaml.safe_load`` that refuses a key repeated in one mapping (PyYAML keeps the later silently) and
+    more than ``_MAX_ALIASES`` aliases (an alias bomb)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):  # an alias bomb expands to billions of values
+                self.aliases += 1
+                if self.aliases > _MAX_ALIASES:
+                    raise ConfigError(f"the config uses more than {_MAX_ALIASES} YAML aliases (*name); "
+                                      "write the values out instead.")
+            return super().compose_node(parent, index)
+
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise ConfigError(
+                    f"key {str(key)[:80]!r} is repeated in one mapping (lines {seen[key]} and "
+                    f"{key_node.start_mark.line + 1}); give each key once (YAML would keep the later silently)."
+                )
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = key_node.start_mark.line + 1
+        return loader.construct_mapping(node, deep=deep)
+
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 # ====================================================================== shared checks
@@ -584,15 +646,28 @@ def _parse_ray(data: dict, problems: list[str]) -> dict:
 
 
 def _parse_store(data: dict, base_dir: str | Path | None, problems: list[str]) -> Path | None:
-    store = data.get("store")
+    """The ``store`` path; from a config file (``base_dir`` given) it must lie under the file's folder or
+    ``MLAL_HOME`` unless the config sets ``allow_outside_store: true`` (a shared config cannot write
+    anywhere by itself; ``experiment --store PATH`` on the command line is the operator's own choice)."""
+    store, allow = data.get("store"), data.get("allow_outside_store", False)
+    if not isinstance(allow, bool):
+        problems.append(f"'allow_outside_store' must be true or false; got {allow!r}")
+        allow = False
     if store is None:
         return None
     if not isinstance(store, str) or not store:
         problems.append(f"'store' must be a path; got {store!r}")
         return None
     path = Path(store).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = (Path(base_dir) / path).resolve()
+    if base_dir is None:  # a config given as a mapping in Python: the caller chose the path
+        return path
+    path = (Path(base_dir) / path).resolve()
+    roots = [Path(base_dir).resolve(), paths.home_dir().resolve()]
+    if not allow and not any(path.is_relative_to(root) for root in roots):
+        problems.append(
+            "'store' must stay under the config's folder or MLAL_HOME unless the config sets "
+            f"'allow_outside_store: true' (or remove it and pass --store PATH); it resolves to {path}"
+        )
     return path
 
 

@@ -57,7 +57,7 @@ from ..features import tokens
 from ..features.device import PRECISIONS, precision_name, resolve_device, resolve_precision
 from ..validation import IntegerSequence, Interval, Options, Param
 from . import backbones, training
-from .base import EnsembleEstimator
+from .base import EPOCHS, ENSEMBLE_SIZE, LAYER_WIDTH, MAX_WIDTH, MC_PASSES, Device, EnsembleEstimator
 from .pretrained import ENCODERS
 from .threads import threaded
 from .training import member_seed
@@ -99,20 +99,19 @@ def _shared_params(
 ) -> tuple[Param, ...]:
     """The declarations of :class:`DeepTextEnsemble`'s parameters, with a backbone's paper defaults."""
     return (
-        Param("n_members", 5, "ensemble size E", constraint=_POSITIVE_INT),
-        Param("mc_passes", 0, "MC-dropout passes T per member (0 = members only)",
-              constraint=Interval(0, None, integer=True)),
+        Param("n_members", 5, "ensemble size E", constraint=ENSEMBLE_SIZE),
+        Param("mc_passes", 0, "MC-dropout passes T per member (0 = members only)", constraint=MC_PASSES),
         Param("mc_scope", "full", "'full' (dropout everywhere) or 'head' (dropout only before the classifier)",
               choices=("full", "head")),
         Param("dropout", dropout, "dropout before the classifier", constraint=Interval(0.0, 1.0, closed="left")),
         Param("learning_rate", learning_rate, "AdamW learning rate", constraint=Interval(0.0, None, closed="neither")),
         Param("weight_decay", 0.01, "AdamW weight decay", constraint=Interval(0.0, None)),
         Param("batch_size", batch_size, "rows per mini-batch", constraint=_POSITIVE_INT),
-        Param("epochs", epochs, "maximum number of epochs", constraint=_POSITIVE_INT),
+        Param("epochs", epochs, "maximum number of epochs", constraint=EPOCHS),
         Param("early_stopping", True, "stop on the validation loss (with X_valid / Y_valid in fit)"),
         Param("patience", patience, "epochs without improvement before a member stops", constraint=_POSITIVE_INT),
         Param("max_length", max_length, "token columns used", constraint=Interval(2, tokens.MAX_LENGTH_LIMIT, integer=True)),
-        Param("device", None, "None (CUDA when available), 'cpu' or 'cuda'; checked when resolved at fit"),
+        Param("device", None, "None (CUDA when available), 'cpu' or 'cuda'", constraint=Device()),
         Param("precision", "auto", "autocast precision", constraint=Options(PRECISIONS, ignore_case=True)),
         Param("eval_batch_size", None, "rows per inference chunk (None: 128 on the CPU, 512 on CUDA)",
               constraint=Interval(1, None, integer=True, allow_none=True)),
@@ -128,11 +127,11 @@ _EMBEDDING_PARAMS = (
     Param("embedding_init", "scratch", "'scratch' (random, learned) or 'minilm' (MiniLM's word embeddings)",
           choices=("scratch", "minilm")),
     Param("embedding_dim", None, "from scratch: None = 300; with 'minilm' it must stay None (384)",
-          constraint=Interval(1, None, integer=True, allow_none=True)),
+          constraint=Interval(1, MAX_WIDTH, integer=True, allow_none=True)),
 )
 _CONV_PARAMS = (
     Param("kernel_sizes", (3, 4, 5), "filter widths (Kim 2014: 3, 4, 5)", constraint=IntegerSequence(1)),
-    Param("n_filters", 100, "filters per width (Kim 2014: 100)", constraint=_POSITIVE_INT),
+    Param("n_filters", 100, "filters per width (Kim 2014: 100)", constraint=LAYER_WIDTH),
 )
 
 
@@ -694,7 +693,7 @@ class TextRNNEnsemble(_EmbeddingMixin, DeepTextEnsemble):
 
     PARAMS: ClassVar[tuple[Param, ...]] = (
         *_EMBEDDING_PARAMS,
-        Param("hidden_size", 64, "GRU units per direction", constraint=_POSITIVE_INT),
+        Param("hidden_size", 64, "GRU units per direction", constraint=LAYER_WIDTH),
         Param("pooling", "attention", "pooling over the valid steps", choices=("attention", "mean", "max")),
         *_shared_params(dropout=0.5, learning_rate=5e-2, batch_size=64, epochs=80, patience=20, max_length=256),
     )
@@ -791,7 +790,7 @@ class TransformerEnsemble(DeepTextEnsemble):
               constraint=Interval(0, None, integer=True)),
         Param("head", "linear", "classifier head", choices=("linear", "mlp", "cnn")),
         Param("pooling", "mean", "pooling of the token states for the linear / mlp heads", choices=("mean", "cls")),
-        Param("head_hidden_size", 256, "width of the 'mlp' head's hidden layer", constraint=_POSITIVE_INT),
+        Param("head_hidden_size", 256, "width of the 'mlp' head's hidden layer", constraint=LAYER_WIDTH),
         *_CONV_PARAMS,
         *_shared_params(dropout=0.1, learning_rate=5e-5, batch_size=16, epochs=15, patience=6, max_length=128),
     )

@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..features.device import resolve_device
 from ..validation import Interval, Options, Param
 from . import training
-from .base import EnsembleEstimator
+from .base import EPOCHS, ENSEMBLE_SIZE, LAYER_WIDTH, MAX_STEPS, MC_PASSES, Device, EnsembleEstimator
 from .threads import threaded as _threaded
 from .training import Rows, member_seed
 
@@ -90,17 +90,17 @@ class MLPEnsemble(EnsembleEstimator):
     """
 
     PARAMS: ClassVar[tuple[Param, ...]] = (
-        Param("n_members", 5, "ensemble size E", constraint=_POSITIVE_INT),
-        Param("hidden_size", 256, "width of the hidden layer", constraint=_POSITIVE_INT),
+        Param("n_members", 5, "ensemble size E", constraint=ENSEMBLE_SIZE),
+        Param("hidden_size", 256, "width of the hidden layer", constraint=LAYER_WIDTH),
         Param("dropout", 0.2, "dropout rate after the hidden ReLU", constraint=Interval(0.0, 1.0, closed="left")),
-        Param("epochs", 20, "passes over the labelled set (see min_steps / max_steps)", constraint=_POSITIVE_INT),
+        Param("epochs", 20, "passes over the labelled set (see min_steps / max_steps)", constraint=EPOCHS),
         Param("learning_rate", 1e-3, "AdamW learning rate", constraint=Interval(0.0, None, closed="neither")),
         Param("weight_decay", 1e-2, "AdamW weight decay", constraint=Interval(0.0, None)),
         Param("batch_size", 32, "rows per mini-batch", constraint=_POSITIVE_INT),
-        Param("mc_passes", 0, "MC-dropout passes per member (0 = the E members only)", constraint=_NON_NEGATIVE_INT),
-        Param("device", None, "None (CUDA when available), 'cpu' or 'cuda'; checked when resolved at fit"),
+        Param("mc_passes", 0, "MC-dropout passes per member (0 = the E members only)", constraint=MC_PASSES),
+        Param("device", None, "None (CUDA when available), 'cpu' or 'cuda'", constraint=Device()),
         Param("random_state", 0, "seeds every member and the MC-dropout masks", constraint=Interval(integer=True)),
-        Param("min_steps", 300, "at least this many optimiser steps", constraint=_NON_NEGATIVE_INT),
+        Param("min_steps", 300, "at least this many optimiser steps", constraint=Interval(0, MAX_STEPS, integer=True)),
         Param("max_steps", None, "at most this many optimiser steps (None: no cap)",
               constraint=Interval(1, None, integer=True, allow_none=True)),
         Param("early_stopping", False, "stop on the validation loss (needs X_valid / Y_valid in fit)"),

@@ -363,6 +363,59 @@ def resolve_model(config: SessionConfig, model: Any = None, *,
     return _merge(config, "model", (class_path(model), _json_value(params)), strict=strict), model
 
 
+def restored_config(config: SessionConfig, session_id: str, device: str | None = None) -> SessionConfig:
+    """The stored config of a session to resume, re-validated on this machine (``device`` overriding).
+
+    A session stores its model's device; resuming it where that device is missing (a session run with
+    ``device='cuda'``, resumed on a machine without a GPU) is refused here, before any work, with how to
+    resume it on the CPU. ``device`` replaces the stored one for this resume only (the store keeps
+    what the session started with); on the CPU a stored ``fp16`` precision (CUDA only) becomes ``fp32``.
+
+    Parameters
+    ----------
+    config : SessionConfig
+        The config as stored.
+    session_id : str
+        The session's id (named in the message).
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, ``"auto"``: replaces the model's stored device.
+
+    Returns
+    -------
+    SessionConfig
+        The config to resume with.
+
+    Raises
+    ------
+    ConfigError
+        The stored device is missing on this machine (saying how to resume on the CPU), or the override is
+        unusable (an unknown device, or a user's own model, whose device is its own business).
+    """
+    if device is not None:
+        if is_class_path(config.model):
+            raise ConfigError(f"Session {session_id} runs a user's own model ({config.model}); its device is "
+                              "set on the model object you pass to resume, not with a device override.")
+        params = {**config.model_params, "device": device}
+        precision = config.precision
+        if str(device).strip().lower() == "cpu" and precision == "fp16":  # fp16 runs on CUDA only
+            precision = "fp32"
+            params.pop("precision", None)
+        config = replace(config, model_params=params, precision=precision)
+    stored = None if is_class_path(config.model) else config.model_params.get("device")
+    try:
+        config.validate(check_names=False)
+    except ConfigError as exc:
+        if device is None and isinstance(stored, str) and stored.strip().lower().startswith("cuda") \
+                and "CUDA GPU" in str(exc):
+            raise ConfigError(
+                f"Session {session_id} was run with device {stored!r}, but this machine has no CUDA GPU (or not "
+                f"that one). Resume it on the CPU: `python -m mlal_core resume {session_id} --device cpu` "
+                f"(Python: ActiveLearningSession.resume(store, {session_id!r}, device='cpu'))."
+            ) from None
+        raise
+    return config
+
+
 def check_model_inputs(template: Any, representation: str) -> None:
     """Refuse a user's own model that cannot take the session's features.
 

@@ -36,6 +36,17 @@ FEATURE_MODELS = ("mlp_ensemble",)
 TEXT_BACKBONES = ("textcnn", "textrnn", "transformer")
 MODELS = FEATURE_MODELS + TEXT_BACKBONES
 
+#: Bounds of the sizes (see ``SessionConfig.validate``): the frozen encoder reads at most 512 tokens
+#: (``features.tokens.MAX_LENGTH_LIMIT``); round ``t`` is seeded ``seed + t`` and seeds stay 32-bit
+#: (numpy / scikit-learn); ensembles as ``mlal_core.models.base`` (kept here so a config validates its
+#: own fields without importing torch).
+MAX_ENCODER_LENGTH = 512
+MAX_ROUNDS = 100_000
+MAX_SEED = 2**32 - 1 - MAX_ROUNDS
+MAX_MEMBERS = 100
+MAX_MC_PASSES = 100
+MAX_SAMPLES = 1000
+
 #: Model parameters the session uses unless ``model_params`` says otherwise.
 DEFAULT_MODEL_PARAMS: dict[str, Any] = {"n_members": 5, "mc_passes": 0}
 
@@ -248,18 +259,25 @@ class SessionConfig:
             value = getattr(self, name)
             if not _is_int(value):
                 raise ConfigError(f"{name} must be an integer; got {value!r}.")
-        if self.max_length < 1:
-            raise ConfigError(f"max_length must be at least 1; got {self.max_length}.")
+        if not 1 <= self.max_length <= MAX_ENCODER_LENGTH:
+            raise ConfigError(
+                f"max_length must be in [1, {MAX_ENCODER_LENGTH}] (the frozen encoder reads at most "
+                f"{MAX_ENCODER_LENGTH} tokens); got {self.max_length}."
+            )
         if self.initial_size < 1:
             raise ConfigError(
                 f"initial_size must be at least 1 (the first model needs labelled data); got {self.initial_size}."
             )
         if self.query_size < 1:
             raise ConfigError(f"query_size must be at least 1; got {self.query_size}.")
-        if self.rounds < 0:
-            raise ConfigError(f"rounds must be 0 or more; got {self.rounds}.")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer; got {self.seed}.")
+        if not 0 <= self.rounds <= MAX_ROUNDS:
+            raise ConfigError(f"rounds must be in [0, {MAX_ROUNDS}] (a session stops when the pool runs out); "
+                              f"got {self.rounds}.")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be an integer in [0, {MAX_SEED}] (round t trains with seed + t, "
+                              f"a 32-bit seed); got {self.seed}.")
+        if self.name is not None and not isinstance(self.name, str):
+            raise ConfigError(f"name must be a string or None; got {type(self.name).__name__}.")
         if self.candidate_subset is not None and (not _is_int(self.candidate_subset) or self.candidate_subset < 1):
             raise ConfigError(
                 f"candidate_subset must be a positive integer or None (score the whole pool); got {self.candidate_subset!r}."
@@ -294,10 +312,19 @@ class SessionConfig:
         if is_class_path(self.model):  # a user's own model object: the session checks the object itself
             return
         params = self.resolved_model_params()
-        if not _is_int(params.get("n_members")) or params["n_members"] < 1:
-            raise ConfigError(f"model_params['n_members'] must be a positive integer; got {params.get('n_members')!r}.")
-        if not _is_int(params.get("mc_passes")) or params["mc_passes"] < 0:
-            raise ConfigError(f"model_params['mc_passes'] must be 0 or a positive integer; got {params.get('mc_passes')!r}.")
+        members: Any = params.get("n_members")
+        passes: Any = params.get("mc_passes")
+        if not _is_int(members) or not 1 <= members <= MAX_MEMBERS:
+            raise ConfigError(f"model_params['n_members'] (--ensemble) must be an integer in [1, {MAX_MEMBERS}]; "
+                              f"got {members!r}.")
+        if not _is_int(passes) or not 0 <= passes <= MAX_MC_PASSES:
+            raise ConfigError(f"model_params['mc_passes'] (--mc-passes) must be an integer in [0, {MAX_MC_PASSES}]; "
+                              f"got {passes!r}.")
+        if members * max(passes, 1) > MAX_SAMPLES:
+            raise ConfigError(
+                f"n_members x mc_passes = {members} x {passes} = {members * max(passes, 1)} probability samples per "
+                f"row; at most {MAX_SAMPLES} fit in memory over a whole pool: use fewer members or passes."
+            )
         from mlal_core.models import check_model_params
 
         check_model_params(self.model, params)  # unknown names and values raise, before any training

@@ -459,13 +459,17 @@ class ActiveLearningSession:
         strategy: Any = None,
         features: Any = None,
         oracle: Callable[[np.ndarray], np.ndarray] | None = None,
+        device: str | None = None,
     ) -> ActiveLearningSession:
         """Rebuild a stored session (L = initial set + every stored round's picks and labels) and
         continue it: the next round index is ``len(rounds)``. A user dataset must be passed again;
         its content hash must match the stored one. So must a user's own ``model`` / ``strategy``
         object (the store holds its class path and parameters, never code); a built-in one is rebuilt
-        from its stored name and parameters (an object passed must record the same)."""
+        from its stored name and parameters (an object passed must record the same). The stored config
+        is validated again on this machine; ``device`` (e.g. ``"cpu"``) replaces the model's stored
+        device for this resume (``components.restored_config``)."""
         config, initial, rounds = store.load_session(session_id)
+        config = components.restored_config(config, session_id, device)
         info = store.session_info(session_id)
         if dataset is None:
             if config.dataset is None:

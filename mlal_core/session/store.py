@@ -26,12 +26,16 @@ infinities survive. It round-trips dicts of arrays, scalars, lists and DataFrame
 
 from __future__ import annotations
 
+import errno
+import functools
 import io
 import json
 import math
 import sqlite3
+import time
 import uuid
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,8 +103,65 @@ MIGRATIONS: dict[int, list[str]] = {
 
 
 class StoreError(MLALError):
-    """The session store cannot do what was asked (unknown session, newer schema, ...).
-    """
+    """The session store cannot do what was asked (unknown session, newer schema, a damaged or
+    unreadable file, a full disk, ...); the message names the file and what to do."""
+
+
+#: how often a session's status is written before giving up (a full disk or a lock may clear)
+STATUS_WRITE_ATTEMPTS = 3
+#: what a damaged blob or JSON column raises when decoded (numpy, zip, Parquet, JSON)
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, EOFError, OSError,
+                  zipfile.BadZipFile)
+_DAMAGED_ADVICE = ("move the file aside and start a new store (--store NEW.sqlite), or restore it from a backup "
+                   "(`sqlite3 FILE .recover` may save its sessions)")
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _store_advice(path: Path, exc: BaseException) -> str:
+    """What to do about an SQLite / OS error on the store file ``path``."""
+    low = str(exc).lower()
+    if path.is_dir():
+        return f"it is a folder; pass a file path instead, e.g. --store {path / 'sessions.sqlite'}"
+    if "not a database" in low or "malformed" in low or "not a session store" in low:
+        return f"the file is damaged or is not a session store; {_DAMAGED_ADVICE}"
+    if "readonly" in low or "read-only" in low or isinstance(exc, PermissionError):
+        return ("the file or its folder is read-only; make both writable (chmod u+w) to change sessions "
+                "(`sessions` and `export` work on a read-only store)")
+    if "full" in low or "disk i/o" in low or getattr(exc, "errno", None) == errno.ENOSPC:
+        return "free space on the disk that holds it, then `resume` the session"
+    if "locked" in low or "busy" in low:
+        return "another process is writing to it; wait until it has finished and try again"
+    if "unable to open" in low or isinstance(exc, OSError):
+        return "check that the path names a file in an existing folder that you can read and write"
+    return _DAMAGED_ADVICE
+
+
+def _store_error(path: Path, exc: BaseException, action: str) -> StoreError:
+    """One :class:`StoreError` for an SQLite or OS error raised while ``action`` on the store ``path``."""
+    return StoreError(f"Cannot {action} the session store {path} ({type(exc).__name__}: {_short(exc)}); "
+                      f"{_store_advice(path, exc)}.")
+
+
+def _guarded(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a :class:`SessionStore` method: SQLite and OS errors become one :class:`StoreError`."""
+
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def guarded(self: SessionStore, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except MLALError:
+                raise
+            except (sqlite3.Error, OSError) as exc:
+                raise _store_error(self.path, exc, action) from exc
+
+        return guarded
+
+    return decorate
 
 
 def _now() -> str:
@@ -404,6 +465,26 @@ def _labels_from_json(text: str | None, n_labels: int | None = None) -> np.ndarr
 
 
 # ====================================================================== the store
+def _rollback(con: sqlite3.Connection) -> None:
+    """Roll back what is open; SQLite may have rolled back itself (a full disk), which is no error."""
+    if con.in_transaction:
+        try:
+            con.execute("ROLLBACK")
+        except sqlite3.Error:  # never hide the error that made us roll back
+            pass
+
+
+@contextmanager
+def _export_target(target: Path, *, is_file: bool) -> Iterator[None]:
+    """OS errors while writing the export ``target`` become one :class:`StoreError` saying what to pass."""
+    try:
+        yield
+    except OSError as exc:
+        what = "is a folder, not a file," if is_file and target.is_dir() else "cannot be written"
+        raise StoreError(f"The export target {target} {what} ({type(exc).__name__}: {_short(exc)}); pass --out "
+                         "a new file or a folder that you can write.") from exc
+
+
 def _round_document(rec: RoundRecord, names: list[str] | None) -> dict[str, Any]:
     """One round of :meth:`SessionStore.export_json`: the record, with label names beside indices."""
     sel = rec.selection
@@ -432,35 +513,72 @@ def _round_document(rec: RoundRecord, names: list[str] | None) -> dict[str, Any]
 class SessionStore:
     """A SQLite file of sessions; one connection per operation (safe across threads).
 
-    Opening a file applies the :data:`MIGRATIONS` it lacks (a file from a newer schema is refused).
+    Opening a file applies the :data:`MIGRATIONS` it lacks (a file from a newer schema is refused);
+    a file that is up to date is only read, so the reading methods (``list_sessions``,
+    ``session_info``, ``load_session``, ``load_rounds``, the exports) work on a read-only file. WAL
+    mode is set once, when the file is created.
 
     Parameters
     ----------
     path : str or Path, optional
         The file (created with its folders); default ``paths.default_store_path()``
         (``$MLAL_HOME/sessions.sqlite``).
+
+    Raises
+    ------
+    StoreError
+        When the path is a folder, the file is not a session store or is damaged, is from a newer
+        schema, or cannot be created.
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else paths.default_store_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            self._migrate(con)
+        self._open()
 
     def __repr__(self) -> str:
         return f"SessionStore({str(self.path)!r})"
 
     # ------------------------------------------------------------------ connections
+    @_guarded("open")
+    def _open(self) -> None:
+        if self.path.is_dir():
+            raise _store_error(self.path, IsADirectoryError(errno.EISDIR, "is a folder"), "open")
+        if self.path.is_file() and self.path.stat().st_size > 0:
+            with self._connect(readonly=True) as con:
+                current = self._version(con)
+            if current == SCHEMA_VERSION:
+                return  # up to date: nothing to write (a read-only file stays usable)
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            self._migrate(con)
+
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+    def _connect(self, *, readonly: bool = False) -> Iterator[sqlite3.Connection]:
+        con = self._read_connection() if readonly else sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA foreign_keys=ON")
-            con.execute("PRAGMA synchronous=NORMAL")
+            if not readonly:
+                con.execute("PRAGMA foreign_keys=ON")
+                con.execute("PRAGMA synchronous=NORMAL")
             yield con
         finally:
             con.close()
+
+    def _read_connection(self) -> sqlite3.Connection:
+        """A read-only connection; ``immutable`` where a WAL file's folder is read-only and its
+        ``-shm`` file is missing (SQLite cannot create it there)."""
+        uri = self.path.absolute().as_uri()
+        con = None
+        try:
+            con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+            con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return con
+        except sqlite3.OperationalError as exc:
+            if con is not None:
+                con.close()
+            if "readonly" not in str(exc) and "unable to open" not in str(exc):
+                raise
+        return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=30.0, isolation_level=None)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -469,30 +587,43 @@ class SessionStore:
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                _rollback(con)
                 raise
             con.execute("COMMIT")
 
+    def _version(self, con: sqlite3.Connection) -> int:
+        """The schema version of the open file: 0 for an empty file; refuses another SQLite file."""
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            return 0
+        if "schema_version" not in tables:
+            raise StoreError(f"{self.path} is an SQLite file but not a session store (it has no schema_version "
+                             "table); pass another --store path.")
+        current = int(con.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0)
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"The session store {self.path} has schema version {current}, newer than this "
+                f"workbench understands ({SCHEMA_VERSION}). Update the workbench or use another store."
+            )
+        return current
+
     def _migrate(self, con: sqlite3.Connection) -> None:
+        if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            con.execute("PRAGMA journal_mode=WAL")  # once, at creation (WAL mode stays with the file)
         con.execute("BEGIN IMMEDIATE")
         try:
+            current = self._version(con)
             con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = con.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            current = row[0] or 0
-            if current > SCHEMA_VERSION:
-                raise StoreError(
-                    f"The session store {self.path} has schema version {current}, newer than this "
-                    f"workbench understands ({SCHEMA_VERSION}). Update the workbench or use another store."
-                )
             for version in range(current + 1, SCHEMA_VERSION + 1):
                 for sql in MIGRATIONS[version]:
                     con.execute(sql)
                 con.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
         except BaseException:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
         con.execute("COMMIT")
 
+    @_guarded("read")
     def schema_version(self) -> int:
         """The schema version the file holds (:data:`SCHEMA_VERSION` once opened by this code).
 
@@ -500,9 +631,10 @@ class SessionStore:
         -------
         int
         """
-        with self._connect() as con:
+        with self._connect(readonly=True) as con:
             return int(con.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
 
+    @_guarded("read")
     def journal_mode(self) -> str:
         """SQLite's journal mode of the file (``"wal"``, or ``"delete"`` where WAL is not available).
 
@@ -510,10 +642,11 @@ class SessionStore:
         -------
         str
         """
-        with self._connect() as con:
+        with self._connect(readonly=True) as con:
             return str(con.execute("PRAGMA journal_mode").fetchone()[0])
 
     # ------------------------------------------------------------------ sessions
+    @_guarded("write a session to")
     def create_session(
         self,
         config: SessionConfig,
@@ -588,6 +721,7 @@ class SessionStore:
             raise StoreError(f"No session {session_id!r} in the store {self.path}.{hint}")
         return row
 
+    @_guarded("read")
     def resolve_id(self, prefix: str) -> str:
         """The full id of the one session whose id starts with ``prefix``.
 
@@ -605,7 +739,7 @@ class SessionStore:
         StoreError
             When no session or more than one starts with ``prefix``.
         """
-        with self._connect() as con:
+        with self._connect(readonly=True) as con:
             ids = [r[0] for r in con.execute("SELECT id FROM sessions WHERE id LIKE ?", (prefix + "%",)).fetchall()]
         if len(ids) == 1:
             return ids[0]
@@ -613,6 +747,7 @@ class SessionStore:
             raise StoreError(f"No session {prefix!r} in the store {self.path}.")
         raise StoreError(f"{len(ids)} sessions start with {prefix!r}; give more of the id.")
 
+    @_guarded("write to")
     def set_status(self, session_id: str, status: str, note: str | None = None) -> None:
         """Set a session's status (and optionally its note).
 
@@ -630,17 +765,40 @@ class SessionStore:
         ConfigError
             For an unknown status.
         StoreError
-            For an unknown session.
+            For an unknown session, or when the status could not be written in
+            :data:`STATUS_WRITE_ATTEMPTS` tries (a full disk, a lock held elsewhere).
         """
         if status not in ("running", "finished", "failed"):
             raise ConfigError(f"Unknown session status {status!r}.")
-        with self._transaction() as con:
-            self._require(con, session_id)
-            con.execute(
-                "UPDATE sessions SET status = ?, updated_at = ?, note = COALESCE(?, note) WHERE id = ?",
-                (status, _now(), note, session_id),
-            )
+        for attempt in range(1, STATUS_WRITE_ATTEMPTS + 1):
+            try:
+                with self._transaction() as con:
+                    self._require(con, session_id)
+                    con.execute(
+                        "UPDATE sessions SET status = ?, updated_at = ?, note = COALESCE(?, note) WHERE id = ?",
+                        (status, _now(), note, session_id),
+                    )
+                return
+            except (sqlite3.OperationalError, OSError) as exc:  # a full disk or a lock may clear: try again
+                if attempt == STATUS_WRITE_ATTEMPTS:
+                    raise _store_error(self.path, exc, f"mark session {session_id} {status} in") from exc
+                time.sleep(0.2 * attempt)
 
+    def _damaged(self, session_id: str, what: str, exc: BaseException) -> StoreError:
+        return StoreError(
+            f"Session {session_id} in the store {self.path} has a damaged {what} ({type(exc).__name__}: "
+            f"{_short(exc, 200)}); its other rounds may still load. Delete the session, or restore the store "
+            "from a backup."
+        )
+
+    def _decoded(self, session_id: str, what: str, decode: Callable[[Any], Any], value: Any) -> Any:
+        """``decode(value)``, a damaged value raising a :class:`StoreError` that names ``what``."""
+        try:
+            return decode(value)
+        except _DECODE_ERRORS as exc:
+            raise self._damaged(session_id, what, exc) from exc
+
+    @_guarded("read")
     def session_info(self, session_id: str) -> dict[str, Any]:
         """The session row as a dict, JSON columns decoded.
 
@@ -659,17 +817,19 @@ class SessionStore:
         Raises
         ------
         StoreError
-            For an unknown session.
+            For an unknown session, or a damaged JSON column.
         """
-        with self._connect() as con:
+        with self._connect(readonly=True) as con:
             row = dict(self._require(con, session_id))
-        row["config"] = json.loads(row.pop("config_json"))
-        row["label_names"] = json.loads(row.pop("label_names_json")) if row["label_names_json"] else None
-        row["initial_labeled"] = json.loads(row.pop("initial_labeled_json"))
-        source = row.pop("feature_source_json", None)
-        row["feature_source"] = json.loads(source) if source else None
+        for column, key in (("config_json", "config"), ("label_names_json", "label_names"),
+                            ("initial_labeled_json", "initial_labeled"), ("feature_source_json", "feature_source")):
+            text = row.pop(column, None)
+            row[key] = self._decoded(session_id, column, json.loads, text) if text else None
+        if not isinstance(row["config"], dict) or not isinstance(row["initial_labeled"], dict):
+            raise self._damaged(session_id, "config_json or initial_labeled_json", TypeError("not a JSON object"))
         return row
 
+    @_guarded("write to")
     def set_feature_source(self, session_id: str, source: dict[str, Any]) -> None:
         """Record where the session's features came from (``features.Features.provenance``).
 
@@ -685,6 +845,7 @@ class SessionStore:
             con.execute("UPDATE sessions SET feature_source_json = ? WHERE id = ?",
                         (_dumps(source), session_id))
 
+    @_guarded("write a round to")
     def append_round(self, session_id: str, record: RoundRecord, *, status: str | None = None) -> None:
         """Write one completed round (and optionally the new session status) in one transaction.
 
@@ -700,7 +861,8 @@ class SessionStore:
         Raises
         ------
         StoreError
-            When the round is already stored or the session is unknown.
+            When the round is already stored, the session is unknown, or the write failed (a full disk, a
+            read-only file); nothing of the round is then stored.
         """
         sel = record.selection
         details = scores = diagnostics = None
@@ -744,6 +906,7 @@ class SessionStore:
         con.row_factory = sqlite3.Row
         return con.execute("SELECT * FROM rounds WHERE session_id = ? ORDER BY round", (session_id,)).fetchall()
 
+    @_guarded("read")
     def load_rounds(self, session_id: str) -> list[RoundRecord]:
         """The stored rounds of a session, in round order.
 
@@ -756,42 +919,53 @@ class SessionStore:
         -------
         list of RoundRecord
             With their ``Selection`` (details, scores, diagnostics) and ``created_at``.
+
+        Raises
+        ------
+        StoreError
+            For an unknown session, an unreadable file, or a damaged blob or JSON column (the message
+            names the round and the column).
         """
-        with self._connect() as con:
+        with self._connect(readonly=True) as con:
             srow = self._require(con, session_id)
             rows = self._round_rows(con, session_id)
         n_labels = None
         if srow["label_names_json"]:
-            n_labels = len(json.loads(srow["label_names_json"]))
-        records = []
-        for row in rows:
-            selected = None if row["selected_json"] is None else np.asarray(json.loads(row["selected_json"]), dtype=np.int64)
-            selection = None
-            if selected is not None:
-                selection = Selection(
-                    indices=selected.copy(),
-                    scores=_npy_to_array(row["scores"]) if row["scores"] is not None else np.empty(0),
-                    details=bytes_to_dataframe(row["details"]) if row["details"] is not None else pd.DataFrame(),
-                    diagnostics=decode_payload(row["diagnostics"]) or {},
-                )
-            shared = json.loads(row["shared_diag_json"])
-            records.append(
-                RoundRecord.from_parts(
-                    round=int(row["round"]),
-                    n_labeled=int(row["n_labeled"]),
-                    metrics=json.loads(row["metrics_json"]),
-                    selected=selected,
-                    labels=_labels_from_json(row["labels_json"], n_labels),
-                    selection=selection,
-                    timings=json.loads(row["timings_json"]),
-                    shared=shared,
-                    created_at=row["created_at"],
-                    answered_by=row["answered_by"],
-                    pick_proba=_npy_to_array(row["pick_proba"]) if row["pick_proba"] is not None else None,
-                )
-            )
-        return records
+            n_labels = len(self._decoded(session_id, "label_names_json", json.loads, srow["label_names_json"]))
+        return [self._round_record(session_id, row, n_labels) for row in rows]
 
+    def _round_record(self, session_id: str, row: sqlite3.Row, n_labels: int | None) -> RoundRecord:
+        """One ``rounds`` row as a record; a damaged column raises a StoreError naming round and column."""
+        def field(column: str, decode: Callable[[Any], Any], default: Any = None) -> Any:
+            value = row[column]
+            return default if value is None else self._decoded(session_id, f"{column} in round {row['round']}",
+                                                                 decode, value)
+
+        selected = field("selected_json", lambda t: np.asarray(json.loads(t), dtype=np.int64))
+        selection = None
+        if selected is not None:
+            selection = Selection(
+                indices=selected.copy(),
+                scores=field("scores", _npy_to_array, np.empty(0)),
+                details=field("details", bytes_to_dataframe, pd.DataFrame()),
+                diagnostics=field("diagnostics", decode_payload) or {},
+            )
+        parts = {
+            "metrics": field("metrics_json", json.loads),
+            "labels": field("labels_json", lambda t: _labels_from_json(t, n_labels)),
+            "timings": field("timings_json", json.loads),
+            "shared": field("shared_diag_json", json.loads),
+            "pick_proba": field("pick_proba", _npy_to_array),
+        }
+        return self._decoded(
+            session_id, f"row of round {row['round']}",
+            lambda r: RoundRecord.from_parts(round=int(r["round"]), n_labeled=int(r["n_labeled"]), selected=selected,
+                                             selection=selection, created_at=r["created_at"],
+                                             answered_by=r["answered_by"], **parts),
+            row,
+        )
+
+    @_guarded("read")
     def load_session(self, session_id: str) -> tuple[SessionConfig, dict[str, Any], list[RoundRecord]]:
         """Everything needed to rebuild a session (``ActiveLearningSession.resume``).
 
@@ -805,6 +979,11 @@ class SessionStore:
         tuple of (SessionConfig, dict, list of RoundRecord)
             The config, the initial set ``{"positions": int64 array, "labels": uint8 (n, K) array or
             None}`` and the rounds.
+
+        Raises
+        ------
+        StoreError
+            For an unknown session, an unreadable file or a damaged column.
         """
         from mlal_core.session.config import SessionConfig
 
@@ -817,6 +996,7 @@ class SessionStore:
         }
         return config, initial, self.load_rounds(session_id)
 
+    @_guarded("read")
     def list_sessions(self) -> pd.DataFrame:
         """One row per session, newest first.
 
@@ -827,9 +1007,15 @@ class SessionStore:
             made), ``rounds_planned``, ``records`` (learning-curve points stored), ``n_labeled`` and
             ``micro_f1`` of the last record (``n_labeled``: the labelled set its model trained on),
             ``labelled`` (samples labelled now: ``n_labeled`` plus the last record's picks; the initial
-            set without a record), ``seed``, ``created_at``, ``updated_at``, ``note``.
+            set without a record), ``seed``, ``created_at``, ``updated_at``, ``note``. A session whose
+            config or metrics are damaged is listed with those columns empty and ``note`` saying so.
+
+        Raises
+        ------
+        StoreError
+            When the file cannot be read.
         """
-        with self._connect() as con:
+        with self._connect(readonly=True) as con:
             con.row_factory = sqlite3.Row
             rows = con.execute(
                 "SELECT s.*, (SELECT COUNT(*) FROM rounds r WHERE r.session_id = s.id) AS n_records, "
@@ -843,8 +1029,14 @@ class SessionStore:
             ).fetchall()
         out = []
         for r in rows:
-            cfg = json.loads(r["config_json"])
-            metrics = json.loads(r["last_m"]) if r["last_m"] else {}
+            try:
+                cfg = json.loads(r["config_json"])
+                metrics = json.loads(r["last_m"]) if r["last_m"] else {}
+                note = r["note"]
+                if not isinstance(cfg, dict) or not isinstance(metrics, dict):
+                    raise TypeError("not a JSON object")
+            except _DECODE_ERRORS as exc:
+                cfg, metrics, note = {}, {}, f"damaged in the store ({_short(exc, 120)})"
             out.append(
                 {
                     "id": r["id"],
@@ -861,7 +1053,7 @@ class SessionStore:
                     "seed": cfg.get("seed"),
                     "created_at": r["created_at"],
                     "updated_at": r["updated_at"],
-                    "note": r["note"],
+                    "note": note,
                 }
             )
         columns = [
@@ -870,6 +1062,7 @@ class SessionStore:
         ]  # fmt: skip
         return pd.DataFrame(out, columns=columns)
 
+    @_guarded("delete a session from")
     def delete_session(self, session_id: str) -> None:
         """Delete a session and its rounds.
 
@@ -920,7 +1113,8 @@ class SessionStore:
         Raises
         ------
         StoreError
-            For an unknown session.
+            For an unknown session, a damaged one, or a ``path`` that cannot be written (a folder, a
+            read-only place).
         """
         info = self.session_info(session_id)
         rounds = self.load_rounds(session_id)
@@ -935,8 +1129,10 @@ class SessionStore:
             "rounds": [_round_document(rec, names) for rec in rounds],
         }
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(_finite(_plain(doc)), indent=1, allow_nan=False))
+        text = json.dumps(_finite(_plain(doc)), indent=1, allow_nan=False)
+        with _export_target(path, is_file=True):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
         return path
 
     def export_csv(self, session_id: str, directory: str | Path) -> tuple[Path, Path]:
@@ -964,15 +1160,17 @@ class SessionStore:
         Raises
         ------
         StoreError
-            For an unknown session.
+            For an unknown session, a damaged one, or a ``directory`` that cannot be written.
         """
         info = self.session_info(session_id)
         rounds = self.load_rounds(session_id)
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
         rounds_path = directory / "rounds.csv"
         picks_path = directory / "picks.csv"
-        rounds_frame(rounds).to_csv(rounds_path, index=False)
-        picks_frame(rounds, info["label_names"], with_proba=info["label_names"] is not None).to_csv(picks_path, index=False)
+        with _export_target(directory, is_file=False):
+            directory.mkdir(parents=True, exist_ok=True)
+            rounds_frame(rounds).to_csv(rounds_path, index=False)
+            picks_frame(rounds, info["label_names"], with_proba=info["label_names"] is not None).to_csv(
+                picks_path, index=False)
         return rounds_path, picks_path
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlal_core.session.store import SessionStore, StoreError
+from mlal_core.session.store import SessionStore, StoreError, _store_error
 
 __all__ = ["import_session", "merge_store", "session_ids"]
 
@@ -36,10 +36,22 @@ def _path(store: SessionStore | str | Path) -> Path:
 
 
 @contextmanager
+def _store_errors(path: Path, action: str) -> Iterator[None]:
+    """SQLite and OS errors on the store ``path`` become one :class:`StoreError` naming it."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except (sqlite3.Error, OSError) as exc:
+        raise _store_error(path, exc, action) from exc
+
+
+@contextmanager
 def _attached(dest: Path, src: Path) -> Iterator[sqlite3.Connection]:
     if not src.is_file():
         raise StoreError(f"No session store at {src}.")
-    con = sqlite3.connect(dest, timeout=60.0, isolation_level=None)
+    with _store_errors(dest, f"copy sessions from {src} into"):
+        con = sqlite3.connect(dest, timeout=60.0, isolation_level=None)
     try:
         con.execute("PRAGMA foreign_keys=ON")
         con.execute("ATTACH DATABASE ? AS src", (str(src),))
@@ -47,8 +59,8 @@ def _attached(dest: Path, src: Path) -> Iterator[sqlite3.Connection]:
             versions = [
                 con.execute(f"SELECT MAX(version) FROM {db}.schema_version").fetchone()[0] for db in ("main", "src")
             ]
-        except sqlite3.OperationalError:
-            raise StoreError(f"{src} is not a session store (no schema_version table).") from None
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{src} is not a readable session store ({exc}); pass another store file.") from None
         if versions[0] != versions[1]:
             raise StoreError(
                 f"Cannot copy sessions between stores of schema versions {versions[1]} ({src}) and "
@@ -77,16 +89,23 @@ def session_ids(store: SessionStore | str | Path, *, status: str | None = None) 
     -------
     list of str
         The ids, oldest first (by creation time, then id).
+
+    Raises
+    ------
+    StoreError
+        When the file cannot be read (damaged, not a store, a folder).
     """
     path = _path(store)
-    con = sqlite3.connect(path, timeout=60.0)
-    try:
-        if status is None:
-            rows = con.execute("SELECT id FROM sessions ORDER BY created_at, id").fetchall()
-        else:
-            rows = con.execute("SELECT id FROM sessions WHERE status = ? ORDER BY created_at, id", (status,)).fetchall()
-    finally:
-        con.close()
+    with _store_errors(path, "read"):
+        con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=60.0)
+        try:
+            if status is None:
+                rows = con.execute("SELECT id FROM sessions ORDER BY created_at, id").fetchall()
+            else:
+                rows = con.execute("SELECT id FROM sessions WHERE status = ? ORDER BY created_at, id",
+                                   (status,)).fetchall()
+        finally:
+            con.close()
     return [r[0] for r in rows]
 
 
@@ -117,10 +136,11 @@ def import_session(dest: SessionStore, src: SessionStore | str | Path, session_i
     Raises
     ------
     StoreError
-        If ``src`` has no session ``session_id``.
+        If ``src`` has no session ``session_id``, or either file cannot be read or written (damaged,
+        read-only, a full disk).
     """
     src_path = _path(src)
-    with _attached(dest.path, src_path) as con:
+    with _store_errors(dest.path, f"copy session {session_id} into"), _attached(dest.path, src_path) as con:
         con.execute("BEGIN IMMEDIATE")
         try:
             if con.execute("SELECT 1 FROM src.sessions WHERE id = ?", (session_id,)).fetchone() is None:
@@ -141,7 +161,10 @@ def import_session(dest: SessionStore, src: SessionStore | str | Path, session_i
             )
         except BaseException:
             if con.in_transaction:
-                con.execute("ROLLBACK")
+                try:
+                    con.execute("ROLLBACK")
+                except sqlite3.Error:  # SQLite may have rolled back itself; keep the first error
+                    pass
             raise
         con.execute("COMMIT")
     return True
@@ -164,6 +187,11 @@ def merge_store(dest: SessionStore, src: SessionStore | str | Path, *, only_fini
     -------
     list of str
         The ids copied, in the order of :func:`session_ids`.
+
+    Raises
+    ------
+    StoreError
+        When either file cannot be read or written.
     """
     ids = session_ids(src, status="finished" if only_finished else None)
     return [sid for sid in ids if import_session(dest, src, sid)]
