@@ -140,8 +140,23 @@ def _store_advice(path: Path, exc: BaseException) -> str:
     return _DAMAGED_ADVICE
 
 
-def _store_error(path: Path, exc: BaseException, action: str) -> StoreError:
-    """One :class:`StoreError` for an SQLite or OS error raised while ``action`` on the store ``path``."""
+def store_error(path: Path, exc: BaseException, action: str) -> StoreError:
+    """One :class:`StoreError` for an SQLite or OS error raised while ``action`` on the store ``path``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The store file.
+    exc : BaseException
+        The SQLite or OS error.
+    action : str
+        What was being done, to follow "Cannot" (``"read"``, ``"merge into"``, ...).
+
+    Returns
+    -------
+    StoreError
+        The error to raise, naming the file, the cause and what to do.
+    """
     return StoreError(f"Cannot {action} the session store {path} ({type(exc).__name__}: {_short(exc)}); "
                       f"{_store_advice(path, exc)}.")
 
@@ -157,7 +172,7 @@ def _guarded(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             except MLALError:
                 raise
             except (sqlite3.Error, OSError) as exc:
-                raise _store_error(self.path, exc, action) from exc
+                raise store_error(self.path, exc, action) from exc
 
         return guarded
 
@@ -542,7 +557,7 @@ class SessionStore:
     @_guarded("open")
     def _open(self) -> None:
         if self.path.is_dir():
-            raise _store_error(self.path, IsADirectoryError(errno.EISDIR, "is a folder"), "open")
+            raise store_error(self.path, IsADirectoryError(errno.EISDIR, "is a folder"), "open")
         if self.path.is_file() and self.path.stat().st_size > 0:
             with self._connect(readonly=True) as con:
                 current = self._version(con)
@@ -781,7 +796,7 @@ class SessionStore:
                 return
             except (sqlite3.OperationalError, OSError) as exc:  # a full disk or a lock may clear: try again
                 if attempt == STATUS_WRITE_ATTEMPTS:
-                    raise _store_error(self.path, exc, f"mark session {session_id} {status} in") from exc
+                    raise store_error(self.path, exc, f"mark session {session_id} {status} in") from exc
                 time.sleep(0.2 * attempt)
 
     def _damaged(self, session_id: str, what: str, exc: BaseException) -> StoreError:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlal_core.session.store import SessionStore, StoreError, _store_error
+from mlal_core.session.store import SessionStore, StoreError, store_error
 
 __all__ = ["import_session", "merge_store", "session_ids"]
 
@@ -43,7 +43,7 @@ def _store_errors(path: Path, action: str) -> Iterator[None]:
     except StoreError:
         raise
     except (sqlite3.Error, OSError) as exc:
-        raise _store_error(path, exc, action) from exc
+        raise store_error(path, exc, action) from exc
 
 
 @contextmanager
