@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # so that `mlal_core` and `ui` import however the app is started
     sys.path.insert(0, str(ROOT))
 
-from ui import sidebar, state
+from ui import classroom, sidebar, state  # noqa: E402  (after the sys.path line above)
 
 st.set_page_config(page_title="MLAL Workbench", page_icon=":material/hub:", layout="wide")
 
@@ -47,6 +47,7 @@ pages = {
               for f, title, icon, default in entries if (ROOT / f).is_file()]
     for section, entries in SECTIONS.items()
 }
+classroom.require_sign_in()  # classroom mode: only the sign-in page until this browser signed in
 nav = st.navigation({k: v for k, v in pages.items() if v})
 session = state.get_session()
 if session is not None and state.get_worker(session) is None and state.session_lock(session).locked():
@@ -56,5 +57,7 @@ if session is not None and state.get_worker(session) is None and state.session_l
     # pages stay usable then and show the rounds stored so far.)
     with st.spinner("A round that started earlier is finishing; it will be stored..."):
         state.wait_for_round(session)
+state.sync_with_store()  # another browser advanced the current session: reload it (and say so below)
 sidebar.render()
+state.show_sync_notice()
 nav.run()

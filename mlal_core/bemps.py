@@ -526,6 +526,74 @@ class ReferenceSet:
             )
         return a
 
+    def second_order_weights(self) -> np.ndarray:
+        """Per-label weights ``w_j`` of the small-disagreement approximation of the mean score change.
+
+        Expanding G to second order around ``qbar`` (the first-order terms cancel, as
+        ``abar m1 + (1 - abar) m0 = qbar``) gives ``dQ_j(x, x') ~ G''(qbar') c^2 / (2 abar (1 - abar))``
+        with ``c = mean_e (a_e - abar)(q_e - qbar')``. For exchangeable members the mean of ``c^2``
+        over X' is ``Var_e(a) mean_{x'} Var_e(q')`` / E, so ``mean_{x'} dQ_j(x, x') ~ w_j Var_e(a_j)
+        / (abar_j (1 - abar_j))`` with ``w_j = mean_{x'} G''(qbar'_j) Var_e(q'_j) / (2 E)`` and
+        ``G''(p) = p^(alpha-1) (1-p)^(beta-1)``. :meth:`approximate_score` uses it to narrow a
+        pool too large to score exactly; it is never the score itself.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``w``, shape ``(K,)``.
+        """
+        E = self.n_members
+        qbar = np.clip(self.q_sum / E, scoring.EPS, 1.0 - scoring.EPS)  # (K, nR)
+        var = self.q_by_label.var(axis=1)  # (K, nR), over members
+        g2 = np.exp((self.alpha - 1.0) * np.log(qbar) + (self.beta - 1.0) * np.log1p(-qbar))
+        return (g2 * var).mean(axis=1) / (2.0 * E)
+
+    def approximate_score(
+        self, cand_probs, *, rows: np.ndarray | None = None, label_weights=None, block_elements: int = 1 << 22
+    ) -> np.ndarray:
+        """The small-disagreement approximation of ``mean_{x'} sum_j u_j dQ_j(x, x')`` per candidate.
+
+        ``sum_j u_j w_j Var_e(a_j) / (abar_j (1 - abar_j))`` with ``w`` from
+        :meth:`second_order_weights` and ``u = label_weights`` (default ones): O(E K) per candidate,
+        no G evaluation. BESRA and CRAB rank a pool by it only when the exact score of every
+        candidate would exceed their ``max_score_terms``.
+
+        Parameters
+        ----------
+        cand_probs : array_like
+            Member probabilities, shape ``(E, N, K)``.
+        rows : numpy.ndarray, optional
+            Positions along axis 1 to score (default all).
+        label_weights : array_like, optional
+            Label weights ``u``, shape ``(K,)``.
+        block_elements : int, optional
+            Entries of ``cand_probs`` read per block.
+
+        Returns
+        -------
+        numpy.ndarray
+            The approximate score (computed in float32, returned as float64), shape ``(len(rows),)``.
+        """
+        a = self._check_candidates(cand_probs)
+        idx = np.arange(a.shape[1]) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
+        w = self.second_order_weights()
+        if label_weights is not None:
+            w = w * np.asarray(label_weights, dtype=np.float64)
+        w = w.astype(np.float32)
+        out = np.empty(len(idx))
+        step = max(1, int(block_elements) // max(1, self.n_members * self.n_labels))
+        for lo in range(0, len(idx), step):  # float32: a ranking proxy, read at the floor's pace
+            blk = np.asarray(a[:, idx[lo : lo + step], :], dtype=np.float32)  # (E, c, K)
+            abar = blk.mean(axis=0)
+            blk -= abar
+            blk *= blk
+            spread = blk.mean(axis=0)  # Var_e(a)
+            abar *= 1.0 - abar
+            np.maximum(abar, np.float32(scoring.EPS), out=abar)
+            spread /= abar
+            out[lo : lo + step] = spread @ w
+        return out
+
     def _label_block(self, a_k: np.ndarray, a_sum_k: np.ndarray, k: int) -> np.ndarray:
         """dQ_k for one chunk of candidates: ``a_k (c, E)``, ``a_sum_k (c,)`` -> ``(c, nR)``."""
         E = self.n_members
@@ -544,8 +612,7 @@ class ReferenceSet:
         g -= self.G_qbar[k][None, :]
         return g
 
-    def _run(self, a, work, memory_budget_mb, n_threads):
-        nC = a.shape[1]
+    def _run(self, nC, work, memory_budget_mb, n_threads):
         n_threads = _default_threads() if n_threads is None else max(1, min(_MAX_THREADS, int(n_threads)))
         cs = chunk_size_for(self.n_ref, memory_budget_mb)
         slices = [slice(i, min(i + cs, nC)) for i in range(0, nC, cs)]
@@ -565,6 +632,7 @@ class ReferenceSet:
         label_means: bool = False,
         memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
         n_threads: int | None = None,
+        rows: np.ndarray | None = None,
     ):
         """dQ of the candidates ``cand_probs (E, nC, K)`` against this reference set.
 
@@ -573,9 +641,12 @@ class ReferenceSet:
           (default all ones, BESRA's ``dQ(x, x')``); the full tensor is never built.
         * ``label_means=True`` also returns ``(nC, K)``: ``mean_{x'} dQ_j(x, x')`` (unweighted),
           the per-label contributions to a candidate's score.
+        * ``rows``: score only ``cand_probs[:, rows, :]`` (then nC = ``len(rows)``), read chunk by
+          chunk, so a pool's samples are never copied whole.
         """
         a = self._check_candidates(cand_probs)
-        nC, K = a.shape[1], self.n_labels
+        idx = None if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
+        nC, K = (a.shape[1] if idx is None else len(idx)), self.n_labels
         weights = None
         if sum_labels:
             weights = np.ones(K) if label_weights is None else np.asarray(label_weights, dtype=np.float64)
@@ -589,7 +660,7 @@ class ReferenceSet:
         means = np.empty((nC, K)) if label_means else None
 
         def work(sl: slice) -> None:
-            a_c = np.asarray(a[:, sl, :], dtype=np.float64)  # (E, c, K)
+            a_c = np.asarray(a[:, sl if idx is None else idx[sl], :], dtype=np.float64)  # (E, c, K)
             a_by_label = np.ascontiguousarray(a_c.transpose(2, 1, 0))  # (K, c, E)
             a_sum = a_by_label.sum(axis=2)  # (K, c)
             for k in range(K):
@@ -603,7 +674,7 @@ class ReferenceSet:
                         dq *= weights[k]
                     out[sl] += dq
 
-        self._run(a, work, memory_budget_mb, n_threads)
+        self._run(nC, work, memory_budget_mb, n_threads)
         return (out, means) if label_means else out
 
 

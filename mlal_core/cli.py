@@ -1,6 +1,6 @@
 """Command line: ``python -m mlal_core <command>``.
 
-Commands: ``datasets``, ``strategies``, ``run``, ``sessions``, ``export``, ``resume``, ``experiment``
+Commands: ``datasets``, ``strategies``, ``run``, ``sessions``, ``show``, ``export``, ``resume``, ``experiment``
 (a grid of runs from a config file, see ``mlal_core.experiments``), ``report`` (the reproduction
 report of an experiment, see ``mlal_core.experiments.report``) and ``batch-selection`` (training mini-batch
 samplers compared, see ``mlal_core.experiments.batch_selection``).
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from mlal_core.errors import ConfigError, MLALError
 from mlal_core.precision import PRECISIONS
+from mlal_core.session.config import FEATURE_INITIAL_METHODS, INITIAL_METHOD_HELP, INITIAL_METHODS
 from mlal_core.validation import printable_name
 
 if TYPE_CHECKING:
@@ -140,14 +141,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     int
         Exit status, 0.
     """
-    import numpy as np
-
-    from mlal_core import correlation, data, stats
+    from mlal_core import data
 
     rows: list[dict[str, Any]] = []
     for name in data.available():
         ds = data.load(name)
-        Y = np.concatenate([ds.train.Y, ds.valid.Y, ds.test.Y])
+        summary = data.label_summary(data.concat_splits([ds.train, ds.valid, ds.test]).Y)  # dense or sparse Y
         meta = ds.meta or {}
         licence = meta.get("licence_short") or meta.get("licence") or meta.get("license") or "unknown"
         rows.append(
@@ -158,15 +157,19 @@ def cmd_datasets(args: argparse.Namespace) -> int:
                 "valid": f"{len(ds.valid)}{'*' if ds.valid_carved else ''}",
                 "test": len(ds.test),
                 "K": ds.n_labels,
-                "cardinality": f"{stats.label_cardinality(Y):.3f}",
-                "MeanIR": f"{stats.mean_ir(Y):.2f}",
-                "CorrAvg": f"{correlation.corr_avg(Y):.4f}",
+                "cardinality": f"{summary['label_cardinality']:.3f}",
+                "MeanIR": f"{summary['MeanIR']:.2f}",
+                "CorrAvg": f"{summary['CorrAvg']:.4f}",
                 "licence": str(licence)[:40],
             }
         )
     _print_table(rows, ["name", "kind", "train", "valid", "test", "K", "cardinality", "MeanIR", "CorrAvg", "licence"])
     if any(r["valid"].endswith("*") for r in rows):
         print("* valid carved from the source's training split (seeded iterative stratification).")
+    presets = [n for n in data.available(derived=True) if n not in {r["name"] for r in rows}]
+    print(f"\nDerived datasets load by name too: {data.DERIVED_NAME_SYNTAX}"
+          + (f"; offered in the app: {', '.join(presets)}." if presets else "."))
+    print(f"Generated extreme multi-label datasets too: {data.XMTC_NAME_SYNTAX}.")
     return 0
 
 
@@ -198,7 +201,7 @@ def _parse_params(pairs: Sequence[str], strategy: str) -> dict[str, Any]:
     defaults = {p.name: p.default for p in info.params}
     out: dict[str, Any] = {}
     for pair in pairs or ():
-        if "=" not in pair:
+        if "=" not in pair or not pair.split("=", 1)[0].strip():
             raise ConfigError(f"--param expects key=value; got {pair!r}.")
         key, raw = pair.split("=", 1)
         key = key.strip()
@@ -229,7 +232,7 @@ def _parse_model_params(pairs: Sequence[str], model: str = "mlp_ensemble") -> di
     defaults = {k: p.default for k, p in sig.parameters.items() if k not in ("self", "random_state")}
     out: dict[str, Any] = {}
     for pair in pairs or ():
-        if "=" not in pair:
+        if "=" not in pair or not pair.split("=", 1)[0].strip():
             raise ConfigError(f"--model-param expects key=value; got {pair!r}.")
         key, raw = (x.strip() for x in pair.split("=", 1))
         if key not in defaults:
@@ -251,7 +254,7 @@ def _failure_note(session, store) -> str:
     """What became of a session whose worker failed, as the store says (not as we hoped)."""
     kept = f"The session keeps its {len(session.history)} completed record(s)"
     try:
-        status = store.session_info(session.session_id)["status"]
+        status = store.session_info(session.session_id)["stored_status"]
     except MLALError as exc:
         status = f"unknown ({exc})"
     if status == "failed":
@@ -315,6 +318,7 @@ def _run_session(session, store) -> int:
     if last is not None:
         print(f"Session {'finished' if session.finished else 'stopped'}: {len(session.history)} record(s), "
               f"{last.n_labeled} labelled samples.")
+        _print_first_stops(session.history)
     print(f"Stored in {store.path} as session {session.session_id}")
     return 0
 
@@ -342,8 +346,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     params = _parse_params(args.param, args.strategy)
     model_params: dict[str, Any] = {"n_members": args.ensemble, "mc_passes": args.mc_passes}
-    if args.device:
-        model_params["device"] = args.device
+    if args.device is not None:
+        model_params["device"] = args.device  # an empty or unknown device is refused by the config
     if args.epochs is not None:
         model_params["epochs"] = args.epochs
     model_params.update(_parse_model_params(args.model_param, args.model))
@@ -366,6 +370,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     config.validate()
     store = _store(args)
+    if config.initial_method in FEATURE_INITIAL_METHODS:  # the features come first (seconds; MiniLM: minutes)
+        print(f"Choosing a {config.initial_method} initial set from the pool's features...", file=sys.stderr,
+              flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SessionBudgetWarning)
         session = ActiveLearningSession(config, store=store)
@@ -403,11 +410,61 @@ def cmd_sessions(args: argparse.Namespace) -> int:
             r["micro_f1"] = round(r["micro_f1"], 4)
     _print_table(rows, ["id", "name", "dataset", "strategy", "status", "rounds_done", "rounds_planned",
                         "records", "n_labeled", "micro_f1", "seed", "created_at"])
+    for r in rows:
+        if r["status"] == "interrupted":
+            print(f"{r['id'][:8]} interrupted: {r['note']} (`resume {r['id'][:8]}`)")
+    return 0
+
+
+def _print_first_stops(records: Sequence[Any]) -> None:
+    """One line per stopping criterion: the first round after which it would have stopped."""
+    from mlal_core.session.stopping_export import first_stop_lines
+
+    lines = first_stop_lines(records)
+    if lines:
+        print("When to stop (first round each stopping rule would stop, default thresholds):")
+        for line in lines:
+            print(f"  {line}")  # the workbench's own text: no user-given name in it
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """``show``: print one stored session's summary: its set-up, initial set, stop set and, per
+    stopping criterion, the first round it would stop.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``show`` options (``session_id``, ``store``).
+
+    Returns
+    -------
+    int
+        Exit status, 0.
+    """
+    from mlal_core.session.stopping_export import initial_document, stop_set_document
+
+    store = _store(args)
+    sid = store.resolve_id(args.session_id)
+    info = store.session_info(sid)
+    records = store.load_rounds(sid)
+    config = info["config"]
+    last = records[-1] if records else None
+    print(f"Session {sid}: {printable_name(str(info.get('dataset_name') or config.get('dataset')))}, strategy "
+          f"{config.get('strategy')}, seed {config.get('seed')}, {info['status']}, {len(records)} record(s)"
+          + ("" if last is None else f", {last.n_labeled} labelled, micro-F1 {_fmt(last.metrics.get('micro_f1'))}"))
+    initial = initial_document(config, info.get("initial_labeled"))
+    params = ", ".join(f"{k}={v}" for k, v in initial["params"].items())
+    print(f"Initial set: {initial['size']} rows, {initial['method']}" + (f" ({params})" if params else "")
+          + (" [simulation only: chosen from the true labels]" if initial["simulation_only"] else ""))
+    stop_set = stop_set_document(info.get("stop_set"), config.get("seed"))
+    print("Stop set: not recorded (stored before schema v4; `resume` draws one)" if stop_set is None
+          else f"Stop set: {stop_set['size']} pool rows (seed {stop_set['seed']})")
+    _print_first_stops(records)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """``export``: write a stored session as JSON, or as ``rounds`` and ``picks`` CSV files.
+    """``export``: write a stored session as JSON, or as ``rounds``, ``picks`` and ``stopping`` CSV files.
 
     Parameters
     ----------
@@ -427,7 +484,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"Wrote {path}")
     else:
         rounds_path, picks_path = store.export_csv(sid, out)
-        print(f"Wrote {rounds_path} and {picks_path}")
+        stopping_path = store.export_stopping_csv(sid, out)
+        print(f"Wrote {rounds_path}, {picks_path} and {stopping_path}")
     return 0
 
 
@@ -574,6 +632,30 @@ def _sampler_params(items: Sequence[str], samplers: str) -> dict[str, dict]:
     return out
 
 
+#: the most seeds and epochs ``batch-selection`` accepts (each seed trains every sampler for every epoch)
+MAX_BATCH_SEEDS = 100
+MAX_BATCH_EPOCHS = 10_000
+
+
+def _check_batch_selection_flags(args: argparse.Namespace) -> None:
+    """Refuse ``batch-selection`` numbers out of range and an ``--out`` that cannot be a folder before
+    any training (a bad ``--out`` used to fail only after every run)."""
+    if not 1 <= args.epochs <= MAX_BATCH_EPOCHS:
+        raise ConfigError(f"--epochs must be in [1, {MAX_BATCH_EPOCHS}]; got {args.epochs}.")
+    if not 1 <= args.seeds <= MAX_BATCH_SEEDS:
+        raise ConfigError(f"--seeds must be in [1, {MAX_BATCH_SEEDS}] (seeds 0..n-1); got {args.seeds}.")
+    if args.max_train is not None and args.max_train < 1:
+        raise ConfigError(f"--max-train must be a positive number of training rows (leave it out for all); "
+                          f"got {args.max_train}.")
+    if args.out:
+        out = Path(args.out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--out {printable_name(str(out))} cannot be a folder for the CSV tables "
+                              f"({type(exc).__name__}: {exc.strerror or exc}); pass a folder path.") from None
+
+
 def cmd_batch_selection(args: argparse.Namespace) -> int:
     """``batch-selection``: compare training mini-batch samplers on a dataset and print the test
     metrics at the best-validation epoch (optionally writing the CSV tables to ``--out``).
@@ -599,6 +681,7 @@ def cmd_batch_selection(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"[{done}/{total}] {message}", file=sys.stderr, flush=True)
 
+    _check_batch_selection_flags(args)
     sampler_params = _sampler_params(args.sampler_param, args.sampler)
     res = run_batch_selection(args.dataset, args.sampler, epochs=args.epochs, seeds=args.seeds,
                               sampler_params=sampler_params,
@@ -652,12 +735,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--store", default=None, help="SQLite session store (default: $MLAL_HOME/sessions.sqlite)")
 
     p = sub.add_parser("run", help="run an active-learning session and store it")
-    p.add_argument("--dataset", required=True, help="bundled dataset name (see `datasets`)")
+    p.add_argument("--dataset", required=True,
+                   help="bundled dataset name (see `datasets`) or a derived one, e.g. reuters21578-T10-IR50")
     p.add_argument("--strategy", required=True, help="query strategy name (see `strategies`)")
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--query-size", type=int, default=50)
     p.add_argument("--initial-size", type=int, default=100)
-    p.add_argument("--initial-method", default="random", help="random | per_label")
+    p.add_argument("--initial-method", default="random", choices=INITIAL_METHODS,
+                   help="how the initial set is chosen: " + "; ".join(
+                       f"{m}: {h}" for m, h in INITIAL_METHOD_HELP.items()).replace("%", "%%"))
     p.add_argument("--representation", default="auto", help="auto | minilm | tfidf | raw (the text backbones read token ids: leave auto)")
     p.add_argument("--max-length", type=int, default=128, help="frozen encoder's max tokens (minilm); a text backbone's is its model parameter max_length")
     p.add_argument("--seed", type=int, default=0)
@@ -685,10 +771,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_store(p)
     p.set_defaults(func=cmd_sessions)
 
+    p = sub.add_parser("show", help="one stored session's summary: set-up, initial set, stop set, when each "
+                                    "stopping rule would stop")
+    p.add_argument("session_id", help="session id (or a unique prefix)")
+    add_store(p)
+    p.set_defaults(func=cmd_show)
+
     p = sub.add_parser("export", help="export a stored session")
     p.add_argument("session_id", help="session id (or a unique prefix)")
     p.add_argument("--format", choices=("json", "csv"), default="json")
-    p.add_argument("--out", required=True, help="json: a file (or folder); csv: a folder for rounds.csv + picks.csv")
+    p.add_argument("--out", required=True,
+                   help="json: a file (or folder); csv: a folder for rounds.csv + picks.csv + stopping.csv")
     add_store(p)
     p.set_defaults(func=cmd_export)
 

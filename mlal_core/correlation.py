@@ -48,6 +48,7 @@ __all__ = [
     "label_summary",
     "negative_correlation",
     "offdiag_zscores",
+    "pairs_present",
     "positive_correlation",
 ]
 
@@ -303,9 +304,44 @@ def conflicting_mask(ystar, pairs) -> np.ndarray:
     if ystar.ndim == 1:
         ystar = ystar[None, :]
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    if pairs.shape[0] == 0:
-        return np.zeros(ystar.shape[0], dtype=bool)
-    return (ystar[:, pairs[:, 0]] & ystar[:, pairs[:, 1]]).any(axis=1)
+    n, K = ystar.shape
+    out = np.zeros(n, dtype=bool)
+    if pairs.shape[0] == 0 or n == 0:
+        return out
+    # a row conflicts when sum_{m,n} y_m E[m, n] y_n > 0 for the symmetric 0/1 pair matrix E: one
+    # sparse (rows x K) @ (K x K) product per block of rows, never an (n, P) array of pair hits
+    E = sp.coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(K, K)).tocsr()
+    E = ((E + E.T) > 0).astype(np.float64).tocsr()
+    many = np.flatnonzero(np.count_nonzero(ystar, axis=1) >= 2)  # one label cannot hold a pair
+    step = max(1, (1 << 22) // max(1, K))
+    for lo in range(0, len(many), step):
+        rows = many[lo : lo + step]
+        Yc = sp.csr_matrix(ystar[rows], dtype=np.float64)
+        hits = np.asarray((Yc @ E).multiply(Yc).sum(axis=1)).reshape(-1)
+        out[rows] = hits > 0
+    return out
+
+
+def pairs_present(ystar_row, pairs) -> np.ndarray:
+    """The pairs of ``pairs`` (in their order) whose two labels are both set in one row of pseudo labels.
+
+    Parameters
+    ----------
+    ystar_row : array-like, shape (K,)
+        0/1 (or bool) pseudo labels of one sample.
+    pairs : array-like of int, shape (P, 2)
+        Label pairs (m, n), e.g. from :func:`exclusive_pairs`.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (Q, 2)
+        The pairs with ``ystar_m = ystar_n = 1``, in the order of ``pairs``.
+    """
+    ys = np.asarray(ystar_row).astype(bool).reshape(-1)
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if pairs.shape[0] == 0 or np.count_nonzero(ys) < 2:
+        return np.empty((0, 2), dtype=np.int64)
+    return pairs[ys[pairs[:, 0]] & ys[pairs[:, 1]]]
 
 
 def hard_to_learn_mask(pbar) -> np.ndarray:

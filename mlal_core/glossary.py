@@ -41,6 +41,7 @@ GROUPS: tuple[str, ...] = (
     "Comparing strategies",
     "Maps",
     "Training mini-batch selection",
+    "When to stop",
 )
 
 _KEY = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -87,7 +88,7 @@ class Term:
             raise ValueError(f"Glossary term {self.key!r}: group {self.group!r} is not one of {GROUPS}.")
 
 
-_LOOP, _METRICS, _LABELS, _CRAB, _BEMPS, _STRAT, _COMAL, _COMPARE, _MAPS, _BATCH = GROUPS
+_LOOP, _METRICS, _LABELS, _CRAB, _BEMPS, _STRAT, _COMAL, _COMPARE, _MAPS, _BATCH, _STOP = GROUPS
 _M = "METHODS.md"
 
 
@@ -125,6 +126,32 @@ def _terms() -> tuple[Term, ...]:
                 "strategies) or a person in the app.",
           paper="Settles 2009.",
           aliases=("simulated oracle", "person oracle", "answered_by")),
+        T(key="initial-set", name="Initial set L_0", group=_LOOP,
+          short="The samples labelled before the first round, chosen without a model: at random, one per label "
+                "(simulation only), representative (k-means centres) or diverse (k-center greedy).",
+          paper="Cold start of pool-based active learning (Settles 2009); small-text's initialisation strategies; "
+                "mlal_core.session.initial.",
+          aliases=("L_0", "L0", "initial_method", "initial method", "initial labelled set", "initialisation",
+                   "initialization", "cold start", "random initial set"),
+          detail="'one per label' (per_label) reads the pool's true labels to choose, which a real person does "
+                 "not have before labelling, so it exists only in simulation."),
+        T(key="representative-initial-set", name="Representative initial set", group=_LOOP,
+          short="k-means with k = the initial size on the pool's features; each centre's nearest pool sample is "
+                "labelled, so the initial set sits in the dense regions of the pool.",
+          formula=r"L_0 = \{\arg\min_{x \in U} \|h(x) - \mu_c\| : c = 1..k\},\quad "
+                  r"\mu = \mathrm{kmeans}_k(h(U))",
+          paper="k-means cold start (Zhu et al. 2008; Hu et al. 2010); scikit-learn KMeans, k-means++ init, "
+                "random_state = seed.",
+          aliases=("representative", "k-means initial set", "kmeans initial set", "n_init"),
+          detail="A centre whose nearest sample is already taken takes its nearest untaken one, so exactly k "
+                 "distinct samples are chosen; h = the session's features (TF-IDF projected by a truncated SVD)."),
+        T(key="diverse-initial-set", name="Diverse initial set", group=_LOOP,
+          short="k-center greedy on the pool's features from a seeded first sample: each next sample is the one "
+                "farthest from every sample chosen so far, so the initial set spans the whole pool.",
+          formula=r"x_{j+1} = \arg\max_{x \in U}\ \min_{i \leq j}\|h(x) - h(x_i)\|",
+          paper="Sener & Savarese 2018 (the Core-Set strategy's code, with nothing labelled yet).",
+          aliases=("diverse", "k-center initial set", "kcenter initial set", "first_centre"),
+          detail="It reaches outliers first; the representative set prefers dense regions."),
         T(key="score", name="Score (utility)", group=_LOOP,
           short="The number a strategy gives each candidate; higher is picked first.",
           formula=r"u_t(x),\ x \in U_t",
@@ -278,6 +305,28 @@ def _terms() -> tuple[Term, ...]:
                 "[choice] Over the labels that occur (K_+), which reproduces the bundled datasets' statistics; "
                 "with every label present it is the mean over all K(K - 1) ordered pairs.",
           aliases=("corr_avg", "correlation average")),
+        T(key="top-k-pairs", name="Top-k pairs", group=_LABELS,
+          short="The k strongest off-diagonal cells of a label-correlation matrix (e.g. the largest P(m | n) of A), "
+                "as a sorted table with both labels' names: how the pages show A and NegA above 40 labels, where "
+                "a K x K heatmap cannot be read.",
+          formula=r"\{(m, n) : m \ne n,\ A_{mn} \geq A_{(k)}\}, \qquad A_{(k)} = \text{the } k\text{-th largest off-diagonal } A_{mn}",
+          paper="This workbench (issue 18); pairs of labels with fewer positives than a chosen minimum are left "
+                "out, since one shared sample gives P(m | n) = 1 for a label n seen once.",
+          aliases=("top-k", "strongest pairs", "top pairs")),
+        T(key="clustered-order", name="Clustered label order", group=_LABELS,
+          short="The labels in the leaf order of an average-linkage hierarchical clustering of their rows and "
+                "columns of A, so that labels that go together sit next to each other; above 40 labels the "
+                "pages show one block of at most 40 consecutive labels of it, opening at the densest block.",
+          formula=(r"d(m, n) = \left\| (A_{m\cdot}, A_{\cdot m}) - (A_{n\cdot}, A_{\cdot n}) \right\|_2, \qquad "
+                   r"\text{densest block} = \arg\max_s \frac{1}{w(w-1)} \sum_{m \ne n \in [s, s+w)} A_{\pi(m)\pi(n)}"),
+          paper="This workbench (issue 18); scipy.cluster.hierarchy.linkage(method='average').",
+          aliases=("clustered", "cluster order", "clustered view", "densest block")),
+        T(key="rank-frequency", name="Rank-frequency plot", group=_LABELS,
+          short="Each label's positives against its rank (1 = most frequent) on log-log axes; label frequencies "
+                "that follow a power law, as in extreme multi-label data, make a straight line.",
+          formula=r"\log n_{(r)} \approx \log C - \alpha \log r \quad \text{(a power law)}",
+          paper="Zipf's law; the usual view of label frequencies in extreme multi-label text classification.",
+          aliases=("rank frequency", "zipf plot", "log-log")),
         T(key="label-coverage", name="Label coverage", group=_LABELS,
           short="The share of the K labels with at least one positive (in the labelled set L, or in one batch); "
                 "a label never seen cannot be learned.",
@@ -720,6 +769,76 @@ def _terms() -> tuple[Term, ...]:
           formula=r"\sum_{j=1}^{K}\mathrm{IRLbl}_j\,\mathrm{BCE}(\hat p_{ij}, y_{ij})",
           paper="Baseline in Zhou et al. (uncertainty batch selection); METHODS.md 'Uncertainty batch selection'.",
           aliases=("hard_imbalance",)),
+        # ------------------------------------------------------------------ when to stop (issue 19)
+        T(key="stopping-criterion", name="Stopping criterion", group=_STOP,
+          short="A rule that says, after a round, whether labelling more is still worth it, read only from what "
+                "the session stores (never from test labels).",
+          paper="Bloodgood & Vijay-Shanker 2009; Zhu, Wang & Hovy 2008; Altschuler & Bloodgood 2019; "
+                "mlal_core.stopping.",
+          aliases=("stopping rule", "stopping criteria", "would stop here", "when to stop", "first stop"),
+          detail="'Stop after round t' means: keep round t's model and label no more (n_labeled of round t spent)."),
+        T(key="stop-set", name="Stop set", group=_STOP,
+          short="A fixed random sample of the pool, drawn once per session and needing no labels, on which "
+                "successive models' predictions are compared.",
+          paper="Bloodgood & Vijay-Shanker 2009, Sec. 3; here 2,000 pool rows (the whole pool when smaller), "
+                "seeded by the session's seed.",
+          aliases=("stop_set", "stop-set samples")),
+        T(key="stabilizing-predictions", name="Stabilizing predictions (kappa)", group=_STOP,
+          short="Stop when the models of the last rounds agree on the stop set: the mean of the last 3 Cohen's "
+                "kappas (averaged over labels) reaches 0.99.",
+          formula=(r"\kappa_j = \frac{p_o - p_e}{1 - p_e} = \frac{2(ad - bc)}{(a+b)(b+d) + (a+c)(c+d)},\quad "
+                   r"\kappa_t = \frac{1}{K}\sum_j \kappa_j,\quad \text{stop if } \frac{1}{3}\sum_{s=t-2}^{t}"
+                   r"\kappa_s \geq 0.99"),
+          paper="Bloodgood & Vijay-Shanker 2009 (window 3, threshold 0.99); per label, averaged over labels "
+                "(this workbench).",
+          aliases=("kappa", "Cohen's kappa", "StabilizingPredictions", "KappaAverage", "stop_kappa"),
+          detail="a, b, c, d: stop-set rows both models predict 1, only the previous, only the current, neither. "
+                 "A label both models predict as one constant value has p_e = 1; its kappa is taken as 1."),
+        T(key="predicted-change-of-f", name="Predicted change of F", group=_STOP,
+          short="Stop when the change of F between successive models, estimated from their agreement on the stop "
+                "set alone, stays below 0.005 for 3 rounds.",
+          formula=r"\Delta\hat F_t = 1 - \frac{2a}{2a + b + c},\quad \text{stop if } \max_{s=t-2..t}\Delta\hat F_s < 0.005",
+          paper="Altschuler & Bloodgood 2019; a, b, c summed over rows and labels (micro) and the threshold "
+                "0.005 (this workbench's choice, not a value quoted from the paper).",
+          aliases=("delta_f", "PredictedChangeOfF", "DeltaFScore", "PFC", "delta F"),
+          detail="small-text's DeltaFScore defaults to a threshold of 0.05."),
+        T(key="classification-change", name="Classification change", group=_STOP,
+          short="Stop when no unlabelled sample's predicted label set changes between two successive models.",
+          formula=r"\frac{|\{x \in S \cap U_t : \hat y_{t-1}(x) \ne \hat y_t(x)\}|}{|S \cap U_t|} \leq 0",
+          paper="Zhu, Wang & Hovy 2008; measured on the stop-set rows still unlabelled (this workbench).",
+          aliases=("ClassificationChange", "classification_change", "changed_share")),
+        T(key="overall-uncertainty", name="Overall uncertainty", group=_STOP,
+          short="Stop when the unlabelled pool's mean uncertainty (mean binary entropy over labels) falls below "
+                "0.05.",
+          formula=(r"u(x) = \frac{1}{K}\sum_j H(\bar p_j(x)),\quad \text{stop if } \frac{1}{|U_t|}"
+                   r"\sum_{x \in U_t} u(x) < 0.05"),
+          paper="Zhu, Wang & Hovy 2008; small-text's OverallUncertainty (threshold 0.05).",
+          aliases=("OverallUncertainty", "overall_uncertainty", "pool_mean_uncertainty")),
+        T(key="max-uncertainty-stop", name="Maximum uncertainty", group=_STOP,
+          short="Stop when even the most uncertain pick of the round is fairly certain: its mean binary entropy "
+                "over labels is below 0.1.",
+          formula=r"\text{stop if } \max_{x \in B_t} u(x) < 0.1",
+          paper="Zhu, Wang & Hovy 2008 (max-confidence); threshold 0.1 (this workbench).",
+          aliases=("MaxUncertainty", "max_uncertainty", "maximum uncertainty criterion")),
+        T(key="selected-accuracy", name="Selected accuracy", group=_STOP,
+          short="Stop when the model already predicted the labels of the batch it picked well: micro-F1 of its "
+                "predictions against the oracle's answers of at least 0.9.",
+          formula=r"\text{stop if } \mathrm{F1}_{\mu}\left(\mathbb{1}[\bar p_{t-1}(B_{t-1}) > 0.5],\ Y(B_{t-1})\right) \geq 0.9",
+          paper="Zhu, Wang & Hovy 2008 (accuracy; micro-F1 for multi-label, this workbench).",
+          aliases=("SelectedAccuracy", "selected_accuracy")),
+        T(key="label-budget", name="Label budget", group=_STOP,
+          short="Stop when the labelled set reaches the number of labels one is willing to pay for.",
+          formula=r"\text{stop if } |L_t| \geq \text{budget}",
+          paper="The usual fixed budget (small-text's MaxIterations counts rounds).",
+          aliases=("LabelBudget", "budget")),
+        T(key="oracle-round", name="Oracle round", group=_STOP,
+          short="Hindsight's answer: the first round whose test score reaches 95 % (or 99 %) of the session's "
+                "final score, or of the full-data score.",
+          formula=(r"t^*_{f} = \min\{t : s_t \geq f\, s_{\mathrm{final}}\},\quad \text{extra labels} = "
+                   r"n_{\mathrm{stop}} - n_{t^*}"),
+          paper="This workbench (issue 19); uses test labels, so it judges the rules and is not one.",
+          aliases=("oracle_round", "oracle stop", "labels saved", "labels wasted", "extra labels"),
+          detail="Extra labels above 0: labelled after the score had got there; below 0: the rule stopped early."),
     )
 
 

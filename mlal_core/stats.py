@@ -25,6 +25,9 @@ Conventions (they match ``meta.json`` of the bundled datasets):
   is missing (an absent label counts as a share of 0, it is not left out). This is Pielou's (1966)
   evenness ``J = H / ln S`` with S the number of labels K rather than the number present, the
   coverage-aware imbalance figure of the reports (``nan`` for K < 2 or no positive).
+* :func:`corr_avg_sparse` is CorrAvg for label matrices with thousands of labels: the same number as
+  :func:`mlal_core.correlation.corr_avg`, from the **sparse** co-occurrence counts ``Y^T Y`` (about
+  n x cardinality^2 entries) instead of dense ``(K, K)`` float64 matrices (92 MB each at K = 3,398).
 * CorrAvg lives in :mod:`mlal_core.correlation` (:func:`mlal_core.correlation.corr_avg`; by default
   over the pairs of labels that occur, the same "present labels only" reading as MeanIR), and so
   does :func:`mlal_core.correlation.label_summary`, the statistics of the ``meta.json`` files (it
@@ -38,6 +41,7 @@ import scipy.sparse as sp
 
 __all__ = [
     "as_label_matrix",
+    "corr_avg_sparse",
     "distinct_labelsets",
     "irlbl",
     "label_cardinality",
@@ -337,3 +341,44 @@ def balance_by_batch(initial, batches) -> tuple[np.ndarray, np.ndarray]:
         if initial is not None and parts:
             evenness[i] = label_entropy(np.concatenate(parts))
     return coverage, evenness
+
+
+def corr_avg_sparse(Y, over: str = "present") -> float:
+    """CorrAvg (CRAB Sec. 4) from the sparse co-occurrence counts, never a dense ``(K, K)`` matrix.
+
+    With ``C = Y^T Y`` (sparse) and ``c_n = C[n, n]``: the mean of ``C[m, n] / c_n`` over ordered
+    pairs m != n, exactly :func:`mlal_core.correlation.corr_avg` (which builds ``(K, K)`` arrays). Only
+    the non-zero off-diagonal entries of ``C`` add to the sum (a pair that never co-occurs adds 0), and
+    such an entry always joins two present labels, so ``over`` changes only the number of pairs.
+
+    Parameters
+    ----------
+    Y : array-like or scipy sparse matrix, shape (n, K)
+        A 0/1 label matrix (any non-zero entry counts as positive).
+    over : {"present", "all"}, default "present"
+        ``"present"``: divide by the s (s - 1) ordered pairs of the s labels that occur in ``Y``;
+        ``"all"``: by K (K - 1).
+
+    Returns
+    -------
+    float
+        CorrAvg; ``nan`` with fewer than two labels to pair.
+
+    Raises
+    ------
+    ValueError
+        ``over`` is neither ``"present"`` nor ``"all"``.
+    """
+    if over not in ("present", "all"):
+        raise ValueError(f"corr_avg_sparse: over={over!r} is not known; pass over='present' (pairs of labels "
+                         "that occur, the default) or over='all' (all ordered pairs of the K labels).")
+    Y = as_label_matrix(Y)
+    B = sp.csr_matrix(Y != 0, dtype=np.int64)
+    C = (B.T @ B).tocoo()
+    counts = label_counts(B).astype(np.float64)
+    s = int(np.count_nonzero(counts)) if over == "present" else int(counts.size)
+    if s < 2:
+        return float("nan")
+    off = C.row != C.col
+    total = float(np.sum(C.data[off] / counts[C.col[off]]))
+    return total / (s * (s - 1))

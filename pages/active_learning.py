@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from mlal_core.errors import MLALError
-from mlal_core.inspection import feature_summary, round_history, views
+from mlal_core.inspection import feature_summary, round_history, stopping_views, views
 from mlal_core.inspection.session_zip import metric_name, session_export_zip, session_figures
 from mlal_core.session import tables
 from mlal_core.strategies import registry
@@ -162,7 +162,8 @@ def _submit_labels(pend) -> None:
         if not session.finished and _next_is_final(session):
             state.start_worker(session, 1)  # the final evaluation needs no labels
     except MLALError as e:
-        st.session_state["al_error"] = str(e)
+        if not state.reload_if_advanced(session):  # another browser stored this round first: say so, no error
+            st.session_state["al_error"] = str(e)
 
 
 def _prefill_guesses(pend, proba) -> None:
@@ -292,6 +293,31 @@ elif history:
                        "and the evenness of the labelled set (1 = every label equally often).")
             widgets.table(balance.rename(columns=round_history.BALANCE_NAMES), key="al_balance",
                           file_name="balance.csv", hide_index=True)
+    st.subheader("When to stop")
+    widgets.explain(
+        "the stopping criteria",
+        "Each **stopping rule** reads what the session stored after every round (never the test labels) and says "
+        "whether labelling more is still worth it; *would stop here* means: keep this round's model and label no "
+        "more. **Stabilizing predictions** compares the last models' predictions on the **stop set** (up to 2,000 "
+        "pool samples drawn once, no labels needed) with Cohen's kappa per label, averaged over labels; "
+        "**predicted change of F** estimates from the same predictions how much the F-score moved; **classification "
+        "change** counts stop-set samples, still unlabelled, whose predicted labels changed. **Overall** and "
+        "**maximum uncertainty** are the mean label entropy over the unlabelled pool and over this round's picks; "
+        "**selected accuracy** is how well the previous model had predicted the labels of the batch it picked "
+        "(micro-F1). Thresholds are the papers' defaults; a rule that needs data an older session did not record "
+        "says so. Compare each rule's stop with hindsight on the **Learning curves** page.",
+        [r"\kappa_j = rac{p_o - p_e}{1 - p_e},\qquad \Delta\hat F = 1 - rac{2a}{2a + b + c}",
+         r"u(x) = rac{1}{K}\sum_{j=1}^{K} H(ar p_j(x)),\qquad H(p) = -p\log_2 p - (1-p)\log_2(1-p)"],
+        terms=stopping_views.STOPPING_TERMS,
+    )
+    budget = st.number_input("Label budget (0 = none)", min_value=0, step=10, key="al_stop_budget",
+                             help="Adds the rule 'stop once this many samples are labelled' to the tables.")
+    overview, by_round = stopping_views.session_stopping_tables(history, int(budget) or None)
+    widgets.table(overview, key="al_stop_now", file_name="stopping_now.csv", hide_index=True,
+                  column_config=columns.table_config(overview, helps=stopping_views.OVERVIEW_HELP))
+    with st.expander("Each rule after each round (table)"):
+        widgets.table(by_round, key="al_stop_rounds", file_name="stopping_by_round.csv", hide_index=True,
+                      column_config=columns.table_config(by_round, helps=stopping_views.BY_ROUND_HELP))
     with st.expander("All rounds (table)"):
         frame = tables.rounds_frame(history)
         widgets.table(frame, key="al_rounds", file_name="rounds.csv", hide_index=True,

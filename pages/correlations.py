@@ -9,7 +9,7 @@ import streamlit as st
 from mlal_core import glossary, viz
 from mlal_core.inspection import round_history as ins
 from mlal_core.inspection import views
-from ui import widgets
+from ui import large_k, widgets
 from ui.state import require_session
 
 st.title("Label correlations")
@@ -62,7 +62,7 @@ settle as more samples are labelled; with few labelled samples many pairs never 
         r" \qquad \tau = \min(1,\ \mu_{\mathrm{NegA}} + 2\sigma_{\mathrm{NegA}})"),
     ],
     terms=["labelled-set", "a", "nega", "z", "asymmetric-pair", "tau", "exclusive-pair", "conflicting",
-           "label-coverage", "corravg", "correlation-drift"],
+           "label-coverage", "corravg", "correlation-drift"] + (["top-k-pairs", "clustered-order"] if K > viz.LARGE_K else []),
 )
 _gl = views.help_with_glossary
 #: help on the columns of the CRAB pairs table, each linked to its glossary entry
@@ -78,12 +78,13 @@ PAIR_HELP = {
 }
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
+# cache_resource: the snapshots hold K x K matrices, which st.cache_data would copy (unpickle) on every read
+@st.cache_resource(show_spinner=False, max_entries=64)
 def _snapshot(session_key: str, t: int, _session) -> ins.CorrelationSnapshot:
     return ins.correlation_at(_session, t)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_resource(show_spinner=False, max_entries=16)
 def _pool_snapshot(session_key: str, _session) -> ins.CorrelationSnapshot:
     return ins.snapshot_from_labels(_session.dataset.train.Y, -1)
 
@@ -100,32 +101,41 @@ def _round_label(t: int) -> str:
     return f"{views.labelled_set_name(t)} ({_snap(t).n_labeled} labelled)"
 
 
-# ---------------------------------------------------------------- label display options
-with st.expander("Labels shown: sorting and filtering", expanded=K > 30):
-    c1, c2, c3 = st.columns([1.2, 1.2, 1])
-    order_by = c1.selectbox(
-        "Sort labels by", ["frequency", "cluster", "name", "index"], key="corr_order_by",
-        help="frequency: most frequent first in the latest labelled set; cluster: correlated labels next to "
-        "each other (average linkage on the rows of the latest A); name: A to Z; index: the dataset's order. "
-        "The order is the same for every round, so the matrices stay comparable.",
-    )
-    top_k = c2.slider("Show the most frequent labels", 2, K, min(K, 30), key="corr_top_k",
-                      help="Keeps the k labels with most positives in the latest labelled set.") if K > 2 else K
-    hide_unseen = c3.checkbox("Hide unseen labels", value=K > 30, key="corr_hide_unseen",
-                              help="Drop labels without a positive in the latest labelled set.")
-    only = st.multiselect("Only these labels (empty: all)", options=list(range(K)), format_func=lambda j: names[j],
-                          key="corr_only")
-    c4, c5 = st.columns(2)
-    show_values = c4.checkbox("Write the values in the cells", value=K <= 12, key="corr_values")
-    many = len(latest.exclusive_pairs) > MANY_PAIRS
-    marks = c5.multiselect("Mark CRAB's pairs", ["asymmetric", "exclusive"],
-                           default=["asymmetric"] if many else ["asymmetric", "exclusive"], key="corr_marks",
-                           help="White markers on the cells of the pairs CRAB acts on." + (
-                               f" The latest labelled set has {len(latest.exclusive_pairs)} exclusive pairs, too many "
-                               "to mark legibly, so they are off by default." if many else ""))
+LARGE = viz.is_large_k(K)  # above viz.LARGE_K labels: top-k pairs / clustered / search views, no K x K heatmap
 
-order = ins.display_order(names, latest.counts, by=order_by, top_k=top_k if top_k < K else None,
-                          only=only or None, hide_unseen=hide_unseen, matrix=latest.A)
+# ---------------------------------------------------------------- label display options
+if LARGE:
+    st.caption(f"{K:,} labels are too many for one readable heatmap: each matrix is shown as its strongest pairs, "
+               f"a block of at most {viz.LARGE_K} labels of the clustered matrix, or the labels you search for; "
+               "the full matrix is a CSV download.")
+    marks = ["asymmetric"]
+    order = np.arange(0)
+    show_values = False
+else:
+    with st.expander("Labels shown: sorting and filtering", expanded=K > 30):
+        c1, c2, c3 = st.columns([1.2, 1.2, 1])
+        order_by = c1.selectbox(
+            "Sort labels by", ["frequency", "cluster", "name", "index"], key="corr_order_by",
+            help="frequency: most frequent first in the latest labelled set; cluster: correlated labels next to "
+            "each other (average linkage on the rows of the latest A); name: A to Z; index: the dataset's order. "
+            "The order is the same for every round, so the matrices stay comparable.",
+        )
+        top_k = c2.slider("Show the most frequent labels", 2, K, min(K, 30), key="corr_top_k",
+                          help="Keeps the k labels with most positives in the latest labelled set.") if K > 2 else K
+        hide_unseen = c3.checkbox("Hide unseen labels", value=K > 30, key="corr_hide_unseen",
+                                  help="Drop labels without a positive in the latest labelled set.")
+        only = st.multiselect("Only these labels (empty: all)", options=list(range(K)),
+                              format_func=lambda j: names[j], key="corr_only")
+        c4, c5 = st.columns(2)
+        show_values = c4.checkbox("Write the values in the cells", value=K <= 12, key="corr_values")
+        many = len(latest.exclusive_pairs) > MANY_PAIRS
+        marks = c5.multiselect("Mark CRAB's pairs", ["asymmetric", "exclusive"],
+                               default=["asymmetric"] if many else ["asymmetric", "exclusive"], key="corr_marks",
+                               help="White markers on the cells of the pairs CRAB acts on." + (
+                                   f" The latest labelled set has {len(latest.exclusive_pairs)} exclusive pairs, "
+                                   "too many to mark legibly, so they are off by default." if many else ""))
+    order = ins.display_order(names, latest.counts, by=order_by, top_k=top_k if top_k < K else None,
+                              only=only or None, hide_unseen=hide_unseen, matrix=latest.A)
 kk = len(order)
 fig_height = int(np.clip(260 + 16 * kk, 480, 1100))
 
@@ -135,6 +145,15 @@ def _heatmap(matrix, kind: str, title: str, marked=None):
                                   show_values=show_values and kk <= 25, mask_diagonal=kind == "diff")
     fig.update_layout(height=fig_height)
     return fig
+
+
+def _matrix(matrix, kind: str, title: str, key: str, file_name: str, *, counts=None, marked=None) -> None:
+    """The matrix as a heatmap (small K) or as the large-K views with the full matrix as CSV."""
+    if LARGE:
+        large_k.matrix_views(matrix, names, kind=kind, key=key, title=title, file_name=file_name, counts=counts,
+                             cluster_matrix=latest.A, marked=marked)
+    else:
+        widgets.figure(_heatmap(matrix, kind, title, marked), key=key)
 
 
 tab_round, tab_change, tab_pairs = st.tabs(["Matrices at a round", "Change between rounds", "CRAB's pairs"])
@@ -171,11 +190,12 @@ with tab_round:
         st.caption(f"Unseen in {labelled_now} (empty columns): " + ", ".join(unseen[:30]) + (" ..." if len(unseen) > 30 else ""))
     marked = ins.crab_marks(snap, marks) if marks else None
     matrix = snap.A if which == "A" else snap.NegA
-    widgets.figure(_heatmap(matrix, which, f"{which} of {labelled_now} ({snap.n_labeled} labelled samples)", marked),
-                   key=f"corr_{which}_round")
-    with st.expander(f"{which} of {labelled_now} as a table"):
-        widgets.table(pd.DataFrame(matrix, index=names, columns=names).round(4).reset_index(names="label m"),
-                      key=f"corr_{which}_table", file_name=f"{which}_round{t}.csv", hide_index=True)
+    _matrix(matrix, which, f"{which} of {labelled_now} ({snap.n_labeled} labelled samples)", f"corr_{which}_round",
+            f"{which}_round{t}.csv", counts=snap.counts, marked=marked)
+    if not LARGE:
+        with st.expander(f"{which} of {labelled_now} as a table"):
+            widgets.table(pd.DataFrame(matrix, index=names, columns=names).round(4).reset_index(names="label m"),
+                          key=f"corr_{which}_table", file_name=f"{which}_round{t}.csv", hide_index=True)
 
 # ---------------------------------------------------------------- change between rounds
 with tab_change:
@@ -212,8 +232,9 @@ with tab_change:
         if "exclusive" in marks:
             marked["new exclusive pair"] = ins.both_directions(ch["new_exclusive"])
             marked["exclusive pair gone"] = ins.both_directions(ch["gone_exclusive"])
-        fig = _heatmap(ch["d" + which_d], "diff", f"Change of {which_d}: {hi} minus {lo}", marked or None)
-        widgets.figure(fig, key=f"corr_diff_{which_d}")
+        _matrix(ch["d" + which_d], "diff", f"Change of {which_d}: {hi} minus {lo}", f"corr_diff_{which_d}",
+                f"{which_d}_change.csv", counts=after.counts if LARGE else None,
+                marked=marked or None)
         if len(ch["newly_seen"]):
             st.caption("Labels first seen between the two: " + ", ".join(names[j] for j in ch["newly_seen"]))
 

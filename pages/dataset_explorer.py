@@ -6,7 +6,7 @@ import streamlit as st
 
 from mlal_core import correlation, data, viz
 from mlal_core.inspection import views
-from ui import state, widgets
+from ui import large_k, state, widgets
 
 STAT_HELP = {
     "label_cardinality": ("Cardinality", "Mean number of labels per sample."),
@@ -29,7 +29,7 @@ if session is not None and session.config.dataset is None:
     choices[f"{session.dataset.name} (this session's uploaded file)"] = session.dataset
 if uploaded is not None and (session is None or session.dataset is not uploaded):
     choices[f"{uploaded.name} (uploaded file)"] = uploaded
-for n in data.available():
+for n in data.available(derived=True):  # the bundled sets, then the derived presets (<base>-T10-IR<x>)
     choices[n] = n
 preferred = session.config.dataset if session is not None else st.session_state.get("home_dataset", "yeast")
 default = list(choices).index(preferred) if preferred in choices else 0
@@ -50,7 +50,7 @@ NegA = state.memo(("dx_NegA", key), lambda: correlation.negative_correlation(Y))
 counts = desc["label_counts"]["train"].to_numpy()
 
 st.caption(((ds.meta or {}).get("description", "") + f" Statistics of the **training split** (the pool), "
-            f"{len(ds.train):,} samples, {K} labels.").strip())
+            f"{len(ds.train):,} samples, {K} labels." + (f" {desc['provenance']}" if desc["provenance"] else "")).strip())
 widgets.explain(
     "label statistics",
     "Multi-label data is described by how many labels a sample carries and how unevenly the labels are "
@@ -70,7 +70,7 @@ widgets.explain(
       r"\mathrm{NegA}_{mn} = \frac{|\{i : y_{im} = 0,\ y_{in} = 1\}|}{n_n}, \qquad "
       r"\mathrm{CorrAvg} = \frac{1}{|K_+|(|K_+|-1)}\sum_{m \ne n \in K_+} A_{mn}")],
     terms=["label-cardinality", "label-density", "irlbl", "meanir", "maxir", "a", "nega", "corravg", "label-sets",
-           "label-coverage"],
+           "label-coverage"] + (["rank-frequency", "top-k-pairs", "clustered-order"] if viz.is_large_k(K) else []),
 )
 
 #: the help of a table column: the statistic's words (STAT_HELP) or the glossary's, with a link to its entry
@@ -94,16 +94,20 @@ with st.expander("Per split (train / valid / test / all)"):
 
 # ------------------------------------------------------------------------------------ frequencies
 st.subheader("Label frequencies and imbalance")
-c1, c2, c3 = st.columns(3)
-log_y = c1.toggle("Log scale", value=False, key="dx_log",
-                  help="A log axis shows rare and frequent labels on one chart.")
-order_by = c2.selectbox("Order", ["frequency", "name", "index"], key="dx_order",
-                        format_func={"frequency": "most frequent first", "name": "by name",
-                                     "index": "dataset order"}.get)
-top_k = int(c3.number_input("Labels shown", 1, K, min(K, 60), key=f"dx_topk_{K}")) if K > 10 else None
-widgets.figure(viz.label_frequency_bar(counts, names, log_y=log_y, order_by=order_by, top_k=top_k,
-                                       n_samples=len(ds.train)), key="dx_freq")
-st.caption("Hover a bar for the label's count, its share of the samples and its IRLbl.")
+LARGE = viz.is_large_k(K)  # above viz.LARGE_K labels: aggregate views, pages of bars, no K x K heatmap
+if LARGE:
+    large_k.count_views(counts, names, key="dx_freq", n_samples=len(ds.train))
+else:
+    c1, c2, c3 = st.columns(3)
+    log_y = c1.toggle("Log scale", value=False, key="dx_log",
+                      help="A log axis shows rare and frequent labels on one chart.")
+    order_by = c2.selectbox("Order", ["frequency", "name", "index"], key="dx_order",
+                            format_func={"frequency": "most frequent first", "name": "by name",
+                                         "index": "dataset order"}.get)
+    top_k = int(c3.number_input("Labels shown", 1, K, min(K, 60), key=f"dx_topk_{K}")) if K > 10 else None
+    widgets.figure(viz.label_frequency_bar(counts, names, log_y=log_y, order_by=order_by, top_k=top_k,
+                                           n_samples=len(ds.train)), key="dx_freq")
+st.caption("Hover a bar (or a point) for the label's count, its share of the samples and its IRLbl.")
 with st.expander("Per-label counts and IRLbl (table)"):
     st.caption("Counts per split; **IRLbl** is that of the training split (as in the chart), **IRLbl (all "
                "splits)** that of the whole dataset.")
@@ -116,21 +120,28 @@ st.subheader("Label correlations of the whole training split")
 st.caption("Read a cell as: *of the samples with the column's label, this share also has (A) / does not have "
            "(NegA) the row's label*. A is not symmetric: most *wheat* stories are *grain* stories, but few "
            "*grain* stories are about *wheat*.")
-shown = K if K <= 30 else int(st.slider("Labels shown (most frequent)", 5, K, 30, key=f"dx_corr_k_{K}"))
-order = "cluster" if K > 2 else "index"
-HALF_WIDTH_PX = 440  # a half-width column on a laptop screen: tick labels are laid out for it
-c1, c2 = st.columns(2)
-with c1:
-    widgets.figure(viz.correlation_heatmap(A, names, kind="A", counts=counts, order_by=order, width=HALF_WIDTH_PX,
-                                           top_k=shown if shown < K else None,
-                                           title=f"A: P(row label | column label), {ds.name} train"), key="dx_A")
-with c2:
-    widgets.figure(viz.correlation_heatmap(NegA, names, kind="NegA", counts=counts, order_by=order, width=HALF_WIDTH_PX,
-                                           top_k=shown if shown < K else None,
-                                           title=f"NegA: P(not row label | column label), {ds.name} train"),
-                   key="dx_NegA")
-st.caption("Labels are ordered so that labels with similar rows and columns sit together (hierarchical "
-           "clustering).")
+if LARGE:
+    which = st.radio("Matrix", ["A", "NegA"], horizontal=True, key="dx_matrix",
+                     captions=["P(row | column)", "P(not row | column)"])
+    large_k.matrix_views(A if which == "A" else NegA, names, kind=which, key=f"dx_{which}",
+                         title=f"{which} of {ds.name} train", file_name=f"{ds.name}_{which}.csv", counts=counts,
+                         cluster_matrix=A)
+else:
+    shown = K if K <= 30 else int(st.slider("Labels shown (most frequent)", 5, K, 30, key=f"dx_corr_k_{K}"))
+    order = "cluster" if K > 2 else "index"
+    HALF_WIDTH_PX = 440  # a half-width column on a laptop screen: tick labels are laid out for it
+    c1, c2 = st.columns(2)
+    with c1:
+        widgets.figure(viz.correlation_heatmap(A, names, kind="A", counts=counts, order_by=order, width=HALF_WIDTH_PX,
+                                               top_k=shown if shown < K else None,
+                                               title=f"A: P(row label | column label), {ds.name} train"), key="dx_A")
+    with c2:
+        widgets.figure(viz.correlation_heatmap(NegA, names, kind="NegA", counts=counts, order_by=order, width=HALF_WIDTH_PX,
+                                               top_k=shown if shown < K else None,
+                                               title=f"NegA: P(not row label | column label), {ds.name} train"),
+                       key="dx_NegA")
+    st.caption("Labels are ordered so that labels with similar rows and columns sit together (hierarchical "
+               "clustering).")
 
 # ------------------------------------------------------------------------------------ samples
 st.subheader("Samples per label")

@@ -16,7 +16,7 @@ from mlal_core.inspection import views
 from mlal_core.inspection.session_zip import session_export_zip
 from mlal_core.models import pretrained
 from mlal_core.session.budget import default_budget
-from mlal_core.session.config import INITIAL_METHODS, PRECISIONS, SessionConfig
+from mlal_core.session.config import INITIAL_METHOD_HELP, INITIAL_METHODS, PRECISIONS, SessionConfig
 from mlal_core.session.loop import ActiveLearningSession, SessionBudgetWarning, feature_request
 from mlal_core.session.worker import PreparationCancelled
 from mlal_core.strategies import registry
@@ -55,10 +55,9 @@ MODEL_HELP = {
                    "the XMTC study fine-tune BERT). Minutes per round on a laptop CPU, seconds on a GPU; rounds "
                    "run in the background. A candidate subset keeps the pool scoring affordable.",
 }
-INITIAL_METHOD_HELP = {
-    "random": "a seeded random draw from the pool",
-    "per_label": "at least one example of every label (rarest labels first), then a random fill",
-}
+#: the "Initial set" options as the selectbox shows them
+INITIAL_METHOD_NAMES = {"random": "random", "per_label": "one per label (simulation only)",
+                        "representative": "representative (k-means)", "diverse": "diverse (k-center)"}
 DEFAULT_DATASET = "yeast"
 DEFAULT_STRATEGY = "bald"
 TAB_NEW, TAB_OPEN = "Start a new session", "Reopen a stored session"
@@ -184,8 +183,9 @@ def _load_upload(uploaded, text_column: str, labels_column: str, delimiter: str 
 def _dataset_blurb(ds) -> str:
     desc = (ds.meta or {}).get("description", "")
     kind = "texts" if ds.kind == "text" else "tabular samples"
+    derived = data.provenance_text(ds)  # how a derived set (<base>-T<top_k>-IR<target>) was built
     return (f"{desc} **{len(ds.train):,}** training (pool), {len(ds.valid):,} validation and "
-            f"{len(ds.test):,} test {kind}; **{ds.n_labels}** labels.").strip()
+            f"{len(ds.test):,} test {kind}; **{ds.n_labels}** labels." + (f" {derived}" if derived else "")).strip()
 
 
 # ------------------------------------------------------------------------------------ backbones
@@ -256,7 +256,7 @@ with tab_new, st.container(width=FORM_WIDTH, key="new_session_form"):
                       horizontal=True, key="home_source")
     ds = None
     if source == "A bundled dataset":
-        names = data.available()
+        names = data.available(derived=True)  # the bundled sets, then the derived presets (<base>-T10-IR<x>)
         ds_name = st.selectbox("Dataset", names, key=form.field(
             "home_dataset", DEFAULT_DATASET if DEFAULT_DATASET in names else names[0], names))
         ds = data.load(ds_name)
@@ -315,6 +315,9 @@ with tab_new, st.container(width=FORM_WIDTH, key="new_session_form"):
             rep = st.radio("How samples become numbers the model can read", reps,
                            format_func=lambda r: REPRESENTATION_NAMES[r], key=f"home_rep_{ds.kind}", horizontal=True)
             st.caption(views.help_with_glossary(REPRESENTATION_HELP[rep], rep))
+            cost = data.representation_warning(ds, rep)  # e.g. MiniLM on EURLEX57K: no shipped features
+            if cost:
+                st.warning(cost, icon=":material/hourglass_top:")
         else:
             rep = "tokens"
         c1, c2 = st.columns(2)
@@ -401,8 +404,10 @@ with tab_new, st.container(width=FORM_WIDTH, key="new_session_form"):
         query_size = c2.number_input("Query size (per round)", 1, None, key="home_query")
         rounds = c3.number_input("Rounds", 0, 10_000, key="home_rounds")
         seed = c4.number_input("Seed", 0, 2**31 - 1, key=form.field("home_seed", 0))
-        initial_method = c5.selectbox("Initial set", INITIAL_METHODS, key="home_initial_method",
-                                      format_func=lambda m: {"random": "random", "per_label": "one per label"}[m])
+        initial_method = c5.selectbox(
+            "Initial set", INITIAL_METHODS, key="home_initial_method", format_func=INITIAL_METHOD_NAMES.get,
+            help="How the first labelled samples are chosen, before any model exists:\n\n" + "\n\n".join(
+                f"* **{INITIAL_METHOD_NAMES[m]}**: {INITIAL_METHOD_HELP[m]}" for m in INITIAL_METHODS))
         st.caption(f"Initial set: {INITIAL_METHOD_HELP[initial_method]}. The pool has {pool:,} samples; "
                    f"this budget labels up to {min(pool, initial_size + rounds * query_size):,} of them "
                    f"({min(1.0, (initial_size + rounds * query_size) / pool):.0%}). Same seed, same settings: "
@@ -525,7 +530,7 @@ def _like_this_one(store, sid: str) -> None:
     except MLALError as e:
         st.session_state["home_like_note"] = ("error", f"Session `{sid[:8]}`'s settings cannot be read: {e}")
         return
-    bundled = bool(cfg.dataset) and cfg.dataset in data.available()
+    bundled = bool(cfg.dataset) and cfg.dataset in data.available(derived=True)
     upload = st.session_state.get(state.UPLOAD_KEY)
     if bundled:
         kind = data.load(cfg.dataset).kind
@@ -555,10 +560,10 @@ with tab_open:
     store = state.get_store()
     sessions = store.list_sessions()
     if sessions.empty:
-        st.info("No stored sessions yet. Every session you start is stored (in "
-                f"`{store.path}`) and can be reopened here.")
+        st.info(f"No stored sessions yet. Every session you start is stored (in {state.store_place()}) and "
+                "can be reopened here.")
     else:
-        st.caption(f"Sessions stored in `{store.path}`, newest first.")
+        st.caption(f"Sessions stored in {state.store_place()}, newest first.")
         shown = sessions.drop(columns=["note", "n_labeled"]).assign(
             status=sessions["status"].map({"running": "in progress"}).fillna(sessions["status"]))
         shown = shown.rename(columns={"rounds_done": "rounds done", "rounds_planned": "rounds planned",

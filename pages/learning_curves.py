@@ -10,7 +10,7 @@ import streamlit as st
 from mlal_core import data, glossary, viz
 from mlal_core.errors import MLALError
 from mlal_core.experiments import analysis
-from mlal_core.inspection import views
+from mlal_core.inspection import stopping_views, views
 from mlal_core.inspection.session_zip import metric_name
 from mlal_core.inspection.views import higher_is_better, learning_curve_tables, paired_runs, session_rounds
 from mlal_core.session import reference
@@ -169,11 +169,28 @@ try:
 except MLALError as e:
     st.error(str(e))
     st.stop()
+
+
+def _stops(sid: str) -> pd.DataFrame:
+    row = of_ds[of_ds["id"] == sid].iloc[0]
+    return state.memo(("lc_stops", sid, row["updated_at"], int(row["records"])),
+                      lambda: stopping_views.session_stop_columns(store, [sid]), max_entries=64)
+
+
+stop_cols = pd.concat([_stops(sid) for sid in chosen], ignore_index=True)
+outcomes = stopping_views.curve_outcomes(runs, stop_cols, metric, references=targets or None,
+                                         higher_is_better=higher_is_better(metric))
+display = analysis.strategy_display_names(summary[group]) if by == "strategy" else None
 fig = viz.learning_curves(summary, group=group, metric_name=metric_name(metric), clip=(0.0, 1.0),
                           title=f"Learning curves on {dataset}: {metric_name(metric)}"
                                 + (" (mean \u00b1 std over seeds)" if by == "strategy" else ""),
                           y_title=f"{metric_name(metric)} on the test split (0-1)", full_data=full_data or None,
-                          display_names=analysis.strategy_display_names(summary[group]) if by == "strategy" else None)
+                          display_names=display)
+if not outcomes.empty and st.checkbox(
+        "Mark where each stopping rule and the oracle would stop", value=True, key="lc_stop_marks",
+        help="One marker per rule on each curve (the median over the curve's sessions); stars: the first round "
+             "reaching 95 % / 99 % of the final (and of the full-data) score. See *When to stop* below."):
+    viz.add_stop_markers(fig, stopping_views.stop_markers(outcomes, summary, group), display_names=display)
 widgets.figure(fig, key="lc_curves")
 if by == "strategy":
     st.caption("Strategies: " + "; ".join(f"**{s}** = {registry.info(s).display_name}"
@@ -227,6 +244,30 @@ with st.expander("Per session"):
     widgets.table(per.round(4), key="lc_auc_sessions", file_name=f"aulc_sessions_{dataset}_{metric}.csv",
                   hide_index=True, column_config=_table_config(per))
 
+
+# ------------------------------------------------------------------------------------ when to stop
+st.subheader("When to stop")
+widgets.explain(
+    "the stopping rules against hindsight",
+    "Each **stopping rule** was evaluated after every round of every session from what the session stored, never "
+    "from test labels (the Active learning page shows its values). Its **stop** is the first round after which it "
+    "said stop; a rule that never did stops at the end of the session. The **oracle round** is hindsight, which "
+    "needs the test labels: the first round whose test score reaches 95 % or 99 % of the session's final score "
+    "(and of the full-data score when it is computed). **Labels vs 95 % oracle** is positive when the rule kept "
+    "labelling after the score had got there (labels wasted) and negative when it stopped early (read the score "
+    "at its stop); **labels saved** is against running the whole session. With one curve per strategy the "
+    "numbers are medians over the curve's sessions.",
+    [r"t^*_f = \min\{t : s_t \geq f\, s_{\mathrm{final}}\},\qquad \text{labels vs oracle} = n_{\mathrm{stop}} - n_{t^*_{0.95}}"],
+    terms=stopping_views.STOPPING_TERMS,
+)
+if outcomes.empty:
+    st.info("None of the chosen sessions recorded what the stopping rules need (sessions stored before the "
+            "workbench measured them). Run a new session to see them.", icon=":material/info:")
+else:
+    comparison = stopping_views.stop_comparison(outcomes, group)
+    widgets.table(comparison, key="lc_stops", file_name=f"stopping_{dataset}_{metric}.csv", hide_index=True,
+                  column_config=columns.table_config(comparison, number_format=views.METRIC_FORMAT,
+                                                     helps=stopping_views.COMPARISON_HELP))
 
 # ------------------------------------------------------------------------------------ over seeds
 if by == "strategy":

@@ -299,9 +299,14 @@ if k_profile is not None:
         "**CoMAL's components per label.** Bars: how close this sample's embedding for each label is to that "
         "label's prototype (k); diamonds: the labelled set's average (kbar). SLCI counts the bars above their "
         "diamond and compares the count with LC; PFD adds up 1 - k over the predicted labels (blue bars).")
-    fig = viz.comal_k_profile_figure(k_profile, title=f"Pool sample {pos}: prototype similarity per label "
-                                                        "(blue = predicted label)")
-    widgets.figure(fig, key="insp_kprofile")
+    title = f"Pool sample {pos}: prototype similarity per label (blue = predicted label)"
+    if viz.is_large_k(len(k_profile)):  # a page of bars, the most similar labels first
+        n_pages = viz.n_pages(len(k_profile))
+        page = int(st.number_input(f"Page (of {n_pages}; labels sorted by k, largest first)", 1, n_pages, 1,
+                                   key="insp_kprofile_page"))
+        k_profile = k_profile.iloc[viz.label_page(k_profile["k"].fillna(-np.inf).clip(lower=-1e9), page)]
+        title += f", page {page} of {n_pages}"
+    widgets.figure(viz.comal_k_profile_figure(k_profile, title=title), key="insp_kprofile")
 
 with st.expander("All details of this pick"):
     det = info["details"].drop(labels=[c for c in ("round",) if c in info["details"].index])

@@ -44,10 +44,13 @@ FILE_MARKERS = {
     "test_worker.py": "integration",
     # the Streamlit pages through AppTest
     "test_app_batch_selection.py": "app",
+    "test_app_classroom.py": "app",
     "test_app_home_form.py": "app",
     "test_app_inspect_pages.py": "app",
+    "test_app_large_k.py": "app",
     "test_app_pages.py": "app",
     "test_app_preparation.py": "app",
+    "test_app_stopping.py": "app",
     # a real browser; the notebooks
     "test_e2e_browser.py": "e2e",
     "test_notebooks.py": "notebook",

@@ -389,7 +389,8 @@ def stored_sessions(mlal_home):
 
 
 def _curve_names(at: AppTest) -> list[str]:
-    return [t["name"] for t in _traces(at) if t.get("showlegend") is not False]
+    """The curves' legend names (not the stop markers' traces, issue 19)."""
+    return [t["name"] for t in _traces(at) if t.get("showlegend") is not False and t.get("mode") != "markers"]
 
 
 def test_learning_curves_keep_settings_apart_and_draw_the_full_data_score(stored_sessions):

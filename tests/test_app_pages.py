@@ -128,7 +128,8 @@ def test_session_two_rounds_slider_pages_and_exports(mlal_home):
     assert "(glossary#score)" in config and "(glossary#oracle)" in config
     assert '"labels given by the oracle: simulated (ground truth)": {"label"' in config
     explanations = [e for e in at.expander if e.label.startswith("What am I looking at?")]
-    assert len(explanations) == 2 and all(e.markdown[-1].value.startswith("Glossary: [") for e in explanations)
+    # the round, the progress figures and the stopping rules (issue 19)
+    assert len(explanations) == 3 and all(e.markdown[-1].value.startswith("Glossary: [") for e in explanations)
 
     labels = _download_labels(at)
     # HTML twice, with honest sizes: offline (plotly.js inside, ~4.8 MB) and small (plotly.js online)

@@ -663,6 +663,15 @@ def test_tiny_report_build(tmp_path, monkeypatch):
     assert (checks["noise_floor_mean"] <= checks["noise_floor_max"]).all()
     abl = pd.read_csv(cache / "ablation_use_correlation.csv")
     assert abl["metric"].tolist() == ["macro_auc", "ranking_loss", "hamming_loss"]
+    # verdicts by the reproduction report's rules, at the top; the run cache is JSON + NPZ, no pickle
+    for section in ("## Verdict rules", "## Summary (computed from the tables below)", "## Claims in detail",
+                    "0 comparison(s), Holm step-down", "One seed: no paired test is defined"):
+        assert section in md
+    assert md.index("## Verdict rules") < md.index("## Setup")
+    assert sorted(p.name for p in (cache / "cache").iterdir()) == [
+        "emotions_s1_e7.json", "emotions_s1_e7.npz", "emotions_s1_e7_no_c.json", "emotions_s1_e7_no_c.npz"]
+    table = pd.read_csv(cache / "runs_all.csv")
+    assert table.groupby("sampler").size().to_dict() == {s: 1 for s in [*bs.available_samplers(), "uncertainty_no_c"]}
     assert {p.name for p in (tmp_path / "figures").iterdir()} >= {
         "batch_selection_emotions_valid_auc.html", "batch_selection_emotions_C_trend.html"}
     # a second build with the same code reuses the cache; another fingerprint runs again

@@ -204,6 +204,10 @@ def test_import_session_copies_a_session_exactly(tmp_path, small_datasets):
     assert import_session(dest, src, sid) is True
     assert import_session(dest, src, sid) is False  # already there
     assert dest.session_info(sid)["status"] == "finished"
+    # every sessions column travels, the feature source and the stopping rules' stop set included
+    info_a, info_b = src.session_info(sid), dest.session_info(sid)
+    assert info_a["feature_source"] is not None and info_b["feature_source"] == info_a["feature_source"]
+    assert info_b["stop_set"] == info_a["stop_set"]
     a, b = src.load_session(sid), dest.load_session(sid)
     assert a[0] == b[0]
     np.testing.assert_array_equal(a[1]["positions"], b[1]["positions"])
@@ -607,6 +611,13 @@ def test_report_from_a_stored_experiment(tmp_path):
     assert (tmp_path / "rep" / "tiny" / "aulc_per_run.csv").is_file()
     # MeanIR of the picks beside the coverages and the labelled set's evenness, from the stored labels
     assert "batch coverage" in text and "labelled coverage" in text and "labelled evenness" in text
+    # when to stop (issue 19): the rules' stops against the oracle, from the merged runs' stored measures
+    assert "## When to stop" in text and "### Classification change" in text
+    # one query round gives no window of 3 kappas: the rule is named as without a value, not tabled
+    assert "### Stabilizing predictions (kappa)" not in text
+    assert "No value in these runs (too few rounds" in text and "Stabilizing predictions (kappa)" in text
+    per_run = pd.read_csv(tmp_path / "rep" / "tiny" / "stopping_per_run.csv")
+    assert len(per_run) == 4 * 6 and per_run["oracle_round_final95"].notna().all()
 
 
 def test_cli_experiment_dry_run_and_errors(tmp_path):
@@ -629,7 +640,7 @@ def test_committed_configs_are_valid():
         plan = cfg.plan()
         assert plan.runs and len({r.key for r in plan.runs}) == len(plan.runs)
     repro = E.load_config(REPO_ROOT / "experiments" / "reproduction.yaml")
-    assert {d.name for d in repro.datasets} == {"reuters21578", "goemotions"}
+    assert {d.name for d in repro.datasets} == {"reuters21578", "goemotions", "reuters21578-T10-IR50"}  # issue 17
     assert len(repro.seeds) >= 5 and "random" in [s.name for s in repro.strategies]
 
 

@@ -27,10 +27,10 @@ PACKAGE = "mlal_core"
 
 #: bottom to top; a unit may import units of the same or a lower layer
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "paths", "_io", "precision", "validation", "glossary"),  # L0: no dependency inside mlal_core
+    ("errors", "paths", "_io", "precision", "validation", "glossary", "access"),  # L0: no dependency inside mlal_core
     ("stats", "correlation", "scoring", "metrics", "bemps", "contrastive"),  # L1: maths on arrays
     ("data", "features", "batch_selection"),                    # L2: datasets, features, samplers
-    ("models", "strategies"),                                   # L3: learners and query strategies
+    ("models", "strategies", "stopping"),                       # L3: learners, query strategies, stopping rules
     ("viz", "export"),                                          # L4: figures and files
     ("session",),                                               # L5: the active-learning loop, stored
     ("inspection",),                                            # L6: what the app's pages show

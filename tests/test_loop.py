@@ -486,7 +486,9 @@ def test_kill_during_round_3_then_resume_reproduces_an_uninterrupted_run(tmp_pat
     assert child.returncode == -signal.SIGKILL
 
     store = SessionStore()
-    assert store.list_sessions().loc[0, "status"] == "running"  # killed: never marked finished
+    # killed: never marked finished, and its process is gone
+    assert store.list_sessions().loc[0, "status"] == "interrupted"
+    assert "3 round(s) stored; resume continues from round 3" in store.list_sessions().loc[0, "note"]
     before = store.load_rounds(sid)
     assert [r.round for r in before] == [0, 1, 2]
     assert [r.n_labeled for r in before] == [40, 65, 90]

@@ -71,18 +71,19 @@ def test_payload_codec_round_trips_exactly():
 
 def test_schema_version_wal_and_foreign_keys(tmp_path):
     store = SessionStore(tmp_path / "s.sqlite")
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     assert store.journal_mode() == "wal"
     con = sqlite3.connect(store.path)
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"sessions", "rounds", "schema_version"} <= tables
     cols = [r[1] for r in con.execute("PRAGMA table_info(rounds)")]
     assert cols == ["session_id", "round", "created_at", "n_labeled", "metrics_json", "selected_json", "labels_json",
-                    "details", "scores", "diagnostics", "shared_diag_json", "timings_json", "answered_by", "pick_proba"]
-    assert [r[1] for r in con.execute("PRAGMA table_info(sessions)")][-1] == "feature_source_json"
+                    "details", "scores", "diagnostics", "shared_diag_json", "timings_json", "answered_by", "pick_proba",
+                    "stopping"]
+    assert [r[1] for r in con.execute("PRAGMA table_info(sessions)")][-2:] == ["feature_source_json", "stop_set_json"]
     con.close()
     # opening again does not re-run migrations
-    assert SessionStore(tmp_path / "s.sqlite").schema_version() == 3
+    assert SessionStore(tmp_path / "s.sqlite").schema_version() == 4
     # a store written by a newer version is refused
     con = sqlite3.connect(store.path)
     con.execute("INSERT INTO schema_version (version) VALUES (99)")
@@ -305,8 +306,8 @@ def test_a_version_1_store_is_upgraded_and_its_sessions_still_load(small_dataset
     con.execute(f"INSERT INTO rounds ({v1_cols}) SELECT {v1_cols} FROM n.rounds")
     con.commit()
     con.close()
-    old = SessionStore(path)  # migrates 1 -> 2 -> 3
-    assert old.schema_version() == 3
+    old = SessionStore(path)  # migrates 1 -> 2 -> 3 -> 4
+    assert old.schema_version() == 4
     assert old.session_info(s.session_id)["feature_source"] is None
     rounds = old.load_rounds(s.session_id)
     assert [r.answered_by for r in rounds] == [None, None] and rounds[0].pick_proba is None

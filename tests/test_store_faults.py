@@ -287,7 +287,16 @@ def test_a_session_stopped_by_a_full_disk_is_marked_failed_and_the_cli_says_what
     info = store.session_info(session.session_id)
     if marked:  # the status write is tried again: the first try hit the full disk, the second went through
         assert info["status"] == "failed" and "disk is full" in info["note"] and "(marked failed)" in err
-    else:  # never written: the message says so instead of claiming it
-        assert info["status"] == "running" and "(marked failed)" not in err
+    else:  # never written: the message says so instead of claiming it, and this process shows it failed
+        assert info["stored_status"] == "running" and "(marked failed)" not in err
         assert "could not be marked failed" in err and "free disk space" in err
+        assert info["status"] == "failed" and "disk is full" in info["note"] and "not yet written" in info["note"]
+        assert "1 round(s) stored; resume continues from round 1" in info["note"]
+        assert store.list_sessions().loc[0, "status"] == "failed"
+        # the next write that goes through (the disk has room again) writes the failure too
+        other = store.create_session(SessionConfig(dataset="yeast"), np.arange(3), np.eye(3, 4, dtype=np.uint8))
+        info = store.session_info(session.session_id)
+        assert info["stored_status"] == info["status"] == "failed"
+        assert "disk is full" in info["note"] and "not yet written" not in info["note"]
+        assert store.session_info(other)["status"] == "running"
     assert [r.round for r in store.load_rounds(session.session_id)] == [0]

@@ -1,4 +1,5 @@
-"""The shipped .streamlit/config.toml: localhost only, no usage statistics, no Deploy button."""
+"""The shipped .streamlit/config.toml: localhost only, no usage statistics, no Deploy button; the
+secrets file that may hold the class password is kept out of git."""
 
 from __future__ import annotations
 
@@ -60,3 +61,25 @@ def test_config_is_not_git_ignored():
     if res.returncode == 128:
         pytest.skip("not a git checkout")
     assert res.returncode == 1, "git ignores .streamlit/config.toml"  # 0: ignored, 1: not ignored
+
+
+def test_a_secrets_file_with_the_class_password_is_git_ignored():
+    """``.streamlit/secrets.toml`` may hold classroom passwords (README "Serving a classroom")."""
+    try:
+        res = subprocess.run(["git", "check-ignore", "-q", str(REPO / ".streamlit" / "secrets.toml")], cwd=REPO,
+                             capture_output=True)
+    except FileNotFoundError:
+        pytest.skip("no git")
+    if res.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert res.returncode == 0, "git would commit .streamlit/secrets.toml"
+
+
+def test_the_shipped_address_is_loopback_so_the_app_serves_without_a_password():
+    """The app refuses to serve on the network without a class password (ui/classroom.py); the shipped
+    address must therefore be one ``mlal_core.access.is_loopback`` accepts."""
+    from mlal_core.access import is_loopback
+
+    address = tomllib.loads(CONFIG.read_text(encoding="utf-8"))["server"]["address"]
+    assert is_loopback(address)
+    assert not is_loopback("0.0.0.0")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from mlal_core import export
 from mlal_core.inspection import views
-from ui import state, widgets
+from ui import classroom, state, widgets
 
 
 @st.cache_resource(show_spinner=False)
@@ -32,7 +32,9 @@ def _duration(seconds: float | None) -> str:
 
 
 def render() -> None:
+    """Draw the sidebar: who is signed in (classroom mode), the current session, the device, the export size."""
     with st.sidebar:
+        classroom.sidebar_panel()
         session = state.get_session()
         st.markdown("#### Current session")
         if session is None:

@@ -8,6 +8,10 @@ Pages read and write state only through these functions, so the keys live in one
   the background (or None); ``al_worker_outcome``: the status of the last one that ended.
 * ``al_oracle``: ``"simulated"`` or ``"person"``.
 * ``uploaded_dataset``: the last uploaded, validated dataset (or None).
+* ``classroom_access``: in classroom mode, who signed in and the workspace they work in
+  (:class:`mlal_core.access.Access`; ``ui/classroom.py`` sets it). The store is that workspace's.
+* ``al_sync_notice``: said once at the top of the next page after the current session was reloaded
+  because another browser advanced it (:func:`sync_with_store`).
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from mlal_core import paths
+from mlal_core.access import Access
 from mlal_core.errors import MLALError
 from mlal_core.session.loop import ActiveLearningSession
 from mlal_core.session.records import PendingRound
-from mlal_core.session.store import SessionStore
+from mlal_core.session.store import SessionStore, StoreError
 from mlal_core.session.worker import FeatureWorker, SessionWorker, WorkerStatus
 
 SESSION_KEY = "al_session"
@@ -36,6 +41,8 @@ OUTCOME_KEY = "al_worker_outcome"
 ORACLE_KEY = "al_oracle"
 UPLOAD_KEY = "uploaded_dataset"
 HOME_PAGE = "pages/home.py"
+ACCESS_KEY = "classroom_access"
+SYNC_NOTICE_KEY = "al_sync_notice"
 
 
 @st.cache_resource(show_spinner=False)
@@ -43,9 +50,29 @@ def _store_at(path: str) -> SessionStore:
     return SessionStore(path)
 
 
+def get_access() -> Access | None:
+    """Who signed in to this browser session (classroom mode), else None."""
+    return st.session_state.get(ACCESS_KEY)
+
+
+def workspace() -> str | None:
+    """The classroom workspace this browser session works in (None: classroom mode is off)."""
+    access = get_access()
+    return None if access is None else access.workspace
+
+
 def get_store(path: str | None = None) -> SessionStore:
-    """One SQLite store per server process and path (``$MLAL_HOME/sessions.sqlite`` by default)."""
-    return _store_at(str(path or paths.default_store_path()))
+    """One SQLite store per server process and path: ``$MLAL_HOME/sessions.sqlite`` by default, the
+    workspace's own store in classroom mode (``paths.default_store_path(workspace())``). The workspace
+    comes from this browser session's state, so each participant sees only their store."""
+    return _store_at(str(path or paths.default_store_path(workspace())))
+
+
+def store_place() -> str:
+    """Where the sessions are stored, in words: the workspace in classroom mode (the server's paths
+    are not shown to participants), else the store's path."""
+    ws = workspace()
+    return f"your workspace `{ws}`" if ws is not None else f"`{get_store().path}`"
 
 
 def get_session() -> ActiveLearningSession | None:
@@ -96,8 +123,68 @@ def wait_for_round(session: ActiveLearningSession, timeout_s: float = 3600) -> b
     return True
 
 
+def _advanced_text(first: int, last: int, final: bool) -> str:
+    if final and first == last:
+        what = "The final evaluation was"
+    elif first == last:
+        what = f"Round {last} was"
+    else:
+        what = f"Rounds {first} to {last} were"
+    return f"{what} completed in another browser; showing the stored session."
+
+
+def reload_if_advanced(session: ActiveLearningSession) -> bool:
+    """Reload ``session`` from its store when the store holds more records than this browser has
+    (another browser, or another tab, ran rounds of it), or drop it when it was deleted there. Says so
+    once through :data:`SYNC_NOTICE_KEY`. Only for the current session.
+
+    Returns True when the session was reloaded or dropped."""
+    store, sid = session.store, session.session_id
+    if store is None or sid is None or session is not get_session():
+        return False
+    try:
+        stored = store.record_count(sid)
+    except StoreError:
+        set_session(None)
+        st.session_state[SYNC_NOTICE_KEY] = (f"Session `{sid[:8]}` is no longer in the store (deleted in another "
+                                             "browser?). Start or reopen one on **Home / set-up**.")
+        return True
+    shown = len(session.history)
+    if stored <= shown:
+        return False
+    try:
+        fresh = ActiveLearningSession.resume(store, sid, dataset=session.dataset, features=session.features)
+    except MLALError as e:
+        set_session(None)
+        st.session_state[SYNC_NOTICE_KEY] = (f"Session `{sid[:8]}` was advanced in another browser and cannot be "
+                                             f"reloaded here: {e}")
+        return True
+    set_session(fresh)
+    st.session_state[SYNC_NOTICE_KEY] = _advanced_text(shown, stored - 1, fresh.finished)
+    return True
+
+
+def sync_with_store() -> None:
+    """On every rerun (``app.py``): when another browser advanced the current session, reload it
+    from the store (:func:`reload_if_advanced`); not while this browser's own round is running."""
+    session = get_session()
+    if session is None or get_worker(session) is not None or session_lock(session).locked():
+        return
+    reload_if_advanced(session)
+
+
+def show_sync_notice() -> None:
+    """Show the notice of the last reload by :func:`sync_with_store` (once), if there is one."""
+    notice = st.session_state.pop(SYNC_NOTICE_KEY, None)
+    if notice is not None:
+        st.info(notice, icon=":material/sync:")
+
+
 def require_session() -> ActiveLearningSession:
-    """The current session; otherwise a hint to start one on the home page, and the page stops."""
+    """The current session, reloaded first if another browser advanced it (:func:`sync_with_store`,
+    with its notice); otherwise a hint to start one on the home page, and the page stops."""
+    sync_with_store()  # app.py did it already for a served app (this is then one cheap query)
+    show_sync_notice()
     session = get_session()
     if session is None:
         st.info("No active-learning session yet. Start a new one or reopen a stored one on the **Home** page.")
@@ -163,6 +250,8 @@ def finish_worker() -> WorkerStatus | None:
         return None
     status = worker.status()
     st.session_state[WORKER_KEY] = None
+    if status.state == "failed" and reload_if_advanced(worker.session):
+        return None  # another browser stored the round first: the reload notice says so, not an error
     st.session_state[OUTCOME_KEY] = status
     if worker.pending is not None:
         set_pending(worker.session, worker.pending)

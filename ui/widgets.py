@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
 
-from mlal_core import export
+from mlal_core import access, export, paths
 from mlal_core.inspection import views
+from mlal_core.validation import LocalFolder
+from ui import state
 
 
 def explain(title: str, body: str, latex: str | list[str] | None = None, expanded: bool = False, *,
@@ -169,13 +172,39 @@ def param_input(param, key: str, container=st):
     returns its value (kept across strategy switches, see ``kept``).
 
     Booleans -> checkbox; choices -> select box; numbers -> number input within ``[low, high]``;
-    a ``None`` default -> an empty input that means "the strategy's automatic choice"."""
+    a ``None`` default -> an empty input that means "the strategy's automatic choice"; a local folder
+    (ALPS's masked LM, Subword's tokenizer) -> a select box of the folders in ``MLAL_HOME/models``
+    (``model_folder_input``): the app takes no typed server path."""
     return keep(key, _param_widget(param, key, container, kept(key, param.default)))
+
+
+def _folder_name(value: str | None) -> str:
+    return "bundled (default)" if value is None else Path(value).name
+
+
+def model_folder_input(label: str, key: str, container, value: str | None, help_: str | None = None) -> str | None:
+    """A select box of the model folders in ``MLAL_HOME/models`` (``mlal_core.access.model_folders``),
+    or None for the bundled model; returns the chosen folder's path. When there is none it says how to
+    add one; a kept value that is not offered (e.g. from a session run elsewhere) falls back to the
+    bundled model, and the widget says so."""
+    offered = [str(p) for p in access.model_folders()]
+    options: list[str | None] = [None, *offered]
+    choice = container.selectbox(label, options, index=options.index(value) if value in options else 0, key=key,
+                                 format_func=_folder_name, help=help_)
+    place = "`MLAL_HOME/models/`" if state.workspace() is not None else f"`{paths.models_dir()}`"
+    if not offered:
+        container.caption(f"No model folders yet. Put one in {place} on the server: a folder saved with "
+                          "`save_pretrained` (weights, config, tokenizer), then reload the page.")
+    if value is not None and value not in options:
+        container.caption(f"The folder `{_folder_name(value)}` is not in {place}; the bundled model is used.")
+    return choice
 
 
 def _param_widget(param, key: str, container, value):
     label = views.param_label(param)
     help_ = param.help or None
+    if isinstance(param.constraint, LocalFolder):
+        return model_folder_input(label, key, container, value, help_)
     default, choices = param.default, param.choices
     if isinstance(default, bool) or (choices is not None and set(choices) <= {True, False}):
         return container.checkbox(label, value=bool(value), key=key, help=help_)

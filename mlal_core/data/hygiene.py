@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import scipy.sparse as scipy_sparse
 
 from mlal_core.data.dataset import SPLIT_NAMES
 
@@ -46,8 +47,8 @@ def repeated_rows(keys: Sequence, Y: np.ndarray) -> np.ndarray:
     ----------
     keys : sequence
         The rows' input keys (:func:`input_keys`).
-    Y : numpy.ndarray
-        The rows' 0/1 label matrix.
+    Y : numpy.ndarray or scipy sparse matrix
+        The rows' 0/1 label matrix (dense or sparse; sparse entries must be 1, as ``Split`` stores them).
 
     Returns
     -------
@@ -56,9 +57,15 @@ def repeated_rows(keys: Sequence, Y: np.ndarray) -> np.ndarray:
     """
     seen: set = set()
     repeats = []
-    Y = np.ascontiguousarray(Y)
+    if scipy_sparse.issparse(Y):  # a row's labels = its sorted column indices
+        csr = scipy_sparse.csr_matrix(Y)
+        csr = csr if csr.has_sorted_indices else csr.sorted_indices()
+        row_bytes = [csr.indices[csr.indptr[i]:csr.indptr[i + 1]].tobytes() for i in range(csr.shape[0])]
+    else:
+        dense = np.ascontiguousarray(Y)
+        row_bytes = [dense[i].tobytes() for i in range(dense.shape[0])]
     for i, key in enumerate(keys):
-        full = (key, Y[i].tobytes())
+        full = (key, row_bytes[i])
         if full in seen:
             repeats.append(i)
         else:

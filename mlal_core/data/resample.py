@@ -1,6 +1,19 @@
-"""Top-K label subsets resampled to a chosen MeanIR, in the spirit of CRAB's RCV1-T10-x sets."""
+"""Top-K label subsets resampled to a chosen MeanIR, in the spirit of CRAB's RCV1-T10-x sets.
+
+:func:`resample_to_mean_ir` builds such a subset from any dataset. A **derived dataset** is one built
+from a bundled dataset and named by the settings, ``<base>-T<top_k>-IR<target>`` (for example
+``reuters21578-T10-IR50``: the 10 most frequent Reuters labels, the training pool thinned to a MeanIR
+of 50). ``mlal_core.data.load`` accepts such a name wherever a bundled dataset name is accepted
+(experiment configs, ``python -m mlal_core run --dataset``, the app), so the name is the whole
+recipe and round-trips: the dataset it loads is named exactly as written. The resampling seed is
+fixed (:data:`RESAMPLE_RANDOM_STATE`) and the target may lie on either side of the top-K MeanIR
+(``allow_increase=True``), so a name always means the same rows.
+"""
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -10,6 +23,93 @@ from mlal_core.errors import ConfigError
 
 _PROVENANCE_KEYS = ("description", "source", "citation", "licence", "licence_short", "split_note",
                     "feature_names", "n_features")
+
+#: the seed of the row removal behind every derived dataset name (the pool does not vary with the run seed)
+RESAMPLE_RANDOM_STATE = 0
+
+#: ``<base>-T<top_k>-IR<target>``: top_k an integer, target a plain decimal (``5``, ``2.5``)
+DERIVED_NAME_PATTERN = re.compile(r"^(?P<base>.+)-T(?P<top_k>[0-9]+)-IR(?P<mean_ir>[0-9]+(?:\.[0-9]+)?)$")
+
+#: the syntax in words, for error messages and help texts
+DERIVED_NAME_SYNTAX = ("<bundled dataset>-T<top_k>-IR<target MeanIR>, e.g. 'reuters21578-T10-IR50' (the 10 most "
+                       "frequent labels, the training pool resampled to MeanIR 50)")
+
+#: the derived datasets the app and the CLI offer beside the bundled ones: CRAB's RCV1-T10-x levels
+#: (x = 5, 10, 20, 50) built from Reuters-21578, whose top-10 training MeanIR is 8.4 before resampling
+DERIVED_PRESETS: tuple[str, ...] = ("reuters21578-T10-IR5", "reuters21578-T10-IR10", "reuters21578-T10-IR20",
+                                    "reuters21578-T10-IR50")
+
+
+@dataclass(frozen=True)
+class DerivedName:
+    """A parsed derived-dataset name: the base dataset, the labels kept and the target MeanIR."""
+
+    base: str
+    top_k: int
+    mean_ir: float
+
+    @property
+    def name(self) -> str:
+        """The canonical name, ``<base>-T<top_k>-IR<target>`` (:func:`derived_name`)."""
+        return derived_name(self.base, self.top_k, self.mean_ir)
+
+
+def derived_name(base: str, top_k: int, target_mean_ir: float) -> str:
+    """The name of the derived dataset ``base`` resampled to ``top_k`` labels and ``target_mean_ir``.
+
+    Parameters
+    ----------
+    base : str
+        The dataset resampled.
+    top_k : int
+        Labels kept.
+    target_mean_ir : float
+        The target train MeanIR, written with ``{:g}`` (``5.0`` -> ``5``, ``2.5`` -> ``2.5``).
+
+    Returns
+    -------
+    str
+        ``<base>-T<top_k>-IR<target>``, the name :func:`resample_to_mean_ir` gives its result.
+    """
+    return f"{base}-T{int(top_k)}-IR{float(target_mean_ir):g}"
+
+
+def parse_derived_name(name: str) -> DerivedName | None:
+    """Read a derived-dataset name ``<base>-T<top_k>-IR<target>`` (module docstring).
+
+    Only the syntax and the values that need no data are checked here (``top_k`` >= 2, target >= 1,
+    the canonical spelling); whether the base exists and has ``top_k`` labels is checked by
+    ``mlal_core.data.check_name`` / ``load``.
+
+    Parameters
+    ----------
+    name : str
+        A dataset name.
+
+    Returns
+    -------
+    DerivedName or None
+        The parts, or None when ``name`` does not have the form (then it can only be a bundled name).
+
+    Raises
+    ------
+    ConfigError
+        The name has the form but ``top_k`` < 2, the target is below 1, or it is not spelled the
+        canonical way (``IR5.0`` for ``IR5``, ``T010`` for ``T10``: the message gives the spelling).
+    """
+    m = DERIVED_NAME_PATTERN.match(str(name))
+    if m is None:
+        return None
+    parsed = DerivedName(m["base"], int(m["top_k"]), float(m["mean_ir"]))
+    if parsed.top_k < 2:
+        raise ConfigError(f"Dataset {name!r}: top_k (the number after -T) must be at least 2; got {parsed.top_k}.")
+    if parsed.mean_ir < 1.0:
+        raise ConfigError(f"Dataset {name!r}: the target MeanIR (the number after -IR) must be >= 1 (MeanIR is "
+                          f"never below 1); got {m['mean_ir']}.")
+    if parsed.name != name:
+        raise ConfigError(f"Dataset {name!r}: write it as {parsed.name!r} (a derived dataset is named "
+                          "exactly as it is built, so the same set never has two names).")
+    return parsed
 
 
 def _reduce_to(P: np.ndarray, sizes: np.ndarray, counts: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -123,14 +223,14 @@ def resample_to_mean_ir(
 
     def restrict(split: Split) -> tuple[Split, int]:
         s = split.select_labels(keep)
-        has = s.Y.any(axis=1)
+        has = np.asarray((s.Y != 0).sum(axis=1)).ravel() > 0  # dense or sparse (top_k > 500) Y
         return s.subset(np.flatnonzero(has)), int((~has).sum())
 
     (train, drop_tr), (valid, drop_va), (test, drop_te) = (restrict(ds.train), restrict(ds.valid), restrict(ds.test))
     if int(stats.label_counts(train.Y).min()) < min_label_count:
         raise ConfigError(f"A kept label has fewer than min_label_count={min_label_count} positives in train.")
 
-    patterns, group_of = np.unique(train.Y, axis=0, return_inverse=True)
+    patterns, group_of = np.unique(train.dense_Y(), axis=0, return_inverse=True)
     group_of = group_of.ravel()
     P = patterns.astype(np.int64)
     sizes = np.bincount(group_of, minlength=P.shape[0]).astype(np.int64)
@@ -189,8 +289,10 @@ def resample_to_mean_ir(
     achieved = stats.mean_ir(new_train.Y)
 
     label_names = [ds.label_names[j] for j in keep]
-    name = f"{ds.name}-T{top_k}-IR{target:g}"
+    name = derived_name(ds.name, top_k, target)
     meta = {k: ds.meta[k] for k in _PROVENANCE_KEYS if k in ds.meta}
+    if "valid_split" in ds.meta:
+        meta["valid_split"] = f"{ds.meta['valid_split']}; then the {len(valid)} rows with a kept label"
     meta.update({
         "name": name,
         "format": ds.kind,
@@ -202,7 +304,9 @@ def resample_to_mean_ir(
             "target_mean_ir": target,
             "achieved_mean_ir": achieved,
             "top_k_train_mean_ir_before": start,
+            "direction": "lowered" if lower else "raised",
             "train_rows": {"original": len(ds.train), "with_a_kept_label": len(train), "kept": len(new_train)},
+            "rows": {"valid": len(valid), "test": len(test)},
             "rows_dropped_without_kept_label": {"train": drop_tr, "valid": drop_va, "test": drop_te},
             "random_state": random_state,
             "min_label_count": min_label_count,

@@ -32,7 +32,9 @@ Config file (every key but ``name``, ``datasets`` and ``strategies`` is optional
     initial_size: 100                 # each of these three may be a list (a grid axis)
     query_size: 50
     rounds: 10
-    initial_method: random
+    initial_method: random            # or a list (a grid axis): [random, representative, diverse]
+    initial_method_strategies: null   # strategy labels run under every initial method (null: all); the
+                                      # others run under the first one only
     candidate_subset: null
     reference: true                   # full-data score per (dataset, representation, model, seed)
     analysis: {metrics: [micro_f1, macro_f1, p@1, p@3], baseline: random,
@@ -58,7 +60,10 @@ On Ray clusters reached by ``address`` the part file's bytes travel back with th
 
 Only one ``experiment`` process may work on a store at a time (a lock file ``<store>.lock``; a
 second one stops with a message). Ctrl-C stops the parent and its workers: finished runs are in
-the store, a run cut short keeps its completed rounds in its part file.
+the store, a run cut short keeps its completed rounds in its part file. Workers also end within a
+second when the parent dies without a word (``kill -9``), and a run's part file is locked
+(``<key>.sqlite.lock``) while one process writes or merges it, so a re-run right after a kill
+waits for, or refuses naming, any writer left; it never writes a run twice.
 
 Features of each (dataset, representation) are computed once in the parent before dispatch
 (MiniLM embeddings are cached on disk by :func:`mlal_core.features.featurize`); workers read the
@@ -75,7 +80,8 @@ Modules
 (the per-run part files), ``tasks`` (what a worker does), ``backends`` (in process, local pool,
 Ray), ``runner`` (:func:`run_experiment`), ``analysis`` (learning curves over seeds, AULC, paired
 tests), ``report`` (the reproduction report), ``batch_selection`` and ``batch_selection_report``
-(training mini-batch samplers compared).
+(training mini-batch samplers compared; ``batch_selection_verdicts``: its verdicts by the reproduction
+report's rules, ``batch_selection_cache``: its run cache, JSON + NPZ without pickle).
 """
 
 from mlal_core.experiments.config import BACKENDS, DEFAULT_ANALYSIS, ExperimentConfig, load_config

@@ -361,7 +361,8 @@ def bootstrap_ci(diffs, *, n_resamples: int = 10_000, confidence: float = 0.95,
     return float(lo), float(hi)
 
 
-def holm_family(tests: pd.DataFrame, *, alpha: float = 0.05, higher_is_better: bool = True) -> pd.DataFrame:
+def holm_family(tests: pd.DataFrame, *, alpha: float = 0.05,
+                higher_is_better: bool | Sequence[bool] = True) -> pd.DataFrame:
     """Holm's correction over every row of a :func:`paired_tests` frame taken as one family.
 
     Parameters
@@ -371,8 +372,9 @@ def holm_family(tests: pd.DataFrame, *, alpha: float = 0.05, higher_is_better: b
         several settings and metrics concatenated.
     alpha : float
         The significance level of ``better_adj`` / ``worse_adj``.
-    higher_is_better : bool
-        Which sign of ``mean_diff`` counts in favour of ``strategy``.
+    higher_is_better : bool or sequence of bool
+        Which sign of ``mean_diff`` counts in favour of ``strategy``: one for every row, or one per row
+        (a family mixing metrics where higher is better with losses).
 
     Returns
     -------
@@ -386,7 +388,8 @@ def holm_family(tests: pd.DataFrame, *, alpha: float = 0.05, higher_is_better: b
     adj = holm(p) if len(out) else np.array([], dtype=float)
     diff = out["mean_diff"].to_numpy(float)
     sig = np.isfinite(adj) & (adj < alpha)
-    good = diff > 0 if higher_is_better else diff < 0
+    higher = np.broadcast_to(np.asarray(higher_is_better, dtype=bool), diff.shape)
+    good = np.where(higher, diff > 0, diff < 0)
     out["p_adj"] = adj
     out["family_size"] = int(np.isfinite(p).sum())
     out["better_adj"] = sig & good

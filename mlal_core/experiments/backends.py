@@ -4,6 +4,13 @@ Each backend hands every task to :func:`mlal_core.experiments.tasks.execute_task
 ``on_done(task, result)`` in the parent as each one finishes (in the order they finish). A task
 whose worker died comes back as a failed result. Ctrl-C or an error in the parent stops the
 workers: a run cut short keeps its completed rounds in its part file.
+
+If the parent dies without a chance to stop them (``kill -9``, a crash), the local pool's workers
+end within a second (:func:`~mlal_core.experiments.tasks.exit_with_parent`: the kernel's
+parent-death signal on Linux, a watchdog thread elsewhere). A local Ray started by
+:func:`ray_start` shares its fate the same way (Ray starts its head processes with the
+parent-death signal on Linux, or a reaper process elsewhere), and its workers end with it; tasks
+on a cluster reached by ``address`` are Ray's to stop (the driver's death ends its job there).
 """
 
 from __future__ import annotations
@@ -93,6 +100,11 @@ def run_local(tasks: list[dict], workers: int, threads: int, env: dict, on_done:
     on_done : OnDone
         Called in the parent as ``on_done(task, result)`` as each task finishes; a task whose
         worker died gets a failed result.
+
+    Notes
+    -----
+    The workers are bound to this process and to the thread that calls this (it blocks until the
+    pool is shut down): they end within a second when it dies, even by ``kill -9``.
     """
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -102,7 +114,9 @@ def run_local(tasks: list[dict], workers: int, threads: int, env: dict, on_done:
     # by it before anything is imported (the initializer is too late for numpy, which it imports)
     saved = {v: os.environ.get(v) for v in THREAD_VARS}
     os.environ.update({v: str(threads) for v in THREAD_VARS})
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker, initargs=(threads, env))
+    # the workers end with this process, however it ends (kill -9 too): orphans would take the queued runs
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
+                               initargs=(threads, env, os.getpid()))
     try:
         with parent_main_hidden():  # the workers start during the submits
             futures = {pool.submit(execute_task, t): t for t in tasks}

@@ -228,12 +228,12 @@ def run_batch_selection(
     if ds.kind != "tabular":
         raise ConfigError(f"batch-selection runs on tabular datasets (raw features); {dataset!r} is {ds.kind}.")
     feats = featurize(ds, "raw")
-    Xtr, Ytr = np.asarray(feats.train), np.asarray(ds.train.Y)
+    Xtr, Ytr = np.asarray(feats.train), ds.train.dense_Y()  # dense even where K > 500 stores Y sparse
     if max_train is not None and int(max_train) < len(Ytr):
         keep = np.sort(np.random.default_rng(0).choice(len(Ytr), int(max_train), replace=False))
         Xtr, Ytr = Xtr[keep], Ytr[keep]
-    splits = {"valid": (np.asarray(feats.valid), np.asarray(ds.valid.Y)),
-              "test": (np.asarray(feats.test), np.asarray(ds.test.Y))}
+    splits = {"valid": (np.asarray(feats.valid), ds.valid.dense_Y()),
+              "test": (np.asarray(feats.test), ds.test.dense_Y())}
     mp = {**DEFAULT_MODEL_PARAMS, **(model_params or {}), "epochs": int(epochs)}
     t0 = time.perf_counter()
     curves, runs, histories = [], [], {}

@@ -1,12 +1,15 @@
 """Build ``reports/batch_selection.md``: the six samplers on the bundled tabular sets.
 
 ``python -m mlal_core.experiments.batch_selection_report [--seeds 3] [--epochs 50] [--datasets yeast,scene,...]``
-runs ``run_batch_selection`` per dataset (results cached as pickles under ``reports/batch_selection/``
-with the code fingerprint that made them, so an interrupted build resumes and a build after a code
-change runs again), the ``use_correlation=False`` ablation on ``ABLATION_DATASETS`` and the checks
-of C (``correlation_checks``), writes the figures (PNG via ``mlal_core.export.write_figure``) to
-``reports/figures/`` and the tables to the markdown report. The hand-written reading of the results
-lives in ``reports/batch_selection_reading.md`` and is included verbatim when present.
+runs ``run_batch_selection`` per dataset (results cached under ``reports/batch_selection/cache/`` as
+JSON + NPZ, never pickle, with the code fingerprint that made them, so an interrupted build resumes and
+a build after a code change runs again: :mod:`mlal_core.experiments.batch_selection_cache`), the
+``use_correlation=False`` ablation on ``ABLATION_DATASETS`` and the checks of C (``correlation_checks``),
+writes the figures (PNG via ``mlal_core.export.write_figure``) to ``reports/figures/`` and the tables to
+the markdown report. The paper's claims get verdicts by the reproduction report's rules (Holm-adjusted
+paired tests over seeds, :mod:`mlal_core.experiments.batch_selection_verdicts`), and every sentence that
+quotes a number is computed from the tables. The hand-written reading of the results (no numbers of
+its own) lives in ``reports/batch_selection_reading.md`` and is included verbatim when present.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import argparse
 import ast
 import hashlib
 import inspect
-import pickle
 import subprocess
 import textwrap
 from collections.abc import Callable
@@ -37,6 +39,14 @@ from mlal_core.experiments.batch_selection import (
     probability_figure,
     run_batch_selection,
     weight_rank_agreement,
+)
+from mlal_core.experiments.batch_selection_cache import cached_run
+from mlal_core.experiments.batch_selection_verdicts import (
+    batch_claim_verdicts,
+    findings_markdown,
+    runs_table,
+    verdict_rules_markdown,
+    verdicts_section,
 )
 from mlal_core.metrics import higher_is_better, metric_name
 
@@ -131,22 +141,6 @@ def code_version() -> dict[str, str]:
     return {"fingerprint": code_fingerprint(), "git": git}
 
 
-def _cached_run(path: Path, version: dict, run) -> tuple[BatchSelectionResult, bool]:
-    """The pickled result at ``path`` when it was made by code with the same fingerprint, else
-    ``run()`` (pickled with ``version``). Returns (result, reused)."""
-    if path.exists():
-        res = pickle.loads(path.read_bytes())
-        made_by = getattr(res, "code_version", None) or {}
-        if made_by.get("fingerprint") == version["fingerprint"]:
-            return res, True
-        print(f"{path.name}: made by code {made_by.get('fingerprint', 'of unknown version')}, now "
-              f"{version['fingerprint']}: running again", flush=True)
-    res = run()
-    res.code_version = dict(version)
-    path.write_bytes(pickle.dumps(res))
-    return res, False
-
-
 def _check_epochs(history: list[dict]) -> tuple[int, int]:
     """The two epochs the report compares C at: the 6th recorded one (epoch 10 after a 5-epoch
     warm-up; the one before the last when fewer are recorded) and the last."""
@@ -198,8 +192,148 @@ def _print_progress(done: int, total: int, message: str) -> None:
     print(f"[{done}/{total}] {message}", flush=True)
 
 
+def _run_results(datasets, seeds: int, epochs: int, ablation_datasets, data_dir: Path,
+                 version: dict[str, str]) -> tuple[dict[str, BatchSelectionResult], dict[str, BatchSelectionResult]]:
+    """Every dataset's result and the ablation's, from the cache under ``data_dir/cache`` or run."""
+    cache = data_dir / "cache"
+    log = _print_progress
+    results: dict[str, BatchSelectionResult] = {}
+    for ds in datasets:
+        def run(ds=ds):
+            res = run_batch_selection(ds, "all", epochs=epochs, seeds=seeds, progress=log)
+            # keep C / p of the uncertainty sampler only (the figures), and U only at the two epochs
+            # the report compares (the checks of C), to keep the cache small
+            hist = res.histories.get("uncertainty", [])
+            keep_u = set(_check_epochs(hist)) if hist else set()
+            res.histories = {"uncertainty": [{k: v for k, v in h.items() if k != "U" or h["epoch"] in keep_u}
+                                             for h in hist]}
+            return res
+
+        results[ds], _ = cached_run(cache / f"{ds}_s{seeds}_e{epochs}", version, run)
+        results[ds].curves.to_csv(data_dir / f"{ds}_curves.csv", index=False)
+        results[ds].runs.to_csv(data_dir / f"{ds}_runs.csv", index=False)
+    ablation: dict[str, BatchSelectionResult] = {}
+    for ds in [d for d in ablation_datasets if d in results]:
+        def run_off(ds=ds):
+            res = run_batch_selection(ds, ["uncertainty"], include_random=False, epochs=epochs, seeds=seeds,
+                                      sampler_params={"uncertainty": {"use_correlation": False}}, progress=log)
+            res.histories = {}
+            return res
+
+        ablation[ds], _ = cached_run(cache / f"{ds}_s{seeds}_e{epochs}_no_c", version, run_off)
+        ablation[ds].runs.to_csv(data_dir / f"{ds}_no_c_runs.csv", index=False)
+    return results, ablation
+
+
+def ablation_table(results: dict[str, BatchSelectionResult], ablation: dict[str, BatchSelectionResult]) -> pd.DataFrame:
+    """The C-on vs C-off table of the report: mean ± std per dataset and metric, and the paired difference.
+
+    Parameters
+    ----------
+    results : dict of str to BatchSelectionResult
+        The main runs per dataset (their ``uncertainty`` rows are "with C").
+    ablation : dict of str to BatchSelectionResult
+        The ``use_correlation=False`` runs per dataset (same seeds).
+
+    Returns
+    -------
+    pd.DataFrame
+        ``dataset``, ``metric``, ``with C``, ``C off``, ``difference (with - off)``, ``seeds``.
+    """
+    rows = []
+    for ds, off in ablation.items():
+        on = results[ds].runs[results[ds].runs["sampler"] == "uncertainty"].set_index("seed")
+        off_runs = off.runs.set_index("seed").loc[on.index]
+        for m in METRICS:
+            rows.append({"dataset": ds, "metric": m, "with C": _mean_std(on[m]), "C off": _mean_std(off_runs[m]),
+                         "difference (with - off)": _mean_std(on[m] - off_runs[m]), "seeds": len(on)})
+    return pd.DataFrame(rows)
+
+
+def convergence_table(results: dict[str, BatchSelectionResult]) -> pd.DataFrame:
+    """First epoch whose mean validation Macro-AUC reaches 99 % of the random sampler's best mean.
+
+    Parameters
+    ----------
+    results : dict of str to BatchSelectionResult
+        Results per dataset (each with a ``random`` sampler).
+
+    Returns
+    -------
+    pd.DataFrame
+        Index dataset, one column per sampler (NaN: never reached).
+    """
+    rows = []
+    for ds, r in results.items():
+        cs = r.curve_summary("valid", "macro_auc")
+        target = 0.99 * cs[cs["group"] == "random"]["mean"].max()
+        for g, d in cs.groupby("group", sort=False):
+            hit = d[d["mean"] >= target]["epoch"]
+            rows.append({"dataset": ds, "sampler": g, "epoch": int(hit.min()) if len(hit) else np.nan})
+    return pd.DataFrame(rows).pivot(index="dataset", columns="sampler", values="epoch")[list(first_samplers(results))]
+
+
+def _figures(results: dict[str, BatchSelectionResult], figs: Path, ext: str) -> list[str]:
+    """Write the figures; return their markdown lines."""
+    from mlal_core.export import write_figure
+
+    md = ["## Figures", "", "Validation macro-AUC per epoch (mean ± std over seeds):", ""]
+    for ds, r in results.items():
+        p = write_figure(convergence_figure(r, "macro_auc", "valid"), figs / f"batch_selection_{ds}_valid_auc.{ext}")
+        md.append(f"![{ds} validation macro-AUC](figures/{p.name})")
+    first = next(iter(results.values()))
+    hist = first.histories.get("uncertainty")
+    if not hist:
+        return md
+    a, b = _check_epochs(hist)
+    fa, fb, fd, _ = correlation_drift_figures(hist, (a, b), first.label_names, f"{first.dataset}: ")
+    drift = [write_figure(f, figs / f"batch_selection_{first.dataset}_C_{nm}.{ext}").name
+             for f, nm in ((fa, "a"), (fb, "b"), (fd, "diff"))]
+    trend = write_figure(correlation_trend_figure(hist, f"{first.dataset}: off-diagonal C per epoch"),
+                         figs / f"batch_selection_{first.dataset}_C_trend.{ext}").name
+    pp = write_figure(probability_figure(hist, title=f"{first.dataset}: sampling probabilities (uncertainty)"),
+                      figs / f"batch_selection_{first.dataset}_probabilities.{ext}").name
+    ch = correlation_change(hist, a, b)
+    drift_stats = (f"Off-diagonal C after epoch {a}: mean {ch['mean_a']:.3f}, max {ch['max_a']:.3f}; "
+                   f"after epoch {b}: mean {ch['mean_b']:.3f}, max {ch['max_b']:.3f}; "
+                   f"mean |change| {ch['mean_abs_change']:.3f}.")
+    p_first, p_last = np.asarray(hist[0]["p"], np.float64), np.asarray(hist[-1]["p"], np.float64)
+    spread = (f"Largest / smallest sampling probability: {p_first.max() / p_first.min():.1f} after epoch "
+              f"{hist[0]['epoch']} (the first adaptive one), {p_last.max() / p_last.min():.2f} at epoch "
+              f"{hist[-1]['epoch']}.")
+    md += ["", (f"Label-correlation matrix C of the uncertainty sampler ({first.dataset}, seed {first.seeds[0]}; "
+                f"paper Fig. 5): after epoch {a}, after epoch {b}, and the change. {drift_stats}"), ""]
+    md += [f"![C](figures/{n})" for n in drift]
+    md += ["", "Mean and largest off-diagonal C per epoch:", "", f"![C per epoch](figures/{trend})"]
+    md += ["", f"Sampling probabilities of the uncertainty sampler over epochs (log scale; dashed: uniform). {spread}",
+           "", f"![probabilities](figures/{pp})"]
+    return md
+
+
+def _setup_lines(results: dict[str, BatchSelectionResult], epochs: int) -> list[str]:
+    first = next(iter(results.values()))
+    return [
+        "## Setup",
+        "",
+        (f"* Datasets: {', '.join(results)} (bundled Mulan splits, raw features z-scored per feature; 10 % of the "
+         "training split carved as validation by seeded iterative stratification, fixed across seeds)."),
+        ("* Model: `MLPEnsemble` with one member (one hidden layer of 256 ReLU units, dropout 0.2), AdamW, learning "
+         f"rate 1e-3, weight decay 1e-4, batch size 128 (the paper's optimiser settings), {epochs} epochs, trained on "
+         "the whole training split. The paper's deep models (CLIF, DELA, MPVAE) are not reproduced: this is the "
+         "workbench's own head."),
+        ("* Samplers (METHODS.md): random, balance, active_bias, recency_bias, hard_imbalance, uncertainty "
+         "(T = 5, lambda1 = 0.5, tau = 10, s0 = 100, 5 warm-up epochs, C on as in the paper). Adaptive samplers draw "
+         "each epoch's n rows with replacement from their probabilities; random is a permutation. U is updated "
+         "from a dropout-off pass over all training rows after every epoch (see the reading)."),
+        (f"* Seeds: {len(first.seeds)} (model initialisation, dropout and batch draws). Test metrics are taken at "
+         "the epoch with the best validation macro-AUC, as in the paper; mean ± std over seeds, rank of the means "
+         "in brackets (1 = best, bold)."),
+        "",
+    ]
+
+
 def build(datasets=DATASETS, seeds: int = 3, epochs: int = 50, out: str | Path = "reports",
-          fig_format: str = "png", ablation_datasets=ABLATION_DATASETS) -> Path:
+          fig_format: str = "png", ablation_datasets=ABLATION_DATASETS, alpha: float = 0.05) -> Path:
     """Run (or reuse the cached runs of) every dataset, then write the report, its CSV tables
     (``out/batch_selection/``) and figures (``out/figures/batch_selection_*``). ``ablation_datasets``
     also run the uncertainty sampler with ``use_correlation=False`` (same seeds).
@@ -218,6 +352,8 @@ def build(datasets=DATASETS, seeds: int = 3, epochs: int = 50, out: str | Path =
         Figure format: ``png``, ``svg`` or ``html``.
     ablation_datasets : sequence of str
         Datasets that also get the ``use_correlation=False`` ablation.
+    alpha : float
+        The significance level of the verdicts (Holm-adjusted p-values).
 
     Returns
     -------
@@ -225,117 +361,43 @@ def build(datasets=DATASETS, seeds: int = 3, epochs: int = 50, out: str | Path =
         The written report.
     """
     out = Path(out)
-    cache, figs = out / "batch_selection", out / "figures"
-    cache.mkdir(parents=True, exist_ok=True)
+    data_dir, figs = out / "batch_selection", out / "figures"
+    data_dir.mkdir(parents=True, exist_ok=True)
     figs.mkdir(parents=True, exist_ok=True)
-    from mlal_core.export import write_figure
-
     version = code_version()
-    log = _print_progress
-    results: dict[str, BatchSelectionResult] = {}
-    reused = {}
-    for ds in datasets:
-        def run(ds=ds):
-            res = run_batch_selection(ds, "all", epochs=epochs, seeds=seeds, progress=log)
-            # keep C / p of the uncertainty sampler only (the figures), and U only at the two epochs
-            # the report compares (the checks of C), to keep the cache small
-            hist = res.histories.get("uncertainty", [])
-            keep_u = set(_check_epochs(hist)) if hist else set()
-            res.histories = {"uncertainty": [{k: v for k, v in h.items() if k != "U" or h["epoch"] in keep_u}
-                                             for h in hist]}
-            return res
-
-        res, reused[ds] = _cached_run(cache / f"{ds}_s{seeds}_e{epochs}.pkl", version, run)
-        res.curves.to_csv(cache / f"{ds}_curves.csv", index=False)
-        res.runs.to_csv(cache / f"{ds}_runs.csv", index=False)
-        results[ds] = res
-    ablation: dict[str, BatchSelectionResult] = {}
-    for ds in [d for d in ablation_datasets if d in results]:
-        def run_off(ds=ds):
-            res = run_batch_selection(ds, ["uncertainty"], include_random=False, epochs=epochs, seeds=seeds,
-                                      sampler_params={"uncertainty": {"use_correlation": False}}, progress=log)
-            res.histories = {}
-            return res
-
-        ablation[ds], reused[f"{ds} (C off)"] = _cached_run(cache / f"{ds}_s{seeds}_e{epochs}_no_c.pkl", version,
-                                                           run_off)
+    results, ablation = _run_results(datasets, seeds, epochs, ablation_datasets, data_dir, version)
     summ = pd.concat([r.summary("best") for r in results.values()], ignore_index=True)
     summ_last = pd.concat([r.summary("last") for r in results.values()], ignore_index=True)
-    summ.to_csv(cache / "summary_best.csv", index=False)
-    summ_last.to_csv(cache / "summary_last.csv", index=False)
+    summ.to_csv(data_dir / "summary_best.csv", index=False)
+    summ_last.to_csv(data_dir / "summary_last.csv", index=False)
     checks = correlation_checks(results)
-    checks.to_csv(cache / "correlation_checks.csv", index=False)
-    abl_rows = []
-    for ds, off in ablation.items():
-        on = results[ds].runs[results[ds].runs["sampler"] == "uncertainty"].set_index("seed")
-        off_runs = off.runs.set_index("seed").loc[on.index]
-        for m in METRICS:
-            abl_rows.append({"dataset": ds, "metric": m, "with C": _mean_std(on[m]), "C off": _mean_std(off_runs[m]),
-                             "difference (with - off)": _mean_std(on[m] - off_runs[m]), "seeds": len(on)})
-    abl = pd.DataFrame(abl_rows)
+    checks.to_csv(data_dir / "correlation_checks.csv", index=False)
+    abl = ablation_table(results, ablation)
     if len(abl):
-        abl.to_csv(cache / "ablation_use_correlation.csv", index=False)
-
-    # speed of convergence: first epoch at which the mean validation macro-AUC reaches 99 % of the
-    # random sampler's best mean validation macro-AUC
-    conv_rows = []
-    for ds, r in results.items():
-        cs = r.curve_summary("valid", "macro_auc")
-        target = 0.99 * cs[cs["group"] == "random"]["mean"].max()
-        for g, d in cs.groupby("group", sort=False):
-            hit = d[d["mean"] >= target]["epoch"]
-            conv_rows.append({"dataset": ds, "sampler": g, "epoch": int(hit.min()) if len(hit) else np.nan})
-    conv = pd.DataFrame(conv_rows).pivot(index="dataset", columns="sampler", values="epoch")[list(first_samplers(results))]
-
-    ext = fig_format.lower().lstrip(".")
-    fig_lines = []
-    for ds, r in results.items():
-        p = write_figure(convergence_figure(r, "macro_auc", "valid"), figs / f"batch_selection_{ds}_valid_auc.{ext}")
-        fig_lines.append(f"![{ds} validation macro-AUC](figures/{p.name})")
+        abl.to_csv(data_dir / "ablation_use_correlation.csv", index=False)
+    conv = convergence_table(results)
+    table = runs_table({ds: r.runs for ds, r in results.items()}, {ds: r.runs for ds, r in ablation.items()})
+    table.to_csv(data_dir / "runs_all.csv", index=False)
+    verdicts = batch_claim_verdicts(table, alpha=alpha)
     first = next(iter(results.values()))
-    hist = first.histories.get("uncertainty")
-    drift = []
-    if hist:
-        a, b = _check_epochs(hist)
-        fa, fb, fd, _ = correlation_drift_figures(hist, (a, b), first.label_names, f"{first.dataset}: ")
-        for f, nm in ((fa, "a"), (fb, "b"), (fd, "diff")):
-            drift.append(write_figure(f, figs / f"batch_selection_{first.dataset}_C_{nm}.{ext}").name)
-        trend = write_figure(correlation_trend_figure(hist, f"{first.dataset}: off-diagonal C per epoch"),
-                             figs / f"batch_selection_{first.dataset}_C_trend.{ext}").name
-        pp = write_figure(probability_figure(hist, title=f"{first.dataset}: sampling probabilities (uncertainty)"),
-                          figs / f"batch_selection_{first.dataset}_probabilities.{ext}").name
-        ch = correlation_change(hist, a, b)
-        drift_stats = (f"Off-diagonal C after epoch {a}: mean {ch['mean_a']:.3f}, max {ch['max_a']:.3f}; "
-                       f"after epoch {b}: mean {ch['mean_b']:.3f}, max {ch['max_b']:.3f}; "
-                       f"mean |change| {ch['mean_abs_change']:.3f}.")
     made = sorted({(getattr(r, "code_version", None) or {}).get("git", "unknown")
                    for r in [*results.values(), *ablation.values()]})
     md = [
         "# Uncertainty batch selection: six samplers on the bundled tabular sets",
         "",
         ("Generated by `python -m mlal_core.experiments.batch_selection_report "
-         f"--seeds {seeds} --epochs {epochs}` (tables and figures); the reading at the end is written by hand."),
+         f"--seeds {seeds} --epochs {epochs}`: the tables, figures, verdicts and every sentence that quotes a "
+         "number; the reading at the end is written by hand and quotes none."),
         "",
-        (f"Code version of the cached runs (`{cache.name}/*.pkl`): fingerprint `{version['fingerprint']}` "
-         f"(samplers, MLP trainer, experiment loop; `report.code_fingerprint`), git `{', '.join(made)}`. "
-         "A build whose code has another fingerprint runs the experiments again instead of reusing the cache."),
+        (f"Code version of the cached runs (`{data_dir.name}/cache/*.json` + `.npz`): fingerprint "
+         f"`{version['fingerprint']}` (samplers, MLP trainer, experiment loop; `code_fingerprint`), git "
+         f"`{', '.join(made)}`. A build whose code has another fingerprint runs the experiments again instead of "
+         "reusing the cache."),
         "",
-        "## Setup",
-        "",
-        (f"* Datasets: {', '.join(results)} (bundled Mulan splits, raw features z-scored per feature; 10 % of the "
-         "training split carved as validation by seeded iterative stratification, fixed across seeds)."),
-        ("* Model: `MLPEnsemble` with one member (one hidden layer of 256 ReLU units, dropout 0.2), AdamW, learning "
-         f"rate 1e-3, weight decay 1e-4, batch size 128 (the paper's optimiser settings), {epochs} epochs, trained on "
-         "the whole training split. The paper's deep models (CLIF, DELA, MPVAE) are not reproduced: this is the "
-         "workbench's own head."),
-        ("* Samplers (METHODS.md): random, balance, active_bias, recency_bias, hard_imbalance, uncertainty "
-         "(T = 5, lambda1 = 0.5, tau = 10, s0 = 100, 5 warm-up epochs, C on as in the paper). Adaptive samplers draw "
-         "each epoch's n rows with replacement from their probabilities; random is a permutation. U is updated "
-         "from a dropout-off pass over all training rows after every epoch (see the reading)."),
-        (f"* Seeds: {len(first.seeds)} (model initialisation, dropout and batch draws). Test metrics are taken at "
-         "the epoch with the best validation macro-AUC, as in the paper; mean ± std over seeds, rank in brackets "
-         "(1 = best, bold)."),
-        "",
+        verdict_rules_markdown(alpha, len(first.seeds)),
+        findings_markdown(summ, summ_last, verdicts, convergence=conv, checks=checks),
+        verdicts_section(verdicts, alpha, data_dir),
+        *_setup_lines(results, epochs),
     ]
     for m in METRICS:
         md += [f"## Test {PRETTY[m]} (at the best-validation epoch)", "", _table(summ, m), ""]
@@ -354,16 +416,9 @@ def build(datasets=DATASETS, seeds: int = 3, epochs: int = 50, out: str | Path =
     if len(abl):
         md += [(f"Ablation: the uncertainty sampler with C (the paper) and with `use_correlation=False` (the "
                 f"released code), same {seeds} seeds; test metrics at the best-validation epoch, mean ± std, "
-                "and the paired difference."), "", _frame_table(abl, {}), ""]
-    md += ["## Figures", "", "Validation macro-AUC per epoch (mean ± std over seeds):", ""]
-    md += fig_lines
-    if hist:
-        md += ["", (f"Label-correlation matrix C of the uncertainty sampler ({first.dataset}, seed {first.seeds[0]}; "
-                    f"paper Fig. 5): after epoch {a}, after epoch {b}, and the change. {drift_stats}"), ""]
-        md += [f"![C](figures/{n})" for n in drift]
-        md += ["", "Mean and largest off-diagonal C per epoch:", "", f"![C per epoch](figures/{trend})"]
-        md += ["", "Sampling probabilities of the uncertainty sampler over epochs (log scale; dashed: uniform):", "",
-               f"![probabilities](figures/{pp})"]
+                "and the paired difference (its test and interval: the ablation claim above)."), "",
+               _frame_table(abl, {}), ""]
+    md += _figures(results, figs, fig_format.lower().lstrip("."))
     reading = out / "batch_selection_reading.md"
     if reading.exists():
         md += ["", reading.read_text().strip()]

@@ -38,7 +38,8 @@ BACKENDS = ("local", "ray")
 TOP_KEYS = (
     "name", "description", "store", "backend", "workers", "threads_per_run", "ray", "datasets",
     "representations", "max_length", "models", "strategies", "seeds", "initial_size", "query_size", "rounds",
-    "initial_method", "candidate_subset", "reference", "analysis", "allow_outside_store",
+    "initial_method", "initial_method_strategies", "candidate_subset", "reference", "analysis",
+    "allow_outside_store",
 )  # fmt: skip
 DATASET_KEYS = ("name", "label", "representations", "initial_size", "query_size", "rounds", "candidate_subset",
                 "initial_method")
@@ -74,7 +75,7 @@ class DatasetSpec:
         Its name in the results (default: ``name``).
     overrides : dict
         Per-dataset values of ``representations``, ``initial_size``, ``query_size``, ``rounds``,
-        ``candidate_subset`` and ``initial_method`` that replace the config's.
+        ``candidate_subset`` and ``initial_method`` (a list of names) that replace the config's.
     """
 
     name: str
@@ -128,8 +129,11 @@ class ExperimentConfig:
     """A validated experiment config (the format: :mod:`mlal_core.experiments`).
 
     Build it with :func:`load_config` (a file) or :meth:`from_dict` (a mapping). The budget axes
-    (``initial_size``, ``query_size``, ``rounds``) and ``seeds`` are lists: the grid is their product
-    with the datasets, representations, models and strategies.
+    (``initial_size``, ``query_size``, ``rounds``), ``initial_method`` and ``seeds`` are lists: the grid
+    is their product with the datasets, representations, models and strategies.
+    ``initial_method_strategies`` (strategy labels, or None for all): the strategies run under every
+    initial method; the others run under the first initial method of the list only (an
+    initialisation study on a few strategies beside a large grid).
     """
 
     name: str
@@ -141,7 +145,8 @@ class ExperimentConfig:
     initial_size: list[int]
     query_size: list[int]
     rounds: list[int]
-    initial_method: str = "random"
+    initial_method: list[str] = field(default_factory=lambda: ["random"])
+    initial_method_strategies: list[str] | None = None
     max_length: int = 128
     candidate_subset: int | None = None
     reference: bool = True
@@ -197,6 +202,8 @@ class ExperimentConfig:
         ray_cfg = _parse_ray(data, problems)
         store = _parse_store(data, base_dir, problems)
         analysis = _parse_analysis(data, [s.label for s in strategies], problems)
+        session["initial_method_strategies"] = _parse_initial_method_strategies(
+            data, [s.label for s in strategies], problems)
         description = _parse_description(data, problems)
         if problems:
             message = f"{len(problems)} problem(s) in the experiment config{where}:\n{_problem_lines(problems)}"
@@ -255,7 +262,11 @@ def load_config(path: str | Path) -> ExperimentConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"No experiment config at {path}.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"Cannot read the experiment config {path} ({type(exc).__name__}: {str(exc)[:200]}); "
+                          "pass a UTF-8 .yaml, .toml or .json file.") from None
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
@@ -430,8 +441,8 @@ def _dataset_override_problem(key: str, value: Any) -> str | None:
         if not isinstance(value, list) or not value or any(r not in REPRESENTATIONS for r in value):
             return f"representations must be a non-empty list of {list(REPRESENTATIONS)}; got {value!r}"
     elif key == "initial_method":
-        if value not in INITIAL_METHODS:
-            return f"initial_method must be one of {list(INITIAL_METHODS)}; got {value!r}"
+        msg = _initial_methods_problem(value)
+        return None if msg is None else f"initial_method {msg}"
     elif key == "candidate_subset":
         if value is not None and (not is_int(value) or value < 1):
             return f"candidate_subset must be a positive integer or null; got {value!r}"
@@ -441,15 +452,30 @@ def _dataset_override_problem(key: str, value: Any) -> str | None:
 
 
 def _parse_dataset(i: int, entry: dict, known: list[str], problems: list[str]) -> DatasetSpec | None:
+    from mlal_core.data import DERIVED_NAME_SYNTAX
+    from mlal_core.data import check_name as check_dataset_name
+    from mlal_core.data.resample import DERIVED_NAME_PATTERN
+    from mlal_core.data.synthetic import XMTC_NAME_SYNTAX, XMTC_PREFIX
+
     _check_unknown_keys(entry, DATASET_KEYS, f"datasets[{i}]", problems)
     dname = entry.get("name")
-    if not isinstance(dname, str) or dname not in known:
+    if isinstance(dname, str) and dname not in known and (DERIVED_NAME_PATTERN.match(dname)
+                                                          or dname.startswith(XMTC_PREFIX)):
+        try:  # a derived dataset, <base>-T<top_k>-IR<target> (mlal_core.data.resample), or a generated one
+            check_dataset_name(dname)
+        except ConfigError as exc:
+            problems.append(f"datasets[{i}]: {exc}")
+            return None
+    elif not isinstance(dname, str) or dname not in known:
         problems.append(f"datasets[{i}]: unknown dataset {dname!r}{close_names_hint(str(dname), known)}; "
-                        f"bundled datasets: {', '.join(known)}")
+                        f"bundled datasets: {', '.join(known)} (or a derived one, {DERIVED_NAME_SYNTAX}; or a "
+                        f"generated one, {XMTC_NAME_SYNTAX})")
         return None
     overrides = {k: entry[k] for k in DATASET_KEYS if k in entry and k not in ("name", "label")}
     if isinstance(overrides.get("representations"), str):
         overrides["representations"] = [overrides["representations"]]
+    if isinstance(overrides.get("initial_method"), str):
+        overrides["initial_method"] = [overrides["initial_method"]]
     for k, v in overrides.items():
         msg = _dataset_override_problem(k, v)
         if msg:
@@ -602,9 +628,11 @@ def _parse_budgets(data: dict, problems: list[str]) -> dict[str, list[int]]:
 
 def _parse_session_settings(data: dict, problems: list[str]) -> dict[str, Any]:
     """``initial_method``, ``max_length``, ``candidate_subset`` and ``reference``."""
-    initial_method = data.get("initial_method", "random")
-    if initial_method not in INITIAL_METHODS:
-        problems.append(f"'initial_method' must be one of {list(INITIAL_METHODS)}; got {initial_method!r}")
+    initial_method = data.get("initial_method", ["random"])
+    initial_method = [initial_method] if isinstance(initial_method, str) else initial_method
+    msg = _initial_methods_problem(initial_method)
+    if msg:
+        problems.append(f"'initial_method' {msg}")
     max_length = data.get("max_length", 128)
     if not is_int(max_length) or max_length < 1:
         problems.append(f"'max_length' must be a positive integer; got {max_length!r}")
@@ -616,6 +644,33 @@ def _parse_session_settings(data: dict, problems: list[str]) -> dict[str, Any]:
         problems.append(f"'reference' must be true or false; got {reference!r}")
     return {"initial_method": initial_method, "max_length": int(max_length) if is_int(max_length) else max_length,
             "candidate_subset": candidate_subset, "reference": reference}
+
+
+def _initial_methods_problem(value: Any) -> str | None:
+    """What is wrong with a list of initial methods (the words after the key's name), or None."""
+    if (not isinstance(value, list) or not value or any(not isinstance(m, str) or m not in INITIAL_METHODS
+                                                        for m in value)):
+        return (f"must be one of {list(INITIAL_METHODS)} or a non-empty list of them (a grid axis); "
+                f"got {value!r}")
+    if len(set(value)) != len(value):
+        return f"has repeated values: {value!r}"
+    return None
+
+
+def _parse_initial_method_strategies(data: dict, labels: list[str], problems: list[str]) -> list[str] | None:
+    """``initial_method_strategies``: strategy labels of the grid, or None (every strategy)."""
+    raw = data.get("initial_method_strategies")
+    if raw is None:
+        return None
+    if (not isinstance(raw, list) or not raw or any(not isinstance(s, str) for s in raw)
+            or len(set(raw)) != len(raw)):
+        problems.append(f"'initial_method_strategies' must be a non-empty list of distinct strategy labels; got {raw!r}")
+        return None
+    unknown = [s for s in raw if s not in labels]
+    if unknown:
+        problems.append(f"'initial_method_strategies' names {unknown}, which are not strategy labels of the grid "
+                        f"({', '.join(labels)})")
+    return list(raw)
 
 
 def _parse_execution(data: dict, problems: list[str]) -> dict[str, Any]:

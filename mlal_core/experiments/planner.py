@@ -1,7 +1,8 @@
 """The plan of an experiment: its grid expanded into runs and full-data references, and run keys.
 
 Each run has a deterministic **run key** (:func:`run_key`): a hash of its normalised
-``SessionConfig`` and the dataset's content hash. The run's session is named
+``SessionConfig`` (its initial method included; ``initial_params``, which a session records as it
+starts, left out while empty so the keys of stored runs do not change) and the dataset's content hash. The run's session is named
 ``run <key> | <dataset> | <strategy> | seed <s>`` (:func:`run_name`), which is how a store tells
 which runs are finished (:func:`finished_runs`).
 """
@@ -63,7 +64,10 @@ class RunSpec:
         The key of the run's full-data reference (None without references).
     setting : str
         The dataset label plus the attributes that vary between runs of that dataset (what the
-        analysis compares strategies within).
+        analysis compares strategies within); the initial method is named for runs whose initial set
+        is not random when the dataset's runs vary in it.
+    initial_method : str
+        How the run's initial set is chosen (``SessionConfig.initial_method``).
     """
 
     key: str
@@ -80,6 +84,7 @@ class RunSpec:
     candidate_subset: int | None = None
     reference_key: str | None = None
     setting: str = ""
+    initial_method: str = "random"
 
     def describe(self) -> str:
         """``"<setting> | <strategy> | seed <s>"``, the run in progress lines and failure reports."""
@@ -161,6 +166,8 @@ def run_key(config: SessionConfig, dataset_hash: str = "") -> str:
     """
     d = config.to_dict()
     d.pop("name", None)
+    if not d.get("initial_params"):  # a field added after KEY_VERSION 1: absent = empty, same keys as before
+        d.pop("initial_params", None)
     d["dataset_hash"] = dataset_hash
     d["key_version"] = KEY_VERSION
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -237,6 +244,11 @@ def describe_plan(plan: Plan, store_path: Path | None = None) -> str:
         f"{len(cfg.initial_size) * len(cfg.query_size) * len(cfg.rounds)} budget(s) x {len(cfg.strategies)} "
         f"strategies x {len(cfg.seeds)} seed(s); {len(plan.references)} full-data reference(s)"
     )]
+    methods = list(dict.fromkeys(r.initial_method for r in plan.runs))
+    if len(methods) > 1:
+        lines.append(f"initial methods: {', '.join(methods)}"
+                     + (f" (all but the first for {', '.join(cfg.initial_method_strategies)} only)"
+                        if cfg.initial_method_strategies else ""))
     if store_path is not None and Path(store_path).is_file():
         done = finished_runs(Path(store_path))
         n = sum(1 for r in plan.runs if r.key in done)
@@ -269,6 +281,7 @@ class _Point:
     rounds: int
     strategy: StrategySpec
     seed: int
+    initial_method: str = "random"
 
     def budget(self) -> str:
         return f"{self.dataset.spec.label} (initial {self.initial_size}, {self.rounds} x {self.query_size})"
@@ -330,17 +343,28 @@ def _grid(config: ExperimentConfig, problems: list[str]) -> Iterator[_Point]:
         ov = dspec.overrides
         for rep_name in ov.get("representations", config.representations):
             model_reps = _model_representations(config, dataset, rep_name, problems)
+            methods = ov.get("initial_method", config.initial_method)
             product = itertools.product(
                 [m for m in config.models if m.label in model_reps],
                 [ov["initial_size"]] if "initial_size" in ov else config.initial_size,
                 [ov["query_size"]] if "query_size" in ov else config.query_size,
                 [ov["rounds"]] if "rounds" in ov else config.rounds,
+                methods,
                 config.strategies,
                 config.seeds,
             )
-            for mspec, init, qs, rounds, sspec, seed in product:
+            for mspec, init, qs, rounds, method, sspec, seed in product:
+                if not _runs_under(config, sspec.label, method, methods):
+                    continue
                 yield _Point(dataset=dataset, representation=model_reps[mspec.label], model=mspec, initial_size=init,
-                             query_size=qs, rounds=rounds, strategy=sspec, seed=seed)
+                             query_size=qs, rounds=rounds, strategy=sspec, seed=seed, initial_method=method)
+
+
+def _runs_under(config: ExperimentConfig, strategy: str, method: str, methods: list[str]) -> bool:
+    """Whether strategy label ``strategy`` runs under initial method ``method`` (every strategy runs under
+    the first of ``methods``; the others are for ``initial_method_strategies`` when it is set)."""
+    only = config.initial_method_strategies
+    return method == methods[0] or only is None or strategy in only
 
 
 def _session_config(config: ExperimentConfig, point: _Point) -> SessionConfig:
@@ -354,7 +378,7 @@ def _session_config(config: ExperimentConfig, point: _Point) -> SessionConfig:
         strategy=point.strategy.name,
         strategy_params=dict(point.strategy.params),
         initial_size=point.initial_size,
-        initial_method=ov.get("initial_method", config.initial_method),
+        initial_method=point.initial_method,
         query_size=point.query_size,
         rounds=point.rounds,
         seed=point.seed,
@@ -400,8 +424,10 @@ def _assign_settings(runs: list[RunSpec]) -> None:
         by_ds.setdefault(r.dataset, []).append(r)
     for ds, rs in by_ds.items():
         varying = [a for a in attrs if len({getattr(r, a) for r in rs}) > 1]
+        methods_vary = len({r.initial_method for r in rs}) > 1
         for r in rs:
-            extra = ", ".join(f"{a}={getattr(r, a)}" for a in varying)
+            named = varying + (["initial_method"] if methods_vary and r.initial_method != "random" else [])
+            extra = ", ".join(f"{a}={getattr(r, a)}" for a in named)
             r.setting = ds + (f" ({extra})" if extra else "")
 
 
@@ -441,6 +467,7 @@ def build_plan(config: ExperimentConfig) -> Plan:
             pool_size=point.dataset.pool_size, initial_size=point.initial_size, query_size=point.query_size,
             rounds=point.rounds, candidate_subset=cfg.candidate_subset,
             reference_key=references.key_for(point, cfg) if config.reference else None,
+            initial_method=point.initial_method,
         ))
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)

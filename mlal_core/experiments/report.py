@@ -37,6 +37,10 @@ top of every report (:func:`verdict_rules_markdown`; the caveats are in ``CAVEAT
   macro-F1); **holds** otherwise.
 * Beside each verdict, a rank table: the mean rank over seeds of the subject and its baselines per
   dataset x metric (:func:`mlal_core.experiments.analysis.mean_ranks`).
+
+"When to stop" (:mod:`mlal_core.experiments.stopping_study`): per stopping criterion, each dataset x
+strategy's stop round against the oracle's round (median and quartiles over seeds), the labels wasted or
+saved; descriptive, so without verdict words.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ import pandas as pd
 
 from mlal_core.errors import ConfigError
 from mlal_core.experiments import analysis as A
+from mlal_core.metrics import higher_is_better
 
 __all__ = ["CLAIMS", "Claim", "ClaimResult", "balance_comparisons", "build_report", "claim_verdicts",
            "decide_verdict", "md_table", "verdict_rules_markdown", "verdicts_markdown"]
@@ -83,6 +88,12 @@ class Claim:
         everywhere.
     missing_note : str
         What of the paper's setup the workbench lacks (a baseline not implemented, ...).
+    value : str
+        The per-run column a ``better`` claim compares (default ``aulc``; the batch-selection report
+        compares test metrics at the best-validation epoch, ``test``); each metric's own direction
+        (:func:`mlal_core.metrics.higher_is_better`) says which way is better.
+    value_name : str
+        That value in words, after the metric's name (``AULC``: "Micro-F1 AULC").
     """
 
     key: str
@@ -93,6 +104,8 @@ class Claim:
     metrics: tuple[str, ...]
     kind: str  # "better" | "meanir" | "reach" | "random"
     missing_note: str = ""
+    value: str = "aulc"
+    value_name: str = "AULC"
 
 
 #: the claims of the four papers the reproduction report checks
@@ -150,12 +163,13 @@ CAVEATS = """\
 * **Candidate subsets.** Where a dataset sets `candidate_subset`, every strategy scores the same-size
   seeded random subset of the unlabelled pool each round (the whole pool is still predicted). This bounds
   the cost of the expensive strategies, and limits how rare a sample any strategy can find.
-* **Statistics.** Seeds are paired (same initial set and model seeds for every strategy). With 5 seeds the
-  two-sided Wilcoxon signed-rank test cannot go below p = 0.0625, so verdicts use the paired t-test below
-  6 seeds (it assumes roughly normal differences) and report Wilcoxon beside it. Verdicts use Holm-adjusted
-  p-values over each claim's family (see "Verdict rules"); with 5 seeds and a family of several
-  comparisons, only large, consistent differences reach significance, so "does not hold" often means
-  "not shown at this number of seeds" - the effect sizes and their intervals say how far from it.
+* **Statistics.** Seeds are paired (same initial set, within one initial method, and model seeds for every
+  strategy). With 5 seeds the two-sided Wilcoxon signed-rank test cannot go below p = 0.0625, so verdicts
+  use the paired t-test below 6 seeds (it assumes roughly normal differences) and report Wilcoxon beside it.
+  Verdicts use Holm-adjusted p-values over each claim's family (see "Verdict rules"); with 5 seeds and a
+  family of several comparisons, only large, consistent differences reach significance, so "does not hold"
+  often means "not shown at this number of seeds" - the effect sizes and their intervals say how far from
+  it.
 * **Implementations.** The strategies follow `METHODS.md`; where a paper leaves a choice open, the
   workbench's documented choice is used (e.g. BEAL's and BALD's probability samples are the ensemble
   members unless `mc_passes` is set; CoMAL's contrastive module sits on the frozen features; CRAB's
@@ -366,11 +380,11 @@ def _claim_better(claim: Claim, res, per_run: dict, tests_cfg: dict) -> ClaimRes
     absent = [b for b, lab in base if lab is None]
     if not present:
         return ClaimResult(claim, "not assessed", "none of the baselines is in this experiment.")
-    higher = claim.kind != "meanir"
-    col = "value" if claim.kind == "meanir" else "aulc"
+    col = "value" if claim.kind == "meanir" else claim.value
     names = [subj] + present
     parts, ranks = [], []
     for metric in claim.metrics:
+        higher = claim.kind != "meanir" and higher_is_better(metric)
         pr = per_run[metric]
         pr = pr[pr["setting"].isin(set(pr.loc[pr["strategy"] == subj, "setting"]))]
         t = A.paired_tests(pr, value=col, strategies=names, higher_is_better=higher, test=tests_cfg["test"],
@@ -381,7 +395,8 @@ def _claim_better(claim: Claim, res, per_run: dict, tests_cfg: dict) -> ClaimRes
     fam = pd.concat(parts, ignore_index=True)
     if fam.empty:
         return ClaimResult(claim, "not assessed", "no dataset has paired runs of the subject and a baseline.")
-    fam = A.holm_family(fam, alpha=tests_cfg["alpha"], higher_is_better=higher)
+    fam = A.holm_family(fam, alpha=tests_cfg["alpha"],
+                        higher_is_better=[claim.kind != "meanir" and higher_is_better(m) for m in fam["metric"]])
     rows, per_setting, evidence = [], {}, []
     for (setting, metric), cell in fam.groupby(["setting", "metric"], sort=False):
         vals = per_run[metric]
@@ -392,7 +407,7 @@ def _claim_better(claim: Claim, res, per_run: dict, tests_cfg: dict) -> ClaimRes
         verdict = decide_verdict(cell)
         per_setting[key] = verdict
         what = ("mean MeanIR of the selected batches" if claim.kind == "meanir"
-                else f"{A.metric_name(metric)} AULC")
+                else f"{A.metric_name(metric)} {claim.value_name}")
         cmp_text = "; ".join(f"vs {r.other} {_f(r.mean_b)}: {_effect(r)} \u2192 {_outcome(r)}"
                              for r in cell.itertuples(index=False))
         evidence.append(f"{key}: {subj} {what} {_mean_std(subj_mean, subj_std)}; {cmp_text} "
@@ -852,6 +867,9 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
             R = A.with_balance(R, load_pick_labels(store_path, R["session_id"]))
         except Exception as exc:  # noqa: BLE001 - the rest of the report does not need them
             log(f"balance columns unavailable ({exc})")
+    from mlal_core.experiments import initialisation_study as init_study
+
+    init_of = init_study.initial_methods_of(store_path, res.runs["session_id"])
     settings = list(pd.unique(res.runs["setting"]))
     seeds_per = res.runs.groupby(["setting", "strategy"])["seed"].nunique()
 
@@ -862,7 +880,7 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
     w(f"Strategies ({len(order)}): {', '.join(f'`{s}`' for s in order if s in set(res.runs['strategy']))}. "
       f"Seeds: {', '.join(str(s) for s in config.seeds)} (seeds per strategy: {int(seeds_per.min())}"
       f"{'' if seeds_per.min() == seeds_per.max() else f' to {int(seeds_per.max())}'}). "
-      f"Every strategy of a seed starts from the same initial labelled set and the same model seeds.\n")
+      f"{_pairing_sentence(sorted(set(init_of.values())))}\n")
     n_seeds = int(seeds_per.min())
     used = "Wilcoxon signed-rank" if (test == "wilcoxon" or (test == "auto" and n_seeds >= 6)) else "paired t-test"
     w(f"Summaries: learning curves are the mean \u00b1 std (ddof 1) over seeds; AULC is the area under the "
@@ -875,9 +893,14 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
           "use the finished runs only (pairs need both strategies of a seed).\n")
 
     # ---------------------------------------------------------------- verdicts
-    verdicts = claim_verdicts(res, metrics=an["metrics"], reach_metrics=an.get("reach_metrics", ["micro_f1"]),
+    verdicts = claim_verdicts(init_study.paper_initialisation(res, init_of), metrics=an["metrics"],
+                              reach_metrics=an.get("reach_metrics", ["micro_f1"]),
                               reach_fractions=an["reach_fractions"], baseline=baseline, test=test, alpha=alpha)
     w(verdicts_markdown(verdicts, alpha))
+    from mlal_core.experiments.crab_readings import crab_readings_markdown  # CRAB's two readings (issue 17)
+
+    w(crab_readings_markdown(R, getattr(res.config, "strategies", None), res.runs, claim_label=_label_of(res.runs, "crab"),
+                             test=test, alpha=alpha, data_dir=data_dir))
 
     # ---------------------------------------------------------------- per setting
     per_run_all: dict[str, pd.DataFrame] = {}
@@ -985,6 +1008,18 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
                        formats={"time_train_s": lambda v: _f(v, 2), "time_select_s": lambda v: _f(v, 2),
                                 "run_s": lambda v: _f(v, 1)}))
             w("")
+
+    # ---------------------------------------------------------------- when to stop (issue 19)
+    from mlal_core.experiments.stopping_study import when_to_stop_markdown
+
+    w(when_to_stop_markdown(R, res.references, metric=an.get("reach_metrics", ["micro_f1"])[0],
+                            strategy_order=order, data_dir=data_dir))
+
+    # ---------------------------------------------------------------- how to start (issue 19)
+    if len(set(init_of.values())) > 1:
+        init_effects = init_study.initialisation_effects(
+            init_study.initialisation_per_run(R, init_of, an["metrics"]), test=test, alpha=alpha)
+        w(init_study.initialisation_markdown(init_effects, alpha=alpha, data_dir=data_dir))
 
     # ---------------------------------------------------------------- claims in detail
     w("## Claims in detail\n")
@@ -1149,6 +1184,17 @@ def _claim_detail_markdown(v: ClaimResult, data_dir: Path | None = None) -> str:
     return "\n".join(out)
 
 
+def _pairing_sentence(initial_methods: Sequence[str]) -> str:
+    """What a seed pairs: the initial set is shared by a seed's strategies only within one initial method."""
+    if len(initial_methods) <= 1:
+        method = f" ({initial_methods[0]} initial set)" if initial_methods else ""
+        return (f"Every strategy of a seed starts from the same initial labelled set{method} and the same model "
+                "seeds.")
+    return (f"The grid varies the initial method ({', '.join(f'`{m}`' for m in initial_methods)}): within one "
+            "initial method, every strategy of a seed starts from the same initial labelled set and the same "
+            "model seeds; the methods' sets differ, so comparisons pair runs of one method only.")
+
+
 def _setup_table(config, res) -> str:
     from mlal_core import data, stats
 
@@ -1161,7 +1207,7 @@ def _setup_table(config, res) -> str:
         r0 = runs.iloc[0]
         rows.append({
             "dataset": d.label, "pool": len(ds.train), "test": len(ds.test), "labels": ds.n_labels,
-            "MeanIR (train)": round(float(stats.mean_ir(np.asarray(ds.train.Y))), 1),
+            "MeanIR (train)": round(float(stats.mean_ir(ds.train.Y)), 1),
             "representation": r0["representation"], "model": r0["model"],
             "budget": f"{int(r0['initial_size'])} + {int(r0['rounds'])} x {int(r0['query_size'])}",
             "candidate subset": "-" if pd.isna(r0["candidate_subset"]) else int(r0["candidate_subset"]),

@@ -16,20 +16,24 @@ as version 1 as it is.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
+from mlal_core import stopping
 from mlal_core.errors import ConfigError
 from mlal_core.experiments.config import ExperimentConfig, load_config
 from mlal_core.experiments.planner import Plan, ReferenceSpec, RunSpec, finished_runs
-from mlal_core.session.store import StoreError
+from mlal_core.session.store import StoreError, decode_payload
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Sequence
@@ -267,8 +271,11 @@ class ExperimentResults:
     rounds : DataFrame
         One row per (run, learning-curve point): the run columns plus ``round``, ``n_labeled``,
         ``labelled_fraction``, ``final``, the shared diagnostics (``mean_ir_selected``,
-        ``hard_to_learn_count``, ``conflicting_count``, ...), ``n_selected``, every metric and
-        ``time_*`` timings.
+        ``hard_to_learn_count``, ``conflicting_count``, ...), ``n_selected``, every metric,
+        ``time_*`` timings, and per stopping criterion of :func:`mlal_core.stopping.default_criteria`
+        ``stop_<key>`` (whether the rule would stop after this record; bool) and ``stop_<key>_value``
+        (its value; NaN where the run did not record what it needs, e.g. stores before session schema
+        v4), computed from what each run's session stored (no test label).
     references : DataFrame
         One row per full-data reference (dataset, representation, model, seed, pool_size, seconds
         and one column per metric).
@@ -445,6 +452,7 @@ def _rounds_of(con: sqlite3.Connection, runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=[*ROUND_RUN_COLUMNS, "round", "n_labeled", "final", "n_selected",
                                      "labelled_fraction"])
     out = pd.concat(frames, ignore_index=True)
+    out = out.merge(_stop_columns_of(con, ids), on=["session_id", "round"], how="left", validate="one_to_one")
     order = {k: i for i, k in enumerate(runs["key"])}
     out = out.assign(_o=out["key"].map(order)).sort_values(["_o", "round"], kind="stable")
     out = out.drop(columns="_o").reset_index(drop=True)
@@ -452,6 +460,37 @@ def _rounds_of(con: sqlite3.Connection, runs: pd.DataFrame) -> pd.DataFrame:
         if col in out.columns:
             out[col] = pd.to_numeric(out[col], errors="coerce")
     return out
+
+
+def _blob_array(blob: bytes | None) -> np.ndarray | None:
+    return None if blob is None else np.load(io.BytesIO(blob), allow_pickle=False)
+
+
+def _stop_columns_of(con: sqlite3.Connection, session_ids: Sequence[str]) -> pd.DataFrame:
+    """``session_id``, ``round`` and the ``stop_*`` columns of every record of the sessions (the
+    criteria of :func:`mlal_core.stopping.default_criteria`, evaluated on what each session stored)."""
+    criteria = stopping.default_criteria()
+    has_measures = "stopping" in {r[1] for r in con.execute("PRAGMA table_info(rounds)")}
+    measures = "stopping" if has_measures else "NULL AS stopping"
+    frames = []
+    for i in range(0, len(session_ids), 500):
+        chunk = list(session_ids[i:i + 500])
+        rows = con.execute(
+            f"SELECT session_id, round, n_labeled, selected_json IS NULL AS final, labels_json, pick_proba, {measures} "
+            f"FROM rounds WHERE session_id IN ({','.join('?' * len(chunk))}) ORDER BY session_id, round", chunk,
+        ).fetchall()
+        by_session: dict[str, list[SimpleNamespace]] = {}
+        for r in rows:
+            by_session.setdefault(r["session_id"], []).append(SimpleNamespace(
+                round=int(r["round"]), n_labeled=int(r["n_labeled"]), selected=None if r["final"] else (),
+                labels=None if r["labels_json"] is None else np.asarray(json.loads(r["labels_json"]), dtype=np.uint8),
+                pick_proba=_blob_array(r["pick_proba"]),
+                stopping=None if r["stopping"] is None else decode_payload(r["stopping"])))
+        for sid, records in by_session.items():
+            frames.append(stopping.stop_columns(records, criteria).assign(session_id=sid))
+    if not frames:
+        return pd.DataFrame(columns=["session_id", "round"])
+    return pd.concat(frames, ignore_index=True)
 
 
 def _references_frame(rows: Sequence[sqlite3.Row], plan: Plan | None) -> pd.DataFrame:
@@ -492,7 +531,6 @@ def load_pick_labels(store: str | Path, session_ids: Sequence[str]) -> dict[str,
         ``session_id -> {"initial": (n0, K) uint8 array or None, "rounds": {round: (b, K) uint8 array}}``
         (rounds without picks, the final record, are left out; K from the session's label names).
     """
-    import numpy as np
 
     out: dict[str, dict] = {}
     ids = [str(s) for s in dict.fromkeys(session_ids) if s is not None]

@@ -22,7 +22,7 @@ from mlal_core.errors import ConfigError
 from mlal_core.experiments import backends
 from mlal_core.experiments.config import BACKENDS, ExperimentConfig, load_config
 from mlal_core.experiments.lock import StoreLock
-from mlal_core.experiments.parts import merge_finished_parts, part_path, remove_db, write_db_bytes
+from mlal_core.experiments.parts import merge_finished_parts, merge_part, part_path
 from mlal_core.experiments.planner import Plan, ReferenceSpec, RunSpec, finished_runs
 from mlal_core.experiments.results import ResultsTables
 from mlal_core.experiments.tasks import load_dataset
@@ -339,15 +339,10 @@ class _Execution:
 
     def _record(self, task: dict, spec: RunSpec | ReferenceSpec, res: dict) -> dict:
         """Merge a finished run's part file into the main store and record it (a reference: its scores)."""
-        from mlal_core.session.store_merge import import_session
-
         try:
             if isinstance(spec, RunSpec):
-                part = Path(task["part"])
-                if res.get("store_bytes") is not None:
-                    write_db_bytes(part, res.pop("store_bytes"))
-                import_session(self.main, part, res["session_id"])
-                remove_db(part)
+                # under the part file's lock: a worker that outlived an earlier parent cannot write it meanwhile
+                merge_part(self.main, Path(task["part"]), res["session_id"], data=res.pop("store_bytes", None))
                 self.tables.record_run(self.config.name, spec, res["session_id"], res.get("seconds"),
                                        self.settings.backend)
             else:

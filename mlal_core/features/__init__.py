@@ -6,7 +6,11 @@ matrix per split:
 * ``"minilm"`` (text sets): frozen all-MiniLM-L6-v2 sentence embeddings, (n, 384) float32, mean
   pooled and L2-normalised: read from the cache, from the file shipped with a bundled dataset
   (checked on first use), or encoded chunk by chunk with resume (``minilm.py``); ``info["source"]``
-  says which. A second call with the same texts and settings never loads the encoder.
+  says which. A second call with the same texts and settings never loads the encoder. A derived
+  dataset (``mlal_core.data.load("<base>-T<top_k>-IR<target>")``, whose texts are rows of its base)
+  takes the base's rows, found the same way for the base's corpus: the encoder embeds each text on
+  its own, so these are exactly the vectors the base set's runs use, and the bundled file of the base
+  serves the derived set too (``info["sliced_from"]`` names the base).
 * ``"tokens"`` (text sets): WordPiece token ids of the bundled MiniLM tokenizer for the deep text
   models (``models.TextCNNEnsemble`` ...), (n, max_length) int32, ``[CLS] ... [SEP]`` right-padded
   with 0 (see ``tokens.py``); not cached (tokenising is fast).
@@ -29,7 +33,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import ConfigError, DataValidationError, unknown_name_error
+from ..errors import ConfigError, DataValidationError, MLALError, unknown_name_error
 from . import corpus, encoder, minilm, tokens
 from .device import cpu_has_native_bf16, resolve_device, resolve_precision
 from .tfidf import SPLITS, check_finite, fit_standardizer, fit_tfidf
@@ -38,6 +42,7 @@ __all__ = [
     "REPRESENTATIONS",
     "Features",
     "available_minilm",
+    "base_rows",
     "cpu_has_native_bf16",
     "featurize",
     "representations_for",
@@ -100,9 +105,10 @@ class Features:
     def provenance(self) -> dict:
         """Where these features came from, as a session records it: the representation, ``source``
         (``"bundled"`` or ``"computed"``), and for MiniLM the precision of the numbers, the cache
-        key, the corpus' text hash and a bundled file's first-use check."""
+        key, the corpus' text hash, a bundled file's first-use check and, for a derived dataset, the
+        base whose rows were taken (``sliced_from``)."""
         keep = ("source", "precision", "encoder", "max_length", "text_hash", "cache_key", "bundled_file",
-                "bundled_check", "tokenizer", "vocabulary_size")
+                "bundled_check", "sliced_from", "tokenizer", "vocabulary_size")
         out = {"representation": self.name, "source": "computed"}
         out.update({k: self.info[k] for k in keep if k in self.info})
         return out
@@ -284,8 +290,60 @@ def available_minilm(ds, max_length: int = 128, *, cache_dir=None) -> Features |
     """
     _check_kind(ds, "minilm")
     corp = corpus.corpus_of(ds)
+    base = base_rows(ds, corp)
+    if base is not None:
+        base_name, base_corp, rows = base
+        found = minilm.lookup(base_corp, max_length=max_length, cache_dir=cache_dir, name=base_name)
+        if found is None:
+            return None
+        matrix, info = found
+        return _minilm_features(corp, matrix[rows], _sliced_info(info, base_name, base_corp), max_length=max_length)
     found = minilm.lookup(corp, max_length=max_length, cache_dir=cache_dir, name=getattr(ds, "name", "dataset"))
     return None if found is None else _minilm_features(corp, *found, max_length=max_length)
+
+
+def base_rows(ds, corp: corpus.Corpus | None = None) -> tuple[str, corpus.Corpus, np.ndarray] | None:
+    """Where a derived dataset's texts sit in its base's corpus (``ds.meta["resampled"]["from"]``).
+
+    Parameters
+    ----------
+    ds : MultiLabelDataset
+        A text dataset; derived ones carry ``meta["resampled"]`` (``mlal_core.data.resample_to_mean_ir``).
+    corp : Corpus, optional
+        ``corpus.corpus_of(ds)``, when the caller has it.
+
+    Returns
+    -------
+    tuple of (str, Corpus, np.ndarray) or None
+        The base's name, its corpus, and for each text of ``ds``'s corpus its row in the base's corpus;
+        None when ``ds`` is not derived, its base cannot be loaded by name, or a text of ``ds`` is not
+        in the base (then the features are found or computed for ``ds``'s own corpus).
+    """
+    resampled = (getattr(ds, "meta", None) or {}).get("resampled")
+    base_name = resampled.get("from") if isinstance(resampled, dict) else None
+    if not isinstance(base_name, str):
+        return None
+    from .. import data  # same layer; data never imports features
+
+    try:
+        base = data.load(base_name)
+    except MLALError:
+        return None
+    if base.kind != "text":
+        return None
+    corp = corp if corp is not None else corpus.corpus_of(ds)
+    base_corp = corpus.corpus_of(base)
+    base_texts = np.asarray(base_corp.texts, dtype=object)
+    wanted = np.asarray(corp.texts, dtype=object)
+    rows = np.searchsorted(base_texts, wanted) if len(base_texts) else np.zeros(len(wanted), np.int64)
+    if len(wanted) and (rows.max() >= len(base_texts) or not (base_texts[rows] == wanted).all()):
+        return None
+    return base_name, base_corp, rows.astype(np.int64)
+
+
+def _sliced_info(info: dict, base_name: str, base_corp: corpus.Corpus) -> dict:
+    """The base matrix's provenance, with where the rows were taken from."""
+    return dict(info, sliced_from={"dataset": base_name, "text_hash": base_corp.text_hash, "rows": len(base_corp)})
 
 
 def _minilm_features(corp: corpus.Corpus, matrix: np.ndarray, info: dict, **more) -> Features:
@@ -300,9 +358,14 @@ def _minilm(ds, max_length, batch_size, device, precision, exact_precision, cach
             use_cache) -> Features:
     corp = corpus.corpus_of(ds)
     dev = resolve_device(device)
+    base = base_rows(ds, corp)
+    # a derived dataset: the base corpus' matrix (cache, bundled file or encoded), then its rows
+    source_corp, name = (base[1], base[0]) if base is not None else (corp, getattr(ds, "name", "dataset"))
     matrix, source = minilm.minilm_matrix(
-        corp, max_length=max_length, batch_size=batch_size, device=dev, precision=precision,
+        source_corp, max_length=max_length, batch_size=batch_size, device=dev, precision=precision,
         exact_precision=exact_precision, cache_dir=cache_dir, progress=progress, use_cache=use_cache,
-        name=getattr(ds, "name", "dataset"),
+        name=name,
     )
+    if base is not None:
+        matrix, source = matrix[base[2]], _sliced_info(source, base[0], base[1])
     return _minilm_features(corp, matrix, source, max_length=max_length, device=str(dev))

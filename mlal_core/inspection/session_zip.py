@@ -10,6 +10,11 @@
 * ``rounds.csv``: one row per round (``tables.rounds_frame``);
 * ``picks.csv``: one row per picked sample with its labels and score components
   (``tables.picks_frame``);
+* ``stopping.csv``: one row per (round, stopping criterion): its value, threshold, ``would_stop``,
+  whether the session stored what it needs, and the numbers behind the value
+  (``stopping_export.stopping_frame``: the rows the Active learning page shows with no label budget).
+  ``session.json`` holds the same per round, and under ``stopping`` the stop set (size, seed,
+  positions), the initial set's method with its recorded parameters and each criterion's first stop;
 * ``figures/<name>.png|svg|html``: the default session figures (:func:`session_figures`, and A /
   NegA of the final labelled set, :func:`labelled_set_correlations`) plus any passed in ``figures``,
   at the screen size or laid out for a paper column (``size``); PNG / SVG need the system Chromium (``export.static_export_available``);
@@ -21,7 +26,8 @@
   feature source (which features the session used: representation, bundled / computed, their
   precision), the session's numeric ``precision`` and ``oracle``, who labelled the picks
   (``tables.oracle_summary``: ``"simulated"``, ``"person"`` or ``"mixed"``, and the rounds a person
-  labelled).
+  labelled), the initial set's method (``initial``), the stop set's size and the first round each
+  stopping criterion would stop (``first_stops``, None: never).
 
 Tables name labels, never indices (``mlal_core.session.label_text``): ``picks.csv`` has the oracle's
 answers as ``oracle_labels`` with ``answered_by`` beside them, and what the model predicted for each
@@ -42,7 +48,7 @@ import plotly.graph_objects as go
 from mlal_core import correlation, export, viz
 from mlal_core.errors import ConfigError
 from mlal_core.metrics import metric_name
-from mlal_core.session import tables
+from mlal_core.session import stopping_export, tables
 
 __all__ = ["DEFAULT_FIGURE_FORMATS", "metric_name", "session_export_zip", "session_figures"]
 
@@ -200,6 +206,7 @@ def session_export_zip(store, session_id: str, figures: Mapping[str, go.Figure] 
         "session.json": full,
         "rounds.csv": tables.rounds_frame(records),
         "picks.csv": tables.picks_frame(records, names, with_proba=bool(names)),
+        "stopping.csv": stopping_export.stopping_frame(records),
     }
     figs: dict[str, go.Figure] = {}
     if default_figures:
@@ -231,6 +238,9 @@ def session_export_zip(store, session_id: str, figures: Mapping[str, go.Figure] 
                                                          "source": "not recorded"},
         "precision": config.get("precision"),
         "oracle": tables.oracle_summary(records),
+        "initial": full["stopping"]["initial"],
+        "stop_set_size": (full["stopping"]["stop_set"] or {}).get("size"),
+        "first_stops": {c["key"]: c["first_stop_round"] for c in full["stopping"]["criteria"]},
         "last_metrics": None if last is None else {k: (float(v) if np.isfinite(v) else None)
                                                    for k, v in last.metrics.items()},
     }

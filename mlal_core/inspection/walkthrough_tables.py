@@ -13,7 +13,11 @@ import pandas as pd
 
 from mlal_core.inspection.walkthrough import Step
 
-__all__ = ["PER_PICK_NUMBERS", "quantity_name", "shown_value", "step_tables"]
+__all__ = ["LIST_LIMIT", "PER_PICK_NUMBERS", "quantity_name", "shown_value", "step_tables"]
+
+#: a list or mapping of a step's numbers shows at most this many items (e.g. the kept labels or the label
+#: weights of a round with K = 1,000 labels); the text says how many more there are
+LIST_LIMIT = 40
 
 #: per-pick lists of a step's numbers (besides those whose name starts with "pick"), one row per pick
 PER_PICK_NUMBERS = frozenset({"standing", "reasons", "order", "sq_dist_to_earlier_seeds",
@@ -57,15 +61,22 @@ def quantity_name(key: str) -> str:
     return key.replace("_", " ")
 
 
-def shown_value(value) -> str:
+def _joined(items: list[str], n: int) -> str:
+    more = n - len(items)
+    return "; ".join(items) + (f"; ... (+{more:,} more)" if more > 0 else "")
+
+
+def shown_value(value, limit: int = LIST_LIMIT) -> str:
     """A step's number as text: counts and floats from 10,000 up with thousands separators, smaller floats to 4
-    significant digits,
-    lists joined with ``"; "``, ``None`` / NaN as ``"n/a"``.
+    significant digits, lists and mappings joined with ``"; "`` (the first ``limit`` items, then
+    ``"... (+n more)"``; a longer mapping of numbers shows its largest values), ``None`` / NaN as ``"n/a"``.
 
     Parameters
     ----------
     value : object
         The number (or list, dict, bool, str).
+    limit : int, default :data:`LIST_LIMIT`
+        Items of a list or mapping shown.
 
     Returns
     -------
@@ -73,9 +84,14 @@ def shown_value(value) -> str:
         The text shown.
     """
     if isinstance(value, Mapping):
-        return "; ".join(f"{k}: {shown_value(v)}" for k, v in value.items())
+        items = list(value.items())
+        numeric = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+                      for _, v in items)
+        if len(items) > limit and numeric:  # too many to list: the largest values first
+            items = sorted(items, key=lambda kv: -float(kv[1]) if np.isfinite(float(kv[1])) else np.inf)
+        return _joined([f"{k}: {shown_value(v)}" for k, v in items[:limit]], len(items))
     if isinstance(value, (list, tuple, np.ndarray)):
-        return "; ".join(shown_value(v) for v in value) if len(value) else "(none)"
+        return _joined([shown_value(v) for v in list(value)[:limit]], len(value)) if len(value) else "(none)"
     if value is None:
         return "n/a"
     if isinstance(value, (bool, np.bool_)):

@@ -29,7 +29,24 @@ from mlal_core.errors import ConfigError, unknown_name_error
 from mlal_core.precision import PRECISIONS
 
 REPRESENTATIONS = ("auto", "minilm", "tfidf", "raw", "tokens")
-INITIAL_METHODS = ("random", "per_label")
+#: how the initial labelled set is chosen (``mlal_core.session.initial``)
+INITIAL_METHODS = ("random", "per_label", "representative", "diverse")
+#: initial methods that read the pool's ground truth to choose: simulation only, never a real person's
+GROUND_TRUTH_METHODS = ("per_label",)
+#: initial methods that choose from the pool's features (they record ``initial_params``)
+FEATURE_INITIAL_METHODS = ("representative", "diverse")
+#: keys of ``initial_params``: ``n_init`` may be given; the session records the others
+INITIAL_PARAM_KEYS = ("n_init", "random_state", "features", "svd_components", "algorithm", "first_centre")
+#: one line per initial method, as the Home page and the CLI say it
+INITIAL_METHOD_HELP = {
+    "random": "a seeded random draw from the pool",
+    "per_label": ("at least one positive per label, rarest labels first, then random (simulation only: it reads "
+                  "the pool's true labels, which a real person does not have before labelling)"),
+    "representative": ("k-means centres of the pool's features, each replaced by its nearest sample "
+                       "(covers the dense regions)"),
+    "diverse": ("k-center greedy on the pool's features: each sample farthest from those already chosen "
+                "(covers the whole spread, outliers included)"),
+}
 #: models over fixed feature vectors (MiniLM embeddings, TF-IDF, a tabular set's own features)
 FEATURE_MODELS = ("mlp_ensemble",)
 #: deep text backbones trained end to end on token ids (representation ``"tokens"``; issue 5)
@@ -46,6 +63,8 @@ MAX_SEED = 2**32 - 1 - MAX_ROUNDS
 MAX_MEMBERS = 100
 MAX_MC_PASSES = 100
 MAX_SAMPLES = 1000
+#: the longest session name (names are shown in tables and printed by the CLI)
+MAX_NAME_LENGTH = 200
 
 #: Model parameters the session uses unless ``model_params`` says otherwise.
 DEFAULT_MODEL_PARAMS: dict[str, Any] = {"n_members": 5, "mc_passes": 0}
@@ -97,7 +116,8 @@ def is_class_path(name: Any) -> bool:
 class SessionConfig:
     """Everything that defines a session; same config + same data = same history.
 
-    ``dataset`` is a bundled dataset name (``mlal_core.data.available()``); leave it ``None`` when a
+    ``dataset`` is a bundled dataset name (``mlal_core.data.available()``) or a derived one
+    (``<base>-T<top_k>-IR<target>``, ``mlal_core.data.check_name``); leave it ``None`` when a
     dataset object (e.g. a user's upload) is passed to the session directly.
     ``representation``: ``"auto"`` = ``"minilm"`` for text sets, ``"raw"`` for tabular sets.
     ``candidate_subset``: when set, each round only a seeded random subset of that many unlabelled
@@ -114,6 +134,14 @@ class SessionConfig:
     name), a user's own object by its class path (``"module:QualifiedName"``, :func:`class_path`) and
     its parameters as JSON (a value JSON cannot hold is recorded as its ``repr``); such a session is
     resumed by passing the object again (``mlal_core.session.components``).
+
+    ``initial_method``: how the initial set is chosen (:data:`INITIAL_METHODS`, one line each in
+    :data:`INITIAL_METHOD_HELP`; ``per_label`` reads the ground truth: simulation only).
+    ``initial_params``: empty for ``random`` and ``per_label``; a session with ``representative`` or
+    ``diverse`` records there what it did (the feature space, the algorithm, k-means ``n_init`` and
+    ``random_state``, how k-center's first centre was drawn). ``n_init`` may be given (the k-means
+    restarts of ``representative``); the other keys are recorded, and a given one that disagrees with
+    what the session would record is an error (``mlal_core.session.initial``).
     """
 
     dataset: str | None = None
@@ -125,6 +153,7 @@ class SessionConfig:
     strategy_params: dict = field(default_factory=dict)
     initial_size: int = 100
     initial_method: str = "random"
+    initial_params: dict = field(default_factory=dict)
     query_size: int = 50
     rounds: int = 10
     seed: int = 0
@@ -278,6 +307,9 @@ class SessionConfig:
                               f"a 32-bit seed); got {self.seed}.")
         if self.name is not None and not isinstance(self.name, str):
             raise ConfigError(f"name must be a string or None; got {type(self.name).__name__}.")
+        if self.name is not None and len(self.name) > MAX_NAME_LENGTH:
+            raise ConfigError(f"name must be at most {MAX_NAME_LENGTH} characters; got {len(self.name):,} "
+                              "(a short name that tells the session apart, e.g. yeast-bald-seed0).")
         if self.candidate_subset is not None and (not _is_int(self.candidate_subset) or self.candidate_subset < 1):
             raise ConfigError(
                 f"candidate_subset must be a positive integer or None (score the whole pool); got {self.candidate_subset!r}."
@@ -300,10 +332,30 @@ class SessionConfig:
             raise unknown_name_error("representation", str(self.representation), REPRESENTATIONS)
         if self.initial_method not in INITIAL_METHODS:
             raise unknown_name_error("initial method", str(self.initial_method), INITIAL_METHODS)
+        self._check_initial_params()
         if not isinstance(self.model, str):
             raise ConfigError(f"model must be a model name; got {self.model!r}. {_OBJECT_HINT}")
         if self.model not in MODELS and not is_class_path(self.model):
             raise unknown_name_error("model", str(self.model), MODELS)
+
+    def _check_initial_params(self) -> None:
+        params = self.initial_params
+        if not isinstance(params, dict):
+            raise ConfigError(f"initial_params must be a dict; got {type(params).__name__}.")
+        if params and self.initial_method not in FEATURE_INITIAL_METHODS:
+            raise ConfigError(
+                f"initial_params are for the feature-based initial methods {list(FEATURE_INITIAL_METHODS)}; "
+                f"initial_method {self.initial_method!r} takes none: remove them."
+            )
+        unknown = sorted(set(params) - set(INITIAL_PARAM_KEYS))
+        if unknown:
+            raise ConfigError(f"Unknown initial_params {unknown}; known: {list(INITIAL_PARAM_KEYS)}.")
+        n_init = params.get("n_init", 1)
+        if not _is_int(n_init) or not 1 <= n_init <= 100:
+            raise ConfigError(f"initial_params['n_init'] (k-means restarts) must be an integer in [1, 100]; "
+                              f"got {n_init!r}.")
+        if "n_init" in params and self.initial_method != "representative":
+            raise ConfigError("initial_params['n_init'] is for initial_method 'representative' (k-means) only.")
 
     def _check_model_fields(self) -> None:
         for name in ("model_params", "strategy_params"):
@@ -346,10 +398,8 @@ class SessionConfig:
             return
         from mlal_core import data, strategies
 
-        if self.dataset is not None:
-            known = data.available()
-            if self.dataset not in known:
-                raise unknown_name_error("dataset", self.dataset, known)
+        if self.dataset is not None:  # bundled, derived (<base>-T<top_k>-IR<target>) or generated (xmtc-synthetic-...)
+            data.check_name(self.dataset)
         if not is_class_path(self.strategy):  # a user's own strategy object: checked by the session
             strategies.get(self.strategy, **self.strategy_params)  # unknown names/params raise
 

@@ -3,8 +3,8 @@
 Round semantics
 ---------------
 The pool is the training split; positions index it. ``L_0`` is the initial set (``initial_method``
-``"random"``, or ``"per_label"``: at least one positive per label where the pool has one, then a
-random fill; both seeded). Record ``t`` (``t = 0 .. R-1``, ``R = config.rounds``) holds:
+``"random"``, ``"per_label"`` (simulation only), ``"representative"`` (k-means) or ``"diverse"``
+(k-center greedy), all seeded: :mod:`mlal_core.session.initial`). Record ``t`` (``t = 0 .. R-1``, ``R = config.rounds``) holds:
 
 1. a model trained **from scratch** on ``L_t`` (cold start, ``random_state = seed + t``; the valid
    split is passed to ``fit`` as held-out data);
@@ -69,7 +69,9 @@ import scipy.sparse as sp
 from mlal_core.errors import ConfigError, DataValidationError, MLALError, PoolExhaustedError
 from mlal_core.session import components
 from mlal_core.session.config import SessionConfig
+from mlal_core.session.initial import INITIAL_STREAM, choose_initial, initial_set  # noqa: F401  (re-exported)
 from mlal_core.session.records import PendingRound, RoundRecord
+from mlal_core.stopping.measures import draw_stop_set, round_measures
 from mlal_core.strategies.base import QueryContext, Selection
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -80,8 +82,6 @@ Progress = Callable[[int, int, str], None]
 #: ``listener(session, pending)``, told of every proposed round (``ActiveLearningSession.proposal_listeners``)
 ProposalListener = Callable[["ActiveLearningSession", PendingRound], None]
 
-#: stream id of the initial-set rng: ``np.random.default_rng([seed, INITIAL_STREAM])``
-INITIAL_STREAM = 1_000_003
 
 class SessionBudgetWarning(UserWarning):
     """The configured rounds need more samples than the pool holds (the session stops early)."""
@@ -106,69 +106,6 @@ class SimulatedOracle:
 # ====================================================================== helpers
 def _dense_Y(Y: Any) -> np.ndarray:
     return np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.uint8)
-
-
-def choose_initial(Y_pool: Any, size: int, method: str = "random", seed: int = 0) -> np.ndarray:
-    """The initial labelled set: ``size`` pool positions (int64, in the order they were chosen).
-
-    ``"random"``: a seeded random draw. ``"per_label"``: labels are visited from the rarest to the
-    most frequent (ties in seeded random order); for each label not yet covered by the chosen rows,
-    one random pool row with that label is added, until ``size`` rows are chosen or every label that
-    occurs in the pool is covered; the rest is a random fill. Labels absent from the pool cannot be
-    covered, and with ``size < K`` only the rarest labels may be.
-
-    Parameters
-    ----------
-    Y_pool : np.ndarray or scipy.sparse matrix
-        Labels of the pool, (n, K), 0/1.
-    size : int
-        Rows to choose (at most ``n``).
-    method : str
-        ``"random"`` or ``"per_label"``.
-    seed : int
-        Seed of the draw.
-
-    Returns
-    -------
-    np.ndarray
-        The chosen pool positions, (min(size, n),), int64.
-
-    Raises
-    ------
-    ConfigError
-        If ``method`` is unknown.
-    """
-    n = Y_pool.shape[0]
-    size = int(min(size, n))
-    rng = np.random.default_rng([seed, INITIAL_STREAM])
-    if method == "random":
-        return rng.choice(n, size=size, replace=False).astype(np.int64)
-    if method != "per_label":
-        from mlal_core.errors import unknown_name_error
-
-        raise unknown_name_error("initial method", method, ("random", "per_label"))
-    Y = _dense_Y(Y_pool).astype(bool)
-    counts = Y.sum(axis=0)
-    tiebreak = rng.permutation(Y.shape[1])
-    order = np.lexsort((tiebreak, counts))  # rarest first, random among equal counts
-    chosen: list[int] = []
-    taken = np.zeros(n, dtype=bool)
-    covered = np.zeros(Y.shape[1], dtype=bool)
-    for j in order:
-        if len(chosen) >= size:
-            break
-        if counts[j] == 0 or covered[j]:
-            continue
-        cands = np.flatnonzero(Y[:, j] & ~taken)
-        if cands.size == 0:  # pragma: no cover - a covered label is skipped above
-            continue
-        pick = int(cands[rng.integers(cands.size)])
-        chosen.append(pick)
-        taken[pick] = True
-        covered |= Y[pick]
-    rest = np.flatnonzero(~taken)
-    fill = rng.permutation(rest)[: size - len(chosen)]
-    return np.concatenate([np.asarray(chosen, dtype=np.int64), fill.astype(np.int64)])
 
 
 def _check_finite(features: Any) -> None:
@@ -217,8 +154,10 @@ def _check_labels_usable(ds: Any) -> None:
             f"Every label of dataset {ds.name!r} is 1 in the training split: every sample has every "
             "label, so there is nothing to learn. Check the label column of the data."
         )
-    dense = _dense_Y(Y)
-    if (dense.min(axis=0) == dense.max(axis=0)).all():
+    from mlal_core import stats  # per-label counts of a dense or sparse Y, never densified
+
+    counts = stats.label_counts(Y)
+    if ((counts == 0) | (counts == Y.shape[0])).all():
         raise DataValidationError(
             f"Every label of dataset {ds.name!r} has the same value for all training samples (each label is "
             "always 0 or always 1), so there is nothing to learn. Check the label column of the data."
@@ -357,6 +296,12 @@ class ActiveLearningSession:
         self.warnings: list[str] = config.check_budget(self.n_pool)
         for message in self.warnings:
             warnings.warn(message, SessionBudgetWarning, stacklevel=2)
+        from mlal_core.data import representation_warning
+
+        cost = representation_warning(dataset, self.representation) if features is None and _restore is None else None
+        if cost:  # e.g. MiniLM on EURLEX57K: about 75 min of encoding; TF-IDF takes seconds
+            self.warnings.append(cost)
+            warnings.warn(cost, UserWarning, stacklevel=2)
         if features is not None:
             _check_finite(features)
         self._features = features
@@ -373,9 +318,12 @@ class ActiveLearningSession:
         self.proposal_listeners: list[ProposalListener] = []
         self._finished = False
         self._labeled_mask = np.zeros(self.n_pool, dtype=bool)
+        #: pool positions of the stop set of the stopping criteria (:mod:`mlal_core.stopping.measures`)
+        self.stop_set = draw_stop_set(self.n_pool, config.seed)
 
         if _restore is None:
-            positions = choose_initial(dataset.train.Y, config.initial_size, config.initial_method, config.seed)
+            positions, config = initial_set(self)  # records the method's parameters in the config
+            self.config = config
             if initial_labels is None:
                 labels = _check_oracle_labels(self.oracle(positions), len(positions), self.n_labels)
                 self._initial_simulated = self._simulated_oracle
@@ -395,6 +343,7 @@ class ActiveLearningSession:
                     dataset_name=config.dataset or dataset.name,
                     dataset_hash=dataset.content_hash(),
                     label_names=list(dataset.label_names),
+                    stop_set=self.stop_set,
                 )
                 if self.feature_source is not None:
                     store.set_feature_source(self.session_id, self.feature_source)
@@ -490,6 +439,10 @@ class ActiveLearningSession:
             session = cls(config, dataset=dataset, model=model, strategy=strategy, features=features,
                           store=None, oracle=oracle, _restore=(initial, rounds, session_id, info.get("feature_source")))
         session.store = store
+        if info.get("stop_set"):
+            session.stop_set = np.asarray(info["stop_set"]["positions"], dtype=np.int64)
+        else:  # created before the store recorded stop sets: its rounds from now on measure one
+            store.set_stop_set(session_id, session.stop_set)
         store.set_status(session_id, "finished" if session.finished else "running")
         return session
 
@@ -646,6 +599,8 @@ class ActiveLearningSession:
         t_pred = time.perf_counter()
 
         pbar_u = proba[:, unl, :].mean(axis=0) if unl.size else np.zeros((0, self.n_labels))
+        stopping = round_measures(pbar_u, proba[:, self.stop_set, :].mean(axis=0), ~self._labeled_mask[self.stop_set],
+                                  self.history[-1].stopping if self.history else None)
         pairs, _tau = correlation.exclusive_pairs(self._y_labeled)
         shared = {
             "hard_to_learn_count": int(correlation.hard_to_learn_mask(pbar_u).sum()) if unl.size else 0,
@@ -699,6 +654,7 @@ class ActiveLearningSession:
             context=ctx,
             model=model,
             final=final,
+            stopping=stopping,
             _token=(t, len(self._labeled)),
         )
         for listener in list(self.proposal_listeners):
@@ -744,6 +700,7 @@ class ActiveLearningSession:
             shadow = type(self)(self.config, dataset=self.dataset, features=self.features, store=None,
                                 model=self.model_template, strategy=self.strategy,
                                 _restore=(initial, list(self.history[:t]), None, None))
+        shadow.stop_set = self.stop_set
         return shadow.propose(progress)
 
     def _check_selection(self, selection: Selection, candidates: np.ndarray, n: int) -> None:
@@ -782,6 +739,7 @@ class ActiveLearningSession:
                 selection=None,
                 timings=pending.timings,
                 label_coverage=float((self._y_labeled.sum(axis=0) > 0).mean()) if self.n_labels else float("nan"),
+                stopping=pending.stopping,
                 **pending.shared,
             )
             if self.store is not None and self.session_id is not None:
@@ -815,6 +773,7 @@ class ActiveLearningSession:
             label_coverage=float((new_y.sum(axis=0) > 0).mean()) if self.n_labels else float("nan"),
             answered_by=answered_by,
             pick_proba=pending.predicted_proba(),
+            stopping=pending.stopping,
             **pending.shared,
         )
         if self.store is not None and self.session_id is not None:

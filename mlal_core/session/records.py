@@ -60,6 +60,10 @@ n_unlabeled, n_candidates
         ``commit`` or a custom oracle); None for the final record and for stores written before v2.
     pick_proba : numpy.ndarray or None
         ``pbar`` of the picks, ``(n, K)``: what the model predicted for them when it picked them.
+    stopping : dict or None
+        What the round measured for the stopping criteria (:func:`mlal_core.stopping.round_measures`:
+        the model's decisions on the stop set, packed, the pool's mean uncertainty, the share of
+        changed predictions); None for stores written before v4.
     """
 
     round: int
@@ -79,6 +83,7 @@ n_unlabeled, n_candidates
     created_at: str | None = None
     answered_by: str | None = None
     pick_proba: np.ndarray | None = None
+    stopping: dict | None = None
 
     @property
     def final(self) -> bool:
@@ -146,6 +151,8 @@ class PendingRound:
         The round's fitted model; not persisted.
     final : bool
         True when the round queries nothing (the last record of the session).
+    stopping : dict or None
+        What the round measured for the stopping criteria (as :attr:`RoundRecord.stopping`).
     """
 
     round: int
@@ -157,6 +164,7 @@ class PendingRound:
     context: QueryContext | None
     model: Any
     final: bool
+    stopping: dict | None = None
     #: (round, labelled size) when proposed: ``commit`` refuses a proposal the session has moved past
     _token: tuple = field(default=(), repr=False)
 

@@ -4,19 +4,24 @@ One row per session and one per completed round. A round is written in **one tra
 it has completed (``append_round``), so a crash in the middle of a round leaves the session at its
 last completed round, and ``ActiveLearningSession.resume`` continues from there.
 
-Schema (version 3; ``schema_version`` holds the applied version, ``MIGRATIONS`` upgrades older
+Schema (version 4; ``schema_version`` holds the applied version, ``MIGRATIONS`` upgrades older
 files in order and a file from a newer version is refused):
 
 * ``sessions(id, name, created_at, updated_at, config_json, status, dataset_name, dataset_hash,
   label_names_json, initial_labeled_json, note, feature_source_json)``; ``status`` is ``running`` /
-  ``finished`` / ``failed``; ``initial_labeled_json`` = ``{"positions": [...], "labels": [[0/1, ...],
+  ``finished`` / ``failed``; ``session_owners(session_id, owner, since)`` (created on first use, no
+  migration) names the process that marked a session running, so a ``running`` session whose process
+  is gone is shown ``interrupted``; ``initial_labeled_json`` = ``{"positions": [...], "labels": [[0/1, ...],
   ...]}`` (the oracle's answers for the initial set); ``feature_source_json``: where the session's
   features came from (representation, ``source`` bundled / computed, precision, cache key, the
-  bundled file's first-use check), null until the features exist.
+  bundled file's first-use check), null until the features exist; ``stop_set_json`` (v4): the stop
+  set's pool positions (``{"positions": [...]}``, :func:`mlal_core.stopping.draw_stop_set`), null for
+  sessions created before v4 and never resumed since.
 * ``rounds(session_id, round, created_at, n_labeled, metrics_json, selected_json, labels_json,
   details, scores, diagnostics, shared_diag_json, timings_json)`` with ``PRIMARY KEY(session_id,
   round)``; ``details`` = the Selection's details DataFrame as Parquet bytes, ``scores`` = ``.npy``
-  bytes, ``diagnostics`` = the codec below.
+  bytes, ``diagnostics`` = the codec below; ``stopping`` (v4) = the codec below holding what the round
+  measured for the stopping criteria (``RoundRecord.stopping``), null before v4.
 
 Payload codec (``encode_payload`` / ``decode_payload``): an ``.npz`` whose ``__json__`` entry is
 the JSON skeleton of the object; numpy arrays are stored as npz entries, DataFrames as Parquet bytes,
@@ -46,6 +51,7 @@ import pandas as pd
 
 from mlal_core import paths
 from mlal_core.errors import ConfigError, MLALError
+from mlal_core.session import owner, stopping_export
 from mlal_core.session.records import RoundRecord
 from mlal_core.session.label_text import label_set, named_diagnostics, with_named_twins
 from mlal_core.session.tables import oracle_summary, picks_frame, rounds_frame
@@ -54,7 +60,7 @@ from mlal_core.strategies.base import Selection
 if TYPE_CHECKING:  # pragma: no cover
     from mlal_core.session.config import SessionConfig
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: version -> SQL statements that bring a file from version - 1 to version.
 MIGRATIONS: dict[int, list[str]] = {
@@ -99,6 +105,11 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     # 3: where the session's features came from (bundled file, cache, computed; their precision)
     3: ["ALTER TABLE sessions ADD COLUMN feature_source_json TEXT"],
+    # 4: the stopping criteria: the session's stop set and what each round measured for them
+    4: [
+        "ALTER TABLE sessions ADD COLUMN stop_set_json TEXT",
+        "ALTER TABLE rounds ADD COLUMN stopping BLOB",
+    ],
 }
 
 
@@ -112,6 +123,12 @@ STATUS_WRITE_ATTEMPTS = 3
 #: what a damaged blob or JSON column raises when decoded (numpy, zip, Parquet, JSON)
 _DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, EOFError, OSError,
                   zipfile.BadZipFile)
+#: the process that marked a session running (``owner.process_token``); created on first use, so files of
+#: every schema version gain it without a migration, and older code ignores it
+_OWNERS_TABLE = ("CREATE TABLE IF NOT EXISTS session_owners (session_id TEXT PRIMARY KEY REFERENCES sessions(id) "
+                 "ON DELETE CASCADE, owner TEXT NOT NULL, since TEXT NOT NULL)")
+#: failures this process could not write (a full disk, a lock held elsewhere): (store, session id) -> reason
+_UNWRITTEN_FAILURES: dict[tuple[str, str], str] = {}
 _DAMAGED_ADVICE = ("move the file aside and start a new store (--store NEW.sqlite), or restore it from a backup "
                    "(`sqlite3 FILE .recover` may save its sessions)")
 
@@ -464,6 +481,12 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+def _stop_set_json(positions: np.ndarray | None) -> str | None:
+    if positions is None:
+        return None
+    return json.dumps({"positions": np.asarray(positions, dtype=np.int64).tolist()})
+
+
 def _labels_to_json(labels: np.ndarray | None) -> str | None:
     if labels is None:
         return None
@@ -480,6 +503,21 @@ def _labels_from_json(text: str | None, n_labels: int | None = None) -> np.ndarr
 
 
 # ====================================================================== the store
+def _claim(con: sqlite3.Connection, session_id: str) -> None:
+    """Record this process as the one that runs ``session_id`` (inside the caller's transaction)."""
+    con.execute(_OWNERS_TABLE)
+    con.execute("INSERT OR REPLACE INTO session_owners (session_id, owner, since) VALUES (?, ?, ?)",
+                (session_id, owner.process_token(), _now()))
+
+
+def _owners(con: sqlite3.Connection) -> dict[str, str]:
+    """Session id -> owner token; empty for a file without the table (older, or never run here)."""
+    try:
+        return {r[0]: r[1] for r in con.execute("SELECT session_id, owner FROM session_owners")}
+    except sqlite3.OperationalError:
+        return {}
+
+
 def _rollback(con: sqlite3.Connection) -> None:
     """Roll back what is open; SQLite may have rolled back itself (a full disk), which is no error."""
     if con.in_transaction:
@@ -673,6 +711,7 @@ class SessionStore:
         dataset_hash: str | None = None,
         label_names: list[str] | None = None,
         note: str | None = None,
+        stop_set: np.ndarray | None = None,
     ) -> str:
         """Insert a new ``running`` session.
 
@@ -694,6 +733,8 @@ class SessionStore:
             The dataset's label names.
         note : str, optional
             Free text.
+        stop_set : numpy.ndarray, optional
+            Pool positions of the stop set of the stopping criteria.
 
         Returns
         -------
@@ -709,7 +750,8 @@ class SessionStore:
         with self._transaction() as con:
             con.execute(
                 "INSERT INTO sessions (id, name, created_at, updated_at, config_json, status, dataset_name, "
-                "dataset_hash, label_names_json, initial_labeled_json, note) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "dataset_hash, label_names_json, initial_labeled_json, note, stop_set_json) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     sid,
                     name if name is not None else config.name,
@@ -722,8 +764,11 @@ class SessionStore:
                     None if label_names is None else json.dumps(list(label_names)),
                     json.dumps(initial),
                     note,
+                    _stop_set_json(stop_set),
                 ),
             )
+            _claim(con, sid)
+        self._write_pending_failures()
         return sid
 
     def _require(self, con: sqlite3.Connection, session_id: str) -> sqlite3.Row:
@@ -754,8 +799,11 @@ class SessionStore:
         StoreError
             When no session or more than one starts with ``prefix``.
         """
+        if not prefix.strip():
+            raise StoreError(f"No session id given; pass one (or its start) from `sessions --store {self.path}`.")
         with self._connect(readonly=True) as con:
-            ids = [r[0] for r in con.execute("SELECT id FROM sessions WHERE id LIKE ?", (prefix + "%",)).fetchall()]
+            ids = [r[0] for r in con.execute("SELECT id FROM sessions WHERE substr(id, 1, ?) = ?",  # no LIKE wildcards
+                                             (len(prefix), prefix)).fetchall()]
         if len(ids) == 1:
             return ids[0]
         if not ids:
@@ -785,6 +833,7 @@ class SessionStore:
         """
         if status not in ("running", "finished", "failed"):
             raise ConfigError(f"Unknown session status {status!r}.")
+        key = (str(self.path.resolve()), session_id)
         for attempt in range(1, STATUS_WRITE_ATTEMPTS + 1):
             try:
                 with self._transaction() as con:
@@ -793,11 +842,31 @@ class SessionStore:
                         "UPDATE sessions SET status = ?, updated_at = ?, note = COALESCE(?, note) WHERE id = ?",
                         (status, _now(), note, session_id),
                     )
+                    if status == "running":
+                        _claim(con, session_id)
+                _UNWRITTEN_FAILURES.pop(key, None)
                 return
             except (sqlite3.OperationalError, OSError) as exc:  # a full disk or a lock may clear: try again
                 if attempt == STATUS_WRITE_ATTEMPTS:
+                    if status == "failed":  # shown by this process although the file still says running
+                        _UNWRITTEN_FAILURES[key] = note or "an error"
                     raise store_error(self.path, exc, f"mark session {session_id} {status} in") from exc
                 time.sleep(0.2 * attempt)
+
+    def _shown_status(self, session_id: str, row: dict[str, Any], n_records: int,
+                      owners: dict[str, str]) -> tuple[str, str | None]:
+        """The status and note to show: a ``running`` session whose process is gone is ``interrupted``;
+        one whose failure this process could not write is ``failed``."""
+        status, note = row["status"], row["note"]
+        if status != "running":
+            return status, note
+        where = f"{n_records} round(s) stored; resume continues from round {n_records}"
+        unwritten = _UNWRITTEN_FAILURES.get((str(self.path.resolve()), session_id))
+        if unwritten is not None:
+            return "failed", f"{unwritten} (not yet written to the store: it could not be updated then); {where}."
+        if owner.token_alive(owners.get(session_id)) is False:
+            return "interrupted", f"The process running it stopped; {where}."
+        return status, note
 
     def _damaged(self, session_id: str, what: str, exc: BaseException) -> StoreError:
         return StoreError(
@@ -826,8 +895,11 @@ class SessionStore:
         -------
         dict
             The row's columns, with ``config`` (dict), ``label_names`` (list or None),
-            ``initial_labeled`` (``{"positions": [...], "labels": [[...]] or None}``) and
-            ``feature_source`` (dict or None) instead of their JSON columns.
+            ``initial_labeled`` (``{"positions": [...], "labels": [[...]] or None}``),
+            ``feature_source`` (dict or None) and ``stop_set`` (``{"positions": [...]}`` or None) instead
+            of their JSON columns. ``status`` is the status
+            to show: ``interrupted`` for a ``running`` session whose process is gone, ``failed`` for
+            one whose failure this process could not write; ``stored_status`` is the file's.
 
         Raises
         ------
@@ -836,13 +908,62 @@ class SessionStore:
         """
         with self._connect(readonly=True) as con:
             row = dict(self._require(con, session_id))
+            n_records = int(con.execute("SELECT COUNT(*) FROM rounds WHERE session_id = ?", (session_id,)).fetchone()[0])
+            owners = _owners(con) if row["status"] == "running" else {}
+        row["stored_status"] = row["status"]
+        row["status"], row["note"] = self._shown_status(session_id, row, n_records, owners)
         for column, key in (("config_json", "config"), ("label_names_json", "label_names"),
-                            ("initial_labeled_json", "initial_labeled"), ("feature_source_json", "feature_source")):
+                            ("initial_labeled_json", "initial_labeled"), ("feature_source_json", "feature_source"),
+                            ("stop_set_json", "stop_set")):
             text = row.pop(column, None)
             row[key] = self._decoded(session_id, column, json.loads, text) if text else None
         if not isinstance(row["config"], dict) or not isinstance(row["initial_labeled"], dict):
             raise self._damaged(session_id, "config_json or initial_labeled_json", TypeError("not a JSON object"))
         return row
+
+    @_guarded("read")
+    def record_count(self, session_id: str) -> int:
+        """How many records (rounds and the final evaluation) of a session are stored: a cheap check
+        of whether another process or browser advanced it.
+
+        Parameters
+        ----------
+        session_id : str
+            The session.
+
+        Returns
+        -------
+        int
+            The number of stored records (``len(load_rounds(session_id))``).
+
+        Raises
+        ------
+        StoreError
+            For an unknown session (e.g. deleted meanwhile), or when the file cannot be read.
+        """
+        with self._connect(readonly=True) as con:
+            self._require(con, session_id)
+            return int(con.execute("SELECT COUNT(*) FROM rounds WHERE session_id = ?", (session_id,)).fetchone()[0])
+
+    @_guarded("write to")
+    def set_stop_set(self, session_id: str, positions: np.ndarray) -> None:
+        """Record the stop set of a session (one created before schema v4 gets one when resumed).
+
+        Parameters
+        ----------
+        session_id : str
+            The session.
+        positions : numpy.ndarray
+            Pool positions of the stop set.
+
+        Raises
+        ------
+        StoreError
+            For an unknown session, or when the file cannot be written.
+        """
+        with self._transaction() as con:
+            self._require(con, session_id)
+            con.execute("UPDATE sessions SET stop_set_json = ? WHERE id = ?", (_stop_set_json(positions), session_id))
 
     @_guarded("write to")
     def set_feature_source(self, session_id: str, source: dict[str, Any]) -> None:
@@ -891,8 +1012,8 @@ class SessionStore:
             try:
                 con.execute(
                     "INSERT INTO rounds (session_id, round, created_at, n_labeled, metrics_json, selected_json, "
-                    "labels_json, details, scores, diagnostics, shared_diag_json, timings_json, answered_by, pick_proba) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "labels_json, details, scores, diagnostics, shared_diag_json, timings_json, answered_by, pick_proba, "
+                    "stopping) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         session_id,
                         int(record.round),
@@ -908,6 +1029,7 @@ class SessionStore:
                         _dumps(record.timings),
                         record.answered_by,
                         None if record.pick_proba is None else _array_to_npy(np.asarray(record.pick_proba, np.float32)),
+                        None if record.stopping is None else encode_payload(record.stopping),
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -916,6 +1038,22 @@ class SessionStore:
                 "UPDATE sessions SET updated_at = ?, status = COALESCE(?, status) WHERE id = ?",
                 (now, status, session_id),
             )
+        self._write_pending_failures()
+
+    def _write_pending_failures(self) -> None:
+        """Write the failures this process could not write earlier (a full disk that has cleared);
+        best effort after another write went through: what still fails stays pending."""
+        here = str(self.path.resolve()) if _UNWRITTEN_FAILURES else None
+        for (path, sid), note in list(_UNWRITTEN_FAILURES.items()):
+            if path != here:
+                continue
+            try:
+                with self._transaction() as con:
+                    con.execute("UPDATE sessions SET status = 'failed', updated_at = ?, note = ? "
+                                "WHERE id = ? AND status = 'running'", (_now(), note, sid))
+            except (sqlite3.Error, OSError):
+                return
+            _UNWRITTEN_FAILURES.pop((path, sid), None)
 
     def _round_rows(self, con: sqlite3.Connection, session_id: str) -> list[sqlite3.Row]:
         con.row_factory = sqlite3.Row
@@ -971,6 +1109,7 @@ class SessionStore:
             "timings": field("timings_json", json.loads),
             "shared": field("shared_diag_json", json.loads),
             "pick_proba": field("pick_proba", _npy_to_array),
+            "stopping": field("stopping", decode_payload),
         }
         return self._decoded(
             session_id, f"row of round {row['round']}",
@@ -1024,6 +1163,8 @@ class SessionStore:
             ``labelled`` (samples labelled now: ``n_labeled`` plus the last record's picks; the initial
             set without a record), ``seed``, ``created_at``, ``updated_at``, ``note``. A session whose
             config or metrics are damaged is listed with those columns empty and ``note`` saying so.
+            ``status``: as :meth:`session_info` shows it (``interrupted`` when the process running a
+            ``running`` session is gone, with a note saying how many rounds are stored).
 
         Raises
         ------
@@ -1042,6 +1183,7 @@ class SessionStore:
                 "(SELECT r.metrics_json FROM rounds r WHERE r.session_id = s.id ORDER BY r.round DESC LIMIT 1) AS last_m "
                 "FROM sessions s ORDER BY s.created_at DESC, s.id"
             ).fetchall()
+            owners = _owners(con)
         out = []
         for r in rows:
             try:
@@ -1052,13 +1194,14 @@ class SessionStore:
                     raise TypeError("not a JSON object")
             except _DECODE_ERRORS as exc:
                 cfg, metrics, note = {}, {}, f"damaged in the store ({_short(exc, 120)})"
+            status, shown_note = self._shown_status(r["id"], dict(r), int(r["n_records"]), owners)
             out.append(
                 {
                     "id": r["id"],
                     "name": r["name"],
                     "dataset": r["dataset_name"] or cfg.get("dataset"),
                     "strategy": cfg.get("strategy"),
-                    "status": r["status"],
+                    "status": status,
                     "rounds_done": int(r["n_rounds"]),
                     "records": int(r["n_records"]),
                     "rounds_planned": cfg.get("rounds"),
@@ -1068,7 +1211,7 @@ class SessionStore:
                     "seed": cfg.get("seed"),
                     "created_at": r["created_at"],
                     "updated_at": r["updated_at"],
-                    "note": note,
+                    "note": shown_note if status != r["status"] else note,
                 }
             )
         columns = [
@@ -1101,8 +1244,12 @@ class SessionStore:
 
         Top level: the session row, the config, ``label_names`` (the label order of every per-label
         array below), ``feature_source`` (which features the session used, their precision),
-        ``initial_labeled``, ``oracle`` (who labelled the picks: :func:`~mlal_core.session.tables.oracle_summary`)
-        and ``rounds``. Per round: metrics, timings, shared diagnostics, ``answered_by``
+        ``initial_labeled``, ``oracle`` (who labelled the picks: :func:`~mlal_core.session.tables.oracle_summary`),
+        ``stopping`` (the stop set's size, seed and positions, the initial set's method with its recorded
+        parameters, and per stopping criterion its paper, parameters and first stop:
+        :func:`~mlal_core.session.stopping_export.stopping_document`) and ``rounds``. Per round, ``stopping``
+        holds the measures the round stored and each criterion's value, threshold and ``would_stop``
+        (:func:`~mlal_core.session.stopping_export.round_stopping`). Per round: metrics, timings, shared diagnostics, ``answered_by``
         (``"simulated"`` / ``"person"``; None for the final record and rounds stored before schema v2),
         the picks (``selected``), the oracle's answers (``labels``, 0/1 rows, and ``labels_named``,
         their names), ``pick_proba`` (the model's mean probabilities for the picks when it picked
@@ -1141,7 +1288,9 @@ class SessionStore:
             "feature_source": info["feature_source"],
             "initial_labeled": info["initial_labeled"],
             "oracle": oracle_summary(rounds),
-            "rounds": [_round_document(rec, names) for rec in rounds],
+            "stopping": stopping_export.stopping_document(info, rounds),
+            "rounds": [{**_round_document(rec, names), "stopping": state}
+                       for rec, state in zip(rounds, stopping_export.round_stopping(rounds))],
         }
         path = Path(path)
         text = json.dumps(_finite(_plain(doc)), indent=1, allow_nan=False)
@@ -1188,4 +1337,38 @@ class SessionStore:
             picks_frame(rounds, info["label_names"], with_proba=info["label_names"] is not None).to_csv(
                 picks_path, index=False)
         return rounds_path, picks_path
+
+    def export_stopping_csv(self, session_id: str, directory: str | Path) -> Path:
+        """Write ``stopping.csv`` of a session: every stopping criterion's state after every round.
+
+        One row per (round, criterion): ``round``, ``n_labeled``, ``criterion`` (key), ``name``,
+        ``value``, ``threshold``, ``would_stop``, ``available``, ``explanation``
+        (:func:`mlal_core.session.stopping_export.stopping_frame`; the criteria of
+        :func:`mlal_core.stopping.default_criteria` with their papers' thresholds).
+
+        Parameters
+        ----------
+        session_id : str
+            The session.
+        directory : str or Path
+            Where to write the file (created).
+
+        Returns
+        -------
+        Path
+            The path of ``stopping.csv``.
+
+        Raises
+        ------
+        StoreError
+            For an unknown session, a damaged one, or a ``directory`` that cannot be written.
+        """
+        self.session_info(session_id)  # raises StoreError for an unknown id
+        frame = stopping_export.stopping_frame(self.load_rounds(session_id))
+        directory = Path(directory)
+        path = directory / "stopping.csv"
+        with _export_target(directory, is_file=False):
+            directory.mkdir(parents=True, exist_ok=True)
+            frame.to_csv(path, index=False)
+        return path
 

@@ -23,11 +23,11 @@ __all__ = ["import_session", "merge_store", "session_ids"]
 
 _SESSION_COLUMNS = (
     "id, name, created_at, updated_at, config_json, status, dataset_name, dataset_hash, "
-    "label_names_json, initial_labeled_json, note"
+    "label_names_json, initial_labeled_json, note, feature_source_json, stop_set_json"
 )
 _ROUND_COLUMNS = (
     "session_id, round, created_at, n_labeled, metrics_json, selected_json, labels_json, details, scores, "
-    "diagnostics, shared_diag_json, timings_json, answered_by, pick_proba"
+    "diagnostics, shared_diag_json, timings_json, answered_by, pick_proba, stopping"
 )
 
 

@@ -19,6 +19,21 @@ import pandas as pd
 from mlal_core.errors import ConfigError
 from mlal_core.validation import Param, check_params
 
+#: entries of ``proba_samples`` per block when strategies walk the candidates block by block
+#: (16 MB of float32): large enough for numpy's loops, small enough to stay out of the way at N x K = 1e8
+BLOCK_ELEMENTS = 1 << 22
+
+
+def block_elements() -> int:
+    """The current ``BLOCK_ELEMENTS`` (read at call time, so tests can shrink it to force many blocks).
+
+    Returns
+    -------
+    int
+        Target entries per block.
+    """
+    return int(BLOCK_ELEMENTS)
+
 
 def _n_rows(name: str, value: Any) -> int:
     """Rows of a pool-aligned array: ``shape[0]`` (numpy arrays, scipy sparse matrices, tensors)."""
@@ -103,13 +118,51 @@ class QueryContext:
         return int(self.proba_samples.shape[0])
 
     def proba_unlabeled(self) -> np.ndarray:
-        """``(S, nU, K)`` probability samples of the unlabelled candidates."""
+        """``(S, nU, K)`` probability samples of the unlabelled candidates (a copy: at large N x K prefer
+        :meth:`candidate_blocks`, which never holds more than one block)."""
         return self.proba_samples[:, self.unlabeled, :]
 
+    def block_rows(self, elements: int | None = None) -> int:
+        """Candidates per block so that one block of samples, ``(S, rows, K)``, has about ``elements``
+        entries (default :func:`block_elements`; at least one row)."""
+        elements = block_elements() if elements is None else int(elements)
+        return max(1, elements // max(1, self.n_samples * self.n_labels))
+
+    def candidate_blocks(self, positions: np.ndarray | None = None, elements: int | None = None):
+        """Yield ``(sl, P_block)``: consecutive slices ``sl`` of ``positions`` (default: the unlabelled
+        candidates) and their probability samples ``(S, len(sl), K)``, about ``elements`` entries each.
+
+        Parameters
+        ----------
+        positions : numpy.ndarray, optional
+            Pool positions to walk over (default ``self.unlabeled``).
+        elements : int, optional
+            Target entries per block (default :func:`block_elements`).
+
+        Yields
+        ------
+        tuple of (slice, numpy.ndarray)
+            The slice into ``positions`` and the samples of those positions.
+        """
+        pos = self.unlabeled if positions is None else np.asarray(positions, dtype=np.int64)
+        step = self.block_rows(elements)
+        for lo in range(0, len(pos), step):
+            sl = slice(lo, min(lo + step, len(pos)))
+            yield sl, self.proba_samples[:, pos[sl], :]
+
     def mean_proba(self, positions: np.ndarray | None = None) -> np.ndarray:
-        """``pbar``: mean over the S samples, ``(n, K)``, for ``positions`` (default: unlabelled)."""
-        pos = self.unlabeled if positions is None else positions
-        return self.proba_samples[:, pos, :].mean(axis=0)
+        """``pbar``: mean over the S samples, ``(n, K)``, for ``positions`` (default: unlabelled).
+
+        Computed block by block (:meth:`candidate_blocks`), so no ``(S, n, K)`` copy is made; each
+        entry is the same ``mean(axis=0)`` as on the whole array, in the samples' dtype.
+        """
+        pos = self.unlabeled if positions is None else np.asarray(positions, dtype=np.int64)
+        floating = np.issubdtype(self.proba_samples.dtype, np.floating)
+        dtype = self.proba_samples.dtype if floating else np.dtype(np.float64)  # what .mean(axis=0) gives
+        out = np.empty((len(pos), self.n_labels), dtype=dtype)
+        for sl, block in self.candidate_blocks(pos):
+            out[sl] = block.mean(axis=0)
+        return out
 
     def label_cardinality(self) -> float:
         """LC: mean number of labels per labelled sample (0 when nothing is labelled)."""

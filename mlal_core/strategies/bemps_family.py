@@ -41,7 +41,7 @@ from mlal_core.errors import ConfigError
 from mlal_core.strategies._common import empty_selection
 from mlal_core.strategies.base import QueryContext, QueryStrategy, Selection, check_query_size, top_n
 from mlal_core.strategies.registry import register
-from mlal_core.validation import Param
+from mlal_core.validation import Interval, Param
 
 #: k-means restarts (k-means++ init, fixed so results are reproducible and the cost is bounded)
 KMEANS_N_INIT = 1
@@ -88,6 +88,82 @@ def _shared_params(alpha_help: str) -> tuple[Param, ...]:
             *N_REFERENCE_RANGE,
         ),
     )
+
+
+#: default of ``max_score_terms``: dQ terms (candidates x reference samples x labels) scored exactly
+#: per round. The papers' largest setting, RCV1 (about 25,000 candidates x 100 x 102 labels = 2.55e8;
+#: CRAB Table 1, the BESRA paper's setting), stays below it and is scored in full.
+MAX_SCORE_TERMS = 300_000_000
+MAX_SCORE_TERMS_RANGE = (1_000_000, 10**13)
+
+
+def _max_terms_param() -> Param:
+    return Param(
+        "max_score_terms",
+        MAX_SCORE_TERMS,
+        "at most this many dQ terms (candidates x reference samples x labels) are computed per round; "
+        "a larger pool is first narrowed to the candidates with the highest second-order (small-"
+        "disagreement) approximation of the score, and the round's diagnostics say how many were scored. "
+        "The default scores the papers' largest setting (RCV1: 25k x 100 x 102) in full; None = no bound",
+        constraint=Interval(*MAX_SCORE_TERMS_RANGE, integer=True, allow_none=True),
+    )
+
+
+def scored_candidates(
+    ctx: QueryContext,
+    ref: bemps.ReferenceSet,
+    rows: np.ndarray,
+    max_terms: int | None,
+    *,
+    n: int,
+    label_weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict]:
+    """The candidates (a subset of ``rows``, indices into ``ctx.unlabeled``) whose dQ is computed.
+
+    All of ``rows`` when ``len(rows) x nR x K <= max_terms`` (or ``max_terms`` is None); otherwise the
+    ``max(n, max_terms // (nR K))`` rows with the highest :meth:`bemps.ReferenceSet.approximate_score`
+    (ties to the lower position), in ascending order.
+
+    Parameters
+    ----------
+    ctx : QueryContext
+        The query context.
+    ref : bemps.ReferenceSet
+        The round's reference set.
+    rows : numpy.ndarray
+        Candidate rows (indices into ``ctx.unlabeled``), ascending.
+    max_terms : int or None
+        The strategy's ``max_score_terms``.
+    n : int
+        Query size: at least this many candidates are kept.
+    label_weights : numpy.ndarray, optional
+        Label weights of the score (CRAB's attention mix), shape ``(K,)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The rows to score.
+    dict
+        ``diagnostics["score_bound"]``: ``max_score_terms``, ``n_candidates`` (before), ``n_scored``,
+        ``narrowed`` (bool) and ``how``.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    per = max(1, ref.n_ref * ref.n_labels)
+    info = {"max_score_terms": max_terms, "n_candidates": int(len(rows)), "n_scored": int(len(rows)), "narrowed": False,
+            "how": "every candidate scored exactly"}
+    if max_terms is None or len(rows) * per <= int(max_terms):
+        return rows, info
+    keep = min(len(rows), max(int(n), int(max_terms) // per))
+    approx = ref.approximate_score(ctx.proba_samples, rows=ctx.unlabeled[rows], label_weights=label_weights)
+    chosen = np.sort(rows[top_n(approx, keep)])
+    info.update(
+        n_scored=int(keep),
+        narrowed=True,
+        how=(f"{len(rows):,} candidates x {ref.n_ref} reference samples x {ref.n_labels} labels exceed "
+             f"max_score_terms = {int(max_terms):,}: the {keep:,} with the highest second-order "
+             "(small-disagreement) approximation of the score were scored exactly"),
+    )
+    return chosen, info
 
 
 def _check_samples(ctx: QueryContext, strategy: str) -> None:
@@ -297,7 +373,10 @@ def _label_means_top(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         "Partial losses evaluated exactly (incomplete beta), not by BESRA's released truncated series; "
         "X' is drawn from the unlabelled pool; k-means (k-means++ init, 1 restart) on the L2-normalised "
         "vectors of expected score changes over X', nearest distinct candidate to each centroid. Needs at "
-        "least 2 probability samples (ensemble members or MC-dropout passes)."
+        "least 2 probability samples (ensemble members or MC-dropout passes). At most max_score_terms dQ "
+        "terms (candidates x X' x labels, default 3e8: the papers' RCV1 setting is scored in full) per "
+        "round; a larger pool is first narrowed to the candidates with the highest second-order "
+        "(small-disagreement) approximation of the score, and the round records how many were scored."
     ),
 )
 class BESRA(QueryStrategy):
@@ -320,56 +399,76 @@ class BESRA(QueryStrategy):
         Param(
             "top_fraction", 0.5, "fraction of candidates, by score, that go into k-means", *TOP_FRACTION_RANGE
         ),
+        _max_terms_param(),
     )
 
     def __init__(
-        self, *, alpha: float = 0.1, beta: float = 3.0, n_reference: int = 100, top_fraction: float = 0.5
+        self,
+        *,
+        alpha: float = 0.1,
+        beta: float = 3.0,
+        n_reference: int = 100,
+        top_fraction: float = 0.5,
+        max_score_terms: int | None = MAX_SCORE_TERMS,
     ) -> None:
         self.alpha = alpha
         self.beta = beta
         self.n_reference = n_reference
         self.top_fraction = top_fraction
+        self.max_score_terms = max_score_terms
         self._validate_params()
 
-    def _changes(self, ctx: QueryContext):
+    def _changes(self, ctx: QueryContext, n: int):
+        """X', its ReferenceSet, the scored rows (into ctx.unlabeled), their dQ vectors and label means,
+        and the bound's record."""
         _check_samples(ctx, "BESRA")
         ref_pos = draw_reference_set(ctx, self.n_reference)
         ref = bemps.ReferenceSet(ctx.proba_samples[:, ref_pos, :], float(self.alpha), float(self.beta))
-        V, means = ref.change(ctx.proba_unlabeled(), sum_labels=True, label_means=True)
-        return ref_pos, ref, V, means
+        rows, bound = scored_candidates(ctx, ref, np.arange(len(ctx.unlabeled)), self.max_score_terms, n=n)
+        V, means = ref.change(ctx.proba_samples, sum_labels=True, label_means=True, rows=ctx.unlabeled[rows])
+        return ref_pos, ref, rows, V, means, bound
 
     def score(self, ctx: QueryContext) -> np.ndarray:
-        """``mean_{x' in X'} sum_j dQ_j(x, x')`` for every unlabelled x (draws X' from ``ctx.rng``)."""
+        """``mean_{x' in X'} sum_j dQ_j(x, x')`` for every unlabelled x (draws X' from ``ctx.rng``);
+        NaN for candidates left out by ``max_score_terms``."""
         if len(ctx.unlabeled) == 0:
             return np.empty(0)
-        _, _, V, _ = self._changes(ctx)
-        return V.mean(axis=1)
+        _, _, rows, V, _, _ = self._changes(ctx, 1)
+        score = np.full(len(ctx.unlabeled), np.nan)
+        score[rows] = V.mean(axis=1)
+        return score
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         n = check_query_size(ctx, n)
         if n == 0:
             return empty_selection(ctx, {"n_candidates": 0})
-        nU = len(ctx.unlabeled)
-        ref_pos, ref, V, means = self._changes(ctx)
-        score = V.mean(axis=1)
-        rank = np.empty(nU, dtype=np.int64)
-        rank[np.argsort(-score, kind="stable")] = np.arange(1, nU + 1)
-        n_top = min(nU, max(n, math.ceil(float(self.top_fraction) * nU)))
-        top = top_n(score, n_top)
-        rows, cluster, dist, km_info = kmeans_pick(l2_normalise(V[top]), n, _seed(ctx.rng))
+        ref_pos, ref, rows, V, means_rows, bound = self._changes(ctx, n)
+        nU, nS = len(ctx.unlabeled), len(rows)
+        score = np.full(nU, np.nan)
+        score[rows] = V.mean(axis=1)
+        at = np.full(nU, -1, dtype=np.int64)  # row of a candidate in V / means_rows (-1: not scored)
+        at[rows] = np.arange(nS)
+        rank = np.zeros(nU, dtype=np.int64)  # 0: not scored
+        rank[rows[np.argsort(-score[rows], kind="stable")]] = np.arange(1, nS + 1)
+        n_top = min(nS, max(n, math.ceil(float(self.top_fraction) * nS)))
+        top_in = top_n(score[rows], n_top)  # indices into rows (and into V)
+        top = rows[top_in]
+        picks, cluster, dist, km_info = kmeans_pick(l2_normalise(V[top_in]), n, _seed(ctx.rng))
         km_facts, clusters = cluster_record(ctx.unlabeled[top], km_info, BESRA_SPACE)
-        picked = top[rows]
+        picked = top[picks]
         order = np.lexsort((ctx.unlabeled[picked], -score[picked]))  # by score, ties by position
         picked, cluster, dist = picked[order], cluster[order], dist[order]
-        top_label, top_label_dq = _label_means_top(means[picked])
-        pct = round(100 * n_top / nU)
+        means = means_rows[at[picked]]
+        top_label, top_label_dq = _label_means_top(means)
+        pct = round(100 * n_top / nS)
+        among = f"the top {pct}%" if nS == nU else f"the top {pct}% of the {nS:,} scored candidates"
         details = pd.DataFrame(
             {
                 "position": ctx.unlabeled[picked],
                 "pick": np.arange(1, n + 1),
                 "score": score[picked],
                 "reason": [
-                    f"nearest to k-means centroid {c} among the top {pct}% by expected score change (rank {r})"
+                    f"nearest to k-means centroid {c} among {among} by expected score change (rank {r})"
                     for c, r in zip(cluster, rank[picked])
                 ],
                 "rank": rank[picked],
@@ -378,8 +477,8 @@ class BESRA(QueryStrategy):
                 "top_label": top_label,
                 "top_label_dQ": top_label_dq,
                 # mean over X' of dQ_j, the labels contributing most; they sum (over all K) to score
-                "label_dQ": _label_contributions(means[picked]),
-                "label_dQ_sum": means[picked].sum(axis=1),
+                "label_dQ": _label_contributions(means),
+                "label_dQ_sum": means.sum(axis=1),
             }
         )
         diagnostics = {
@@ -389,8 +488,9 @@ class BESRA(QueryStrategy):
             "top_fraction": float(self.top_fraction),
             "kmeans": km_facts,
             "clusters": clusters,
-            "label_mean_dQ": means.mean(axis=0),
+            "label_mean_dQ": means_rows.mean(axis=0),  # over the scored candidates
             "score_method": ref.method,
+            "score_bound": bound,
         }
         return Selection(
             indices=ctx.unlabeled[picked], scores=score, details=details, diagnostics=diagnostics
@@ -583,7 +683,9 @@ def _fmt_pairs(pairs) -> str:
         "refined_sampling='cluster' draws each pool as the samples nearest the centroids of k-means on the "
         "context's features (the dense input features, or the model's penultimate embedding when the inputs "
         "are TF-IDF or token ids), or on the mean predicted probabilities pbar when there are no features. "
-        "Needs at least 2 probability samples (ensemble members or MC-dropout passes)."
+        "Needs at least 2 probability samples (ensemble members or MC-dropout passes). U* is scored "
+        "exactly up to max_score_terms dQ terms (default 3e8); a larger U* is narrowed as in BESRA "
+        "(second-order approximation of the score), and the round records how many were scored."
     ),
 )
 class CRAB(QueryStrategy):
@@ -646,6 +748,7 @@ class CRAB(QueryStrategy):
             choices=REFINED_SAMPLING,
         ),
         Param("decay", "polynomial", "schedule of the hard-to-learn size Z_t", choices=DECAYS),
+        _max_terms_param(),
     )
 
     def __init__(
@@ -663,6 +766,7 @@ class CRAB(QueryStrategy):
         correlation_attention: bool = True,
         refined_sampling: str = "random",
         decay: str = "polynomial",
+        max_score_terms: int | None = MAX_SCORE_TERMS,
     ) -> None:
         self.alpha = alpha
         self.beta = beta
@@ -676,6 +780,7 @@ class CRAB(QueryStrategy):
         self.correlation_attention = correlation_attention
         self.refined_sampling = refined_sampling
         self.decay = decay
+        self.max_score_terms = max_score_terms
         self._validate_params()
 
     # -- refined-pool draws ------------------------------------------------------------------
@@ -800,7 +905,7 @@ class CRAB(QueryStrategy):
             present = []
             if masks["neg"][r]:
                 ys = masks["ystar"][r]
-                present = [(m, nn) for m, nn in ex_pairs if ys[m] and ys[nn]]
+                present = [(m, nn) for m, nn in correlation.pairs_present(ys, ex_pairs)]
                 parts.append("negative:" + _fmt_pairs(present))
             if masks["hard"][r]:
                 parts.append("hard-to-learn")
@@ -823,7 +928,7 @@ class CRAB(QueryStrategy):
         ref_pos = draw_reference_set(ctx, self.n_reference)
         _, w = self.weights(correlation.positive_correlation(ctx.y_labeled))
         ref = bemps.ReferenceSet(ctx.proba_samples[:, ref_pos, :], float(self.alpha), float(self.beta))
-        return ref.change(ctx.proba_unlabeled(), sum_labels=True, label_weights=w).mean(axis=1)
+        return ref.change(ctx.proba_samples, sum_labels=True, label_weights=w, rows=ctx.unlabeled).mean(axis=1)
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         n = check_query_size(ctx, n)
@@ -851,19 +956,21 @@ class CRAB(QueryStrategy):
         # 5. correlation-aware expected score change on U*
         Ahat, w = self.weights(facts["A"])
         ref = bemps.ReferenceSet(ctx.proba_samples[:, ref_pos, :], float(self.alpha), float(self.beta))
+        scored, bound = scored_candidates(ctx, ref, cand, self.max_score_terms, n=n, label_weights=w)
+        in_cand = np.searchsorted(cand, scored)  # rows of U* that are scored (all unless narrowed)
         V, means = ref.change(
-            ctx.proba_samples[:, ctx.unlabeled[cand], :], sum_labels=True, label_weights=w, label_means=True
+            ctx.proba_samples, sum_labels=True, label_weights=w, label_means=True, rows=ctx.unlabeled[scored]
         )
         score_ab = V.mean(axis=1)
         dq_plain = means.sum(axis=1)
 
-        # 6. k-means on the L2-normalised dQ_AB vectors of U*
+        # 6. k-means on the L2-normalised dQ_AB vectors of U* (its scored rows)
         rows, cluster, dist, km_info = kmeans_pick(l2_normalise(V), n, _seed(ctx.rng))
-        km_facts, clusters = cluster_record(ctx.unlabeled[cand], km_info, CRAB_SPACE)
-        order = np.lexsort((ctx.unlabeled[cand[rows]], -score_ab[rows]))
+        km_facts, clusters = cluster_record(ctx.unlabeled[scored], km_info, CRAB_SPACE)
+        order = np.lexsort((ctx.unlabeled[scored[rows]], -score_ab[rows]))
         rows, cluster, dist = rows[order], cluster[order], dist[order]
-        picked = cand[rows]
-        pools = [pools_all[r] for r in rows]
+        picked = scored[rows]
+        pools = [pools_all[in_cand[r]] for r in rows]
         top_label, top_label_dq = _label_means_top(means[rows])
         details = pd.DataFrame(
             {
@@ -876,8 +983,8 @@ class CRAB(QueryStrategy):
                 "cluster": cluster,
                 "distance_to_centroid": dist,
                 "pools": pools,
-                "labels": [labels_all[r] for r in rows],
-                "label_pairs": [pairs_all[r] for r in rows],
+                "labels": [labels_all[in_cand[r]] for r in rows],
+                "label_pairs": [pairs_all[in_cand[r]] for r in rows],
                 "dQ": dq_plain[rows],
                 "dQ_AB": score_ab[rows],
                 "top_label": top_label,
@@ -892,7 +999,7 @@ class CRAB(QueryStrategy):
             }
         )
         scores = np.full(nU, np.nan)
-        scores[cand] = score_ab
+        scores[scored] = score_ab
         diagnostics = dict(facts)
         diagnostics.update(
             {
@@ -917,6 +1024,7 @@ class CRAB(QueryStrategy):
                 "round": int(ctx.round),
                 "total_rounds": int(ctx.total_rounds),
                 "score_method": ref.method,
+                "score_bound": bound,
             }
         )
         return Selection(

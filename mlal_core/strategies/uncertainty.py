@@ -68,17 +68,18 @@ class Entropy(ScoreBasedStrategy):
     reason: ClassVar[str] = "among the highest total label entropy"
 
     def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
-        pbar = ctx.mean_proba()
-        h = binary_entropy(pbar)
-        score = h.sum(axis=1)
-        j = np.argmax(h, axis=1) if h.shape[1] else np.zeros(len(h), dtype=np.int64)
-        comps = pd.DataFrame(
-            {
-                "entropy_bits": score,
-                "most_uncertain_label": j,
-                "pbar_of_that_label": pbar[np.arange(len(pbar)), j] if h.shape[1] else np.nan,
-            }
-        )
+        nU, K = len(ctx.unlabeled), ctx.n_labels
+        score = np.empty(nU, dtype=np.float64)
+        j = np.zeros(nU, dtype=np.int64)
+        p_j = np.full(nU, np.nan)
+        for sl, block in ctx.candidate_blocks():  # never an (nU, K) array of entropies at once
+            pbar = block.mean(axis=0)
+            h = binary_entropy(pbar)
+            score[sl] = h.sum(axis=1)
+            if K:
+                j[sl] = np.argmax(h, axis=1)
+                p_j[sl] = pbar[np.arange(len(pbar)), j[sl]]
+        comps = pd.DataFrame({"entropy_bits": score, "most_uncertain_label": j, "pbar_of_that_label": p_j})
         diag = {"mean_entropy_bits": float(score.mean()) if len(score) else float("nan")}
         return score, comps, diag
 
@@ -111,12 +112,14 @@ class BALD(ScoreBasedStrategy):
                 f"MC-dropout passes); the context has S = {ctx.n_samples}. Use an ensemble with "
                 "n_members >= 2 or turn on MC dropout (mc_passes > 0)."
             )
-        P = ctx.proba_unlabeled()
-        h_mean = binary_entropy(P.mean(axis=0)).sum(axis=1)
-        mean_h = np.zeros(P.shape[1])
-        for s in range(P.shape[0]):  # loop over samples S, not over candidates
-            mean_h += binary_entropy(P[s]).sum(axis=1)
-        mean_h /= P.shape[0]
+        nU = len(ctx.unlabeled)
+        h_mean = np.empty(nU, dtype=np.float64)
+        mean_h = np.zeros(nU)
+        for sl, P in ctx.candidate_blocks():  # blocks of candidates: no (S, nU, K) copy
+            h_mean[sl] = binary_entropy(P.mean(axis=0)).sum(axis=1)
+            for s in range(P.shape[0]):  # loop over samples S, not over candidates
+                mean_h[sl] += binary_entropy(P[s]).sum(axis=1)
+        mean_h /= ctx.n_samples
         score = h_mean - mean_h
         comps = pd.DataFrame({"entropy_of_mean": h_mean, "mean_entropy": mean_h, "bald": score})
         diag = {"n_probability_samples": int(ctx.n_samples)}
@@ -220,29 +223,40 @@ class BEAL(ScoreBasedStrategy):
         np.put_along_axis(ranks, order, np.arange(1, rel.shape[1] + 1)[None, :].repeat(len(rel), 0), axis=1)
         return order, ranks
 
-    def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
-        P, source = self._passes(ctx)
-        T, nU, K = P.shape
-        rel = np.zeros((nU, K))
-        for t in range(T):  # loop over passes, not candidates
-            rel += self.relevance(P[t])
+    def _block(self, P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``conf (T, n)``, top label and its relevance for one block of passes ``P (T, n, K)``."""
+        T, n, K = P.shape
+        R = [self.relevance(P[t]) for t in range(T)]  # each pass's R(Y) once (a block: small)
+        rel = np.zeros((n, K))
+        for r in R:  # loop over passes, not candidates
+            rel += r
         rel /= T
         _, ranks = self._ranks(rel)
         inv = 1.0 / ranks
-        conf = np.empty((T, nU))
+        conf = np.empty((T, n))
         for t in range(T):
-            conf[t] = (self.relevance(P[t]) * inv).sum(axis=1)
+            conf[t] = (R[t] * inv).sum(axis=1)
+        top = np.argmin(ranks, axis=1) if K else np.zeros(n, dtype=np.int64)
+        return conf, top, (rel[np.arange(n), top] if K else np.full(n, np.nan))
+
+    def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
+        nU = len(ctx.unlabeled)
+        if self.deterministic:  # one pass (the model's, predicted at once, or pbar): one block
+            P, source = self._passes(ctx)
+            blocks = [(slice(0, nU), P)]
+        else:  # blocks of candidates: the (n, K) ranks are never built for the whole pool
+            source = None
+            blocks = ctx.candidate_blocks()
+        conf = np.empty((1 if self.deterministic else ctx.n_samples, nU))
+        top = np.zeros(nU, dtype=np.int64)
+        top_rel = np.empty(nU)
+        for sl, P in blocks:
+            conf[:, sl], top[sl], top_rel[sl] = self._block(P)
         ec = conf.mean(axis=0)
-        top = np.argmin(ranks, axis=1) if K else np.zeros(nU, dtype=np.int64)
         comps = pd.DataFrame(
-            {
-                "EC": ec,
-                "conf_std_over_passes": conf.std(axis=0),
-                "top_label": top,
-                "top_relevance": rel[np.arange(nU), top] if K else np.nan,
-            }
+            {"EC": ec, "conf_std_over_passes": conf.std(axis=0), "top_label": top, "top_relevance": top_rel}
         )
-        diag = {"n_passes": int(T), "deterministic": bool(self.deterministic), "deterministic_pass": source}
+        diag = {"n_passes": int(conf.shape[0]), "deterministic": bool(self.deterministic), "deterministic_pass": source}
         return -ec, comps, diag
 
     def _extra_details(self, ctx: QueryContext, order: np.ndarray) -> dict[str, list]:

@@ -11,6 +11,23 @@ from mlal_core.viz.correlation import correlation_heatmap, count_pairs, normaliz
 from mlal_core.viz.curves import band_polygon, learning_curves
 from mlal_core.viz.embedding import embedding_scatter
 from mlal_core.viz.fit import fit_layout
+from mlal_core.viz.large_k import (
+    LARGE_K,
+    LINKAGE,
+    PAGE_SIZE,
+    cluster_order,
+    densest_window,
+    frequency_histogram,
+    is_large_k,
+    label_page,
+    label_partners,
+    matrix_frame,
+    n_pages,
+    rank_frequency_plot,
+    search_order,
+    top_pairs,
+    top_pairs_bar,
+)
 from mlal_core.viz.labels import irlbl_from_counts, label_frequency_bar, label_order
 from mlal_core.viz.selection import (
     comal_k_profile_figure,
@@ -20,6 +37,7 @@ from mlal_core.viz.selection import (
     score_distribution,
     strategy_overlap_heatmap,
 )
+from mlal_core.viz.stopping import STOP_SYMBOLS, add_stop_markers
 from mlal_core.viz.text_metrics import text_width
 from mlal_core.viz.theme import (
     CATEGORY_COLORS,
@@ -38,7 +56,24 @@ from mlal_core.viz.theme import (
 )
 
 __all__ = [
+    "LARGE_K",
+    "LINKAGE",
+    "PAGE_SIZE",
+    "cluster_order",
+    "densest_window",
+    "frequency_histogram",
+    "is_large_k",
+    "label_page",
+    "label_partners",
+    "matrix_frame",
+    "n_pages",
+    "rank_frequency_plot",
+    "search_order",
+    "top_pairs",
+    "top_pairs_bar",
     "CATEGORY_COLORS",
+    "STOP_SYMBOLS",
+    "add_stop_markers",
     "DIVERGING",
     "OKABE_ITO",
     "PRINT_SCALE_300DPI",

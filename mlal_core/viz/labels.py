@@ -147,7 +147,7 @@ def label_order(label_names=None, counts=None, *, by: str = "frequency", top_k: 
 
 def label_frequency_bar(counts, label_names=None, *, log_y: bool = False, order_by: str = "frequency",
                         top_k: int | None = None, n_samples: int | None = None,
-                        title: str | None = None, max_tick_len: int = 24) -> go.Figure:
+                        title: str | None = None, max_tick_len: int = 24, positions=None) -> go.Figure:
     """Bar chart of positives per label; the hover shows the count, the share and IRLbl.
 
     IRLbl is computed over **all** K labels, as in :func:`mlal_core.stats.irlbl`; the title gives
@@ -173,6 +173,9 @@ def label_frequency_bar(counts, label_names=None, *, log_y: bool = False, order_
         Title (default names the labels shown and the MeanIR).
     max_tick_len : int, default 24
         Tick labels are shortened to this many characters.
+    positions : array-like of int, optional
+        Explicit label positions to draw, in order (e.g. one page of
+        :func:`~mlal_core.viz.large_k.label_page`); overrides ``order_by`` and ``top_k``.
 
     Returns
     -------
@@ -183,7 +186,7 @@ def label_frequency_bar(counts, label_names=None, *, log_y: bool = False, order_
     ------
     ConfigError
         If ``counts`` is negative or not finite, ``n_samples`` is not positive or below a count, or the
-        names or order options are invalid.
+        names, order options or ``positions`` are invalid.
     """
     counts = as_1d(counts, "counts")
     if (counts < 0).any():
@@ -192,7 +195,12 @@ def label_frequency_bar(counts, label_names=None, *, log_y: bool = False, order_
     if n_samples is not None and (int(n_samples) <= 0 or counts.max() > int(n_samples)):
         raise ConfigError(f"n_samples must be positive and >= every count; got {n_samples}.")
     ir = irlbl_from_counts(counts)
-    order = label_order(names, counts, by=order_by, top_k=top_k)
+    if positions is not None:
+        order = np.asarray(positions, dtype=np.int64).reshape(-1)
+        if order.size == 0 or order.min() < 0 or order.max() >= counts.size or np.unique(order).size != order.size:
+            raise ConfigError(f"positions must hold distinct label positions in 0..{counts.size - 1}.")
+    else:
+        order = label_order(names, counts, by=order_by, top_k=top_k)
     finite = ir[np.isfinite(ir)]
     mean_ir = float(finite.mean()) if finite.size else float("nan")
 
