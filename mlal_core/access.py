@@ -9,11 +9,15 @@ The person who runs the app turns it on by setting a class password, in the envi
 
 (the environment wins). Every participant then signs in with the class password and a name; the
 name picks a private **workspace**, ``MLAL_HOME/workspaces/<key>/`` (:func:`workspace_key`), with a
-session store of its own. Whoever signs in with the teacher password may also switch into any
-participant's workspace. The app keeps the signed-in :class:`Access` in the browser session's state,
+session store of its own. The first sign-in with a new name **claims** it: the participant sets a
+personal passphrase (:func:`claim_workspace`), kept as a salted digest in the workspace's
+``passphrase.json``; every later sign-in with that name needs it, so knowing the class password and
+another participant's name is not enough to enter their workspace. Whoever signs in with the teacher
+password may also switch into any participant's workspace, and reset its passphrase
+(:func:`reset_claim`: the next sign-in with that name claims it again). The app keeps the signed-in :class:`Access` in the browser session's state,
 never in a process-wide variable: one server process serves every participant.
 
-Passwords are kept only as salted PBKDF2 digests (:class:`Credential`) and compared with
+Passwords and passphrases are kept only as salted PBKDF2 digests (:class:`Credential`) and compared with
 ``hmac.compare_digest``; :class:`LoginThrottle` makes each client wait longer after every failed
 attempt past the first few. The model folders the app offers (ALPS's masked LM, Subword's tokenizer)
 are the sub-folders of ``MLAL_HOME/models`` (:func:`model_folders`): no path typed by a participant
@@ -24,9 +28,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import math
 import os
 import secrets as _secrets
+import tempfile
 import threading
 import time
 import unicodedata
@@ -44,6 +50,9 @@ TEACHER_PASSWORD_ENV = "MLAL_CLASSROOM_TEACHER_PASSWORD"
 #: the table of ``.streamlit/secrets.toml`` that may hold ``password`` and ``teacher_password``
 SECRETS_SECTION = "classroom"
 MIN_PASSWORD_LENGTH = 8
+MIN_PASSPHRASE_LENGTH = 6
+#: the file in a workspace folder that holds the digest of its participant's passphrase (the claim)
+CLAIM_FILE = "passphrase.json"
 MAX_NAME_LENGTH = 32
 #: what a name may hold besides letters and digits (of any script)
 NAME_PUNCTUATION = " -_.'"
@@ -147,6 +156,7 @@ class Credential:
 
     salt: bytes
     digest: bytes
+    iterations: int = _PBKDF2_ITERATIONS
 
     @classmethod
     def from_password(cls, password: str) -> Credential:
@@ -178,14 +188,54 @@ class Credential:
         bool
             True when it is the password.
         """
-        return hmac.compare_digest(_digest(password, self.salt), self.digest)
+        return hmac.compare_digest(_digest(password, self.salt, self.iterations), self.digest)
+
+    def to_record(self) -> dict[str, Any]:
+        """The digest as JSON-ready fields (what :meth:`from_record` reads back; no password in it).
+
+        Returns
+        -------
+        dict
+            ``kdf``, ``iterations``, and ``salt`` and ``digest`` in hexadecimal.
+        """
+        return {"kdf": "pbkdf2-sha256", "iterations": self.iterations, "salt": self.salt.hex(),
+                "digest": self.digest.hex()}
+
+    @classmethod
+    def from_record(cls, record: Any) -> Credential:
+        """The credential :meth:`to_record` wrote.
+
+        Parameters
+        ----------
+        record : dict
+            The fields.
+
+        Returns
+        -------
+        Credential
+            The salt, digest and iteration count.
+
+        Raises
+        ------
+        ValueError
+            When a field is missing or not of the expected form.
+        """
+        if not isinstance(record, dict) or record.get("kdf") != "pbkdf2-sha256":
+            raise ValueError("not a pbkdf2-sha256 credential")
+        iterations = record.get("iterations")
+        if not isinstance(iterations, int) or not 1_000 <= iterations <= 10_000_000:
+            raise ValueError(f"iterations {iterations!r} out of range")
+        salt, digest = bytes.fromhex(str(record["salt"])), bytes.fromhex(str(record["digest"]))
+        if len(salt) < 16 or len(digest) != 32:
+            raise ValueError("salt or digest of the wrong length")
+        return cls(salt, digest, iterations)
 
     def __repr__(self) -> str:
         return "Credential(<hidden>)"
 
 
-def _digest(password: str, salt: bytes) -> bytes:
-    return hashlib.pbkdf2_hmac("sha256", str(password).encode("utf-8"), salt, _PBKDF2_ITERATIONS)
+def _digest(password: str, salt: bytes, iterations: int = _PBKDF2_ITERATIONS) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", str(password).encode("utf-8"), salt, iterations)
 
 
 def classroom_passwords(environ: Mapping[str, str] | None = None,
@@ -396,21 +446,198 @@ class Access:
         return Access(self.name, self.role, workspace)
 
 
-def sign_in(classroom: Classroom, throttle: LoginThrottle, client: str, password: str, name: str) -> Access:
-    """Check a sign-in: the throttle first, then the password, then the name.
+# ---------------------------------------------------------------------------------------------- claims
+def claim_path(workspace: str) -> Path:
+    """The claim file of a workspace: ``MLAL_HOME/workspaces/<workspace>/passphrase.json``.
+
+    Parameters
+    ----------
+    workspace : str
+        A workspace key (:func:`workspace_key`).
+
+    Returns
+    -------
+    Path
+        The file (it exists once the workspace is claimed).
+
+    Raises
+    ------
+    ConfigError
+        When ``workspace`` is not one folder name.
+    """
+    return paths.workspace_dir(workspace) / CLAIM_FILE
+
+
+def is_claimed(workspace: str) -> bool:
+    """Whether a participant set the passphrase of ``workspace`` (its claim file exists).
+
+    Parameters
+    ----------
+    workspace : str
+        A workspace key.
+
+    Returns
+    -------
+    bool
+        True when a later sign-in with its name needs the passphrase.
+    """
+    return claim_path(workspace).is_file()
+
+
+def _claim_credential(workspace: str) -> Credential:
+    """The digest in ``workspace``'s claim file; a damaged one refuses (never counts as unclaimed)."""
+    path = claim_path(workspace)
+    try:
+        return Credential.from_record(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError) as e:
+        raise AccessDenied(f"The passphrase file of workspace {workspace!r} cannot be read ({type(e).__name__}); "
+                         "ask the teacher to reset this name's passphrase.") from e
+
+
+def check_new_passphrase(classroom: Classroom, passphrase: str, repeat: str) -> None:
+    """Check a passphrase a participant chose for their name.
+
+    Parameters
+    ----------
+    classroom : Classroom
+        The class password (a passphrase may not equal it).
+    passphrase, repeat : str
+        The passphrase, typed twice.
+
+    Raises
+    ------
+    ConfigError
+        When it has fewer than :data:`MIN_PASSPHRASE_LENGTH` characters, the two differ, or it is
+        the class password (which every participant knows).
+    """
+    if len(passphrase) < MIN_PASSPHRASE_LENGTH:
+        raise ConfigError(f"Your passphrase has {len(passphrase)} characters; choose one of at least "
+                          f"{MIN_PASSPHRASE_LENGTH}.")
+    if not hmac.compare_digest(passphrase.encode("utf-8"), repeat.encode("utf-8")):
+        raise ConfigError("The two passphrases differ: type the same passphrase in both fields.")
+    if classroom.participant.matches(passphrase):
+        raise ConfigError("Your passphrase is the class password, which every participant knows; choose another.")
+
+
+def claim_workspace(classroom: Classroom, workspace: str, passphrase: str, repeat: str) -> Path:
+    """Claim ``workspace`` for whoever set ``passphrase``: its salted digest is written to the claim
+    file (owner-only permissions, written whole to a temporary file and then linked into place, so no
+    reader sees half a file and two first sign-ins at once cannot both claim the name).
+
+    Parameters
+    ----------
+    classroom : Classroom
+        The class password (:func:`check_new_passphrase`).
+    workspace : str
+        A workspace key; its folder is created.
+    passphrase, repeat : str
+        The passphrase, typed twice.
+
+    Returns
+    -------
+    Path
+        The claim file.
+
+    Raises
+    ------
+    ConfigError
+        When the passphrase is refused (:func:`check_new_passphrase`).
+    AccessDenied
+        When the workspace is claimed already.
+    """
+    check_new_passphrase(classroom, passphrase, repeat)
+    path = claim_path(workspace)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps({"version": 1, **Credential.from_password(passphrase).to_record()}).encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{CLAIM_FILE}.", suffix=".tmp", dir=path.parent)  # mode 0o600
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, path)  # atomic, and never replaces a claim made meanwhile
+    except FileExistsError:
+        raise AccessDenied(f"The name for workspace {workspace!r} was claimed a moment ago; sign in with its "
+                           "passphrase, or choose another name.") from None
+    finally:
+        os.unlink(tmp)
+    return path
+
+
+def reset_claim(signed: Access, workspace: str) -> bool:
+    """Remove the passphrase of ``workspace`` (the teacher's right only): the next sign-in with its
+    name claims it again. Its sessions stay.
+
+    Parameters
+    ----------
+    signed : Access
+        Who asks (must be the teacher).
+    workspace : str
+        A workspace key.
+
+    Returns
+    -------
+    bool
+        True when a passphrase was removed, False when the workspace had none.
+
+    Raises
+    ------
+    AccessDenied
+        When ``signed`` is not the teacher.
+    ConfigError
+        When ``workspace`` is not a workspace key.
+    """
+    if not signed.is_teacher:
+        raise AccessDenied("Only the teacher may reset a participant's passphrase.")
+    if workspace_key(workspace) != workspace:
+        raise ConfigError(f"{workspace!r} is not a workspace name.")
+    try:
+        claim_path(workspace).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _passphrase_key(client: str, workspace: str) -> str:
+    """The throttle's key for passphrase attempts: one client on one name."""
+    return f"{client}\0name:{workspace}"
+
+
+def _check_passphrase(throttle: LoginThrottle, client: str, workspace: str, passphrase: str) -> None:
+    key = _passphrase_key(client, workspace)
+    wait = throttle.wait_s(key)
+    if wait > 0:
+        raise AccessDenied(f"Too many wrong passphrases: wait {math.ceil(wait)} s before trying again.")
+    if not _claim_credential(workspace).matches(passphrase):
+        throttle.failed(key)
+        raise AccessDenied("Wrong passphrase for this name. If it is your name and you forgot the passphrase, "
+                           "ask the teacher to reset it.")
+    throttle.succeeded(key)
+
+
+def sign_in(classroom: Classroom, throttle: LoginThrottle, client: str, password: str, name: str, *,
+            passphrase: str = "", repeat: str = "") -> Access:
+    """Check a sign-in: the throttle first, then the password, then the name, then (participants
+    only) the name's passphrase: the first sign-in with a name claims it (:func:`claim_workspace`),
+    later ones must give that passphrase.
 
     Parameters
     ----------
     classroom : Classroom
         The passwords.
     throttle : LoginThrottle
-        The failed attempts so far (a failure is counted here).
+        The failed attempts so far (a failure is counted here: a wrong class password per client, a
+        wrong passphrase per client and name).
     client : str
         Who signs in (for the throttle).
     password : str
         The password typed.
     name : str
         The name typed (:func:`participant_name`).
+    passphrase : str
+        The participant's personal passphrase (the teacher needs none).
+    repeat : str
+        The passphrase typed again: needed on the first sign-in with a name only.
 
     Returns
     -------
@@ -420,9 +647,12 @@ def sign_in(classroom: Classroom, throttle: LoginThrottle, client: str, password
     Raises
     ------
     AccessDenied
-        When the client must wait, or the password is wrong (the failure is counted).
+        When the client must wait, the password or passphrase is wrong (the failure is counted), the
+        name was claimed by someone else a moment ago, or its passphrase file is damaged (the teacher
+        can reset it).
     ConfigError
-        When the password is right but the name is not valid (not counted as a failure).
+        When the password is right but the name is not valid, or a new passphrase is refused (not
+        counted as a failure).
     """
     wait = throttle.wait_s(client)
     if wait > 0:
@@ -434,6 +664,14 @@ def sign_in(classroom: Classroom, throttle: LoginThrottle, client: str, password
     checked = participant_name(name)
     throttle.succeeded(client)
     access = Access(checked, role, workspace_key(checked))
+    if role == PARTICIPANT and is_claimed(access.workspace):
+        _check_passphrase(throttle, client, access.workspace, passphrase)
+    elif role == PARTICIPANT:
+        if not repeat:
+            raise ConfigError(f"No one has signed in as {checked!r} yet: this sign-in claims the name. Choose a "
+                              f"passphrase (at least {MIN_PASSPHRASE_LENGTH} characters) and type it in both "
+                              "passphrase fields; you will need it every time you sign in.")
+        claim_workspace(classroom, access.workspace, passphrase, repeat)
     paths.workspace_dir(access.workspace).mkdir(parents=True, exist_ok=True)
     return access
 

@@ -4,7 +4,10 @@ folders the app offers."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import stat
 import unicodedata
 
 import pytest
@@ -14,6 +17,12 @@ from mlal_core.access import AccessDenied, Classroom, Credential, LoginThrottle
 from mlal_core.errors import ConfigError
 
 CLASS_PW, TEACHER_PW = "correct horse battery", "teacher staple 42"
+ANA_PP, BEN_PP = "ana's own phrase", "ben secret 7"
+
+
+def _first(passphrase: str) -> dict[str, str]:
+    """The passphrase fields of a first sign-in with a name (typed twice)."""
+    return {"passphrase": passphrase, "repeat": passphrase}
 
 
 class FakeClock:
@@ -187,7 +196,7 @@ def test_a_success_clears_the_count_and_memory_is_bounded():
 def test_sign_in(room, mlal_home):
     clock = FakeClock()
     throttle = LoginThrottle(free_attempts=2, base_delay_s=30.0, clock=clock)
-    signed = access.sign_in(room, throttle, "c1", CLASS_PW, " Ana  Li ")
+    signed = access.sign_in(room, throttle, "c1", CLASS_PW, " Ana  Li ", **_first(ANA_PP))
     assert (signed.name, signed.role, signed.workspace) == ("Ana Li", access.PARTICIPANT, "ana-li")
     assert (mlal_home / "workspaces" / "ana-li").is_dir()
     assert not signed.is_teacher
@@ -209,12 +218,12 @@ def test_sign_in(room, mlal_home):
     with pytest.raises(AccessDenied, match="wait 1 s"):  # rounded up: never "wait 0 s"
         access.sign_in(room, throttle, "c3", CLASS_PW, "Eve")
     clock.now += 0.4
-    assert access.sign_in(room, throttle, "c3", CLASS_PW, "Eve").workspace == "eve"
+    assert access.sign_in(room, throttle, "c3", CLASS_PW, "Eve", **_first("eve's phrase")).workspace == "eve"
 
 
 def test_only_the_teacher_switches_workspace(room):
     throttle = LoginThrottle()
-    ana = access.sign_in(room, throttle, "c", CLASS_PW, "Ana")
+    ana = access.sign_in(room, throttle, "c", CLASS_PW, "Ana", **_first(ANA_PP))
     teacher = access.sign_in(room, throttle, "c", TEACHER_PW, "Teacher")
     with pytest.raises(AccessDenied, match="Only the teacher"):
         ana.switched_to("ben")
@@ -225,6 +234,128 @@ def test_only_the_teacher_switches_workspace(room):
     for bad in ("../ana", "Ana", "a/b"):
         with pytest.raises(ConfigError):
             teacher.switched_to(bad)
+
+
+# ---------------------------------------------------------------------------------------------- claims
+def test_the_first_sign_in_claims_the_name_and_later_ones_need_its_passphrase(room, mlal_home):
+    throttle = LoginThrottle()
+    assert not access.is_claimed("ana")
+    with pytest.raises(ConfigError, match="No one has signed in as 'Ana' yet: this sign-in claims the name"):
+        access.sign_in(room, throttle, "c", CLASS_PW, "Ana", passphrase=ANA_PP)  # not typed twice
+    assert not (mlal_home / "workspaces" / "ana").exists()  # nothing claimed, no folder made
+    signed = access.sign_in(room, throttle, "c", CLASS_PW, "Ana", **_first(ANA_PP))
+    assert signed.workspace == "ana" and access.is_claimed("ana")
+    claim = mlal_home / "workspaces" / "ana" / access.CLAIM_FILE
+    assert claim == access.claim_path("ana")
+    # another participant (the class password, Ana's name, a guess): refused, whatever the repeat field says
+    for guess in ("", "ben secret 7", ANA_PP.upper(), CLASS_PW):
+        with pytest.raises(AccessDenied, match="Wrong passphrase for this name"):
+            access.sign_in(room, throttle, "c2", CLASS_PW, "Ana", passphrase=guess, repeat=guess)
+    with pytest.raises(AccessDenied, match="Wrong passphrase"):  # the same workspace by another spelling
+        access.sign_in(room, throttle, "c2", CLASS_PW, "  ANA ", passphrase="whatever")
+    assert access.sign_in(room, throttle, "c", CLASS_PW, "ana", passphrase=ANA_PP).workspace == "ana"
+    # Ana's claim does not touch Ben's name
+    assert access.sign_in(room, throttle, "c2", CLASS_PW, "Ben", **_first(BEN_PP)).workspace == "ben"
+    # the teacher's password opens any name without a passphrase (and claims nothing)
+    teacher = access.sign_in(room, throttle, "c3", TEACHER_PW, "Teacher")
+    assert teacher.is_teacher and not access.is_claimed("teacher")
+
+
+def test_the_claim_file_holds_a_salted_digest_only(room, mlal_home):
+    access.sign_in(room, LoginThrottle(), "c", CLASS_PW, "Ana", **_first(ANA_PP))
+    path = access.claim_path("ana")
+    raw = path.read_bytes()
+    for secret in (ANA_PP, CLASS_PW):
+        assert secret.encode() not in raw and secret.encode().hex().encode() not in raw
+    record = json.loads(raw)
+    assert set(record) == {"version", "kdf", "iterations", "salt", "digest"}
+    assert record["kdf"] == "pbkdf2-sha256" and record["iterations"] >= 100_000
+    salt = bytes.fromhex(record["salt"])
+    assert len(salt) == 16
+    # the digest is PBKDF2-SHA256 of the passphrase with that salt, computed here by hand
+    assert bytes.fromhex(record["digest"]) == hashlib.pbkdf2_hmac("sha256", ANA_PP.encode(), salt,
+                                                                  record["iterations"])
+    if os.name == "posix":
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600  # owner-only
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]  # no temporary file left
+    # a second claim of a claimed name is refused and leaves the first claim as it was
+    with pytest.raises(AccessDenied, match="claimed a moment ago"):
+        access.claim_workspace(room, "ana", "thief's phrase", "thief's phrase")
+    assert path.read_bytes() == raw
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(("passphrase", "repeat", "says"), [
+    ("12345", "12345", "has 5 characters; choose one of at least 6"),
+    ("", "x", "has 0 characters"),
+    ("abcdef", "abcdeg", "The two passphrases differ"),
+    (CLASS_PW, CLASS_PW, "is the class password"),
+])
+def test_a_new_passphrase_is_checked(room, mlal_home, passphrase, repeat, says):
+    throttle = LoginThrottle()
+    with pytest.raises(ConfigError, match=says):
+        access.sign_in(room, throttle, "c", CLASS_PW, "Ana", passphrase=passphrase, repeat=repeat)
+    assert not access.is_claimed("ana")
+    assert throttle.wait_s("c") == 0  # a refused choice is not a failed attempt
+    access.check_new_passphrase(room, "123456", "123456")  # six characters are enough
+
+
+def test_wrong_passphrases_are_throttled_per_client_and_name(room, mlal_home):
+    clock = FakeClock()
+    throttle = LoginThrottle(free_attempts=2, base_delay_s=30.0, clock=clock)
+    access.sign_in(room, throttle, "c0", CLASS_PW, "Ana", **_first(ANA_PP))
+    access.sign_in(room, throttle, "c0", CLASS_PW, "Ben", **_first(BEN_PP))
+    for _ in range(2):
+        with pytest.raises(AccessDenied, match="Wrong passphrase"):
+            access.sign_in(room, throttle, "eve", CLASS_PW, "Ana", passphrase="guess 123")
+    with pytest.raises(AccessDenied, match="Too many wrong passphrases: wait 30 s"):
+        access.sign_in(room, throttle, "eve", CLASS_PW, "Ana", passphrase=ANA_PP)  # even the right one, too soon
+    assert access.sign_in(room, throttle, "ana-pc", CLASS_PW, "Ana", passphrase=ANA_PP).workspace == "ana"
+    assert access.sign_in(room, throttle, "eve", CLASS_PW, "Ben", passphrase=BEN_PP).workspace == "ben"
+    clock.now += 30
+    assert access.sign_in(room, throttle, "eve", CLASS_PW, "Ana", passphrase=ANA_PP).workspace == "ana"
+
+
+def test_the_teacher_resets_a_passphrase(room, mlal_home):
+    throttle = LoginThrottle()
+    ana = access.sign_in(room, throttle, "c", CLASS_PW, "Ana", **_first(ANA_PP))
+    store = mlal_home / "workspaces" / "ana" / "sessions.sqlite"
+    store.write_bytes(b"Ana's sessions")
+    teacher = access.sign_in(room, throttle, "t", TEACHER_PW, "Teacher")
+    with pytest.raises(AccessDenied, match="Only the teacher may reset"):
+        access.reset_claim(ana, "ana")
+    with pytest.raises(ConfigError, match="not a workspace name"):
+        access.reset_claim(teacher, "Ana")  # a name, not its key
+    with pytest.raises(ConfigError, match="'/'"):
+        access.reset_claim(teacher, "../ana")
+    assert access.is_claimed("ana")
+    assert access.reset_claim(teacher, "ana") is True
+    assert not access.is_claimed("ana") and store.read_bytes() == b"Ana's sessions"  # the sessions stay
+    assert access.reset_claim(teacher, "ana") is False  # nothing left to reset
+    with pytest.raises(ConfigError, match="claims the name"):  # the old passphrase is gone with the claim...
+        access.sign_in(room, throttle, "c", CLASS_PW, "Ana", passphrase=ANA_PP)
+    access.sign_in(room, throttle, "c", CLASS_PW, "Ana", **_first("a new phrase"))  # ...and a new one is set
+    with pytest.raises(AccessDenied, match="Wrong passphrase"):
+        access.sign_in(room, throttle, "c", CLASS_PW, "Ana", passphrase=ANA_PP)
+    assert access.sign_in(room, throttle, "c", CLASS_PW, "Ana", passphrase="a new phrase").workspace == "ana"
+
+
+def test_an_existing_workspace_without_a_claim_is_claimed_at_its_next_sign_in(room, mlal_home):
+    old = mlal_home / "workspaces" / "ana"
+    old.mkdir(parents=True)
+    (old / "sessions.sqlite").write_bytes(b"kept")
+    assert not access.is_claimed("ana")
+    access.sign_in(room, LoginThrottle(), "c", CLASS_PW, "Ana", **_first(ANA_PP))
+    assert access.is_claimed("ana") and (old / "sessions.sqlite").read_bytes() == b"kept"
+
+
+@pytest.mark.parametrize("content", ["", "{", "[]", '{"kdf": "md5"}',
+                                     '{"kdf": "pbkdf2-sha256", "iterations": 5, "salt": "00", "digest": "00"}'])
+def test_a_damaged_claim_file_refuses_and_never_counts_as_unclaimed(room, mlal_home, content):
+    access.sign_in(room, LoginThrottle(), "c", CLASS_PW, "Ana", **_first(ANA_PP))
+    access.claim_path("ana").write_text(content)
+    with pytest.raises(AccessDenied, match="ask the teacher to reset"):
+        access.sign_in(room, LoginThrottle(), "c", CLASS_PW, "Ana", **_first("taking over"))
 
 
 @pytest.mark.parametrize(("address", "loopback"), [

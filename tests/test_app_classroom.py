@@ -34,17 +34,28 @@ def classroom_on(monkeypatch):
     monkeypatch.setenv(access.TEACHER_PASSWORD_ENV, TEACHER_PW)
 
 
-def _sign_in(at: AppTest, name: str, password: str = CLASS_PW) -> AppTest:
+def _phrase(name: str) -> str:
+    """The passphrase these tests' participant ``name`` chooses."""
+    return f"{name}'s own phrase"
+
+
+def _sign_in(at: AppTest, name: str, password: str = CLASS_PW, passphrase: str | None = None,
+             repeat: str | None = None) -> AppTest:
+    """Fill the sign-in form and submit it; the passphrase defaults to :func:`_phrase`, typed twice
+    (the repeat claims a new name and is ignored for a claimed one)."""
+    passphrase = _phrase(name) if passphrase is None else passphrase
     at.text_input(key="classroom_name").input(name)
     at.text_input(key="classroom_password").input(password)
+    at.text_input(key="classroom_passphrase").input(passphrase)
+    at.text_input(key="classroom_passphrase_repeat").input(passphrase if repeat is None else repeat)
     at.button(key="classroom_submit").click().run()
     return at
 
 
-def _signed_in(name: str, password: str = CLASS_PW) -> AppTest:
+def _signed_in(name: str, password: str = CLASS_PW, passphrase: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
-    _sign_in(at, name, password)
+    _sign_in(at, name, password, passphrase)
     _ok(at)
     assert at.session_state["classroom_access"].workspace == access.workspace_key(name)
     return at
@@ -99,6 +110,8 @@ def test_every_page_asks_for_the_password_first(classroom_on, mlal_home):
     assert (mlal_home / "workspaces" / "ana-li").is_dir()
     # the typed password is not kept in the browser session's state (the form is gone, and its fields with it)
     assert "classroom_password" not in at.session_state and "classroom_name" not in at.session_state
+    assert "classroom_passphrase" not in at.session_state and "classroom_passphrase_repeat" not in at.session_state
+    assert access.is_claimed("ana-li")  # the first sign-in claimed the name
     fresh = AppTest.from_file(APP, default_timeout=TIMEOUT)  # sidebar after a rerun: check it in a new run
     fresh.session_state["classroom_access"] = at.session_state["classroom_access"]
     fresh.run()
@@ -211,6 +224,78 @@ def test_the_teacher_may_switch_into_a_workspace(classroom_on):
     ana.session_state["classroom_access"] = access.Access("Ana", access.PARTICIPANT, "ana")
     ana.run()
     assert not [s for s in ana.sidebar.selectbox if s.key == "classroom_workspace"]
+
+
+def test_another_participant_cannot_enter_a_claimed_name_without_its_passphrase(classroom_on, mlal_home):
+    ana_sid = _stored_session("ana", "ana-run")  # a workspace from before passphrases: no claim yet
+    assert not access.is_claimed("ana")
+    ana = _signed_in("Ana")  # Ana's first sign-in claims it
+    assert access.is_claimed("ana") and ana_sid[:8] in _reopen_choices(ana)[0]
+
+    ben = AppTest.from_file(APP, default_timeout=TIMEOUT)  # Ben knows the class password and Ana's name
+    ben.run()
+    for guess, repeat in (("", ""), ("ben's phrase", "ben's phrase"), (CLASS_PW, CLASS_PW)):
+        _sign_in(ben, "ana", passphrase=guess, repeat=repeat)
+        assert any("Wrong passphrase for this name" in e.value for e in ben.error)
+        assert _on_sign_in_page(ben) and "classroom_access" not in ben.session_state
+        assert _reopen_choices(ben) == []
+    assert list(SessionStore(paths.default_store_path("ana")).list_sessions()["id"]) == [ana_sid]
+    # a new name without the passphrase typed twice is refused with what to do
+    _sign_in(ben, "Ben", passphrase="ben's phrase", repeat="")
+    assert any("this sign-in claims the name" in e.value and "both passphrase fields" in e.value for e in ben.error)
+    assert _on_sign_in_page(ben) and not access.is_claimed("ben")
+    # with Ana's passphrase the name opens Ana's workspace (from any browser)
+    _sign_in(ben, "Ana", passphrase=_phrase("Ana"), repeat="")
+    _ok(ben)
+    assert ben.session_state["classroom_access"].workspace == "ana"
+    assert ana_sid[:8] in _reopen_choices(ben)[0]
+
+
+def test_the_teacher_resets_a_participants_passphrase(classroom_on, mlal_home):
+    _signed_in("Ana")
+    ana_sid = _stored_session("ana", "ana-run")
+    teacher = _signed_in("Teacher", TEACHER_PW).session_state["classroom_access"]
+
+    def sidebar_of(signed: access.Access, **widgets) -> AppTest:
+        """A fresh run (AppTest keeps the sidebar of a script's first run only) with this sign-in."""
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.session_state["classroom_access"] = signed
+        for key, value in widgets.items():
+            at.session_state[key] = value
+        at.run()
+        _ok(at)
+        return at
+
+    own = sidebar_of(teacher)
+    assert not [b for b in own.sidebar.button if b.key == "classroom_reset_passphrase"]  # not in their own
+    in_ana = sidebar_of(teacher.switched_to("ana"))
+    assert in_ana.sidebar.button(key="classroom_reset_passphrase").disabled  # armed by the toggle first
+    assert in_ana.sidebar.toggle(key="classroom_reset_arm").value is False
+    armed = sidebar_of(teacher.switched_to("ana"), classroom_reset_arm=True)
+    reset = armed.sidebar.button(key="classroom_reset_passphrase")
+    assert not reset.disabled and access.is_claimed("ana")
+    reset.click().run()
+    _ok(armed)
+    assert not access.is_claimed("ana")
+    assert armed.session_state["classroom_reset_arm"] is False  # disarmed again
+    after = sidebar_of(teacher.switched_to("ana"), classroom_reset_notice="shown once")
+    assert [s.value for s in after.sidebar.success] == ["shown once"]
+    assert any("`ana` has no passphrase yet" in c.value for c in after.sidebar.caption)
+    assert not [b for b in after.sidebar.button if b.key == "classroom_reset_passphrase"]
+    assert list(SessionStore(paths.default_store_path("ana")).list_sessions()["id"]) == [ana_sid]  # kept
+    # Ana sets a new passphrase; the old one no longer opens the workspace
+    again = _signed_in("Ana", passphrase="Ana's new phrase")
+    assert ana_sid[:8] in _reopen_choices(again)[0]
+    old = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    old.run()
+    _sign_in(old, "Ana", passphrase=_phrase("Ana"), repeat="")
+    assert any("Wrong passphrase" in e.value for e in old.error) and _on_sign_in_page(old)
+    # a participant's sidebar has no reset
+    ana = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    ana.session_state["classroom_access"] = access.Access("Ana", access.PARTICIPANT, "ana")
+    ana.run()
+    assert not [b for b in ana.sidebar.button if b.key == "classroom_reset_passphrase"]
+    assert not [t for t in ana.sidebar.toggle if t.key == "classroom_reset_arm"]
 
 
 # ---------------------------------------------------------------------------------------------- model folders

@@ -82,10 +82,12 @@ def test_the_first_request_of_a_fresh_server_for_a_page_gets_the_sign_in(browser
         page = _first_visit(browser, url, "Class password")
         page.get_by_role("textbox", name="Your name").fill("Ana Li")
         page.get_by_role("textbox", name="Class password").fill(CLASS_PW)
+        page.get_by_role("textbox", name="Your passphrase").fill("ana's own phrase")  # the first sign-in claims
+        page.get_by_role("textbox", name="Repeat passphrase").fill("ana's own phrase")
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_selector(f"text={HOME_FORM}", timeout=180_000)
         assert page.get_by_text("Signed in:").count() == 1
-    assert (tmp_path / "mlal_home" / "workspaces" / "ana-li").is_dir()
+    assert (tmp_path / "mlal_home" / "workspaces" / "ana-li" / access.CLAIM_FILE).is_file()
 
 
 def test_served_on_the_network_without_a_password_it_refuses(browser, tmp_path):

@@ -26,6 +26,9 @@ from ui import state
 _PROCESS_KEY = secrets.token_bytes(32)
 SIGN_OUT_KEY = "classroom_sign_out"
 WORKSPACE_KEY = "classroom_workspace"
+RESET_KEY = "classroom_reset_passphrase"
+RESET_ARM_KEY = "classroom_reset_arm"
+_RESET_NOTICE_KEY = "classroom_reset_notice"
 
 
 def _secrets() -> Mapping[str, Any]:
@@ -75,18 +78,26 @@ def _sign_in_page() -> None:
     room = classroom()
     assert room is not None
     st.title("MLAL Workbench: sign in")
-    st.markdown("This workbench is shared by a class. Sign in with the class password and your name: the "
-                "sessions you start are kept in a workspace of your own, which the other participants do not see.")
+    st.markdown("This workbench is shared by a class. Sign in with the class password, your name and your "
+                "passphrase: the sessions you start are kept in a workspace of your own, which the other "
+                "participants do not see. **The first time** you sign in with a name, choose a passphrase "
+                f"(at least {access.MIN_PASSPHRASE_LENGTH} characters) and type it in both passphrase fields: "
+                "it claims the name, and only that passphrase opens its workspace afterwards.")
     with st.form("classroom_sign_in", clear_on_submit=True, width=500):
         name = st.text_input("Your name", key="classroom_name", max_chars=access.MAX_NAME_LENGTH,
                              help="Letters, digits, spaces and - _ . ' only. Use the same name next time to find "
                                   "your sessions again.")
         password = st.text_input("Class password", type="password", key="classroom_password")
+        passphrase = st.text_input("Your passphrase", type="password", key="classroom_passphrase",
+                                   help="Your own, not the class password. Forgot it? The teacher can reset it.")
+        repeat = st.text_input("Repeat passphrase (first sign-in with a name only)", type="password",
+                               key="classroom_passphrase_repeat",
+                               help="Needed once, when this sign-in claims a new name; leave it empty afterwards.")
         submitted = st.form_submit_button("Sign in", type="primary", key="classroom_submit")
     if not submitted:
         return
     try:
-        signed = access.sign_in(room, _throttle(), _client(), password, name)
+        signed = access.sign_in(room, _throttle(), _client(), password, name, passphrase=passphrase, repeat=repeat)
     except MLALError as e:
         st.error(str(e), icon=":material/lock:")
         return
@@ -149,8 +160,38 @@ def _switch_workspace() -> None:
     state.set_session(None)  # the open session belongs to the other workspace's store
 
 
+def _reset_passphrase() -> None:
+    signed = state.get_access()
+    if signed is None:
+        return
+    workspace = signed.workspace
+    removed = access.reset_claim(signed, workspace)
+    st.session_state[RESET_ARM_KEY] = False
+    st.session_state[_RESET_NOTICE_KEY] = (
+        f"Passphrase of `{workspace}` reset: the next sign-in with that name sets a new one." if removed
+        else f"`{workspace}` had no passphrase to reset.")
+
+
+def _teacher_reset_box(signed: access.Access) -> None:
+    """The teacher's reset of the open workspace's passphrase (armed by a toggle first)."""
+    notice = st.session_state.pop(_RESET_NOTICE_KEY, None)
+    if notice:
+        st.success(notice, icon=":material/key:")
+    if signed.workspace == signed.own_workspace:
+        return
+    if not access.is_claimed(signed.workspace):
+        st.caption(f"`{signed.workspace}` has no passphrase yet: the next sign-in with its name claims it.")
+        return
+    armed = st.toggle("Reset this participant's passphrase", key=RESET_ARM_KEY,
+                      help="For a participant who forgot it. Their sessions stay; the next sign-in with their "
+                           "name sets a new passphrase, so ask them to sign in straight away.")
+    st.button("Reset passphrase", key=RESET_KEY, on_click=_reset_passphrase, disabled=not armed,
+              icon=":material/key_off:")
+
+
 def sidebar_panel() -> None:
-    """Who is signed in, Sign out, and for the teacher a select box of every workspace."""
+    """Who is signed in, Sign out, and for the teacher a select box of every workspace and the reset of
+    the open workspace's passphrase."""
     signed = state.get_access()
     if signed is None:
         return
@@ -163,6 +204,7 @@ def sidebar_panel() -> None:
                      format_func=lambda w: f"{w} (yours)" if w == signed.own_workspace else w,
                      help="As the teacher you may open any participant's workspace: their sessions can be "
                           "reopened, inspected, continued, exported and deleted there.")
+        _teacher_reset_box(signed)
     else:
         st.caption(f"Workspace `{signed.workspace}`: only you see its sessions.")
     st.button("Sign out", key=SIGN_OUT_KEY, on_click=_sign_out, icon=":material/logout:")
