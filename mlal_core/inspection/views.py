@@ -612,6 +612,7 @@ PARAM_LABELS: dict[str, str] = {
     "mlm": "Masked-LM folder", "mask_prob": "Masked share of tokens", "max_length": "Tokens per text",
     "batch_size": "Batch size", "radius_quantile": "Radius quantile", "projection_dims": "Projection dimensions",
     "deterministic": "Deterministic (dropout off)", "n_reference": "Reference set size",
+    "max_score_terms": "Most score terms per round",
     "top_fraction": "Share into k-means", "gamma": "γ (SLCI vs PFD)", "epochs": "Epochs",
     "d_u": "Sub-feature size d_u", "d_z": "Embedding size d_z", "temperature": "Temperature τ",
     "lr": "Learning rate", "embedding_cap": "Embeddings kept for plots", "device": "Device",
