@@ -240,6 +240,9 @@ elif history:
         st.caption(f":material/filter_alt: Candidate subset: the strategy scored a seeded random {rec.n_candidates:,} "
                    f"of the {rec.n_unlabeled:,} unlabelled samples this round (hard-to-learn and conflicting counts "
                    "are still over the whole pool).")
+    bound_note = None if rec.final else views.score_bound_note(rec.selection.diagnostics if rec.selection else None)
+    if bound_note:
+        st.caption(f":material/filter_alt: {bound_note}")
     if not rec.final:
         st.markdown(f"**The {len(rec.selected)} picks of round {t}** (in pick order)")
         table = tables.picks_table(rec.selected, names, labels=rec.labels, proba=rec.pick_proba,

@@ -17,6 +17,7 @@ from mlal_core.inspection.session_zip import session_export_zip
 from mlal_core.models import pretrained
 from mlal_core.session.budget import default_budget
 from mlal_core.session.config import INITIAL_METHOD_HELP, INITIAL_METHODS, PRECISIONS, SessionConfig
+from mlal_core.session.initial import per_label_shortfall
 from mlal_core.session.loop import ActiveLearningSession, SessionBudgetWarning, feature_request
 from mlal_core.session.worker import PreparationCancelled
 from mlal_core.strategies import registry
@@ -412,6 +413,10 @@ with tab_new, st.container(width=FORM_WIDTH, key="new_session_form"):
                    f"this budget labels up to {min(pool, initial_size + rounds * query_size):,} of them "
                    f"({min(1.0, (initial_size + rounds * query_size) / pool):.0%}). Same seed, same settings: "
                    "same picks.")
+        if initial_method == "per_label":  # K in the thousands: a small set cannot show every label
+            shortfall = per_label_shortfall(ds.train.Y, int(initial_size), int(seed))
+            if shortfall:
+                st.warning(shortfall)
         c1, c2 = st.columns([5, 2], vertical_alignment="center")
         c1.caption(f"Defaults for {ds.name} (pool {pool:,}): initial {suggested.initial_size}, query "
                    f"{suggested.query_size}, {suggested.rounds} rounds; scaled to the pool, and they always fit it. "

@@ -67,8 +67,12 @@ def test_labelled_set_grows_by_query_size_and_picks_are_valid(small_datasets):
         assert r.n_candidates == r.n_unlabeled
         assert 0 <= r.hard_to_learn_count <= r.n_unlabeled
         assert 0 <= r.conflicting_count <= r.n_unlabeled
-        assert set(r.timings) == {"train_s", "predict_s", "select_s", "total_s"}
+        assert set(r.timings) == {"train_s", "predict_s", "diagnostics_s", "select_s", "total_s"}
         assert r.timings["total_s"] >= r.timings["train_s"] > 0
+        # the phases partition the round: the strategy's own time excludes the shared diagnostics
+        parts = ("train_s", "predict_s", "diagnostics_s", "select_s")
+        assert sum(r.timings[k] for k in parts) == pytest.approx(r.timings["total_s"], rel=1e-9, abs=1e-12)
+        assert min(r.timings[k] for k in parts) >= 0
         # the Selection is the strategy's own, with a row of details per pick
         assert list(r.selection.details["position"]) == picks.tolist()
         assert r.selection.scores.shape == (r.n_unlabeled,)

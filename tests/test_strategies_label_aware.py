@@ -613,3 +613,101 @@ def test_cvirs_without_labelled_samples():
     sel = get("cvirs").select(ctx, 1)
     assert sel.indices.tolist() == [0]
     assert "v = 1" in sel.diagnostics["note"]
+
+
+# ----------------------------------------------------------------------------------------------
+# issue 18: the large-K paths against the straightforward formulas
+# ----------------------------------------------------------------------------------------------
+def test_mmc_top_k_sums_by_hand():
+    from mlal_core.strategies.label_aware import _top_k_sums
+
+    srt = np.array([[0.9, 0.5, 0.25, 0.0], [0.75, 0.5, 0.5, 0.25], [0.5, 0.5, 0.5, 0.5]], dtype=np.float32)
+    np.testing.assert_array_equal(_top_k_sums(srt, np.array([2, 0, 4])), [np.float32(0.9) + np.float32(0.5), 0.0, 2.0])
+    np.testing.assert_array_equal(_top_k_sums(srt, np.array([0, 0, 0])), [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(_top_k_sums(srt, np.array([1, 3, 1])), [np.float32(0.9), 1.75, 0.5])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 30), K=st.integers(1, 40))
+def test_mmc_top_k_sums_are_the_full_prefix_sums(seed, n, K):
+    from mlal_core.strategies.label_aware import _top_k_sums
+
+    rng = np.random.default_rng(seed)
+    srt = -np.sort(-rng.random((n, K), dtype=np.float32), axis=1)
+    k = rng.integers(0, K + 1, size=n)
+    prefix = np.concatenate([np.zeros((n, 1)), np.cumsum(srt, axis=1)], axis=1)  # the earlier formula
+    np.testing.assert_array_equal(_top_k_sums(srt, k), prefix[np.arange(n), k])
+    exact = np.array([srt[i, : k[i]].astype(np.float64).sum() for i in range(n)])  # float64, by hand
+    np.testing.assert_allclose(_top_k_sums(srt, k), exact, rtol=1e-5, atol=1e-6)
+
+
+def test_mmc_normalised_counts_by_hand():
+    from mlal_core.strategies.label_aware import _normalised_counts
+
+    out = _normalised_counts(np.array([[0.5, 0.25, 0.25], [0.0, 0.0, 0.0]], dtype=np.float32))
+    np.testing.assert_array_equal(out, [[0.5, 0.25, 0.25], [1 / 3, 1 / 3, 1 / 3]])
+    assert out.dtype == np.float64
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), K=st.integers(2, 30))
+def test_mmc_sorted_once_equals_the_float64_formula(seed, K):
+    # the score sum_j (1 - yhat_j (2 pbar_j - 1)) / 2 with yhat = +1 on the top-k labels, recomputed
+    # in float64 from the predicted counts of a logistic regression fitted on the count features
+    rng = np.random.default_rng(seed)
+    nL, nU = 30, 60
+    pbar = rng.random((nL + nU, K)).astype(np.float32)
+    y = (rng.random((nL, K)) < 0.3).astype(int)
+    y[0] = 0
+    y[1] = 1  # at least two distinct counts: the logistic regression is used
+    ctx = QueryContext(labeled=np.arange(nL), unlabeled=np.arange(nL, nL + nU), y_labeled=y, proba_samples=pbar[None])
+    mmc = get("mmc")
+    score, comps, _ = mmc._score_parts(ctx)
+    k, how = mmc.predict_counts(ctx)
+    assert how == "multinomial logistic regression"
+    np.testing.assert_array_equal(comps["k"].to_numpy(), np.clip(k, 0, K))
+    p = pbar[nL:].astype(np.float64)
+    expected = np.empty(nU)
+    for i in range(nU):
+        top = np.argsort(-p[i], kind="stable")[: comps["k"].iloc[i]]
+        yhat = -np.ones(K)
+        yhat[top] = 1.0
+        expected[i] = ((1.0 - yhat * (2.0 * p[i] - 1.0)) / 2.0).sum()
+    np.testing.assert_allclose(score, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_audi_radius_in_blocks_matches_brute_force(monkeypatch):
+    import mlal_core.strategies.base as strategy_base
+
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(900, 6)).astype(np.float32)
+    Z[500:510] = Z[3]  # duplicates: exactly 0 apart
+    Zd = Z.astype(np.float64)
+    D = np.sqrt(((Zd[:, None, :] - Zd[None, :, :]) ** 2).sum(-1))
+    D[duplicate_groups(Z)[:, None] == duplicate_groups(Z)[None, :]] = 0.0
+    np.fill_diagonal(D, np.inf)
+    for q in (0.0, 0.1, 0.5):
+        audi = get("audi", radius_quantile=q)
+        idx = np.sort(np.random.default_rng(0).choice(900, AUDI.MAX_RADIUS_SAMPLE, replace=False))
+        expected = float(np.quantile(D[idx].min(axis=1), q))
+        whole = audi.radius(Z, np.random.default_rng(0))
+        monkeypatch.setattr(strategy_base, "BLOCK_ELEMENTS", 37 * AUDI.MAX_RADIUS_SAMPLE)  # 37 rows a block
+        blocked = audi.radius(Z, np.random.default_rng(0))
+        monkeypatch.undo()
+        assert whole == pytest.approx(expected, rel=1e-12, abs=1e-12)
+        assert blocked == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), m=st.integers(1, 6), N=st.integers(1, 400), levels=st.integers(1, 60))
+def test_cvirs_packed_rank_sums_equal_scipy_average_ranks(seed, m, N, levels):
+    # float32 margins with many ties: the packed-key sort must give scipy's average ranks, summed
+    from scipy.stats import rankdata
+
+    from mlal_core.strategies.label_aware import _rank_sums_packed, rank_sums
+
+    rng = np.random.default_rng(seed)
+    X = (rng.integers(0, levels, size=(m, N)) / levels).astype(np.float32)
+    expected = rankdata(X.astype(np.float64), method="average", axis=1).sum(axis=0)
+    np.testing.assert_array_equal(rank_sums(X), expected)
+    np.testing.assert_array_equal(_rank_sums_packed(X.view(np.uint32)), expected)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlal_core.errors import ConfigError
 from mlal_core.strategies import QueryContext, get, info
@@ -275,3 +277,23 @@ def test_empty_pool_gives_empty_selection():
     for name in ("random", "entropy", "bald", "beal"):
         sel = get(name).select(ctx, 5)
         assert len(sel.indices) == 0 and len(sel.details) == 0
+
+
+def test_descending_order_by_hand():
+    from mlal_core.strategies.uncertainty import descending_order
+
+    v = np.array([[0.1, 0.3, 0.2], [0.5, 0.5, 0.9], [0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(descending_order(v), [[1, 2, 0], [2, 0, 1], [0, 1, 2]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 20), K=st.integers(1, 300), levels=st.integers(1, 50))
+def test_descending_order_is_the_stable_argsort(seed, n, K, levels):
+    # few distinct values: ties everywhere, where an unstable sort may order them differently
+    from mlal_core.strategies.uncertainty import descending_order
+
+    rng = np.random.default_rng(seed)
+    v = rng.integers(0, levels, size=(n, K)) / levels
+    if seed % 3 == 0:
+        v[0, 0] = np.nan
+    np.testing.assert_array_equal(descending_order(v), np.argsort(-v, axis=1, kind="stable"))

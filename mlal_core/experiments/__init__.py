@@ -39,6 +39,8 @@ Config file (every key but ``name``, ``datasets`` and ``strategies`` is optional
     reference: true                   # full-data score per (dataset, representation, model, seed)
     analysis: {metrics: [micro_f1, macro_f1, p@1, p@3], baseline: random,
                reach_fractions: [1.0, 0.95, 0.9], test: auto, alpha: 0.05}
+    efficiency_experiment: null       # another config file (relative to this one's folder) whose runs
+                                      # the report shows as "Cost against benefit at large K"
 
 The whole config is validated before anything runs; every problem is listed with what to fix.
 

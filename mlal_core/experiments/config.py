@@ -39,7 +39,7 @@ TOP_KEYS = (
     "name", "description", "store", "backend", "workers", "threads_per_run", "ray", "datasets",
     "representations", "max_length", "models", "strategies", "seeds", "initial_size", "query_size", "rounds",
     "initial_method", "initial_method_strategies", "candidate_subset", "reference", "analysis",
-    "allow_outside_store",
+    "allow_outside_store", "efficiency_experiment",
 )  # fmt: skip
 DATASET_KEYS = ("name", "label", "representations", "initial_size", "query_size", "rounds", "candidate_subset",
                 "initial_method")
@@ -157,6 +157,7 @@ class ExperimentConfig:
     ray: dict = field(default_factory=dict)
     analysis: dict = field(default_factory=lambda: dict(DEFAULT_ANALYSIS))
     description: str = ""
+    efficiency_experiment: Path | None = None
     source: Path | None = None
     raw: dict = field(default_factory=dict)
 
@@ -205,6 +206,7 @@ class ExperimentConfig:
         session["initial_method_strategies"] = _parse_initial_method_strategies(
             data, [s.label for s in strategies], problems)
         description = _parse_description(data, problems)
+        efficiency = _parse_efficiency_experiment(data, base_dir, source, problems)
         if problems:
             message = f"{len(problems)} problem(s) in the experiment config{where}:\n{_problem_lines(problems)}"
             raise ConfigError(message if len(message) < 1900 else message[:1890] + "... (cut)")
@@ -212,7 +214,8 @@ class ExperimentConfig:
             name=name, datasets=datasets, strategies=strategies, models=models, representations=representations,
             seeds=[int(s) for s in seeds], initial_size=axes["initial_size"], query_size=axes["query_size"],
             rounds=axes["rounds"], **session, **execution, store=store, ray=ray_cfg,
-            analysis=analysis, description=description, source=Path(source) if source else None, raw=dict(data),
+            analysis=analysis, description=description, efficiency_experiment=efficiency,
+            source=Path(source) if source else None, raw=dict(data),
         )
 
     def store_path(self) -> Path:
@@ -768,3 +771,36 @@ def _parse_description(data: dict, problems: list[str]) -> str:
         problems.append("'description' must be a string")
         return str(description)
     return description
+
+
+#: the file formats :func:`load_config` reads
+CONFIG_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
+
+
+def _parse_efficiency_experiment(data: dict, base_dir: str | Path | None, source: str | Path | None,
+                                 problems: list[str]) -> Path | None:
+    """``efficiency_experiment``: the config file of the large-K cost / benefit experiment whose results
+    the reproduction report shows (:mod:`mlal_core.experiments.efficiency_study`), relative to the config
+    file's folder; it must exist, be a config file and not be this config itself."""
+    raw = data.get("efficiency_experiment")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        problems.append("'efficiency_experiment' must be the path of an experiment config file (e.g. "
+                        f"xmtc_efficiency.yaml, relative to this config's folder) or null; got {raw!r}")
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = Path(base_dir) / path if base_dir is not None else path
+    if path.suffix.lower() not in CONFIG_SUFFIXES:
+        problems.append(f"'efficiency_experiment' {raw!r} is not a config file: name a {', '.join(CONFIG_SUFFIXES)} "
+                        "file (e.g. xmtc_efficiency.yaml)")
+        return None
+    if not path.is_file():
+        problems.append(f"'efficiency_experiment': no config file at {path}; name an existing one (relative to "
+                        "this config's folder) or remove the key")
+        return None
+    if source is not None and Path(source).is_file() and path.resolve() == Path(source).resolve():
+        problems.append("'efficiency_experiment' names this config itself; name the large-K experiment's config")
+        return None
+    return path

@@ -41,6 +41,10 @@ top of every report (:func:`verdict_rules_markdown`; the caveats are in ``CAVEAT
 "When to stop" (:mod:`mlal_core.experiments.stopping_study`): per stopping criterion, each dataset x
 strategy's stop round against the oracle's round (median and quartiles over seeds), the labels wasted or
 saved; descriptive, so without verdict words.
+
+"Cost against benefit" (:mod:`mlal_core.experiments.efficiency_study`): per dataset, each strategy's select
+seconds per round against its AULC gain over random (the XMTC claim's Holm family), with the cost / benefit
+front; "at large K" from the config's ``efficiency_experiment`` when it names one.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ import pandas as pd
 
 from mlal_core.errors import ConfigError
 from mlal_core.experiments import analysis as A
+from mlal_core.experiments.report_summary import summary_markdown
 from mlal_core.metrics import higher_is_better
 
 __all__ = ["CLAIMS", "Claim", "ClaimResult", "balance_comparisons", "build_report", "claim_verdicts",
@@ -896,6 +901,7 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
     verdicts = claim_verdicts(init_study.paper_initialisation(res, init_of), metrics=an["metrics"],
                               reach_metrics=an.get("reach_metrics", ["micro_f1"]),
                               reach_fractions=an["reach_fractions"], baseline=baseline, test=test, alpha=alpha)
+    w(summary_markdown(verdicts, n_datasets=int(res.runs["setting"].nunique()), n_seeds=n_seeds))
     w(verdicts_markdown(verdicts, alpha))
     from mlal_core.experiments.crab_readings import crab_readings_markdown  # CRAB's two readings (issue 17)
 
@@ -1008,6 +1014,12 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
                        formats={"time_train_s": lambda v: _f(v, 2), "time_select_s": lambda v: _f(v, 2),
                                 "run_s": lambda v: _f(v, 1)}))
             w("")
+
+    # ---------------------------------------------------------------- cost against benefit (issue 18)
+    from mlal_core.experiments.efficiency_study import report_sections
+
+    w(report_sections(config, init_study.paper_initialisation(res, init_of).rounds, strategy_order=order,
+                      figures=figs, data_dir=data_dir, log=log))
 
     # ---------------------------------------------------------------- when to stop (issue 19)
     from mlal_core.experiments.stopping_study import when_to_stop_markdown

@@ -33,7 +33,7 @@ from mlal_core import stopping
 from mlal_core.errors import ConfigError
 from mlal_core.experiments.config import ExperimentConfig, load_config
 from mlal_core.experiments.planner import Plan, ReferenceSpec, RunSpec, finished_runs
-from mlal_core.session.store import StoreError, decode_payload
+from mlal_core.session.store import StoreError, decode_labels, decode_payload
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Sequence
@@ -483,7 +483,7 @@ def _stop_columns_of(con: sqlite3.Connection, session_ids: Sequence[str]) -> pd.
         for r in rows:
             by_session.setdefault(r["session_id"], []).append(SimpleNamespace(
                 round=int(r["round"]), n_labeled=int(r["n_labeled"]), selected=None if r["final"] else (),
-                labels=None if r["labels_json"] is None else np.asarray(json.loads(r["labels_json"]), dtype=np.uint8),
+                labels=None if r["labels_json"] is None else decode_labels(json.loads(r["labels_json"])),
                 pick_proba=_blob_array(r["pick_proba"]),
                 stopping=None if r["stopping"] is None else decode_payload(r["stopping"])))
         for sid, records in by_session.items():
@@ -543,14 +543,14 @@ def load_pick_labels(store: str | Path, session_ids: Sequence[str]) -> dict[str,
             for r in con.execute(f"SELECT id, label_names_json, initial_labeled_json FROM sessions WHERE id IN ({marks})",
                                  chunk):
                 k = len(json.loads(r["label_names_json"] or "[]"))
-                init = json.loads(r["initial_labeled_json"]).get("labels")
-                y0 = None if init is None else np.atleast_2d(np.asarray(init, dtype=np.uint8))
+                y0 = decode_labels(json.loads(r["initial_labeled_json"]).get("labels"))
+                y0 = None if y0 is None else np.atleast_2d(y0)
                 k = y0.shape[1] if y0 is not None and y0.size else k
                 out[r["id"]] = {"initial": y0, "rounds": {}, "k": k}
             for r in con.execute(f"SELECT session_id, round, labels_json FROM rounds WHERE session_id IN ({marks}) "
                                  "AND labels_json IS NOT NULL", chunk):
                 if r["session_id"] in out:
-                    y = np.asarray(json.loads(r["labels_json"]), dtype=np.uint8)
+                    y = decode_labels(json.loads(r["labels_json"]))
                     out[r["session_id"]]["rounds"][int(r["round"])] = (
                         y.reshape(0, out[r["session_id"]]["k"]) if y.size == 0 else np.atleast_2d(y))
     finally:

@@ -795,6 +795,12 @@ def ranked_among(session: ActiveLearningSession, t: int) -> dict[str, Any]:
     else:
         name = "the scored candidates"
         words = f"the {n_scored:,} scored candidates (of the {n_unl:,} unlabelled samples)"
+    bound = diag.get("score_bound") if isinstance(diag, dict) else None
+    if n_scored and isinstance(bound, dict) and bound.get("narrowed"):
+        # BESRA / CRAB narrowed by max_score_terms: the others have no score (NaN), never a score of 0
+        name = "the scored candidates"
+        words = (f"the {n_scored:,} scored candidates: scored {n_scored:,} of {int(bound['n_candidates']):,} "
+                 f"candidates (max_score_terms = {int(bound['max_score_terms']):,}), the others have no score")
     return {"set": name, "words": words, "n_scored": n_scored, "n_candidates": int(cand.size),
             "n_unlabeled": n_unl}
 

@@ -49,6 +49,7 @@ from mlal_core import correlation, export, viz
 from mlal_core.errors import ConfigError
 from mlal_core.metrics import metric_name
 from mlal_core.session import stopping_export, tables
+from mlal_core.session.store import decode_labels
 
 __all__ = ["DEFAULT_FIGURE_FORMATS", "metric_name", "session_export_zip", "session_figures"]
 
@@ -140,8 +141,8 @@ def labelled_set_correlations(info: Mapping, records: Sequence, *, title_prefix:
     names = info.get("label_names")
     if initial is None or not names or len(names) < 2:
         return {}
-    parts = [np.asarray(initial, dtype=np.uint8)] + [np.asarray(r.labels, dtype=np.uint8) for r in records
-                                                     if r.labels is not None and len(r.labels)]
+    parts = [decode_labels(initial, len(names))] + [np.asarray(r.labels, dtype=np.uint8) for r in records
+                                                    if r.labels is not None and len(r.labels)]
     Y = np.concatenate(parts)
     counts = Y.sum(axis=0)
     prefix = f"{title_prefix}: " if title_prefix else ""

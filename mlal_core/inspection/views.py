@@ -19,6 +19,7 @@ from mlal_core import glossary as _glossary
 from mlal_core import metrics as _metrics
 from mlal_core import stats as _stats
 from mlal_core.errors import ConfigError
+from mlal_core.session.store import decode_labels
 from mlal_core.session.tables import label_string, rounds_frame, shorten_text
 from mlal_core.strategies.detail_columns import column_help as _detail_column_help
 
@@ -61,6 +62,7 @@ __all__ = [
     "person_labelled_sessions",
     "precision_description",
     "round_failure_text",
+    "score_bound_note",
     "session_rounds",
     "session_settings",
     "table_column_help",
@@ -559,6 +561,30 @@ def table_columns(frame: pd.DataFrame, *, scored_set: str = "", number_format: s
 _SUBSCRIPTS = str.maketrans("0123456789t", "₀₁₂₃₄₅₆₇₈₉ₜ")
 
 
+def score_bound_note(diagnostics: dict | None) -> str | None:
+    """What a BESRA / CRAB round narrowed by ``max_score_terms`` says under its picks; None otherwise.
+
+    Parameters
+    ----------
+    diagnostics : dict or None
+        The round's ``Selection.diagnostics`` (its ``score_bound`` entry, written by
+        ``strategies.bemps_family.scored_candidates``).
+
+    Returns
+    -------
+    str or None
+        ``"Score bound: scored N of M candidates (max_score_terms = X) ..."`` when the round was
+        narrowed, else None.
+    """
+    bound = diagnostics.get("score_bound") if isinstance(diagnostics, dict) else None
+    if not isinstance(bound, dict) or not bound.get("narrowed"):
+        return None
+    scored, total = int(bound["n_scored"]), int(bound["n_candidates"])
+    return (f"Score bound: scored {scored:,} of {total:,} candidates (max_score_terms = "
+            f"{int(bound['max_score_terms']):,}): {bound.get('how', '')}. The other {total - scored:,} have no "
+            "score (empty in the tables and exports, left out of the histograms), not a score of 0.")
+
+
 def labelled_set_name(t: int | str) -> str:
     """The labelled set of round ``t`` as plain text (sliders, titles, captions): ``"L₃"``.
 
@@ -913,7 +939,9 @@ def session_rounds(store, session_ids: Sequence[str]) -> pd.DataFrame:
             continue
         df = rounds_frame(records)
         df["answered_by"] = [rec.answered_by for rec in records]
-        df = df.assign(**balance_columns(records, (info.get("initial_labeled") or {}).get("labels")))
+        names = info.get("label_names")
+        initial = decode_labels((info.get("initial_labeled") or {}).get("labels"), len(names) if names else None)
+        df = df.assign(**balance_columns(records, initial))
         cfg = info["config"]
         df.insert(0, "session", sid)
         df.insert(1, "strategy", cfg.get("strategy"))

@@ -14,6 +14,12 @@ rounds). The rule:
 * **A meaningful first model**: the initial set holds at least ``n_labels`` samples (one per label
   on average; the ``per_label`` initial method can then show every label once), as long as that is
   at most a quarter of the pool. This also applies to large pools with more than 100 labels.
+* **Rounds that matter at large K**: the query size is at least a tenth of the initial set (rounded
+  to a nice count), so the 10 rounds label about as many samples again as the initial set. Without
+  it a label space of thousands would drown the queried samples: EURLEX57K (pool 45,000, K = 3,398)
+  got an initial set of 3,398 and 10 x 50 queries (the rounds added 15 %); now 10 x 340. At
+  K = 1,000 this gives 100 per round, the XMTC study's batch size (Fromme et al.: 100 texts per
+  iteration). Sets with at most 100 labels keep the classic 50 (the initial set is 100 there).
 * **It always fits**: ``rounds`` is 10, or fewer when ``initial + 10 * query`` would exceed the
   pool (only in pools under 100 samples), so ``initial_size + rounds * query_size <= pool_size``
   and ``SessionConfig.check_budget`` never warns about a default budget.
@@ -83,6 +89,8 @@ def default_budget(pool_size: int, n_labels: int) -> Budget:
     Budget(initial_size=35, query_size=15, rounds=10)
     >>> default_budget(43_159, 28)  # GoEmotions
     Budget(initial_size=100, query_size=50, rounds=10)
+    >>> default_budget(45_000, 3_398)  # EURLEX57K: one per label, and rounds that add as many again
+    Budget(initial_size=3398, query_size=340, rounds=10)
     """
     pool_size, n_labels = int(pool_size), int(n_labels)
     if pool_size < 1:
@@ -90,6 +98,6 @@ def default_budget(pool_size: int, n_labels: int) -> Budget:
     scale = min(1.0, pool_size / FULL_SCALE_POOL)
     initial = max(_nice(CLASSIC.initial_size * scale), min(max(n_labels, 1), pool_size // 4))
     initial = min(initial, pool_size)
-    query = min(_nice(CLASSIC.query_size * scale), pool_size)
+    query = min(max(_nice(CLASSIC.query_size * scale), _nice(initial / CLASSIC.rounds)), pool_size)
     rounds = min(CLASSIC.rounds, (pool_size - initial) // query)
     return Budget(initial_size=initial, query_size=query, rounds=rounds)

@@ -36,6 +36,7 @@ Distances are computed in chunks (``O(chunk x N)`` memory, never ``(N, N)``): k-
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,7 @@ __all__ = [
     "diverse_rows",
     "initial_feature_space",
     "initial_set",
+    "per_label_shortfall",
     "representative_rows",
 ]
 
@@ -83,6 +85,17 @@ def _per_label(Y_pool: Any, size: int, rng: np.random.Generator) -> np.ndarray:
 
     Works on CSR / CSC copies of the positives (a dense or sparse ``Y_pool``, never densified: EURLEX57K's
     pool would be 153 MB dense); the rows with a label are read in ascending order, as a dense scan would."""
+    chosen, taken, _covered = _per_label_greedy(Y_pool, size, rng)
+    rest = np.flatnonzero(~taken)
+    fill = rng.permutation(rest)[: size - len(chosen)]
+    return np.concatenate([np.asarray(chosen, dtype=np.int64), fill.astype(np.int64)])
+
+
+def _per_label_greedy(Y_pool: Any, size: int, rng: np.random.Generator) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The greedy part of ``"per_label"``: at most ``size`` rows, rarest uncovered label first.
+
+    Returns the chosen rows (in order), the taken mask over the pool and the covered mask over the
+    labels."""
     rows_of = sp.csc_matrix(Y_pool != 0, dtype=bool)  # label j's rows: indices[indptr[j]:indptr[j + 1]]
     rows_of.sort_indices()
     labels_of = rows_of.tocsr()
@@ -106,9 +119,44 @@ def _per_label(Y_pool: Any, size: int, rng: np.random.Generator) -> np.ndarray:
         chosen.append(pick)
         taken[pick] = True
         covered[labels_of.indices[labels_of.indptr[pick]:labels_of.indptr[pick + 1]]] = True
-    rest = np.flatnonzero(~taken)
-    fill = rng.permutation(rest)[: size - len(chosen)]
-    return np.concatenate([np.asarray(chosen, dtype=np.int64), fill.astype(np.int64)])
+    return chosen, taken, covered
+
+
+def per_label_shortfall(Y_pool: Any, size: int, seed: int = 0) -> str | None:
+    """Why an initial set of ``size`` rows chosen ``"per_label"`` cannot show every label; None when it can.
+
+    ``"per_label"`` takes one row per label, rarest first; a label space larger than the initial set
+    (EURLEX57K: K = 3,398 against an initial set of 100) leaves the most frequent labels without a
+    chosen positive (they may still turn up by chance). The message names how many labels the set
+    covers, how many rows the method needs to cover all labels with a positive in the pool (its own
+    greedy run, same seed: usually fewer than K, since a row covers several labels), and the
+    alternatives.
+
+    Parameters
+    ----------
+    Y_pool : numpy.ndarray or scipy.sparse matrix
+        Labels of the pool, (n, K), 0/1 (never densified).
+    size : int
+        The initial set's size.
+    seed : int
+        The session's seed (the greedy's tie-breaks follow it).
+
+    Returns
+    -------
+    str or None
+        The warning, or None when ``size`` rows cover every label with a positive in the pool.
+    """
+    n = Y_pool.shape[0]
+    size = min(max(int(size), 0), n)
+    chosen, _taken, covered = _per_label_greedy(Y_pool, n, np.random.default_rng([seed, INITIAL_STREAM]))
+    present = int(np.count_nonzero(np.diff(sp.csc_matrix(Y_pool != 0, dtype=bool).indptr)))
+    if size >= len(chosen):
+        return None
+    _, _, covered_at_size = _per_label_greedy(Y_pool, size, np.random.default_rng([seed, INITIAL_STREAM]))
+    return (f"Initial set 'one per label' with {size:,} rows covers {int(covered_at_size.sum()):,} of the "
+            f"{present:,} labels with a positive in the pool (rarest first; the most frequent ones may come by "
+            f"chance). It needs {len(chosen):,} rows to give every label a positive: raise the initial set to "
+            f"{len(chosen):,}, or choose 'random', 'representative' or 'diverse' (which need no ground truth).")
 
 
 def _dense_features(features: Any, n: int, method: str) -> np.ndarray:
@@ -364,6 +412,11 @@ def initial_set(session: ActiveLearningSession) -> tuple[np.ndarray, SessionConf
     """
     cfg = session.config
     Y = session.dataset.train.Y
+    if cfg.initial_method == "per_label":
+        shortfall = per_label_shortfall(Y, cfg.initial_size, cfg.seed)
+        if shortfall:
+            session.warnings.append(shortfall)
+            warnings.warn(shortfall, UserWarning, stacklevel=3)
     if cfg.initial_method not in FEATURE_INITIAL_METHODS:
         return choose_initial(Y, cfg.initial_size, cfg.initial_method, cfg.seed), cfg
     X, space = initial_feature_space(session)

@@ -49,7 +49,10 @@ class RoundRecord:
     selection : Selection or None
         What the strategy returned (scores, details, diagnostics); None for the final record.
     timings : dict
-        Seconds per phase: ``train_s``, ``predict_s``, ``select_s``, ``total_s``.
+        Seconds per phase: ``train_s``, ``predict_s``, ``diagnostics_s`` (the round's shared measures:
+        stopping, hard-to-learn and conflicting counts), ``select_s`` (the strategy alone),
+        ``total_s``. Records written before ``diagnostics_s`` existed count the diagnostics in
+        ``select_s``.
     mean_ir_selected, label_coverage, hard_to_learn_count, conflicting_count, n_exclusive_pairs, \
 n_unlabeled, n_candidates
         The shared diagnostics (:data:`SHARED_FIELDS`).

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from mlal_core import paths
 from mlal_core.errors import ConfigError
-from mlal_core.session.config import SessionConfig
+from mlal_core.session.config import MODELS, SessionConfig
 
 __all__ = ["cache_key", "cached_full_data_score", "clear_memory_cache", "full_data_score"]
 
@@ -41,6 +41,14 @@ _memory: dict[tuple[str, str], dict] = {}
 
 def _dense(Y: Any) -> np.ndarray:
     return np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.uint8)
+
+
+def _training_labels(Y: Any, model: str) -> Any:
+    """The pool's labels as ``fit`` gets them: a sparse ``Y`` (K > 500) stays sparse for the built-in
+    models, which read it without a dense uint8 copy of the whole pool (100 MB at 100,000 x 1,000)."""
+    if sp.issparse(Y) and model in MODELS:
+        return Y.tocsr()
+    return _dense(Y)
 
 
 def _resolve(config: SessionConfig, dataset: Any) -> tuple[SessionConfig, Any, str]:
@@ -187,7 +195,7 @@ def full_data_score(config: SessionConfig, dataset: Any = None, *, features: Any
         features = feat.featurize(dataset, **feature_request(config, dataset.kind))
     _check_finite(features)
     t0 = time.perf_counter()
-    Y_pool = _dense(dataset.train.Y)
+    Y_pool = _training_labels(dataset.train.Y, config.model)
     Y_valid = _dense(dataset.valid.Y)
     model = build_model(config, config.seed)
     model.fit(features.train, Y_pool, features.valid, Y_valid)

@@ -4,24 +4,31 @@ One row per session and one per completed round. A round is written in **one tra
 it has completed (``append_round``), so a crash in the middle of a round leaves the session at its
 last completed round, and ``ActiveLearningSession.resume`` continues from there.
 
-Schema (version 4; ``schema_version`` holds the applied version, ``MIGRATIONS`` upgrades older
+Schema (version 5; ``schema_version`` holds the applied version, ``MIGRATIONS`` upgrades older
 files in order and a file from a newer version is refused):
 
 * ``sessions(id, name, created_at, updated_at, config_json, status, dataset_name, dataset_hash,
   label_names_json, initial_labeled_json, note, feature_source_json)``; ``status`` is ``running`` /
   ``finished`` / ``failed``; ``session_owners(session_id, owner, since)`` (created on first use, no
   migration) names the process that marked a session running, so a ``running`` session whose process
-  is gone is shown ``interrupted``; ``initial_labeled_json`` = ``{"positions": [...], "labels": [[0/1, ...],
-  ...]}`` (the oracle's answers for the initial set); ``feature_source_json``: where the session's
+  is gone is shown ``interrupted``; ``initial_labeled_json`` = ``{"positions": [...], "labels": LABELS}``
+  (the oracle's answers for the initial set, LABELS below); ``feature_source_json``: where the session's
   features came from (representation, ``source`` bundled / computed, precision, cache key, the
   bundled file's first-use check), null until the features exist; ``stop_set_json`` (v4): the stop
   set's pool positions (``{"positions": [...]}``, :func:`mlal_core.stopping.draw_stop_set`), null for
   sessions created before v4 and never resumed since.
 * ``rounds(session_id, round, created_at, n_labeled, metrics_json, selected_json, labels_json,
   details, scores, diagnostics, shared_diag_json, timings_json)`` with ``PRIMARY KEY(session_id,
-  round)``; ``details`` = the Selection's details DataFrame as Parquet bytes, ``scores`` = ``.npy``
-  bytes, ``diagnostics`` = the codec below; ``stopping`` (v4) = the codec below holding what the round
-  measured for the stopping criteria (``RoundRecord.stopping``), null before v4.
+  round)``; ``labels_json`` = LABELS of the round's picks (null for the final record); ``details`` =
+  the Selection's details DataFrame as Parquet bytes, ``scores`` = ``.npy`` bytes, ``diagnostics`` =
+  the codec below; ``stopping`` (v4) = the codec below holding what the round measured for the
+  stopping criteria (``RoundRecord.stopping``), null before v4.
+* LABELS, a 0/1 label matrix of shape (n, K) (:func:`encode_labels` / :func:`decode_labels`): up to
+  :data:`~mlal_core.data.SPARSE_LABELS_ABOVE_K` (500) labels the dense rows ``[[0, 1, ...], ...]``;
+  above it (v5) ``{"shape": [n, K], "rows": [[j, ...], ...]}``, each row's positive label columns in
+  ascending order (an initial set of 3,398 rows at EURLEX57K's K = 3,398 and 5 labels a row: 102 KB
+  against 35 MB of dense rows). Files written before v5 keep dense rows at any K; the readers accept
+  both forms.
 
 Payload codec (``encode_payload`` / ``decode_payload``): an ``.npz`` whose ``__json__`` entry is
 the JSON skeleton of the object; numpy arrays are stored as npz entries, DataFrames as Parquet bytes,
@@ -34,6 +41,7 @@ from __future__ import annotations
 import errno
 import functools
 import io
+import itertools
 import json
 import math
 import sqlite3
@@ -48,8 +56,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from mlal_core import paths
+from mlal_core.data.dataset import SPARSE_LABELS_ABOVE_K, dense_labels, label_storage
 from mlal_core.errors import ConfigError, MLALError
 from mlal_core.session import owner, stopping_export
 from mlal_core.session.records import RoundRecord
@@ -60,7 +70,7 @@ from mlal_core.strategies.base import Selection
 if TYPE_CHECKING:  # pragma: no cover
     from mlal_core.session.config import SessionConfig
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: version -> SQL statements that bring a file from version - 1 to version.
 MIGRATIONS: dict[int, list[str]] = {
@@ -110,6 +120,10 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE sessions ADD COLUMN stop_set_json TEXT",
         "ALTER TABLE rounds ADD COLUMN stopping BLOB",
     ],
+    # 5: label matrices of more than SPARSE_LABELS_ABOVE_K labels are written as sparse rows
+    # (``encode_labels``); rows written before stay as they are and read back the same, and a
+    # workbench of version 4 refuses the file instead of misreading the new form
+    5: [],
 }
 
 
@@ -487,19 +501,115 @@ def _stop_set_json(positions: np.ndarray | None) -> str | None:
     return json.dumps({"positions": np.asarray(positions, dtype=np.int64).tolist()})
 
 
-def _labels_to_json(labels: np.ndarray | None) -> str | None:
+def encode_labels(labels: Any) -> list | dict | None:
+    """The JSON value the store writes for a 0/1 label matrix (``labels_json``, the initial set's ``labels``).
+
+    Up to :data:`~mlal_core.data.SPARSE_LABELS_ABOVE_K` (500) labels: the dense rows, a list of ``n``
+    lists of ``K`` 0/1 values (what every schema version wrote). Above it (schema v5): an object
+    ``{"shape": [n, K], "rows": [[j, ...], ...]}`` listing each row's positive label columns in
+    ascending order, e.g. 16,856 column numbers (102 KB) instead of 11.5 M zeros and ones (35 MB) for
+    EURLEX57K's initial set of 3,398 rows.
+
+    Parameters
+    ----------
+    labels : array-like or scipy sparse matrix of shape (n, K), or None
+        A 0/1 label matrix (any integer or bool dtype; dense or sparse).
+
+    Returns
+    -------
+    list or dict or None
+        The dense rows, the sparse object, or None for None.
+
+    Raises
+    ------
+    DataValidationError
+        A matrix above the threshold holding values other than 0 and 1.
+    """
     if labels is None:
         return None
-    return json.dumps(np.asarray(labels, dtype=np.uint8).tolist())
+    shape = getattr(labels, "shape", None)
+    if shape is None or len(shape) != 2 or shape[1] <= SPARSE_LABELS_ABOVE_K:
+        return np.asarray(dense_labels(labels) if sp.issparse(labels) else labels, dtype=np.uint8).tolist()
+    csr = sp.csr_matrix(label_storage(labels))  # canonical: sorted, unique columns, all ones
+    columns, starts = csr.indices.tolist(), csr.indptr.tolist()
+    return {"shape": [int(shape[0]), int(shape[1])],
+            "rows": [columns[starts[i]:starts[i + 1]] for i in range(int(shape[0]))]}
+
+
+def _sparse_rows(value: dict) -> sp.csr_matrix:
+    """The CSR matrix of a stored ``{"shape": [n, K], "rows": [...]}`` object; ValueError when damaged."""
+    if set(value) != {"shape", "rows"}:
+        raise ValueError(f"a sparse label object has the keys 'shape' and 'rows'; got {sorted(value)}")
+    n, k = (int(v) for v in value["shape"])
+    rows = value["rows"]
+    if not isinstance(rows, list) or len(rows) != n or k < 0:
+        raise ValueError(f"a sparse label object of shape ({n}, {k}) has {len(rows)} rows")
+    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=n)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    columns = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64, count=int(indptr[-1]))
+    if columns.size and (columns.min() < 0 or columns.max() >= k):
+        raise ValueError(f"a sparse label row names a column outside 0..{k - 1}")
+    csr = sp.csr_matrix((np.ones(columns.size, dtype=np.uint8), columns.astype(np.int32), indptr), shape=(n, k))
+    if not csr.has_canonical_format:
+        csr.sum_duplicates()  # also sorts the columns of each row
+        if csr.nnz != columns.size:
+            raise ValueError("a sparse label row names a column twice")
+    return csr
+
+
+def decode_labels(value: Any, n_labels: int | None = None, *, keep_sparse: bool = False
+                  ) -> np.ndarray | sp.csr_matrix | None:
+    """The label matrix of a stored JSON value (:func:`encode_labels`): either form, any schema version.
+
+    Parameters
+    ----------
+    value : list or dict or None
+        The decoded JSON: dense rows (a list of 0/1 lists) or the sparse object
+        ``{"shape": [n, K], "rows": [[j, ...], ...]}``.
+    n_labels : int, optional
+        K, to give an empty dense list the shape ``(0, K)`` (the sparse object carries its shape).
+    keep_sparse : bool, default False
+        False: always a dense uint8 array. True: the workbench's label storage
+        (:func:`mlal_core.data.label_storage`): a ``scipy.sparse.csr_matrix`` when K is above
+        :data:`~mlal_core.data.SPARSE_LABELS_ABOVE_K`, whichever form was stored, so a large matrix
+        is never made dense.
+
+    Returns
+    -------
+    numpy.ndarray or scipy.sparse.csr_matrix or None
+        ``(n, K)`` uint8 0/1 (an empty dense list without ``n_labels``: shape ``(0,)``); None for None.
+
+    Raises
+    ------
+    ValueError
+        A damaged sparse object (other keys, a row count that is not its shape's, a column outside
+        ``0..K-1`` or named twice in a row).
+    TypeError
+        A value that is neither a list nor an object.
+    """
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        csr = _sparse_rows(value)
+        return label_storage(csr) if keep_sparse else dense_labels(csr)
+    if not isinstance(value, list):
+        raise TypeError(f"stored labels are a list of rows or a sparse object; got {type(value).__name__}")
+    arr = np.asarray(value, dtype=np.uint8)
+    if arr.size == 0 and n_labels is not None:
+        arr = arr.reshape(0, n_labels)
+    return label_storage(arr) if keep_sparse and arr.ndim == 2 else arr
+
+
+def _labels_to_json(labels: Any) -> str | None:
+    value = encode_labels(labels)
+    return None if value is None else json.dumps(value)
 
 
 def _labels_from_json(text: str | None, n_labels: int | None = None) -> np.ndarray | None:
     if text is None:
         return None
-    arr = np.asarray(json.loads(text), dtype=np.uint8)
-    if arr.size == 0 and n_labels is not None:
-        arr = arr.reshape(0, n_labels)
-    return arr
+    labels = decode_labels(json.loads(text), n_labels)
+    return labels if labels is None or isinstance(labels, np.ndarray) else dense_labels(labels)
 
 
 # ====================================================================== the store
@@ -554,7 +664,7 @@ def _round_document(rec: RoundRecord, names: list[str] | None) -> dict[str, Any]
         "shared_diagnostics": rec.shared_diagnostics(),
         "answered_by": rec.answered_by,
         "selected": None if rec.selected is None else rec.selected.tolist(),
-        "labels": None if rec.labels is None else rec.labels.tolist(),
+        "labels": encode_labels(rec.labels),
         "labels_named": None if rec.labels is None or not names else [label_set(r, names) for r in rec.labels],
         "pick_proba": None if rec.pick_proba is None else np.asarray(rec.pick_proba, dtype=float).tolist(),
         "details": details,
@@ -745,7 +855,7 @@ class SessionStore:
         now = _now()
         initial = {
             "positions": np.asarray(initial_labeled, dtype=np.int64).tolist(),
-            "labels": None if initial_labels is None else np.asarray(initial_labels, dtype=np.uint8).tolist(),
+            "labels": encode_labels(initial_labels),
         }
         with self._transaction() as con:
             con.execute(
@@ -895,7 +1005,8 @@ class SessionStore:
         -------
         dict
             The row's columns, with ``config`` (dict), ``label_names`` (list or None),
-            ``initial_labeled`` (``{"positions": [...], "labels": [[...]] or None}``),
+            ``initial_labeled`` (``{"positions": [...], "labels": ...}``, the labels as stored: dense
+            rows, the sparse object above 500 labels or None; :func:`decode_labels` reads them),
             ``feature_source`` (dict or None) and ``stop_set`` (``{"positions": [...]}`` or None) instead
             of their JSON columns. ``status`` is the status
             to show: ``interrupted`` for a ``running`` session whose process is gone, ``failed`` for
@@ -1131,8 +1242,10 @@ class SessionStore:
         Returns
         -------
         tuple of (SessionConfig, dict, list of RoundRecord)
-            The config, the initial set ``{"positions": int64 array, "labels": uint8 (n, K) array or
-            None}`` and the rounds.
+            The config, the initial set ``{"positions": int64 array, "labels": uint8 (n, K) or None}``
+            and the rounds. The initial labels are a numpy array up to
+            :data:`~mlal_core.data.SPARSE_LABELS_ABOVE_K` labels and a ``scipy.sparse.csr_matrix``
+            above (:func:`decode_labels` with ``keep_sparse=True``), whichever form the store holds.
 
         Raises
         ------
@@ -1144,9 +1257,11 @@ class SessionStore:
         info = self.session_info(session_id)
         config = SessionConfig.from_dict(info["config"])
         init = info["initial_labeled"]
+        n_labels = None if info["label_names"] is None else len(info["label_names"])
         initial = {
             "positions": np.asarray(init["positions"], dtype=np.int64),
-            "labels": None if init.get("labels") is None else np.asarray(init["labels"], dtype=np.uint8),
+            "labels": self._decoded(session_id, "initial_labeled_json",
+                                    lambda v: decode_labels(v, n_labels, keep_sparse=True), init.get("labels")),
         }
         return config, initial, self.load_rounds(session_id)
 
@@ -1251,8 +1366,9 @@ class SessionStore:
         holds the measures the round stored and each criterion's value, threshold and ``would_stop``
         (:func:`~mlal_core.session.stopping_export.round_stopping`). Per round: metrics, timings, shared diagnostics, ``answered_by``
         (``"simulated"`` / ``"person"``; None for the final record and rounds stored before schema v2),
-        the picks (``selected``), the oracle's answers (``labels``, 0/1 rows, and ``labels_named``,
-        their names), ``pick_proba`` (the model's mean probabilities for the picks when it picked
+        the picks (``selected``), the oracle's answers (``labels``, 0/1 rows, above 500 labels the
+        sparse object ``{"shape": [n, K], "rows": [[j, ...], ...]}`` of :func:`encode_labels`, as is
+        ``initial_labeled``'s; and ``labels_named``, their names), ``pick_proba`` (the model's mean probabilities for the picks when it picked
         them, one row per pick, columns in ``label_names`` order), and the strategy's details
         (records), scores and diagnostics (arrays as nested lists). Where the strategy recorded label
         indices they stay, and the names are added beside them (``<column>_named``,

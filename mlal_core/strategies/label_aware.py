@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 from scipy.special import xlogy
+from threadpoolctl import threadpool_limits
 
 from mlal_core.errors import ConfigError
 from mlal_core.strategies._common import (
@@ -62,6 +63,32 @@ def row_blocks(n_rows: int, n_cols: int, elements: int | None = None):
     step = max(1, elements // max(1, int(n_cols)))
     for lo in range(0, int(n_rows), step):
         yield lo, min(int(n_rows), lo + step)
+
+
+def _normalised_counts(srt: np.ndarray) -> np.ndarray:
+    """MMC's count features from rows already sorted descending: widened to float64 and divided by
+    their sum (uniform ``1 / K`` for a row summing to 0)."""
+    f = np.asarray(srt, dtype=np.float64)
+    tot = f.sum(axis=1, keepdims=True)
+    k = f.shape[1]
+    return np.where(tot > 0, f / np.where(tot > 0, tot, 1.0), 1.0 / max(k, 1))
+
+
+def _top_k_sums(srt: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """``sum_{r < k_i} srt[i, r]`` per row (rows sorted descending, ``0 <= k_i <= K``), as float64.
+
+    The running sum is taken in ``srt``'s dtype over the first ``max(k)`` columns only: a prefix of
+    ``np.cumsum(srt, axis=1)`` (which adds left to right), so the values are those of the full
+    cumulative sum without its ``(n, K)`` pass."""
+    k = np.asarray(k, dtype=np.int64)
+    out = np.zeros(len(k))
+    width = int(k.max()) if len(k) else 0
+    if width == 0:
+        return out
+    prefix = np.cumsum(srt[:, :width], axis=1)
+    has = k > 0
+    out[has] = prefix[np.flatnonzero(has), k[has] - 1]
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -111,15 +138,53 @@ class MMC(ScoreBasedStrategy):
 
     @staticmethod
     def count_features(pbar: np.ndarray) -> np.ndarray:
-        """Each row of ``pbar`` sorted descending and normalised to sum 1 (uniform if it sums to 0)."""
+        """Each row of ``pbar`` sorted descending and normalised to sum 1 (uniform if it sums to 0).
+
+        Parameters
+        ----------
+        pbar : numpy.ndarray
+            Mean predicted probabilities, shape ``(n, K)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Float64 features, shape ``(n, K)``.
+        """
         pbar = np.asarray(pbar)
         if not np.issubdtype(pbar.dtype, np.floating):
             pbar = pbar.astype(np.float64)
         # sorted in its own dtype (float32 sorts faster), then widened: the cast is exact and monotone
-        f = (-np.sort(-pbar, axis=1)).astype(np.float64)
-        tot = f.sum(axis=1, keepdims=True)
-        k = f.shape[1]
-        return np.where(tot > 0, f / np.where(tot > 0, tot, 1.0), 1.0 / max(k, 1))
+        return _normalised_counts(np.sort(pbar, axis=1)[:, ::-1])
+
+    def _count_model(self, ctx: QueryContext, pbar_u: np.ndarray) -> tuple[Any, str]:
+        """How the label count is predicted: ``(model, how)`` with ``model`` a fitted logistic
+        regression, an int (every candidate gets that count) or None (the model's own count,
+        ``#{pbar_j > 0.5}``, with no labelled samples)."""
+        if len(ctx.labeled) == 0:
+            return None, "no labelled samples: the model's own count"
+        counts = np.asarray(ctx.y_labeled).astype(bool).sum(axis=1).astype(np.int64)
+        uniq = np.unique(counts)
+        if len(uniq) == 1:
+            return int(uniq[0]), f"constant: every labelled sample has {int(uniq[0])} label(s)"
+        from sklearn.linear_model import LogisticRegression
+
+        X_l = self.count_features(ctx.mean_proba(ctx.labeled))
+        lr = LogisticRegression(C=float(self.C), max_iter=2000)
+        # one BLAS thread: L-BFGS makes many small BLAS calls, and with 2 threads on a busy 2-core
+        # machine they spin (K = 1,000: 13.9 s vs 0.75 s, same iterations); also the same fit everywhere
+        with warnings.catch_warnings(), threadpool_limits(limits=1):
+            warnings.simplefilter("ignore")  # convergence warnings on tiny labelled sets
+            lr.fit(X_l, counts)
+        return lr, "multinomial logistic regression"
+
+    @staticmethod
+    def _counts_from_sorted(model: Any, srt: np.ndarray, pbar: np.ndarray) -> np.ndarray:
+        """Predicted counts for one block: ``srt`` its rows of ``pbar`` sorted descending."""
+        if model is None:
+            return pseudo_labels(pbar).sum(axis=1).astype(np.int64)
+        if isinstance(model, int):
+            return np.full(len(pbar), model, dtype=np.int64)
+        return np.asarray(model.predict(_normalised_counts(srt)), dtype=np.int64)
 
     def predict_counts(self, ctx: QueryContext, pbar_u: np.ndarray | None = None) -> tuple[np.ndarray, str]:
         """Predicted label count ``k`` per candidate, and how it was obtained.
@@ -139,34 +204,24 @@ class MMC(ScoreBasedStrategy):
             How it was obtained.
         """
         pbar_u = ctx.mean_proba() if pbar_u is None else pbar_u
-        if len(ctx.labeled) == 0:
-            return pseudo_labels(pbar_u).sum(axis=1).astype(np.int64), "no labelled samples: the model's own count"
-        counts = np.asarray(ctx.y_labeled).astype(bool).sum(axis=1).astype(np.int64)
-        uniq = np.unique(counts)
-        if len(uniq) == 1:
-            return np.full(len(ctx.unlabeled), int(uniq[0]), dtype=np.int64), f"constant: every labelled sample has {int(uniq[0])} label(s)"
-        from sklearn.linear_model import LogisticRegression
-
-        X_l = self.count_features(ctx.mean_proba(ctx.labeled))
-        lr = LogisticRegression(C=float(self.C), max_iter=2000)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # convergence warnings on tiny labelled sets
-            lr.fit(X_l, counts)
+        model, how = self._count_model(ctx, pbar_u)
         k = np.empty(len(pbar_u), dtype=np.int64)
         for lo, hi in row_blocks(*pbar_u.shape):  # blocks: the float64 features never exist whole
-            k[lo:hi] = lr.predict(self.count_features(pbar_u[lo:hi]))
-        return k, "multinomial logistic regression"
+            blk = pbar_u[lo:hi]
+            k[lo:hi] = self._counts_from_sorted(model, np.sort(blk, axis=1)[:, ::-1], blk)
+        return k, how
 
     def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
         pbar = ctx.mean_proba()
         nU, K = pbar.shape
-        k, how = self.predict_counts(ctx, pbar)
-        k = np.clip(k, 0, K)
+        model, how = self._count_model(ctx, pbar)
+        k = np.empty(nU, dtype=np.int64)
         top_sum = np.empty(nU)
-        for lo, hi in row_blocks(nU, K):  # blocks of candidates: sorted rows and prefix sums stay small
-            srt = -np.sort(-pbar[lo:hi], axis=1)
-            prefix = np.concatenate([np.zeros((len(srt), 1)), np.cumsum(srt, axis=1)], axis=1)
-            top_sum[lo:hi] = np.take_along_axis(prefix, k[lo:hi, None], axis=1)[:, 0]
+        for lo, hi in row_blocks(nU, K):  # blocks of candidates: sorted rows stay small
+            blk = pbar[lo:hi]
+            srt = np.sort(blk, axis=1)[:, ::-1]  # sorted once: the count features and the top-k sum
+            k[lo:hi] = np.clip(self._counts_from_sorted(model, srt, blk), 0, K)
+            top_sum[lo:hi] = _top_k_sums(srt, k[lo:hi])
         loss_top = k - top_sum
         loss_other = pbar.sum(axis=1) - top_sum
         score = loss_top + loss_other
@@ -352,8 +407,22 @@ class Adaptive(ScoreBasedStrategy):
         self._validate_params()
 
     @staticmethod
-    def components(ctx: QueryContext) -> pd.DataFrame:
-        pbar = ctx.mean_proba()
+    def components(ctx: QueryContext, pbar: np.ndarray | None = None) -> pd.DataFrame:
+        """The score's parts per candidate: ``n_predicted``, ``cardinality_gap``, ``uncertainty``.
+
+        Parameters
+        ----------
+        ctx : QueryContext
+            The query context.
+        pbar : numpy.ndarray, optional
+            ``ctx.mean_proba()`` when the caller has it already (one pass over the samples less).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per candidate, aligned with ``ctx.unlabeled``.
+        """
+        pbar = ctx.mean_proba() if pbar is None else pbar
         sm = np.empty(len(pbar))
         n_pos = np.empty(len(pbar), dtype=np.int64)
         for lo, hi in row_blocks(*pbar.shape):  # the float64 temporaries stay block-sized
@@ -488,7 +557,15 @@ def _row_hash_groups(Z: np.ndarray) -> np.ndarray | None:
     return inverse.astype(np.int64)
 
 
-def exact_dists(A: np.ndarray, ga: np.ndarray, B: np.ndarray, gb: np.ndarray) -> np.ndarray:
+def exact_dists(
+    A: np.ndarray,
+    ga: np.ndarray,
+    B: np.ndarray,
+    gb: np.ndarray,
+    *,
+    a_sq: np.ndarray | None = None,
+    b_sq: np.ndarray | None = None,
+) -> np.ndarray:
     """Euclidean distances between the rows of ``A`` and ``B`` (float64), exactly 0 between identical rows.
 
     Rows count as identical when they have the same :func:`duplicate_groups` id (``ga`` / ``gb``),
@@ -505,6 +582,8 @@ def exact_dists(A: np.ndarray, ga: np.ndarray, B: np.ndarray, gb: np.ndarray) ->
         Rows, shape ``(p, d)``.
     gb : numpy.ndarray
         Duplicate-group id of each row of ``B``, shape ``(p,)`` (same numbering as ``ga``).
+    a_sq, b_sq : numpy.ndarray, optional
+        ``sq_norms`` of the float64 rows of ``A`` / ``B`` when the caller has them (computed otherwise).
 
     Returns
     -------
@@ -513,7 +592,9 @@ def exact_dists(A: np.ndarray, ga: np.ndarray, B: np.ndarray, gb: np.ndarray) ->
     """
     A = np.asarray(A, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
-    d = np.sqrt(np.maximum(sq_norms(A)[:, None] - 2.0 * (A @ B.T) + sq_norms(B)[None, :], 0.0))
+    a_sq = sq_norms(A) if a_sq is None else a_sq
+    b_sq = sq_norms(B) if b_sq is None else b_sq
+    d = np.sqrt(np.maximum(a_sq[:, None] - 2.0 * (A @ B.T) + b_sq[None, :], 0.0))
     d[np.asarray(ga)[:, None] == np.asarray(gb)[None, :]] = 0.0
     return d
 
@@ -584,8 +665,22 @@ class AUDI(QueryStrategy):
         self._validate_params()
 
     @staticmethod
-    def components(ctx: QueryContext) -> pd.DataFrame:
-        pbar = ctx.mean_proba()
+    def components(ctx: QueryContext, pbar: np.ndarray | None = None) -> pd.DataFrame:
+        """The score's parts per candidate: ``n_predicted``, ``cardinality_gap``, ``uncertainty``.
+
+        Parameters
+        ----------
+        ctx : QueryContext
+            The query context.
+        pbar : numpy.ndarray, optional
+            ``ctx.mean_proba()`` when the caller has it already (one pass over the samples less).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per candidate, aligned with ``ctx.unlabeled``.
+        """
+        pbar = ctx.mean_proba() if pbar is None else pbar
         n_pos = np.empty(len(pbar), dtype=np.int64)
         closest = np.empty(len(pbar), dtype=pbar.dtype)  # min_j |pbar_j - 0.5|
         for lo, hi in row_blocks(*pbar.shape):
@@ -601,22 +696,46 @@ class AUDI(QueryStrategy):
         return c["cardinality_gap"].to_numpy() * c["uncertainty"].to_numpy()
 
     def radius(self, Z: np.ndarray, rng: np.random.Generator, groups: np.ndarray | None = None) -> float:
-        """The ``radius_quantile`` quantile of nearest-neighbour distances among the rows of ``Z``
-        (float64; a row with an identical copy elsewhere has distance exactly 0; ``groups`` as from
-        :func:`duplicate_groups`, computed when not given)."""
+        """The ``radius_quantile`` quantile of nearest-neighbour distances among the rows of ``Z``.
+
+        Distances in float64 (:func:`exact_dists`: a row with an identical copy elsewhere has
+        distance exactly 0). With more than ``MAX_RADIUS_SAMPLE`` rows, that many are drawn with
+        ``rng`` and their nearest neighbour searched among all rows, in one pass over ``Z`` (blocks
+        of :func:`~mlal_core.strategies.base.block_elements` / ``MAX_RADIUS_SAMPLE`` rows, widened
+        to float64 a block at a time).
+
+        Parameters
+        ----------
+        Z : numpy.ndarray
+            The candidates' vectors, shape ``(m, d)`` (float32 or float64).
+        rng : numpy.random.Generator
+            Draws the sampled rows when ``m > MAX_RADIUS_SAMPLE``.
+        groups : numpy.ndarray, optional
+            :func:`duplicate_groups` of ``Z`` (computed when not given).
+
+        Returns
+        -------
+        float
+            The radius (0 with fewer than two rows).
+        """
+        Z = np.asarray(Z)
         m = len(Z)
         if m < 2:
             return 0.0
-        Z = np.asarray(Z, dtype=np.float64)
         groups = duplicate_groups(Z) if groups is None else groups
         idx = np.arange(m) if m <= self.MAX_RADIUS_SAMPLE else np.sort(rng.choice(m, self.MAX_RADIUS_SAMPLE, replace=False))
-        nn = np.empty(len(idx))
-        step = max(1, (1 << 22) // m)  # bounds the (step, m) distance block at ~4M entries
-        for s in range(0, len(idx), step):
-            rows = idx[s : s + step]
-            d = exact_dists(Z[rows], groups[rows], Z, groups)
-            d[np.arange(len(rows)), rows] = np.inf  # not its own neighbour
-            nn[s : s + len(rows)] = d.min(axis=1)
+        A = np.asarray(Z[idx], dtype=np.float64)
+        a_sq = sq_norms(A)
+        nn = np.full(len(idx), np.inf)
+        # one pass over Z: the sampled rows against blocks of ~4M / len(idx) rows of Z (float64 per
+        # block only), a running minimum; with m <= that block, one call over the whole of Z
+        step = max(1, block_elements() // len(idx))
+        for lo in range(0, m, step):
+            B = np.asarray(Z[lo : lo + step], dtype=np.float64)
+            d = exact_dists(A, groups[idx], B, groups[lo : lo + step], a_sq=a_sq, b_sq=sq_norms(B))
+            own = np.flatnonzero((idx >= lo) & (idx < lo + len(B)))
+            d[own, idx[own] - lo] = np.inf  # not its own neighbour
+            np.minimum(nn, d.min(axis=1), out=nn)
         return float(np.quantile(nn, float(self.radius_quantile)))
 
     BLOCK: ClassVar[int] = 256
@@ -625,8 +744,8 @@ class AUDI(QueryStrategy):
         """Walk down ``ranked`` and accept a candidate when it is farther than ``r`` from every
         accepted one (distances by :func:`exact_dists`: an identical copy of a pick is at 0 <= r and
         never passes). Candidates are checked in blocks: one matrix of distances to the earlier picks
-        and one within the block, so the cost is O((picks + skipped) x picks x d), never O(N x picks x d)."""
-        Z = np.asarray(Z, dtype=np.float64)
+        and one within the block, so the cost is O((picks + skipped) x picks x d), never O(N x picks x d).
+        ``Z`` may be float32: the rows used are widened to float64 (exactly) by :func:`exact_dists`."""
         groups = duplicate_groups(Z) if groups is None else groups
         picked: list[int] = []
         at_pick: list[float] = []
@@ -670,12 +789,14 @@ class AUDI(QueryStrategy):
         n = check_query_size(ctx, n)
         if n == 0:
             return empty_selection(ctx)
-        comps = self.components(ctx)
+        pbar = ctx.mean_proba()
+        comps = self.components(ctx, pbar)
         score = comps["cardinality_gap"].to_numpy() * comps["uncertainty"].to_numpy()
         if ctx.embedding is not None or ctx.features is not None:
             Z, space = representation(ctx, ctx.unlabeled, self.name)
         else:
-            Z, space = ctx.mean_proba().astype(np.float32), "pbar"
+            Z, space = pbar.astype(np.float32, copy=False), "pbar"
+        del pbar
         ranked = top_n(score, len(score))  # full ranking, ties to the lower position
         diag: dict = {"space": space, "radius_quantile": float(self.radius_quantile), "LC": ctx.label_cardinality()}
         if self.radius_quantile == 0:
@@ -684,7 +805,8 @@ class AUDI(QueryStrategy):
             diag.update(radius=0.0, filter="off", n_skipped=0, filter_exhausted=False)
             diag["n_candidates"] = len(ctx.unlabeled)
             return make_selection(ctx, order, score, "among the highest AUDI score", comps, diag)
-        Z = np.asarray(Z, dtype=np.float64)  # float32 rounding put identical rows ~1e-3 apart
+        # distances in float64 (float32 rounding put identical rows ~1e-3 apart), widened block by
+        # block from Z's float32: no (nU, d) float64 copy
         groups = duplicate_groups(Z)
         r = self.radius(Z, ctx.rng, groups)
         picked, at_pick, reasons, skipped_total, exhausted = self._greedy(Z, ranked, n, r, groups)
@@ -803,8 +925,26 @@ def rank_sums(X: np.ndarray) -> np.ndarray:
         # non-negative IEEE floats order like their bit patterns, and numpy sorts unsigned integers
         # about twice as fast (+ 0.0 turns -0.0 into 0.0, so equal values have equal bits)
         X = (X + 0.0).view(np.uint32 if X.dtype == np.float32 else np.uint64)
+    if X.dtype == np.uint32 and N <= 2**32:
+        return _rank_sums_packed(X)
     order = np.argsort(X, axis=1)
     ranks = _sorted_ranks(np.take_along_axis(X, order, axis=1))
+    return np.bincount(order.reshape(-1), weights=ranks.reshape(-1), minlength=N)
+
+
+def _rank_sums_packed(X: np.ndarray) -> np.ndarray:
+    """:func:`rank_sums` of 32-bit unsigned values: each value and its column index packed in one
+    uint64 (value in the high half), so that one ``np.sort`` of the packed keys (numpy's SIMD sort:
+    2-3x faster than ``argsort`` at N = 100,000) gives both the sorted values and the order. Ties come
+    out by column index; average ranks do not depend on the order within a tie."""
+    m, N = X.shape
+    keys = X.astype(np.uint64)
+    keys <<= np.uint64(32)
+    keys |= np.arange(N, dtype=np.uint64)
+    keys.sort(axis=1)
+    order = (keys & np.uint64(0xFFFFFFFF)).astype(np.intp)
+    keys >>= np.uint64(32)  # the sorted values
+    ranks = _sorted_ranks(keys)
     return np.bincount(order.reshape(-1), weights=ranks.reshape(-1), minlength=N)
 
 

@@ -20,6 +20,32 @@ from mlal_core.strategies.registry import register
 from mlal_core.validation import Param
 
 
+def descending_order(values: np.ndarray) -> np.ndarray:
+    """Per row, the column indices sorted by descending value, ties in ascending index order:
+    ``np.argsort(-values, axis=1, kind="stable")``.
+
+    Non-negative floats (BEAL's relevances) order like their bit patterns, so their stable argsort
+    is taken on the complemented bits as unsigned integers (the same order, 1.3-1.6x faster than on
+    the negated floats at 1,000 labels); anything else (negative values, NaN) is sorted as floats.
+    Ties are common here: ``R(y) = 2^y - 1`` in float32 moves in steps of about 1e-7 near y = 0.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Values, shape ``(n, K)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Int64 indices, shape ``(n, K)``.
+    """
+    v = np.asarray(values)
+    width = {np.dtype(np.float32): np.uint32, np.dtype(np.float64): np.uint64}.get(v.dtype)
+    if width is not None and v.size and v.min() >= 0:  # NaN makes the minimum NaN: sorted as floats
+        return np.argsort(~np.ascontiguousarray(v + 0.0).view(width), axis=1, kind="stable")
+    return np.argsort(-v, axis=1, kind="stable")
+
+
 @register(
     display_name="Random",
     paper="Baseline (uniform random sampling), as in BEAL, CoMAL, CRAB and the XMTC study",
@@ -218,9 +244,9 @@ class BEAL(ScoreBasedStrategy):
     @staticmethod
     def _ranks(rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row: label order (descending relevance, stable) and 1-based rank of each label."""
-        order = np.argsort(-rel, axis=1, kind="stable")
+        order = descending_order(rel)
         ranks = np.empty_like(order)
-        np.put_along_axis(ranks, order, np.arange(1, rel.shape[1] + 1)[None, :].repeat(len(rel), 0), axis=1)
+        np.put_along_axis(ranks, order, np.arange(1, rel.shape[1] + 1)[None, :], axis=1)
         return order, ranks
 
     def _block(self, P: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,12 +257,13 @@ class BEAL(ScoreBasedStrategy):
         for r in R:  # loop over passes, not candidates
             rel += r
         rel /= T
-        _, ranks = self._ranks(rel)
-        inv = 1.0 / ranks
+        order = descending_order(rel)
+        inv = np.empty((n, K))  # 1 / pi(j), the same floats as 1.0 / ranks
+        np.put_along_axis(inv, order, 1.0 / np.arange(1, K + 1)[None, :], axis=1)
         conf = np.empty((T, n))
         for t in range(T):
             conf[t] = (R[t] * inv).sum(axis=1)
-        top = np.argmin(ranks, axis=1) if K else np.zeros(n, dtype=np.int64)
+        top = order[:, 0] if K else np.zeros(n, dtype=np.int64)
         return conf, top, (rel[np.arange(n), top] if K else np.full(n, np.nan))
 
     def _score_parts(self, ctx: QueryContext) -> tuple[np.ndarray, pd.DataFrame, dict]:
