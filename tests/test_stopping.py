@@ -423,8 +423,8 @@ def test_a_version_3_store_is_upgraded_its_criteria_say_not_available_and_a_resu
     con.execute(f"INSERT INTO rounds ({v3_rounds}) SELECT {v3_rounds} FROM n.rounds")
     con.commit()
     con.close()
-    old = SessionStore(path)  # migrates 3 -> 4
-    assert old.schema_version() == 4
+    old = SessionStore(path)  # migrates 3 -> 4 -> 5
+    assert old.schema_version() == 5
     assert old.session_info(s.session_id)["stop_set"] is None
     rounds = old.load_rounds(s.session_id)
     assert [r.stopping for r in rounds] == [None, None]

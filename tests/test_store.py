@@ -71,7 +71,7 @@ def test_payload_codec_round_trips_exactly():
 
 def test_schema_version_wal_and_foreign_keys(tmp_path):
     store = SessionStore(tmp_path / "s.sqlite")
-    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert store.schema_version() == SCHEMA_VERSION == 5
     assert store.journal_mode() == "wal"
     con = sqlite3.connect(store.path)
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -83,7 +83,7 @@ def test_schema_version_wal_and_foreign_keys(tmp_path):
     assert [r[1] for r in con.execute("PRAGMA table_info(sessions)")][-2:] == ["feature_source_json", "stop_set_json"]
     con.close()
     # opening again does not re-run migrations
-    assert SessionStore(tmp_path / "s.sqlite").schema_version() == 4
+    assert SessionStore(tmp_path / "s.sqlite").schema_version() == 5
     # a store written by a newer version is refused
     con = sqlite3.connect(store.path)
     con.execute("INSERT INTO schema_version (version) VALUES (99)")
@@ -306,8 +306,8 @@ def test_a_version_1_store_is_upgraded_and_its_sessions_still_load(small_dataset
     con.execute(f"INSERT INTO rounds ({v1_cols}) SELECT {v1_cols} FROM n.rounds")
     con.commit()
     con.close()
-    old = SessionStore(path)  # migrates 1 -> 2 -> 3 -> 4
-    assert old.schema_version() == 4
+    old = SessionStore(path)  # migrates 1 -> 2 -> 3 -> 4 -> 5
+    assert old.schema_version() == 5
     assert old.session_info(s.session_id)["feature_source"] is None
     rounds = old.load_rounds(s.session_id)
     assert [r.answered_by for r in rounds] == [None, None] and rounds[0].pick_proba is None

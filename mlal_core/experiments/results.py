@@ -543,8 +543,8 @@ def load_pick_labels(store: str | Path, session_ids: Sequence[str]) -> dict[str,
             for r in con.execute(f"SELECT id, label_names_json, initial_labeled_json FROM sessions WHERE id IN ({marks})",
                                  chunk):
                 k = len(json.loads(r["label_names_json"] or "[]"))
-                y0 = decode_labels(json.loads(r["initial_labeled_json"]).get("labels"))
-                y0 = None if y0 is None else np.atleast_2d(y0)
+                init = json.loads(r["initial_labeled_json"]).get("labels")
+                y0 = None if init is None else np.atleast_2d(decode_labels(init))
                 k = y0.shape[1] if y0 is not None and y0.size else k
                 out[r["id"]] = {"initial": y0, "rounds": {}, "k": k}
             for r in con.execute(f"SELECT session_id, round, labels_json FROM rounds WHERE session_id IN ({marks}) "

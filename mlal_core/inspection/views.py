@@ -939,8 +939,9 @@ def session_rounds(store, session_ids: Sequence[str]) -> pd.DataFrame:
             continue
         df = rounds_frame(records)
         df["answered_by"] = [rec.answered_by for rec in records]
-        names = info.get("label_names")
-        initial = decode_labels((info.get("initial_labeled") or {}).get("labels"), len(names) if names else None)
+        initial, names = (info.get("initial_labeled") or {}).get("labels"), info.get("label_names")
+        if initial is not None:  # dense rows or, above 500 labels, the store's sparse rows
+            initial = decode_labels(initial, len(names) if names else None)
         df = df.assign(**balance_columns(records, initial))
         cfg = info["config"]
         df.insert(0, "session", sid)

@@ -23,7 +23,7 @@ files in order and a file from a newer version is refused):
   the Selection's details DataFrame as Parquet bytes, ``scores`` = ``.npy`` bytes, ``diagnostics`` =
   the codec below; ``stopping`` (v4) = the codec below holding what the round measured for the
   stopping criteria (``RoundRecord.stopping``), null before v4.
-* LABELS, a 0/1 label matrix of shape (n, K) (:func:`encode_labels` / :func:`decode_labels`): up to
+* LABELS, a 0/1 label matrix of shape (n, K) (:func:`encode_labels`, :func:`decode_labels`): up to
   :data:`~mlal_core.data.SPARSE_LABELS_ABOVE_K` (500) labels the dense rows ``[[0, 1, ...], ...]``;
   above it (v5) ``{"shape": [n, K], "rows": [[j, ...], ...]}``, each row's positive label columns in
   ascending order (an initial set of 3,398 rows at EURLEX57K's K = 3,398 and 5 labels a row: 102 KB
@@ -557,27 +557,21 @@ def _sparse_rows(value: dict) -> sp.csr_matrix:
     return csr
 
 
-def decode_labels(value: Any, n_labels: int | None = None, *, keep_sparse: bool = False
-                  ) -> np.ndarray | sp.csr_matrix | None:
-    """The label matrix of a stored JSON value (:func:`encode_labels`): either form, any schema version.
+def decode_labels(value: list | dict, n_labels: int | None = None) -> np.ndarray:
+    """The dense label matrix of a stored JSON value (:func:`encode_labels`): either form, any schema version.
 
     Parameters
     ----------
-    value : list or dict or None
+    value : list or dict
         The decoded JSON: dense rows (a list of 0/1 lists) or the sparse object
         ``{"shape": [n, K], "rows": [[j, ...], ...]}``.
     n_labels : int, optional
         K, to give an empty dense list the shape ``(0, K)`` (the sparse object carries its shape).
-    keep_sparse : bool, default False
-        False: always a dense uint8 array. True: the workbench's label storage
-        (:func:`mlal_core.data.label_storage`): a ``scipy.sparse.csr_matrix`` when K is above
-        :data:`~mlal_core.data.SPARSE_LABELS_ABOVE_K`, whichever form was stored, so a large matrix
-        is never made dense.
 
     Returns
     -------
-    numpy.ndarray or scipy.sparse.csr_matrix or None
-        ``(n, K)`` uint8 0/1 (an empty dense list without ``n_labels``: shape ``(0,)``); None for None.
+    numpy.ndarray
+        ``(n, K)`` uint8 0/1 (an empty dense list without ``n_labels``: shape ``(0,)``).
 
     Raises
     ------
@@ -587,17 +581,46 @@ def decode_labels(value: Any, n_labels: int | None = None, *, keep_sparse: bool 
     TypeError
         A value that is neither a list nor an object.
     """
-    if value is None:
-        return None
     if isinstance(value, dict):
-        csr = _sparse_rows(value)
-        return label_storage(csr) if keep_sparse else dense_labels(csr)
+        return dense_labels(_sparse_rows(value))
     if not isinstance(value, list):
         raise TypeError(f"stored labels are a list of rows or a sparse object; got {type(value).__name__}")
     arr = np.asarray(value, dtype=np.uint8)
     if arr.size == 0 and n_labels is not None:
         arr = arr.reshape(0, n_labels)
-    return label_storage(arr) if keep_sparse and arr.ndim == 2 else arr
+    return arr
+
+
+def decode_label_storage(value: list | dict, n_labels: int | None = None) -> np.ndarray | sp.csr_matrix:
+    """The label matrix of a stored JSON value as the workbench keeps labels: CSR above 500 labels.
+
+    :func:`mlal_core.data.label_storage`: a ``scipy.sparse.csr_matrix`` when K is above
+    :data:`~mlal_core.data.SPARSE_LABELS_ABOVE_K`, whichever form was stored (the sparse rows of v5 or
+    the dense rows written before), so a large matrix is never made dense; a dense uint8 array up to it.
+
+    Parameters
+    ----------
+    value : list or dict
+        The decoded JSON: dense rows or the sparse object (:func:`decode_labels`).
+    n_labels : int, optional
+        K, to give an empty dense list the shape ``(0, K)``.
+
+    Returns
+    -------
+    numpy.ndarray or scipy.sparse.csr_matrix
+        ``(n, K)`` uint8 0/1 (an empty dense list without ``n_labels``: shape ``(0,)``).
+
+    Raises
+    ------
+    ValueError
+        A damaged sparse object.
+    TypeError
+        A value that is neither a list nor an object.
+    """
+    if isinstance(value, dict):
+        return label_storage(_sparse_rows(value))
+    arr = decode_labels(value, n_labels)
+    return label_storage(arr) if arr.ndim == 2 else arr
 
 
 def _labels_to_json(labels: Any) -> str | None:
@@ -608,8 +631,7 @@ def _labels_to_json(labels: Any) -> str | None:
 def _labels_from_json(text: str | None, n_labels: int | None = None) -> np.ndarray | None:
     if text is None:
         return None
-    labels = decode_labels(json.loads(text), n_labels)
-    return labels if labels is None or isinstance(labels, np.ndarray) else dense_labels(labels)
+    return decode_labels(json.loads(text), n_labels)
 
 
 # ====================================================================== the store
@@ -1245,7 +1267,7 @@ class SessionStore:
             The config, the initial set ``{"positions": int64 array, "labels": uint8 (n, K) or None}``
             and the rounds. The initial labels are a numpy array up to
             :data:`~mlal_core.data.SPARSE_LABELS_ABOVE_K` labels and a ``scipy.sparse.csr_matrix``
-            above (:func:`decode_labels` with ``keep_sparse=True``), whichever form the store holds.
+            above (:func:`decode_label_storage`), whichever form the store holds.
 
         Raises
         ------
@@ -1260,8 +1282,8 @@ class SessionStore:
         n_labels = None if info["label_names"] is None else len(info["label_names"])
         initial = {
             "positions": np.asarray(init["positions"], dtype=np.int64),
-            "labels": self._decoded(session_id, "initial_labeled_json",
-                                    lambda v: decode_labels(v, n_labels, keep_sparse=True), init.get("labels")),
+            "labels": None if init.get("labels") is None else self._decoded(
+                session_id, "initial_labeled_json", lambda v: decode_label_storage(v, n_labels), init["labels"]),
         }
         return config, initial, self.load_rounds(session_id)
 

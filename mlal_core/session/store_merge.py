@@ -7,7 +7,11 @@ initial set and every round's blobs exactly as they were written.
 
 ``import_session(dest, src, session_id)`` copies one session in one transaction;
 ``merge_store(dest, src)`` copies every (finished) session of ``src`` that ``dest`` lacks.
-Both stores must have the same schema version.
+Both stores must have the same schema version, except that a source from version
+:data:`ROWS_UNCHANGED_SINCE` (4) on copies into a newer destination: its rows are rows of the newer
+versions unchanged (v5 only added the sparse label rows above 500 labels, which the readers accept
+beside the dense rows of v4). Label columns (``labels_json``, the initial set's labels) are copied
+as they were written, dense or sparse.
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlal_core.session.store import SessionStore, StoreError, store_error
+from mlal_core.session.store import SCHEMA_VERSION, SessionStore, StoreError, store_error
 
-__all__ = ["import_session", "merge_store", "session_ids"]
+__all__ = ["ROWS_UNCHANGED_SINCE", "import_session", "merge_store", "session_ids"]
+
+#: the oldest schema version whose rows copy into a store of any newer version unchanged
+ROWS_UNCHANGED_SINCE = 4
 
 _SESSION_COLUMNS = (
     "id, name, created_at, updated_at, config_json, status, dataset_name, dataset_hash, "
@@ -46,6 +53,13 @@ def _store_errors(path: Path, action: str) -> Iterator[None]:
         raise store_error(path, exc, action) from exc
 
 
+def _copyable(*, source: int | None, dest: int | None) -> bool:
+    """Whether rows of a store of schema ``source`` may be copied as they are into one of ``dest``."""
+    if source == dest:
+        return True
+    return source is not None and dest is not None and ROWS_UNCHANGED_SINCE <= source < dest <= SCHEMA_VERSION
+
+
 @contextmanager
 def _attached(dest: Path, src: Path) -> Iterator[sqlite3.Connection]:
     if not src.is_file():
@@ -61,7 +75,7 @@ def _attached(dest: Path, src: Path) -> Iterator[sqlite3.Connection]:
             ]
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{src} is not a readable session store ({exc}); pass another store file.") from None
-        if versions[0] != versions[1]:
+        if not _copyable(source=versions[1], dest=versions[0]):
             raise StoreError(
                 f"Cannot copy sessions between stores of schema versions {versions[1]} ({src}) and "
                 f"{versions[0]} ({dest}); open both with this workbench first to upgrade them."
