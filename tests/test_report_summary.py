@@ -78,3 +78,11 @@ def test_qualified_verdicts_are_grouped_by_their_leading_word():
     md = summary_markdown([beal], n_datasets=1, n_seeds=5)
     assert "**Holds partly** (1)" in md
     assert "(r (Micro-F1): partly (at 90 % of the full-data score))." in md
+
+
+def test_ci_text_signs_both_ends_and_leaves_out_intervals_that_do_not_exist():
+    from mlal_core.experiments.report import ci_text
+
+    assert ci_text(-0.0031, 0.02) == "[-0.003, +0.020]"
+    assert ci_text(float("nan"), float("nan")) == "-"   # one seed: no bootstrap interval
+    assert ci_text(None, 0.1) == "-" and ci_text(0.0, float("inf")) == "-"

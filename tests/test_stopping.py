@@ -500,7 +500,14 @@ def test_when_to_stop_section_on_a_synthetic_results_table(tmp_path):
     # score kept: 0.5/0.6 = 0.8333, 0.59/0.6 = 0.9833, 1 -> median 0.983, quartiles 0.908 and 0.992
     assert cells[9] == "0.983 [0.908 to 0.992]"
     # the full-data oracle (95 % of 0.7 never reached by s0; of 0.62 at round 2 by s1; no reference for s2)
-    assert cells[10] == "2"
+    # -> its median over the runs with a reference, and how many of them got there
+    assert cells[10] == "2 (reached in 1/2)"
+    assert "*not reached (0/n)* when no run" in md
+    unreachable = when_to_stop_markdown(R, references.assign(micro_f1=[0.9, 0.9, np.nan]), strategy_order=["entropy"])
+    row = next(line for line in unreachable.splitlines() if line.startswith("| d | entropy"))
+    assert row.rstrip(" |").endswith("not reached (0/2)")
+    no_refs = when_to_stop_markdown(R, references.assign(micro_f1=np.nan), strategy_order=["entropy"])
+    assert "full data" not in no_refs
     per_run = pd.read_csv(tmp_path / "stopping_per_run.csv")
     assert len(per_run) == 3 and set(per_run["criterion"]) == {"kappa"}
     assert (tmp_path / "stopping_summary.csv").is_file()

@@ -179,16 +179,15 @@ def crab_readings_markdown(rounds: pd.DataFrame, strategies: Sequence | None, ru
         cmp.to_csv(f"{data_dir}/crab_readings.csv", index=False)
     used = ("the default reading" if claim_label == new else
             f"**`{claim_label}`, not the default reading `{new}`**" if claim_label else "no CRAB run")
+    from mlal_core.experiments.report import ci_text, md_table  # the report's writers (imported late: no cycle)
     table = pd.DataFrame({
         "setting": cmp["setting"], "measure": cmp["measure"],
         f"{new}": [f"{_fmt(m)} ± {_fmt(s)}" for m, s in zip(cmp["implying"], cmp["std_implying"], strict=True)],
         f"{old}": [f"{_fmt(m)} ± {_fmt(s)}" for m, s in zip(cmp["implied"], cmp["std_implied"], strict=True)],
-        "Δ (default − old) [95% CI]": [f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in
+        "Δ (default − old) [95% CI]": [f"{d:+.3f} {ci_text(lo, hi)}" for d, lo, hi in
                                        zip(cmp["mean_diff"], cmp["ci_low"], cmp["ci_high"], strict=True)],
         "n": cmp["n"].astype(int), "p": [_fmt(p, 4) for p in cmp["p"]], "Holm p": [_fmt(p, 4) for p in cmp["p_adj"]],
         "outcome": cmp["outcome"]})
-    from mlal_core.experiments.report import md_table  # the report's table writer (imported late: no cycle)
-
     names = {"t": "paired t-test", "wilcoxon": "Wilcoxon signed-rank test"}
     tests = " / ".join(names.get(t, str(t)) for t in dict.fromkeys(cmp["test"]))
 

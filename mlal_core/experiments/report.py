@@ -65,7 +65,7 @@ from mlal_core.experiments import analysis as A
 from mlal_core.experiments.report_summary import summary_markdown
 from mlal_core.metrics import higher_is_better
 
-__all__ = ["CLAIMS", "Claim", "ClaimResult", "balance_comparisons", "build_report", "claim_verdicts",
+__all__ = ["CLAIMS", "Claim", "ClaimResult", "balance_comparisons", "build_report", "ci_text", "claim_verdicts",
            "decide_verdict", "md_table", "verdict_rules_markdown", "verdicts_markdown"]
 
 
@@ -296,7 +296,19 @@ def _outcome(r) -> str:
     return "better" if r.better_adj else ("worse" if r.worse_adj else "n.s.")
 
 
-def _ci(lo, hi) -> str:
+def ci_text(lo, hi) -> str:
+    """A confidence interval as ``[-0.003, +0.020]``; ``-`` when either end is missing or not finite.
+
+    Parameters
+    ----------
+    lo, hi : float or None
+        The interval's ends.
+
+    Returns
+    -------
+    str
+        The interval, signed, to 3 decimals.
+    """
     if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
         return "-"
     return f"[{lo:+.3f}, {hi:+.3f}]"
@@ -304,7 +316,7 @@ def _ci(lo, hi) -> str:
 
 def _effect(r) -> str:
     """``+0.012 [-0.003, +0.020], t p = 0.030, Holm p = 0.090`` of a holm_family row."""
-    return (f"\u0394 {r.mean_diff:+.3f} {_ci(r.ci_low, r.ci_high)}, {r.test}-test p = {_p(r.p)}, "
+    return (f"\u0394 {r.mean_diff:+.3f} {ci_text(r.ci_low, r.ci_high)}, {r.test}-test p = {_p(r.p)}, "
             f"Holm p = {_p(r.p_adj)}")
 
 
@@ -420,7 +432,7 @@ def _claim_better(claim: Claim, res, per_run: dict, tests_cfg: dict) -> ClaimRes
         for r in cell.itertuples(index=False):
             rows.append({"setting": setting, "metric": A.metric_name(metric), "baseline": r.other,
                          "subject": _mean_std(subj_mean, subj_std), "baseline_mean": r.mean_b,
-                         "diff": r.mean_diff, "95% CI": _ci(r.ci_low, r.ci_high), "wins": f"{r.wins}/{r.n}",
+                         "diff": r.mean_diff, "95% CI": ci_text(r.ci_low, r.ci_high), "wins": f"{r.wins}/{r.n}",
                          "test": r.test, "p": r.p, "p_holm": r.p_adj, "outcome": _outcome(r)})
     notes = []
     if absent:
@@ -792,7 +804,7 @@ def _aulc_table(t: pd.DataFrame, tests: pd.DataFrame, metrics: Sequence[str], ba
         col = pd.Series({s: _mean_std(tm.loc[s, "mean"], tm.loc[s, "std"]) for s in tm.index}, name=A.metric_name(m))
         diff = pd.Series({s: ("" if s not in tb.index else
                               f"{tb.loc[s, 'mean_diff']:+.3f} "
-                              f"{_ci(tb.loc[s, 'ci_low'], tb.loc[s, 'ci_high'])} "
+                              f"{ci_text(tb.loc[s, 'ci_low'], tb.loc[s, 'ci_high'])} "
                               f"(p {_p(tb.loc[s, 'p'])}, Holm {_p(tb.loc[s, 'p_holm'])})")
                           for s in tm.index}, name=f"\u0394 {A.metric_name(m)} vs {baseline}")
         block = pd.concat([col, diff], axis=1)
@@ -898,10 +910,11 @@ def build_report(config, *, store=None, out_dir: str | Path = "reports", formats
           "use the finished runs only (pairs need both strategies of a seed).\n")
 
     # ---------------------------------------------------------------- verdicts
-    verdicts = claim_verdicts(init_study.paper_initialisation(res, init_of), metrics=an["metrics"],
+    paper_res = init_study.paper_initialisation(res, init_of)  # the claims' runs: random initial sets
+    verdicts = claim_verdicts(paper_res, metrics=an["metrics"],
                               reach_metrics=an.get("reach_metrics", ["micro_f1"]),
                               reach_fractions=an["reach_fractions"], baseline=baseline, test=test, alpha=alpha)
-    w(summary_markdown(verdicts, n_datasets=int(res.runs["setting"].nunique()), n_seeds=n_seeds))
+    w(summary_markdown(verdicts, n_datasets=int(paper_res.runs["setting"].nunique()), n_seeds=n_seeds))
     w(verdicts_markdown(verdicts, alpha))
     from mlal_core.experiments.crab_readings import crab_readings_markdown  # CRAB's two readings (issue 17)
 
@@ -1183,7 +1196,7 @@ def _claim_detail_markdown(v: ClaimResult, data_dir: Path | None = None) -> str:
         c = v.comparisons
         shown = pd.DataFrame({"setting": c["setting"], "metric": c["metric"].map(A.metric_name),
                               "strategy": c["strategy"], "diff vs random": c["mean_diff"],
-                              "95% CI": [_ci(lo, hi) for lo, hi in zip(c["ci_low"], c["ci_high"])],
+                              "95% CI": [ci_text(lo, hi) for lo, hi in zip(c["ci_low"], c["ci_high"])],
                               "test": c["test"], "p": c["p"], "Holm p (claim family)": c["p_adj"],
                               "outcome": [_outcome(r) for r in c.itertuples(index=False)]})
         out.append(md_table(shown, formats={"p": _p, "Holm p (claim family)": _p,

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mlal_core import stopping
@@ -57,6 +58,7 @@ def stopping_outcomes(rounds: pd.DataFrame, references: pd.DataFrame | None, met
         ref = A.with_reference(frame, references, metric)
         refs = dict(zip(frame["key"], ref.to_numpy()))
     out = stopping.stop_outcomes(frame, metric, run="key", references=refs, higher_is_better=higher_is_better(metric))
+    out["full_data_score"] = out["key"].map(refs) if refs else np.nan
     return out.drop(columns=[c for c in ("representation", "model") if c in out.columns])
 
 
@@ -83,6 +85,18 @@ def _words(extra: pd.Series) -> str:
     return "at the oracle" if med == 0 else (f"late by {med:,.0f}" if med > 0 else f"early by {-med:,.0f}")
 
 
+def _reached_cell(rounds_reached: pd.Series, has_reference: pd.Series) -> str:
+    """The full-data oracle's cell: its median over the runs that have a reference, and how many reached it."""
+    n = int(has_reference.sum())
+    if n == 0:
+        return "no reference"
+    reached = rounds_reached[has_reference]
+    k = int(reached.notna().sum())
+    if k == 0:
+        return f"not reached (0/{n})"
+    return _cell(reached) + ("" if k == n else f" (reached in {k}/{n})")
+
+
 def _criterion_table(out: pd.DataFrame, order: Sequence[str], with_full: bool) -> pd.DataFrame:
     rows = []
     for (setting, strategy), g in out.groupby(list(_GROUP), sort=False):
@@ -94,7 +108,8 @@ def _criterion_table(out: pd.DataFrame, order: Sequence[str], with_full: bool) -
                "score at stop / final": _cell(g["score_at_stop"] / g["final_score"].where(g["final_score"] != 0),
                                               share=True)}
         if with_full:
-            row["oracle round (95 % of full data)"] = _cell(g.get("oracle_round_full95", pd.Series(dtype=float)))
+            row["oracle round (95 % of full data)"] = _reached_cell(
+                g.get("oracle_round_full95", pd.Series(np.nan, index=g.index)), g["full_data_score"].notna())
         rows.append(row)
     table = pd.DataFrame(rows)
     rank = {s: i for i, s in enumerate(order)}
@@ -139,11 +154,15 @@ def when_to_stop_markdown(rounds: pd.DataFrame, references: pd.DataFrame | None,
         return "\n".join(head + ["The runs of this experiment recorded nothing the stopping rules need (stores "
                                  "written before session schema v4).\n"])
     out = stopping_outcomes(rounds, references, metric)
-    with_full = "oracle_round_full95" in out.columns and out["oracle_round_full95"].notna().any()
+    with_full = bool(out["full_data_score"].notna().any())
     if data_dir is not None:
         out.to_csv(Path(data_dir) / "stopping_per_run.csv", index=False)
         stopping.stop_summary(out, by=list(_GROUP)).to_csv(Path(data_dir) / "stopping_summary.csv", index=False)
     lines = list(head)
+    if with_full:
+        lines.append("*Oracle round (95 % of full data)*: the first round whose score reaches 95 % of the full-data "
+                     "model's (same model and seed), over the runs with a reference; *not reached (0/n)* when no run "
+                     "got there within the budget.\n")
     names = {c.key: c for c in stopping.default_criteria()}
     for key in measured:
         crit = names[key]
