@@ -356,6 +356,20 @@ def test_initialisation_effects_on_a_synthetic_results_table():
     assert "## How to start" in md and "+0.020" in md and "diverse" in md
 
 
+def test_spreads_are_over_the_paired_seeds_as_the_means_are():
+    per_run = _synthetic_per_run()
+    # drop the diverse runs of seeds 2 and 3 on A: the pair has seeds 0 and 1 only
+    gone = (per_run["dataset"] == "A") & (per_run["initial_method"] == "diverse") & (per_run["seed"] >= 2)
+    eff = initialisation_study.initialisation_effects(per_run[~gone], test="t").set_index(["initial_method", "dataset"])
+    a = eff.loc[("diverse", "A")]
+    assert a["n"] == 2 and math.isclose(a["mean_b"], 0.51, abs_tol=1e-12)  # random's seeds 0 and 1: 0.50, 0.52
+    assert math.isclose(a["std_b"], math.sqrt(2) * 0.01, rel_tol=1e-9)      # not the 4-seed spread (0.0171)
+    assert math.isclose(a["std_a"], math.sqrt(2) * 0.015, rel_tol=1e-9)     # 0.52, 0.55
+    one = per_run[~((per_run["dataset"] == "A") & (per_run["initial_method"] == "diverse") & (per_run["seed"] >= 1))]
+    a1 = initialisation_study.initialisation_effects(one, test="t").set_index(["initial_method", "dataset"])
+    assert np.isnan(a1.loc[("diverse", "A"), "std_b"])                      # one paired seed: no spread
+
+
 def test_two_p_values_in_a_family_are_holm_adjusted():
     per_run = _synthetic_per_run()
     # make B's differences vary: -0.01, -0.02, -0.01, -0.00 (t-test defined)

@@ -128,6 +128,18 @@ def initialisation_per_run(rounds: pd.DataFrame, init_of: dict[str, str], metric
     return pd.concat(frames, ignore_index=True)
 
 
+def _paired_spreads(wide: pd.DataFrame, tests: pd.DataFrame) -> tuple[list[float], list[float]]:
+    """Std (ddof 1) of each test row's two AULCs over the seeds it paired, as its means are."""
+    cell = wide.set_index(["group", "strategy", "seed"])["aulc"].sort_index()
+    std_a, std_b = [], []
+    for g, s in zip(tests["group"], tests["strategy"], strict=True):
+        a, b = cell.loc[(g, s)], cell.loc[(g, BASELINE)]
+        seeds = a.index.intersection(b.index)
+        std_a.append(float(a.loc[seeds].std()) if len(seeds) > 1 else np.nan)
+        std_b.append(float(b.loc[seeds].std()) if len(seeds) > 1 else np.nan)
+    return std_a, std_b
+
+
 def initialisation_effects(per_run: pd.DataFrame, *, test: str = "auto", alpha: float = 0.05) -> pd.DataFrame:
     """Each initial method's AULC against a random initial set, paired over seeds.
 
@@ -168,9 +180,7 @@ def initialisation_effects(per_run: pd.DataFrame, *, test: str = "auto", alpha: 
                            higher_is_better=higher_is_better(str(metric)))
         if t.empty:
             continue
-        spread = wide.groupby(["group", "strategy"])["aulc"].std()
-        t["std_a"] = [spread.get((g, s), np.nan) for g, s in zip(t["group"], t["strategy"])]
-        t["std_b"] = [spread.get((g, BASELINE), np.nan) for g in t["group"]]
+        t["std_a"], t["std_b"] = _paired_spreads(wide, t)
         key = d.assign(group=groups).drop_duplicates("group").set_index("group")
         t["dataset"] = t["group"].map(key["dataset"])
         t["metric"] = metric
