@@ -83,6 +83,23 @@ def pytest_collection_modifyitems(config, items):
 FAST_MODEL = {"n_members": 2, "hidden_size": 64, "epochs": 5, "min_steps": 40}
 
 
+def assert_page_ok(at) -> None:
+    """An AppTest run showed no exception and no ``st.error``."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def page_with_session(page: str, session, timeout: int = 300):
+    """Run ``page`` (relative to the repository) in AppTest with ``session`` as the open session; checked clean."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO_ROOT / page), default_timeout=timeout)
+    at.session_state["al_session"] = session
+    at.run()
+    assert_page_ok(at)
+    return at
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _session_home(tmp_path_factory):
     """A session-wide ``MLAL_HOME`` (for session-scoped fixtures), restored at the end."""

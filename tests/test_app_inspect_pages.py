@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_page_ok as _ok
 from inspect_sessions import comal_session, crab_session, new_session
 from streamlit.testing.v1 import AppTest
 
-from mlal_core.inspection import projection
+from mlal_core.inspection import projection, views
 from mlal_core.inspection import round_history as ins
-from mlal_core.inspection import views
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ("pages/correlations.py", "pages/selection_inspector.py", "pages/embeddings.py")
@@ -30,11 +30,6 @@ def _app(page: str, session=None, timeout: float = 300) -> AppTest:
     at.run()
     _ok(at)
     return at
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def _metrics(at: AppTest) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_page_ok as _ok
 from streamlit.testing.v1 import AppTest
 
 from mlal_core import correlation, viz
@@ -52,11 +53,6 @@ def _app(page: str, session, **state) -> AppTest:
     at.run()
     _ok(at)
     return at
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def _traces(at: AppTest) -> list[dict]:

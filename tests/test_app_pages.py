@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_page_ok as _ok
 from streamlit.testing.v1 import AppTest
 
 from mlal_core.session.store import SessionStore
@@ -17,11 +18,6 @@ MY_PAGES = ["pages/home.py", "pages/dataset_explorer.py", "pages/active_learning
 #: a small, fast model for the tests (set through the Home page's widgets)
 FAST = {"home_members": 2, "home_hidden": 32, "home_epochs": 3, "home_min_steps": 20}
 TIMEOUT = 240
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def _app() -> AppTest:

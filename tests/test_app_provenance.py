@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_page_ok as _ok
 from inspect_sessions import new_session
 from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
@@ -35,11 +36,6 @@ TIMEOUT = 300
 def _rec(t: int, answered_by: str | None, final: bool = False) -> SimpleNamespace:
     """A stand-in record: what ``oracle_summary`` reads of a ``RoundRecord``."""
     return SimpleNamespace(round=t, selected=None if final else np.arange(3), answered_by=answered_by)
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def _person_session(store=None, seed: int = 0, strategy: str = "random"):

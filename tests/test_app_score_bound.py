@@ -13,9 +13,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import page_with_session as _page
 from inspect_sessions import new_session
 from streamlit.testing.v1 import AppTest
-from test_app_inspect_pages import ROOT, _ok
 
 from mlal_core.inspection import round_history as ins
 from mlal_core.inspection import views
@@ -34,14 +34,6 @@ def narrowed(tmp_path_factory):
     session = new_session("besra", rounds_to_run=1, store=store,
                           strategy_params={"max_score_terms": BOUND, "n_reference": CANDIDATES})
     return session, store
-
-
-def _page(page: str, session) -> AppTest:
-    at = AppTest.from_file(str(ROOT / page), default_timeout=300)
-    at.session_state["al_session"] = session
-    at.run()
-    _ok(at)
-    return at
 
 
 def _values(encoded) -> np.ndarray:

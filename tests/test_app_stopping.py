@@ -5,29 +5,15 @@ curves and the comparison table)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import assert_page_ok as _ok
+from conftest import page_with_session as _page
 from inspect_sessions import new_session
 from streamlit.testing.v1 import AppTest
 
 from mlal_core import stopping
 from mlal_core.inspection import stopping_views, views
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def _page(page: str, session) -> AppTest:
-    at = AppTest.from_file(str(ROOT / page), default_timeout=300)
-    at.session_state["al_session"] = session
-    at.run()
-    _ok(at)
-    return at
 
 
 def _frame(at: AppTest, column: str):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_page_ok as _ok
 from inspect_sessions import FAST_MODEL, crab_session, new_session
 from streamlit.testing.v1 import AppTest
 
@@ -21,11 +22,6 @@ pytestmark = pytest.mark.app
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "round_walkthrough.py")
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def _app(session=None, **state) -> AppTest:
