@@ -277,3 +277,12 @@ def test_select_time_is_said_to_include_the_diagnostics_only_for_runs_that_did_n
     # one run without the split is enough to keep the careful wording
     mixed = rounds.assign(time_diagnostics_s=[np.nan] + [0.5] * (len(rounds) - 1))
     assert "includes the round's shared diagnostics" in ES.cost_benefit_markdown(mixed, test="t")
+
+
+def test_a_store_that_is_no_sqlite_database_is_refused_clearly(tmp_path):
+    from mlal_core.session.store import StoreError
+
+    bad = tmp_path / "exp.sqlite"
+    bad.write_bytes(b"this is not a database, just some text " * 200)
+    with pytest.raises(StoreError, match="is not an experiment store .* pass the SQLite file the experiment wrote"):
+        E.load_results(bad)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import os
-import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -530,7 +529,7 @@ def large_k_markdown(config_path: str | Path, *, figures: Any = None, figure_pre
     if store.is_file():
         try:
             res = experiments.load_results(store, cfg.name)
-        except (MLALError, sqlite3.Error) as exc:  # load_results lets a file that is no SQLite database through
+        except MLALError as exc:
             log(f"efficiency experiment: {exc}")
             return f"## {heading}\n\nThe store of the efficiency experiment `{cfg.name}` cannot be read: {exc}\n"
     if res is None or res.runs.empty:

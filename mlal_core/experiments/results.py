@@ -346,7 +346,7 @@ def load_results(store: str | Path | None = None, experiment: str | None = None,
     ConfigError
         Neither a store nor a config; no store file; no experiment in it.
     StoreError
-        The store's experiment tables are of a newer schema version.
+        The file is not a SQLite database, or its experiment tables are of a newer schema version.
     """
     plan = None
     if config is not None and not isinstance(config, ExperimentConfig):
@@ -364,7 +364,12 @@ def load_results(store: str | Path | None = None, experiment: str | None = None,
     con = _connect(path)
     con.row_factory = sqlite3.Row
     try:
-        _refuse_newer(_stored_version(con), path)
+        try:
+            version = _stored_version(con)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not an experiment store ({exc}); pass the SQLite file the experiment "
+                             "wrote (the config's `store:`).") from None
+        _refuse_newer(version, path)
         try:
             exp_rows = con.execute("SELECT * FROM exp_runs").fetchall()
             ref_rows = con.execute("SELECT * FROM exp_references").fetchall()
