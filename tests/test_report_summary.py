@@ -77,7 +77,21 @@ def test_qualified_verdicts_are_grouped_by_their_leading_word():
                        per_setting={"r (Micro-F1)": "partly (at 90 % of the full-data score)"})
     md = summary_markdown([beal], n_datasets=1, n_seeds=5)
     assert "**Holds partly** (1)" in md
-    assert "(r (Micro-F1): partly (at 90 % of the full-data score))." in md
+    assert "per dataset x metric, partly on r (Micro-F1) at 90 % of the full-data score." in md
+
+
+def test_reach_claims_list_each_dataset_under_its_verdict_in_the_groups_order():
+    beal = ClaimResult(BY_KEY["beal"], "does not hold (target below 100 % of the full-data score on a (Micro-F1))",
+                       "", per_setting={"c (Macro-F1)": "cannot be assessed at this budget",
+                                        "b (Micro-F1)": "does not hold",
+                                        "a (Micro-F1)": "holds (at 80 % of the full-data score)",
+                                        "d (Micro-F1)": "does not hold (at 90 % of the full-data score)"})
+    sentence = claim_sentence(beal)
+    assert "**does not hold**: per dataset" in sentence   # the qualifiers are said once, per dataset
+    assert sentence.endswith(
+        ": per dataset x metric, holds on a (Micro-F1) at 80 % of the full-data score; does not hold on "
+        "b (Micro-F1), d (Micro-F1) at 90 % of the full-data score; cannot be assessed at this budget on "
+        "c (Macro-F1).")
 
 
 def test_ci_text_signs_both_ends_and_leaves_out_intervals_that_do_not_exist():

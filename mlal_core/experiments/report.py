@@ -542,14 +542,15 @@ def _claim_reach(claim: Claim, res, reach: dict, per_run: dict, tests_cfg: dict)
             cmp_text = "; ".join(f"{r.setting}: vs {r.other} {_effect(r)}" for r in t.itertuples(index=False))
             notes.append("Micro-F1 AULC, as secondary evidence (Holm family: these "
                          f"{int(t['p'].notna().sum())} comparisons): {cmp_text}.")
-    verdict = decide_verdict(pd.concat(cells, ignore_index=True)) if cells else "not assessed"
-    if cells and below:
-        verdict += f" (at a target below 100 % of the full-data score on {', '.join(below)})"
     unassessed = [k for k, v in per_setting.items() if v.startswith("cannot")]
-    if cells and unassessed:
-        verdict += f" (cannot be assessed at this budget on {', '.join(unassessed)})"
-    if not cells and unassessed:
-        verdict = "cannot be assessed at this budget"
+    if cells:
+        qualifiers = [f"{label} on {', '.join(keys)}" for label, keys in
+                      (("target below 100 % of the full-data score", below),
+                       ("cannot be assessed at this budget", unassessed)) if keys]
+        verdict = decide_verdict(pd.concat(cells, ignore_index=True))
+        verdict += f" ({'; '.join(qualifiers)})" if qualifiers else ""
+    else:
+        verdict = "cannot be assessed at this budget" if unassessed else "not assessed"
     family = ("No test: needing fewer labels is decided from the runs that reached the target and their "
               "median labelled fraction (see the rules)")
     return ClaimResult(claim, verdict, "\n".join(f"- {e}" for e in evidence), per_setting=per_setting,
@@ -674,7 +675,7 @@ def _claim_balance(claim: Claim, res, per_run: dict, tests_cfg: dict) -> ClaimRe
     lines = []
     for c in cov.itertuples(index=False):
         lines.append(f"- {c.setting}: labelled-set coverage of {subj} {_f(c.mean_a)} vs {c.other} {_f(c.mean_b)}: "
-                     f"{_effect(c)} → {'lower' if c.worse_adj else 'higher' if c.better_adj else 'n.s.'}.")
+                     f"{_effect(c)} → {'lower' if c.worse_adj else 'higher' if c.better_adj else 'n.s.'}")
     if lines:
         r.evidence += ("\n- Label coverage of the labelled set (mean over the rounds; its own Holm family of "
                        f"{int(cov['family_size'].iloc[0])} comparison(s)):\n" + "\n".join("  " + x for x in lines))
@@ -1176,7 +1177,7 @@ def verdicts_markdown(verdicts: Sequence[ClaimResult], alpha: float = 0.05) -> s
 def _claim_detail_markdown(v: ClaimResult, data_dir: Path | None = None) -> str:
     """One claim's section of "Claims in detail" (and its CSV tables under ``data_dir``)."""
     out = [f"### {v.claim.paper}: {v.claim.statement}\n",
-           f"**Verdict: {v.verdict}** (on Holm-adjusted p-values).\n"]
+           f"**Verdict: {v.verdict}**" + ("" if v.claim.kind == "reach" else " (on Holm-adjusted p-values)") + ".\n"]
     if v.family:
         out.append(f"{v.family}.\n")
     if v.ranks is not None and not v.ranks.empty:

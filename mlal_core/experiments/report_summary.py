@@ -47,6 +47,23 @@ def _per_setting_text(per_setting: dict) -> str:
     return "; per dataset: " + ", ".join(f"{k} {v}" for k, v in per_setting.items())
 
 
+def _verdict_label(verdict: str) -> str:
+    """A verdict without its qualifier: ``does not hold (at 90 % ...)`` -> ``does not hold``."""
+    group = _group_of(verdict)
+    return "cannot be assessed at this budget" if group == "cannot be assessed" else group
+
+
+def _reach_text(per_setting: dict) -> str:
+    """Per dataset x metric, grouped by verdict: ``holds on a (Micro-F1) at 80 % of ...; does not hold on b``."""
+    groups: dict[str, list[str]] = {}
+    for setting, verdict in per_setting.items():
+        label = _verdict_label(verdict)
+        qualifier = verdict[len(label):].strip().strip("()")
+        groups.setdefault(label, []).append(f"{setting} {qualifier}".strip())
+    order = [label for key, _ in VERDICT_GROUPS for label in groups if _group_of(label) == key]
+    return "; ".join(f"{label} on {', '.join(groups[label])}" for label in order)
+
+
 def _random_claim_text(table: pd.DataFrame | None) -> str:
     """The XMTC claim: who beats random everywhere, or who comes closest."""
     if table is None or table.empty:
@@ -79,12 +96,15 @@ def claim_sentence(result: Any) -> str:
         A markdown bullet: ``- **paper**: statement **verdict**: counts.``
     """
     claim = result.claim
-    head = f"- **{claim.paper}**: {claim.statement} **{result.verdict}**"
+    verdict = result.verdict
+    if claim.kind == "reach":  # its qualifiers are said per dataset x metric below
+        verdict = _verdict_label(verdict)
+    head = f"- **{claim.paper}**: {claim.statement} **{verdict}**"
     if claim.kind == "random":
         return f"{head}: {_random_claim_text(result.table)}."
     if claim.kind == "reach" or result.comparisons is None or result.comparisons.empty:
-        detail = "; ".join(f"{k}: {v}" for k, v in result.per_setting.items())
-        return f"{head}" + (f" ({detail})." if detail else ".")
+        detail = _reach_text(result.per_setting)
+        return f"{head}" + (f": per dataset x metric, {detail}." if detail else ".")
     return f"{head}: {_comparison_counts(result.comparisons)}{_per_setting_text(result.per_setting)}."
 
 
