@@ -35,6 +35,22 @@ def test_supcon_by_hand():
     assert float(cl.supcon_loss(z, labels, temperature=0.5)) == pytest.approx((b1 + b2) / 2, abs=1e-6)
 
 
+def test_supcon_log_sum_exp_and_its_gradient_match_autograd():
+    # the hand-written LSE over the other rows (forward and backward) against autograd through
+    # logsumexp of the masked matrix, and against finite differences (float64)
+    z = torch.nn.functional.normalize(torch.randn(9, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0)), dim=1)
+    z.requires_grad_(True)
+    weights = torch.arange(1.0, 10.0, dtype=torch.float64)
+    ours = cl._LogSumExpOverOthers.apply(z, 1 / 0.07)
+    masked = (z @ z.T / 0.07).masked_fill(torch.eye(9, dtype=torch.bool), float("-inf"))
+    reference = torch.logsumexp(masked, dim=1)
+    torch.testing.assert_close(ours, reference)
+    (g_ours,) = torch.autograd.grad((ours * weights).sum(), z)
+    (g_ref,) = torch.autograd.grad((reference * weights).sum(), z)
+    torch.testing.assert_close(g_ours, g_ref)
+    assert torch.autograd.gradcheck(lambda x: cl._LogSumExpOverOthers.apply(x, 2.0), (z.detach().requires_grad_(),))
+
+
 def test_supcon_averages_over_positives_and_handles_no_positive():
     # three vectors with one label: anchor 1 has positives 2 and 3 -> mean of two log terms
     z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
@@ -126,6 +142,23 @@ def test_module_training_decreases_the_loss():
     z = cl.embed(r.module, X[:5])
     assert z.shape == (5, 4, 8)
     np.testing.assert_allclose(np.linalg.norm(z, axis=-1), 1.0, atol=1e-5)
+
+
+def test_embed_chunk_bounds_the_pass_and_does_not_change_z():
+    # rows per pass = EMBED_FLOATS // (K x max(d_u, d_z)): 4,194,304 // (10 x 128) = 3,276 at the
+    # defaults and K = 10; 32 at K = 1,000; at least one row however large K x d_u is
+    assert cl.EMBED_FLOATS == 4_194_304
+    assert cl.embed_chunk(cl.LabelWiseContrastiveModule(8, 10, d_u=128, d_z=64)) == 3276
+    assert cl.embed_chunk(cl.LabelWiseContrastiveModule(8, 1000, d_u=128, d_z=64)) == 32
+    assert cl.embed_chunk(cl.LabelWiseContrastiveModule(8, 10, d_u=8, d_z=256)) == 1638  # d_z the larger
+    assert cl.embed_chunk(cl.LabelWiseContrastiveModule(2, 2, d_u=2**22, d_z=2)) == 1
+    X, Y, _ = _data()
+    r = cl.train_module(X[:40], Y[:40], d_u=8, d_z=4, epochs=1, seed=0)
+    whole = cl.embed(r.module, X)
+    np.testing.assert_allclose(cl.embed(r.module, X, chunk=7), whole, atol=1e-6)
+    z, p = cl.embed_and_predict(r.module, X, chunk=7)
+    np.testing.assert_allclose(z, whole, atol=1e-6)
+    np.testing.assert_allclose(p, cl.embed_and_predict(r.module, X)[1], atol=1e-6)
 
 
 def test_training_is_seeded_and_leaves_global_rng_alone():

@@ -224,6 +224,63 @@ def test_dal_score_is_the_pick_time_p_unlabelled():
         assert np.all(np.diff(p) <= 0)
 
 
+def test_dal_candidates_parameter():
+    # 'subsample' (the authors' code) picks among the discriminator's unlabelled training sample
+    # only, 'pool' among every candidate; with ratio 1 the sample is 20 of the 35 candidates
+    ctx = dal_pool()
+    pool = get("dal", sub_batches=1, unlabeled_ratio=1, epochs=20, candidates="pool").select(ctx, 5)
+    sub = get("dal", sub_batches=1, unlabeled_ratio=1, epochs=20, candidates="subsample").select(dal_pool(), 5)
+    assert pool.diagnostics["sub_batches"][0]["n_scored"] == 35
+    assert sub.diagnostics["sub_batches"][0]["n_scored"] == 20
+    for sel in (pool, sub):  # one discriminator: every candidate's score comes from it
+        assert np.isfinite(sel.scores).all()
+    picked = np.isin(ctx.unlabeled, pool.indices)
+    assert pool.scores[picked].min() >= pool.scores[~picked].max()  # the top 5 of the pool
+    picked = np.isin(ctx.unlabeled, sub.indices)
+    assert sub.scores[picked].min() < sub.scores[~picked].max()  # with this seed a higher one was not in the sample
+    with pytest.raises(ConfigError, match="candidates"):
+        get("dal", candidates="all")
+
+
+@pytest.mark.parametrize("ratio", [2, 10])
+def test_dal_candidate_modes_agree_when_the_sample_is_every_candidate(ratio):
+    # min(ratio x 20, 35) = 35 for ratio 2 and 10: the sample is every candidate, so the two
+    # readings pick the same samples with the same scores
+    picks = [
+        get("dal", sub_batches=3, unlabeled_ratio=ratio, epochs=3, candidates=c).select(dal_pool(), 6)
+        for c in ("subsample", "pool")
+    ]
+    assert picks[0].indices.tolist() == picks[1].indices.tolist()
+    np.testing.assert_array_equal(picks[0].scores, picks[1].scores)
+
+
+def test_dal_balanced_accuracy_by_hand():
+    import torch
+
+    from mlal_core.strategies.diversity import _balanced_accuracy
+
+    truth = torch.tensor([True, False, False, False])
+    # unlabelled class: 1 of 1 right; labelled class: 2 of 3 right -> (1 + 2/3) / 2
+    assert _balanced_accuracy(torch.tensor([True, True, False, False]), truth) == pytest.approx(5 / 6)
+    assert _balanced_accuracy(torch.tensor([False, False, False]), torch.tensor([False, False, False])) == 1.0
+
+
+def test_dal_stops_at_the_first_epoch_with_98_percent_running_accuracy():
+    # two far-apart clusters: separable within a few epochs; the accuracy is the one seen while
+    # training (Keras' running value in the authors' code), so it is >= 0.98 when training stops
+    from mlal_core.strategies.diversity import _train_discriminator
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 0.3, (50, 4)), rng.normal(4, 0.3, (200, 4))])
+    y = np.r_[np.zeros(50), np.ones(200)]
+    _, acc, epochs = _train_discriminator(X, y, 0, 64, 16, 100, 1e-2, 0.98)
+    assert acc >= 0.98 and epochs == 2
+    _, acc_before, _ = _train_discriminator(X, y, 0, 64, 16, 1, 1e-2, 0.98)
+    assert acc_before < 0.98  # after the first epoch it had not got there
+    _, acc_never, ran = _train_discriminator(X, y, 0, 64, 16, 5, 1e-2, 1.01)
+    assert ran == 5  # an unreachable threshold trains every epoch
+
+
 @pytest.mark.parametrize("name", ["badge", "coreset", "dal", "audi"])
 def test_sparse_features_give_the_same_picks_as_dense(name):
     import scipy.sparse as sp

@@ -647,7 +647,8 @@ PARAM_LABELS: dict[str, str] = {
     "asymmetric_keep": "Label kept of an implied pair", "negative_pool": "Negatively-correlated pool",
     "hard_pool": "Hard-to-learn pool", "correlation_attention": "Label attention",
     "refined_sampling": "Refined pools drawn", "decay": "Decay of Zₜ", "sub_batches": "Sub-batches",
-    "unlabeled_ratio": "Unlabelled per labelled", "hidden_size": "Hidden units", "C": "Regularisation C",
+    "unlabeled_ratio": "Unlabelled per labelled", "hidden_size": "Hidden units", "candidates": "Picks drawn from",
+    "C": "Regularisation C",
     "tokenizer": "Tokenizer folder",
 }
 

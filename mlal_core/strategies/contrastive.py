@@ -158,7 +158,7 @@ class CoMAL(QueryStrategy):
         nU = len(ctx.unlabeled)
         k_unl = np.empty((nU, ctx.n_labels))
         ystar = np.empty((nU, ctx.n_labels), dtype=bool) if from_module else ystar_classifier
-        step = 4096
+        step = cl.embed_chunk(module)
         for s in range(0, nU, step):
             rows = ctx.unlabeled[s : s + step]
             if from_module:

@@ -197,6 +197,56 @@ class CoreSet(QueryStrategy):
 # ----------------------------------------------------------------------------------------------
 # DAL
 # ----------------------------------------------------------------------------------------------
+def _balanced_accuracy(pred, truth) -> float:
+    """Mean of the accuracies on the two classes (a class with no sample counts as 1): they count
+    equally, as in DAL's class-balanced loss."""
+    parts = [float((pred[truth == c] == c).float().mean()) if bool((truth == c).any()) else 1.0 for c in (True, False)]
+    return 0.5 * (parts[0] + parts[1])
+
+
+def _train_discriminator(
+    X: np.ndarray, y: np.ndarray, seed: int, batch: int, hidden: int, epochs: int, lr: float, stop_accuracy: float
+):
+    """DAL's discriminator: an MLP with two ReLU layers, class-balanced BCE, Adam, seeded.
+
+    Training stops after the first epoch whose balanced training accuracy reaches ``stop_accuracy``,
+    measured as Keras reports it in Gissin & Shalev-Shwartz's code: on each mini-batch as it is
+    trained, before its step, accumulated over the epoch (no extra pass over the data).
+    Returns ``(net, accuracy, epochs run)``.
+    """
+    import torch
+    from torch import nn
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Linear(X.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        gen = torch.Generator().manual_seed(seed)
+        Xt = torch.as_tensor(X, dtype=torch.float32)
+        yt = torch.as_tensor(y, dtype=torch.float32)
+        n_pos = float(y.sum())
+        n_neg = float(len(y) - n_pos)
+        loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([n_neg / n_pos if n_pos > 0 else 1.0]))
+        opt = torch.optim.Adam(net.parameters(), lr=lr, fused=True)
+        acc, epochs_run = 0.0, 0
+        seen = torch.empty(len(Xt))  # each training sample's logit when its mini-batch was trained
+        net.train()
+        for _ in range(epochs):
+            perm = torch.randperm(len(Xt), generator=gen)
+            Xe, ye = Xt[perm], yt[perm]  # one gather an epoch; the mini-batches are slices of it
+            for s in range(0, len(Xt), batch):
+                opt.zero_grad()
+                logits = net(Xe[s : s + batch]).squeeze(1)
+                loss_fn(logits, ye[s : s + batch]).backward()
+                opt.step()
+                seen[s : s + batch] = logits.detach()  # as trained, before the step
+            epochs_run += 1
+            acc = _balanced_accuracy(seen > 0, ye > 0.5)
+            if acc >= stop_accuracy:
+                break
+        net.eval()
+    return net, acc, epochs_run
+
+
 @register(
     display_name="DAL (discriminative active learning)",
     paper="Gissin & Shalev-Shwartz 2019, Discriminative active learning (arXiv:1907.06347); as used in the XMTC study (Fromme et al.)",
@@ -210,8 +260,10 @@ class CoreSet(QueryStrategy):
     choice=(
         "MLP discriminator (2 hidden ReLU layers) on ctx.features, class-balanced BCE, Adam 1e-3, "
         "batch max(64, N/20) (at most 20 steps an epoch), seeded from ctx.rng; trained up to `epochs` "
-        "epochs or until 98 % (balanced) training accuracy (Gissin & Shalev-Shwartz's stopping rule). "
-        "The sub-batch's picks count as labelled for the next sub-batch. A candidate's score is its latest "
+        "epochs or until 98 % (balanced) training accuracy, measured on the mini-batches as they are trained "
+        "(Gissin & Shalev-Shwartz's stopping rule, as Keras reports it in their code). Each sub-batch picks "
+        "among the discriminator's unlabelled training sample (their code; candidates='pool' scores every "
+        "candidate instead). The sub-batch's picks count as labelled for the next sub-batch. A candidate's score is its latest "
         "P(unlabelled): at pick time for the picks, from the last sub-batch's discriminator for the others."
     ),
 )
@@ -221,8 +273,10 @@ class DAL(QueryStrategy):
 
     In each sub-batch: labelled set L' = labelled + earlier picks; the discriminator is trained on
     L' (target 0) and ``min(unlabeled_ratio |L'|, |U'|)`` random unlabelled candidates (target 1),
-    weighting the classes equally; the next ``~n / sub_batches`` picks are the candidates with the
-    highest ``P(unlabelled)``. With no labelled sample at all, the first sub-batch is uniform random.
+    weighting the classes equally, until its training accuracy reaches 98 %; the next
+    ``~n / sub_batches`` picks are the highest ``P(unlabelled)`` among ``candidates``: that
+    unlabelled training sample (``"subsample"``, the authors' code) or every unlabelled candidate
+    (``"pool"``). With no labelled sample at all, the first sub-batch is uniform random.
 
     ``scores`` (and the ``score`` / ``p_unlabelled`` of each pick) is one quantity: each candidate's
     latest ``P(unlabelled)`` while it was still unlabelled, i.e. from the discriminator of the
@@ -235,6 +289,9 @@ class DAL(QueryStrategy):
     MIN_BATCH_SIZE: ClassVar[int] = 64
     MAX_STEPS_PER_EPOCH: ClassVar[int] = 20
     LEARNING_RATE: ClassVar[float] = 1e-3
+    #: below this mini-batch size the discriminator trains on one thread (intra-op threads only
+    #: spin-wait on matrices this small); from it on, on torch's threads
+    THREADED_BATCH: ClassVar[int] = 256
     PARAMS: ClassVar[tuple[Param, ...]] = (
         Param("sub_batches", 10, "The batch is selected in this many sub-batches, retraining the discriminator before each.", low=1, high=100),
         Param(
@@ -246,77 +303,52 @@ class DAL(QueryStrategy):
         ),
         Param("epochs", 10, "Maximum training epochs of the discriminator (stops early at 98 % training accuracy).", low=1, high=1000),
         Param("hidden_size", 256, "Width of the discriminator's two hidden layers.", low=1, high=4096),
+        Param(
+            "candidates",
+            "subsample",
+            "Where each sub-batch picks from: 'subsample' = the discriminator's unlabelled training sample "
+            "(the authors' code), 'pool' = every unlabelled candidate (one more pass over the pool per sub-batch).",
+            choices=("subsample", "pool"),
+        ),
     )
 
     def __init__(
-        self, *, sub_batches: int = 10, unlabeled_ratio: int = 10, epochs: int = 10, hidden_size: int = 256
+        self,
+        *,
+        sub_batches: int = 10,
+        unlabeled_ratio: int = 10,
+        epochs: int = 10,
+        hidden_size: int = 256,
+        candidates: str = "subsample",
     ) -> None:
         self.sub_batches = sub_batches
         self.unlabeled_ratio = unlabeled_ratio
         self.epochs = epochs
         self.hidden_size = hidden_size
+        self.candidates = candidates
         self._validate_params()
 
     def _train(self, X: np.ndarray, y: np.ndarray, seed: int):
         import torch
-        from torch import nn
 
+        batch = max(self.MIN_BATCH_SIZE, -(-len(X) // self.MAX_STEPS_PER_EPOCH))
         threads = torch.get_num_threads()
-        # a net this small trains fastest on one thread (no intra-op spin-waiting on busy CPUs)
-        torch.set_num_threads(1)
+        torch.set_num_threads(1 if batch < self.THREADED_BATCH else threads)
         try:
-            return self._train_inner(X, y, seed, torch, nn)
+            return _train_discriminator(X, y, seed, batch, int(self.hidden_size), int(self.epochs), self.LEARNING_RATE, self.STOP_ACCURACY)
         finally:
             torch.set_num_threads(threads)
 
-    def _train_inner(self, X, y, seed, torch, nn):
-        batch = max(self.MIN_BATCH_SIZE, -(-len(X) // self.MAX_STEPS_PER_EPOCH))
-        hidden = int(self.hidden_size)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = nn.Sequential(
-                nn.Linear(X.shape[1], hidden),
-                nn.ReLU(),
-                nn.Linear(hidden, hidden),
-                nn.ReLU(),
-                nn.Linear(hidden, 1),
-            )
-            gen = torch.Generator().manual_seed(seed)
-            Xt = torch.as_tensor(X, dtype=torch.float32)
-            yt = torch.as_tensor(y, dtype=torch.float32)
-            n_pos = float(y.sum())
-            n_neg = float(len(y) - n_pos)
-            pos_weight = torch.tensor([n_neg / n_pos if n_pos > 0 else 1.0])
-            loss_fn = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-            opt = torch.optim.Adam(net.parameters(), lr=self.LEARNING_RATE)
-            acc, epochs_run = 0.0, 0
-            for _ in range(int(self.epochs)):
-                perm = torch.randperm(len(Xt), generator=gen)
-                net.train()
-                for s in range(0, len(Xt), batch):
-                    b = perm[s : s + batch]
-                    opt.zero_grad()
-                    loss = loss_fn(net(Xt[b]).squeeze(1), yt[b])
-                    loss.backward()
-                    opt.step()
-                epochs_run += 1
-                net.eval()
-                with torch.no_grad():
-                    pred = (net(Xt).squeeze(1) > 0).float()
-                    # balanced accuracy: the two classes count equally, as in the loss
-                    acc_pos = float((pred[yt == 1] == 1).float().mean()) if n_pos else 1.0
-                    acc_neg = float((pred[yt == 0] == 0).float().mean()) if n_neg else 1.0
-                    acc = 0.5 * (acc_pos + acc_neg)
-                if acc >= self.STOP_ACCURACY:
-                    break
-        return net, acc, epochs_run
-
     @staticmethod
-    def _proba_unlabelled(net, X: np.ndarray) -> np.ndarray:
+    def _proba_unlabelled(net, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
         import torch
 
-        with torch.no_grad():
-            return torch.sigmoid(net(torch.as_tensor(X, dtype=torch.float32)).squeeze(1)).double().numpy()
+        out = np.empty(len(X))
+        with torch.no_grad():  # in chunks: no (N, hidden) intermediates, which cost more to page in than to compute
+            for s in range(0, len(X), chunk):
+                logits = net(torch.as_tensor(X[s : s + chunk], dtype=torch.float32)).squeeze(1)
+                out[s : s + chunk] = torch.sigmoid(logits).double().numpy()
+        return out
 
     def select(self, ctx: QueryContext, n: int) -> Selection:
         n = check_query_size(ctx, n)
@@ -335,6 +367,7 @@ class DAL(QueryStrategy):
         reasons: list[str] = []
         sub_info: list[dict] = []
         latest_p = np.full(nU, np.nan)  # each candidate's latest P(unlabelled) while unlabelled
+        net = None
         for b, size in enumerate(sizes):
             free = np.flatnonzero(~in_L)
             n_lab = len(labelled_X) + len(picks)
@@ -346,17 +379,20 @@ class DAL(QueryStrategy):
                     sub_of_pick.append(b + 1)
                     reasons.append(f"sub-batch {b + 1}: no labelled samples yet, uniform draw")
                 in_L[chosen] = True
-                sub_info.append({"sub_batch": b + 1, "n_labelled": 0, "n_unlabelled": 0, "train_accuracy": None, "epochs": 0})
+                sub_info.append(
+                    {"sub_batch": b + 1, "n_labelled": 0, "n_unlabelled": 0, "n_scored": 0, "train_accuracy": None, "epochs": 0}
+                )
                 continue
             n_unl = int(min(int(self.unlabeled_ratio) * n_lab, len(free)))
             sub = ctx.rng.choice(free, size=n_unl, replace=False)
             X_train = np.concatenate([labelled_X, XU[np.asarray(picks, dtype=np.int64)], XU[sub]])
             y_train = np.concatenate([np.zeros(n_lab), np.ones(n_unl)])
             net, acc, ep = self._train(X_train, y_train, base_seed + b)
-            p = self._proba_unlabelled(net, XU[free])
-            latest_p[free] = p
+            scored = np.sort(sub) if self.candidates == "subsample" else free
+            p = self._proba_unlabelled(net, XU[scored])
+            latest_p[scored] = p
             best = np.argsort(-p, kind="stable")[:size]
-            top, ptop = free[best], p[best]
+            top, ptop = scored[best], p[best]
             for i, pv in zip(top, ptop):
                 picks.append(int(i))
                 p_at_pick.append(float(pv))
@@ -364,10 +400,20 @@ class DAL(QueryStrategy):
                 reasons.append(f"sub-batch {b + 1}: highest P(unlabelled)")
             in_L[top] = True
             sub_info.append(
-                {"sub_batch": b + 1, "n_labelled": int(n_lab), "n_unlabelled": n_unl, "train_accuracy": float(acc), "epochs": int(ep)}
+                {
+                    "sub_batch": b + 1,
+                    "n_labelled": int(n_lab),
+                    "n_unlabelled": n_unl,
+                    "n_scored": len(scored),
+                    "train_accuracy": float(acc),
+                    "epochs": int(ep),
+                }
             )
+        if net is not None and self.candidates == "subsample":  # the last discriminator scores the rest, for display
+            rest = np.flatnonzero(~in_L)
+            latest_p[rest] = self._proba_unlabelled(net, XU[rest])
         comps = pd.DataFrame({"p_unlabelled": np.nan, "sub_batch": np.nan}, index=np.arange(nU))
         comps.loc[picks, "p_unlabelled"] = p_at_pick
         comps.loc[picks, "sub_batch"] = sub_of_pick
-        diag = {"sub_batches": sub_info, "n_candidates": int(nU)}
+        diag = {"sub_batches": sub_info, "n_candidates": int(nU), "candidates": self.candidates}
         return make_selection(ctx, np.asarray(picks), latest_p, reasons, comps, diag)
