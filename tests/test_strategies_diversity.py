@@ -232,6 +232,8 @@ def test_dal_candidates_parameter():
     sub = get("dal", sub_batches=1, unlabeled_ratio=1, epochs=20, candidates="subsample").select(dal_pool(), 5)
     assert pool.diagnostics["sub_batches"][0]["n_scored"] == 35
     assert sub.diagnostics["sub_batches"][0]["n_scored"] == 20
+    assert pool.details["reason"].iloc[0] == "sub-batch 1: highest P(unlabelled) among all unlabelled"
+    assert sub.details["reason"].iloc[0] == "sub-batch 1: highest P(unlabelled) among the 20 unlabelled samples it trained on"
     for sel in (pool, sub):  # one discriminator: every candidate's score comes from it
         assert np.isfinite(sel.scores).all()
     picked = np.isin(ctx.unlabeled, pool.indices)

@@ -393,11 +393,12 @@ class DAL(QueryStrategy):
             latest_p[scored] = p
             best = np.argsort(-p, kind="stable")[:size]
             top, ptop = scored[best], p[best]
+            among = f"the {len(scored):,} unlabelled samples it trained on" if self.candidates == "subsample" else "all unlabelled"
             for i, pv in zip(top, ptop):
                 picks.append(int(i))
                 p_at_pick.append(float(pv))
                 sub_of_pick.append(b + 1)
-                reasons.append(f"sub-batch {b + 1}: highest P(unlabelled)")
+                reasons.append(f"sub-batch {b + 1}: highest P(unlabelled) among {among}")
             in_L[top] = True
             sub_info.append(
                 {
