@@ -331,13 +331,11 @@ class DAL(QueryStrategy):
     def _train(self, X: np.ndarray, y: np.ndarray, seed: int):
         import torch
 
+        from mlal_core.models.threads import torch_threads
+
         batch = max(self.MIN_BATCH_SIZE, -(-len(X) // self.MAX_STEPS_PER_EPOCH))
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1 if batch < self.THREADED_BATCH else threads)
-        try:
+        with torch_threads(1 if batch < self.THREADED_BATCH else None, torch.device("cpu")):
             return _train_discriminator(X, y, seed, batch, int(self.hidden_size), int(self.epochs), self.LEARNING_RATE, self.STOP_ACCURACY)
-        finally:
-            torch.set_num_threads(threads)
 
     @staticmethod
     def _proba_unlabelled(net, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
