@@ -39,6 +39,7 @@ Prototypes and value measures (Sec. 3.2)
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,7 +49,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from mlal_core.errors import ConfigError
-from mlal_core.models.threads import torch_threads
 
 __all__ = [
     "LabelWiseContrastiveModule",
@@ -76,6 +76,18 @@ EMBED_FLOATS = 1 << 22
 #: on a busy 2-core machine two spinning intra-op threads made training ~45x slower than one
 #: (12.6 s vs 0.28 s for 50 steps, measured); the previous setting is restored afterwards.
 TRAIN_THREADS = 1
+
+
+@contextlib.contextmanager
+def _cpu_threads(n: int | None):
+    before = torch.get_num_threads()
+    if n is not None and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 class LabelWiseContrastiveModule(nn.Module):
@@ -311,7 +323,8 @@ def train_module(
     device = torch.device(device)
     bs = int(max(2, min(batch_size, MAX_ANCHORS // max(1, K), n)))
     fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices), torch_threads(TRAIN_THREADS, device):
+    threads = TRAIN_THREADS if device.type == "cpu" else None
+    with torch.random.fork_rng(devices=fork_devices), _cpu_threads(threads):
         torch.manual_seed(int(seed))
         gen = torch.Generator().manual_seed(int(seed))
         d_v = _dense_rows(V, np.arange(1)).shape[1]
